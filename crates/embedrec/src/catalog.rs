@@ -1,0 +1,271 @@
+//! The item catalog: host string ids mapped to dense slots, raw vectors, tags and numeric
+//! attributes. Slots of removed items are recycled.
+
+use crate::distance::{dot, l2_sq, norm};
+use crate::{Error, Metric, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Tags and numeric attributes of one item, given to [`Engine::upsert_items`](crate::Engine::upsert_items).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ItemAttrs {
+    /// Tags such as genres (any non-empty strings).
+    pub tags: Vec<String>,
+    /// Numeric attributes such as popularity or release year (finite values).
+    pub numbers: Vec<(String, f64)>,
+}
+
+impl ItemAttrs {
+    /// Attributes with these tags and no numbers.
+    pub fn tags<S: Into<String>>(tags: impl IntoIterator<Item = S>) -> Self {
+        ItemAttrs { tags: tags.into_iter().map(Into::into).collect(), numbers: Vec::new() }
+    }
+    /// Adds a numeric attribute.
+    pub fn number(mut self, name: impl Into<String>, value: f64) -> Self {
+        self.numbers.push((name.into(), value));
+        self
+    }
+}
+
+/// Interns strings (tag and attribute names) to dense ids.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Interner {
+    pub(crate) names: Vec<String>,
+    #[serde(skip)]
+    map: HashMap<String, u32>,
+}
+
+impl Interner {
+    pub(crate) fn get(&self, s: &str) -> Option<u32> {
+        self.map.get(s).copied()
+    }
+    pub(crate) fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.map.get(s) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(s.to_string());
+        self.map.insert(s.to_string(), i);
+        i
+    }
+    pub(crate) fn rebuild_map(&mut self) -> std::result::Result<(), String> {
+        self.map = HashMap::with_capacity(self.names.len());
+        for (i, n) in self.names.iter().enumerate() {
+            if self.map.insert(n.clone(), i as u32).is_some() {
+                return Err(format!("duplicate name {n:?}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Columnar storage of everything known about items, indexed by dense slot. Index
+/// implementations ([`AnnIndex`](crate::AnnIndex)) read vectors and exact scores from it.
+#[derive(Debug)]
+pub struct Catalog {
+    pub(crate) dim: usize,
+    pub(crate) metric: Metric,
+    /// `None` for a free slot.
+    pub(crate) ids: Vec<Option<Arc<str>>>,
+    pub(crate) by_id: HashMap<Arc<str>, u32>,
+    /// `slots * dim` raw vectors as given by the host.
+    pub(crate) vectors: Vec<f32>,
+    /// `1 / |v|` per slot (used for cosine; 0 for free slots).
+    pub(crate) inv_norm: Vec<f32>,
+    /// Sorted tag ids per slot.
+    pub(crate) tags: Vec<Vec<u32>>,
+    pub(crate) tag_names: Interner,
+    /// One column per attribute name; NaN where an item lacks the attribute.
+    pub(crate) attr_names: Interner,
+    pub(crate) attrs: Vec<Vec<f64>>,
+    pub(crate) free: Vec<u32>,
+}
+
+/// A validated, ready-to-apply item.
+pub(crate) struct PreparedItem<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) vector: &'a [f32],
+    pub(crate) attrs: Option<&'a ItemAttrs>,
+}
+
+impl Catalog {
+    pub(crate) fn new(dim: usize, metric: Metric) -> Self {
+        Catalog {
+            dim,
+            metric,
+            ids: Vec::new(),
+            by_id: HashMap::new(),
+            vectors: Vec::new(),
+            inv_norm: Vec::new(),
+            tags: Vec::new(),
+            tag_names: Interner::default(),
+            attr_names: Interner::default(),
+            attrs: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    /// Number of live items.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+    /// Number of slots (live + free); valid slots are `0..slots()`.
+    pub fn slots(&self) -> usize {
+        self.ids.len()
+    }
+    pub(crate) fn slot_of(&self, id: &str) -> Option<u32> {
+        self.by_id.get(id).copied()
+    }
+    /// True when the slot holds an item.
+    pub fn is_live(&self, slot: u32) -> bool {
+        self.ids.get(slot as usize).is_some_and(|x| x.is_some())
+    }
+    pub(crate) fn id(&self, slot: u32) -> &Arc<str> {
+        self.ids[slot as usize].as_ref().expect("live slot")
+    }
+    /// The raw vector of a slot.
+    pub fn vector(&self, slot: u32) -> &[f32] {
+        let s = slot as usize * self.dim;
+        &self.vectors[s..s + self.dim]
+    }
+    /// The vector as an index should store it (unit length under cosine).
+    pub fn index_vector(&self, slot: u32) -> Vec<f32> {
+        let v = self.vector(slot);
+        match self.metric {
+            Metric::Cosine => {
+                let inv = self.inv_norm[slot as usize];
+                v.iter().map(|x| x * inv).collect()
+            }
+            _ => v.to_vec(),
+        }
+    }
+
+    /// Exact score of a slot against a prepared query (unit length under cosine); higher is better.
+    #[inline]
+    pub fn score(&self, query: &[f32], slot: u32) -> f32 {
+        let v = self.vector(slot);
+        match self.metric {
+            Metric::Cosine => dot(query, v) * self.inv_norm[slot as usize],
+            Metric::Dot => dot(query, v),
+            Metric::L2 => -l2_sq(query, v),
+        }
+    }
+
+    /// Validates one vector: dimension, finiteness, non-zero norm for cosine.
+    pub(crate) fn check_vector(dim: usize, metric: Metric, field: &str, v: &[f32]) -> Result<()> {
+        if v.len() != dim {
+            return Err(Error::DimensionMismatch { field: field.to_string(), expected: dim, got: v.len() });
+        }
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            return Err(Error::invalid(format!("{field}[{i}]"), "a finite number", v[i]));
+        }
+        if metric == Metric::Cosine {
+            let n = norm(v);
+            if !(n.is_finite() && n > 0.0) {
+                return Err(Error::invalid(
+                    field.to_string(),
+                    "a vector with non-zero, finite norm (cosine similarity is undefined for the zero vector)",
+                    format!("norm {n}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates item metadata.
+    pub(crate) fn check_attrs(id: &str, a: &ItemAttrs) -> Result<()> {
+        for t in &a.tags {
+            if t.is_empty() {
+                return Err(Error::invalid(format!("tags of item {id:?}"), "non-empty tag strings", "\"\""));
+            }
+        }
+        for (name, v) in &a.numbers {
+            if name.is_empty() {
+                return Err(Error::invalid(
+                    format!("attributes of item {id:?}"),
+                    "non-empty attribute names",
+                    "\"\"",
+                ));
+            }
+            if !v.is_finite() {
+                return Err(Error::invalid(format!("attribute {name:?} of item {id:?}"), "a finite number", v));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies validated items. Returns, per item, `(slot, replaced_existing)`.
+    pub(crate) fn apply(&mut self, items: &[PreparedItem<'_>]) -> Vec<(u32, bool)> {
+        let mut out = Vec::with_capacity(items.len());
+        for it in items {
+            let (slot, existed) = match self.by_id.get(it.id) {
+                Some(&s) => (s, true),
+                None => {
+                    let s = match self.free.pop() {
+                        Some(s) => s,
+                        None => {
+                            let s = self.ids.len() as u32;
+                            self.ids.push(None);
+                            self.vectors.resize(self.vectors.len() + self.dim, 0.0);
+                            self.inv_norm.push(0.0);
+                            self.tags.push(Vec::new());
+                            for col in &mut self.attrs {
+                                col.push(f64::NAN);
+                            }
+                            s
+                        }
+                    };
+                    let id: Arc<str> = Arc::from(it.id);
+                    self.ids[s as usize] = Some(id.clone());
+                    self.by_id.insert(id, s);
+                    (s, false)
+                }
+            };
+            let start = slot as usize * self.dim;
+            self.vectors[start..start + self.dim].copy_from_slice(it.vector);
+            let n = norm(it.vector);
+            self.inv_norm[slot as usize] = if n > 0.0 { 1.0 / n } else { 0.0 };
+            // Attributes: an upsert replaces tags and numbers entirely.
+            let mut tags: Vec<u32> = Vec::new();
+            for col in &mut self.attrs {
+                col[slot as usize] = f64::NAN;
+            }
+            if let Some(a) = it.attrs {
+                tags = a.tags.iter().map(|t| self.tag_names.intern(t)).collect();
+                tags.sort_unstable();
+                tags.dedup();
+                for (name, v) in &a.numbers {
+                    let c = self.attr_names.intern(name) as usize;
+                    if c == self.attrs.len() {
+                        self.attrs.push(vec![f64::NAN; self.ids.len()]);
+                    }
+                    self.attrs[c][slot as usize] = *v;
+                }
+            }
+            self.tags[slot as usize] = tags;
+            out.push((slot, existed));
+        }
+        out
+    }
+
+    /// Frees the slots of these ids (which must exist).
+    pub(crate) fn remove(&mut self, slot: u32) {
+        let s = slot as usize;
+        if let Some(id) = self.ids[s].take() {
+            self.by_id.remove(&id);
+            self.vectors[s * self.dim..(s + 1) * self.dim].fill(0.0);
+            self.inv_norm[s] = 0.0;
+            self.tags[s].clear();
+            for col in &mut self.attrs {
+                col[s] = f64::NAN;
+            }
+            self.free.push(slot);
+        }
+    }
+
+    /// Iterator over live slots.
+    pub fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.ids.iter().enumerate().filter(|(_, x)| x.is_some()).map(|(i, _)| i as u32)
+    }
+}

@@ -1,0 +1,176 @@
+//! Engine configuration and its validation.
+
+use crate::{Error, Metric, Result};
+use serde::{Deserialize, Serialize};
+
+/// Largest vector dimension accepted.
+pub const MAX_DIM: usize = 65_536;
+/// Largest `m` accepted for HNSW (hnsw_rs terminates the process above 256).
+pub const MAX_HNSW_M: usize = 256;
+/// Largest `k` accepted by queries.
+pub const MAX_K: usize = 100_000;
+/// Largest `ef_construction` / `ef_search` accepted.
+pub const MAX_EF: usize = 100_000;
+
+/// Which nearest-neighbour index serves queries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IndexKind {
+    /// Brute force over all items (exact; parallel; best for small catalogs).
+    Exact,
+    /// HNSW graph (approximate; sub-linear), currently on the `hnsw_rs` crate.
+    Hnsw,
+}
+
+impl IndexKind {
+    /// Parses `"hnsw"` or `"exact"`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "hnsw" => Ok(IndexKind::Hnsw),
+            "exact" | "flat" | "brute_force" => Ok(IndexKind::Exact),
+            _ => Err(Error::invalid("index", "\"hnsw\" or \"exact\"", format!("{name:?}"))),
+        }
+    }
+    /// The canonical lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            IndexKind::Exact => "exact",
+            IndexKind::Hnsw => "hnsw",
+        }
+    }
+}
+
+/// Full configuration of an [`Engine`](crate::Engine). Build one with [`EngineConfig::new`]
+/// and the `with_*` methods, or fill the public fields; [`EngineConfig::validate`] is called
+/// by the engine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineConfig {
+    /// Number of components of every item vector.
+    pub dim: usize,
+    /// Similarity measure.
+    pub metric: Metric,
+    /// Index used for unfiltered and non-selective queries.
+    pub index: IndexKind,
+    /// HNSW: links per node and layer (2..=256). Default 16.
+    pub m: usize,
+    /// HNSW: candidate list size during construction. Default 200.
+    pub ef_construction: usize,
+    /// HNSW: candidate list size during search (raised to `k` when smaller). Default 64.
+    pub ef_search: usize,
+    /// Result cache: maximum number of entries (0 disables the cache). Default 10,000.
+    pub cache_capacity: usize,
+    /// Result cache: maximum bytes held (keys plus results). Default 64 MiB.
+    pub cache_max_bytes: usize,
+    /// Result cache: time to live in seconds; `None` keeps entries until evicted or invalidated.
+    pub cache_ttl_secs: Option<f64>,
+    /// Worker threads of the engine's own pool; 0 means one per available core.
+    pub threads: usize,
+    /// Half-life in seconds applied to interaction weights when building a profile from
+    /// history; `None` weighs all history equally.
+    pub recency_half_life_secs: Option<f64>,
+    /// When a filter is estimated to pass at most this fraction of live items, the exact path
+    /// over the allowed subset is used instead of filtered HNSW traversal. Default 0.05.
+    pub exact_filter_fraction: f64,
+    /// Catalogs with at most this many live items are always searched exactly. Default 2,000.
+    pub exact_below: usize,
+    /// HNSW is rebuilt from the catalog when tombstoned points exceed this fraction of all
+    /// points. Default 0.3.
+    pub rebuild_tombstone_fraction: f64,
+}
+
+impl EngineConfig {
+    /// A configuration with the documented defaults for vectors of `dim` components.
+    pub fn new(dim: usize) -> Self {
+        EngineConfig {
+            dim,
+            metric: Metric::Cosine,
+            index: IndexKind::Hnsw,
+            m: 16,
+            ef_construction: 200,
+            ef_search: 64,
+            cache_capacity: 10_000,
+            cache_max_bytes: 64 << 20,
+            cache_ttl_secs: None,
+            threads: 0,
+            recency_half_life_secs: None,
+            exact_filter_fraction: 0.05,
+            exact_below: 2_000,
+            rebuild_tombstone_fraction: 0.3,
+        }
+    }
+    /// Sets the metric.
+    pub fn with_metric(mut self, metric: Metric) -> Self {
+        self.metric = metric;
+        self
+    }
+    /// Sets the index kind.
+    pub fn with_index(mut self, index: IndexKind) -> Self {
+        self.index = index;
+        self
+    }
+    /// Sets HNSW parameters.
+    pub fn with_hnsw(mut self, m: usize, ef_construction: usize, ef_search: usize) -> Self {
+        self.m = m;
+        self.ef_construction = ef_construction;
+        self.ef_search = ef_search;
+        self
+    }
+    /// Sets cache capacity (entries), byte bound and TTL.
+    pub fn with_cache(mut self, capacity: usize, max_bytes: usize, ttl_secs: Option<f64>) -> Self {
+        self.cache_capacity = capacity;
+        self.cache_max_bytes = max_bytes;
+        self.cache_ttl_secs = ttl_secs;
+        self
+    }
+    /// Sets the number of worker threads (0 = all cores).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+    /// Sets the recency half-life used for history profiles.
+    pub fn with_recency_half_life(mut self, secs: Option<f64>) -> Self {
+        self.recency_half_life_secs = secs;
+        self
+    }
+
+    /// Checks every field; the error names the field, the accepted range and the value.
+    pub fn validate(&self) -> Result<()> {
+        fn range(field: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
+            if v < lo || v > hi {
+                return Err(Error::invalid(
+                    format!("config.{field}"),
+                    format!("an integer in {lo}..={hi}"),
+                    v,
+                ));
+            }
+            Ok(())
+        }
+        range("dim", self.dim, 1, MAX_DIM)?;
+        range("m", self.m, 2, MAX_HNSW_M)?;
+        range("ef_construction", self.ef_construction, 1, MAX_EF)?;
+        range("ef_search", self.ef_search, 1, MAX_EF)?;
+        range("threads", self.threads, 0, 1024)?;
+        if let Some(t) = self.cache_ttl_secs {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(Error::invalid("config.cache_ttl_secs", "a finite number of seconds > 0, or none", t));
+            }
+        }
+        if let Some(h) = self.recency_half_life_secs {
+            if !(h.is_finite() && h > 0.0) {
+                return Err(Error::invalid(
+                    "config.recency_half_life_secs",
+                    "a finite number of seconds > 0, or none",
+                    h,
+                ));
+            }
+        }
+        for (field, v) in [
+            ("exact_filter_fraction", self.exact_filter_fraction),
+            ("rebuild_tombstone_fraction", self.rebuild_tombstone_fraction),
+        ] {
+            if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+                return Err(Error::invalid(format!("config.{field}"), "a fraction in 0..=1", v));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,695 @@
+//! The [`Engine`]: catalog + index + interactions + cache + metrics behind one thread-safe handle.
+
+use crate::cache::{CacheStats, ResultCache};
+use crate::catalog::{Catalog, ItemAttrs, PreparedItem};
+use crate::config::{EngineConfig, IndexKind, MAX_K};
+use crate::filter::{CompiledFilter, Filter};
+use crate::index::{AnnIndex, ExactIndex, HnswIndex, exact_top_k, top_k_by};
+use crate::metrics::{Metrics, Op, OpStats};
+use crate::pool::Pool;
+use crate::users::{Interaction, Users};
+use crate::{Error, Metric, Result};
+use ndarray::ArrayView2;
+use parking_lot::{Mutex, RwLock};
+use rayon::prelude::*;
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Longest item or user id accepted, in bytes.
+pub const MAX_ID_BYTES: usize = 4096;
+
+/// One result: an item id and its score (higher is better: cosine similarity, inner product,
+/// or negated squared L2 distance).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit {
+    /// The host's item id.
+    pub id: Arc<str>,
+    /// The score under the engine's metric.
+    pub score: f32,
+}
+
+/// Options of [`Engine::recommend`] and friends.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecommendOptions {
+    /// Restricts which items may be recommended.
+    pub filter: Option<Filter>,
+    /// Leaves out items the user (or the given session items) already interacted with.
+    /// Default `true`.
+    pub exclude_seen: bool,
+}
+
+impl Default for RecommendOptions {
+    fn default() -> Self {
+        RecommendOptions { filter: None, exclude_seen: true }
+    }
+}
+
+impl RecommendOptions {
+    /// Default options with this filter.
+    pub fn with_filter(filter: Filter) -> Self {
+        RecommendOptions { filter: Some(filter), ..Default::default() }
+    }
+}
+
+/// A snapshot of the engine's size, cache and latency figures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineStats {
+    /// Live items.
+    pub items: usize,
+    /// Users with stored interactions.
+    pub users: usize,
+    /// Stored interactions.
+    pub interactions: usize,
+    /// Index kind (`"hnsw"` or `"exact"`).
+    pub index: &'static str,
+    /// Approximate bytes used by the index structure.
+    pub index_memory_bytes: usize,
+    /// Approximate bytes used by catalog vectors.
+    pub vector_memory_bytes: usize,
+    /// Mutation counter; part of every cache key.
+    pub epoch: u64,
+    /// Worker threads of the engine's pool.
+    pub threads: usize,
+    /// Result cache counters.
+    pub cache: CacheStats,
+    /// Per-operation counts and latency percentiles.
+    pub ops: Vec<OpStats>,
+}
+
+pub(crate) struct State {
+    pub(crate) cat: Catalog,
+    pub(crate) index: Box<dyn AnnIndex>,
+    pub(crate) users: Users,
+}
+
+/// The recommendation engine. All methods take `&self`; the engine is `Send + Sync` and meant
+/// to be shared (e.g. in an `Arc`) between threads: queries run concurrently under a read
+/// lock, mutations take the write lock briefly.
+pub struct Engine {
+    config: EngineConfig,
+    state: RwLock<State>,
+    cache: Mutex<ResultCache>,
+    metrics: Metrics,
+    pool: Pool,
+    epoch: AtomicU64,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("config", &self.config).field("items", &self.len()).finish()
+    }
+}
+
+fn check_k(k: usize) -> Result<()> {
+    if k == 0 || k > MAX_K {
+        return Err(Error::invalid("k", format!("an integer in 1..={MAX_K}"), k));
+    }
+    Ok(())
+}
+
+fn check_id(field: &str, id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(Error::invalid(field, "a non-empty id", "\"\""));
+    }
+    if id.len() > MAX_ID_BYTES {
+        return Err(Error::invalid(field, format!("an id of at most {MAX_ID_BYTES} bytes"), format!("{} bytes", id.len())));
+    }
+    Ok(())
+}
+
+fn check_len(field: &str, expected: usize, got: usize, of: &str) -> Result<()> {
+    if expected != got {
+        return Err(Error::invalid(field, format!("{expected} entries (one per {of})"), format!("{got} entries")));
+    }
+    Ok(())
+}
+
+fn key_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn key_opts(out: &mut Vec<u8>, k: usize, opts: &RecommendOptions) {
+    out.extend_from_slice(&(k as u64).to_le_bytes());
+    out.push(opts.exclude_seen as u8);
+    match &opts.filter {
+        Some(f) => {
+            out.push(1);
+            f.write_key(out);
+        }
+        None => out.push(0),
+    }
+}
+
+impl Engine {
+    /// Creates an empty engine. Fails with [`Error::InvalidInput`] when a config field is out
+    /// of range (for example `m > 256`, `dim == 0`).
+    pub fn new(config: EngineConfig) -> Result<Self> {
+        config.validate()?;
+        let cat = Catalog::new(config.dim, config.metric);
+        let index = Self::make_index(&config);
+        Ok(Self::assemble(config, State { cat, index, users: Users::default() }))
+    }
+
+    fn make_index(config: &EngineConfig) -> Box<dyn AnnIndex> {
+        match config.index {
+            IndexKind::Exact => Box::new(ExactIndex),
+            IndexKind::Hnsw => Box::new(HnswIndex::new(
+                config.metric,
+                config.dim,
+                config.m,
+                config.ef_construction,
+                config.rebuild_tombstone_fraction,
+            )),
+        }
+    }
+
+    fn assemble(config: EngineConfig, state: State) -> Self {
+        Engine {
+            cache: Mutex::new(ResultCache::new(config.cache_capacity, config.cache_max_bytes, config.cache_ttl_secs)),
+            pool: Pool::new(config.threads),
+            metrics: Metrics::new(),
+            state: RwLock::new(state),
+            epoch: AtomicU64::new(0),
+            config,
+        }
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.config.dim
+    }
+    /// Number of live items.
+    pub fn len(&self) -> usize {
+        self.state.read().cat.len()
+    }
+    /// True when the catalog is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// True when the item id is in the catalog.
+    pub fn contains(&self, id: &str) -> bool {
+        self.state.read().cat.slot_of(id).is_some()
+    }
+    /// The vector stored for an item, exactly as it was given.
+    pub fn item_vector(&self, id: &str) -> Result<Vec<f32>> {
+        let st = self.state.read();
+        let s = st.cat.slot_of(id).ok_or_else(|| Error::UnknownItem { id: id.to_string(), field: "id".into() })?;
+        Ok(st.cat.vector(s).to_vec())
+    }
+    /// Ids of all live items (in slot order).
+    pub fn item_ids(&self) -> Vec<Arc<str>> {
+        let st = self.state.read();
+        st.cat.live_slots().map(|s| st.cat.id(s).clone()).collect()
+    }
+
+    fn timed<T>(&self, op: Op, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let t = Instant::now();
+        let r = f();
+        self.metrics.record(op, t.elapsed(), r.is_ok());
+        r
+    }
+
+    /// Marks a mutation: new epoch (part of every cache key) and an emptied cache.
+    fn mutated(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.cache.lock().clear();
+    }
+
+    // ------------------------------------------------------------------ mutations
+
+    /// Inserts items, or replaces them when the id exists (vector, tags and attributes are all
+    /// replaced; interactions with the item are kept). `vectors` has one row per id.
+    ///
+    /// Everything is validated before anything changes: on error the engine is untouched.
+    pub fn upsert_items<S: AsRef<str>>(
+        &self,
+        ids: &[S],
+        vectors: ArrayView2<'_, f32>,
+        attrs: Option<&[ItemAttrs]>,
+    ) -> Result<()> {
+        self.timed(Op::Upsert, || {
+            let (dim, metric) = (self.config.dim, self.config.metric);
+            check_len("vectors", ids.len(), vectors.nrows(), "id")?;
+            if vectors.ncols() != dim {
+                return Err(Error::DimensionMismatch { field: "vectors".into(), expected: dim, got: vectors.ncols() });
+            }
+            if let Some(a) = attrs {
+                check_len("attributes", ids.len(), a.len(), "id")?;
+            }
+            let rows: Vec<std::borrow::Cow<'_, [f32]>> = vectors
+                .rows()
+                .into_iter()
+                .map(|r| match r.to_slice() {
+                    Some(s) => std::borrow::Cow::Borrowed(s),
+                    None => std::borrow::Cow::Owned(r.to_vec()),
+                })
+                .collect();
+            let mut seen = HashSet::with_capacity(ids.len());
+            let mut items = Vec::with_capacity(ids.len());
+            for (i, id) in ids.iter().enumerate() {
+                let id = id.as_ref();
+                check_id(&format!("ids[{i}]"), id)?;
+                if !seen.insert(id) {
+                    return Err(Error::invalid(format!("ids[{i}]"), "ids unique within one call", format!("{id:?} repeated")));
+                }
+                Catalog::check_vector(dim, metric, &format!("vectors[{i}] (item {id:?})"), &rows[i])?;
+                let a = attrs.map(|a| &a[i]);
+                if let Some(a) = a {
+                    Catalog::check_attrs(id, a)?;
+                }
+                items.push(PreparedItem { id, vector: &rows[i], attrs: a });
+            }
+            let mut st = self.state.write();
+            let new_slots = items.iter().filter(|it| st.cat.slot_of(it.id).is_none()).count();
+            let total = st.cat.slots() as u64 + new_slots as u64;
+            if total >= u32::MAX as u64 {
+                return Err(Error::CapacityExceeded { what: "catalog slots".into(), limit: u32::MAX as u64 - 1, got: total });
+            }
+            let applied = st.cat.apply(&items);
+            let slots: Vec<u32> = applied.iter().map(|(s, _)| *s).collect();
+            let n_slots = st.cat.slots();
+            st.users.ensure_slots(n_slots);
+            let State { cat, index, .. } = &mut *st;
+            self.pool.install(|| index.upsert(cat, &slots))??;
+            self.maybe_rebuild(&mut st)?;
+            self.mutated();
+            Ok(())
+        })
+    }
+
+    fn maybe_rebuild(&self, st: &mut State) -> Result<()> {
+        if st.index.wants_rebuild() {
+            let State { cat, index, .. } = st;
+            self.pool.install(|| index.rebuild(cat))??;
+        }
+        Ok(())
+    }
+
+    /// Removes items. Unknown ids are an error ([`Error::UnknownItem`]) and nothing is removed.
+    /// Interactions with removed items are forgotten. Returns the number removed.
+    pub fn remove_items<S: AsRef<str>>(&self, ids: &[S]) -> Result<usize> {
+        self.timed(Op::Remove, || {
+            let mut st = self.state.write();
+            let mut slots = Vec::with_capacity(ids.len());
+            for (i, id) in ids.iter().enumerate() {
+                let id = id.as_ref();
+                let s = st
+                    .cat
+                    .slot_of(id)
+                    .ok_or_else(|| Error::UnknownItem { id: id.to_string(), field: format!("ids[{i}]") })?;
+                slots.push(s);
+            }
+            slots.sort_unstable();
+            slots.dedup();
+            st.index.remove(&slots);
+            for &s in &slots {
+                st.cat.remove(s);
+            }
+            st.users.purge_slots(&slots);
+            self.maybe_rebuild(&mut st)?;
+            self.mutated();
+            Ok(slots.len())
+        })
+    }
+
+    /// Records interactions: `user_ids[i]` interacted with `item_ids[i]` with `weights[i]`
+    /// (default 1.0; finite and > 0) at `timestamps[i]` (seconds; default 0). Items must be in
+    /// the catalog. Repeated pairs add up (e.g. several plays).
+    pub fn add_interactions<U: AsRef<str>, I: AsRef<str>>(
+        &self,
+        user_ids: &[U],
+        item_ids: &[I],
+        weights: Option<&[f32]>,
+        timestamps: Option<&[i64]>,
+    ) -> Result<()> {
+        self.timed(Op::AddInteractions, || {
+            let n = user_ids.len();
+            check_len("item_ids", n, item_ids.len(), "user id")?;
+            if let Some(w) = weights {
+                check_len("weights", n, w.len(), "user id")?;
+                if let Some(i) = w.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
+                    return Err(Error::invalid(format!("weights[{i}]"), "a finite weight > 0", w[i]));
+                }
+            }
+            if let Some(t) = timestamps {
+                check_len("timestamps", n, t.len(), "user id")?;
+            }
+            for (i, u) in user_ids.iter().enumerate() {
+                check_id(&format!("user_ids[{i}]"), u.as_ref())?;
+            }
+            let mut st = self.state.write();
+            let mut slots = Vec::with_capacity(n);
+            for (i, id) in item_ids.iter().enumerate() {
+                let id = id.as_ref();
+                slots.push(
+                    st.cat
+                        .slot_of(id)
+                        .ok_or_else(|| Error::UnknownItem { id: id.to_string(), field: format!("item_ids[{i}]") })?,
+                );
+            }
+            for i in 0..n {
+                let it = Interaction {
+                    slot: slots[i],
+                    weight: weights.map_or(1.0, |w| w[i]),
+                    ts: timestamps.map_or(0, |t| t[i]),
+                };
+                st.users.add(user_ids[i].as_ref(), it);
+            }
+            self.mutated();
+            Ok(())
+        })
+    }
+
+    // ------------------------------------------------------------------ queries
+
+    /// The `k` items most similar to `query` that pass `filter`, best first.
+    pub fn search(&self, query: &[f32], k: usize, filter: Option<&Filter>) -> Result<Vec<Hit>> {
+        self.timed(Op::Search, || {
+            check_k(k)?;
+            Catalog::check_vector(self.config.dim, self.config.metric, "query", query)?;
+            let st = self.state.read();
+            self.search_in(&st, query, k, filter).map(|r| r.to_vec())
+        })
+    }
+
+    fn search_in(&self, st: &State, query: &[f32], k: usize, filter: Option<&Filter>) -> Result<Arc<Vec<Hit>>> {
+        let mut key = vec![b'S'];
+        key.extend_from_slice(&self.epoch.load(Ordering::SeqCst).to_le_bytes());
+        key.extend_from_slice(&(k as u64).to_le_bytes());
+        for x in query {
+            key.extend_from_slice(&x.to_bits().to_le_bytes());
+        }
+        if let Some(f) = filter {
+            f.write_key(&mut key);
+        }
+        self.cached(key, || {
+            let cf = match filter {
+                Some(f) => f.compile(&st.cat, "filter")?,
+                None => CompiledFilter::default(),
+            };
+            let q = self.prepare(query);
+            Ok(self.run_query(st, &q, k, &cf))
+        })
+    }
+
+    /// The `k` items most similar to item `id` (never the item itself), best first.
+    pub fn similar(&self, id: &str, k: usize, filter: Option<&Filter>) -> Result<Vec<Hit>> {
+        self.timed(Op::Similar, || {
+            check_k(k)?;
+            let st = self.state.read();
+            let slot = st.cat.slot_of(id).ok_or_else(|| Error::UnknownItem { id: id.to_string(), field: "id".into() })?;
+            let mut key = vec![b'I'];
+            key.extend_from_slice(&self.epoch.load(Ordering::SeqCst).to_le_bytes());
+            key.extend_from_slice(&(k as u64).to_le_bytes());
+            key_str(&mut key, id);
+            if let Some(f) = filter {
+                f.write_key(&mut key);
+            }
+            self.cached(key, || {
+                let mut cf = match filter {
+                    Some(f) => f.compile(&st.cat, "filter")?,
+                    None => CompiledFilter::default(),
+                };
+                cf.exclude([slot]);
+                let q = self.prepare(st.cat.vector(slot));
+                Ok(self.run_query(&st, &q, k, &cf))
+            })
+            .map(|r| r.to_vec())
+        })
+    }
+
+    /// Recommendations for a stored user from their interaction history, best first. Seen items
+    /// are excluded unless `opts.exclude_seen` is false. [`Error::UnknownUser`] when the engine
+    /// has no interactions for `user_id` (use [`Engine::recommend_for_items`] for anonymous
+    /// sessions). Falls back to popularity when no history item is left in the catalog.
+    pub fn recommend(&self, user_id: &str, k: usize, opts: &RecommendOptions) -> Result<Vec<Hit>> {
+        self.timed(Op::Recommend, || {
+            check_k(k)?;
+            let st = self.state.read();
+            self.recommend_in(&st, user_id, k, opts).map(|r| r.to_vec())
+        })
+    }
+
+    fn recommend_in(&self, st: &State, user_id: &str, k: usize, opts: &RecommendOptions) -> Result<Arc<Vec<Hit>>> {
+        let hist = st.users.history(user_id).ok_or_else(|| Error::UnknownUser { id: user_id.to_string() })?;
+        let mut key = vec![b'U'];
+        key.extend_from_slice(&self.epoch.load(Ordering::SeqCst).to_le_bytes());
+        key_str(&mut key, user_id);
+        key_opts(&mut key, k, opts);
+        self.cached(key, || self.recommend_from(st, hist.iter().copied(), k, opts))
+    }
+
+    /// Recommendations for an anonymous session or a user the engine has never stored, from
+    /// the items they interacted with (`weights` default to 1.0). Those items are excluded
+    /// unless `opts.exclude_seen` is false. An empty list yields the most popular items.
+    pub fn recommend_for_items<S: AsRef<str>>(
+        &self,
+        items: &[S],
+        weights: Option<&[f32]>,
+        k: usize,
+        opts: &RecommendOptions,
+    ) -> Result<Vec<Hit>> {
+        self.timed(Op::RecommendForItems, || {
+            check_k(k)?;
+            if let Some(w) = weights {
+                check_len("weights", items.len(), w.len(), "item")?;
+                if let Some(i) = w.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
+                    return Err(Error::invalid(format!("weights[{i}]"), "a finite weight > 0", w[i]));
+                }
+            }
+            let st = self.state.read();
+            let mut hist = Vec::with_capacity(items.len());
+            let mut key = vec![b'P'];
+            key.extend_from_slice(&self.epoch.load(Ordering::SeqCst).to_le_bytes());
+            for (i, id) in items.iter().enumerate() {
+                let id = id.as_ref();
+                let slot = st
+                    .cat
+                    .slot_of(id)
+                    .ok_or_else(|| Error::UnknownItem { id: id.to_string(), field: format!("items[{i}]") })?;
+                let weight = weights.map_or(1.0, |w| w[i]);
+                hist.push(Interaction { slot, weight, ts: 0 });
+                key_str(&mut key, id);
+                key.extend_from_slice(&weight.to_bits().to_le_bytes());
+            }
+            key_opts(&mut key, k, opts);
+            self.cached(key, || self.recommend_from(&st, hist.iter().copied(), k, opts)).map(|r| r.to_vec())
+        })
+    }
+
+    fn recommend_from(
+        &self,
+        st: &State,
+        hist: impl Iterator<Item = Interaction> + Clone,
+        k: usize,
+        opts: &RecommendOptions,
+    ) -> Result<Vec<Hit>> {
+        let mut cf = match &opts.filter {
+            Some(f) => f.compile(&st.cat, "opts.filter")?,
+            None => CompiledFilter::default(),
+        };
+        if opts.exclude_seen {
+            cf.exclude(hist.clone().map(|i| i.slot));
+        }
+        match Users::profile(&st.cat, hist, self.config.recency_half_life_secs) {
+            Some(q) => Ok(self.run_query(st, &q, k, &cf)),
+            None => Ok(self.popular(st, k, &cf)),
+        }
+    }
+
+    /// Most popular items (by summed interaction weight) passing the filter.
+    fn popular(&self, st: &State, k: usize, cf: &CompiledFilter) -> Vec<Hit> {
+        let pop = &st.users.popularity;
+        let score = |s: u32| pop.get(s as usize).copied().unwrap_or(0.0) as f32;
+        let accept = |s: u32| cf.matches(&st.cat, s);
+        let hits = top_k_by(st.cat.slots(), &score, k, &accept, cf.allow.as_deref());
+        self.to_hits(st, hits)
+    }
+
+    /// Runs [`Engine::search`] for every row of `queries`, in parallel on the engine's pool.
+    pub fn search_batch(&self, queries: ArrayView2<'_, f32>, k: usize, filter: Option<&Filter>) -> Result<Vec<Vec<Hit>>> {
+        self.timed(Op::SearchBatch, || {
+            check_k(k)?;
+            if queries.ncols() != self.config.dim {
+                return Err(Error::DimensionMismatch { field: "queries".into(), expected: self.config.dim, got: queries.ncols() });
+            }
+            let rows: Vec<Vec<f32>> = queries.rows().into_iter().map(|r| r.to_vec()).collect();
+            for (i, r) in rows.iter().enumerate() {
+                Catalog::check_vector(self.config.dim, self.config.metric, &format!("queries[{i}]"), r)?;
+            }
+            let st = self.state.read();
+            self.pool.install(|| {
+                rows.par_iter().map(|q| self.search_in(&st, q, k, filter).map(|r| r.to_vec())).collect()
+            })?
+        })
+    }
+
+    /// Runs [`Engine::recommend`] for every user, in parallel on the engine's pool. Fails as a
+    /// whole (naming the user) if any user is unknown.
+    pub fn recommend_batch<S: AsRef<str> + Sync>(&self, user_ids: &[S], k: usize, opts: &RecommendOptions) -> Result<Vec<Vec<Hit>>> {
+        self.timed(Op::RecommendBatch, || {
+            check_k(k)?;
+            let st = self.state.read();
+            for u in user_ids {
+                if st.users.history(u.as_ref()).is_none() {
+                    return Err(Error::UnknownUser { id: u.as_ref().to_string() });
+                }
+            }
+            self.pool.install(|| {
+                user_ids.par_iter().map(|u| self.recommend_in(&st, u.as_ref(), k, opts).map(|r| r.to_vec())).collect()
+            })?
+        })
+    }
+
+    // ------------------------------------------------------------------ query machinery
+
+    fn prepare(&self, v: &[f32]) -> Vec<f32> {
+        match self.config.metric {
+            Metric::Cosine => {
+                let n = crate::distance::norm(v);
+                v.iter().map(|x| x / n).collect()
+            }
+            _ => v.to_vec(),
+        }
+    }
+
+    fn cached(&self, key: Vec<u8>, compute: impl FnOnce() -> Result<Vec<Hit>>) -> Result<Arc<Vec<Hit>>> {
+        if let Some(hit) = self.cache.lock().get(&key) {
+            return Ok(hit);
+        }
+        let v = Arc::new(compute()?);
+        self.cache.lock().insert(key, v.clone());
+        Ok(v)
+    }
+
+    fn to_hits(&self, st: &State, hits: Vec<(u32, f32)>) -> Vec<Hit> {
+        hits.into_iter().map(|(s, score)| Hit { id: st.cat.id(s).clone(), score }).collect()
+    }
+
+    /// Chooses the path (exact over a subset, exact over all, or the index) and runs it.
+    fn run_query(&self, st: &State, q: &[f32], k: usize, cf: &CompiledFilter) -> Vec<Hit> {
+        let live = st.cat.len();
+        if live == 0 || cf.impossible {
+            return Vec::new();
+        }
+        let accept = |s: u32| cf.matches(&st.cat, s);
+        let exact = |subset: Option<&[u32]>| exact_top_k(&st.cat, q, k, &accept, subset);
+        let hits = if let Some(allow) = &cf.allow {
+            exact(Some(allow))
+        } else if st.index.name() == "exact" || live <= self.config.exact_below || k.saturating_mul(4) >= live {
+            exact(None)
+        } else if !cf.only_exclusions() && self.estimated_fraction(st, cf) <= self.config.exact_filter_fraction {
+            exact(None)
+        } else {
+            let ef = self.config.ef_search.max(k + cf.excluded_count().min(1_000));
+            let found = st.index.search(&st.cat, q, k, ef, &accept);
+            if found.len() < k && found.len() < live {
+                // The graph walk ran out of matching candidates; the exact path guarantees k
+                // results whenever k matching items exist.
+                exact(None)
+            } else {
+                found
+            }
+        };
+        self.to_hits(st, hits)
+    }
+
+    /// Fraction of live items passing the filter, estimated on an evenly spaced sample.
+    fn estimated_fraction(&self, st: &State, cf: &CompiledFilter) -> f64 {
+        const SAMPLE: usize = 512;
+        let slots = st.cat.slots();
+        let step = (slots / SAMPLE).max(1);
+        let (mut live, mut pass) = (0usize, 0usize);
+        for s in (0..slots).step_by(step) {
+            if st.cat.is_live(s as u32) {
+                live += 1;
+                pass += cf.matches(&st.cat, s as u32) as usize;
+            }
+        }
+        if live == 0 { 0.0 } else { pass as f64 / live as f64 }
+    }
+
+    // ------------------------------------------------------------------ observability
+
+    /// Drops every cached result (counters are kept).
+    pub fn clear_cache(&self) {
+        self.cache.lock().clear();
+    }
+
+    /// Sizes, cache counters and latency percentiles.
+    pub fn stats(&self) -> EngineStats {
+        let st = self.state.read();
+        EngineStats {
+            items: st.cat.len(),
+            users: st.users.len(),
+            interactions: st.users.total,
+            index: st.index.name(),
+            index_memory_bytes: st.index.memory_bytes(),
+            vector_memory_bytes: st.cat.vectors.len() * 4,
+            epoch: self.epoch.load(Ordering::SeqCst),
+            threads: self.pool.threads(),
+            cache: self.cache.lock().stats(),
+            ops: self.metrics.snapshot(),
+        }
+    }
+
+    /// Prometheus text exposition (version 0.0.4) of [`Engine::stats`], to serve as-is.
+    pub fn metrics_text(&self) -> String {
+        crate::metrics::prometheus(&self.stats())
+    }
+
+    // ------------------------------------------------------------------ persistence
+
+    /// Serialises the whole engine into the embedrec file format (see [`crate::persist`]).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let st = self.state.read();
+        crate::persist::encode(&self.config, &st.cat, &st.users)
+    }
+
+    /// Saves the engine to `path` atomically: a temporary file in the same directory is
+    /// written, fsynced and renamed over `path`, then the directory is fsynced. A crash at any
+    /// point leaves either the previous file or the new one.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.timed(Op::Save, || {
+            let bytes = self.to_bytes()?;
+            crate::persist::write_atomic(path.as_ref(), &bytes)
+        })
+    }
+
+    /// Rebuilds an engine from bytes produced by [`Engine::to_bytes`]. Every length and
+    /// checksum is verified before decoding; the HNSW graph is rebuilt from the vectors.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::decode(bytes, Path::new("<bytes>"))
+    }
+
+    /// Loads an engine saved with [`Engine::save`]. A damaged, truncated or foreign file is
+    /// an error ([`Error::Corrupt`], [`Error::UnsupportedVersion`]); nothing is trusted before
+    /// its checksum and bounds are verified. The HNSW graph is rebuilt from the stored vectors
+    /// (it costs about as much as building it: see README).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let t = Instant::now();
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| Error::Io { op: "load", path: path.to_path_buf(), source })?;
+        let engine = Self::decode(&bytes, path)?;
+        engine.metrics.record(Op::Load, t.elapsed(), true);
+        Ok(engine)
+    }
+
+    fn decode(bytes: &[u8], path: &Path) -> Result<Self> {
+        let (config, cat, users) = crate::persist::decode(bytes, path)?;
+        let mut index = Self::make_index(&config);
+        let engine_pool = Pool::new(config.threads);
+        engine_pool.install(|| index.rebuild(&cat))??;
+        let mut e = Self::assemble(config, State { cat, index, users });
+        e.pool = engine_pool;
+        Ok(e)
+    }
+}

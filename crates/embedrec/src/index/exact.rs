@@ -1,0 +1,131 @@
+//! Exact (brute-force) search, parallel over chunks of slots with a bounded heap per chunk.
+
+use super::{AnnIndex, sort_hits};
+use crate::catalog::Catalog;
+use crate::Result;
+use rayon::prelude::*;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// Brute-force index: it keeps no structure of its own and scans the catalog.
+#[derive(Debug, Default)]
+pub(crate) struct ExactIndex;
+
+impl AnnIndex for ExactIndex {
+    fn name(&self) -> &'static str {
+        "exact"
+    }
+    fn upsert(&mut self, _cat: &Catalog, _slots: &[u32]) -> Result<()> {
+        Ok(())
+    }
+    fn remove(&mut self, _slots: &[u32]) {}
+    fn search(
+        &self,
+        cat: &Catalog,
+        query: &[f32],
+        k: usize,
+        _ef: usize,
+        accept: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Vec<(u32, f32)> {
+        exact_top_k(cat, query, k, accept, None)
+    }
+    fn rebuild(&mut self, _cat: &Catalog) -> Result<()> {
+        Ok(())
+    }
+    fn memory_bytes(&self) -> usize {
+        0
+    }
+}
+
+#[derive(Clone, Copy)]
+struct MinHit(f32, u32);
+impl PartialEq for MinHit {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for MinHit {}
+impl PartialOrd for MinHit {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for MinHit {
+    // Reversed so that BinaryHeap (a max-heap) keeps the *worst* hit on top; ties: larger slot is worse.
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.0.total_cmp(&self.0).then(self.1.cmp(&o.1))
+    }
+}
+
+fn scan(
+    score: &(dyn Fn(u32) -> f32 + Sync),
+    k: usize,
+    accept: &(dyn Fn(u32) -> bool + Sync),
+    slots: impl Iterator<Item = u32>,
+) -> Vec<(u32, f32)> {
+    let mut heap: BinaryHeap<MinHit> = BinaryHeap::with_capacity(k + 1);
+    for s in slots {
+        if !accept(s) {
+            continue;
+        }
+        let sc = score(s);
+        if heap.len() < k {
+            heap.push(MinHit(sc, s));
+        } else if let Some(top) = heap.peek() {
+            if MinHit(sc, s) < *top {
+                heap.pop();
+                heap.push(MinHit(sc, s));
+            }
+        }
+    }
+    heap.into_iter().map(|h| (h.1, h.0)).collect()
+}
+
+/// Exact top-k by the metric over `subset` (or all slots), best first.
+pub(crate) fn exact_top_k(
+    cat: &Catalog,
+    query: &[f32],
+    k: usize,
+    accept: &(dyn Fn(u32) -> bool + Sync),
+    subset: Option<&[u32]>,
+) -> Vec<(u32, f32)> {
+    top_k_by(cat.slots(), &|s| cat.score(query, s), k, accept, subset)
+}
+
+/// Top-k by any per-slot score over `subset` (or slots `0..n_slots`), best first. Runs chunks
+/// in parallel on the current rayon pool when the scan is large.
+pub(crate) fn top_k_by(
+    n_slots: usize,
+    score: &(dyn Fn(u32) -> f32 + Sync),
+    k: usize,
+    accept: &(dyn Fn(u32) -> bool + Sync),
+    subset: Option<&[u32]>,
+) -> Vec<(u32, f32)> {
+    if k == 0 {
+        return Vec::new();
+    }
+    const CHUNK: usize = 16_384;
+    let n = subset.map_or(n_slots, |s| s.len());
+    let mut hits = if n <= CHUNK {
+        match subset {
+            Some(s) => scan(score, k, accept, s.iter().copied()),
+            None => scan(score, k, accept, 0..n as u32),
+        }
+    } else {
+        let parts: Vec<Vec<(u32, f32)>> = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let lo = c * CHUNK;
+                let hi = (lo + CHUNK).min(n);
+                match subset {
+                    Some(s) => scan(score, k, accept, s[lo..hi].iter().copied()),
+                    None => scan(score, k, accept, lo as u32..hi as u32),
+                }
+            })
+            .collect();
+        parts.into_iter().flatten().collect()
+    };
+    sort_hits(&mut hits);
+    hits.truncate(k);
+    hits
+}

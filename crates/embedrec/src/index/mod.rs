@@ -1,0 +1,48 @@
+//! Nearest-neighbour indexes behind one trait.
+//!
+//! An index only proposes candidates; the engine re-scores every returned slot with the exact
+//! kernel from the catalog, so scores are identical whichever index found the item.
+
+use crate::catalog::Catalog;
+use crate::Result;
+
+mod exact;
+mod hnsw;
+
+pub(crate) use exact::{ExactIndex, exact_top_k, top_k_by};
+pub(crate) use hnsw::HnswIndex;
+
+/// The contract every index implements. Implementations receive only validated input:
+/// vectors of the right dimension with finite components (unit length under cosine).
+pub trait AnnIndex: Send + Sync + std::fmt::Debug {
+    /// Short name (`"exact"`, `"hnsw"`).
+    fn name(&self) -> &'static str;
+    /// Inserts or replaces the vectors of these catalog slots (already stored in `cat`).
+    /// Called on the engine's thread pool.
+    fn upsert(&mut self, cat: &Catalog, slots: &[u32]) -> Result<()>;
+    /// Forgets these slots (they are already free in the catalog).
+    fn remove(&mut self, slots: &[u32]);
+    /// Up to `k` best `(slot, score)` pairs, best first, among slots accepted by `accept`.
+    /// `query` is prepared (unit length for cosine).
+    fn search(
+        &self,
+        cat: &Catalog,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Vec<(u32, f32)>;
+    /// True when the index would be better rebuilt from the catalog (e.g. too many tombstones).
+    fn wants_rebuild(&self) -> bool {
+        false
+    }
+    /// Rebuilds from every live slot of the catalog.
+    fn rebuild(&mut self, cat: &Catalog) -> Result<()>;
+    /// Approximate heap bytes used by the index itself (excluding the catalog).
+    fn memory_bytes(&self) -> usize;
+}
+
+/// Orders candidates best first with a deterministic tie-break on slot.
+pub(crate) fn sort_hits(hits: &mut [(u32, f32)]) {
+    hits.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+}

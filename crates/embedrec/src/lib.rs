@@ -1,0 +1,96 @@
+//! # embedrec — an embedded recommendation engine
+//!
+//! embedrec runs inside the host process (Rust, Python or Node) and answers "more like this"
+//! and "for you" queries in microseconds to a few milliseconds, with no server and one file on
+//! disk.
+//!
+//! ## Architecture
+//!
+//! An [`Engine`] owns, behind one read-write lock:
+//! - the **catalog** — host string ids mapped to dense internal slots (recycled after
+//!   removal), raw `f32` vectors in one contiguous block, interned tags and numeric attribute
+//!   columns;
+//! - an **index** implementing [`AnnIndex`]: `exact` (parallel brute force) or `hnsw`
+//!   (currently the `hnsw_rs` crate, wrapped so that no unvalidated input reaches it, with
+//!   tombstones for deletes and a rebuild past a tombstone threshold). An index only proposes
+//!   candidates; the engine re-scores them exactly, so scores do not depend on the index;
+//! - **interactions** per user, from which a profile vector is built (weighted, with an
+//!   optional recency half-life) for [`Engine::recommend`]; anonymous sessions use
+//!   [`Engine::recommend_for_items`]; popularity is the fallback when no history is usable.
+//!
+//! Around it: a [`Filter`] compiled per query and applied *inside* the search (the exact path
+//! over the allowed subset is chosen when the filter is selective), an LRU result **cache**
+//! bounded by entries and bytes with an optional TTL and an epoch in every key (so any
+//! mutation invalidates it), **metrics** (counts, p50/p95/p99 latencies, Prometheus text), a
+//! private **rayon pool** (never the global one; rebuilt in a forked child) for batch calls and
+//! index builds, and **persistence** to one versioned, checksummed file written atomically
+//! ([`persist`]).
+//!
+//! Every input is validated in this crate before it reaches an index; errors are one
+//! [`Error`] enum whose messages name the offending field, value and expectation. The crate
+//! never prints and installs no logger.
+//!
+//! ## Example
+//!
+//! ```
+//! use embedrec::{Engine, EngineConfig, Filter, ItemAttrs, Metric, RecommendOptions};
+//! use ndarray::array;
+//!
+//! let engine = Engine::new(EngineConfig::new(3).with_metric(Metric::Cosine))?;
+//! let vectors = array![[1.0f32, 0.0, 0.0], [0.9, 0.1, 0.0], [0.0, 1.0, 0.0], [0.0, 0.9, 0.3]];
+//! let attrs = vec![
+//!     ItemAttrs::tags(["rock"]).number("year", 1991.0),
+//!     ItemAttrs::tags(["rock"]).number("year", 2004.0),
+//!     ItemAttrs::tags(["jazz"]).number("year", 1959.0),
+//!     ItemAttrs::tags(["jazz"]).number("year", 2011.0),
+//! ];
+//! engine.upsert_items(&["a", "b", "c", "d"], vectors.view(), Some(&attrs))?;
+//!
+//! // "More like this": never returns the item itself.
+//! let similar = engine.similar("a", 2, None)?;
+//! assert_eq!(&*similar[0].id, "b");
+//!
+//! // "For you", from a listening history, with already-played items excluded.
+//! engine.add_interactions(&["u1", "u1"], &["c", "a"], Some(&[3.0, 1.0]), None)?;
+//! let recs = engine.recommend("u1", 2, &RecommendOptions::default())?;
+//! assert_eq!(&*recs[0].id, "d");
+//!
+//! // Filters run inside the search.
+//! let only_new = Filter::new().range("year", Some(2000.0), None);
+//! let hits = engine.search(&[1.0, 0.0, 0.0], 10, Some(&only_new))?;
+//! assert_eq!(hits.len(), 2);
+//!
+//! // Save atomically, load back.
+//! let dir = std::env::temp_dir().join(format!("embedrec-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! engine.save(dir.join("music.embedrec"))?;
+//! let loaded = Engine::load(dir.join("music.embedrec"))?;
+//! assert_eq!(loaded.len(), 4);
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok::<(), embedrec::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod cache;
+mod catalog;
+mod config;
+mod distance;
+mod engine;
+mod error;
+mod filter;
+mod index;
+mod metrics;
+pub mod persist;
+mod pool;
+mod users;
+
+pub use cache::CacheStats;
+pub use catalog::{Catalog, ItemAttrs};
+pub use config::{EngineConfig, IndexKind, MAX_DIM, MAX_EF, MAX_HNSW_M, MAX_K};
+pub use distance::{Metric, dot, l2_sq};
+pub use engine::{Engine, EngineStats, Hit, MAX_ID_BYTES, RecommendOptions};
+pub use error::{Error, Result};
+pub use filter::{Filter, NumericRange};
+pub use index::AnnIndex;
+pub use metrics::OpStats;
+pub use ndarray;

@@ -1,0 +1,131 @@
+//! Interaction histories per user and item popularity.
+
+use crate::catalog::Catalog;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// One stored interaction: catalog slot, positive weight, timestamp (seconds, host-defined epoch).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Interaction {
+    pub(crate) slot: u32,
+    pub(crate) weight: f32,
+    pub(crate) ts: i64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Users {
+    pub(crate) ids: Vec<Arc<str>>,
+    pub(crate) by_id: HashMap<Arc<str>, u32>,
+    pub(crate) histories: Vec<Vec<Interaction>>,
+    /// Sum of interaction weights per catalog slot.
+    pub(crate) popularity: Vec<f64>,
+    pub(crate) total: usize,
+}
+
+impl Users {
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub(crate) fn history(&self, user: &str) -> Option<&[Interaction]> {
+        self.by_id.get(user).map(|&u| self.histories[u as usize].as_slice())
+    }
+
+    pub(crate) fn ensure_slots(&mut self, slots: usize) {
+        if self.popularity.len() < slots {
+            self.popularity.resize(slots, 0.0);
+        }
+    }
+
+    /// The index of a user, registering it (with an empty history) when new.
+    pub(crate) fn ensure_user(&mut self, user: &str) -> u32 {
+        match self.by_id.get(user) {
+            Some(&u) => u,
+            None => {
+                let u = self.ids.len() as u32;
+                let id: Arc<str> = Arc::from(user);
+                self.ids.push(id.clone());
+                self.by_id.insert(id, u);
+                self.histories.push(Vec::new());
+                u
+            }
+        }
+    }
+
+    pub(crate) fn add(&mut self, user: &str, it: Interaction) {
+        let u = self.ensure_user(user);
+        self.ensure_slots(it.slot as usize + 1);
+        self.popularity[it.slot as usize] += it.weight as f64;
+        self.histories[u as usize].push(it);
+        self.total += 1;
+    }
+
+    /// Forgets every interaction with these (removed) slots, so a recycled slot starts clean.
+    pub(crate) fn purge_slots(&mut self, slots: &[u32]) {
+        let mut sorted = slots.to_vec();
+        sorted.sort_unstable();
+        let mut removed = 0;
+        for h in &mut self.histories {
+            let before = h.len();
+            h.retain(|i| sorted.binary_search(&i.slot).is_err());
+            removed += before - h.len();
+        }
+        self.total -= removed;
+        for &s in slots {
+            if let Some(p) = self.popularity.get_mut(s as usize) {
+                *p = 0.0;
+            }
+        }
+    }
+
+    /// Weighted profile vector of a history: sum of unit vectors for cosine, weighted mean for
+    /// dot and L2. `half_life` (seconds) decays older interactions relative to the newest one.
+    /// `None` when the history carries no weight (empty, or only removed items).
+    pub(crate) fn profile(
+        cat: &Catalog,
+        history: impl Iterator<Item = Interaction> + Clone,
+        half_life: Option<f64>,
+    ) -> Option<Vec<f32>> {
+        let newest = history.clone().map(|i| i.ts).max()?;
+        let mut acc = vec![0.0f64; cat.dim];
+        let mut total = 0.0f64;
+        for it in history {
+            if !cat.is_live(it.slot) {
+                continue;
+            }
+            let mut w = it.weight as f64;
+            if let Some(h) = half_life {
+                let age = newest.saturating_sub(it.ts) as f64;
+                w *= 0.5f64.powf(age / h);
+            }
+            if w <= 0.0 {
+                continue;
+            }
+            let v = cat.vector(it.slot);
+            let scale = match cat.metric {
+                crate::Metric::Cosine => w * cat.inv_norm[it.slot as usize] as f64,
+                _ => w,
+            };
+            for (a, x) in acc.iter_mut().zip(v) {
+                *a += scale * *x as f64;
+            }
+            total += w;
+        }
+        if total <= 0.0 {
+            return None;
+        }
+        let out: Vec<f32> = acc.iter().map(|a| (a / total) as f32).collect();
+        if out.iter().any(|x| !x.is_finite()) {
+            return None;
+        }
+        if cat.metric == crate::Metric::Cosine {
+            let n = crate::distance::norm(&out);
+            if !(n > 0.0 && n.is_finite()) {
+                return None;
+            }
+            return Some(out.iter().map(|x| x / n).collect());
+        }
+        Some(out)
+    }
+}

@@ -1,0 +1,283 @@
+//! End-to-end behaviour of the engine: catalog, queries, filters, recommendations, batch,
+//! cache invalidation and metrics.
+
+mod common;
+use common::*;
+use embedrec::ndarray::{Array2, array};
+use embedrec::*;
+
+#[test]
+fn upsert_replaces_and_remove_forgets() {
+    let e = Engine::new(EngineConfig::new(2).with_metric(Metric::L2)).unwrap();
+    e.upsert_items(&["a", "b"], array![[0.0f32, 0.0], [5.0, 5.0]].view(), None).unwrap();
+    assert_eq!(e.len(), 2);
+    // Replace "b" so it is now nearest to the origin... after "a".
+    e.upsert_items(&["b"], array![[0.1f32, 0.0]].view(), None).unwrap();
+    assert_eq!(e.len(), 2);
+    assert_eq!(e.item_vector("b").unwrap(), vec![0.1, 0.0]);
+    let hits = e.search(&[0.0, 0.0], 5, None).unwrap();
+    assert_eq!(ids(&hits), ["a", "b"]);
+    assert!((hits[1].score + 0.01).abs() < 1e-6, "score is negated squared L2: {}", hits[1].score);
+    assert_eq!(e.remove_items(&["a"]).unwrap(), 1);
+    assert!(!e.contains("a"));
+    assert_eq!(ids(&e.search(&[0.0, 0.0], 5, None).unwrap()), ["b"]);
+    assert!(matches!(e.item_vector("a"), Err(Error::UnknownItem { .. })));
+    // A recycled slot must not resurrect the old id.
+    e.upsert_items(&["c"], array![[0.0f32, 0.0]].view(), None).unwrap();
+    assert_eq!(ids(&e.search(&[0.0, 0.0], 5, None).unwrap()), ["c", "b"]);
+}
+
+#[test]
+fn metrics_scores_are_higher_is_better() {
+    for metric in [Metric::Cosine, Metric::Dot, Metric::L2] {
+        let e = Engine::new(EngineConfig::new(2).with_metric(metric)).unwrap();
+        e.upsert_items(&["x", "y"], array![[1.0f32, 0.0], [0.0, 1.0]].view(), None).unwrap();
+        let h = e.search(&[2.0, 0.1], 2, None).unwrap();
+        assert_eq!(&*h[0].id, "x", "{metric:?}");
+        assert!(h[0].score > h[1].score);
+        let expected = match metric {
+            Metric::Cosine => 2.0 / (4.0f32 + 0.01).sqrt(),
+            Metric::Dot => 2.0,
+            Metric::L2 => -(1.0 + 0.01),
+        };
+        assert!((h[0].score - expected).abs() < 1e-5, "{metric:?}: {} vs {expected}", h[0].score);
+    }
+}
+
+#[test]
+fn k_larger_than_catalog_returns_what_exists() {
+    let e = engine(30, 8, Metric::Cosine, IndexKind::Hnsw);
+    assert_eq!(e.search(&[1.0; 8], 1000, None).unwrap().len(), 30);
+    assert_eq!(e.similar("t0", 1000, None).unwrap().len(), 29);
+}
+
+#[test]
+fn similar_never_returns_the_item_itself() {
+    for index in [IndexKind::Exact, IndexKind::Hnsw] {
+        let e = engine(3000, 16, Metric::Cosine, index);
+        for id in ["t0", "t17", "t2999"] {
+            let hits = e.similar(id, 10, None).unwrap();
+            assert_eq!(hits.len(), 10);
+            assert!(hits.iter().all(|h| &*h.id != id));
+            assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+        }
+    }
+}
+
+#[test]
+fn filters_apply_inside_the_search_and_return_k() {
+    let e = engine(5000, 16, Metric::Cosine, IndexKind::Hnsw);
+    let q = e.item_vector("t0").unwrap(); // a rock track
+    // Selective: jazz only (20%), and year in a 2-year window (~3% of items).
+    let f = Filter::new().tags_any(["jazz"]).range("year", Some(1970.0), Some(1971.0));
+    let hits = e.search(&q, 20, Some(&f)).unwrap();
+    assert_eq!(hits.len(), 20, "k results whenever k matching items exist");
+    for h in &hits {
+        let i: usize = h.id[1..].parse().unwrap();
+        assert_eq!(GENRES[i % 5], "jazz");
+        assert!((10..=11).contains(&(i % 60)), "year of {}", h.id);
+    }
+    // The exact ground truth agrees on the filtered set.
+    let exact = engine(5000, 16, Metric::Cosine, IndexKind::Exact);
+    assert_eq!(ids(&exact.search(&q, 20, Some(&f)).unwrap()), ids(&hits));
+    // tags_all / tags_none / deny / allow.
+    let none = e.search(&q, 50, Some(&Filter::new().tags_none(["rock", "jazz", "pop", "techno"]))).unwrap();
+    assert!(none.iter().all(|h| h.id[1..].parse::<usize>().unwrap() % 5 == 4));
+    let all = e.search(&q, 10, Some(&Filter::new().tags_all(["rock", "jazz"]))).unwrap();
+    assert!(all.is_empty());
+    let allow = e.search(&q, 10, Some(&Filter::new().allow(["t3", "t4", "nope"]))).unwrap();
+    assert_eq!(allow.len(), 2);
+    let top = e.search(&q, 1, None).unwrap();
+    let denied = e.search(&q, 1, Some(&Filter::new().deny([top[0].id.to_string()]))).unwrap();
+    assert_ne!(denied[0].id, top[0].id);
+    // Unknown attribute is an error, not an empty answer.
+    let err = e.search(&q, 5, Some(&Filter::new().range("tempo", Some(1.0), None))).unwrap_err();
+    assert!(err.to_string().contains("tempo") && err.to_string().contains("year"), "{err}");
+    let err = e.search(&q, 5, Some(&Filter::new().range("year", Some(2000.0), Some(1990.0)))).unwrap_err();
+    assert!(err.to_string().contains("min"), "{err}");
+}
+
+#[test]
+fn recommend_excludes_seen_and_uses_history() {
+    let e = engine(2000, 16, Metric::Cosine, IndexKind::Hnsw);
+    // User listens to jazz (ids = 1 mod 5).
+    let items: Vec<String> = (0..20).map(|i| format!("t{}", i * 5 + 1)).collect();
+    let users = vec!["u1"; items.len()];
+    e.add_interactions(&users, &items, None, None).unwrap();
+    let recs = e.recommend("u1", 10, &RecommendOptions::default()).unwrap();
+    assert_eq!(recs.len(), 10);
+    for r in &recs {
+        assert!(!items.contains(&r.id.to_string()), "seen item {} returned", r.id);
+        assert_eq!(r.id[1..].parse::<usize>().unwrap() % 5, 1, "jazz listener got {}", r.id);
+    }
+    let all_opts = RecommendOptions { exclude_seen: false, filter: None };
+    let everything = ids(&e.recommend("u1", e.len(), &all_opts).unwrap());
+    assert_eq!(everything.len(), e.len());
+    assert!(items.iter().all(|i| everything.contains(i)));
+    let unseen = ids(&e.recommend("u1", e.len(), &RecommendOptions::default()).unwrap());
+    assert_eq!(unseen.len(), e.len() - items.len());
+    // Filtered recommendations.
+    let f = RecommendOptions::with_filter(Filter::new().range("year", Some(2000.0), None));
+    let recs = e.recommend("u1", 5, &f).unwrap();
+    assert!(recs.iter().all(|r| r.id[1..].parse::<usize>().unwrap() % 60 >= 40));
+    // Unknown user.
+    let err = e.recommend("ghost", 5, &RecommendOptions::default()).unwrap_err();
+    assert!(matches!(&err, Error::UnknownUser { id } if id == "ghost"), "{err}");
+    // Anonymous session: same taste, same exclusions.
+    let anon = e.recommend_for_items(&items, None, 10, &RecommendOptions::default()).unwrap();
+    assert_eq!(ids(&anon), ids(&e.recommend("u1", 10, &RecommendOptions::default()).unwrap()));
+}
+
+#[test]
+fn recency_half_life_favours_recent_history() {
+    let cfg = EngineConfig::new(2).with_metric(Metric::Cosine).with_recency_half_life(Some(3600.0));
+    let e = Engine::new(cfg).unwrap();
+    e.upsert_items(
+        &["old", "new", "near_old", "near_new"],
+        array![[1.0f32, 0.0], [0.0, 1.0], [0.95, 0.05], [0.05, 0.95]].view(),
+        None,
+    )
+    .unwrap();
+    // Heavier but a day older: the recent play must dominate.
+    e.add_interactions(&["u", "u"], &["old", "new"], Some(&[3.0, 1.0]), Some(&[0, 86_400])).unwrap();
+    let r = e.recommend("u", 1, &RecommendOptions::default()).unwrap();
+    assert_eq!(&*r[0].id, "near_new");
+}
+
+#[test]
+fn empty_history_falls_back_to_popularity() {
+    let e = engine(100, 8, Metric::Cosine, IndexKind::Exact);
+    e.add_interactions(&["a", "b", "c"], &["t7", "t7", "t9"], None, None).unwrap();
+    let r = e.recommend_for_items::<&str>(&[], None, 2, &RecommendOptions::default()).unwrap();
+    assert_eq!(ids(&r)[..2], ["t7", "t9"]);
+    // A user whose only item was removed gets popular items, not an error.
+    e.remove_items(&["t9"]).unwrap();
+    let r = e.recommend("c", 1, &RecommendOptions::default()).unwrap();
+    assert_eq!(ids(&r), ["t7"]);
+}
+
+#[test]
+fn batch_matches_single_calls() {
+    let e = engine(3000, 16, Metric::Dot, IndexKind::Hnsw);
+    let (_, q, _) = catalog(50, 16, 7);
+    let batch = e.search_batch(q.view(), 10, None).unwrap();
+    assert_eq!(batch.len(), 50);
+    for (i, b) in batch.iter().enumerate() {
+        assert_eq!(ids(b), ids(&e.search(q.row(i).as_slice().unwrap(), 10, None).unwrap()));
+    }
+    let users: Vec<String> = (0..20).map(|u| format!("u{u}")).collect();
+    for (u, user) in users.iter().enumerate() {
+        e.add_interactions(&[user.as_str(), user.as_str()], &[format!("t{u}"), format!("t{}", u + 40)], None, None).unwrap();
+    }
+    let recs = e.recommend_batch(&users, 5, &RecommendOptions::default()).unwrap();
+    for (u, r) in users.iter().zip(&recs) {
+        assert_eq!(ids(r), ids(&e.recommend(u, 5, &RecommendOptions::default()).unwrap()));
+    }
+    let err = e.recommend_batch(&["u1", "nobody"], 5, &RecommendOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("nobody"));
+}
+
+#[test]
+fn cache_hits_and_every_mutation_invalidates() {
+    let e = engine(500, 8, Metric::Cosine, IndexKind::Hnsw);
+    e.add_interactions(&["u"], &["t1"], None, None).unwrap();
+    let q = [1.0f32; 8];
+    let first = e.search(&q, 5, None).unwrap();
+    assert_eq!(e.search(&q, 5, None).unwrap(), first);
+    let s = e.stats().cache;
+    assert_eq!((s.hits, s.misses), (1, 1));
+    assert!(s.hit_rate > 0.49 && s.hit_rate < 0.51);
+
+    // upsert: move the top hit far away -> must disappear from the answer.
+    let top = first[0].id.to_string();
+    e.upsert_items(&[top.as_str()], Array2::from_elem((1, 8), -1.0f32).view(), None).unwrap();
+    assert!(!ids(&e.search(&q, 5, None).unwrap()).contains(&top));
+    // remove
+    let now = e.search(&q, 5, None).unwrap();
+    let victim = now[0].id.to_string();
+    e.remove_items(&[victim.as_str()]).unwrap();
+    assert!(!ids(&e.search(&q, 5, None).unwrap()).contains(&victim));
+    // add_interactions changes recommendations (exclusion of seen items)
+    let r1 = e.recommend("u", 3, &RecommendOptions::default()).unwrap();
+    e.add_interactions(&["u"], &[r1[0].id.to_string()], None, None).unwrap();
+    let r2 = e.recommend("u", 3, &RecommendOptions::default()).unwrap();
+    assert!(!ids(&r2).contains(&r1[0].id.to_string()));
+    assert!(e.stats().cache.invalidations >= 3);
+}
+
+#[test]
+fn cache_ttl_and_bounds() {
+    let cfg = EngineConfig::new(4).with_cache(2, 1 << 20, Some(0.05)).with_index(IndexKind::Exact);
+    let e = Engine::new(cfg).unwrap();
+    e.upsert_items(&["a", "b"], array![[1.0f32, 0., 0., 0.], [0., 1., 0., 0.]].view(), None).unwrap();
+    for q in [[1.0f32, 0., 0., 0.], [0., 1., 0., 0.], [1., 1., 0., 0.]] {
+        e.search(&q, 1, None).unwrap();
+    }
+    let s = e.stats().cache;
+    assert_eq!((s.entries, s.evictions), (2, 1));
+    e.search(&[1., 1., 0., 0.], 1, None).unwrap();
+    assert_eq!(e.stats().cache.hits, 1);
+    std::thread::sleep(std::time::Duration::from_millis(80));
+    e.search(&[1., 1., 0., 0.], 1, None).unwrap();
+    assert_eq!(e.stats().cache.expirations, 1);
+}
+
+#[test]
+fn metrics_and_prometheus_text() {
+    let e = engine(200, 8, Metric::Cosine, IndexKind::Hnsw);
+    for _ in 0..10 {
+        e.similar("t1", 5, None).unwrap();
+    }
+    let _ = e.similar("missing", 5, None);
+    let st = e.stats();
+    let sim = st.ops.iter().find(|o| o.name == "similar").unwrap();
+    assert_eq!((sim.count, sim.errors), (11, 1));
+    assert!(sim.p50_us > 0.0 && sim.p50_us <= sim.p95_us && sim.p95_us <= sim.p99_us);
+    let text = e.metrics_text();
+    assert!(text.contains("embedrec_items 200"));
+    assert!(text.contains("embedrec_op_duration_seconds_count{op=\"similar\"} 11"));
+    assert!(text.contains("embedrec_cache_hit_rate"));
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let v = line.rsplit(' ').next().unwrap();
+        assert!(v.parse::<f64>().is_ok(), "bad sample line {line:?}");
+    }
+}
+
+#[test]
+fn tombstones_trigger_rebuild_and_results_stay_valid() {
+    let e = engine(3000, 8, Metric::L2, IndexKind::Hnsw);
+    let removed: Vec<String> = (0..1500).map(|i| format!("t{}", i * 2)).collect();
+    e.remove_items(&removed).unwrap();
+    assert_eq!(e.len(), 1500);
+    let hits = e.search(&[0.0; 8], 100, None).unwrap();
+    assert_eq!(hits.len(), 100);
+    assert!(hits.iter().all(|h| h.id[1..].parse::<usize>().unwrap() % 2 == 1));
+}
+
+#[test]
+fn concurrent_reads_and_writes() {
+    let e = std::sync::Arc::new(engine(2000, 8, Metric::Cosine, IndexKind::Hnsw));
+    let mut handles = Vec::new();
+    for t in 0..4 {
+        let e = e.clone();
+        handles.push(std::thread::spawn(move || {
+            let mut r = Rng(t);
+            for i in 0..200 {
+                let q: Vec<f32> = (0..8).map(|_| r.normal()).collect();
+                if t == 0 && i % 10 == 0 {
+                    let id = format!("new{i}");
+                    e.upsert_items(&[id.as_str()], embedrec::ndarray::ArrayView2::from_shape((1, 8), &q).unwrap(), None).unwrap();
+                } else if t == 1 && i % 10 == 0 {
+                    e.remove_items(&[format!("t{i}")]).unwrap();
+                } else {
+                    let hits = e.search(&q, 10, None).unwrap();
+                    assert_eq!(hits.len(), 10);
+                }
+            }
+        }));
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(e.len(), 2000 + 20 - 20);
+}
