@@ -9,21 +9,28 @@ use embedrec::*;
 #[test]
 fn upsert_replaces_and_remove_forgets() {
     let e = Engine::new(EngineConfig::new(2).with_metric(Metric::L2)).unwrap();
-    e.upsert_items(&["a", "b"], array![[0.0f32, 0.0], [5.0, 5.0]].view(), None).unwrap();
+    e.upsert_items(&["a", "b"], array![[0.0f32, 0.0], [5.0, 5.0]].view(), None)
+        .unwrap();
     assert_eq!(e.len(), 2);
     // Replace "b" so it is now nearest to the origin... after "a".
-    e.upsert_items(&["b"], array![[0.1f32, 0.0]].view(), None).unwrap();
+    e.upsert_items(&["b"], array![[0.1f32, 0.0]].view(), None)
+        .unwrap();
     assert_eq!(e.len(), 2);
     assert_eq!(e.item_vector("b").unwrap(), vec![0.1, 0.0]);
     let hits = e.search(&[0.0, 0.0], 5, None).unwrap();
     assert_eq!(ids(&hits), ["a", "b"]);
-    assert!((hits[1].score + 0.01).abs() < 1e-6, "score is negated squared L2: {}", hits[1].score);
+    assert!(
+        (hits[1].score + 0.01).abs() < 1e-6,
+        "score is negated squared L2: {}",
+        hits[1].score
+    );
     assert_eq!(e.remove_items(&["a"]).unwrap(), 1);
     assert!(!e.contains("a"));
     assert_eq!(ids(&e.search(&[0.0, 0.0], 5, None).unwrap()), ["b"]);
     assert!(matches!(e.item_vector("a"), Err(Error::UnknownItem { .. })));
     // A recycled slot must not resurrect the old id.
-    e.upsert_items(&["c"], array![[0.0f32, 0.0]].view(), None).unwrap();
+    e.upsert_items(&["c"], array![[0.0f32, 0.0]].view(), None)
+        .unwrap();
     assert_eq!(ids(&e.search(&[0.0, 0.0], 5, None).unwrap()), ["c", "b"]);
 }
 
@@ -31,7 +38,8 @@ fn upsert_replaces_and_remove_forgets() {
 fn metrics_scores_are_higher_is_better() {
     for metric in [Metric::Cosine, Metric::Dot, Metric::L2] {
         let e = Engine::new(EngineConfig::new(2).with_metric(metric)).unwrap();
-        e.upsert_items(&["x", "y"], array![[1.0f32, 0.0], [0.0, 1.0]].view(), None).unwrap();
+        e.upsert_items(&["x", "y"], array![[1.0f32, 0.0], [0.0, 1.0]].view(), None)
+            .unwrap();
         let h = e.search(&[2.0, 0.1], 2, None).unwrap();
         assert_eq!(&*h[0].id, "x", "{metric:?}");
         assert!(h[0].score > h[1].score);
@@ -40,7 +48,11 @@ fn metrics_scores_are_higher_is_better() {
             Metric::Dot => 2.0,
             Metric::L2 => -(1.0 + 0.01),
         };
-        assert!((h[0].score - expected).abs() < 1e-5, "{metric:?}: {} vs {expected}", h[0].score);
+        assert!(
+            (h[0].score - expected).abs() < 1e-5,
+            "{metric:?}: {} vs {expected}",
+            h[0].score
+        );
     }
 }
 
@@ -69,7 +81,9 @@ fn filters_apply_inside_the_search_and_return_k() {
     let e = engine(5000, 16, Metric::Cosine, IndexKind::Hnsw);
     let q = e.item_vector("t0").unwrap(); // a rock track
     // Selective: jazz only (20%), and year in a 2-year window (~3% of items).
-    let f = Filter::new().tags_any(["jazz"]).range("year", Some(1970.0), Some(1971.0));
+    let f = Filter::new()
+        .tags_any(["jazz"])
+        .range("year", Some(1970.0), Some(1971.0));
     let hits = e.search(&q, 20, Some(&f)).unwrap();
     assert_eq!(hits.len(), 20, "k results whenever k matching items exist");
     for h in &hits {
@@ -81,19 +95,45 @@ fn filters_apply_inside_the_search_and_return_k() {
     let exact = engine(5000, 16, Metric::Cosine, IndexKind::Exact);
     assert_eq!(ids(&exact.search(&q, 20, Some(&f)).unwrap()), ids(&hits));
     // tags_all / tags_none / deny / allow.
-    let none = e.search(&q, 50, Some(&Filter::new().tags_none(["rock", "jazz", "pop", "techno"]))).unwrap();
-    assert!(none.iter().all(|h| h.id[1..].parse::<usize>().unwrap() % 5 == 4));
-    let all = e.search(&q, 10, Some(&Filter::new().tags_all(["rock", "jazz"]))).unwrap();
+    let none = e
+        .search(
+            &q,
+            50,
+            Some(&Filter::new().tags_none(["rock", "jazz", "pop", "techno"])),
+        )
+        .unwrap();
+    assert!(
+        none.iter()
+            .all(|h| h.id[1..].parse::<usize>().unwrap() % 5 == 4)
+    );
+    let all = e
+        .search(&q, 10, Some(&Filter::new().tags_all(["rock", "jazz"])))
+        .unwrap();
     assert!(all.is_empty());
-    let allow = e.search(&q, 10, Some(&Filter::new().allow(["t3", "t4", "nope"]))).unwrap();
+    let allow = e
+        .search(&q, 10, Some(&Filter::new().allow(["t3", "t4", "nope"])))
+        .unwrap();
     assert_eq!(allow.len(), 2);
     let top = e.search(&q, 1, None).unwrap();
-    let denied = e.search(&q, 1, Some(&Filter::new().deny([top[0].id.to_string()]))).unwrap();
+    let denied = e
+        .search(&q, 1, Some(&Filter::new().deny([top[0].id.to_string()])))
+        .unwrap();
     assert_ne!(denied[0].id, top[0].id);
     // Unknown attribute is an error, not an empty answer.
-    let err = e.search(&q, 5, Some(&Filter::new().range("tempo", Some(1.0), None))).unwrap_err();
-    assert!(err.to_string().contains("tempo") && err.to_string().contains("year"), "{err}");
-    let err = e.search(&q, 5, Some(&Filter::new().range("year", Some(2000.0), Some(1990.0)))).unwrap_err();
+    let err = e
+        .search(&q, 5, Some(&Filter::new().range("tempo", Some(1.0), None)))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("tempo") && err.to_string().contains("year"),
+        "{err}"
+    );
+    let err = e
+        .search(
+            &q,
+            5,
+            Some(&Filter::new().range("year", Some(2000.0), Some(1990.0))),
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("min"), "{err}");
 }
 
@@ -107,30 +147,59 @@ fn recommend_excludes_seen_and_uses_history() {
     let recs = e.recommend("u1", 10, &RecommendOptions::default()).unwrap();
     assert_eq!(recs.len(), 10);
     for r in &recs {
-        assert!(!items.contains(&r.id.to_string()), "seen item {} returned", r.id);
-        assert_eq!(r.id[1..].parse::<usize>().unwrap() % 5, 1, "jazz listener got {}", r.id);
+        assert!(
+            !items.contains(&r.id.to_string()),
+            "seen item {} returned",
+            r.id
+        );
+        assert_eq!(
+            r.id[1..].parse::<usize>().unwrap() % 5,
+            1,
+            "jazz listener got {}",
+            r.id
+        );
     }
-    let all_opts = RecommendOptions { exclude_seen: false, filter: None };
+    let all_opts = RecommendOptions {
+        exclude_seen: false,
+        filter: None,
+    };
     let everything = ids(&e.recommend("u1", e.len(), &all_opts).unwrap());
     assert_eq!(everything.len(), e.len());
     assert!(items.iter().all(|i| everything.contains(i)));
-    let unseen = ids(&e.recommend("u1", e.len(), &RecommendOptions::default()).unwrap());
+    let unseen = ids(&e
+        .recommend("u1", e.len(), &RecommendOptions::default())
+        .unwrap());
     assert_eq!(unseen.len(), e.len() - items.len());
     // Filtered recommendations.
     let f = RecommendOptions::with_filter(Filter::new().range("year", Some(2000.0), None));
     let recs = e.recommend("u1", 5, &f).unwrap();
-    assert!(recs.iter().all(|r| r.id[1..].parse::<usize>().unwrap() % 60 >= 40));
+    assert!(
+        recs.iter()
+            .all(|r| r.id[1..].parse::<usize>().unwrap() % 60 >= 40)
+    );
     // Unknown user.
-    let err = e.recommend("ghost", 5, &RecommendOptions::default()).unwrap_err();
-    assert!(matches!(&err, Error::UnknownUser { id } if id == "ghost"), "{err}");
+    let err = e
+        .recommend("ghost", 5, &RecommendOptions::default())
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::UnknownUser { id } if id == "ghost"),
+        "{err}"
+    );
     // Anonymous session: same taste, same exclusions.
-    let anon = e.recommend_for_items(&items, None, 10, &RecommendOptions::default()).unwrap();
-    assert_eq!(ids(&anon), ids(&e.recommend("u1", 10, &RecommendOptions::default()).unwrap()));
+    let anon = e
+        .recommend_for_items(&items, None, 10, &RecommendOptions::default())
+        .unwrap();
+    assert_eq!(
+        ids(&anon),
+        ids(&e.recommend("u1", 10, &RecommendOptions::default()).unwrap())
+    );
 }
 
 #[test]
 fn recency_half_life_favours_recent_history() {
-    let cfg = EngineConfig::new(2).with_metric(Metric::Cosine).with_recency_half_life(Some(3600.0));
+    let cfg = EngineConfig::new(2)
+        .with_metric(Metric::Cosine)
+        .with_recency_half_life(Some(3600.0));
     let e = Engine::new(cfg).unwrap();
     e.upsert_items(
         &["old", "new", "near_old", "near_new"],
@@ -139,7 +208,13 @@ fn recency_half_life_favours_recent_history() {
     )
     .unwrap();
     // Heavier but a day older: the recent play must dominate.
-    e.add_interactions(&["u", "u"], &["old", "new"], Some(&[3.0, 1.0]), Some(&[0, 86_400])).unwrap();
+    e.add_interactions(
+        &["u", "u"],
+        &["old", "new"],
+        Some(&[3.0, 1.0]),
+        Some(&[0, 86_400]),
+    )
+    .unwrap();
     let r = e.recommend("u", 1, &RecommendOptions::default()).unwrap();
     assert_eq!(&*r[0].id, "near_new");
 }
@@ -147,8 +222,11 @@ fn recency_half_life_favours_recent_history() {
 #[test]
 fn empty_history_falls_back_to_popularity() {
     let e = engine(100, 8, Metric::Cosine, IndexKind::Exact);
-    e.add_interactions(&["a", "b", "c"], &["t7", "t7", "t9"], None, None).unwrap();
-    let r = e.recommend_for_items::<&str>(&[], None, 2, &RecommendOptions::default()).unwrap();
+    e.add_interactions(&["a", "b", "c"], &["t7", "t7", "t9"], None, None)
+        .unwrap();
+    let r = e
+        .recommend_for_items::<&str>(&[], None, 2, &RecommendOptions::default())
+        .unwrap();
     assert_eq!(ids(&r)[..2], ["t7", "t9"]);
     // A user whose only item was removed gets popular items, not an error.
     e.remove_items(&["t9"]).unwrap();
@@ -163,17 +241,33 @@ fn batch_matches_single_calls() {
     let batch = e.search_batch(q.view(), 10, None).unwrap();
     assert_eq!(batch.len(), 50);
     for (i, b) in batch.iter().enumerate() {
-        assert_eq!(ids(b), ids(&e.search(q.row(i).as_slice().unwrap(), 10, None).unwrap()));
+        assert_eq!(
+            ids(b),
+            ids(&e.search(q.row(i).as_slice().unwrap(), 10, None).unwrap())
+        );
     }
     let users: Vec<String> = (0..20).map(|u| format!("u{u}")).collect();
     for (u, user) in users.iter().enumerate() {
-        e.add_interactions(&[user.as_str(), user.as_str()], &[format!("t{u}"), format!("t{}", u + 40)], None, None).unwrap();
+        e.add_interactions(
+            &[user.as_str(), user.as_str()],
+            &[format!("t{u}"), format!("t{}", u + 40)],
+            None,
+            None,
+        )
+        .unwrap();
     }
-    let recs = e.recommend_batch(&users, 5, &RecommendOptions::default()).unwrap();
+    let recs = e
+        .recommend_batch(&users, 5, &RecommendOptions::default())
+        .unwrap();
     for (u, r) in users.iter().zip(&recs) {
-        assert_eq!(ids(r), ids(&e.recommend(u, 5, &RecommendOptions::default()).unwrap()));
+        assert_eq!(
+            ids(r),
+            ids(&e.recommend(u, 5, &RecommendOptions::default()).unwrap())
+        );
     }
-    let err = e.recommend_batch(&["u1", "nobody"], 5, &RecommendOptions::default()).unwrap_err();
+    let err = e
+        .recommend_batch(&["u1", "nobody"], 5, &RecommendOptions::default())
+        .unwrap_err();
     assert!(err.to_string().contains("nobody"));
 }
 
@@ -190,7 +284,12 @@ fn cache_hits_and_every_mutation_invalidates() {
 
     // upsert: move the top hit far away -> must disappear from the answer.
     let top = first[0].id.to_string();
-    e.upsert_items(&[top.as_str()], Array2::from_elem((1, 8), -1.0f32).view(), None).unwrap();
+    e.upsert_items(
+        &[top.as_str()],
+        Array2::from_elem((1, 8), -1.0f32).view(),
+        None,
+    )
+    .unwrap();
     assert!(!ids(&e.search(&q, 5, None).unwrap()).contains(&top));
     // remove
     let now = e.search(&q, 5, None).unwrap();
@@ -199,7 +298,8 @@ fn cache_hits_and_every_mutation_invalidates() {
     assert!(!ids(&e.search(&q, 5, None).unwrap()).contains(&victim));
     // add_interactions changes recommendations (exclusion of seen items)
     let r1 = e.recommend("u", 3, &RecommendOptions::default()).unwrap();
-    e.add_interactions(&["u"], &[r1[0].id.to_string()], None, None).unwrap();
+    e.add_interactions(&["u"], &[r1[0].id.to_string()], None, None)
+        .unwrap();
     let r2 = e.recommend("u", 3, &RecommendOptions::default()).unwrap();
     assert!(!ids(&r2).contains(&r1[0].id.to_string()));
     assert!(e.stats().cache.invalidations >= 3);
@@ -207,9 +307,16 @@ fn cache_hits_and_every_mutation_invalidates() {
 
 #[test]
 fn cache_ttl_and_bounds() {
-    let cfg = EngineConfig::new(4).with_cache(2, 1 << 20, Some(0.05)).with_index(IndexKind::Exact);
+    let cfg = EngineConfig::new(4)
+        .with_cache(2, 1 << 20, Some(0.05))
+        .with_index(IndexKind::Exact);
     let e = Engine::new(cfg).unwrap();
-    e.upsert_items(&["a", "b"], array![[1.0f32, 0., 0., 0.], [0., 1., 0., 0.]].view(), None).unwrap();
+    e.upsert_items(
+        &["a", "b"],
+        array![[1.0f32, 0., 0., 0.], [0., 1., 0., 0.]].view(),
+        None,
+    )
+    .unwrap();
     for q in [[1.0f32, 0., 0., 0.], [0., 1., 0., 0.], [1., 1., 0., 0.]] {
         e.search(&q, 1, None).unwrap();
     }
@@ -251,7 +358,10 @@ fn tombstones_trigger_rebuild_and_results_stay_valid() {
     assert_eq!(e.len(), 1500);
     let hits = e.search(&[0.0; 8], 100, None).unwrap();
     assert_eq!(hits.len(), 100);
-    assert!(hits.iter().all(|h| h.id[1..].parse::<usize>().unwrap() % 2 == 1));
+    assert!(
+        hits.iter()
+            .all(|h| h.id[1..].parse::<usize>().unwrap() % 2 == 1)
+    );
 }
 
 #[test]
@@ -266,7 +376,12 @@ fn concurrent_reads_and_writes() {
                 let q: Vec<f32> = (0..8).map(|_| r.normal()).collect();
                 if t == 0 && i % 10 == 0 {
                     let id = format!("new{i}");
-                    e.upsert_items(&[id.as_str()], embedrec::ndarray::ArrayView2::from_shape((1, 8), &q).unwrap(), None).unwrap();
+                    e.upsert_items(
+                        &[id.as_str()],
+                        embedrec::ndarray::ArrayView2::from_shape((1, 8), &q).unwrap(),
+                        None,
+                    )
+                    .unwrap();
                 } else if t == 1 && i % 10 == 0 {
                     e.remove_items(&[format!("t{i}")]).unwrap();
                 } else {

@@ -32,7 +32,9 @@ pub const GENRES: [&str; 5] = ["rock", "jazz", "pop", "techno", "folk"];
 /// `n` clustered vectors with a genre tag (by cluster), a `year` and a `popularity`.
 pub fn catalog(n: usize, dim: usize, seed: u64) -> (Vec<String>, Array2<f32>, Vec<ItemAttrs>) {
     let mut r = Rng(seed);
-    let centers: Vec<Vec<f32>> = (0..GENRES.len()).map(|_| (0..dim).map(|_| r.normal()).collect()).collect();
+    let centers: Vec<Vec<f32>> = (0..GENRES.len())
+        .map(|_| (0..dim).map(|_| r.normal()).collect())
+        .collect();
     let mut v = Array2::<f32>::zeros((n, dim));
     let mut attrs = Vec::with_capacity(n);
     for i in 0..n {
@@ -50,7 +52,13 @@ pub fn catalog(n: usize, dim: usize, seed: u64) -> (Vec<String>, Array2<f32>, Ve
 }
 
 pub fn engine(n: usize, dim: usize, metric: Metric, index: IndexKind) -> Engine {
-    let e = Engine::new(EngineConfig::new(dim).with_metric(metric).with_index(index).with_threads(2)).unwrap();
+    let e = Engine::new(
+        EngineConfig::new(dim)
+            .with_metric(metric)
+            .with_index(index)
+            .with_threads(2),
+    )
+    .unwrap();
     let (ids, v, a) = catalog(n, dim, 42);
     e.upsert_items(&ids, v.view(), Some(&a)).unwrap();
     e

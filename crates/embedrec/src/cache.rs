@@ -60,7 +60,11 @@ pub(crate) struct ResultCache {
 
 /// Approximate heap size of a cached result.
 pub(crate) fn result_bytes(key_len: usize, hits: &[Hit]) -> usize {
-    128 + key_len + hits.iter().map(|h| std::mem::size_of::<Hit>() + h.id.len()).sum::<usize>()
+    128 + key_len
+        + hits
+            .iter()
+            .map(|h| std::mem::size_of::<Hit>() + h.id.len())
+            .sum::<usize>()
 }
 
 impl ResultCache {
@@ -85,8 +89,16 @@ impl ResultCache {
 
     fn unlink(&mut self, i: usize) {
         let (p, n) = (self.nodes[i].prev, self.nodes[i].next);
-        if p != NIL { self.nodes[p].next = n } else { self.head = n }
-        if n != NIL { self.nodes[n].prev = p } else { self.tail = p }
+        if p != NIL {
+            self.nodes[p].next = n
+        } else {
+            self.head = n
+        }
+        if n != NIL {
+            self.nodes[n].prev = p
+        } else {
+            self.tail = p
+        }
     }
 
     fn push_front(&mut self, i: usize) {
@@ -119,13 +131,13 @@ impl ResultCache {
             self.stats.misses += 1;
             return None;
         };
-        if let Some(ttl) = self.ttl {
-            if self.nodes[i].inserted.elapsed() > ttl {
-                self.drop_node(i);
-                self.stats.expirations += 1;
-                self.stats.misses += 1;
-                return None;
-            }
+        if let Some(ttl) = self.ttl
+            && self.nodes[i].inserted.elapsed() > ttl
+        {
+            self.drop_node(i);
+            self.stats.expirations += 1;
+            self.stats.misses += 1;
+            return None;
         }
         self.unlink(i);
         self.push_front(i);
@@ -152,7 +164,14 @@ impl ResultCache {
             self.stats.evictions += 1;
         }
         let key: Arc<[u8]> = Arc::from(key);
-        let node = Node { key: key.clone(), value, bytes, inserted: Instant::now(), prev: NIL, next: NIL };
+        let node = Node {
+            key: key.clone(),
+            value,
+            bytes,
+            inserted: Instant::now(),
+            prev: NIL,
+            next: NIL,
+        };
         let i = match self.free.pop() {
             Some(i) => {
                 self.nodes[i] = node;
@@ -187,7 +206,11 @@ impl ResultCache {
         s.capacity = self.capacity as u64;
         s.max_bytes = self.max_bytes as u64;
         let total = s.hits + s.misses;
-        s.hit_rate = if total == 0 { 0.0 } else { s.hits as f64 / total as f64 };
+        s.hit_rate = if total == 0 {
+            0.0
+        } else {
+            s.hits as f64 / total as f64
+        };
         s
     }
 }
@@ -197,7 +220,14 @@ mod tests {
     use super::*;
 
     fn hits(n: usize) -> Arc<Vec<Hit>> {
-        Arc::new((0..n).map(|i| Hit { id: Arc::from(format!("item{i}").as_str()), score: i as f32 }).collect())
+        Arc::new(
+            (0..n)
+                .map(|i| Hit {
+                    id: Arc::from(format!("item{i}").as_str()),
+                    score: i as f32,
+                })
+                .collect(),
+        )
     }
 
     #[test]

@@ -19,7 +19,10 @@ pub struct ItemAttrs {
 impl ItemAttrs {
     /// Attributes with these tags and no numbers.
     pub fn tags<S: Into<String>>(tags: impl IntoIterator<Item = S>) -> Self {
-        ItemAttrs { tags: tags.into_iter().map(Into::into).collect(), numbers: Vec::new() }
+        ItemAttrs {
+            tags: tags.into_iter().map(Into::into).collect(),
+            numbers: Vec::new(),
+        }
     }
     /// Adds a numeric attribute.
     pub fn number(mut self, name: impl Into<String>, value: f64) -> Self {
@@ -106,6 +109,10 @@ impl Catalog {
         }
     }
 
+    /// True when no item is live.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
     /// Number of live items.
     pub fn len(&self) -> usize {
         self.by_id.len()
@@ -155,10 +162,18 @@ impl Catalog {
     /// Validates one vector: dimension, finiteness, non-zero norm for cosine.
     pub(crate) fn check_vector(dim: usize, metric: Metric, field: &str, v: &[f32]) -> Result<()> {
         if v.len() != dim {
-            return Err(Error::DimensionMismatch { field: field.to_string(), expected: dim, got: v.len() });
+            return Err(Error::DimensionMismatch {
+                field: field.to_string(),
+                expected: dim,
+                got: v.len(),
+            });
         }
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-            return Err(Error::invalid(format!("{field}[{i}]"), "a finite number", v[i]));
+            return Err(Error::invalid(
+                format!("{field}[{i}]"),
+                "a finite number",
+                v[i],
+            ));
         }
         if metric == Metric::Cosine {
             let n = norm(v);
@@ -177,7 +192,11 @@ impl Catalog {
     pub(crate) fn check_attrs(id: &str, a: &ItemAttrs) -> Result<()> {
         for t in &a.tags {
             if t.is_empty() {
-                return Err(Error::invalid(format!("tags of item {id:?}"), "non-empty tag strings", "\"\""));
+                return Err(Error::invalid(
+                    format!("tags of item {id:?}"),
+                    "non-empty tag strings",
+                    "\"\"",
+                ));
             }
         }
         for (name, v) in &a.numbers {
@@ -189,7 +208,11 @@ impl Catalog {
                 ));
             }
             if !v.is_finite() {
-                return Err(Error::invalid(format!("attribute {name:?} of item {id:?}"), "a finite number", v));
+                return Err(Error::invalid(
+                    format!("attribute {name:?} of item {id:?}"),
+                    "a finite number",
+                    v,
+                ));
             }
         }
         Ok(())
@@ -266,6 +289,10 @@ impl Catalog {
 
     /// Iterator over live slots.
     pub fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
-        self.ids.iter().enumerate().filter(|(_, x)| x.is_some()).map(|(i, _)| i as u32)
+        self.ids
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.is_some())
+            .map(|(i, _)| i as u32)
     }
 }

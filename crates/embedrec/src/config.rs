@@ -27,7 +27,11 @@ impl IndexKind {
         match name.to_ascii_lowercase().as_str() {
             "hnsw" => Ok(IndexKind::Hnsw),
             "exact" | "flat" | "brute_force" => Ok(IndexKind::Exact),
-            _ => Err(Error::invalid("index", "\"hnsw\" or \"exact\"", format!("{name:?}"))),
+            _ => Err(Error::invalid(
+                "index",
+                "\"hnsw\" or \"exact\"",
+                format!("{name:?}"),
+            )),
         }
     }
     /// The canonical lowercase name.
@@ -54,7 +58,8 @@ pub struct EngineConfig {
     pub m: usize,
     /// HNSW: candidate list size during construction. Default 200.
     pub ef_construction: usize,
-    /// HNSW: candidate list size during search (raised to `k` when smaller). Default 64.
+    /// HNSW: candidate list size during search (raised to `k` when smaller). Default 128
+    /// (recall@10 of about 0.98 on 5,000 x 24 clustered data with m = 16, see tests/recall.rs).
     pub ef_search: usize,
     /// Result cache: maximum number of entries (0 disables the cache). Default 10,000.
     pub cache_capacity: usize,
@@ -86,7 +91,7 @@ impl EngineConfig {
             index: IndexKind::Hnsw,
             m: 16,
             ef_construction: 200,
-            ef_search: 64,
+            ef_search: 128,
             cache_capacity: 10_000,
             cache_max_bytes: 64 << 20,
             cache_ttl_secs: None,
@@ -149,26 +154,37 @@ impl EngineConfig {
         range("ef_construction", self.ef_construction, 1, MAX_EF)?;
         range("ef_search", self.ef_search, 1, MAX_EF)?;
         range("threads", self.threads, 0, 1024)?;
-        if let Some(t) = self.cache_ttl_secs {
-            if !(t.is_finite() && t > 0.0) {
-                return Err(Error::invalid("config.cache_ttl_secs", "a finite number of seconds > 0, or none", t));
-            }
+        if let Some(t) = self.cache_ttl_secs
+            && !(t.is_finite() && t > 0.0)
+        {
+            return Err(Error::invalid(
+                "config.cache_ttl_secs",
+                "a finite number of seconds > 0, or none",
+                t,
+            ));
         }
-        if let Some(h) = self.recency_half_life_secs {
-            if !(h.is_finite() && h > 0.0) {
-                return Err(Error::invalid(
-                    "config.recency_half_life_secs",
-                    "a finite number of seconds > 0, or none",
-                    h,
-                ));
-            }
+        if let Some(h) = self.recency_half_life_secs
+            && !(h.is_finite() && h > 0.0)
+        {
+            return Err(Error::invalid(
+                "config.recency_half_life_secs",
+                "a finite number of seconds > 0, or none",
+                h,
+            ));
         }
         for (field, v) in [
             ("exact_filter_fraction", self.exact_filter_fraction),
-            ("rebuild_tombstone_fraction", self.rebuild_tombstone_fraction),
+            (
+                "rebuild_tombstone_fraction",
+                self.rebuild_tombstone_fraction,
+            ),
         ] {
             if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
-                return Err(Error::invalid(format!("config.{field}"), "a fraction in 0..=1", v));
+                return Err(Error::invalid(
+                    format!("config.{field}"),
+                    "a fraction in 0..=1",
+                    v,
+                ));
             }
         }
         Ok(())

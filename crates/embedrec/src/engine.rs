@@ -43,14 +43,20 @@ pub struct RecommendOptions {
 
 impl Default for RecommendOptions {
     fn default() -> Self {
-        RecommendOptions { filter: None, exclude_seen: true }
+        RecommendOptions {
+            filter: None,
+            exclude_seen: true,
+        }
     }
 }
 
 impl RecommendOptions {
     /// Default options with this filter.
     pub fn with_filter(filter: Filter) -> Self {
-        RecommendOptions { filter: Some(filter), ..Default::default() }
+        RecommendOptions {
+            filter: Some(filter),
+            ..Default::default()
+        }
     }
 }
 
@@ -99,7 +105,10 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("config", &self.config).field("items", &self.len()).finish()
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .field("items", &self.len())
+            .finish()
     }
 }
 
@@ -115,14 +124,22 @@ fn check_id(field: &str, id: &str) -> Result<()> {
         return Err(Error::invalid(field, "a non-empty id", "\"\""));
     }
     if id.len() > MAX_ID_BYTES {
-        return Err(Error::invalid(field, format!("an id of at most {MAX_ID_BYTES} bytes"), format!("{} bytes", id.len())));
+        return Err(Error::invalid(
+            field,
+            format!("an id of at most {MAX_ID_BYTES} bytes"),
+            format!("{} bytes", id.len()),
+        ));
     }
     Ok(())
 }
 
 fn check_len(field: &str, expected: usize, got: usize, of: &str) -> Result<()> {
     if expected != got {
-        return Err(Error::invalid(field, format!("{expected} entries (one per {of})"), format!("{got} entries")));
+        return Err(Error::invalid(
+            field,
+            format!("{expected} entries (one per {of})"),
+            format!("{got} entries"),
+        ));
     }
     Ok(())
 }
@@ -151,7 +168,14 @@ impl Engine {
         config.validate()?;
         let cat = Catalog::new(config.dim, config.metric);
         let index = Self::make_index(&config);
-        Ok(Self::assemble(config, State { cat, index, users: Users::default() }))
+        Ok(Self::assemble(
+            config,
+            State {
+                cat,
+                index,
+                users: Users::default(),
+            },
+        ))
     }
 
     fn make_index(config: &EngineConfig) -> Box<dyn AnnIndex> {
@@ -169,7 +193,11 @@ impl Engine {
 
     fn assemble(config: EngineConfig, state: State) -> Self {
         Engine {
-            cache: Mutex::new(ResultCache::new(config.cache_capacity, config.cache_max_bytes, config.cache_ttl_secs)),
+            cache: Mutex::new(ResultCache::new(
+                config.cache_capacity,
+                config.cache_max_bytes,
+                config.cache_ttl_secs,
+            )),
             pool: Pool::new(config.threads),
             metrics: Metrics::new(),
             state: RwLock::new(state),
@@ -201,7 +229,10 @@ impl Engine {
     /// The vector stored for an item, exactly as it was given.
     pub fn item_vector(&self, id: &str) -> Result<Vec<f32>> {
         let st = self.state.read();
-        let s = st.cat.slot_of(id).ok_or_else(|| Error::UnknownItem { id: id.to_string(), field: "id".into() })?;
+        let s = st.cat.slot_of(id).ok_or_else(|| Error::UnknownItem {
+            id: id.to_string(),
+            field: "id".into(),
+        })?;
         Ok(st.cat.vector(s).to_vec())
     }
     /// Ids of all live items (in slot order).
@@ -239,7 +270,11 @@ impl Engine {
             let (dim, metric) = (self.config.dim, self.config.metric);
             check_len("vectors", ids.len(), vectors.nrows(), "id")?;
             if vectors.ncols() != dim {
-                return Err(Error::DimensionMismatch { field: "vectors".into(), expected: dim, got: vectors.ncols() });
+                return Err(Error::DimensionMismatch {
+                    field: "vectors".into(),
+                    expected: dim,
+                    got: vectors.ncols(),
+                });
             }
             if let Some(a) = attrs {
                 check_len("attributes", ids.len(), a.len(), "id")?;
@@ -258,20 +293,40 @@ impl Engine {
                 let id = id.as_ref();
                 check_id(&format!("ids[{i}]"), id)?;
                 if !seen.insert(id) {
-                    return Err(Error::invalid(format!("ids[{i}]"), "ids unique within one call", format!("{id:?} repeated")));
+                    return Err(Error::invalid(
+                        format!("ids[{i}]"),
+                        "ids unique within one call",
+                        format!("{id:?} repeated"),
+                    ));
                 }
-                Catalog::check_vector(dim, metric, &format!("vectors[{i}] (item {id:?})"), &rows[i])?;
+                Catalog::check_vector(
+                    dim,
+                    metric,
+                    &format!("vectors[{i}] (item {id:?})"),
+                    &rows[i],
+                )?;
                 let a = attrs.map(|a| &a[i]);
                 if let Some(a) = a {
                     Catalog::check_attrs(id, a)?;
                 }
-                items.push(PreparedItem { id, vector: &rows[i], attrs: a });
+                items.push(PreparedItem {
+                    id,
+                    vector: &rows[i],
+                    attrs: a,
+                });
             }
             let mut st = self.state.write();
-            let new_slots = items.iter().filter(|it| st.cat.slot_of(it.id).is_none()).count();
+            let new_slots = items
+                .iter()
+                .filter(|it| st.cat.slot_of(it.id).is_none())
+                .count();
             let total = st.cat.slots() as u64 + new_slots as u64;
             if total >= u32::MAX as u64 {
-                return Err(Error::CapacityExceeded { what: "catalog slots".into(), limit: u32::MAX as u64 - 1, got: total });
+                return Err(Error::CapacityExceeded {
+                    what: "catalog slots".into(),
+                    limit: u32::MAX as u64 - 1,
+                    got: total,
+                });
             }
             let applied = st.cat.apply(&items);
             let slots: Vec<u32> = applied.iter().map(|(s, _)| *s).collect();
@@ -301,10 +356,10 @@ impl Engine {
             let mut slots = Vec::with_capacity(ids.len());
             for (i, id) in ids.iter().enumerate() {
                 let id = id.as_ref();
-                let s = st
-                    .cat
-                    .slot_of(id)
-                    .ok_or_else(|| Error::UnknownItem { id: id.to_string(), field: format!("ids[{i}]") })?;
+                let s = st.cat.slot_of(id).ok_or_else(|| Error::UnknownItem {
+                    id: id.to_string(),
+                    field: format!("ids[{i}]"),
+                })?;
                 slots.push(s);
             }
             slots.sort_unstable();
@@ -336,7 +391,11 @@ impl Engine {
             if let Some(w) = weights {
                 check_len("weights", n, w.len(), "user id")?;
                 if let Some(i) = w.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
-                    return Err(Error::invalid(format!("weights[{i}]"), "a finite weight > 0", w[i]));
+                    return Err(Error::invalid(
+                        format!("weights[{i}]"),
+                        "a finite weight > 0",
+                        w[i],
+                    ));
                 }
             }
             if let Some(t) = timestamps {
@@ -349,11 +408,10 @@ impl Engine {
             let mut slots = Vec::with_capacity(n);
             for (i, id) in item_ids.iter().enumerate() {
                 let id = id.as_ref();
-                slots.push(
-                    st.cat
-                        .slot_of(id)
-                        .ok_or_else(|| Error::UnknownItem { id: id.to_string(), field: format!("item_ids[{i}]") })?,
-                );
+                slots.push(st.cat.slot_of(id).ok_or_else(|| Error::UnknownItem {
+                    id: id.to_string(),
+                    field: format!("item_ids[{i}]"),
+                })?);
             }
             for i in 0..n {
                 let it = Interaction {
@@ -380,7 +438,13 @@ impl Engine {
         })
     }
 
-    fn search_in(&self, st: &State, query: &[f32], k: usize, filter: Option<&Filter>) -> Result<Arc<Vec<Hit>>> {
+    fn search_in(
+        &self,
+        st: &State,
+        query: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Arc<Vec<Hit>>> {
         let mut key = vec![b'S'];
         key.extend_from_slice(&self.epoch.load(Ordering::SeqCst).to_le_bytes());
         key.extend_from_slice(&(k as u64).to_le_bytes());
@@ -405,7 +469,10 @@ impl Engine {
         self.timed(Op::Similar, || {
             check_k(k)?;
             let st = self.state.read();
-            let slot = st.cat.slot_of(id).ok_or_else(|| Error::UnknownItem { id: id.to_string(), field: "id".into() })?;
+            let slot = st.cat.slot_of(id).ok_or_else(|| Error::UnknownItem {
+                id: id.to_string(),
+                field: "id".into(),
+            })?;
             let mut key = vec![b'I'];
             key.extend_from_slice(&self.epoch.load(Ordering::SeqCst).to_le_bytes());
             key.extend_from_slice(&(k as u64).to_le_bytes());
@@ -438,13 +505,26 @@ impl Engine {
         })
     }
 
-    fn recommend_in(&self, st: &State, user_id: &str, k: usize, opts: &RecommendOptions) -> Result<Arc<Vec<Hit>>> {
-        let hist = st.users.history(user_id).ok_or_else(|| Error::UnknownUser { id: user_id.to_string() })?;
+    fn recommend_in(
+        &self,
+        st: &State,
+        user_id: &str,
+        k: usize,
+        opts: &RecommendOptions,
+    ) -> Result<Arc<Vec<Hit>>> {
+        let hist = st
+            .users
+            .history(user_id)
+            .ok_or_else(|| Error::UnknownUser {
+                id: user_id.to_string(),
+            })?;
         let mut key = vec![b'U'];
         key.extend_from_slice(&self.epoch.load(Ordering::SeqCst).to_le_bytes());
         key_str(&mut key, user_id);
         key_opts(&mut key, k, opts);
-        self.cached(key, || self.recommend_from(st, hist.iter().copied(), k, opts))
+        self.cached(key, || {
+            self.recommend_from(st, hist.iter().copied(), k, opts)
+        })
     }
 
     /// Recommendations for an anonymous session or a user the engine has never stored, from
@@ -462,7 +542,11 @@ impl Engine {
             if let Some(w) = weights {
                 check_len("weights", items.len(), w.len(), "item")?;
                 if let Some(i) = w.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
-                    return Err(Error::invalid(format!("weights[{i}]"), "a finite weight > 0", w[i]));
+                    return Err(Error::invalid(
+                        format!("weights[{i}]"),
+                        "a finite weight > 0",
+                        w[i],
+                    ));
                 }
             }
             let st = self.state.read();
@@ -471,17 +555,24 @@ impl Engine {
             key.extend_from_slice(&self.epoch.load(Ordering::SeqCst).to_le_bytes());
             for (i, id) in items.iter().enumerate() {
                 let id = id.as_ref();
-                let slot = st
-                    .cat
-                    .slot_of(id)
-                    .ok_or_else(|| Error::UnknownItem { id: id.to_string(), field: format!("items[{i}]") })?;
+                let slot = st.cat.slot_of(id).ok_or_else(|| Error::UnknownItem {
+                    id: id.to_string(),
+                    field: format!("items[{i}]"),
+                })?;
                 let weight = weights.map_or(1.0, |w| w[i]);
-                hist.push(Interaction { slot, weight, ts: 0 });
+                hist.push(Interaction {
+                    slot,
+                    weight,
+                    ts: 0,
+                });
                 key_str(&mut key, id);
                 key.extend_from_slice(&weight.to_bits().to_le_bytes());
             }
             key_opts(&mut key, k, opts);
-            self.cached(key, || self.recommend_from(&st, hist.iter().copied(), k, opts)).map(|r| r.to_vec())
+            self.cached(key, || {
+                self.recommend_from(&st, hist.iter().copied(), k, opts)
+            })
+            .map(|r| r.to_vec())
         })
     }
 
@@ -515,36 +606,65 @@ impl Engine {
     }
 
     /// Runs [`Engine::search`] for every row of `queries`, in parallel on the engine's pool.
-    pub fn search_batch(&self, queries: ArrayView2<'_, f32>, k: usize, filter: Option<&Filter>) -> Result<Vec<Vec<Hit>>> {
+    pub fn search_batch(
+        &self,
+        queries: ArrayView2<'_, f32>,
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Vec<Hit>>> {
         self.timed(Op::SearchBatch, || {
             check_k(k)?;
             if queries.ncols() != self.config.dim {
-                return Err(Error::DimensionMismatch { field: "queries".into(), expected: self.config.dim, got: queries.ncols() });
+                return Err(Error::DimensionMismatch {
+                    field: "queries".into(),
+                    expected: self.config.dim,
+                    got: queries.ncols(),
+                });
             }
             let rows: Vec<Vec<f32>> = queries.rows().into_iter().map(|r| r.to_vec()).collect();
             for (i, r) in rows.iter().enumerate() {
-                Catalog::check_vector(self.config.dim, self.config.metric, &format!("queries[{i}]"), r)?;
+                Catalog::check_vector(
+                    self.config.dim,
+                    self.config.metric,
+                    &format!("queries[{i}]"),
+                    r,
+                )?;
             }
             let st = self.state.read();
             self.pool.install(|| {
-                rows.par_iter().map(|q| self.search_in(&st, q, k, filter).map(|r| r.to_vec())).collect()
+                rows.par_iter()
+                    .map(|q| self.search_in(&st, q, k, filter).map(|r| r.to_vec()))
+                    .collect()
             })?
         })
     }
 
     /// Runs [`Engine::recommend`] for every user, in parallel on the engine's pool. Fails as a
     /// whole (naming the user) if any user is unknown.
-    pub fn recommend_batch<S: AsRef<str> + Sync>(&self, user_ids: &[S], k: usize, opts: &RecommendOptions) -> Result<Vec<Vec<Hit>>> {
+    pub fn recommend_batch<S: AsRef<str> + Sync>(
+        &self,
+        user_ids: &[S],
+        k: usize,
+        opts: &RecommendOptions,
+    ) -> Result<Vec<Vec<Hit>>> {
         self.timed(Op::RecommendBatch, || {
             check_k(k)?;
             let st = self.state.read();
             for u in user_ids {
                 if st.users.history(u.as_ref()).is_none() {
-                    return Err(Error::UnknownUser { id: u.as_ref().to_string() });
+                    return Err(Error::UnknownUser {
+                        id: u.as_ref().to_string(),
+                    });
                 }
             }
             self.pool.install(|| {
-                user_ids.par_iter().map(|u| self.recommend_in(&st, u.as_ref(), k, opts).map(|r| r.to_vec())).collect()
+                user_ids
+                    .par_iter()
+                    .map(|u| {
+                        self.recommend_in(&st, u.as_ref(), k, opts)
+                            .map(|r| r.to_vec())
+                    })
+                    .collect()
             })?
         })
     }
@@ -561,7 +681,11 @@ impl Engine {
         }
     }
 
-    fn cached(&self, key: Vec<u8>, compute: impl FnOnce() -> Result<Vec<Hit>>) -> Result<Arc<Vec<Hit>>> {
+    fn cached(
+        &self,
+        key: Vec<u8>,
+        compute: impl FnOnce() -> Result<Vec<Hit>>,
+    ) -> Result<Arc<Vec<Hit>>> {
         if let Some(hit) = self.cache.lock().get(&key) {
             return Ok(hit);
         }
@@ -571,7 +695,12 @@ impl Engine {
     }
 
     fn to_hits(&self, st: &State, hits: Vec<(u32, f32)>) -> Vec<Hit> {
-        hits.into_iter().map(|(s, score)| Hit { id: st.cat.id(s).clone(), score }).collect()
+        hits.into_iter()
+            .map(|(s, score)| Hit {
+                id: st.cat.id(s).clone(),
+                score,
+            })
+            .collect()
     }
 
     /// Chooses the path (exact over a subset, exact over all, or the index) and runs it.
@@ -582,14 +711,22 @@ impl Engine {
         }
         let accept = |s: u32| cf.matches(&st.cat, s);
         let exact = |subset: Option<&[u32]>| exact_top_k(&st.cat, q, k, &accept, subset);
+        // Brute force wins for small catalogs, large k, and selective filters (few matches
+        // make graph traversal visit many rejected nodes).
+        let scan_all = st.index.name() == "exact"
+            || live <= self.config.exact_below
+            || k.saturating_mul(4) >= live
+            || (!cf.only_exclusions()
+                && self.estimated_fraction(st, cf) <= self.config.exact_filter_fraction);
         let hits = if let Some(allow) = &cf.allow {
             exact(Some(allow))
-        } else if st.index.name() == "exact" || live <= self.config.exact_below || k.saturating_mul(4) >= live {
-            exact(None)
-        } else if !cf.only_exclusions() && self.estimated_fraction(st, cf) <= self.config.exact_filter_fraction {
+        } else if scan_all {
             exact(None)
         } else {
-            let ef = self.config.ef_search.max(k + cf.excluded_count().min(1_000));
+            let ef = self
+                .config
+                .ef_search
+                .max(k + cf.excluded_count().min(1_000));
             let found = st.index.search(&st.cat, q, k, ef, &accept);
             if found.len() < k && found.len() < live {
                 // The graph walk ran out of matching candidates; the exact path guarantees k
@@ -614,7 +751,11 @@ impl Engine {
                 pass += cf.matches(&st.cat, s as u32) as usize;
             }
         }
-        if live == 0 { 0.0 } else { pass as f64 / live as f64 }
+        if live == 0 {
+            0.0
+        } else {
+            pass as f64 / live as f64
+        }
     }
 
     // ------------------------------------------------------------------ observability
@@ -677,7 +818,11 @@ impl Engine {
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let t = Instant::now();
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io { op: "load", path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            op: "load",
+            path: path.to_path_buf(),
+            source,
+        })?;
         let engine = Self::decode(&bytes, path)?;
         engine.metrics.record(Op::Load, t.elapsed(), true);
         Ok(engine)

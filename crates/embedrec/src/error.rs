@@ -42,7 +42,9 @@ pub enum Error {
         field: String,
     },
     /// A user id has no stored interactions.
-    #[error("unknown user id {id:?}: the engine has no interactions for this user (use recommend_for_items for anonymous sessions)")]
+    #[error(
+        "unknown user id {id:?}: the engine has no interactions for this user (use recommend_for_items for anonymous sessions)"
+    )]
     UnknownUser {
         /// The id as given.
         id: String,
@@ -78,7 +80,9 @@ pub enum Error {
         reason: String,
     },
     /// A file was written by a format version this build cannot read.
-    #[error("unsupported file format version {found} in {path:?}: this build reads version {supported}")]
+    #[error(
+        "unsupported file format version {found} in {path:?}: this build reads version {supported}"
+    )]
     UnsupportedVersion {
         /// The file.
         path: PathBuf,

@@ -68,13 +68,24 @@ impl Filter {
         self
     }
     /// Requires `min <= attribute <= max` (either bound optional).
-    pub fn range(mut self, attribute: impl Into<String>, min: Option<f64>, max: Option<f64>) -> Self {
-        self.ranges.push(NumericRange { attribute: attribute.into(), min, max });
+    pub fn range(
+        mut self,
+        attribute: impl Into<String>,
+        min: Option<f64>,
+        max: Option<f64>,
+    ) -> Self {
+        self.ranges.push(NumericRange {
+            attribute: attribute.into(),
+            min,
+            max,
+        });
         self
     }
     /// Restricts results to these ids.
     pub fn allow<S: Into<String>>(mut self, ids: impl IntoIterator<Item = S>) -> Self {
-        self.allow_ids.get_or_insert_with(Vec::new).extend(strings(ids));
+        self.allow_ids
+            .get_or_insert_with(Vec::new)
+            .extend(strings(ids));
         self
     }
     /// Never returns these ids.
@@ -156,22 +167,33 @@ impl Filter {
         for (i, r) in self.ranges.iter().enumerate() {
             let rfield = format!("{field}.ranges[{i}]");
             for (b, name) in [(r.min, "min"), (r.max, "max")] {
-                if let Some(x) = b {
-                    if x.is_nan() {
-                        return Err(Error::invalid(format!("{rfield}.{name}"), "a number (not NaN)", x));
-                    }
+                if let Some(x) = b
+                    && x.is_nan()
+                {
+                    return Err(Error::invalid(
+                        format!("{rfield}.{name}"),
+                        "a number (not NaN)",
+                        x,
+                    ));
                 }
             }
             let lo = r.min.unwrap_or(f64::NEG_INFINITY);
             let hi = r.max.unwrap_or(f64::INFINITY);
             if lo > hi {
-                return Err(Error::invalid(rfield, "min <= max", format!("min {lo} > max {hi}")));
+                return Err(Error::invalid(
+                    rfield,
+                    "min <= max",
+                    format!("min {lo} > max {hi}"),
+                ));
             }
-            let col = cat.attr_names.get(&r.attribute).ok_or_else(|| Error::UnknownAttribute {
-                name: r.attribute.clone(),
-                field: rfield.clone(),
-                known: cat.attr_names.names.clone(),
-            })?;
+            let col = cat
+                .attr_names
+                .get(&r.attribute)
+                .ok_or_else(|| Error::UnknownAttribute {
+                    name: r.attribute.clone(),
+                    field: rfield.clone(),
+                    known: cat.attr_names.names.clone(),
+                })?;
             cf.ranges.push((col as usize, lo, hi));
         }
         if let Some(allow) = &self.allow_ids {
@@ -180,7 +202,11 @@ impl Filter {
             slots.dedup();
             cf.allow = Some(slots);
         }
-        cf.deny = self.deny_ids.iter().filter_map(|id| cat.slot_of(id)).collect();
+        cf.deny = self
+            .deny_ids
+            .iter()
+            .filter_map(|id| cat.slot_of(id))
+            .collect();
         cf.deny.sort_unstable();
         cf.deny.dedup();
         Ok(cf)
@@ -229,10 +255,10 @@ impl CompiledFilter {
         if self.impossible || !cat.is_live(slot) {
             return false;
         }
-        if let Some(a) = &self.allow {
-            if a.binary_search(&slot).is_err() {
-                return false;
-            }
+        if let Some(a) = &self.allow
+            && a.binary_search(&slot).is_err()
+        {
+            return false;
         }
         if !self.deny.is_empty() && self.deny.binary_search(&slot).is_ok() {
             return false;

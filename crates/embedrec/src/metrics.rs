@@ -94,7 +94,9 @@ pub(crate) struct Metrics {
 
 impl Metrics {
     pub(crate) fn new() -> Self {
-        Metrics { ops: OPS.iter().map(|_| OpCounters::default()).collect() }
+        Metrics {
+            ops: OPS.iter().map(|_| OpCounters::default()).collect(),
+        }
     }
 
     pub(crate) fn record(&self, op: Op, elapsed: Duration, ok: bool) {
@@ -134,7 +136,11 @@ impl Metrics {
                     name: op.name().to_string(),
                     count,
                     errors: c.errors.load(Relaxed),
-                    mean_us: if count == 0 { 0.0 } else { c.total_ns.load(Relaxed) as f64 / count as f64 / 1_000.0 },
+                    mean_us: if count == 0 {
+                        0.0
+                    } else {
+                        c.total_ns.load(Relaxed) as f64 / count as f64 / 1_000.0
+                    },
                     p50_us: pct(0.50),
                     p95_us: pct(0.95),
                     p99_us: pct(0.99),
@@ -149,36 +155,147 @@ pub(crate) fn prometheus(s: &crate::EngineStats) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let gauge = |o: &mut String, name: &str, help: &str, kind: &str, v: f64| {
-        let _ = writeln!(o, "# HELP embedrec_{name} {help}\n# TYPE embedrec_{name} {kind}\nembedrec_{name} {v}");
+        let _ = writeln!(
+            o,
+            "# HELP embedrec_{name} {help}\n# TYPE embedrec_{name} {kind}\nembedrec_{name} {v}"
+        );
     };
-    gauge(&mut o, "items", "Live items in the catalog.", "gauge", s.items as f64);
-    gauge(&mut o, "users", "Users with stored interactions.", "gauge", s.users as f64);
-    gauge(&mut o, "interactions", "Stored interactions.", "gauge", s.interactions as f64);
-    gauge(&mut o, "epoch", "Mutations applied since creation or load.", "counter", s.epoch as f64);
-    gauge(&mut o, "index_memory_bytes", "Approximate bytes used by the index.", "gauge", s.index_memory_bytes as f64);
-    gauge(&mut o, "vector_memory_bytes", "Bytes used by catalog vectors.", "gauge", s.vector_memory_bytes as f64);
+    gauge(
+        &mut o,
+        "items",
+        "Live items in the catalog.",
+        "gauge",
+        s.items as f64,
+    );
+    gauge(
+        &mut o,
+        "users",
+        "Users with stored interactions.",
+        "gauge",
+        s.users as f64,
+    );
+    gauge(
+        &mut o,
+        "interactions",
+        "Stored interactions.",
+        "gauge",
+        s.interactions as f64,
+    );
+    gauge(
+        &mut o,
+        "epoch",
+        "Mutations applied since creation or load.",
+        "counter",
+        s.epoch as f64,
+    );
+    gauge(
+        &mut o,
+        "index_memory_bytes",
+        "Approximate bytes used by the index.",
+        "gauge",
+        s.index_memory_bytes as f64,
+    );
+    gauge(
+        &mut o,
+        "vector_memory_bytes",
+        "Bytes used by catalog vectors.",
+        "gauge",
+        s.vector_memory_bytes as f64,
+    );
     let c = &s.cache;
-    gauge(&mut o, "cache_hits_total", "Result cache hits.", "counter", c.hits as f64);
-    gauge(&mut o, "cache_misses_total", "Result cache misses.", "counter", c.misses as f64);
-    gauge(&mut o, "cache_evictions_total", "Entries evicted by the entry or byte bound.", "counter", c.evictions as f64);
-    gauge(&mut o, "cache_expirations_total", "Entries dropped by the TTL.", "counter", c.expirations as f64);
-    gauge(&mut o, "cache_invalidations_total", "Cache clears caused by mutations.", "counter", c.invalidations as f64);
-    gauge(&mut o, "cache_entries", "Entries held by the result cache.", "gauge", c.entries as f64);
-    gauge(&mut o, "cache_bytes", "Bytes held by the result cache.", "gauge", c.bytes as f64);
-    gauge(&mut o, "cache_hit_rate", "Hits divided by lookups.", "gauge", c.hit_rate);
-    let _ = writeln!(o, "# HELP embedrec_op_duration_seconds Latency per operation (quantiles over the last 4096 calls).");
+    gauge(
+        &mut o,
+        "cache_hits_total",
+        "Result cache hits.",
+        "counter",
+        c.hits as f64,
+    );
+    gauge(
+        &mut o,
+        "cache_misses_total",
+        "Result cache misses.",
+        "counter",
+        c.misses as f64,
+    );
+    gauge(
+        &mut o,
+        "cache_evictions_total",
+        "Entries evicted by the entry or byte bound.",
+        "counter",
+        c.evictions as f64,
+    );
+    gauge(
+        &mut o,
+        "cache_expirations_total",
+        "Entries dropped by the TTL.",
+        "counter",
+        c.expirations as f64,
+    );
+    gauge(
+        &mut o,
+        "cache_invalidations_total",
+        "Cache clears caused by mutations.",
+        "counter",
+        c.invalidations as f64,
+    );
+    gauge(
+        &mut o,
+        "cache_entries",
+        "Entries held by the result cache.",
+        "gauge",
+        c.entries as f64,
+    );
+    gauge(
+        &mut o,
+        "cache_bytes",
+        "Bytes held by the result cache.",
+        "gauge",
+        c.bytes as f64,
+    );
+    gauge(
+        &mut o,
+        "cache_hit_rate",
+        "Hits divided by lookups.",
+        "gauge",
+        c.hit_rate,
+    );
+    let _ = writeln!(
+        o,
+        "# HELP embedrec_op_duration_seconds Latency per operation (quantiles over the last 4096 calls)."
+    );
     let _ = writeln!(o, "# TYPE embedrec_op_duration_seconds summary");
     for op in &s.ops {
         for (q, v) in [("0.5", op.p50_us), ("0.95", op.p95_us), ("0.99", op.p99_us)] {
-            let _ = writeln!(o, "embedrec_op_duration_seconds{{op=\"{}\",quantile=\"{q}\"}} {}", op.name, v / 1e6);
+            let _ = writeln!(
+                o,
+                "embedrec_op_duration_seconds{{op=\"{}\",quantile=\"{q}\"}} {}",
+                op.name,
+                v / 1e6
+            );
         }
-        let _ = writeln!(o, "embedrec_op_duration_seconds_sum{{op=\"{}\"}} {}", op.name, op.mean_us * op.count as f64 / 1e6);
-        let _ = writeln!(o, "embedrec_op_duration_seconds_count{{op=\"{}\"}} {}", op.name, op.count);
+        let _ = writeln!(
+            o,
+            "embedrec_op_duration_seconds_sum{{op=\"{}\"}} {}",
+            op.name,
+            op.mean_us * op.count as f64 / 1e6
+        );
+        let _ = writeln!(
+            o,
+            "embedrec_op_duration_seconds_count{{op=\"{}\"}} {}",
+            op.name, op.count
+        );
     }
-    let _ = writeln!(o, "# HELP embedrec_op_errors_total Calls that returned an error.");
+    let _ = writeln!(
+        o,
+        "# HELP embedrec_op_errors_total Calls that returned an error."
+    );
     let _ = writeln!(o, "# TYPE embedrec_op_errors_total counter");
     for op in &s.ops {
-        let _ = writeln!(o, "embedrec_op_errors_total{{op=\"{}\"}} {}", op.name, op.errors);
+        let _ = writeln!(
+            o,
+            "embedrec_op_errors_total{{op=\"{}\"}} {}",
+            op.name, op.errors
+        );
     }
     o
 }

@@ -54,13 +54,20 @@ struct Meta {
 }
 
 fn bincode_config() -> impl bincode::config::Config {
-    bincode::config::standard().with_little_endian().with_fixed_int_encoding().with_limit::<META_LIMIT>()
+    bincode::config::standard()
+        .with_little_endian()
+        .with_fixed_int_encoding()
+        .with_limit::<META_LIMIT>()
 }
 
 pub(crate) fn encode(config: &EngineConfig, cat: &Catalog, users: &Users) -> Result<Vec<u8>> {
     let meta = Meta {
         config: config.clone(),
-        ids: cat.ids.iter().map(|x| x.as_ref().map(|s| s.to_string())).collect(),
+        ids: cat
+            .ids
+            .iter()
+            .map(|x| x.as_ref().map(|s| s.to_string()))
+            .collect(),
         tags: cat.tags.clone(),
         tag_names: cat.tag_names.names.clone(),
         attr_names: cat.attr_names.names.clone(),
@@ -122,14 +129,27 @@ pub(crate) fn decode(b: &[u8], path: &Path) -> Result<(EngineConfig, Catalog, Us
         reason,
     };
     if b.len() < HEADER {
-        return Err(corrupt("header", format!("file is {} bytes, shorter than the {HEADER}-byte header", b.len())));
+        return Err(corrupt(
+            "header",
+            format!(
+                "file is {} bytes, shorter than the {HEADER}-byte header",
+                b.len()
+            ),
+        ));
     }
     if &b[..8] != MAGIC {
-        return Err(corrupt("header", "not an embedrec file (bad magic bytes)".into()));
+        return Err(corrupt(
+            "header",
+            "not an embedrec file (bad magic bytes)".into(),
+        ));
     }
     let version = u16_at(b, 8);
     if version != FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion { path: path.to_path_buf(), found: version, supported: FORMAT_VERSION });
+        return Err(Error::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
     }
     if crc32fast::hash(&b[..28]) != u32_at(b, 28) {
         return Err(corrupt("header", "header checksum mismatch".into()));
@@ -140,15 +160,27 @@ pub(crate) fn decode(b: &[u8], path: &Path) -> Result<(EngineConfig, Catalog, Us
     }
     let total = u64_at(b, 16);
     if total != b.len() as u64 {
-        return Err(corrupt("header", format!("header says {total} bytes but the file has {} (truncated or extended)", b.len())));
+        return Err(corrupt(
+            "header",
+            format!(
+                "header says {total} bytes but the file has {} (truncated or extended)",
+                b.len()
+            ),
+        ));
     }
     let n = u32_at(b, 12) as usize;
     if n == 0 || n > MAX_SECTIONS {
-        return Err(corrupt("section table", format!("section count {n} outside 1..={MAX_SECTIONS}")));
+        return Err(corrupt(
+            "section table",
+            format!("section count {n} outside 1..={MAX_SECTIONS}"),
+        ));
     }
     let table_end = HEADER + n * ENTRY;
     if table_end > b.len() {
-        return Err(corrupt("section table", "table extends past the end of the file".into()));
+        return Err(corrupt(
+            "section table",
+            "table extends past the end of the file".into(),
+        ));
     }
     let table = &b[HEADER..table_end];
     if crc32fast::hash(table) != u32_at(b, 24) {
@@ -163,33 +195,61 @@ pub(crate) fn decode(b: &[u8], path: &Path) -> Result<(EngineConfig, Catalog, Us
         let name = match kind {
             KIND_META => "meta",
             KIND_VECTORS => "item_vectors",
-            _ => return Err(corrupt("section table", format!("entry {i} has unknown section kind {kind}"))),
+            _ => {
+                return Err(corrupt(
+                    "section table",
+                    format!("entry {i} has unknown section kind {kind}"),
+                ));
+            }
         };
         if off != expected_offset {
-            return Err(corrupt(name, format!("starts at {off}, expected {expected_offset} (gap or overlap)")));
+            return Err(corrupt(
+                name,
+                format!("starts at {off}, expected {expected_offset} (gap or overlap)"),
+            ));
         }
-        let end = off.checked_add(len).filter(|&e| e <= b.len() as u64).ok_or_else(|| {
-            corrupt(name, format!("offset {off} + length {len} exceeds the file length {}", b.len()))
-        })?;
+        let end = off
+            .checked_add(len)
+            .filter(|&e| e <= b.len() as u64)
+            .ok_or_else(|| {
+                corrupt(
+                    name,
+                    format!(
+                        "offset {off} + length {len} exceeds the file length {}",
+                        b.len()
+                    ),
+                )
+            })?;
         let data = &b[off as usize..end as usize];
         if crc32fast::hash(data) != crc {
             return Err(corrupt(name, "checksum mismatch".into()));
         }
-        let slot = if kind == KIND_META { &mut meta_bytes } else { &mut vec_bytes };
+        let slot = if kind == KIND_META {
+            &mut meta_bytes
+        } else {
+            &mut vec_bytes
+        };
         if slot.replace(data).is_some() {
             return Err(corrupt(name, "section appears twice".into()));
         }
         expected_offset = end;
     }
     if expected_offset != b.len() as u64 {
-        return Err(corrupt("section table", "bytes after the last section".into()));
+        return Err(corrupt(
+            "section table",
+            "bytes after the last section".into(),
+        ));
     }
     let meta_bytes = meta_bytes.ok_or_else(|| corrupt("meta", "section missing".into()))?;
     let vec_bytes = vec_bytes.ok_or_else(|| corrupt("item_vectors", "section missing".into()))?;
-    let (meta, used): (Meta, usize) = bincode::serde::decode_from_slice(meta_bytes, bincode_config())
-        .map_err(|e| corrupt("meta", format!("cannot decode: {e}")))?;
+    let (meta, used): (Meta, usize) =
+        bincode::serde::decode_from_slice(meta_bytes, bincode_config())
+            .map_err(|e| corrupt("meta", format!("cannot decode: {e}")))?;
     if used != meta_bytes.len() {
-        return Err(corrupt("meta", format!("{} trailing bytes", meta_bytes.len() - used)));
+        return Err(corrupt(
+            "meta",
+            format!("{} trailing bytes", meta_bytes.len() - used),
+        ));
     }
     build(meta, vec_bytes, &corrupt)
 }
@@ -200,28 +260,51 @@ fn build(
     corrupt: &dyn Fn(&str, String) -> Error,
 ) -> Result<(EngineConfig, Catalog, Users)> {
     let config = meta.config;
-    config.validate().map_err(|e| corrupt("meta", format!("invalid configuration: {e}")))?;
+    config
+        .validate()
+        .map_err(|e| corrupt("meta", format!("invalid configuration: {e}")))?;
     let (dim, metric) = (config.dim, config.metric);
     let slots = meta.ids.len();
     if slots >= u32::MAX as usize {
         return Err(corrupt("meta", format!("{slots} slots exceed the limit")));
     }
-    let expected = (slots as u64).checked_mul(dim as u64).and_then(|x| x.checked_mul(4));
+    let expected = (slots as u64)
+        .checked_mul(dim as u64)
+        .and_then(|x| x.checked_mul(4));
     if expected != Some(vec_bytes.len() as u64) {
-        return Err(corrupt("item_vectors", format!("{} bytes, expected {slots} slots x {dim} dims x 4", vec_bytes.len())));
+        return Err(corrupt(
+            "item_vectors",
+            format!(
+                "{} bytes, expected {slots} slots x {dim} dims x 4",
+                vec_bytes.len()
+            ),
+        ));
     }
     if meta.tags.len() != slots {
-        return Err(corrupt("meta", format!("{} tag lists for {slots} slots", meta.tags.len())));
+        return Err(corrupt(
+            "meta",
+            format!("{} tag lists for {slots} slots", meta.tags.len()),
+        ));
     }
     if meta.attrs.len() != meta.attr_names.len() || meta.attrs.iter().any(|c| c.len() != slots) {
-        return Err(corrupt("meta", "attribute columns do not match the attribute names and slots".into()));
+        return Err(corrupt(
+            "meta",
+            "attribute columns do not match the attribute names and slots".into(),
+        ));
     }
     let mut cat = Catalog::new(dim, metric);
-    cat.vectors = vec_bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+    cat.vectors = vec_bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect();
     cat.tag_names.names = meta.tag_names;
-    cat.tag_names.rebuild_map().map_err(|e| corrupt("meta", format!("tag names: {e}")))?;
+    cat.tag_names
+        .rebuild_map()
+        .map_err(|e| corrupt("meta", format!("tag names: {e}")))?;
     cat.attr_names.names = meta.attr_names;
-    cat.attr_names.rebuild_map().map_err(|e| corrupt("meta", format!("attribute names: {e}")))?;
+    cat.attr_names
+        .rebuild_map()
+        .map_err(|e| corrupt("meta", format!("attribute names: {e}")))?;
     let n_tags = cat.tag_names.names.len() as u32;
     cat.inv_norm = vec![0.0; slots];
     for (s, (id, tags)) in meta.ids.into_iter().zip(&meta.tags).enumerate() {
@@ -235,10 +318,16 @@ fn build(
             }
             Some(id) => {
                 if id.is_empty() || id.len() > crate::engine::MAX_ID_BYTES {
-                    return Err(corrupt("meta", format!("slot {s}: invalid id of {} bytes", id.len())));
+                    return Err(corrupt(
+                        "meta",
+                        format!("slot {s}: invalid id of {} bytes", id.len()),
+                    ));
                 }
                 if tags.windows(2).any(|w| w[0] >= w[1]) || tags.iter().any(|&t| t >= n_tags) {
-                    return Err(corrupt("meta", format!("item {id:?}: tag list unsorted or out of range")));
+                    return Err(corrupt(
+                        "meta",
+                        format!("item {id:?}: tag list unsorted or out of range"),
+                    ));
                 }
                 let v = &cat.vectors[s * dim..(s + 1) * dim];
                 Catalog::check_vector(dim, metric, &format!("vector of item {id:?}"), v)
@@ -257,22 +346,44 @@ fn build(
     cat.tags = meta.tags;
     for (c, col) in meta.attrs.iter().enumerate() {
         if let Some(s) = col.iter().position(|x| x.is_infinite()) {
-            return Err(corrupt("meta", format!("attribute {:?} of slot {s} is infinite", cat.attr_names.names[c])));
+            return Err(corrupt(
+                "meta",
+                format!(
+                    "attribute {:?} of slot {s} is infinite",
+                    cat.attr_names.names[c]
+                ),
+            ));
         }
     }
     cat.attrs = meta.attrs;
     if meta.histories.len() != meta.users.len() {
-        return Err(corrupt("meta", format!("{} histories for {} users", meta.histories.len(), meta.users.len())));
+        return Err(corrupt(
+            "meta",
+            format!(
+                "{} histories for {} users",
+                meta.histories.len(),
+                meta.users.len()
+            ),
+        ));
     }
     let mut users = Users::default();
     users.ensure_slots(slots);
     for (u, (uid, hist)) in meta.users.into_iter().zip(meta.histories).enumerate() {
         if uid.is_empty() || uid.len() > crate::engine::MAX_ID_BYTES {
-            return Err(corrupt("meta", format!("user {u}: invalid id of {} bytes", uid.len())));
+            return Err(corrupt(
+                "meta",
+                format!("user {u}: invalid id of {} bytes", uid.len()),
+            ));
         }
         for it in &hist {
-            if !cat.is_live(it.slot) || !(it.weight.is_finite() && it.weight > 0.0) {
-                return Err(corrupt("meta", format!("user {uid:?}: interaction with slot {} weight {} is invalid", it.slot, it.weight)));
+            if !(cat.is_live(it.slot) && it.weight.is_finite() && it.weight > 0.0) {
+                return Err(corrupt(
+                    "meta",
+                    format!(
+                        "user {uid:?}: interaction with slot {} weight {} is invalid",
+                        it.slot, it.weight
+                    ),
+                ));
             }
         }
         if users.ensure_user(&uid) as usize != u {
@@ -291,7 +402,11 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let io = |op: &'static str, p: &Path| {
         let p = p.to_path_buf();
-        move |source| Error::Io { op, path: p, source }
+        move |source| Error::Io {
+            op,
+            path: p,
+            source,
+        }
     };
     let file_name = path
         .file_name()
@@ -305,7 +420,11 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{file_name}.tmp-{}-{n}", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(io("create temp file", &tmp))?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io("create temp file", &tmp))?;
         f.write_all(bytes).map_err(io("write", &tmp))?;
         f.sync_all().map_err(io("fsync", &tmp))?;
         drop(f);

@@ -16,13 +16,18 @@ pub(crate) struct Pool {
 
 impl Pool {
     pub(crate) fn new(threads: usize) -> Self {
-        Pool { threads, inner: Mutex::new(None) }
+        Pool {
+            threads,
+            inner: Mutex::new(None),
+        }
     }
 
     /// Number of worker threads the pool runs (resolved from 0 = all cores).
     pub(crate) fn threads(&self) -> usize {
         if self.threads == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
         } else {
             self.threads
         }
@@ -31,10 +36,10 @@ impl Pool {
     fn get(&self) -> Result<Arc<rayon::ThreadPool>> {
         let pid = std::process::id();
         let mut g = self.inner.lock();
-        if let Some((p, pool)) = g.as_ref() {
-            if *p == pid {
-                return Ok(pool.clone());
-            }
+        if let Some((p, pool)) = g.as_ref()
+            && *p == pid
+        {
+            return Ok(pool.clone());
         }
         if let Some((_, stale)) = g.take() {
             // Threads of a pool created in the parent do not exist in this child:

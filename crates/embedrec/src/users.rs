@@ -29,7 +29,9 @@ impl Users {
     }
 
     pub(crate) fn history(&self, user: &str) -> Option<&[Interaction]> {
-        self.by_id.get(user).map(|&u| self.histories[u as usize].as_slice())
+        self.by_id
+            .get(user)
+            .map(|&u| self.histories[u as usize].as_slice())
     }
 
     pub(crate) fn ensure_slots(&mut self, slots: usize) {

@@ -1,8 +1,8 @@
 //! Exact (brute-force) search, parallel over chunks of slots with a bounded heap per chunk.
 
 use super::{AnnIndex, sort_hits};
-use crate::catalog::Catalog;
 use crate::Result;
+use crate::catalog::Catalog;
 use rayon::prelude::*;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -71,11 +71,11 @@ fn scan(
         let sc = score(s);
         if heap.len() < k {
             heap.push(MinHit(sc, s));
-        } else if let Some(top) = heap.peek() {
-            if MinHit(sc, s) < *top {
-                heap.pop();
-                heap.push(MinHit(sc, s));
-            }
+        } else if let Some(top) = heap.peek()
+            && MinHit(sc, s) < *top
+        {
+            heap.pop();
+            heap.push(MinHit(sc, s));
         }
     }
     heap.into_iter().map(|h| (h.1, h.0)).collect()

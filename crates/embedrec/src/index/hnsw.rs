@@ -75,7 +75,13 @@ fn new_graph(metric: Metric, m: usize, capacity: usize, ef_construction: usize) 
 }
 
 impl HnswIndex {
-    pub(crate) fn new(metric: Metric, dim: usize, m: usize, ef_construction: usize, rebuild_fraction: f64) -> Self {
+    pub(crate) fn new(
+        metric: Metric,
+        dim: usize,
+        m: usize,
+        ef_construction: usize,
+        rebuild_fraction: f64,
+    ) -> Self {
         HnswIndex {
             metric,
             m,
@@ -116,12 +122,12 @@ impl HnswIndex {
     }
 
     fn tombstone(&mut self, slot: u32) {
-        if let Some(p) = self.slot_point.get_mut(slot as usize) {
-            if *p != NONE {
-                self.point_slot[*p as usize] = NONE;
-                *p = NONE;
-                self.tombstones += 1;
-            }
+        if let Some(p) = self.slot_point.get_mut(slot as usize)
+            && *p != NONE
+        {
+            self.point_slot[*p as usize] = NONE;
+            *p = NONE;
+            self.tombstones += 1;
         }
     }
 }

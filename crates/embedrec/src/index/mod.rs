@@ -3,8 +3,8 @@
 //! An index only proposes candidates; the engine re-scores every returned slot with the exact
 //! kernel from the catalog, so scores are identical whichever index found the item.
 
-use crate::catalog::Catalog;
 use crate::Result;
+use crate::catalog::Catalog;
 
 mod exact;
 mod hnsw;

@@ -1,0 +1,201 @@
+//! # embedrec quickstart: a synthetic music service
+//!
+//! Run with `cargo run --release --example quickstart`. No download needed.
+//!
+//! We will:
+//! 1. build a catalog of 5,000 tracks in 12 genres, each with a 32-dimensional vector,
+//!    a genre tag, a release year and a popularity number;
+//! 2. record plays for 300 listeners, each with a taste for two genres;
+//! 3. ask for "more like this" tracks, personal recommendations with a filter,
+//!    a batch of recommendations, and show the cache and latency statistics;
+//! 4. save the engine to one file and load it back.
+
+use embedrec::ndarray::Array2;
+use embedrec::{Engine, EngineConfig, Filter, ItemAttrs, Metric, RecommendOptions};
+
+const GENRES: [&str; 12] = [
+    "rock",
+    "jazz",
+    "pop",
+    "techno",
+    "folk",
+    "hip-hop",
+    "classical",
+    "metal",
+    "soul",
+    "reggae",
+    "ambient",
+    "punk",
+];
+
+/// A tiny deterministic random generator so the example prints the same every run.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+    fn gauss(&mut self) -> f32 {
+        let (a, b) = (self.unit().max(1e-7), self.unit());
+        (-2.0 * a.ln()).sqrt() * (std::f32::consts::TAU * b).cos()
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// The genre tag of a track id, for printing.
+fn genre<'a>(attrs: &'a [ItemAttrs], id: &str) -> &'a str {
+    let t: usize = id["track-".len()..].parse().unwrap_or(0);
+    attrs[t].tags[0].as_str()
+}
+
+fn main() -> Result<(), embedrec::Error> {
+    let (tracks, dim, listeners) = (5_000usize, 32usize, 300usize);
+    let mut rng = Rng(2026);
+
+    // ## 1. The catalog
+    // Each genre has a centre in "audio feature space"; a track sits near its genre's centre.
+    let centres: Vec<Vec<f32>> = GENRES
+        .iter()
+        .map(|_| (0..dim).map(|_| rng.gauss()).collect())
+        .collect();
+    let mut vectors = Array2::<f32>::zeros((tracks, dim));
+    let mut ids = Vec::with_capacity(tracks);
+    let mut attrs = Vec::with_capacity(tracks);
+    for t in 0..tracks {
+        let g = rng.below(GENRES.len());
+        for d in 0..dim {
+            vectors[[t, d]] = centres[g][d] + 0.7 * rng.gauss();
+        }
+        ids.push(format!("track-{t:05}"));
+        let year = 1960 + rng.below(66);
+        let popularity = (rng.unit() * rng.unit() * 100.0).round();
+        attrs.push(
+            ItemAttrs::tags([GENRES[g]])
+                .number("year", year as f64)
+                .number("popularity", popularity as f64),
+        );
+    }
+    let genre_of = |id: &str| genre(&attrs, id).to_string();
+
+    // The engine: cosine similarity over an HNSW index, a result cache with a 60 s TTL.
+    let config = EngineConfig::new(dim)
+        .with_metric(Metric::Cosine)
+        .with_hnsw(16, 200, 64)
+        .with_cache(10_000, 32 << 20, Some(60.0))
+        .with_recency_half_life(Some(30.0 * 86_400.0));
+    let engine = Engine::new(config)?;
+    engine.upsert_items(&ids, vectors.view(), Some(&attrs))?;
+    println!(
+        "catalog: {} tracks, {} dimensions, index {}",
+        engine.len(),
+        dim,
+        engine.stats().index
+    );
+
+    // ## 2. Plays
+    // Each listener likes two genres and plays 20-60 tracks from them over the last 90 days.
+    let by_genre: Vec<Vec<usize>> = (0..GENRES.len())
+        .map(|g| {
+            (0..tracks)
+                .filter(|&t| attrs[t].tags[0] == GENRES[g])
+                .collect()
+        })
+        .collect();
+    let (mut users, mut items, mut weights, mut times) = (vec![], vec![], vec![], vec![]);
+    for u in 0..listeners {
+        let taste = [rng.below(GENRES.len()), rng.below(GENRES.len())];
+        for _ in 0..(20 + rng.below(41)) {
+            let pool = &by_genre[taste[rng.below(2)]];
+            users.push(format!("listener-{u:03}"));
+            items.push(ids[pool[rng.below(pool.len())]].clone());
+            weights.push(1.0 + rng.below(5) as f32); // play count
+            times.push(1_700_000_000 + rng.below(90 * 86_400) as i64);
+        }
+    }
+    engine.add_interactions(&users, &items, Some(&weights), Some(&times))?;
+    println!("plays: {} by {} listeners", items.len(), listeners);
+
+    // ## 3. Queries
+    // "More like this": never returns the seed track itself.
+    let seed = &ids[42];
+    println!("\nmore like {seed} ({}):", genre_of(seed));
+    for h in engine.similar(seed, 5, None)? {
+        println!("  {}  {:<9} score {:.3}", h.id, genre_of(&h.id), h.score);
+    }
+
+    // "For you", restricted to tracks released since 2000 with popularity >= 20.
+    // Already-played tracks are excluded by default.
+    let user = "listener-007";
+    let opts = RecommendOptions::with_filter(
+        Filter::new()
+            .range("year", Some(2000.0), None)
+            .range("popularity", Some(20.0), None),
+    );
+    println!("\nfor {user} (recent, popular tracks only):");
+    for h in engine.recommend(user, 5, &opts)? {
+        println!("  {}  {:<9} score {:.3}", h.id, genre_of(&h.id), h.score);
+    }
+
+    // An anonymous session: two tracks played in this browser tab.
+    let session = [ids[10].as_str(), ids[11].as_str()];
+    println!("\nanonymous session {:?}:", session);
+    for h in engine.recommend_for_items(&session, None, 3, &RecommendOptions::default())? {
+        println!("  {}  {:<9} score {:.3}", h.id, genre_of(&h.id), h.score);
+    }
+
+    // A batch for every listener, on the engine's own thread pool; then the same again,
+    // which the cache answers.
+    let everyone: Vec<String> = (0..listeners).map(|u| format!("listener-{u:03}")).collect();
+    for _ in 0..2 {
+        let recs = engine.recommend_batch(&everyone, 10, &RecommendOptions::default())?;
+        assert_eq!(recs.len(), listeners);
+    }
+    // Some single lookups to fill the latency window.
+    for id in ids.iter().take(500) {
+        engine.similar(id, 10, None)?;
+    }
+
+    let s = engine.stats();
+    println!(
+        "\ncache: {} hits, {} misses, hit rate {:.1}%, {} entries, {} KiB",
+        s.cache.hits,
+        s.cache.misses,
+        100.0 * s.cache.hit_rate,
+        s.cache.entries,
+        s.cache.bytes / 1024
+    );
+    println!("latency (µs)            count     p50     p95     p99");
+    for op in s.ops.iter().filter(|o| o.count > 0) {
+        println!(
+            "  {:<20} {:>7} {:>7.1} {:>7.1} {:>7.1}",
+            op.name, op.count, op.p50_us, op.p95_us, op.p99_us
+        );
+    }
+
+    // ## 4. One file on disk
+    let path = std::env::temp_dir().join(format!(
+        "embedrec-quickstart-{}.embedrec",
+        std::process::id()
+    ));
+    engine.save(&path)?;
+    let loaded = Engine::load(&path)?;
+    println!(
+        "\nsaved and reloaded {} ({} KiB): {} tracks, {} listeners",
+        path.display(),
+        std::fs::metadata(&path)
+            .map(|m| m.len() / 1024)
+            .unwrap_or(0),
+        loaded.len(),
+        loaded.stats().users
+    );
+    std::fs::remove_file(&path).ok();
+    Ok(())
+}

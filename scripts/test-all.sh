@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test: Rust (core, doc tests, examples, bench smoke), Python (real wheel), Node.
+# Usage: bash scripts/test-all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_BUILD_TARGET="${CARGO_BUILD_TARGET:-$(rustc -vV | sed -n 's/^host: //p')}"
+
+echo "== rust: fmt, clippy"
+cargo fmt --all -- --check
+cargo clippy -p embedrec --all-targets -- -D warnings
+
+echo "== rust: tests"
+cargo test -p embedrec
+
+echo "== rust: quickstart example (main job) and MovieLens example"
+cargo run --release -p embedrec --example quickstart > /dev/null
+cargo run --release -p embedrec --example movielens -- ../shared/data/movielens-latest-small > /dev/null
+
+echo "== rust: benches, each once"
+EMBEDREC_BENCH_N=20000 cargo bench -p embedrec --bench engine -- --test
+
+if [ -f python/pyproject.toml ]; then
+  echo "== python"
+  bash scripts/test-python.sh
+fi
+if [ -f node/package.json ]; then
+  echo "== node"
+  bash scripts/test-node.sh
+fi
+echo "== all tests passed"

@@ -1,0 +1,211 @@
+//! Save/load round trips, atomic saves, and damaged files that must be errors (never panics).
+
+mod common;
+use common::*;
+use embedrec::*;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+fn sample() -> Engine {
+    let cfg = EngineConfig::new(8)
+        .with_metric(Metric::Cosine)
+        .with_recency_half_life(Some(86_400.0))
+        .with_threads(2);
+    let e = Engine::new(cfg).unwrap();
+    let (ids, v, a) = catalog(300, 8, 3);
+    e.upsert_items(&ids, v.view(), Some(&a)).unwrap();
+    e.remove_items(&["t5", "t6"]).unwrap(); // free slots must survive the round trip
+    e.add_interactions(
+        &["u1", "u1", "u2"],
+        &["t1", "t2", "t3"],
+        Some(&[1.0, 2.5, 1.0]),
+        Some(&[10, 20, 30]),
+    )
+    .unwrap();
+    e
+}
+
+#[test]
+fn round_trip_preserves_everything() {
+    let e = sample();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("engine.embedrec");
+    e.save(&path).unwrap();
+    let l = Engine::load(&path).unwrap();
+    assert_eq!(l.config(), e.config());
+    assert_eq!(l.len(), e.len());
+    assert_eq!(l.item_vector("t7").unwrap(), e.item_vector("t7").unwrap());
+    assert!(!l.contains("t5"));
+    let (a, b) = (e.stats(), l.stats());
+    assert_eq!((a.users, a.interactions), (b.users, b.interactions));
+    let f = Filter::new()
+        .tags_any(["jazz"])
+        .range("year", Some(1970.0), None);
+    assert_eq!(
+        ids(&l.search(&[1.0; 8], 10, Some(&f)).unwrap()),
+        ids(&e.search(&[1.0; 8], 10, Some(&f)).unwrap())
+    );
+    let o = RecommendOptions::default();
+    assert_eq!(
+        ids(&l.recommend("u1", 10, &o).unwrap()),
+        ids(&e.recommend("u1", 10, &o).unwrap())
+    );
+    // New ids reuse free slots after load exactly as before.
+    let row = embedrec::ndarray::Array2::<f32>::ones((1, 8));
+    l.upsert_items(&["fresh"], row.view(), None).unwrap();
+    assert_eq!(l.len(), e.len() + 1);
+    // No temp files left behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|d| d.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+}
+
+#[test]
+fn save_replaces_atomically_and_failed_save_keeps_old_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.embedrec");
+    let e = sample();
+    e.save(&path).unwrap();
+    let old = std::fs::read(&path).unwrap();
+    // Saving into a missing directory fails with an Io error naming the path.
+    let bad = dir.path().join("missing").join("e.embedrec");
+    let err = e.save(&bad).unwrap_err();
+    assert!(
+        matches!(err, Error::Io { .. }) && err.to_string().contains("missing"),
+        "{err}"
+    );
+    // A second save over the same path replaces it whole.
+    e.add_interactions(&["u9"], &["t9"], None, None).unwrap();
+    e.save(&path).unwrap();
+    assert_ne!(std::fs::read(&path).unwrap(), old);
+    assert_eq!(Engine::load(&path).unwrap().stats().users, 3);
+}
+
+#[test]
+fn concurrent_saves_leave_one_valid_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.embedrec");
+    let e = std::sync::Arc::new(sample());
+    let hs: Vec<_> = (0..4)
+        .map(|_| {
+            let (e, p) = (e.clone(), path.clone());
+            std::thread::spawn(move || e.save(&p).unwrap())
+        })
+        .collect();
+    hs.into_iter().for_each(|h| h.join().unwrap());
+    assert_eq!(Engine::load(&path).unwrap().len(), e.len());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+fn must_fail(bytes: &[u8], what: &str) {
+    let r = catch_unwind(AssertUnwindSafe(|| Engine::from_bytes(bytes)));
+    match r {
+        Err(_) => panic!("{what}: panicked"),
+        Ok(Ok(_)) => panic!("{what}: a damaged file loaded"),
+        Ok(Err(e)) => assert!(
+            matches!(e, Error::Corrupt { .. } | Error::UnsupportedVersion { .. }),
+            "{what}: unexpected error kind {e}"
+        ),
+    }
+}
+
+#[test]
+fn truncation_at_every_header_offset_and_many_body_offsets() {
+    let bytes = sample().to_bytes().unwrap();
+    for cut in 0..200.min(bytes.len()) {
+        must_fail(&bytes[..cut], &format!("truncated at {cut}"));
+    }
+    let mut r = Rng(9);
+    for _ in 0..300 {
+        let cut = r.below(bytes.len());
+        must_fail(&bytes[..cut], &format!("truncated at {cut}"));
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    must_fail(&longer, "one extra byte");
+}
+
+#[test]
+fn bit_flips_are_detected() {
+    let bytes = sample().to_bytes().unwrap();
+    // Every bit of the header and table.
+    for i in 0..(96 * 8) {
+        let mut b = bytes.clone();
+        b[i / 8] ^= 1 << (i % 8);
+        must_fail(&b, &format!("bit {i} flipped"));
+    }
+    let mut r = Rng(11);
+    for _ in 0..2000 {
+        let mut b = bytes.clone();
+        let i = r.below(b.len());
+        b[i] ^= 1 << r.below(8);
+        must_fail(&b, &format!("byte {i} flipped"));
+    }
+}
+
+#[test]
+fn hostile_headers_and_foreign_files() {
+    must_fail(b"", "empty");
+    must_fail(
+        b"not an embedrec file at all, just text padding the header......",
+        "text",
+    );
+    let good = sample().to_bytes().unwrap();
+    // Unknown future version.
+    let mut v = good.clone();
+    v[8] = 99;
+    assert!(matches!(
+        Engine::from_bytes(&v),
+        Err(Error::UnsupportedVersion { found: 99, .. })
+    ));
+    // Valid checksums but hostile values: a section claiming a huge length.
+    let mut h = good.clone();
+    h[32 + 16..32 + 24].copy_from_slice(&u64::MAX.to_le_bytes());
+    let crc = crc_table_fix(&mut h);
+    let _ = crc;
+    must_fail(&h, "section length u64::MAX with re-computed checksums");
+    // Huge section count.
+    let mut c = good.clone();
+    c[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    fix_header_crc(&mut c);
+    must_fail(&c, "section count u32::MAX");
+}
+
+fn fix_header_crc(b: &mut [u8]) {
+    let c = crc32(&b[..28]);
+    b[28..32].copy_from_slice(&c.to_le_bytes());
+}
+
+fn crc_table_fix(b: &mut [u8]) -> u32 {
+    let n = u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize;
+    let c = crc32(&b[32..32 + 32 * n]);
+    b[24..28].copy_from_slice(&c.to_le_bytes());
+    fix_header_crc(b);
+    c
+}
+
+/// Bitwise CRC-32 (IEEE), independent of the crate's implementation.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in data {
+        crc ^= byte as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn load_of_missing_file_is_io_error() {
+    let err = Engine::load("/definitely/not/here.embedrec").unwrap_err();
+    assert!(
+        matches!(err, Error::Io { .. }) && err.to_string().contains("not/here"),
+        "{err}"
+    );
+}
