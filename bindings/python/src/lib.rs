@@ -1,1 +1,17 @@
+//! Python binding of embedrec: a thin PyO3 layer. Every method converts its arguments, calls
+//! the core once through [`error::run`] (GIL released, panics caught), converts the result.
 
+mod engine;
+mod error;
+mod filter;
+
+use pyo3::prelude::*;
+
+/// Native part of the `embedrec` package.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<engine::PyEngine>()?;
+    m.add_class::<filter::PyFilter>()?;
+    m.add("FORMAT_VERSION", embedrec::persist::FORMAT_VERSION)?;
+    Ok(())
+}

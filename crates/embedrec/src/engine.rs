@@ -18,6 +18,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+/// Most graph candidates examined for one query before the exact path is preferred.
+const MAX_FETCH: usize = 4_096;
+
 /// Longest item or user id accepted, in bytes.
 pub const MAX_ID_BYTES: usize = 4096;
 
@@ -711,22 +714,22 @@ impl Engine {
         }
         let accept = |s: u32| cf.matches(&st.cat, s);
         let exact = |subset: Option<&[u32]>| exact_top_k(&st.cat, q, k, &accept, subset);
-        // Brute force wins for small catalogs, large k, and selective filters (few matches
-        // make graph traversal visit many rejected nodes).
+        // Brute force wins for small catalogs, large k, and selective filters (the graph
+        // would have to examine k / fraction candidates).
+        let fraction = if cf.only_exclusions() { 1.0 } else { self.estimated_fraction(st, cf) };
+        let wanted = (k + cf.excluded_count()) as f64 / fraction.max(1e-9);
         let scan_all = st.index.name() == "exact"
             || live <= self.config.exact_below
             || k.saturating_mul(4) >= live
-            || (!cf.only_exclusions()
-                && self.estimated_fraction(st, cf) <= self.config.exact_filter_fraction);
+            || fraction <= self.config.exact_filter_fraction
+            || wanted > MAX_FETCH as f64;
         let hits = if let Some(allow) = &cf.allow {
             exact(Some(allow))
         } else if scan_all {
             exact(None)
         } else {
-            let ef = self
-                .config
-                .ef_search
-                .max(k + cf.excluded_count().min(1_000));
+            // Candidates to examine: enough that k survive the filter and exclusions.
+            let ef = self.config.ef_search.max((wanted * 1.2).ceil() as usize);
             let found = st.index.search(&st.cat, q, k, ef, &accept);
             if found.len() < k && found.len() < live {
                 // The graph walk ran out of matching candidates; the exact path guarantees k

@@ -162,15 +162,19 @@ impl AnnIndex for HnswIndex {
         if k == 0 || query.len() != self.dim {
             return Vec::new();
         }
-        let ef = ef.max(k);
+        // hnsw_rs's filtered search never terminates early (it drains the whole candidate
+        // heap: 2 ms instead of 0.3 ms on 100k x 64, and 100+ ms for selective filters), so
+        // the graph is searched unfiltered for `ef` candidates, scaled up for tombstones, and
+        // filtered here. The engine sizes `ef` for its filter and falls back to the exact
+        // path when fewer than `k` candidates pass.
+        let live = self.point_slot.len() - self.tombstones;
+        if live == 0 {
+            return Vec::new();
+        }
+        let scale = self.point_slot.len() as f64 / live as f64;
+        let fetch = ((ef.max(k) as f64) * scale).ceil() as usize;
         let point_slot = &self.point_slot;
-        let filter = |p: &usize| -> bool {
-            match point_slot.get(*p) {
-                Some(&s) if s != NONE => accept(s),
-                _ => false,
-            }
-        };
-        let found = with_graph!(&self.graph, g => g.search_filter(query, k, ef, Some(&filter)));
+        let found = with_graph!(&self.graph, g => g.search(query, fetch, fetch));
         let mut hits: Vec<(u32, f32)> = found
             .into_iter()
             .filter_map(|n| {

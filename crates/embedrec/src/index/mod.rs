@@ -23,7 +23,9 @@ pub trait AnnIndex: Send + Sync + std::fmt::Debug {
     /// Forgets these slots (they are already free in the catalog).
     fn remove(&mut self, slots: &[u32]);
     /// Up to `k` best `(slot, score)` pairs, best first, among slots accepted by `accept`.
-    /// `query` is prepared (unit length for cosine).
+    /// `query` is prepared (unit length for cosine). `ef` is the search breadth: an
+    /// approximate index examines at least `ef` candidates (the engine raises it for filters
+    /// that reject many items).
     fn search(
         &self,
         cat: &Catalog,
