@@ -17,19 +17,43 @@ fn hits(h: Vec<Hit>) -> PyHits {
 
 /// Reads any array-like as a 2-D float32 array: float32 numpy arrays are read without a copy
 /// (strided ones too); anything else goes through `numpy.asarray(x, dtype=float32)`.
-fn f32_2d<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, field: &str, one_d_ok: bool) -> PyResult<PyReadonlyArray2<'py, f32>> {
+fn f32_2d<'py>(
+    py: Python<'py>,
+    obj: &Bound<'py, PyAny>,
+    field: &str,
+    one_d_ok: bool,
+) -> PyResult<PyReadonlyArray2<'py, f32>> {
     if let Ok(a) = obj.cast::<PyArray2<f32>>() {
         return Ok(a.readonly());
     }
     let np = py.import("numpy")?;
     let arr = np
-        .call_method("asarray", (obj,), Some(&[("dtype", np.getattr("float32")?)].into_py_dict(py)?))
+        .call_method(
+            "asarray",
+            (obj,),
+            Some(&[("dtype", np.getattr("float32")?)].into_py_dict(py)?),
+        )
         .map_err(|e| invalid(py, field, "an array of numbers convertible to float32", e))?;
     let ndim: usize = arr.getattr("ndim")?.extract()?;
-    let arr = if ndim == 1 && one_d_ok { arr.call_method1("reshape", (1, -1))? } else { arr };
-    arr.cast_into::<PyArray2<f32>>().map(|a| a.readonly()).map_err(|_| {
-        invalid(py, field, if one_d_ok { "a 1-D or 2-D array" } else { "a 2-D array of shape (n, dim)" }, format!("{ndim}-D"))
-    })
+    let arr = if ndim == 1 && one_d_ok {
+        arr.call_method1("reshape", (1, -1))?
+    } else {
+        arr
+    };
+    arr.cast_into::<PyArray2<f32>>()
+        .map(|a| a.readonly())
+        .map_err(|_| {
+            invalid(
+                py,
+                field,
+                if one_d_ok {
+                    "a 1-D or 2-D array"
+                } else {
+                    "a 2-D array of shape (n, dim)"
+                },
+                format!("{ndim}-D"),
+            )
+        })
 }
 
 use pyo3::types::IntoPyDict;
@@ -37,7 +61,12 @@ use pyo3::types::IntoPyDict;
 fn f32_1d(py: Python<'_>, obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Vec<f32>> {
     let a = f32_2d(py, obj, field, true)?;
     if a.shape()[0] != 1 {
-        return Err(invalid(py, field, "a 1-D vector", format!("shape {:?}", a.shape())));
+        return Err(invalid(
+            py,
+            field,
+            "a 1-D vector",
+            format!("shape {:?}", a.shape()),
+        ));
     }
     Ok(a.as_array().row(0).to_vec())
 }
@@ -55,14 +84,23 @@ fn filter_of(filter: Option<&Bound<'_, PyAny>>, py: Python<'_>) -> PyResult<Opti
                 let pf = cls.call((), Some(d))?;
                 return Ok(Some(pf.cast::<PyFilter>()?.get().inner.clone()));
             }
-            Err(invalid(py, "filter", "an embedrec.Filter, a dict of Filter arguments, or None", f.get_type().name()?))
+            Err(invalid(
+                py,
+                "filter",
+                "an embedrec.Filter, a dict of Filter arguments, or None",
+                f.get_type().name()?,
+            ))
         }
     }
 }
 
 /// Pads batch results into `(ids, scores)` arrays of shape (n, k): ids as an object array
 /// (`None` where fewer than k results exist), scores as float32 (`nan` there).
-fn batch_arrays<'py>(py: Python<'py>, rows: Vec<Vec<Hit>>, k: usize) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<f32>>)> {
+fn batch_arrays<'py>(
+    py: Python<'py>,
+    rows: Vec<Vec<Hit>>,
+    k: usize,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<f32>>)> {
     let n = rows.len();
     let mut scores = Array2::<f32>::from_elem((n, k), f32::NAN);
     let ids = PyList::empty(py);
@@ -99,7 +137,12 @@ fn attrs_of(
     let mut out = vec![ItemAttrs::default(); n];
     if let Some(t) = tags {
         if t.len() != n {
-            return Err(invalid(py, "tags", &format!("{n} tag lists (one per id)"), format!("{} lists", t.len())));
+            return Err(invalid(
+                py,
+                "tags",
+                &format!("{n} tag lists (one per id)"),
+                format!("{} lists", t.len()),
+            ));
         }
         for (a, t) in out.iter_mut().zip(t) {
             a.tags = t;
@@ -112,7 +155,12 @@ fn attrs_of(
                 let name: String = name.extract()?;
                 let col = f32_or_f64_vec(py, &col, &format!("attributes[{name:?}]"))?;
                 if col.len() != n {
-                    return Err(invalid(py, &format!("attributes[{name:?}]"), &format!("{n} values (one per id)"), col.len()));
+                    return Err(invalid(
+                        py,
+                        &format!("attributes[{name:?}]"),
+                        &format!("{n} values (one per id)"),
+                        col.len(),
+                    ));
                 }
                 for (a, v) in out.iter_mut().zip(col) {
                     if !v.is_nan() {
@@ -123,10 +171,24 @@ fn attrs_of(
         } else {
             // Row-wise: [{"year": 1999, ...}, ...]
             let rows: Vec<HashMap<String, f64>> = attrs.extract().map_err(|_| {
-                invalid(py, "attributes", "a dict of columns or a list of dicts of numbers", attrs.get_type().name().map(|n| n.to_string()).unwrap_or_default())
+                invalid(
+                    py,
+                    "attributes",
+                    "a dict of columns or a list of dicts of numbers",
+                    attrs
+                        .get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default(),
+                )
             })?;
             if rows.len() != n {
-                return Err(invalid(py, "attributes", &format!("{n} dicts (one per id)"), rows.len()));
+                return Err(invalid(
+                    py,
+                    "attributes",
+                    &format!("{n} dicts (one per id)"),
+                    rows.len(),
+                ));
             }
             for (a, r) in out.iter_mut().zip(rows) {
                 let mut r: Vec<_> = r.into_iter().collect();
@@ -141,9 +203,15 @@ fn attrs_of(
 fn f32_or_f64_vec(py: Python<'_>, obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Vec<f64>> {
     let np = py.import("numpy")?;
     let arr = np
-        .call_method("asarray", (obj,), Some(&[("dtype", np.getattr("float64")?)].into_py_dict(py)?))
+        .call_method(
+            "asarray",
+            (obj,),
+            Some(&[("dtype", np.getattr("float64")?)].into_py_dict(py)?),
+        )
         .map_err(|e| invalid(py, field, "numbers", e))?;
-    let arr = arr.cast_into::<PyArray1<f64>>().map_err(|_| invalid(py, field, "a 1-D sequence of numbers", "another shape"))?;
+    let arr = arr
+        .cast_into::<PyArray1<f64>>()
+        .map_err(|_| invalid(py, field, "a 1-D sequence of numbers", "another shape"))?;
     Ok(arr.readonly().as_array().to_vec())
 }
 
@@ -175,7 +243,10 @@ pub(crate) struct PyEngine {
 
 impl PyEngine {
     fn opts(filter: Option<Filter>, exclude_seen: bool) -> RecommendOptions {
-        RecommendOptions { filter, exclude_seen }
+        RecommendOptions {
+            filter,
+            exclude_seen,
+        }
     }
 }
 
@@ -183,8 +254,8 @@ impl PyEngine {
 impl PyEngine {
     #[new]
     #[pyo3(signature = (dim, *, metric="cosine", index="hnsw", m=16, ef_construction=200, ef_search=128,
-        cache_capacity=10_000, cache_max_bytes=64<<20, cache_ttl=None, threads=0, recency_half_life=None,
-        exact_filter_fraction=0.05, exact_below=2_000))]
+        cache_capacity=10_000, cache_max_bytes=67_108_864, cache_ttl=None, threads=0, recency_half_life=None,
+        exact_filter_fraction=0.15, exact_below=2_000))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -254,7 +325,13 @@ impl PyEngine {
 
     fn __repr__(&self) -> String {
         let c = self.inner.config();
-        format!("Engine(dim={}, metric='{}', index='{}', items={})", c.dim, c.metric.name(), c.index.name(), self.inner.len())
+        format!(
+            "Engine(dim={}, metric='{}', index='{}', items={})",
+            c.dim,
+            c.metric.name(),
+            c.index.name(),
+            self.inner.len()
+        )
     }
 
     /// Inserts items or replaces existing ones (vector, tags and attributes).
@@ -297,7 +374,10 @@ impl PyEngine {
 
     /// Ids of all items.
     fn item_ids(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        Ok(run(py, || Ok(self.inner.item_ids()))?.into_iter().map(|s| s.to_string()).collect())
+        Ok(run(py, || Ok(self.inner.item_ids()))?
+            .into_iter()
+            .map(|s| s.to_string())
+            .collect())
     }
 
     /// The k items most similar to a vector, best first, as ``[(id, score), ...]``.
@@ -307,7 +387,13 @@ impl PyEngine {
     ///     k: number of results (fewer if fewer items pass the filter).
     ///     filter: an ``embedrec.Filter`` or a dict of its arguments.
     #[pyo3(signature = (vector, k=10, filter=None))]
-    fn search(&self, py: Python<'_>, vector: &Bound<'_, PyAny>, k: usize, filter: Option<&Bound<'_, PyAny>>) -> PyResult<PyHits> {
+    fn search(
+        &self,
+        py: Python<'_>,
+        vector: &Bound<'_, PyAny>,
+        k: usize,
+        filter: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyHits> {
         let q = f32_1d(py, vector, "vector")?;
         let f = filter_of(filter, py)?;
         run(py, || self.inner.search(&q, k, f.as_ref())).map(hits)
@@ -315,7 +401,13 @@ impl PyEngine {
 
     /// The k items most similar to item ``id`` (never the item itself).
     #[pyo3(signature = (id, k=10, filter=None))]
-    fn similar(&self, py: Python<'_>, id: &str, k: usize, filter: Option<&Bound<'_, PyAny>>) -> PyResult<PyHits> {
+    fn similar(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        k: usize,
+        filter: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyHits> {
         let f = filter_of(filter, py)?;
         run(py, || self.inner.similar(id, k, f.as_ref())).map(hits)
     }
@@ -331,13 +423,27 @@ impl PyEngine {
         weights: Option<Vec<f32>>,
         timestamps: Option<Vec<i64>>,
     ) -> PyResult<()> {
-        run(py, || self.inner.add_interactions(&user_ids, &item_ids, weights.as_deref(), timestamps.as_deref()))
+        run(py, || {
+            self.inner.add_interactions(
+                &user_ids,
+                &item_ids,
+                weights.as_deref(),
+                timestamps.as_deref(),
+            )
+        })
     }
 
     /// Recommendations for a stored user, best first; seen items excluded by default.
     /// Raises UnknownUserError for a user without interactions.
     #[pyo3(signature = (user_id, k=10, filter=None, exclude_seen=true))]
-    fn recommend(&self, py: Python<'_>, user_id: &str, k: usize, filter: Option<&Bound<'_, PyAny>>, exclude_seen: bool) -> PyResult<PyHits> {
+    fn recommend(
+        &self,
+        py: Python<'_>,
+        user_id: &str,
+        k: usize,
+        filter: Option<&Bound<'_, PyAny>>,
+        exclude_seen: bool,
+    ) -> PyResult<PyHits> {
         let o = Self::opts(filter_of(filter, py)?, exclude_seen);
         run(py, || self.inner.recommend(user_id, k, &o)).map(hits)
     }
@@ -354,7 +460,11 @@ impl PyEngine {
         exclude_seen: bool,
     ) -> PyResult<PyHits> {
         let o = Self::opts(filter_of(filter, py)?, exclude_seen);
-        run(py, || self.inner.recommend_for_items(&items, weights.as_deref(), k, &o)).map(hits)
+        run(py, || {
+            self.inner
+                .recommend_for_items(&items, weights.as_deref(), k, &o)
+        })
+        .map(hits)
     }
 
     /// ``search`` for every row of ``queries`` (n, dim), in parallel. Returns ``(ids, scores)``:
@@ -397,7 +507,9 @@ impl PyEngine {
     /// Loads an engine saved with ``save``. Raises CorruptFileError for damaged files.
     #[staticmethod]
     fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
-        Ok(PyEngine { inner: run(py, || Engine::load(&path))? })
+        Ok(PyEngine {
+            inner: run(py, || Engine::load(&path))?,
+        })
     }
 
     /// The engine in its file format, as bytes.
@@ -409,10 +521,14 @@ impl PyEngine {
     /// An engine from ``to_bytes`` output (verified like a file).
     #[staticmethod]
     fn from_bytes(py: Python<'_>, data: Vec<u8>) -> PyResult<Self> {
-        Ok(PyEngine { inner: run(py, || Engine::from_bytes(&data))? })
+        Ok(PyEngine {
+            inner: run(py, || Engine::from_bytes(&data))?,
+        })
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
         let py = slf.py();
         let ctor = py.get_type::<PyEngine>().getattr("from_bytes")?;
         Ok((ctor, (slf.get().to_bytes(py)?,)))
@@ -469,6 +585,8 @@ impl PyEngine {
 
     /// Test hook: panics inside the core boundary (must raise InternalError).
     fn _debug_panic(&self, py: Python<'_>) -> PyResult<()> {
-        run(py, || -> embedrec::Result<()> { panic!("deliberate panic for tests") })
+        run(py, || -> embedrec::Result<()> {
+            panic!("deliberate panic for tests")
+        })
     }
 }

@@ -39,7 +39,10 @@ pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
 
 /// Runs core work with the GIL released, catching panics (they become `InternalError`, an
 /// `EmbedrecError`, never pyo3's `PanicException`).
-pub(crate) fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> embedrec::Result<T> + Send) -> PyResult<T> {
+pub(crate) fn run<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> embedrec::Result<T> + Send,
+) -> PyResult<T> {
     match py.detach(|| catch_unwind(AssertUnwindSafe(f))) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(to_py(py, e)),
@@ -48,9 +51,18 @@ pub(crate) fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> embedrec::Result<
 }
 
 /// An argument conversion error, raised as `InvalidInputError`.
-pub(crate) fn invalid(py: Python<'_>, field: &str, expected: &str, got: impl std::fmt::Display) -> PyErr {
+pub(crate) fn invalid(
+    py: Python<'_>,
+    field: &str,
+    expected: &str,
+    got: impl std::fmt::Display,
+) -> PyErr {
     to_py(
         py,
-        Error::InvalidInput { field: field.to_string(), expected: expected.to_string(), got: got.to_string() },
+        Error::InvalidInput {
+            field: field.to_string(),
+            expected: expected.to_string(),
+            got: got.to_string(),
+        },
     )
 }

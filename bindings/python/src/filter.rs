@@ -4,6 +4,9 @@ use embedrec::Filter;
 use pyo3::prelude::*;
 use std::collections::HashMap;
 
+/// `{attribute: (min, max)}` as given from Python.
+type Ranges = HashMap<String, (Option<f64>, Option<f64>)>;
+
 /// Which items a query may return; every condition must hold.
 ///
 /// Args:
@@ -31,7 +34,7 @@ impl PyFilter {
         tags_any: Option<Vec<String>>,
         tags_all: Option<Vec<String>>,
         tags_none: Option<Vec<String>>,
-        ranges: Option<HashMap<String, (Option<f64>, Option<f64>)>>,
+        ranges: Option<Ranges>,
         allow_ids: Option<Vec<String>>,
         deny_ids: Option<Vec<String>>,
     ) -> Self {
@@ -54,7 +57,15 @@ impl PyFilter {
     fn __repr__(&self) -> String {
         let f = &self.inner;
         let mut parts = Vec::new();
-        let list = |v: &[String]| format!("[{}]", v.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", "));
+        let list = |v: &[String]| {
+            format!(
+                "[{}]",
+                v.iter()
+                    .map(|s| format!("'{s}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         let num = |x: Option<f64>| x.map_or("None".to_string(), |v| format!("{v:?}"));
         if !f.tags_any.is_empty() {
             parts.push(format!("tags_any={}", list(&f.tags_any)));
@@ -66,8 +77,11 @@ impl PyFilter {
             parts.push(format!("tags_none={}", list(&f.tags_none)));
         }
         if !f.ranges.is_empty() {
-            let r: Vec<String> =
-                f.ranges.iter().map(|r| format!("'{}': ({}, {})", r.attribute, num(r.min), num(r.max))).collect();
+            let r: Vec<String> = f
+                .ranges
+                .iter()
+                .map(|r| format!("'{}': ({}, {})", r.attribute, num(r.min), num(r.max)))
+                .collect();
             parts.push(format!("ranges={{{}}}", r.join(", ")));
         }
         if let Some(a) = &f.allow_ids {

@@ -159,18 +159,26 @@ impl Catalog {
         }
     }
 
-    /// Validates one vector: dimension, finiteness, non-zero norm for cosine.
-    pub(crate) fn check_vector(dim: usize, metric: Metric, field: &str, v: &[f32]) -> Result<()> {
+    /// Validates one vector: dimension, finiteness, non-zero norm for cosine. `item` names
+    /// the item the vector belongs to, when there is one.
+    pub(crate) fn check_vector(
+        dim: usize,
+        metric: Metric,
+        field: &str,
+        item: Option<&str>,
+        v: &[f32],
+    ) -> Result<()> {
+        let of_item = item.map(|id| format!(" (item {id:?})")).unwrap_or_default();
         if v.len() != dim {
             return Err(Error::DimensionMismatch {
-                field: field.to_string(),
+                field: format!("{field}{of_item}"),
                 expected: dim,
                 got: v.len(),
             });
         }
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
             return Err(Error::invalid(
-                format!("{field}[{i}]"),
+                format!("{field}[{i}]{of_item}"),
                 "a finite number",
                 v[i],
             ));
@@ -179,7 +187,7 @@ impl Catalog {
             let n = norm(v);
             if !(n.is_finite() && n > 0.0) {
                 return Err(Error::invalid(
-                    field.to_string(),
+                    format!("{field}{of_item}"),
                     "a vector with non-zero, finite norm (cosine similarity is undefined for the zero vector)",
                     format!("norm {n}"),
                 ));

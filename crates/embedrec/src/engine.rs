@@ -302,12 +302,7 @@ impl Engine {
                         format!("{id:?} repeated"),
                     ));
                 }
-                Catalog::check_vector(
-                    dim,
-                    metric,
-                    &format!("vectors[{i}] (item {id:?})"),
-                    &rows[i],
-                )?;
+                Catalog::check_vector(dim, metric, &format!("vectors[{i}]"), Some(id), &rows[i])?;
                 let a = attrs.map(|a| &a[i]);
                 if let Some(a) = a {
                     Catalog::check_attrs(id, a)?;
@@ -435,7 +430,7 @@ impl Engine {
     pub fn search(&self, query: &[f32], k: usize, filter: Option<&Filter>) -> Result<Vec<Hit>> {
         self.timed(Op::Search, || {
             check_k(k)?;
-            Catalog::check_vector(self.config.dim, self.config.metric, "query", query)?;
+            Catalog::check_vector(self.config.dim, self.config.metric, "query", None, query)?;
             let st = self.state.read();
             self.search_in(&st, query, k, filter).map(|r| r.to_vec())
         })
@@ -630,6 +625,7 @@ impl Engine {
                     self.config.dim,
                     self.config.metric,
                     &format!("queries[{i}]"),
+                    None,
                     r,
                 )?;
             }
@@ -716,7 +712,11 @@ impl Engine {
         let exact = |subset: Option<&[u32]>| exact_top_k(&st.cat, q, k, &accept, subset);
         // Brute force wins for small catalogs, large k, and selective filters (the graph
         // would have to examine k / fraction candidates).
-        let fraction = if cf.only_exclusions() { 1.0 } else { self.estimated_fraction(st, cf) };
+        let fraction = if cf.only_exclusions() {
+            1.0
+        } else {
+            self.estimated_fraction(st, cf)
+        };
         let wanted = (k + cf.excluded_count()) as f64 / fraction.max(1e-9);
         let scan_all = st.index.name() == "exact"
             || live <= self.config.exact_below

@@ -330,7 +330,7 @@ fn build(
                     ));
                 }
                 let v = &cat.vectors[s * dim..(s + 1) * dim];
-                Catalog::check_vector(dim, metric, &format!("vector of item {id:?}"), v)
+                Catalog::check_vector(dim, metric, "vector", Some(&id), v)
                     .map_err(|e| corrupt("item_vectors", e.to_string()))?;
                 let n = crate::distance::norm(v);
                 cat.inv_norm[s] = if n > 0.0 { 1.0 / n } else { 0.0 };

@@ -1,0 +1,40 @@
+"""embedrec: an embedded recommendation engine.
+
+The engine runs in this process: a catalog of items with vectors, tags and numeric
+attributes, an HNSW (or exact) nearest-neighbour index, user interactions, an LRU result
+cache and metrics. See ``help(embedrec.Engine)``.
+"""
+
+from embedrec._native import FORMAT_VERSION, Engine, Filter
+from embedrec.errors import (
+    CapacityExceededError,
+    CorruptFileError,
+    DimensionMismatchError,
+    EmbedrecError,
+    EmbedrecIOError,
+    InternalError,
+    InvalidInputError,
+    UnknownAttributeError,
+    UnknownItemError,
+    UnknownUserError,
+    UnsupportedVersionError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FORMAT_VERSION",
+    "CapacityExceededError",
+    "CorruptFileError",
+    "DimensionMismatchError",
+    "EmbedrecError",
+    "EmbedrecIOError",
+    "Engine",
+    "Filter",
+    "InternalError",
+    "InvalidInputError",
+    "UnknownAttributeError",
+    "UnknownItemError",
+    "UnknownUserError",
+    "UnsupportedVersionError",
+]

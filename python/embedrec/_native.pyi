@@ -1,0 +1,99 @@
+"""Type stubs of the compiled module (checked against it by mypy.stubtest in CI)."""
+
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from typing import Any, Final, Optional, Union, final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["Engine", "FORMAT_VERSION", "Filter"]
+
+FORMAT_VERSION: Final[int]
+
+_FilterLike = Union["Filter", Mapping[str, Any], None]
+_Hits = list[tuple[str, float]]
+
+@final
+class Filter:
+    def __new__(
+        cls,
+        *,
+        tags_any: Optional[Sequence[str]] = None,
+        tags_all: Optional[Sequence[str]] = None,
+        tags_none: Optional[Sequence[str]] = None,
+        ranges: Optional[Mapping[str, tuple[Optional[float], Optional[float]]]] = None,
+        allow_ids: Optional[Sequence[str]] = None,
+        deny_ids: Optional[Sequence[str]] = None,
+    ) -> Filter: ...
+
+@final
+class Engine:
+    def __new__(
+        cls,
+        dim: int,
+        *,
+        metric: str = "cosine",
+        index: str = "hnsw",
+        m: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 128,
+        cache_capacity: int = 10000,
+        cache_max_bytes: int = 67108864,
+        cache_ttl: Optional[float] = None,
+        threads: int = 0,
+        recency_half_life: Optional[float] = None,
+        exact_filter_fraction: float = 0.15,
+        exact_below: int = 2000,
+    ) -> Engine: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, id: str, /) -> bool: ...
+    def upsert_items(
+        self,
+        ids: Sequence[str],
+        vectors: npt.ArrayLike,
+        tags: Optional[Sequence[Sequence[str]]] = None,
+        attributes: Union[Mapping[str, npt.ArrayLike], Sequence[Mapping[str, float]], None] = None,
+    ) -> None: ...
+    def remove_items(self, ids: Sequence[str]) -> int: ...
+    def item_vector(self, id: str) -> npt.NDArray[np.float32]: ...
+    def item_ids(self) -> list[str]: ...
+    def search(self, vector: npt.ArrayLike, k: int = 10, filter: _FilterLike = None) -> _Hits: ...
+    def similar(self, id: str, k: int = 10, filter: _FilterLike = None) -> _Hits: ...
+    def add_interactions(
+        self,
+        user_ids: Sequence[str],
+        item_ids: Sequence[str],
+        weights: Optional[Sequence[float]] = None,
+        timestamps: Optional[Sequence[int]] = None,
+    ) -> None: ...
+    def recommend(self, user_id: str, k: int = 10, filter: _FilterLike = None, exclude_seen: bool = True) -> _Hits: ...
+    def recommend_for_items(
+        self,
+        items: Sequence[str],
+        weights: Optional[Sequence[float]] = None,
+        k: int = 10,
+        filter: _FilterLike = None,
+        exclude_seen: bool = True,
+    ) -> _Hits: ...
+    def search_batch(
+        self, queries: npt.ArrayLike, k: int = 10, filter: _FilterLike = None
+    ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float32]]: ...
+    def recommend_batch(
+        self, user_ids: Sequence[str], k: int = 10, filter: _FilterLike = None, exclude_seen: bool = True
+    ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float32]]: ...
+    def save(self, path: Union[str, PathLike[str]]) -> None: ...
+    @staticmethod
+    def load(path: Union[str, PathLike[str]]) -> Engine: ...
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: bytes) -> Engine: ...
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
+    def clear_cache(self) -> None: ...
+    def stats(self) -> dict[str, Any]: ...
+    def metrics_text(self) -> str: ...
+    def _debug_panic(self) -> None: ...

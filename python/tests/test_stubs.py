@@ -1,0 +1,27 @@
+"""The .pyi stubs must match the compiled module (mypy's stubtest fails on drift)."""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+
+def test_stubtest_finds_no_drift():
+    pytest.importorskip("mypy")
+    r = subprocess.run(
+        [sys.executable, "-m", "mypy.stubtest", "embedrec._native", "--ignore-missing-stub"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_help_reads_well():
+    import embedrec
+
+    doc = embedrec.Engine.__doc__ or ""
+    assert "Args:" in doc and "metric" in doc
+    assert "Raises:" in (embedrec.Engine.upsert_items.__doc__ or "")
+    assert shutil.which  # keep import used

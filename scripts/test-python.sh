@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds the real wheel (PEP 517, maturin backend) into a fresh venv and runs pytest on it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_BUILD_TARGET="${CARGO_BUILD_TARGET:-$(rustc -vV | sed -n 's/^host: //p')}"
+VENV="${EMBEDREC_VENV:-.venv}"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/pip" install -q --upgrade "maturin>=1.16,<2" "pytest>=8" "numpy>=1.21" "mypy>=1.10"
+"$VENV/bin/pip" install -q --force-reinstall --no-deps ./python
+# Run from the repository root so the installed wheel, not python/, is imported.
+"$VENV/bin/pytest" -q python/tests
