@@ -1,0 +1,589 @@
+//! `Engine` for Node.
+
+use crate::error::{guard, invalid, js_err, run};
+use embedrec::ndarray::ArrayView2;
+use embedrec::{Engine, EngineConfig, Filter, Hit, IndexKind, ItemAttrs, Metric, RecommendOptions};
+use napi::bindgen_prelude::*;
+use napi::{Env, Task};
+use napi_derive::napi;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Engine configuration; every field but `dim` is optional.
+#[napi(object)]
+pub struct EngineOptions {
+    /// Number of components of every vector.
+    pub dim: u32,
+    /// "cosine" (default), "dot" or "l2".
+    pub metric: Option<String>,
+    /// "hnsw" (default) or "exact".
+    pub index: Option<String>,
+    /// HNSW links per node (default 16, at most 256).
+    pub m: Option<u32>,
+    /// HNSW construction breadth (default 200).
+    pub ef_construction: Option<u32>,
+    /// HNSW search breadth (default 128).
+    pub ef_search: Option<u32>,
+    /// Result cache entries (default 10000; 0 disables).
+    pub cache_capacity: Option<u32>,
+    /// Result cache bytes (default 64 MiB).
+    pub cache_max_bytes: Option<f64>,
+    /// Result cache time to live in seconds.
+    pub cache_ttl: Option<f64>,
+    /// Worker threads of the engine's pool (0 = all cores).
+    pub threads: Option<u32>,
+    /// Recency half-life of interactions, in seconds.
+    pub recency_half_life: Option<f64>,
+}
+
+/// An inclusive numeric range on an attribute.
+#[napi(object)]
+pub struct RangeFilter {
+    pub attribute: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// Which items may be returned; every condition must hold.
+#[napi(object)]
+pub struct FilterOptions {
+    pub tags_any: Option<Vec<String>>,
+    pub tags_all: Option<Vec<String>>,
+    pub tags_none: Option<Vec<String>>,
+    pub ranges: Option<Vec<RangeFilter>>,
+    pub allow_ids: Option<Vec<String>>,
+    pub deny_ids: Option<Vec<String>>,
+}
+
+/// Options of recommend calls.
+#[napi(object)]
+pub struct RecommendCallOptions {
+    pub filter: Option<FilterOptions>,
+    /// Leave out items already interacted with (default true).
+    pub exclude_seen: Option<bool>,
+}
+
+/// Per-item tags and numeric attributes for `upsertItems`.
+#[napi(object)]
+pub struct UpsertOptions {
+    /// One list of tags per item.
+    pub tags: Option<Vec<Vec<String>>>,
+    /// One `{ name: value }` object per item.
+    pub attributes: Option<Vec<HashMap<String, f64>>>,
+}
+
+/// One result.
+#[napi(object)]
+pub struct SearchHit {
+    pub id: String,
+    pub score: f64,
+}
+
+fn to_filter(f: Option<FilterOptions>) -> Option<Filter> {
+    f.map(|f| {
+        let mut out = Filter::new()
+            .tags_any(f.tags_any.unwrap_or_default())
+            .tags_all(f.tags_all.unwrap_or_default())
+            .tags_none(f.tags_none.unwrap_or_default())
+            .deny(f.deny_ids.unwrap_or_default());
+        for r in f.ranges.unwrap_or_default() {
+            out = out.range(r.attribute, r.min, r.max);
+        }
+        if let Some(a) = f.allow_ids {
+            out = out.allow(a);
+        }
+        out
+    })
+}
+
+fn to_opts(o: Option<RecommendCallOptions>) -> RecommendOptions {
+    let o = o.unwrap_or(RecommendCallOptions {
+        filter: None,
+        exclude_seen: None,
+    });
+    RecommendOptions {
+        filter: to_filter(o.filter),
+        exclude_seen: o.exclude_seen.unwrap_or(true),
+    }
+}
+
+fn hits(h: Vec<Hit>) -> Vec<SearchHit> {
+    h.into_iter()
+        .map(|h| SearchHit {
+            id: h.id.to_string(),
+            score: h.score as f64,
+        })
+        .collect()
+}
+
+/// Row-major matrix from a Float32Array of n * dim values or an array of arrays.
+fn matrix(
+    v: Either<Float32Array, Vec<Vec<f64>>>,
+    dim: usize,
+    field: &str,
+) -> embedrec::Result<(Vec<f32>, usize)> {
+    match v {
+        Either::A(a) => {
+            let data = a.to_vec();
+            if dim == 0 || data.len() % dim != 0 {
+                return Err(invalid(
+                    field,
+                    &format!("a Float32Array whose length is a multiple of dim = {dim}"),
+                    format!("length {}", data.len()),
+                ));
+            }
+            let n = data.len() / dim;
+            Ok((data, n))
+        }
+        Either::B(rows) => {
+            let n = rows.len();
+            let mut data = Vec::with_capacity(n * dim);
+            for (i, r) in rows.iter().enumerate() {
+                if r.len() != dim {
+                    return Err(embedrec::Error::DimensionMismatch {
+                        field: format!("{field}[{i}]"),
+                        expected: dim,
+                        got: r.len(),
+                    });
+                }
+                data.extend(r.iter().map(|x| *x as f32));
+            }
+            Ok((data, n))
+        }
+    }
+}
+
+fn vector(v: Either<Float32Array, Vec<f64>>) -> Vec<f32> {
+    match v {
+        Either::A(a) => a.to_vec(),
+        Either::B(v) => v.into_iter().map(|x| x as f32).collect(),
+    }
+}
+
+fn u(v: Option<u32>, d: usize) -> usize {
+    v.map_or(d, |x| x as usize)
+}
+
+/// The embedrec engine. Cheap calls are synchronous; batch calls, save and load return
+/// Promises and run on the libuv thread pool.
+#[napi(js_name = "Engine")]
+pub struct JsEngine {
+    inner: Arc<Engine>,
+}
+
+#[napi]
+impl JsEngine {
+    /// Creates an empty engine. Throws `INVALID_INPUT` for out-of-range options.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, options: EngineOptions) -> Result<Self> {
+        run(&env, || {
+            let d = EngineConfig::new(options.dim as usize);
+            let c = EngineConfig {
+                metric: options
+                    .metric
+                    .as_deref()
+                    .map(Metric::parse)
+                    .transpose()?
+                    .unwrap_or(d.metric),
+                index: options
+                    .index
+                    .as_deref()
+                    .map(IndexKind::parse)
+                    .transpose()?
+                    .unwrap_or(d.index),
+                m: u(options.m, d.m),
+                ef_construction: u(options.ef_construction, d.ef_construction),
+                ef_search: u(options.ef_search, d.ef_search),
+                cache_capacity: u(options.cache_capacity, d.cache_capacity),
+                cache_max_bytes: options
+                    .cache_max_bytes
+                    .map_or(d.cache_max_bytes, |b| b.max(0.0) as usize),
+                cache_ttl_secs: options.cache_ttl,
+                threads: u(options.threads, d.threads),
+                recency_half_life_secs: options.recency_half_life,
+                ..d
+            };
+            Ok(JsEngine {
+                inner: Arc::new(Engine::new(c)?),
+            })
+        })
+    }
+
+    /// Number of items.
+    #[napi(getter, catch_unwind)]
+    pub fn size(&self) -> u32 {
+        self.inner.len() as u32
+    }
+
+    /// Vector dimension.
+    #[napi(getter, catch_unwind)]
+    pub fn dim(&self) -> u32 {
+        self.inner.dim() as u32
+    }
+
+    /// True when the item exists.
+    #[napi(catch_unwind)]
+    pub fn has(&self, id: String) -> bool {
+        self.inner.contains(&id)
+    }
+
+    /// Inserts or replaces items. `vectors`: a row-major Float32Array (ids.length * dim) or
+    /// an array of arrays.
+    #[napi(catch_unwind)]
+    pub fn upsert_items(
+        &self,
+        env: Env,
+        ids: Vec<String>,
+        vectors: Either<Float32Array, Vec<Vec<f64>>>,
+        options: Option<UpsertOptions>,
+    ) -> Result<()> {
+        run(&env, || {
+            let (data, n) = matrix(vectors, self.inner.dim(), "vectors")?;
+            let view = ArrayView2::from_shape((n, self.inner.dim()), &data)
+                .map_err(|e| invalid("vectors", "a matrix", e))?;
+            let attrs = options.and_then(|o| {
+                if o.tags.is_none() && o.attributes.is_none() {
+                    return None;
+                }
+                let mut a = vec![ItemAttrs::default(); ids.len()];
+                for (i, t) in o
+                    .tags
+                    .unwrap_or_default()
+                    .into_iter()
+                    .enumerate()
+                    .take(ids.len())
+                {
+                    a[i].tags = t;
+                }
+                for (i, m) in o
+                    .attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .enumerate()
+                    .take(ids.len())
+                {
+                    let mut m: Vec<_> = m.into_iter().collect();
+                    m.sort_by(|x, y| x.0.cmp(&y.0));
+                    a[i].numbers = m;
+                }
+                Some(a)
+            });
+            self.inner.upsert_items(&ids, view, attrs.as_deref())
+        })
+    }
+
+    /// Removes items; throws `UNKNOWN_ITEM` (removing nothing) for an unknown id.
+    #[napi(catch_unwind)]
+    pub fn remove_items(&self, env: Env, ids: Vec<String>) -> Result<u32> {
+        run(&env, || self.inner.remove_items(&ids).map(|n| n as u32))
+    }
+
+    /// The stored vector of an item.
+    #[napi(catch_unwind)]
+    pub fn item_vector(&self, env: Env, id: String) -> Result<Float32Array> {
+        run(&env, || self.inner.item_vector(&id)).map(Float32Array::new)
+    }
+
+    /// The k most similar items to a vector, best first.
+    #[napi(catch_unwind)]
+    pub fn search(
+        &self,
+        env: Env,
+        vector: Either<Float32Array, Vec<f64>>,
+        k: u32,
+        filter: Option<FilterOptions>,
+    ) -> Result<Vec<SearchHit>> {
+        let (q, f) = (self::vector(vector), to_filter(filter));
+        run(&env, || self.inner.search(&q, k as usize, f.as_ref())).map(hits)
+    }
+
+    /// The k items most similar to an item (never the item itself).
+    #[napi(catch_unwind)]
+    pub fn similar(
+        &self,
+        env: Env,
+        id: String,
+        k: u32,
+        filter: Option<FilterOptions>,
+    ) -> Result<Vec<SearchHit>> {
+        let f = to_filter(filter);
+        run(&env, || self.inner.similar(&id, k as usize, f.as_ref())).map(hits)
+    }
+
+    /// Records interactions (weights > 0, default 1; timestamps in seconds, default 0).
+    #[napi(catch_unwind)]
+    pub fn add_interactions(
+        &self,
+        env: Env,
+        user_ids: Vec<String>,
+        item_ids: Vec<String>,
+        weights: Option<Vec<f64>>,
+        timestamps: Option<Vec<i64>>,
+    ) -> Result<()> {
+        let w: Option<Vec<f32>> = weights.map(|w| w.into_iter().map(|x| x as f32).collect());
+        run(&env, || {
+            self.inner
+                .add_interactions(&user_ids, &item_ids, w.as_deref(), timestamps.as_deref())
+        })
+    }
+
+    /// Recommendations for a stored user (seen items excluded by default).
+    #[napi(catch_unwind)]
+    pub fn recommend(
+        &self,
+        env: Env,
+        user_id: String,
+        k: u32,
+        options: Option<RecommendCallOptions>,
+    ) -> Result<Vec<SearchHit>> {
+        let o = to_opts(options);
+        run(&env, || self.inner.recommend(&user_id, k as usize, &o)).map(hits)
+    }
+
+    /// Recommendations for an anonymous session from its items.
+    #[napi(catch_unwind)]
+    pub fn recommend_for_items(
+        &self,
+        env: Env,
+        items: Vec<String>,
+        k: u32,
+        weights: Option<Vec<f64>>,
+        options: Option<RecommendCallOptions>,
+    ) -> Result<Vec<SearchHit>> {
+        let (o, w) = (
+            to_opts(options),
+            weights.map(|w| w.into_iter().map(|x| x as f32).collect::<Vec<_>>()),
+        );
+        run(&env, || {
+            self.inner
+                .recommend_for_items(&items, w.as_deref(), k as usize, &o)
+        })
+        .map(hits)
+    }
+
+    /// `search` for many queries (row-major Float32Array or array of arrays), on the libuv pool.
+    #[napi(catch_unwind, ts_return_type = "Promise<Array<Array<SearchHit>>>")]
+    pub fn search_batch(
+        &self,
+        env: Env,
+        queries: Either<Float32Array, Vec<Vec<f64>>>,
+        k: u32,
+        filter: Option<FilterOptions>,
+    ) -> Result<AsyncTask<CoreTask>> {
+        let (data, n) =
+            matrix(queries, self.inner.dim(), "queries").map_err(|e| js_err(&env, e))?;
+        let (e, f) = (self.inner.clone(), to_filter(filter));
+        Ok(CoreTask::batch(move || {
+            let view = ArrayView2::from_shape((n, e.dim()), &data)
+                .map_err(|x| invalid("queries", "a matrix", x))?;
+            e.search_batch(view, k as usize, f.as_ref())
+        }))
+    }
+
+    /// `recommend` for many users, on the libuv pool.
+    #[napi(catch_unwind, ts_return_type = "Promise<Array<Array<SearchHit>>>")]
+    pub fn recommend_batch(
+        &self,
+        user_ids: Vec<String>,
+        k: u32,
+        options: Option<RecommendCallOptions>,
+    ) -> AsyncTask<CoreTask> {
+        let (e, o) = (self.inner.clone(), to_opts(options));
+        CoreTask::batch(move || e.recommend_batch(&user_ids, k as usize, &o))
+    }
+
+    /// Saves the engine to one file, atomically, on the libuv pool.
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+    pub fn save(&self, path: String) -> AsyncTask<CoreTask> {
+        let e = self.inner.clone();
+        AsyncTask::new(CoreTask {
+            work: Some(Box::new(move || e.save(&path).map(|_| Done::Nothing))),
+        })
+    }
+
+    /// Saves synchronously.
+    #[napi(catch_unwind)]
+    pub fn save_sync(&self, env: Env, path: String) -> Result<()> {
+        run(&env, || self.inner.save(&path))
+    }
+
+    /// Loads an engine saved with `save`, on the libuv pool. Rejects with `CORRUPT` for
+    /// damaged files.
+    #[napi(catch_unwind, ts_return_type = "Promise<Engine>")]
+    pub fn load(path: String) -> AsyncTask<CoreTask> {
+        AsyncTask::new(CoreTask {
+            work: Some(Box::new(move || {
+                Engine::load(&path).map(|e| Done::Engine(Arc::new(e)))
+            })),
+        })
+    }
+
+    /// Loads synchronously.
+    #[napi(factory, catch_unwind)]
+    pub fn load_sync(env: Env, path: String) -> Result<Self> {
+        run(&env, || Engine::load(&path)).map(|e| JsEngine { inner: Arc::new(e) })
+    }
+
+    /// The engine in its file format.
+    #[napi(catch_unwind)]
+    pub fn to_bytes(&self, env: Env) -> Result<Buffer> {
+        run(&env, || self.inner.to_bytes()).map(Buffer::from)
+    }
+
+    /// An engine from `toBytes` output (verified like a file).
+    #[napi(factory, catch_unwind)]
+    pub fn from_bytes(env: Env, data: Buffer) -> Result<Self> {
+        run(&env, || Engine::from_bytes(&data)).map(|e| JsEngine { inner: Arc::new(e) })
+    }
+
+    /// Drops all cached results.
+    #[napi(catch_unwind)]
+    pub fn clear_cache(&self) {
+        self.inner.clear_cache()
+    }
+
+    /// Sizes, cache counters and latency percentiles (microseconds).
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> EngineStatsJs {
+        let s = self.inner.stats();
+        EngineStatsJs {
+            items: s.items as u32,
+            users: s.users as u32,
+            interactions: s.interactions as f64,
+            index: s.index.to_string(),
+            epoch: s.epoch as f64,
+            threads: s.threads as u32,
+            cache: CacheStatsJs {
+                hits: s.cache.hits as f64,
+                misses: s.cache.misses as f64,
+                evictions: s.cache.evictions as f64,
+                expirations: s.cache.expirations as f64,
+                invalidations: s.cache.invalidations as f64,
+                entries: s.cache.entries as f64,
+                bytes: s.cache.bytes as f64,
+                hit_rate: s.cache.hit_rate,
+            },
+            ops: s
+                .ops
+                .into_iter()
+                .map(|o| OpStatsJs {
+                    name: o.name,
+                    count: o.count as f64,
+                    errors: o.errors as f64,
+                    mean_us: o.mean_us,
+                    p50_us: o.p50_us,
+                    p95_us: o.p95_us,
+                    p99_us: o.p99_us,
+                })
+                .collect(),
+        }
+    }
+
+    /// Prometheus text exposition of `stats()`.
+    #[napi(catch_unwind)]
+    pub fn metrics_text(&self) -> String {
+        self.inner.metrics_text()
+    }
+
+    /// Test hook: a panic inside the core boundary (must throw `INTERNAL`).
+    #[napi(catch_unwind, js_name = "_debugPanic")]
+    pub fn debug_panic(&self, env: Env) -> Result<()> {
+        run(&env, || -> embedrec::Result<()> {
+            panic!("deliberate panic for tests")
+        })
+    }
+
+    /// Test hook: a panic inside an async task (must reject with `INTERNAL`).
+    #[napi(
+        catch_unwind,
+        js_name = "_debugPanicAsync",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn debug_panic_async(&self) -> AsyncTask<CoreTask> {
+        AsyncTask::new(CoreTask {
+            work: Some(Box::new(|| -> embedrec::Result<Done> {
+                panic!("deliberate panic for tests")
+            })),
+        })
+    }
+}
+
+#[napi(object)]
+pub struct CacheStatsJs {
+    pub hits: f64,
+    pub misses: f64,
+    pub evictions: f64,
+    pub expirations: f64,
+    pub invalidations: f64,
+    pub entries: f64,
+    pub bytes: f64,
+    pub hit_rate: f64,
+}
+
+#[napi(object)]
+pub struct OpStatsJs {
+    pub name: String,
+    pub count: f64,
+    pub errors: f64,
+    pub mean_us: f64,
+    pub p50_us: f64,
+    pub p95_us: f64,
+    pub p99_us: f64,
+}
+
+#[napi(object)]
+pub struct EngineStatsJs {
+    pub items: u32,
+    pub users: u32,
+    pub interactions: f64,
+    pub index: String,
+    pub epoch: f64,
+    pub threads: u32,
+    pub cache: CacheStatsJs,
+    pub ops: Vec<OpStatsJs>,
+}
+
+/// What an async task produced.
+pub enum Done {
+    Nothing,
+    Batch(Vec<Vec<Hit>>),
+    Engine(Arc<Engine>),
+}
+
+type Work = Box<dyn FnOnce() -> embedrec::Result<Done> + Send>;
+
+/// Core work on the libuv pool: panics caught in `compute`, errors mapped in `resolve`.
+pub struct CoreTask {
+    work: Option<Work>,
+}
+
+impl CoreTask {
+    fn batch(
+        f: impl FnOnce() -> embedrec::Result<Vec<Vec<Hit>>> + Send + 'static,
+    ) -> AsyncTask<CoreTask> {
+        AsyncTask::new(CoreTask {
+            work: Some(Box::new(move || f().map(Done::Batch))),
+        })
+    }
+}
+
+impl Task for CoreTask {
+    type Output = embedrec::Result<Done>;
+    type JsValue = Either3<(), Vec<Vec<SearchHit>>, JsEngine>;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let work = self.work.take();
+        Ok(guard(move || match work {
+            Some(w) => w(),
+            None => Err(embedrec::Error::Internal("task ran twice".into())),
+        }))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(match output.map_err(|e| js_err(&env, e))? {
+            Done::Nothing => Either3::A(()),
+            Done::Batch(rows) => Either3::B(rows.into_iter().map(hits).collect()),
+            Done::Engine(e) => Either3::C(JsEngine { inner: e }),
+        })
+    }
+}

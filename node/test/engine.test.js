@@ -1,0 +1,259 @@
+// The same scenarios as the Rust and Python tests, through the Node API.
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { Engine } = require('..')
+
+const GENRES = ['rock', 'jazz', 'pop', 'techno', 'folk']
+
+function rng(seed) {
+  let s = seed >>> 0
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0
+    return s / 2 ** 32
+  }
+}
+function gauss(r) {
+  return Math.sqrt(-2 * Math.log(Math.max(r(), 1e-9))) * Math.cos(2 * Math.PI * r())
+}
+
+function catalog(n = 2000, dim = 16, seed = 42) {
+  const r = rng(seed)
+  const centres = GENRES.map(() => Array.from({ length: dim }, () => gauss(r)))
+  const v = new Float32Array(n * dim)
+  for (let i = 0; i < n; i++) for (let d = 0; d < dim; d++) v[i * dim + d] = centres[i % 5][d] + 0.6 * gauss(r)
+  const ids = Array.from({ length: n }, (_, i) => `t${i}`)
+  const tags = ids.map((_, i) => [GENRES[i % 5]])
+  const attributes = ids.map((_, i) => ({ year: 1960 + (i % 60), popularity: i % 100 }))
+  return { ids, v, tags, attributes }
+}
+
+function engine(opts = {}) {
+  const e = new Engine({ dim: 16, threads: 2, ...opts })
+  const c = catalog()
+  e.upsertItems(c.ids, c.v, { tags: c.tags, attributes: c.attributes })
+  return e
+}
+const ids = (hits) => hits.map((h) => h.id)
+
+test('build, size, has, itemVector', () => {
+  const e = engine()
+  assert.equal(e.size, 2000)
+  assert.equal(e.dim, 16)
+  assert.ok(e.has('t1') && !e.has('nope'))
+  const v = e.itemVector('t3')
+  assert.ok(v instanceof Float32Array && v.length === 16)
+})
+
+test('search and similar: scores, order, k beyond catalog', () => {
+  const e = engine()
+  const hits = e.search(e.itemVector('t0'), 5)
+  assert.equal(hits[0].id, 't0')
+  assert.ok(Math.abs(hits[0].score - 1) < 1e-5)
+  for (let i = 1; i < hits.length; i++) assert.ok(hits[i - 1].score >= hits[i].score)
+  const sim = e.similar('t0', 10)
+  assert.equal(sim.length, 10)
+  assert.ok(!ids(sim).includes('t0'))
+  const small = new Engine({ dim: 2, metric: 'l2' })
+  small.upsertItems(['a', 'b'], [[0, 0], [3, 4]])
+  assert.deepEqual(ids(small.search([0, 0], 100)), ['a', 'b'])
+  assert.equal(small.search([0, 0], 2)[1].score, -25)
+})
+
+test('upsert replaces, remove forgets', () => {
+  const e = new Engine({ dim: 2, metric: 'dot' })
+  e.upsertItems(['a', 'b'], new Float32Array([1, 0, 0, 1]))
+  e.upsertItems(['a'], [[0, 2]])
+  assert.deepEqual(Array.from(e.itemVector('a')), [0, 2])
+  assert.deepEqual(ids(e.search([0, 1], 2)), ['a', 'b'])
+  assert.equal(e.removeItems(['a']), 1)
+  assert.deepEqual(ids(e.search([0, 1], 2)), ['b'])
+})
+
+test('filters run inside the search', () => {
+  const e = engine()
+  const q = e.itemVector('t0')
+  const hits = e.search(q, 20, { tagsAny: ['jazz'], ranges: [{ attribute: 'year', min: 1970, max: 1971 }] })
+  assert.equal(hits.length, 20)
+  for (const h of hits) {
+    const i = Number(h.id.slice(1))
+    assert.equal(i % 5, 1)
+    assert.ok(i % 60 >= 10 && i % 60 <= 11)
+  }
+  assert.equal(e.search(q, 5, { allowIds: ['t3', 't4', 'zz'] }).length, 2)
+  assert.deepEqual(e.search(q, 5, { tagsAll: ['rock', 'jazz'] }), [])
+  const top = e.search(q, 1)[0].id
+  assert.notEqual(e.search(q, 1, { denyIds: [top] })[0].id, top)
+  assert.throws(() => e.search(q, 5, { ranges: [{ attribute: 'tempo', min: 1 }] }), { code: 'UNKNOWN_ATTRIBUTE', message: /tempo/ })
+})
+
+test('recommend excludes seen; anonymous sessions; unknown user', () => {
+  const e = engine()
+  const items = Array.from({ length: 20 }, (_, i) => `t${i * 5 + 1}`)
+  e.addInteractions(Array(20).fill('u1'), items, Array(20).fill(1), items.map((_, i) => i))
+  const recs = e.recommend('u1', 10)
+  assert.equal(recs.length, 10)
+  for (const r of recs) {
+    assert.ok(!items.includes(r.id))
+    assert.equal(Number(r.id.slice(1)) % 5, 1)
+  }
+  const all = ids(e.recommend('u1', e.size, { excludeSeen: false }))
+  assert.ok(items.every((i) => all.includes(i)))
+  assert.deepEqual(ids(e.recommendForItems(items, 10)), ids(recs))
+  assert.throws(() => e.recommend('ghost', 5), { code: 'UNKNOWN_USER', message: /ghost/ })
+  assert.equal(e.recommendForItems([], 3).length, 3)
+})
+
+test('batch calls match single calls and return Promises', async () => {
+  const e = engine()
+  const q = catalog(30, 16, 7).v
+  const p = e.searchBatch(q, 5)
+  assert.ok(p instanceof Promise)
+  const batch = await p
+  assert.equal(batch.length, 30)
+  for (let i = 0; i < 30; i++) assert.deepEqual(ids(batch[i]), ids(e.search(q.subarray(i * 16, i * 16 + 16), 5)))
+  const users = Array.from({ length: 10 }, (_, i) => `u${i}`)
+  users.forEach((u, i) => e.addInteractions([u, u], [`t${i}`, `t${i + 50}`]))
+  const recs = await e.recommendBatch(users, 4)
+  users.forEach((u, i) => assert.deepEqual(ids(recs[i]), ids(e.recommend(u, 4))))
+  await assert.rejects(e.recommendBatch(['u1', 'nobody'], 4), { code: 'UNKNOWN_USER' })
+})
+
+test('cache hits, and every mutation invalidates', () => {
+  const e = engine()
+  e.addInteractions(['u'], ['t1'])
+  const q = new Float32Array(16).fill(1)
+  const first = e.search(q, 5)
+  assert.deepEqual(e.search(q, 5), first)
+  const c = e.stats().cache
+  assert.equal(c.hits, 1)
+  assert.equal(c.misses, 1)
+  const top = first[0].id
+  e.upsertItems([top], new Float32Array(16).fill(-1))
+  assert.ok(!ids(e.search(q, 5)).includes(top))
+  const victim = e.search(q, 5)[0].id
+  e.removeItems([victim])
+  assert.ok(!ids(e.search(q, 5)).includes(victim))
+  const r1 = e.recommend('u', 3)
+  e.addInteractions(['u'], [r1[0].id])
+  assert.ok(!ids(e.recommend('u', 3)).includes(r1[0].id))
+  assert.ok(e.stats().cache.invalidations >= 3)
+})
+
+test('stats and Prometheus text', () => {
+  const e = engine()
+  for (let i = 0; i < 5; i++) e.similar('t1', 3)
+  assert.throws(() => e.similar('missing', 3), { code: 'UNKNOWN_ITEM' })
+  const s = e.stats()
+  const sim = s.ops.find((o) => o.name === 'similar')
+  assert.equal(sim.count, 6)
+  assert.equal(sim.errors, 1)
+  assert.ok(sim.p50Us <= sim.p99Us)
+  assert.match(e.metricsText(), /embedrec_items 2000/)
+})
+
+test('save/load round trip (Promise and sync), bytes', async () => {
+  const e = engine()
+  e.addInteractions(['u1', 'u1'], ['t1', 't2'], [1, 3])
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'embedrec-'))
+  const file = path.join(dir, 'e.embedrec')
+  await e.save(file)
+  const l = await Engine.load(file)
+  assert.ok(l instanceof Engine)
+  assert.equal(l.size, e.size)
+  assert.deepEqual(l.recommend('u1', 5), e.recommend('u1', 5))
+  e.saveSync(file)
+  assert.equal(Engine.loadSync(file).size, 2000)
+  assert.deepEqual(fs.readdirSync(dir), ['e.embedrec'])
+  assert.equal(Engine.fromBytes(e.toBytes()).size, 2000)
+})
+
+test('corrupt files are rejected with CORRUPT, process survives', async () => {
+  const e = engine()
+  const data = e.toBytes()
+  for (const bad of [Buffer.alloc(0), data.subarray(0, 10), data.subarray(0, data.length - 1), Buffer.from('garbage'.repeat(10))]) {
+    assert.throws(() => Engine.fromBytes(bad), { code: 'CORRUPT' })
+  }
+  const flipped = Buffer.from(data)
+  flipped[flipped.length >> 1] ^= 0x10
+  assert.throws(() => Engine.fromBytes(flipped), { code: 'CORRUPT', message: /checksum/ })
+  const future = Buffer.from(data)
+  future[8] = 99
+  assert.throws(() => Engine.fromBytes(future), { code: 'UNSUPPORTED_VERSION' })
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'embedrec-'))
+  const file = path.join(dir, 'trunc.embedrec')
+  fs.writeFileSync(file, data.subarray(0, data.length / 3))
+  await assert.rejects(Engine.load(file), { code: 'CORRUPT', message: /trunc\.embedrec/ })
+  await assert.rejects(Engine.load(path.join(dir, 'missing')), { code: 'IO' })
+})
+
+test('typed-array edge cases and error codes', () => {
+  const e = new Engine({ dim: 4, index: 'exact' })
+  assert.throws(() => e.upsertItems(['x'], new Float32Array(5)), { code: 'INVALID_INPUT', message: /multiple of dim = 4/ })
+  assert.throws(() => e.upsertItems(['x', 'y'], new Float32Array(4)), { code: 'INVALID_INPUT', message: /2 entries/ })
+  assert.throws(() => e.upsertItems(['x'], [[1, 2, 3]]), { code: 'DIMENSION_MISMATCH' })
+  assert.throws(() => e.upsertItems(['x'], new Float32Array([1, 2, NaN, 4])), { code: 'INVALID_INPUT', message: /vectors\[0\]\[2\]/ })
+  assert.throws(() => e.upsertItems(['z'], new Float32Array(4)), { code: 'INVALID_INPUT', message: /zero vector/ })
+  e.upsertItems(['a'], new Float32Array([1, 2, 3, 4]))
+  assert.throws(() => e.search([1, 2, 3], 1), { code: 'DIMENSION_MISMATCH' })
+  assert.throws(() => e.search([1, 2, 3, Infinity], 1), { code: 'INVALID_INPUT' })
+  assert.throws(() => e.search([1, 2, 3, 4], 0), { code: 'INVALID_INPUT', message: /k/ })
+  assert.throws(() => new Engine({ dim: 4, m: 300 }), { code: 'INVALID_INPUT', message: /config\.m/ })
+  assert.throws(() => new Engine({ dim: 4, metric: 'manhattan' }), { code: 'INVALID_INPUT', message: /manhattan/ })
+  assert.throws(() => e.addInteractions(['u'], ['nope']), { code: 'UNKNOWN_ITEM', message: /nope/ })
+  assert.equal(e.size, 1)
+})
+
+test('panics become INTERNAL errors (sync and async), engine survives', async () => {
+  const e = engine()
+  assert.throws(() => e._debugPanic(), { code: 'INTERNAL', message: /deliberate panic/ })
+  await assert.rejects(e._debugPanicAsync(), { code: 'INTERNAL' })
+  assert.equal(e.similar('t1', 3).length, 3)
+})
+
+test('event loop keeps ticking during a long recommendBatch', async () => {
+  const e = new Engine({ dim: 32, threads: 1, cacheCapacity: 0 })
+  const c = catalog(20000, 32)
+  e.upsertItems(c.ids, c.v)
+  const users = []
+  for (let u = 0; u < 3000; u++) {
+    users.push(`u${u}`)
+    e.addInteractions([`u${u}`, `u${u}`], [`t${u}`, `t${u + 7}`])
+  }
+  let ticks = 0
+  const timer = setInterval(() => ticks++, 1)
+  const t0 = Date.now()
+  await e.recommendBatch(users, 10)
+  const elapsed = Date.now() - t0
+  clearInterval(timer)
+  assert.ok(elapsed > 50, `batch too short to measure (${elapsed} ms)`)
+  assert.ok(ticks >= 10, `timer fired ${ticks} times in ${elapsed} ms`)
+})
+
+test('many concurrent Promises mixing reads and writes', async () => {
+  const e = engine()
+  const work = []
+  for (let i = 0; i < 200; i++) {
+    if (i % 10 === 0) e.upsertItems([`new${i}`], new Float32Array(16).fill(i + 1))
+    if (i % 15 === 0) e.addInteractions(['cu'], [`t${i}`])
+    work.push(e.searchBatch(new Float32Array(16 * 4).fill((i % 7) + 1), 5))
+    if (i % 20 === 0) work.push(e.recommendBatch(['cu'], 5))
+  }
+  const results = await Promise.all(work)
+  assert.equal(results.length, 210)
+  assert.equal(e.size, 2020)
+})
+
+test("README's Node snippet runs", () => {
+  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8')
+  const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1])
+  assert.ok(blocks.length > 0)
+  const logs = []
+  for (const b of blocks) {
+    const fn = new Function('require', 'console', b)
+    fn((m) => (m === 'embedrec' ? require('..') : require(m)), { log: (...a) => logs.push(a) })
+  }
+  assert.ok(logs.length >= 2)
+})

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds the napi module, checks index.d.ts did not drift, type-checks a TS usage file, runs node --test.
+set -euo pipefail
+cd "$(dirname "$0")/../node"
+export CARGO_BUILD_TARGET="${CARGO_BUILD_TARGET:-$(rustc -vV | sed -n 's/^host: //p')}"
+npm install --no-save --no-audit --no-fund
+npm run build
+# The committed declarations must equal what the napi CLI generates from the Rust code.
+git diff --exit-code -- index.d.ts index.js || { echo "index.d.ts/index.js drifted from the Rust code: commit the regenerated files"; exit 1; }
+npm run typecheck
+npm test
