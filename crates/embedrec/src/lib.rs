@@ -94,3 +94,8 @@ pub use filter::{Filter, NumericRange};
 pub use index::AnnIndex;
 pub use metrics::OpStats;
 pub use ndarray;
+
+/// The repository README; its Rust example runs as a doctest.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
