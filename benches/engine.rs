@@ -11,21 +11,9 @@ use std::time::Instant;
 
 const DIM: usize = 64;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
-        z ^ (z >> 31)
-    }
-    fn gauss(&mut self) -> f32 {
-        let a = ((self.next() >> 40) as f32 / (1u64 << 24) as f32).max(1e-7);
-        let b = (self.next() >> 40) as f32 / (1u64 << 24) as f32;
-        (-2.0 * a.ln()).sqrt() * (std::f32::consts::TAU * b).cos()
-    }
-}
+#[path = "../examples/support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn n_items() -> usize {
     std::env::var("EMBEDREC_BENCH_N")
@@ -38,14 +26,14 @@ fn n_items() -> usize {
 fn data(n: usize, seed: u64) -> (Vec<String>, Array2<f32>, Vec<ItemAttrs>) {
     let mut r = Rng(seed);
     let centres: Vec<Vec<f32>> = (0..100)
-        .map(|_| (0..DIM).map(|_| r.gauss()).collect())
+        .map(|_| (0..DIM).map(|_| r.normal()).collect())
         .collect();
     let mut v = Array2::zeros((n, DIM));
     let mut attrs = Vec::with_capacity(n);
     for i in 0..n {
-        let c = (r.next() % 100) as usize;
+        let c = (r.next_u64() % 100) as usize;
         for d in 0..DIM {
-            v[[i, d]] = centres[c][d] + 0.5 * r.gauss();
+            v[[i, d]] = centres[c][d] + 0.5 * r.normal();
         }
         attrs.push(
             ItemAttrs::tags([format!("g{}", c % 20)]).number("year", 1950.0 + (i % 75) as f64),
@@ -73,7 +61,7 @@ fn add_users(e: &Engine, users: usize, n: usize) -> Vec<String> {
     for user in 0..users {
         for _ in 0..30 {
             u.push(format!("user{user}"));
-            it.push(format!("item{}", r.next() as usize % n));
+            it.push(format!("item{}", r.next_u64() as usize % n));
         }
     }
     e.add_interactions(&u, &it, None, None).unwrap();

@@ -15,21 +15,9 @@ use embedrec::ndarray::Array2;
 use embedrec::{Engine, EngineConfig, Filter, IndexKind, ItemAttrs, Metric};
 use std::time::Instant;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
-        z ^ (z >> 31)
-    }
-    fn gauss(&mut self) -> f32 {
-        let a = ((self.next() >> 40) as f32 / (1u64 << 24) as f32).max(1e-7);
-        let b = (self.next() >> 40) as f32 / (1u64 << 24) as f32;
-        (-2.0 * a.ln()).sqrt() * (std::f32::consts::TAU * b).cos()
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -44,18 +32,18 @@ fn main() -> Result<(), embedrec::Error> {
     let dim = 64;
     let mut r = Rng(7);
     let centres: Vec<Vec<f32>> = (0..100)
-        .map(|_| (0..dim).map(|_| r.gauss()).collect())
+        .map(|_| (0..dim).map(|_| r.normal()).collect())
         .collect();
     let mut v = Array2::zeros((n + 200, dim));
     for i in 0..n + 200 {
-        let c = (r.next() % 100) as usize;
+        let c = (r.next_u64() % 100) as usize;
         for d in 0..dim {
-            v[[i, d]] = centres[c][d] + 0.5 * r.gauss();
+            v[[i, d]] = centres[c][d] + 0.5 * r.normal();
         }
     }
     let ids: Vec<String> = (0..n).map(|i| format!("i{i}")).collect();
     let attrs: Vec<ItemAttrs> = (0..n)
-        .map(|_| ItemAttrs::default().number("bucket", (r.next() % 1000) as f64))
+        .map(|_| ItemAttrs::default().number("bucket", (r.next_u64() % 1000) as f64))
         .collect();
     let items = v.slice(embedrec::ndarray::s![..n, ..]);
 

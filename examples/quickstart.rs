@@ -28,27 +28,9 @@ const GENRES: [&str; 12] = [
     "punk",
 ];
 
-/// A tiny deterministic random generator so the example prints the same every run.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    fn gauss(&mut self) -> f32 {
-        let (a, b) = (self.unit().max(1e-7), self.unit());
-        (-2.0 * a.ln()).sqrt() * (std::f32::consts::TAU * b).cos()
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 /// The genre tag of a track id, for printing.
 fn genre<'a>(attrs: &'a [ItemAttrs], id: &str) -> &'a str {
@@ -64,7 +46,7 @@ fn main() -> Result<(), embedrec::Error> {
     // Each genre has a centre in "audio feature space"; a track sits near its genre's centre.
     let centres: Vec<Vec<f32>> = GENRES
         .iter()
-        .map(|_| (0..dim).map(|_| rng.gauss()).collect())
+        .map(|_| (0..dim).map(|_| rng.normal()).collect())
         .collect();
     let mut vectors = Array2::<f32>::zeros((tracks, dim));
     let mut ids = Vec::with_capacity(tracks);
@@ -72,11 +54,11 @@ fn main() -> Result<(), embedrec::Error> {
     for t in 0..tracks {
         let g = rng.below(GENRES.len());
         for d in 0..dim {
-            vectors[[t, d]] = centres[g][d] + 0.7 * rng.gauss();
+            vectors[[t, d]] = centres[g][d] + 0.7 * rng.normal();
         }
         ids.push(format!("track-{t:05}"));
         let year = 1960 + rng.below(66);
-        let popularity = (rng.unit() * rng.unit() * 100.0).round();
+        let popularity = (rng.uniform() * rng.uniform() * 100.0).round();
         attrs.push(
             ItemAttrs::tags([GENRES[g]])
                 .number("year", year as f64)

@@ -124,6 +124,13 @@ impl Catalog {
     pub(crate) fn slot_of(&self, id: &str) -> Option<u32> {
         self.by_id.get(id).copied()
     }
+    /// The slot of an id, or [`Error::UnknownItem`] naming the argument it came from.
+    pub(crate) fn require(&self, id: &str, field: impl FnOnce() -> String) -> Result<u32> {
+        self.slot_of(id).ok_or_else(|| Error::UnknownItem {
+            id: id.to_string(),
+            field: field(),
+        })
+    }
     /// True when the slot holds an item.
     pub fn is_live(&self, slot: u32) -> bool {
         self.ids.get(slot as usize).is_some_and(|x| x.is_some())

@@ -147,6 +147,21 @@ fn check_len(field: &str, expected: usize, got: usize, of: &str) -> Result<()> {
     Ok(())
 }
 
+/// Weights, when given, must be one per entry, finite and > 0.
+fn check_weights(weights: Option<&[f32]>, n: usize, of: &str) -> Result<()> {
+    if let Some(w) = weights {
+        check_len("weights", n, w.len(), of)?;
+        if let Some(i) = w.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
+            return Err(Error::invalid(
+                format!("weights[{i}]"),
+                "a finite weight > 0",
+                w[i],
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn key_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u64).to_le_bytes());
     out.extend_from_slice(s.as_bytes());
@@ -232,10 +247,7 @@ impl Engine {
     /// The vector stored for an item, exactly as it was given.
     pub fn item_vector(&self, id: &str) -> Result<Vec<f32>> {
         let st = self.state.read();
-        let s = st.cat.slot_of(id).ok_or_else(|| Error::UnknownItem {
-            id: id.to_string(),
-            field: "id".into(),
-        })?;
+        let s = st.cat.require(id, || "id".into())?;
         Ok(st.cat.vector(s).to_vec())
     }
     /// Ids of all live items (in slot order).
@@ -354,10 +366,7 @@ impl Engine {
             let mut slots = Vec::with_capacity(ids.len());
             for (i, id) in ids.iter().enumerate() {
                 let id = id.as_ref();
-                let s = st.cat.slot_of(id).ok_or_else(|| Error::UnknownItem {
-                    id: id.to_string(),
-                    field: format!("ids[{i}]"),
-                })?;
+                let s = st.cat.require(id, || format!("ids[{i}]"))?;
                 slots.push(s);
             }
             slots.sort_unstable();
@@ -386,16 +395,7 @@ impl Engine {
         self.timed(Op::AddInteractions, || {
             let n = user_ids.len();
             check_len("item_ids", n, item_ids.len(), "user id")?;
-            if let Some(w) = weights {
-                check_len("weights", n, w.len(), "user id")?;
-                if let Some(i) = w.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
-                    return Err(Error::invalid(
-                        format!("weights[{i}]"),
-                        "a finite weight > 0",
-                        w[i],
-                    ));
-                }
-            }
+            check_weights(weights, n, "user id")?;
             if let Some(t) = timestamps {
                 check_len("timestamps", n, t.len(), "user id")?;
             }
@@ -406,10 +406,7 @@ impl Engine {
             let mut slots = Vec::with_capacity(n);
             for (i, id) in item_ids.iter().enumerate() {
                 let id = id.as_ref();
-                slots.push(st.cat.slot_of(id).ok_or_else(|| Error::UnknownItem {
-                    id: id.to_string(),
-                    field: format!("item_ids[{i}]"),
-                })?);
+                slots.push(st.cat.require(id, || format!("item_ids[{i}]"))?);
             }
             for i in 0..n {
                 let it = Interaction {
@@ -467,10 +464,7 @@ impl Engine {
         self.timed(Op::Similar, || {
             check_k(k)?;
             let st = self.state.read();
-            let slot = st.cat.slot_of(id).ok_or_else(|| Error::UnknownItem {
-                id: id.to_string(),
-                field: "id".into(),
-            })?;
+            let slot = st.cat.require(id, || "id".into())?;
             let mut key = vec![b'I'];
             key.extend_from_slice(&self.epoch.load(Ordering::SeqCst).to_le_bytes());
             key.extend_from_slice(&(k as u64).to_le_bytes());
@@ -537,26 +531,14 @@ impl Engine {
     ) -> Result<Vec<Hit>> {
         self.timed(Op::RecommendForItems, || {
             check_k(k)?;
-            if let Some(w) = weights {
-                check_len("weights", items.len(), w.len(), "item")?;
-                if let Some(i) = w.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
-                    return Err(Error::invalid(
-                        format!("weights[{i}]"),
-                        "a finite weight > 0",
-                        w[i],
-                    ));
-                }
-            }
+            check_weights(weights, items.len(), "item")?;
             let st = self.state.read();
             let mut hist = Vec::with_capacity(items.len());
             let mut key = vec![b'P'];
             key.extend_from_slice(&self.epoch.load(Ordering::SeqCst).to_le_bytes());
             for (i, id) in items.iter().enumerate() {
                 let id = id.as_ref();
-                let slot = st.cat.slot_of(id).ok_or_else(|| Error::UnknownItem {
-                    id: id.to_string(),
-                    field: format!("items[{i}]"),
-                })?;
+                let slot = st.cat.require(id, || format!("items[{i}]"))?;
                 let weight = weights.map_or(1.0, |w| w[i]);
                 hist.push(Interaction {
                     slot,
