@@ -7,6 +7,7 @@ use crate::filter::{CompiledFilter, Filter};
 use crate::index::{AnnIndex, ExactIndex, HnswIndex, exact_top_k, top_k_by};
 use crate::metrics::{Metrics, Op, OpStats};
 use crate::pool::Pool;
+use crate::train::{self, Csr, Model, ModelSpec, Progress, aggregate};
 use crate::users::{Interaction, Users};
 use crate::{Error, Metric, Result};
 use ndarray::ArrayView2;
@@ -82,6 +83,8 @@ pub struct EngineStats {
     pub epoch: u64,
     /// Worker threads of the engine's pool.
     pub threads: usize,
+    /// Installed model, if any.
+    pub model: Option<&'static str>,
     /// Result cache counters.
     pub cache: CacheStats,
     /// Per-operation counts and latency percentiles.
@@ -92,6 +95,24 @@ pub(crate) struct State {
     pub(crate) cat: Catalog,
     pub(crate) index: Box<dyn AnnIndex>,
     pub(crate) users: Users,
+    pub(crate) model: Option<Model>,
+}
+
+/// What [`Engine::fit`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitReport {
+    /// Model name.
+    pub model: &'static str,
+    /// Users in the training matrix.
+    pub users: usize,
+    /// Items (catalog slots) in the training matrix.
+    pub items: usize,
+    /// Distinct (user, item) pairs trained on.
+    pub interactions: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Final training loss, where the model defines one.
+    pub loss: Option<f64>,
 }
 
 /// The recommendation engine. All methods take `&self`; the engine is `Send + Sync` and meant
@@ -192,6 +213,7 @@ impl Engine {
                 cat,
                 index,
                 users: Users::default(),
+                model: None,
             },
         ))
     }
@@ -342,8 +364,13 @@ impl Engine {
             let slots: Vec<u32> = applied.iter().map(|(s, _)| *s).collect();
             let n_slots = st.cat.slots();
             st.users.ensure_slots(n_slots);
-            let State { cat, index, .. } = &mut *st;
+            let State {
+                cat, index, model, ..
+            } = &mut *st;
             self.pool.install(|| index.upsert(cat, &slots))??;
+            if let Some(m) = model {
+                m.on_upsert(cat, &slots);
+            }
             self.maybe_rebuild(&mut st)?;
             self.mutated();
             Ok(())
@@ -376,6 +403,9 @@ impl Engine {
                 st.cat.remove(s);
             }
             st.users.purge_slots(&slots);
+            if let Some(m) = &mut st.model {
+                m.forget(&slots);
+            }
             self.maybe_rebuild(&mut st)?;
             self.mutated();
             Ok(slots.len())
@@ -415,6 +445,20 @@ impl Engine {
                     ts: timestamps.map_or(0, |t| t[i]),
                 };
                 st.users.add(user_ids[i].as_ref(), it);
+            }
+            let State { users, model, .. } = &mut *st;
+            if let Some(Model::Als(m)) = model {
+                // Incremental update of the users and items these interactions touch.
+                let mut touched_users: Vec<u32> = user_ids
+                    .iter()
+                    .filter_map(|u| users.index(u.as_ref()))
+                    .collect();
+                touched_users.sort_unstable();
+                touched_users.dedup();
+                slots.sort_unstable();
+                slots.dedup();
+                let (tu, ti) = (&touched_users, &slots);
+                self.pool.install(|| m.update(users, tu, ti))?;
             }
             self.mutated();
             Ok(())
@@ -478,6 +522,14 @@ impl Engine {
                     None => CompiledFilter::default(),
                 };
                 cf.exclude([slot]);
+                if let Some(model) = &st.model {
+                    let scores = self
+                        .pool
+                        .install(|| model.similar_scores(st.cat.slots(), slot))?;
+                    if let Some(scores) = scores {
+                        return Ok(self.top_by_scores(&st, &scores, k, &cf));
+                    }
+                }
                 let q = self.prepare(st.cat.vector(slot));
                 Ok(self.run_query(&st, &q, k, &cf))
             })
@@ -514,8 +566,9 @@ impl Engine {
         key.extend_from_slice(&self.epoch.load(Ordering::SeqCst).to_le_bytes());
         key_str(&mut key, user_id);
         key_opts(&mut key, k, opts);
+        let user = st.users.index(user_id);
         self.cached(key, || {
-            self.recommend_from(st, hist.iter().copied(), k, opts)
+            self.recommend_from(st, user, hist.iter().copied(), k, opts)
         })
     }
 
@@ -550,7 +603,7 @@ impl Engine {
             }
             key_opts(&mut key, k, opts);
             self.cached(key, || {
-                self.recommend_from(&st, hist.iter().copied(), k, opts)
+                self.recommend_from(&st, None, hist.iter().copied(), k, opts)
             })
             .map(|r| r.to_vec())
         })
@@ -559,6 +612,7 @@ impl Engine {
     fn recommend_from(
         &self,
         st: &State,
+        user: Option<u32>,
         hist: impl Iterator<Item = Interaction> + Clone,
         k: usize,
         opts: &RecommendOptions,
@@ -570,10 +624,39 @@ impl Engine {
         if opts.exclude_seen {
             cf.exclude(hist.clone().map(|i| i.slot));
         }
+        if let Some(model) = &st.model {
+            let agg = aggregate(
+                hist.clone()
+                    .filter(|i| st.cat.is_live(i.slot))
+                    .map(|i| (i.slot, i.weight)),
+            );
+            let scores = self
+                .pool
+                .install(|| model.scores(st.cat.slots(), user, &agg))?;
+            if let Some(scores) = scores {
+                return Ok(self.top_by_scores(st, &scores, k, &cf));
+            }
+        }
         match Users::profile(&st.cat, hist, self.config.recency_half_life_secs) {
             Some(q) => Ok(self.run_query(st, &q, k, &cf)),
             None => Ok(self.popular(st, k, &cf)),
         }
+    }
+
+    /// Top k slots by a dense score vector among those passing the filter.
+    fn top_by_scores(&self, st: &State, scores: &[f32], k: usize, cf: &CompiledFilter) -> Vec<Hit> {
+        if cf.impossible {
+            return Vec::new();
+        }
+        let accept = |s: u32| scores[s as usize] > f32::NEG_INFINITY && cf.matches(&st.cat, s);
+        let hits = top_k_by(
+            st.cat.slots(),
+            &|s| scores[s as usize],
+            k,
+            &accept,
+            cf.allow.as_deref(),
+        );
+        self.to_hits(st, hits)
     }
 
     /// Most popular items (by summed interaction weight) passing the filter.
@@ -648,6 +731,182 @@ impl Engine {
                     .collect()
             })?
         })
+    }
+
+    // ------------------------------------------------------------------ training
+
+    /// Trains a collaborative model on the interactions stored now and installs it: from then
+    /// on `recommend`, `recommend_for_items`, `similar` and the batch calls use it. Queries keep
+    /// running during training (writers wait). `progress` is called after every iteration;
+    /// returning `false` cancels ([`Error::Cancelled`]) and leaves the previous model in place.
+    pub fn fit(
+        &self,
+        spec: &ModelSpec,
+        progress: Option<&mut (dyn FnMut(&Progress) -> bool + Send)>,
+    ) -> Result<FitReport> {
+        spec.validate()?;
+        let t0 = Instant::now();
+        let mut noop = |_: &Progress| true;
+        let progress: &mut (dyn FnMut(&Progress) -> bool + Send) = match progress {
+            Some(p) => p,
+            None => &mut noop,
+        };
+        let st = self.state.read();
+        let rows: Vec<Vec<(u32, f32)>> = st
+            .users
+            .histories
+            .iter()
+            .map(|h| {
+                h.iter()
+                    .filter(|i| st.cat.is_live(i.slot))
+                    .map(|i| (i.slot, i.weight))
+                    .collect()
+            })
+            .collect();
+        let m = Csr::from_rows(&rows, st.cat.slots());
+        if m.indices.is_empty() {
+            return Err(Error::invalid(
+                "interactions",
+                "at least one interaction to train on",
+                0,
+            ));
+        }
+        let mut loss = None;
+        let model = self.pool.install(|| -> Result<Model> {
+            let mut cb = |p: Progress| {
+                loss = p.loss;
+                progress(&p)
+            };
+            Ok(match spec {
+                ModelSpec::Als(p) => {
+                    let (x, y) = train::fit_als(&m, p, &mut cb)?;
+                    let f = p.factors;
+                    let trained: Vec<bool> =
+                        (0..m.cols).map(|i| st.cat.is_live(i as u32)).collect();
+                    let mt = m.transpose();
+                    let trained: Vec<bool> = trained
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &l)| l && mt.indptr[i + 1] > mt.indptr[i])
+                        .collect();
+                    let cold_map =
+                        train::cold_start_map(&st.cat.vectors, st.cat.dim, &y, f, &trained);
+                    let yty = train::gram(&y, f, |i| trained[i]);
+                    let mut als = train::AlsModel {
+                        params: p.clone(),
+                        item_factors: y,
+                        trained,
+                        yty,
+                        cold_map,
+                        user_factors: x,
+                    };
+                    let mut model = Model::Als(als.clone());
+                    let cold: Vec<u32> = st
+                        .cat
+                        .live_slots()
+                        .filter(|&s| !als.trained[s as usize])
+                        .collect();
+                    model.on_upsert(&st.cat, &cold);
+                    if let Model::Als(a) = model {
+                        als = a;
+                    }
+                    Model::Als(als)
+                }
+                ModelSpec::ItemKnn(p) => Model::Knn(train::fit_knn(&m, p, &mut cb)?),
+                ModelSpec::Popularity => {
+                    let scores = (0..m.cols)
+                        .map(|s| st.users.popularity.get(s).copied().unwrap_or(0.0) as f32)
+                        .collect();
+                    cb(Progress {
+                        model: "popularity",
+                        iteration: 1,
+                        total: 1,
+                        elapsed_secs: 0.0,
+                        loss: None,
+                    });
+                    Model::Popularity { scores }
+                }
+            })
+        })??;
+        let report = FitReport {
+            model: model.name(),
+            users: m.rows,
+            items: m.cols,
+            interactions: m.indices.len(),
+            seconds: t0.elapsed().as_secs_f64(),
+            loss,
+        };
+        drop(st);
+        let mut st = self.state.write();
+        // Interactions or items that changed during training are folded in by the next
+        // incremental update; the model must at least cover the catalog as it is now.
+        let mut model = model;
+        let all: Vec<u32> = st.cat.live_slots().collect();
+        model.on_upsert(&st.cat, &all);
+        st.model = Some(model);
+        drop(st);
+        self.mutated();
+        Ok(report)
+    }
+
+    /// Name of the installed model (`"als"`, `"item_knn"`, `"popularity"`), if any.
+    pub fn model_name(&self) -> Option<&'static str> {
+        self.state.read().model.as_ref().map(|m| m.name())
+    }
+
+    /// Removes the trained model: queries go back to content-vector profiles.
+    pub fn clear_model(&self) {
+        self.state.write().model = None;
+        self.mutated();
+    }
+
+    /// Ranking metrics at `k` of the current engine (model or content profiles) on held-out
+    /// interactions: for every test user the engine knows, the top `k` unseen items are compared
+    /// with that user's test items (see [`crate::eval`] for the definitions).
+    pub fn evaluate(
+        &self,
+        test: &crate::eval::Interactions,
+        k: usize,
+    ) -> Result<crate::eval::RankingMetrics> {
+        check_k(k)?;
+        let mut relevant: std::collections::HashMap<&str, HashSet<String>> =
+            std::collections::HashMap::new();
+        for (u, i) in test.users.iter().zip(&test.items) {
+            relevant.entry(u.as_str()).or_default().insert(i.clone());
+        }
+        let st = self.state.read();
+        let mut users: Vec<&str> = relevant
+            .keys()
+            .copied()
+            .filter(|u| st.users.index(u).is_some())
+            .collect();
+        users.sort_unstable();
+        let opts = RecommendOptions::default();
+        let recs: Vec<Vec<Hit>> = self.pool.install(|| {
+            users
+                .par_iter()
+                .map(|u| {
+                    self.recommend_from(
+                        &st,
+                        st.users.index(u),
+                        st.users.history(u).unwrap_or(&[]).iter().copied(),
+                        k,
+                        &opts,
+                    )
+                })
+                .collect::<Result<Vec<_>>>()
+        })??;
+        let rec_ids: Vec<Vec<Arc<str>>> = recs
+            .into_iter()
+            .map(|r| r.into_iter().map(|h| h.id).collect())
+            .collect();
+        let rel: Vec<HashSet<String>> = users.iter().map(|u| relevant[u].clone()).collect();
+        Ok(crate::eval::ranking_metrics(
+            &rec_ids,
+            &rel,
+            k,
+            st.cat.len(),
+        ))
     }
 
     // ------------------------------------------------------------------ query machinery
@@ -762,6 +1021,7 @@ impl Engine {
             vector_memory_bytes: st.cat.vectors.len() * 4,
             epoch: self.epoch.load(Ordering::SeqCst),
             threads: self.pool.threads(),
+            model: st.model.as_ref().map(|m| m.name()),
             cache: self.cache.lock().stats(),
             ops: self.metrics.snapshot(),
         }
@@ -777,7 +1037,7 @@ impl Engine {
     /// Serialises the whole engine into the embedrec file format (see [`crate::persist`]).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let st = self.state.read();
-        crate::persist::encode(&self.config, &st.cat, &st.users)
+        crate::persist::encode(&self.config, &st.cat, &st.users, st.model.as_ref())
     }
 
     /// Saves the engine to `path` atomically: a temporary file in the same directory is
@@ -814,11 +1074,19 @@ impl Engine {
     }
 
     fn decode(bytes: &[u8], path: &Path) -> Result<Self> {
-        let (config, cat, users) = crate::persist::decode(bytes, path)?;
+        let (config, cat, users, model) = crate::persist::decode(bytes, path)?;
         let mut index = Self::make_index(&config);
         let engine_pool = Pool::new(config.threads);
         engine_pool.install(|| index.rebuild(&cat))??;
-        let mut e = Self::assemble(config, State { cat, index, users });
+        let mut e = Self::assemble(
+            config,
+            State {
+                cat,
+                index,
+                users,
+                model,
+            },
+        );
         e.pool = engine_pool;
         Ok(e)
     }

@@ -102,6 +102,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Work stopped because the caller asked (a progress callback returned `false`).
+    #[error("cancelled: {what}")]
+    Cancelled {
+        /// What was cancelled.
+        what: String,
+    },
     /// A bug inside the engine (for example a caught panic). Please report it.
     #[error("internal error: {0}")]
     Internal(String),
@@ -121,6 +127,7 @@ impl Error {
             Error::Corrupt { .. } => "CORRUPT",
             Error::UnsupportedVersion { .. } => "UNSUPPORTED_VERSION",
             Error::Io { .. } => "IO",
+            Error::Cancelled { .. } => "CANCELLED",
             Error::Internal(_) => "INTERNAL",
         }
     }

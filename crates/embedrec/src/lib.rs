@@ -18,6 +18,12 @@
 //!   optional recency half-life) for [`Engine::recommend`]; anonymous sessions use
 //!   [`Engine::recommend_for_items`]; popularity is the fallback when no history is usable.
 //!
+//! - optionally a **trained model** ([`Engine::fit`]: implicit ALS, item-kNN or popularity)
+//!   that then serves `recommend`, `recommend_for_items`, `similar` and the batch calls; users
+//!   are folded in from their current history, items touched by new interactions are updated
+//!   incrementally, and items without interactions get ALS factors from a ridge map of their
+//!   content vectors. [`eval`] has the splits and ranking metrics to judge a model.
+//!
 //! Around it: a [`Filter`] compiled per query and applied *inside* the search (the exact path
 //! over the allowed subset is chosen when the filter is selective), an LRU result **cache**
 //! bounded by entries and bytes with an optional TTL and an epoch in every key (so any
@@ -77,23 +83,28 @@ mod config;
 mod distance;
 mod engine;
 mod error;
+pub mod eval;
 mod filter;
 mod index;
 mod metrics;
 pub mod persist;
 mod pool;
+mod rng;
+mod train;
 mod users;
 
 pub use cache::CacheStats;
 pub use catalog::{Catalog, ItemAttrs};
 pub use config::{EngineConfig, IndexKind, MAX_DIM, MAX_EF, MAX_HNSW_M, MAX_K};
 pub use distance::{Metric, dot, l2_sq};
-pub use engine::{Engine, EngineStats, Hit, MAX_ID_BYTES, RecommendOptions};
+pub use engine::{Engine, EngineStats, FitReport, Hit, MAX_ID_BYTES, RecommendOptions};
 pub use error::{Error, Result};
 pub use filter::{Filter, NumericRange};
 pub use index::AnnIndex;
 pub use metrics::OpStats;
 pub use ndarray;
+pub use rng::SplitMix64;
+pub use train::{AlsParams, Confidence, KnnParams, KnnWeighting, ModelSpec, Progress};
 
 /// The repository README; its Rust example runs as a doctest.
 #[doc = include_str!("../../../README.md")]

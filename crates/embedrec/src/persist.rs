@@ -14,14 +14,15 @@
 //! ```
 //! Sections: `1` META — bincode 2 (standard config, byte limit) of the configuration, item
 //! ids, tags, numeric attributes, users and interactions; `2` ITEM_VECTORS — `slots * dim`
-//! raw little-endian f32. Kinds 3 and up are reserved (trained models, graph) and rejected by
-//! this version. Loading verifies the header, the file length, the table, every section's
+//! raw little-endian f32; `3` MODEL (optional) — bincode 2 of the trained model, checked
+//! against the catalog's size after decoding. Other kinds are rejected by this version. Loading verifies the header, the file length, the table, every section's
 //! bounds and checksum, then decodes META under a byte limit and re-validates every value
 //! (dimensions, ids unique and non-empty, tag and slot references in range, finite numbers)
 //! before anything is built. The HNSW graph is not stored: it is rebuilt from the vectors.
 
 use crate::catalog::Catalog;
 use crate::config::EngineConfig;
+use crate::train::Model;
 use crate::users::{Interaction, Users};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,7 @@ const ENTRY: usize = 32;
 const MAX_SECTIONS: usize = 16;
 const KIND_META: u32 = 1;
 const KIND_VECTORS: u32 = 2;
+const KIND_MODEL: u32 = 3;
 /// Upper bound for the decoded metadata (bincode's allocation guard).
 const META_LIMIT: usize = 1 << 31;
 
@@ -60,7 +62,12 @@ fn bincode_config() -> impl bincode::config::Config {
         .with_limit::<META_LIMIT>()
 }
 
-pub(crate) fn encode(config: &EngineConfig, cat: &Catalog, users: &Users) -> Result<Vec<u8>> {
+pub(crate) fn encode(
+    config: &EngineConfig,
+    cat: &Catalog,
+    users: &Users,
+    model: Option<&Model>,
+) -> Result<Vec<u8>> {
     let meta = Meta {
         config: config.clone(),
         ids: cat
@@ -81,9 +88,19 @@ pub(crate) fn encode(config: &EngineConfig, cat: &Catalog, users: &Users) -> Res
     for x in &cat.vectors {
         vec_bytes.extend_from_slice(&x.to_le_bytes());
     }
-    let sections = [(KIND_META, &meta_bytes), (KIND_VECTORS, &vec_bytes)];
+    let model_bytes = match model {
+        Some(m) => Some(
+            bincode::serde::encode_to_vec(m, bincode_config())
+                .map_err(|e| Error::Internal(format!("cannot encode model: {e}")))?,
+        ),
+        None => None,
+    };
+    let mut sections = vec![(KIND_META, &meta_bytes), (KIND_VECTORS, &vec_bytes)];
+    if let Some(mb) = &model_bytes {
+        sections.push((KIND_MODEL, mb));
+    }
     let table_len = ENTRY * sections.len();
-    let total = HEADER + table_len + meta_bytes.len() + vec_bytes.len();
+    let total = HEADER + table_len + sections.iter().map(|(_, d)| d.len()).sum::<usize>();
     let mut table = Vec::with_capacity(table_len);
     let mut offset = (HEADER + table_len) as u64;
     for (kind, data) in &sections {
@@ -122,7 +139,10 @@ fn u64_at(b: &[u8], o: usize) -> u64 {
     u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"))
 }
 
-pub(crate) fn decode(b: &[u8], path: &Path) -> Result<(EngineConfig, Catalog, Users)> {
+pub(crate) fn decode(
+    b: &[u8],
+    path: &Path,
+) -> Result<(EngineConfig, Catalog, Users, Option<Model>)> {
     let corrupt = |section: &str, reason: String| Error::Corrupt {
         path: path.to_path_buf(),
         section: section.to_string(),
@@ -188,6 +208,7 @@ pub(crate) fn decode(b: &[u8], path: &Path) -> Result<(EngineConfig, Catalog, Us
     }
     let mut meta_bytes: Option<&[u8]> = None;
     let mut vec_bytes: Option<&[u8]> = None;
+    let mut model_bytes: Option<&[u8]> = None;
     let mut expected_offset = table_end as u64;
     for i in 0..n {
         let e = &table[i * ENTRY..(i + 1) * ENTRY];
@@ -195,6 +216,7 @@ pub(crate) fn decode(b: &[u8], path: &Path) -> Result<(EngineConfig, Catalog, Us
         let name = match kind {
             KIND_META => "meta",
             KIND_VECTORS => "item_vectors",
+            KIND_MODEL => "model",
             _ => {
                 return Err(corrupt(
                     "section table",
@@ -224,10 +246,10 @@ pub(crate) fn decode(b: &[u8], path: &Path) -> Result<(EngineConfig, Catalog, Us
         if crc32fast::hash(data) != crc {
             return Err(corrupt(name, "checksum mismatch".into()));
         }
-        let slot = if kind == KIND_META {
-            &mut meta_bytes
-        } else {
-            &mut vec_bytes
+        let slot = match kind {
+            KIND_META => &mut meta_bytes,
+            KIND_VECTORS => &mut vec_bytes,
+            _ => &mut model_bytes,
         };
         if slot.replace(data).is_some() {
             return Err(corrupt(name, "section appears twice".into()));
@@ -251,7 +273,26 @@ pub(crate) fn decode(b: &[u8], path: &Path) -> Result<(EngineConfig, Catalog, Us
             format!("{} trailing bytes", meta_bytes.len() - used),
         ));
     }
-    build(meta, vec_bytes, &corrupt)
+    let (config, cat, users) = build(meta, vec_bytes, &corrupt)?;
+    let model = match model_bytes {
+        None => None,
+        Some(mb) => {
+            let (model, used): (Model, usize) =
+                bincode::serde::decode_from_slice(mb, bincode_config())
+                    .map_err(|e| corrupt("model", format!("cannot decode: {e}")))?;
+            if used != mb.len() {
+                return Err(corrupt(
+                    "model",
+                    format!("{} trailing bytes", mb.len() - used),
+                ));
+            }
+            model
+                .check(cat.slots(), cat.dim)
+                .map_err(|e| corrupt("model", e))?;
+            Some(model)
+        }
+    };
+    Ok((config, cat, users, model))
 }
 
 fn build(

@@ -28,6 +28,10 @@ impl Users {
         self.ids.len()
     }
 
+    pub(crate) fn index(&self, user: &str) -> Option<u32> {
+        self.by_id.get(user).copied()
+    }
+
     pub(crate) fn history(&self, user: &str) -> Option<&[Interaction]> {
         self.by_id
             .get(user)

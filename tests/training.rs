@@ -1,0 +1,364 @@
+//! Collaborative training: ALS, item-kNN and popularity fits, fold-in, incremental updates,
+//! cold-start items, cancellation, persistence, and a MovieLens quality floor.
+
+mod common;
+use common::*;
+use embedrec::eval::{Interactions, holdout_split};
+use embedrec::ndarray::Array2;
+use embedrec::*;
+
+/// 600 items in 5 genre clusters (ids `t{i}`, genre = i % 5); 200 users, each a fan of one
+/// genre, with 15 interactions inside it. Returns the engine and the interactions.
+fn world(seed: u64) -> (Engine, Interactions) {
+    let e = Engine::new(
+        EngineConfig::new(8)
+            .with_index(IndexKind::Exact)
+            .with_threads(2),
+    )
+    .unwrap();
+    let (ids, v, a) = catalog(600, 8, seed);
+    e.upsert_items(&ids, v.view(), Some(&a)).unwrap();
+    let mut r = Rng(seed);
+    let mut d = Interactions::default();
+    for u in 0..200 {
+        let g = u % 5;
+        for _ in 0..15 {
+            let item = r.below(120) * 5 + g;
+            d.users.push(format!("u{u}"));
+            d.items.push(format!("t{item}"));
+            d.weights.push(1.0 + r.below(4) as f32);
+            d.timestamps.push(r.below(1000) as i64);
+        }
+    }
+    (e, d)
+}
+
+fn genre(id: &str) -> usize {
+    id[1..].parse::<usize>().unwrap() % 5
+}
+
+fn add(e: &Engine, d: &Interactions) {
+    e.add_interactions(&d.users, &d.items, Some(&d.weights), Some(&d.timestamps))
+        .unwrap();
+}
+
+fn als() -> ModelSpec {
+    ModelSpec::Als(AlsParams {
+        factors: 16,
+        iterations: 10,
+        regularization: 0.1,
+        ..Default::default()
+    })
+}
+
+#[test]
+fn als_learns_tastes_and_serves_every_query_kind() {
+    let (e, d) = world(1);
+    add(&e, &d);
+    let mut losses = Vec::new();
+    let mut cb = |p: &Progress| {
+        losses.push(p.loss.unwrap());
+        true
+    };
+    let report = e.fit(&als(), Some(&mut cb)).unwrap();
+    assert_eq!((report.model, report.users), ("als", 200));
+    assert_eq!(losses.len(), 10);
+    assert!(
+        losses.last().unwrap() < &losses[0],
+        "loss did not fall: {losses:?}"
+    );
+    assert_eq!(e.model_name(), Some("als"));
+    // recommend: a fan of genre 2 gets genre 2, nothing already seen.
+    let recs = e.recommend("u2", 10, &RecommendOptions::default()).unwrap();
+    let seen: Vec<&String> = d
+        .users
+        .iter()
+        .zip(&d.items)
+        .filter(|(u, _)| *u == "u2")
+        .map(|(_, i)| i)
+        .collect();
+    assert_eq!(recs.len(), 10);
+    assert!(
+        recs.iter()
+            .all(|h| genre(&h.id) == 2 && !seen.contains(&&h.id.to_string())),
+        "{recs:?}"
+    );
+    // similar: item factors cluster by genre.
+    let sim = e.similar("t3", 5, None).unwrap();
+    assert!(
+        sim.iter().filter(|h| genre(&h.id) == 3).count() >= 4,
+        "{sim:?}"
+    );
+    // Anonymous session (fold-in from scratch).
+    let anon = e
+        .recommend_for_items(&["t1", "t6", "t11"], None, 5, &RecommendOptions::default())
+        .unwrap();
+    assert!(anon.iter().all(|h| genre(&h.id) == 1), "{anon:?}");
+    // Filters still apply.
+    let f = RecommendOptions::with_filter(Filter::new().allow(["t7", "t12", "t0"]));
+    let r = e.recommend("u2", 5, &f).unwrap();
+    assert!(r.len() <= 3 && r.iter().all(|h| ["t7", "t12", "t0"].contains(&&*h.id)));
+    // Batch agrees with single calls.
+    let batch = e
+        .recommend_batch(&["u0", "u1"], 5, &RecommendOptions::default())
+        .unwrap();
+    assert_eq!(
+        ids(&batch[1]),
+        ids(&e.recommend("u1", 5, &RecommendOptions::default()).unwrap())
+    );
+}
+
+#[test]
+fn new_interactions_update_users_and_items_without_refit() {
+    let (e, d) = world(2);
+    add(&e, &d);
+    e.fit(&als(), None).unwrap();
+    // A brand-new user appears after training and listens to genre 4.
+    e.add_interactions(
+        &["newbie", "newbie", "newbie"],
+        &["t4", "t9", "t14"],
+        None,
+        None,
+    )
+    .unwrap();
+    let r = e
+        .recommend("newbie", 5, &RecommendOptions::default())
+        .unwrap();
+    assert!(r.iter().all(|h| genre(&h.id) == 4), "{r:?}");
+    // A user changes taste: many genre-0 plays move their recommendations.
+    let items: Vec<String> = (0..40).map(|i| format!("t{}", i * 5)).collect();
+    e.add_interactions(
+        &vec!["u3"; items.len()],
+        &items,
+        Some(&vec![5.0; items.len()]),
+        None,
+    )
+    .unwrap();
+    let r = e.recommend("u3", 5, &RecommendOptions::default()).unwrap();
+    assert!(r.iter().filter(|h| genre(&h.id) == 0).count() >= 3, "{r:?}");
+}
+
+#[test]
+fn cold_start_items_are_recommended_through_their_content_vectors() {
+    let (e, d) = world(3);
+    add(&e, &d);
+    e.fit(&als(), None).unwrap();
+    // A new genre-1 item (content vector = mean of genre-1 items), with no interactions.
+    let g1: Vec<Vec<f32>> = (0..120)
+        .map(|i| e.item_vector(&format!("t{}", i * 5 + 1)).unwrap())
+        .collect();
+    let mean: Vec<f32> = (0..8)
+        .map(|k| g1.iter().map(|v| v[k]).sum::<f32>() / 120.0)
+        .collect();
+    e.upsert_items(
+        &["fresh"],
+        Array2::from_shape_vec((1, 8), mean).unwrap().view(),
+        None,
+    )
+    .unwrap();
+    // Among the new item and items of other genres, a genre-1 fan ranks the new item first;
+    // a genre-2 fan does not.
+    let pool: Vec<String> = std::iter::once("fresh".to_string())
+        .chain((0..40).map(|i| format!("t{}", i * 5 + 2)))
+        .collect();
+    let opts = RecommendOptions::with_filter(Filter::new().allow(pool.clone()));
+    let fan1 = e.recommend("u1", 5, &opts).unwrap();
+    assert_eq!(&*fan1[0].id, "fresh", "{fan1:?}");
+    let pool0: Vec<String> = std::iter::once("fresh".to_string())
+        .chain((0..40).map(|i| format!("t{}", i * 5)))
+        .collect();
+    let fan0 = e
+        .recommend(
+            "u0",
+            5,
+            &RecommendOptions::with_filter(Filter::new().allow(pool0)),
+        )
+        .unwrap();
+    assert_ne!(&*fan0[0].id, "fresh", "{fan0:?}");
+}
+
+#[test]
+fn knn_and_popularity_models() {
+    let (e, d) = world(4);
+    add(&e, &d);
+    for w in [
+        KnnWeighting::Cosine,
+        KnnWeighting::Bm25 { k1: 1.2, b: 0.75 },
+    ] {
+        e.fit(
+            &ModelSpec::ItemKnn(KnnParams {
+                neighbours: 50,
+                weighting: w,
+            }),
+            None,
+        )
+        .unwrap();
+        let r = e.recommend("u0", 10, &RecommendOptions::default()).unwrap();
+        assert!(
+            r.iter().filter(|h| genre(&h.id) == 0).count() >= 9,
+            "{w:?}: {r:?}"
+        );
+        let s = e.similar("t0", 5, None).unwrap();
+        assert!(
+            s.iter().all(|h| genre(&h.id) == 0 && &*h.id != "t0"),
+            "{s:?}"
+        );
+    }
+    e.fit(&ModelSpec::Popularity, None).unwrap();
+    let r = e.recommend("u0", 3, &RecommendOptions::default()).unwrap();
+    let mut counts = std::collections::HashMap::new();
+    for (i, w) in d.items.iter().zip(&d.weights) {
+        *counts.entry(i.clone()).or_insert(0.0f32) += w;
+    }
+    assert!(r[0].score >= r[1].score && r[1].score >= r[2].score);
+    assert_eq!(r[0].score, counts[&r[0].id.to_string()]);
+}
+
+#[test]
+fn removed_items_leave_the_model() {
+    let (e, d) = world(5);
+    add(&e, &d);
+    for spec in [als(), ModelSpec::ItemKnn(KnnParams::default())] {
+        e.fit(&spec, None).unwrap();
+        let top = e.recommend("u0", 1, &RecommendOptions::default()).unwrap()[0]
+            .id
+            .to_string();
+        e.remove_items(&[top.as_str()]).unwrap();
+        for u in ["u0", "u5", "u10"] {
+            assert!(
+                !ids(&e.recommend(u, 50, &RecommendOptions::default()).unwrap()).contains(&top)
+            );
+        }
+        assert!(!ids(&e.similar("t5", 50, None).unwrap()).contains(&top));
+    }
+}
+
+#[test]
+fn cancellation_keeps_the_previous_model() {
+    let (e, d) = world(6);
+    add(&e, &d);
+    e.fit(&ModelSpec::Popularity, None).unwrap();
+    let mut calls = 0;
+    let mut stop = |_: &Progress| {
+        calls += 1;
+        calls < 3
+    };
+    let err = e.fit(&als(), Some(&mut stop)).unwrap_err();
+    assert!(
+        matches!(err, Error::Cancelled { .. }) && err.code() == "CANCELLED",
+        "{err}"
+    );
+    assert_eq!(e.model_name(), Some("popularity"));
+    assert!(
+        e.fit(
+            &ModelSpec::Als(AlsParams {
+                factors: 0,
+                ..Default::default()
+            }),
+            None
+        )
+        .is_err()
+    );
+    let empty = Engine::new(EngineConfig::new(2)).unwrap();
+    assert!(
+        empty
+            .fit(&als(), None)
+            .unwrap_err()
+            .to_string()
+            .contains("at least one interaction")
+    );
+}
+
+#[test]
+fn models_survive_save_and_load() {
+    let (e, d) = world(7);
+    add(&e, &d);
+    for spec in [
+        als(),
+        ModelSpec::ItemKnn(KnnParams::default()),
+        ModelSpec::Popularity,
+    ] {
+        e.fit(&spec, None).unwrap();
+        let bytes = e.to_bytes().unwrap();
+        let l = Engine::from_bytes(&bytes).unwrap();
+        assert_eq!(l.model_name(), e.model_name());
+        let o = RecommendOptions::default();
+        assert_eq!(
+            ids(&l.recommend("u3", 10, &o).unwrap()),
+            ids(&e.recommend("u3", 10, &o).unwrap())
+        );
+        assert_eq!(
+            ids(&l.similar("t8", 5, None).unwrap()),
+            ids(&e.similar("t8", 5, None).unwrap())
+        );
+        // Damage inside the model section (the last section) is detected.
+        let mut bad = bytes.clone();
+        let n = bad.len();
+        bad[n - 10] ^= 0x40;
+        assert!(matches!(
+            Engine::from_bytes(&bad),
+            Err(Error::Corrupt { .. })
+        ));
+    }
+}
+
+#[test]
+fn evaluate_beats_popularity_on_synthetic_tastes() {
+    let (e, d) = world(8);
+    let (train, test) = holdout_split(&d, 0.2, 5, 42).unwrap();
+    add(&e, &train);
+    e.fit(&ModelSpec::Popularity, None).unwrap();
+    let pop = e.evaluate(&test, 10).unwrap();
+    e.fit(&als(), None).unwrap();
+    let m = e.evaluate(&test, 10).unwrap();
+    assert_eq!(m.users, 200);
+    assert!(m.ndcg > pop.ndcg + 0.05, "als {m:?} vs popularity {pop:?}");
+}
+
+/// The protocol in small (32 factors, 8 iterations): a floor far above popularity.
+#[test]
+fn movielens_quality_floor() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/movielens-latest-small");
+    let Ok(ratings) = std::fs::read_to_string(dir.join("ratings.csv")) else {
+        eprintln!("skipping: MovieLens not found at {}", dir.display());
+        return;
+    };
+    let mut all = Interactions::default();
+    for line in ratings.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        all.users.push(f[0].into());
+        all.items.push(f[1].into());
+        all.weights.push(f[2].parse().unwrap());
+        all.timestamps.push(f[3].parse().unwrap());
+    }
+    let (train, test) = holdout_split(&all, 0.2, 5, 42).unwrap();
+    let mut items: Vec<&String> = all.items.iter().collect();
+    items.sort();
+    items.dedup();
+    let e = Engine::new(EngineConfig::new(2).with_index(IndexKind::Exact)).unwrap();
+    let v = Array2::from_shape_fn(
+        (items.len(), 2),
+        |(i, j)| if j == 0 { 1.0 } else { (i % 7) as f32 },
+    );
+    e.upsert_items(&items, v.view(), None).unwrap();
+    add(&e, &train);
+    e.fit(&ModelSpec::Popularity, None).unwrap();
+    let pop = e.evaluate(&test, 10).unwrap();
+    e.fit(
+        &ModelSpec::Als(AlsParams {
+            factors: 32,
+            iterations: 8,
+            ..Default::default()
+        }),
+        None,
+    )
+    .unwrap();
+    let als = e.evaluate(&test, 10).unwrap();
+    eprintln!(
+        "MovieLens NDCG@10: popularity {:.3}, ALS(32, 8 it) {:.3}",
+        pop.ndcg, als.ndcg
+    );
+    assert!(pop.ndcg > 0.15 && pop.ndcg < 0.22, "popularity {pop:?}");
+    assert!(als.ndcg > 0.27, "ALS {als:?}");
+}
