@@ -312,7 +312,11 @@ fn evaluate_beats_popularity_on_synthetic_tastes() {
     e.fit(&als(), None).unwrap();
     let m = e.evaluate(&test, 10).unwrap();
     assert_eq!(m.users, 200);
-    assert!(m.ndcg > pop.ndcg + 0.05, "als {m:?} vs popularity {pop:?}");
+    // Test items are random within the genre, so ~0.04 is near the best possible NDCG here.
+    assert!(
+        m.ndcg > 3.0 * pop.ndcg && m.ndcg > 0.03,
+        "als {m:?} vs popularity {pop:?}"
+    );
 }
 
 /// The protocol in small (32 factors, 8 iterations): a floor far above popularity.

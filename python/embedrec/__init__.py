@@ -5,8 +5,9 @@ attributes, an HNSW (or exact) nearest-neighbour index, user interactions, an LR
 cache and metrics. See ``help(embedrec.Engine)``.
 """
 
-from embedrec._native import FORMAT_VERSION, Engine, Filter
+from embedrec._native import FORMAT_VERSION, Engine, Filter, holdout_split, leave_last_out
 from embedrec.errors import (
+    CancelledError,
     CapacityExceededError,
     CorruptFileError,
     DimensionMismatchError,
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FORMAT_VERSION",
+    "CancelledError",
     "CapacityExceededError",
     "CorruptFileError",
     "DimensionMismatchError",
@@ -37,4 +39,6 @@ __all__ = [
     "UnknownItemError",
     "UnknownUserError",
     "UnsupportedVersionError",
+    "holdout_split",
+    "leave_last_out",
 ]

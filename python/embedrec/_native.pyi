@@ -1,13 +1,13 @@
 """Type stubs of the compiled module (checked against it by mypy.stubtest in CI)."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from typing import Any, Final, Optional, Union, final
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Engine", "FORMAT_VERSION", "Filter"]
+__all__ = ["Engine", "FORMAT_VERSION", "Filter", "holdout_split", "leave_last_out"]
 
 FORMAT_VERSION: Final[int]
 
@@ -96,4 +96,37 @@ class Engine:
     def clear_cache(self) -> None: ...
     def stats(self) -> dict[str, Any]: ...
     def metrics_text(self) -> str: ...
+    def fit(
+        self,
+        model: str = "als",
+        *,
+        progress: Optional[Callable[[dict[str, Any]], Optional[bool]]] = None,
+        show_progress: bool = False,
+        **params: Any,
+    ) -> dict[str, Any]: ...
+    @property
+    def model(self) -> Optional[str]: ...
+    def clear_model(self) -> None: ...
+    def evaluate(self, user_ids: Sequence[str], item_ids: Sequence[str], k: int = 10) -> dict[str, Any]: ...
     def _debug_panic(self) -> None: ...
+
+_Split = tuple[dict[str, list[Any]], dict[str, list[Any]]]
+
+def holdout_split(
+    user_ids: Sequence[str],
+    item_ids: Sequence[str],
+    weights: Optional[Sequence[float]] = None,
+    timestamps: Optional[Sequence[int]] = None,
+    *,
+    test_fraction: float = 0.2,
+    min_interactions: int = 5,
+    seed: int = 42,
+) -> _Split: ...
+def leave_last_out(
+    user_ids: Sequence[str],
+    item_ids: Sequence[str],
+    weights: Optional[Sequence[float]] = None,
+    timestamps: Optional[Sequence[int]] = None,
+    *,
+    min_interactions: int = 2,
+) -> _Split: ...

@@ -47,5 +47,9 @@ class EmbedrecIOError(EmbedrecError, OSError):
     """Reading or writing a file failed."""
 
 
+class CancelledError(EmbedrecError):
+    """Training was cancelled by its progress callback."""
+
+
 class InternalError(EmbedrecError):
     """A bug inside embedrec (for example a caught panic). The engine stays usable."""

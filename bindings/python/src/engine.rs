@@ -551,6 +551,7 @@ impl PyEngine {
         d.set_item("vector_memory_bytes", s.vector_memory_bytes)?;
         d.set_item("epoch", s.epoch)?;
         d.set_item("threads", s.threads)?;
+        d.set_item("model", s.model)?;
         let c = PyDict::new(py);
         c.set_item("hits", s.cache.hits)?;
         c.set_item("misses", s.cache.misses)?;
@@ -581,6 +582,119 @@ impl PyEngine {
     /// Prometheus text exposition of ``stats()``.
     fn metrics_text(&self, py: Python<'_>) -> PyResult<String> {
         run(py, || Ok(self.inner.metrics_text()))
+    }
+
+    /// Trains a collaborative model on the stored interactions and installs it; it then serves
+    /// ``recommend``, ``recommend_for_items``, ``similar`` and the batch calls. The GIL is
+    /// released while training.
+    ///
+    /// Args:
+    ///     model: ``"als"`` (implicit ALS; keywords ``factors=64, iterations=15,
+    ///         regularization=0.01, alpha=1.0, confidence="linear"|"log", cg_steps=3, seed=42``),
+    ///         ``"item_knn"`` (``neighbours=100, weighting="bm25"|"cosine", k1=1.2, b=0.75``) or
+    ///         ``"popularity"``.
+    ///     progress: called after every iteration with a dict (``iteration``, ``total``,
+    ///         ``elapsed``, ``loss``); returning ``False`` cancels (CancelledError), and an
+    ///         exception it raises propagates. The previous model stays on cancellation.
+    ///     show_progress: draw a tqdm progress bar when tqdm is installed.
+    ///
+    /// Returns:
+    ///     A dict: ``model``, ``users``, ``items``, ``interactions``, ``seconds``, ``loss``.
+    #[pyo3(signature = (model="als", *, progress=None, show_progress=false, **params))]
+    fn fit<'py>(
+        &self,
+        py: Python<'py>,
+        model: &str,
+        progress: Option<Py<PyAny>>,
+        show_progress: bool,
+        params: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let spec = crate::train::spec(py, model, params)?;
+        let bar: Option<Py<PyAny>> = if show_progress {
+            match py.import("tqdm") {
+                Ok(t) => Some(
+                    t.getattr("tqdm")?
+                        .call(
+                            (),
+                            Some(&[("desc", format!("embedrec fit {model}"))].into_py_dict(py)?),
+                        )?
+                        .unbind(),
+                ),
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
+        let raised: std::sync::Mutex<Option<PyErr>> = std::sync::Mutex::new(None);
+        let mut cb = |p: &embedrec::Progress| -> bool {
+            Python::attach(|py| {
+                if let Some(b) = &bar {
+                    let b = b.bind(py);
+                    let _ = b.setattr("total", p.total);
+                    let _ = b.call_method1("update", (1,));
+                    if let Some(l) = p.loss {
+                        let _ = b.call_method1("set_postfix_str", (format!("loss={l:.4}"),));
+                    }
+                }
+                match &progress {
+                    None => true,
+                    Some(f) => {
+                        match crate::train::progress_dict(py, p).and_then(|d| f.call1(py, (d,))) {
+                            Ok(r) => !r.bind(py).is(pyo3::types::PyBool::new(py, false)),
+                            Err(e) => {
+                                *raised.lock().unwrap() = Some(e);
+                                false
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        let result = py.detach(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.inner.fit(&spec, Some(&mut cb))
+            }))
+            .unwrap_or_else(|p| Err(embedrec::Error::from_panic(p)))
+        });
+        if let Some(b) = &bar {
+            let _ = b.bind(py).call_method0("close");
+        }
+        let r = result
+            .map_err(|e| crate::train::callback_error(py, e, raised.lock().unwrap().take()))?;
+        let d = PyDict::new(py);
+        d.set_item("model", r.model)?;
+        d.set_item("users", r.users)?;
+        d.set_item("items", r.items)?;
+        d.set_item("interactions", r.interactions)?;
+        d.set_item("seconds", r.seconds)?;
+        d.set_item("loss", r.loss)?;
+        Ok(d)
+    }
+
+    /// Name of the installed model (``"als"``, ``"item_knn"``, ``"popularity"``) or None.
+    #[getter]
+    fn model(&self) -> Option<&'static str> {
+        self.inner.model_name()
+    }
+
+    /// Removes the trained model (queries go back to content-vector profiles).
+    fn clear_model(&self) {
+        self.inner.clear_model()
+    }
+
+    /// Ranking metrics at k on held-out interactions (e.g. the ``test`` part of
+    /// ``holdout_split``): precision, recall, ndcg, map, hit_rate, coverage, users.
+    #[pyo3(signature = (user_ids, item_ids, k=10))]
+    fn evaluate<'py>(
+        &self,
+        py: Python<'py>,
+        user_ids: Vec<String>,
+        item_ids: Vec<String>,
+        k: usize,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let d = crate::train::interactions(py, user_ids, item_ids, None, None)?;
+        let m = run(py, || self.inner.evaluate(&d, k))?;
+        crate::train::metrics_dict(py, m)
     }
 
     /// Test hook: panics inside the core boundary (must raise InternalError).

@@ -4,6 +4,7 @@
 mod engine;
 mod error;
 mod filter;
+mod train;
 
 use pyo3::prelude::*;
 
@@ -12,6 +13,8 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::PyEngine>()?;
     m.add_class::<filter::PyFilter>()?;
+    m.add_function(wrap_pyfunction!(train::holdout_split, m)?)?;
+    m.add_function(wrap_pyfunction!(train::leave_last_out, m)?)?;
     m.add("FORMAT_VERSION", embedrec::persist::FORMAT_VERSION)?;
     Ok(())
 }
