@@ -66,6 +66,17 @@ export declare class Engine {
   stats(): EngineStatsJs
   /** Prometheus text exposition of `stats()`. */
   metricsText(): string
+  /**
+   * Trains "als", "item_knn" or "popularity" on the stored interactions, on the libuv
+   * pool; the model then serves recommend, recommendForItems, similar and the batch calls.
+   */
+  fit(model: string, options?: FitOptions | undefined | null): Promise<FitResult>
+  /** Name of the installed model, or null. */
+  get model(): string | null
+  /** Removes the trained model. */
+  clearModel(): void
+  /** Ranking metrics at k on held-out interactions. */
+  evaluate(userIds: Array<string>, itemIds: Array<string>, k: number): RankingMetricsJs
   /** Test hook: a panic inside the core boundary (must throw `INTERNAL`). */
   _debugPanic(): void
   /** Test hook: a panic inside an async task (must reject with `INTERNAL`). */
@@ -131,6 +142,52 @@ export interface FilterOptions {
   denyIds?: Array<string>
 }
 
+/** Training options of `fit`; fields apply to the named model (others are ignored). */
+export interface FitOptions {
+  /** ALS: latent factors (default 64). */
+  factors?: number
+  /** ALS: iterations (default 15). */
+  iterations?: number
+  /** ALS: L2 regularization (default 0.01). */
+  regularization?: number
+  /** ALS: confidence scale (default 1). */
+  alpha?: number
+  /** ALS: "linear" (default) or "log". */
+  confidence?: string
+  /** ALS: conjugate-gradient steps (default 3). */
+  cgSteps?: number
+  /** ALS: random seed (default 42). */
+  seed?: number
+  /** item-kNN: neighbours per item (default 100). */
+  neighbours?: number
+  /** item-kNN: "bm25" (default) or "cosine". */
+  weighting?: string
+}
+
+/** What `fit` did. */
+export interface FitResult {
+  model: string
+  users: number
+  items: number
+  interactions: number
+  seconds: number
+  loss?: number
+}
+
+/**
+ * Per-user random holdout split (users with at least `minInteractions`; `round(testFraction
+ * * n)`, at least 1, to test; seeded).
+ */
+export declare function holdoutSplit(userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | undefined | null, timestamps?: Array<number> | undefined | null, testFraction?: number | undefined | null, minInteractions?: number | undefined | null, seed?: number | undefined | null): SplitJs
+
+/** Interactions as parallel arrays. */
+export interface InteractionsJs {
+  userIds: Array<string>
+  itemIds: Array<string>
+  weights: Array<number>
+  timestamps: Array<number>
+}
+
 export interface OpStatsJs {
   name: string
   count: number
@@ -148,6 +205,18 @@ export interface RangeFilter {
   max?: number
 }
 
+/** Ranking metrics at k (see the Rust `eval` module for definitions). */
+export interface RankingMetricsJs {
+  k: number
+  users: number
+  precision: number
+  recall: number
+  ndcg: number
+  map: number
+  hitRate: number
+  coverage: number
+}
+
 /** Options of recommend calls. */
 export interface RecommendCallOptions {
   filter?: FilterOptions
@@ -159,6 +228,12 @@ export interface RecommendCallOptions {
 export interface SearchHit {
   id: string
   score: number
+}
+
+/** `[train, test]` halves of a split. */
+export interface SplitJs {
+  train: InteractionsJs
+  test: InteractionsJs
 }
 
 /** Per-item tags and numeric attributes for `upsertItems`. */

@@ -780,3 +780,4 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.Engine = nativeBinding.Engine
 module.exports.JsEngine = nativeBinding.JsEngine
+module.exports.holdoutSplit = nativeBinding.holdoutSplit

@@ -1,8 +1,12 @@
 //! `Engine` for Node.
 
 use crate::error::{guard, invalid, js_err, run};
+use embedrec::eval::Interactions;
 use embedrec::ndarray::ArrayView2;
-use embedrec::{Engine, EngineConfig, Filter, Hit, IndexKind, ItemAttrs, Metric, RecommendOptions};
+use embedrec::{
+    AlsParams, Confidence, Engine, EngineConfig, Filter, Hit, IndexKind, ItemAttrs, KnnParams,
+    KnnWeighting, Metric, ModelSpec, RecommendOptions,
+};
 use napi::bindgen_prelude::*;
 use napi::{Env, Task};
 use napi_derive::napi;
@@ -70,6 +74,183 @@ pub struct UpsertOptions {
     pub tags: Option<Vec<Vec<String>>>,
     /// One `{ name: value }` object per item.
     pub attributes: Option<Vec<HashMap<String, f64>>>,
+}
+
+/// Training options of `fit`; fields apply to the named model (others are ignored).
+#[napi(object)]
+pub struct FitOptions {
+    /// ALS: latent factors (default 64).
+    pub factors: Option<u32>,
+    /// ALS: iterations (default 15).
+    pub iterations: Option<u32>,
+    /// ALS: L2 regularization (default 0.01).
+    pub regularization: Option<f64>,
+    /// ALS: confidence scale (default 1).
+    pub alpha: Option<f64>,
+    /// ALS: "linear" (default) or "log".
+    pub confidence: Option<String>,
+    /// ALS: conjugate-gradient steps (default 3).
+    pub cg_steps: Option<u32>,
+    /// ALS: random seed (default 42).
+    pub seed: Option<u32>,
+    /// item-kNN: neighbours per item (default 100).
+    pub neighbours: Option<u32>,
+    /// item-kNN: "bm25" (default) or "cosine".
+    pub weighting: Option<String>,
+}
+
+/// What `fit` did.
+#[napi(object)]
+pub struct FitResult {
+    pub model: String,
+    pub users: u32,
+    pub items: u32,
+    pub interactions: f64,
+    pub seconds: f64,
+    pub loss: Option<f64>,
+}
+
+/// Ranking metrics at k (see the Rust `eval` module for definitions).
+#[napi(object)]
+pub struct RankingMetricsJs {
+    pub k: u32,
+    pub users: u32,
+    pub precision: f64,
+    pub recall: f64,
+    pub ndcg: f64,
+    pub map: f64,
+    pub hit_rate: f64,
+    pub coverage: f64,
+}
+
+/// Interactions as parallel arrays.
+#[napi(object)]
+pub struct InteractionsJs {
+    pub user_ids: Vec<String>,
+    pub item_ids: Vec<String>,
+    pub weights: Vec<f64>,
+    pub timestamps: Vec<i64>,
+}
+
+/// `[train, test]` halves of a split.
+#[napi(object)]
+pub struct SplitJs {
+    pub train: InteractionsJs,
+    pub test: InteractionsJs,
+}
+
+fn model_spec(model: &str, o: Option<FitOptions>) -> embedrec::Result<ModelSpec> {
+    let o = o.unwrap_or(FitOptions {
+        factors: None,
+        iterations: None,
+        regularization: None,
+        alpha: None,
+        confidence: None,
+        cg_steps: None,
+        seed: None,
+        neighbours: None,
+        weighting: None,
+    });
+    Ok(match model {
+        "als" => {
+            let d = AlsParams::default();
+            ModelSpec::Als(AlsParams {
+                factors: u(o.factors, d.factors),
+                iterations: u(o.iterations, d.iterations),
+                regularization: o.regularization.map_or(d.regularization, |x| x as f32),
+                alpha: o.alpha.map_or(d.alpha, |x| x as f32),
+                confidence: match o.confidence.as_deref() {
+                    None | Some("linear") => Confidence::Linear,
+                    Some("log") => Confidence::Log,
+                    Some(x) => {
+                        return Err(invalid(
+                            "confidence",
+                            "\"linear\" or \"log\"",
+                            format!("{x:?}"),
+                        ));
+                    }
+                },
+                cg_steps: u(o.cg_steps, d.cg_steps),
+                seed: o.seed.map_or(d.seed, u64::from),
+            })
+        }
+        "item_knn" => ModelSpec::ItemKnn(KnnParams {
+            neighbours: u(o.neighbours, 100),
+            weighting: match o.weighting.as_deref() {
+                None | Some("bm25") => KnnWeighting::Bm25 { k1: 1.2, b: 0.75 },
+                Some("cosine") => KnnWeighting::Cosine,
+                Some(x) => {
+                    return Err(invalid(
+                        "weighting",
+                        "\"bm25\" or \"cosine\"",
+                        format!("{x:?}"),
+                    ));
+                }
+            },
+        }),
+        "popularity" => ModelSpec::Popularity,
+        x => {
+            return Err(invalid(
+                "model",
+                "\"als\", \"item_knn\" or \"popularity\"",
+                format!("{x:?}"),
+            ));
+        }
+    })
+}
+
+fn interactions_of(i: Interactions) -> InteractionsJs {
+    InteractionsJs {
+        user_ids: i.users,
+        item_ids: i.items,
+        weights: i.weights.into_iter().map(f64::from).collect(),
+        timestamps: i.timestamps,
+    }
+}
+
+/// Per-user random holdout split (users with at least `minInteractions`; `round(testFraction
+/// * n)`, at least 1, to test; seeded).
+#[napi(catch_unwind)]
+#[allow(clippy::too_many_arguments)]
+pub fn holdout_split(
+    env: Env,
+    user_ids: Vec<String>,
+    item_ids: Vec<String>,
+    weights: Option<Vec<f64>>,
+    timestamps: Option<Vec<i64>>,
+    test_fraction: Option<f64>,
+    min_interactions: Option<u32>,
+    seed: Option<u32>,
+) -> Result<SplitJs> {
+    run(&env, || {
+        let n = user_ids.len();
+        if item_ids.len() != n {
+            return Err(invalid(
+                "itemIds",
+                &format!("{n} entries (one per user id)"),
+                item_ids.len(),
+            ));
+        }
+        let data = Interactions {
+            weights: weights.map_or_else(
+                || vec![1.0; n],
+                |w| w.into_iter().map(|x| x as f32).collect(),
+            ),
+            timestamps: timestamps.unwrap_or_else(|| vec![0; n]),
+            users: user_ids,
+            items: item_ids,
+        };
+        let (a, b) = embedrec::eval::holdout_split(
+            &data,
+            test_fraction.unwrap_or(0.2),
+            u(min_interactions, 5),
+            seed.map_or(42, u64::from),
+        )?;
+        Ok(SplitJs {
+            train: interactions_of(a),
+            test: interactions_of(b),
+        })
+    })
 }
 
 /// One result.
@@ -485,6 +666,72 @@ impl JsEngine {
         self.inner.metrics_text()
     }
 
+    /// Trains "als", "item_knn" or "popularity" on the stored interactions, on the libuv
+    /// pool; the model then serves recommend, recommendForItems, similar and the batch calls.
+    #[napi(catch_unwind, ts_return_type = "Promise<FitResult>")]
+    pub fn fit(
+        &self,
+        env: Env,
+        model: String,
+        options: Option<FitOptions>,
+    ) -> Result<AsyncTask<CoreTask>> {
+        let spec = model_spec(&model, options).map_err(|e| js_err(&env, e))?;
+        let e = self.inner.clone();
+        Ok(AsyncTask::new(CoreTask {
+            work: Some(Box::new(move || e.fit(&spec, None).map(Done::Fit))),
+        }))
+    }
+
+    /// Name of the installed model, or null.
+    #[napi(getter, catch_unwind)]
+    pub fn model(&self) -> Option<String> {
+        self.inner.model_name().map(String::from)
+    }
+
+    /// Removes the trained model.
+    #[napi(catch_unwind)]
+    pub fn clear_model(&self) {
+        self.inner.clear_model()
+    }
+
+    /// Ranking metrics at k on held-out interactions.
+    #[napi(catch_unwind)]
+    pub fn evaluate(
+        &self,
+        env: Env,
+        user_ids: Vec<String>,
+        item_ids: Vec<String>,
+        k: u32,
+    ) -> Result<RankingMetricsJs> {
+        run(&env, || {
+            let n = user_ids.len();
+            if item_ids.len() != n {
+                return Err(invalid(
+                    "itemIds",
+                    &format!("{n} entries (one per user id)"),
+                    item_ids.len(),
+                ));
+            }
+            let test = Interactions {
+                weights: vec![1.0; n],
+                timestamps: vec![0; n],
+                users: user_ids,
+                items: item_ids,
+            };
+            let m = self.inner.evaluate(&test, k as usize)?;
+            Ok(RankingMetricsJs {
+                k: m.k as u32,
+                users: m.users as u32,
+                precision: m.precision,
+                recall: m.recall,
+                ndcg: m.ndcg,
+                map: m.map,
+                hit_rate: m.hit_rate,
+                coverage: m.coverage,
+            })
+        })
+    }
+
     /// Test hook: a panic inside the core boundary (must throw `INTERNAL`).
     #[napi(catch_unwind, js_name = "_debugPanic")]
     pub fn debug_panic(&self, env: Env) -> Result<()> {
@@ -546,6 +793,7 @@ pub struct EngineStatsJs {
 /// What an async task produced.
 pub enum Done {
     Nothing,
+    Fit(embedrec::FitReport),
     Batch(Vec<Vec<Hit>>),
     Engine(Arc<Engine>),
 }
@@ -569,7 +817,7 @@ impl CoreTask {
 
 impl Task for CoreTask {
     type Output = embedrec::Result<Done>;
-    type JsValue = Either3<(), Vec<Vec<SearchHit>>, JsEngine>;
+    type JsValue = Either4<(), Vec<Vec<SearchHit>>, JsEngine, FitResult>;
 
     fn compute(&mut self) -> Result<Self::Output> {
         let work = self.work.take();
@@ -581,9 +829,17 @@ impl Task for CoreTask {
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
         Ok(match output.map_err(|e| js_err(&env, e))? {
-            Done::Nothing => Either3::A(()),
-            Done::Batch(rows) => Either3::B(rows.into_iter().map(hits).collect()),
-            Done::Engine(e) => Either3::C(JsEngine { inner: e }),
+            Done::Nothing => Either4::A(()),
+            Done::Batch(rows) => Either4::B(rows.into_iter().map(hits).collect()),
+            Done::Engine(e) => Either4::C(JsEngine { inner: e }),
+            Done::Fit(r) => Either4::D(FitResult {
+                model: r.model.to_string(),
+                users: r.users as u32,
+                items: r.items as u32,
+                interactions: r.interactions as f64,
+                seconds: r.seconds,
+                loss: r.loss,
+            }),
         })
     }
 }

@@ -1,0 +1,76 @@
+// Training and evaluation through Node: the same scenarios as tests/training.rs.
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const { Engine, holdoutSplit } = require('..')
+
+function world(seed = 1) {
+  let s = seed
+  const r = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32)
+  const e = new Engine({ dim: 4, index: 'exact', threads: 2 })
+  const ids = Array.from({ length: 600 }, (_, i) => `t${i}`)
+  const vecs = ids.map((_, i) => [1, i % 5, (i % 5) * 2 + r(), r()])
+  e.upsertItems(ids, vecs)
+  const users = []
+  const items = []
+  for (let u = 0; u < 200; u++) {
+    for (let j = 0; j < 15; j++) {
+      users.push(`u${u}`)
+      items.push(`t${Math.floor(r() * 120) * 5 + (u % 5)}`)
+    }
+  }
+  return { e, users, items }
+}
+const genre = (id) => Number(id.slice(1)) % 5
+
+test('fit ALS returns a Promise and serves recommend/similar', async () => {
+  const { e, users, items } = world()
+  e.addInteractions(users, items)
+  const p = e.fit('als', { factors: 16, iterations: 10, regularization: 0.1 })
+  assert.ok(p instanceof Promise)
+  const report = await p
+  assert.equal(report.model, 'als')
+  assert.equal(report.users, 200)
+  assert.ok(report.loss > 0)
+  assert.equal(e.model, 'als')
+  assert.ok(e.recommend('u2', 10).every((h) => genre(h.id) === 2))
+  assert.ok(e.similar('t3', 5).filter((h) => genre(h.id) === 3).length >= 4)
+  assert.ok(e.recommendForItems(['t1', 't6', 't11'], 5).every((h) => genre(h.id) === 1))
+})
+
+test('item-kNN, popularity, bad options, clearModel', async () => {
+  const { e, users, items } = world(2)
+  e.addInteractions(users, items)
+  await e.fit('item_knn', { neighbours: 50, weighting: 'cosine' })
+  assert.ok(e.recommend('u0', 10).filter((h) => genre(h.id) === 0).length >= 9)
+  await e.fit('popularity')
+  assert.equal(e.model, 'popularity')
+  assert.throws(() => e.fit('svd'), { code: 'INVALID_INPUT', message: /svd/ })
+  await assert.rejects(e.fit('als', { factors: 0 }), { code: 'INVALID_INPUT', message: /als\.factors/ })
+  e.clearModel()
+  assert.equal(e.model, null)
+})
+
+test('holdoutSplit and evaluate: ALS beats popularity', async () => {
+  const { e, users, items } = world(3)
+  const { train, test: held } = holdoutSplit(users, items, null, null, 0.2, 5, 42)
+  assert.equal(train.userIds.length + held.userIds.length, users.length)
+  e.addInteractions(train.userIds, train.itemIds, train.weights)
+  await e.fit('popularity')
+  const pop = e.evaluate(held.userIds, held.itemIds, 10)
+  await e.fit('als', { factors: 16, iterations: 10, regularization: 0.1 })
+  const als = e.evaluate(held.userIds, held.itemIds, 10)
+  assert.equal(als.users, 200)
+  // Test items are random within the genre, so ~0.04 is near the best possible NDCG here.
+  assert.ok(als.ndcg > 3 * pop.ndcg && als.ndcg > 0.03, JSON.stringify({ als, pop }))
+})
+
+test('a trained model survives save and load', async () => {
+  const { e, users, items } = world(4)
+  e.addInteractions(users, items)
+  await e.fit('als', { factors: 16, iterations: 5 })
+  const l = Engine.fromBytes(e.toBytes())
+  assert.equal(l.model, 'als')
+  assert.deepEqual(l.recommend('u3', 10), e.recommend('u3', 10))
+})
