@@ -13,8 +13,8 @@
 use embedrec::eval::{Interactions, holdout_split};
 use embedrec::ndarray::Array2;
 use embedrec::{
-    AlsParams, Confidence, Engine, EngineConfig, IndexKind, ItemAttrs, KnnParams, KnnWeighting,
-    ModelSpec,
+    AlsParams, Confidence, EaseParams, Engine, EngineConfig, IndexKind, ItemAttrs, KnnParams,
+    KnnWeighting, ModelSpec,
 };
 use std::time::Instant;
 
@@ -147,6 +147,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 );
             }
         }
+        for reg in [100.0f32, 200.0, 400.0, 800.0] {
+            e.fit(
+                &ModelSpec::Ease(EaseParams {
+                    regularization: reg,
+                }),
+                None,
+            )?;
+            println!(
+                "validation ease lambda {reg}: ndcg {:.4}",
+                e.evaluate(&val, 10)?.ndcg
+            );
+        }
         return Ok(());
     }
 
@@ -181,6 +193,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Some(als(0.01, 1.0, Confidence::Linear)),
         ),
         ("ALS log", Some(als(0.01, 1.0, Confidence::Log))),
+        (
+            "EASE λ=200",
+            Some(ModelSpec::Ease(EaseParams {
+                regularization: 200.0,
+            })),
+        ),
     ];
     for (name, spec) in models {
         let t = Instant::now();

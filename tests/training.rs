@@ -215,10 +215,69 @@ fn knn_and_popularity_models() {
 }
 
 #[test]
+fn ease_model_and_its_size_limit() {
+    let (e, d) = world(9);
+    add(&e, &d);
+    let r = e
+        .fit(&ModelSpec::Ease(EaseParams::default()), None)
+        .unwrap();
+    assert_eq!(r.model, "ease");
+    let recs = e.recommend("u0", 10, &RecommendOptions::default()).unwrap();
+    assert!(
+        recs.iter().filter(|h| genre(&h.id) == 0).count() >= 9,
+        "{recs:?}"
+    );
+    assert!(
+        e.similar("t0", 5, None)
+            .unwrap()
+            .iter()
+            .all(|h| genre(&h.id) == 0 && &*h.id != "t0")
+    );
+    let l = Engine::from_bytes(&e.to_bytes().unwrap()).unwrap();
+    assert_eq!(
+        ids(&l.recommend("u0", 10, &RecommendOptions::default()).unwrap()),
+        ids(&recs)
+    );
+    assert!(
+        e.fit(
+            &ModelSpec::Ease(EaseParams {
+                regularization: 0.0
+            }),
+            None
+        )
+        .is_err()
+    );
+    // Above the documented limit: a clear error before any large allocation.
+    let n = EASE_MAX_ITEMS + 1;
+    let big = Engine::new(
+        EngineConfig::new(1)
+            .with_metric(Metric::Dot)
+            .with_index(IndexKind::Exact),
+    )
+    .unwrap();
+    let ids: Vec<String> = (0..n).map(|i| format!("i{i}")).collect();
+    big.upsert_items(&ids, Array2::from_elem((n, 1), 1.0f32).view(), None)
+        .unwrap();
+    let users: Vec<String> = (0..n).map(|i| format!("u{}", i % 100)).collect();
+    big.add_interactions(&users, &ids, None, None).unwrap();
+    let err = big
+        .fit(&ModelSpec::Ease(EaseParams::default()), None)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::CapacityExceeded { .. }) && err.to_string().contains("16384"),
+        "{err}"
+    );
+}
+
+#[test]
 fn removed_items_leave_the_model() {
     let (e, d) = world(5);
     add(&e, &d);
-    for spec in [als(), ModelSpec::ItemKnn(KnnParams::default())] {
+    for spec in [
+        als(),
+        ModelSpec::ItemKnn(KnnParams::default()),
+        ModelSpec::Ease(EaseParams::default()),
+    ] {
         e.fit(&spec, None).unwrap();
         let top = e.recommend("u0", 1, &RecommendOptions::default()).unwrap()[0]
             .id

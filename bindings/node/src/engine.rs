@@ -83,7 +83,7 @@ pub struct FitOptions {
     pub factors: Option<u32>,
     /// ALS: iterations (default 15).
     pub iterations: Option<u32>,
-    /// ALS: L2 regularization (default 0.01).
+    /// ALS: L2 regularization (default 0.01); EASE: λ (default 200).
     pub regularization: Option<f64>,
     /// ALS: confidence scale (default 1).
     pub alpha: Option<f64>,
@@ -188,11 +188,14 @@ fn model_spec(model: &str, o: Option<FitOptions>) -> embedrec::Result<ModelSpec>
                 }
             },
         }),
+        "ease" => ModelSpec::Ease(embedrec::EaseParams {
+            regularization: o.regularization.map_or(200.0, |x| x as f32),
+        }),
         "popularity" => ModelSpec::Popularity,
         x => {
             return Err(invalid(
                 "model",
-                "\"als\", \"item_knn\" or \"popularity\"",
+                "\"als\", \"item_knn\", \"ease\" or \"popularity\"",
                 format!("{x:?}"),
             ));
         }
@@ -666,7 +669,7 @@ impl JsEngine {
         self.inner.metrics_text()
     }
 
-    /// Trains "als", "item_knn" or "popularity" on the stored interactions, on the libuv
+    /// Trains "als", "item_knn", "ease" or "popularity" on the stored interactions, on the libuv
     /// pool; the model then serves recommend, recommendForItems, similar and the batch calls.
     #[napi(catch_unwind, ts_return_type = "Promise<FitResult>")]
     pub fn fit(

@@ -93,12 +93,18 @@ pub(crate) fn spec(
                 weighting,
             })
         }
+        "ease" => ModelSpec::Ease(embedrec::EaseParams {
+            regularization: get("regularization")
+                .map(|v| v.extract())
+                .transpose()?
+                .unwrap_or(200.0),
+        }),
         "popularity" => ModelSpec::Popularity,
         other => {
             return Err(invalid(
                 py,
                 "model",
-                "\"als\", \"item_knn\" or \"popularity\"",
+                "\"als\", \"item_knn\", \"ease\" or \"popularity\"",
                 format!("{other:?}"),
             ));
         }

@@ -813,6 +813,7 @@ impl Engine {
                     Model::Als(als)
                 }
                 ModelSpec::ItemKnn(p) => Model::Knn(train::fit_knn(&m, p, &mut cb)?),
+                ModelSpec::Ease(p) => Model::Ease(train::fit_ease(&m, p, &mut cb)?),
                 ModelSpec::Popularity => {
                     let scores = (0..m.cols)
                         .map(|s| st.users.popularity.get(s).copied().unwrap_or(0.0) as f32)

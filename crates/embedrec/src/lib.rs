@@ -104,7 +104,9 @@ pub use index::AnnIndex;
 pub use metrics::OpStats;
 pub use ndarray;
 pub use rng::SplitMix64;
-pub use train::{AlsParams, Confidence, KnnParams, KnnWeighting, ModelSpec, Progress};
+pub use train::{
+    AlsParams, Confidence, EASE_MAX_ITEMS, EaseParams, KnnParams, KnnWeighting, ModelSpec, Progress,
+};
 
 /// The repository README; its Rust example runs as a doctest.
 #[doc = include_str!("../../../README.md")]

@@ -87,6 +87,26 @@ impl Default for KnnParams {
     }
 }
 
+/// Largest number of trained items EASE accepts: it needs about `12 * n²` bytes while
+/// training (Gram matrix, Cholesky factor and inverse in f32) and `4 * n²` for the model
+/// (16,384 items: 3.2 GB to train, 1.1 GB to keep).
+pub const EASE_MAX_ITEMS: usize = 16_384;
+
+/// EASE hyper-parameters (Steck 2019). Default L2 regularization 200.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EaseParams {
+    /// L2 regularization λ added to the Gram matrix's diagonal.
+    pub regularization: f32,
+}
+
+impl Default for EaseParams {
+    fn default() -> Self {
+        EaseParams {
+            regularization: 200.0,
+        }
+    }
+}
+
 /// Which model [`Engine::fit`](crate::Engine::fit) trains.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ModelSpec {
@@ -94,6 +114,9 @@ pub enum ModelSpec {
     Als(AlsParams),
     /// Item-kNN.
     ItemKnn(KnnParams),
+    /// EASE: a dense item-item model from a closed-form ridge solve (catalogs up to
+    /// [`EASE_MAX_ITEMS`] items with interactions).
+    Ease(EaseParams),
     /// Most popular items (by summed weight); the floor and the cold-start fallback.
     Popularity,
 }
@@ -104,6 +127,7 @@ impl ModelSpec {
         match self {
             ModelSpec::Als(_) => "als",
             ModelSpec::ItemKnn(_) => "item_knn",
+            ModelSpec::Ease(_) => "ease",
             ModelSpec::Popularity => "popularity",
         }
     }
@@ -156,6 +180,15 @@ impl ModelSpec {
                         "item_knn.bm25",
                         "k1 >= 0 and b in 0..=1",
                         format!("k1 {k1}, b {b}"),
+                    ));
+                }
+            }
+            ModelSpec::Ease(p) => {
+                if !(p.regularization.is_finite() && p.regularization > 0.0) {
+                    return Err(Error::invalid(
+                        "ease.regularization",
+                        "a finite number > 0",
+                        p.regularization,
                     ));
                 }
             }
@@ -258,6 +291,7 @@ impl Csr {
 pub(crate) enum Model {
     Als(AlsModel),
     Knn(KnnModel),
+    Ease(EaseModel),
     Popularity { scores: Vec<f32> },
 }
 
@@ -277,6 +311,19 @@ pub(crate) struct AlsModel {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct EaseModel {
+    pub(crate) params: EaseParams,
+    /// Catalog slot of each row/column of `b` (`NONE` once the item is removed).
+    pub(crate) items: Vec<u32>,
+    /// Row of each slot in `b`, or `NONE`.
+    pub(crate) row_of: Vec<u32>,
+    /// `n * n` row-major item-item weights (zero diagonal).
+    pub(crate) b: Vec<f32>,
+}
+
+const NO_ROW: u32 = u32::MAX;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct KnnModel {
     pub(crate) params: KnnParams,
     /// Per slot: neighbours `(slot, similarity)`, best first.
@@ -288,6 +335,7 @@ impl Model {
         match self {
             Model::Als(_) => "als",
             Model::Knn(_) => "item_knn",
+            Model::Ease(_) => "ease",
             Model::Popularity { .. } => "popularity",
         }
     }
@@ -328,6 +376,18 @@ impl Model {
                         .any(|(s, w)| *s as usize >= slots || !w.is_finite())
                 {
                     return Err("item-kNN neighbours out of range".into());
+                }
+            }
+            Model::Ease(m) => {
+                let n = m.items.len();
+                if n > EASE_MAX_ITEMS
+                    || m.b.len() != n * n
+                    || m.row_of.len() != slots
+                    || m.items.iter().any(|&s| s != NO_ROW && s as usize >= slots)
+                    || m.row_of.iter().any(|&r| r != NO_ROW && r as usize >= n)
+                    || !m.b.iter().all(|x| x.is_finite())
+                {
+                    return Err("EASE arrays do not match the catalog".into());
                 }
             }
             Model::Popularity { scores } => {
@@ -649,6 +709,84 @@ pub(crate) fn cold_start_map(
     Some(w)
 }
 
+// ---------------------------------------------------------------------------------- EASE
+
+/// EASE (Steck 2019): `P = (XᵀX + λI)⁻¹`, `B = I - P / diag(P)` over items with interactions,
+/// with a binary user x item matrix `X`. Dense f32 Cholesky inverse (faer, single thread).
+pub(crate) fn fit_ease(
+    m: &Csr,
+    p: &EaseParams,
+    progress: &mut dyn FnMut(Progress) -> bool,
+) -> Result<EaseModel> {
+    use faer::{Mat, Side, linalg::solvers::DenseSolveCore};
+    let t0 = Instant::now();
+    let mt = m.transpose();
+    let items: Vec<u32> = (0..m.cols)
+        .filter(|&i| mt.indptr[i + 1] > mt.indptr[i])
+        .map(|i| i as u32)
+        .collect();
+    let n = items.len();
+    if n > EASE_MAX_ITEMS {
+        return Err(Error::CapacityExceeded {
+            what: format!(
+                "EASE items (it needs about {} MB for {n} items)",
+                12 * (n as u64).pow(2) / 1_000_000
+            ),
+            limit: EASE_MAX_ITEMS as u64,
+            got: n as u64,
+        });
+    }
+    let mut row_of = vec![NO_ROW; m.cols];
+    for (r, &s) in items.iter().enumerate() {
+        row_of[s as usize] = r as u32;
+    }
+    // Gram matrix of the binary matrix: co-occurrence counts.
+    let mut g = Mat::<f32>::zeros(n, n);
+    for u in 0..m.rows {
+        let rows: Vec<usize> = m
+            .row(u)
+            .0
+            .iter()
+            .map(|&s| row_of[s as usize] as usize)
+            .collect();
+        for &a in &rows {
+            for &b in &rows {
+                g[(a, b)] += 1.0;
+            }
+        }
+    }
+    for d in 0..n {
+        g[(d, d)] += p.regularization;
+    }
+    let llt = g
+        .llt(Side::Lower)
+        .map_err(|e| Error::Internal(format!("EASE Cholesky failed: {e:?}")))?;
+    drop(g);
+    let pinv = llt.inverse();
+    drop(llt);
+    let mut b = vec![0.0f32; n * n];
+    for j in 0..n {
+        let djj = pinv[(j, j)];
+        for i in 0..n {
+            // B[i][j] = -P[i][j] / P[j][j], zero diagonal.
+            b[i * n + j] = if i == j { 0.0 } else { -pinv[(i, j)] / djj };
+        }
+    }
+    progress(Progress {
+        model: "ease",
+        iteration: 1,
+        total: 1,
+        elapsed_secs: t0.elapsed().as_secs_f64(),
+        loss: None,
+    });
+    Ok(EaseModel {
+        params: p.clone(),
+        items,
+        row_of,
+        b,
+    })
+}
+
 // ---------------------------------------------------------------------------------- item-kNN
 
 /// Item-item similarities from the user x item matrix, top `neighbours` per item.
@@ -811,6 +949,16 @@ impl Model {
                     n.retain(|(j, _)| sorted.binary_search(j).is_err());
                 }
             }
+            Model::Ease(m) => {
+                for &s in slots {
+                    if let Some(r) = m.row_of.get_mut(s as usize)
+                        && *r != NO_ROW
+                    {
+                        m.items[*r as usize] = NO_ROW;
+                        *r = NO_ROW;
+                    }
+                }
+            }
             Model::Popularity { scores } => {
                 for &s in slots {
                     if let Some(x) = scores.get_mut(s as usize) {
@@ -838,6 +986,7 @@ impl Model {
                 }
             }
             Model::Knn(m) => m.neighbours.resize(n, Vec::new()),
+            Model::Ease(m) => m.row_of.resize(n, NO_ROW),
             Model::Popularity { scores } => scores.resize(n, 0.0),
         }
     }
@@ -887,6 +1036,34 @@ impl Model {
                 }
                 any.then_some(out)
             }
+            Model::Ease(m) => {
+                let n = m.items.len();
+                let rows: Vec<usize> = hist
+                    .iter()
+                    .filter_map(|&(s, _)| {
+                        m.row_of
+                            .get(s as usize)
+                            .filter(|&&r| r != NO_ROW)
+                            .map(|&r| r as usize)
+                    })
+                    .collect();
+                if rows.is_empty() {
+                    return None;
+                }
+                let mut acc = vec![0.0f32; n];
+                for r in rows {
+                    for (a, &w) in acc.iter_mut().zip(&m.b[r * n..(r + 1) * n]) {
+                        *a += w;
+                    }
+                }
+                let mut out = vec![f32::NEG_INFINITY; slots];
+                for (j, &s) in m.items.iter().enumerate() {
+                    if s != NO_ROW && (s as usize) < slots {
+                        out[s as usize] = acc[j];
+                    }
+                }
+                Some(out)
+            }
             Model::Popularity { scores } => {
                 let mut out = scores.clone();
                 out.resize(slots, 0.0);
@@ -925,6 +1102,17 @@ impl Model {
                 for &(j, sim) in nb {
                     if (j as usize) < slots {
                         out[j as usize] = sim;
+                    }
+                }
+                Some(out)
+            }
+            Model::Ease(m) => {
+                let n = m.items.len();
+                let r = *m.row_of.get(slot as usize).filter(|&&r| r != NO_ROW)? as usize;
+                let mut out = vec![f32::NEG_INFINITY; slots];
+                for (j, &s) in m.items.iter().enumerate() {
+                    if s != NO_ROW && (s as usize) < slots && j != r {
+                        out[s as usize] = m.b[r * n + j];
                     }
                 }
                 Some(out)
