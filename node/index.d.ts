@@ -67,7 +67,7 @@ export declare class Engine {
   /** Prometheus text exposition of `stats()`. */
   metricsText(): string
   /**
-   * Trains "als", "item_knn" or "popularity" on the stored interactions, on the libuv
+   * Trains "als", "item_knn", "ease" or "popularity" on the stored interactions, on the libuv
    * pool; the model then serves recommend, recommendForItems, similar and the batch calls.
    */
   fit(model: string, options?: FitOptions | undefined | null): Promise<FitResult>
@@ -148,7 +148,7 @@ export interface FitOptions {
   factors?: number
   /** ALS: iterations (default 15). */
   iterations?: number
-  /** ALS: L2 regularization (default 0.01). */
+  /** ALS: L2 regularization (default 0.01); EASE: λ (default 200). */
   regularization?: number
   /** ALS: confidence scale (default 1). */
   alpha?: number

@@ -50,6 +50,8 @@ def test_knn_popularity_and_bad_arguments():
     for w in ("cosine", "bm25"):
         e.fit("item_knn", neighbours=50, weighting=w)
         assert sum(genre(i) == 0 for i, _ in e.recommend("u0", k=10)) >= 9
+    e.fit("ease", regularization=100.0)
+    assert e.model == "ease" and sum(genre(i) == 0 for i, _ in e.recommend("u0", k=10)) >= 9
     e.fit("popularity")
     assert e.model == "popularity"
     with pytest.raises(embedrec.InvalidInputError, match="factorz"):
