@@ -1124,7 +1124,8 @@ impl Model {
 
 impl AlsModel {
     /// Incremental update after new interactions: re-solve the touched users from their
-    /// histories, then the touched items from the users who interacted with them.
+    /// histories, then the touched items from the users who interacted with them. Costs
+    /// O(users·f² + touched·(f³ + history)) — refit from time to time for the best model.
     pub(crate) fn update(
         &mut self,
         users: &crate::users::Users,
@@ -1163,15 +1164,23 @@ impl AlsModel {
             user_factors: Vec::new(),
         };
         for (i, us) in by_item {
-            if let Some(y) = swapped.fold_in(&aggregate(us.into_iter()))
-                && (i as usize) < self.trained.len()
-            {
-                self.item_factors[i as usize * f..(i as usize + 1) * f].copy_from_slice(&y);
-                self.trained[i as usize] = true;
+            if let Some(y) = swapped.fold_in(&aggregate(us.into_iter())) {
+                let i = i as usize;
+                if i < self.trained.len() {
+                    // Keep YᵀY current by rank-1 updates instead of recomputing it.
+                    let old: Vec<f32> = self.item_factors[i * f..(i + 1) * f].to_vec();
+                    let was = self.trained[i];
+                    for a in 0..f {
+                        for b in 0..f {
+                            let remove = if was { old[a] * old[b] } else { 0.0 };
+                            self.yty[a * f + b] += y[a] * y[b] - remove;
+                        }
+                    }
+                    self.item_factors[i * f..(i + 1) * f].copy_from_slice(&y);
+                    self.trained[i] = true;
+                }
             }
         }
-        let trained = &self.trained;
-        self.yty = gram(&self.item_factors, f, |s| trained[s]);
     }
 }
 
@@ -1251,5 +1260,51 @@ mod tests {
         assert_eq!(k.neighbours[0][0].0, 1);
         assert!((k.neighbours[0][0].1 - 1.0).abs() < 1e-6);
         assert!((k.neighbours[0][1].1 - (1.0 / 2f32.sqrt())).abs() < 1e-6);
+    }
+
+    #[test]
+    fn incremental_update_keeps_the_gram_matrix_exact() {
+        use crate::users::{Interaction, Users};
+        let mut users = Users::default();
+        for u in 0..5u32 {
+            for i in 0..4u32 {
+                users.add(
+                    &format!("u{u}"),
+                    Interaction {
+                        slot: (u + i) % 6,
+                        weight: 1.0 + i as f32,
+                        ts: 0,
+                    },
+                );
+            }
+        }
+        let f = 3;
+        let item_factors: Vec<f32> = (0..6 * f).map(|i| ((i * 13 % 7) as f32) / 7.0).collect();
+        let trained = vec![true, true, true, true, true, false];
+        let yty = gram(&item_factors, f, |s| trained[s]);
+        let params = AlsParams {
+            factors: f,
+            regularization: 0.1,
+            ..Default::default()
+        };
+        let user_factors = vec![0.1; 5 * f];
+        let mut m = AlsModel {
+            params,
+            item_factors,
+            trained,
+            yty,
+            cold_map: None,
+            user_factors,
+        };
+        m.update(&users, &[0, 1], &[2, 5]);
+        assert!(
+            m.trained[5],
+            "an item with its first interactions becomes trained"
+        );
+        let t = m.trained.clone();
+        let expect = gram(&m.item_factors, f, |s| t[s]);
+        for (a, b) in m.yty.iter().zip(&expect) {
+            assert!((a - b).abs() < 1e-4, "{:?} vs {expect:?}", m.yty);
+        }
     }
 }
