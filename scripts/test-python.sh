@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 export CARGO_BUILD_TARGET="${CARGO_BUILD_TARGET:-$(rustc -vV | sed -n 's/^host: //p')}"
 VENV="${EMBEDREC_VENV:-.venv}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/pip" install -q --upgrade "maturin>=1.16,<2" "pytest>=8" "numpy>=1.21" "mypy>=1.10"
+"$VENV/bin/pip" install -q --upgrade "maturin>=1.16,<2" "pytest>=8" "numpy>=1.21" "mypy>=1.10" "tqdm>=4.60"
 "$VENV/bin/pip" install -q --force-reinstall --no-deps ./python
 # Run from the repository root so the installed wheel, not python/, is imported.
 "$VENV/bin/pytest" -q python/tests

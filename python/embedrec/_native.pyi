@@ -101,7 +101,7 @@ class Engine:
         model: str = "als",
         *,
         progress: Optional[Callable[[dict[str, Any]], Optional[bool]]] = None,
-        show_progress: bool = False,
+        show_progress: bool = True,
         **params: Any,
     ) -> dict[str, Any]: ...
     @property

@@ -131,3 +131,14 @@ def test_movielens_quick_quality_floor():
     e.fit("als", factors=32, iterations=8)
     m = e.evaluate(test["user_ids"], test["item_ids"], k=10)
     assert m["ndcg"] > 0.27, m
+
+
+def test_tqdm_progress_bar_when_installed(capsys):
+    pytest.importorskip("tqdm")
+    e, users, items, weights = world(6)
+    e.add_interactions(users, items, weights=weights)
+    e.fit("als", factors=8, iterations=3)
+    err = capsys.readouterr().err
+    assert "embedrec fit als" in err and "3/3" in err, err
+    e.fit("als", factors=8, iterations=3, show_progress=False)
+    assert capsys.readouterr().err == ""

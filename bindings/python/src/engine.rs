@@ -597,11 +597,11 @@ impl PyEngine {
     ///     progress: called after every iteration with a dict (``iteration``, ``total``,
     ///         ``elapsed``, ``loss``); returning ``False`` cancels (CancelledError), and an
     ///         exception it raises propagates. The previous model stays on cancellation.
-    ///     show_progress: draw a tqdm progress bar when tqdm is installed.
+    ///     show_progress: draw a tqdm progress bar (on stderr) when tqdm is installed.
     ///
     /// Returns:
     ///     A dict: ``model``, ``users``, ``items``, ``interactions``, ``seconds``, ``loss``.
-    #[pyo3(signature = (model="als", *, progress=None, show_progress=false, **params))]
+    #[pyo3(signature = (model="als", *, progress=None, show_progress=true, **params))]
     fn fit<'py>(
         &self,
         py: Python<'py>,
