@@ -65,7 +65,7 @@ fn k_larger_than_catalog_returns_what_exists() {
 
 #[test]
 fn similar_never_returns_the_item_itself() {
-    for index in [IndexKind::Exact, IndexKind::Hnsw] {
+    for index in [IndexKind::Exact, IndexKind::Hnsw, IndexKind::Native] {
         let e = engine(3000, 16, Metric::Cosine, index);
         for id in ["t0", "t17", "t2999"] {
             let hits = e.similar(id, 10, None).unwrap();
@@ -361,6 +361,45 @@ fn tombstones_trigger_rebuild_and_results_stay_valid() {
     assert!(
         hits.iter()
             .all(|h| h.id[1..].parse::<usize>().unwrap() % 2 == 1)
+    );
+}
+
+#[test]
+fn native_index_deletes_upserts_and_filters() {
+    let e = engine(4000, 8, Metric::L2, IndexKind::Native);
+    let exact = engine(4000, 8, Metric::L2, IndexKind::Exact);
+    // Delete 10%, move 10% elsewhere (upsert reuses the node), recycle slots with new ids.
+    let gone: Vec<String> = (0..400).map(|i| format!("t{}", i * 10)).collect();
+    e.remove_items(&gone).unwrap();
+    exact.remove_items(&gone).unwrap();
+    let moved: Vec<String> = (0..400).map(|i| format!("t{}", i * 10 + 1)).collect();
+    let far = Array2::from_elem((400, 8), 50.0f32);
+    e.upsert_items(&moved, far.view(), None).unwrap();
+    exact.upsert_items(&moved, far.view(), None).unwrap();
+    let fresh: Vec<String> = (0..300).map(|i| format!("new{i}")).collect();
+    let (_, fv, _) = catalog(300, 8, 77);
+    e.upsert_items(&fresh, fv.view(), None).unwrap();
+    exact.upsert_items(&fresh, fv.view(), None).unwrap();
+    let (_, queries, _) = catalog(50, 8, 99);
+    let (mut found, mut total) = (0, 0);
+    let f = Filter::new().tags_any(["jazz", "pop"]);
+    for q in queries.rows() {
+        let q = q.to_vec();
+        for filter in [None, Some(&f)] {
+            let got = ids(&e.search(&q, 10, filter).unwrap());
+            let want = ids(&exact.search(&q, 10, filter).unwrap());
+            assert!(
+                got.iter().all(|g| !gone.contains(g)),
+                "deleted item returned"
+            );
+            found += got.iter().filter(|g| want.contains(g)).count();
+            total += want.len();
+        }
+    }
+    let recall = found as f64 / total as f64;
+    assert!(
+        recall >= 0.95,
+        "recall@10 after deletes/upserts/filters = {recall}"
     );
 }
 

@@ -5,7 +5,7 @@ use common::*;
 use embedrec::*;
 use proptest::prelude::*;
 
-fn recall_at_10(metric: Metric, seed: u64, n: usize, dim: usize) -> f64 {
+fn recall_at_10(index: IndexKind, metric: Metric, seed: u64, n: usize, dim: usize) -> f64 {
     // Held-out queries from the same distribution: the last 50 generated rows are not inserted.
     let (all_ids, all_v, all_a) = catalog(n + 50, dim, seed);
     let (ids, v, a) = (
@@ -16,6 +16,7 @@ fn recall_at_10(metric: Metric, seed: u64, n: usize, dim: usize) -> f64 {
     let hnsw = Engine::new(
         EngineConfig::new(dim)
             .with_metric(metric)
+            .with_index(index)
             .with_cache(0, 0, None)
             .with_threads(2),
     )
@@ -47,17 +48,20 @@ fn ids_of(h: &[Hit]) -> Vec<String> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 4, .. ProptestConfig::default() })]
     #[test]
-    fn hnsw_recall_at_10_is_at_least_095(seed in 0u64..1_000_000, metric_i in 0usize..3) {
+    fn hnsw_recall_at_10_is_at_least_095(seed in 0u64..1_000_000, metric_i in 0usize..3, native in proptest::bool::ANY) {
         let metric = [Metric::Cosine, Metric::Dot, Metric::L2][metric_i];
-        let r = recall_at_10(metric, seed, 5_000, 24);
-        prop_assert!(r >= 0.95, "recall@10 = {r} for {metric:?}, seed {seed}");
+        let index = if native { IndexKind::Native } else { IndexKind::Hnsw };
+        let r = recall_at_10(index, metric, seed, 5_000, 24);
+        prop_assert!(r >= 0.95, "recall@10 = {r} for {index:?} {metric:?}, seed {seed}");
     }
 }
 
 #[test]
 fn hnsw_recall_each_metric_fixed_seed() {
-    for metric in [Metric::Cosine, Metric::Dot, Metric::L2] {
-        let r = recall_at_10(metric, 1, 5_000, 24);
-        assert!(r >= 0.95, "recall@10 = {r} for {metric:?}");
+    for index in [IndexKind::Native, IndexKind::Hnsw] {
+        for metric in [Metric::Cosine, Metric::Dot, Metric::L2] {
+            let r = recall_at_10(index, metric, 1, 5_000, 24);
+            assert!(r >= 0.95, "recall@10 = {r} for {index:?} {metric:?}");
+        }
     }
 }

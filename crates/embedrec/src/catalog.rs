@@ -155,6 +155,23 @@ impl Catalog {
         }
     }
 
+    /// The vector as an index should compare it, borrowed when no normalisation is needed.
+    pub fn index_vector_ref(&self, slot: u32) -> std::borrow::Cow<'_, [f32]> {
+        match self.metric {
+            Metric::Cosine => std::borrow::Cow::Owned(self.index_vector(slot)),
+            _ => std::borrow::Cow::Borrowed(self.vector(slot)),
+        }
+    }
+    /// Score between two stored items (no allocation; cosine uses the stored norms).
+    #[inline]
+    pub fn pair_score(&self, a: u32, b: u32) -> f32 {
+        let (va, vb) = (self.vector(a), self.vector(b));
+        match self.metric {
+            Metric::Cosine => dot(va, vb) * self.inv_norm[a as usize] * self.inv_norm[b as usize],
+            Metric::Dot => dot(va, vb),
+            Metric::L2 => -l2_sq(va, vb),
+        }
+    }
     /// Exact score of a slot against a prepared query (unit length under cosine); higher is better.
     #[inline]
     pub fn score(&self, query: &[f32], slot: u32) -> f32 {

@@ -17,15 +17,18 @@ pub const MAX_EF: usize = 100_000;
 pub enum IndexKind {
     /// Brute force over all items (exact; parallel; best for small catalogs).
     Exact,
-    /// HNSW graph (approximate; sub-linear), currently on the `hnsw_rs` crate.
+    /// HNSW graph on the `hnsw_rs` crate (approximate; sub-linear).
     Hnsw,
+    /// embedrec's own HNSW graph over the catalog (approximate; sub-linear; no vector copy).
+    Native,
 }
 
 impl IndexKind {
     /// Parses `"hnsw"` or `"exact"`.
     pub fn parse(name: &str) -> Result<Self> {
         match name.to_ascii_lowercase().as_str() {
-            "hnsw" => Ok(IndexKind::Hnsw),
+            "hnsw" | "hnsw_rs" => Ok(IndexKind::Hnsw),
+            "native" => Ok(IndexKind::Native),
             "exact" | "flat" | "brute_force" => Ok(IndexKind::Exact),
             _ => Err(Error::invalid(
                 "index",
@@ -39,6 +42,7 @@ impl IndexKind {
         match self {
             IndexKind::Exact => "exact",
             IndexKind::Hnsw => "hnsw",
+            IndexKind::Native => "native",
         }
     }
 }
@@ -90,7 +94,7 @@ impl EngineConfig {
         EngineConfig {
             dim,
             metric: Metric::Cosine,
-            index: IndexKind::Hnsw,
+            index: IndexKind::Native,
             m: 16,
             ef_construction: 200,
             ef_search: 128,

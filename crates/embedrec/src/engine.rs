@@ -4,7 +4,7 @@ use crate::cache::{CacheStats, ResultCache};
 use crate::catalog::{Catalog, ItemAttrs, PreparedItem};
 use crate::config::{EngineConfig, IndexKind, MAX_K};
 use crate::filter::{CompiledFilter, Filter};
-use crate::index::{AnnIndex, ExactIndex, HnswIndex, exact_top_k, top_k_by};
+use crate::index::{AnnIndex, ExactIndex, HnswIndex, NativeHnsw, exact_top_k, top_k_by};
 use crate::metrics::{Metrics, Op, OpStats};
 use crate::pool::Pool;
 use crate::train::{self, Csr, Model, ModelSpec, Progress, aggregate};
@@ -221,6 +221,11 @@ impl Engine {
     fn make_index(config: &EngineConfig) -> Box<dyn AnnIndex> {
         match config.index {
             IndexKind::Exact => Box::new(ExactIndex),
+            IndexKind::Native => Box::new(NativeHnsw::new(
+                config.m,
+                config.ef_construction,
+                config.rebuild_tombstone_fraction,
+            )),
             IndexKind::Hnsw => Box::new(HnswIndex::new(
                 config.metric,
                 config.dim,
@@ -501,6 +506,25 @@ impl Engine {
             let q = self.prepare(query);
             Ok(self.run_query(st, &q, k, &cf))
         })
+    }
+
+    /// Unfiltered search with an explicit search breadth `ef`, bypassing the cache: for tuning
+    /// recall against speed (`ef_search` in the config is what [`Engine::search`] uses).
+    pub fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Hit>> {
+        check_k(k)?;
+        if ef == 0 || ef > crate::config::MAX_EF {
+            return Err(Error::invalid(
+                "ef",
+                format!("an integer in 1..={}", crate::config::MAX_EF),
+                ef,
+            ));
+        }
+        Catalog::check_vector(self.config.dim, self.config.metric, "query", None, query)?;
+        let st = self.state.read();
+        let q = self.prepare(query);
+        let accept = |s: u32| st.cat.is_live(s);
+        let hits = st.index.search(&st.cat, &q, k, ef, &accept);
+        Ok(self.to_hits(&st, hits))
     }
 
     /// The `k` items most similar to item `id` (never the item itself), best first.

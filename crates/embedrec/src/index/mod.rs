@@ -8,9 +8,11 @@ use crate::catalog::Catalog;
 
 mod exact;
 mod hnsw;
+mod native;
 
 pub(crate) use exact::{ExactIndex, exact_top_k, top_k_by};
 pub(crate) use hnsw::HnswIndex;
+pub(crate) use native::NativeHnsw;
 
 /// The contract every index implements. Implementations receive only validated input:
 /// vectors of the right dimension with finite components (unit length under cosine).

@@ -1,0 +1,407 @@
+//! embedrec's own HNSW index (Malkov & Yashunin), written for the engine's catalog:
+//!
+//! - nodes are catalog slots, and distances are the catalog's exact scores, so the graph
+//!   stores no second copy of the vectors;
+//! - level-0 links live in one flat array of fixed-size slots (`2·m` per node), upper levels
+//!   in small per-node vectors;
+//! - visited sets are per-thread arrays of generation tags, reset by bumping the generation;
+//! - neighbours are chosen with the paper's heuristic (keep a candidate only if it is closer
+//!   to the new node than to every neighbour already kept);
+//! - filters are applied during traversal: rejected nodes are walked through but never
+//!   returned; removed items are tombstones (the catalog no longer has them) that stay
+//!   navigable, and a recycled slot is re-linked when its new item is inserted.
+
+use super::{AnnIndex, sort_hits};
+use crate::Result;
+use crate::catalog::Catalog;
+use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+const NONE: u32 = u32::MAX;
+const MAX_LEVEL: usize = 16;
+
+/// Candidate ordered by score (higher is closer).
+#[derive(Clone, Copy, PartialEq)]
+struct Cand {
+    score: f32,
+    slot: u32,
+}
+impl Eq for Cand {}
+impl PartialOrd for Cand {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Cand {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.score.total_cmp(&o.score).then(o.slot.cmp(&self.slot))
+    }
+}
+/// Reversed order: a max-heap of these pops the *worst* candidate first.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Worst(std::cmp::Reverse<Cand>);
+
+thread_local! {
+    static VISITED: RefCell<(Vec<u32>, u32)> = const { RefCell::new((Vec::new(), 0)) };
+}
+
+/// Runs `f` with a cleared visited set for `n` nodes (generation tags, no clearing).
+fn with_visited<R>(n: usize, f: impl FnOnce(&mut dyn FnMut(u32) -> bool) -> R) -> R {
+    VISITED.with(|v| {
+        let mut v = v.borrow_mut();
+        let (tags, generation) = &mut *v;
+        if tags.len() < n {
+            tags.resize(n, 0);
+        }
+        *generation = generation.wrapping_add(1);
+        if *generation == 0 {
+            tags.fill(0);
+            *generation = 1;
+        }
+        let g = *generation;
+        let mut first_visit = |s: u32| {
+            let t = &mut tags[s as usize];
+            if *t == g {
+                false
+            } else {
+                *t = g;
+                true
+            }
+        };
+        f(&mut first_visit)
+    })
+}
+
+/// The native HNSW graph.
+#[derive(Debug)]
+pub(crate) struct NativeHnsw {
+    m: usize,
+    m0: usize,
+    ef_construction: usize,
+    level_mult: f64,
+    /// `slots * (1 + m0)`: count, then links.
+    level0: Vec<u32>,
+    /// Per slot: links of levels 1..=level (empty for level-0-only nodes).
+    upper: Vec<Vec<Vec<u32>>>,
+    /// Per slot: top level, or -1 when the slot has no node.
+    levels: Vec<i8>,
+    entry: u32,
+    max_level: usize,
+    rng: u64,
+    /// Nodes whose item was removed and whose slot was not reused yet.
+    tombstones: usize,
+    dead: Vec<bool>,
+    rebuild_fraction: f64,
+}
+
+impl NativeHnsw {
+    pub(crate) fn new(m: usize, ef_construction: usize, rebuild_fraction: f64) -> Self {
+        NativeHnsw {
+            m,
+            m0: 2 * m,
+            ef_construction,
+            level_mult: 1.0 / (m as f64).ln(),
+            level0: Vec::new(),
+            upper: Vec::new(),
+            levels: Vec::new(),
+            entry: NONE,
+            max_level: 0,
+            rng: 0x2545F4914F6CDD1D,
+            tombstones: 0,
+            dead: Vec::new(),
+            rebuild_fraction,
+        }
+    }
+
+    fn grow(&mut self, slots: usize) {
+        if self.levels.len() < slots {
+            self.levels.resize(slots, -1);
+            self.dead.resize(slots, false);
+            self.upper.resize(slots, Vec::new());
+            self.level0.resize(slots * (1 + self.m0), 0);
+        }
+    }
+
+    fn links(&self, slot: u32, level: usize) -> &[u32] {
+        if level == 0 {
+            let base = slot as usize * (1 + self.m0);
+            let n = self.level0[base] as usize;
+            &self.level0[base + 1..base + 1 + n]
+        } else {
+            // A recycled slot may come back with fewer levels while stale links from upper
+            // layers still point at it: a missing level simply has no links.
+            self.upper[slot as usize]
+                .get(level - 1)
+                .map_or(&[], |l| l.as_slice())
+        }
+    }
+
+    fn set_links(&mut self, slot: u32, level: usize, links: &[u32]) {
+        if level == 0 {
+            let base = slot as usize * (1 + self.m0);
+            self.level0[base] = links.len() as u32;
+            self.level0[base + 1..base + 1 + links.len()].copy_from_slice(links);
+        } else if let Some(l) = self.upper[slot as usize].get_mut(level - 1) {
+            l.clear();
+            l.extend_from_slice(links);
+        }
+    }
+
+    fn random_level(&mut self) -> usize {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let u = ((self.rng >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        ((-u.ln() * self.level_mult) as usize).min(MAX_LEVEL - 1)
+    }
+
+    /// Greedy walk at one level from `start`; returns the closest node found.
+    fn greedy(&self, cat: &Catalog, q: &[f32], mut cur: Cand, level: usize) -> Cand {
+        loop {
+            let mut best = cur;
+            for &n in self.links(cur.slot, level) {
+                let c = Cand {
+                    score: cat.score(q, n),
+                    slot: n,
+                };
+                if c > best {
+                    best = c;
+                }
+            }
+            if best.slot == cur.slot {
+                return cur;
+            }
+            cur = best;
+        }
+    }
+
+    /// Best-first search at one level keeping `ef` results among nodes passing `accept`
+    /// (all nodes are traversed). Returns the results, best first.
+    fn search_level(
+        &self,
+        cat: &Catalog,
+        q: &[f32],
+        entry: Cand,
+        ef: usize,
+        level: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<Cand> {
+        with_visited(self.levels.len(), |first_visit| {
+            let mut candidates: BinaryHeap<Cand> = BinaryHeap::new();
+            let mut results: BinaryHeap<Worst> = BinaryHeap::new();
+            first_visit(entry.slot);
+            candidates.push(entry);
+            if accept(entry.slot) {
+                results.push(Worst(std::cmp::Reverse(entry)));
+            }
+            while let Some(c) = candidates.pop() {
+                if results.len() >= ef
+                    && let Some(w) = results.peek()
+                    && c.score < w.0.0.score
+                {
+                    break;
+                }
+                for &n in self.links(c.slot, level) {
+                    if !first_visit(n) {
+                        continue;
+                    }
+                    let cand = Cand {
+                        score: cat.score(q, n),
+                        slot: n,
+                    };
+                    let worst = results.peek().map_or(f32::NEG_INFINITY, |w| w.0.0.score);
+                    if results.len() < ef || cand.score > worst {
+                        candidates.push(cand);
+                        if accept(n) {
+                            results.push(Worst(std::cmp::Reverse(cand)));
+                            if results.len() > ef {
+                                results.pop();
+                            }
+                        }
+                    }
+                }
+            }
+            let mut out: Vec<Cand> = results.into_iter().map(|w| w.0.0).collect();
+            out.sort_unstable_by(|a, b| b.cmp(a));
+            out
+        })
+    }
+
+    /// The paper's heuristic: keep a candidate (best first) only if it is closer to the base
+    /// node than to every neighbour kept so far.
+    fn select(&self, cat: &Catalog, candidates: &[Cand], m: usize) -> Vec<u32> {
+        let mut kept: Vec<u32> = Vec::with_capacity(m);
+        for c in candidates {
+            if kept.len() >= m {
+                break;
+            }
+            let good = kept.iter().all(|&k| cat.pair_score(c.slot, k) < c.score);
+            if good {
+                kept.push(c.slot);
+            }
+        }
+        kept
+    }
+
+    fn insert(&mut self, cat: &Catalog, slot: u32) {
+        let level = self.random_level();
+        let s = slot as usize;
+        self.levels[s] = level as i8;
+        self.upper[s] = vec![Vec::new(); level];
+        self.set_links(slot, 0, &[]);
+        if self.entry == NONE {
+            self.entry = slot;
+            self.max_level = level;
+            return;
+        }
+        let q = cat.index_vector_ref(slot).into_owned();
+        let mut cur = Cand {
+            score: cat.score(&q, self.entry),
+            slot: self.entry,
+        };
+        for l in (level + 1..=self.max_level).rev() {
+            cur = self.greedy(cat, &q, cur, l);
+        }
+        for l in (0..=level.min(self.max_level)).rev() {
+            let levels = &self.levels;
+            // Stale links (to recycled slots re-inserted lower) can reach nodes without level l.
+            let found = self.search_level(cat, &q, cur, self.ef_construction, l, &|n| {
+                n != slot && levels[n as usize] >= l as i8
+            });
+            let max = if l == 0 { self.m0 } else { self.m };
+            let chosen = self.select(cat, &found, self.m);
+            self.set_links(slot, l, &chosen);
+            for &n in &chosen {
+                // Reverse link, pruned with the same heuristic when full.
+                let mut nl: Vec<u32> = self.links(n, l).to_vec();
+                if nl.contains(&slot) {
+                    continue;
+                }
+                if nl.len() < max {
+                    nl.push(slot);
+                } else {
+                    let mut cands: Vec<Cand> = nl
+                        .iter()
+                        .chain(std::iter::once(&slot))
+                        .map(|&x| Cand {
+                            score: cat.pair_score(n, x),
+                            slot: x,
+                        })
+                        .collect();
+                    cands.sort_unstable_by(|a, b| b.cmp(a));
+                    nl = self.select(cat, &cands, max);
+                }
+                self.set_links(n, l, &nl);
+            }
+            if let Some(best) = found.first() {
+                cur = *best;
+            }
+        }
+        if level > self.max_level {
+            self.max_level = level;
+            self.entry = slot;
+        }
+    }
+
+    /// Drops a node's own links (its slot is being re-inserted for a new item).
+    fn unlink(&mut self, slot: u32) {
+        let s = slot as usize;
+        if s < self.levels.len() && self.levels[s] >= 0 {
+            self.set_links(slot, 0, &[]);
+            self.upper[s].clear();
+            self.levels[s] = -1;
+        }
+    }
+}
+
+impl AnnIndex for NativeHnsw {
+    fn name(&self) -> &'static str {
+        "native"
+    }
+
+    fn upsert(&mut self, cat: &Catalog, slots: &[u32]) -> Result<()> {
+        self.grow(cat.slots());
+        for &s in slots {
+            let was_entry = self.entry == s;
+            if self.dead[s as usize] {
+                // A recycled slot stops being a tombstone.
+                self.dead[s as usize] = false;
+                self.tombstones -= 1;
+            }
+            self.unlink(s);
+            if was_entry {
+                // The new entry point is a node of the highest remaining level.
+                let best = (0..self.levels.len())
+                    .max_by_key(|&x| self.levels[x])
+                    .filter(|&x| self.levels[x] >= 0);
+                self.entry = best.map_or(NONE, |x| x as u32);
+                self.max_level = best.map_or(0, |x| self.levels[x] as usize);
+            }
+            self.insert(cat, s);
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, slots: &[u32]) {
+        // Tombstones: the catalog no longer accepts these slots; they stay navigable until
+        // the slot is recycled (re-inserted) or the graph is rebuilt.
+        for &s in slots {
+            let s = s as usize;
+            if self.levels.get(s).is_some_and(|&l| l >= 0) && !self.dead[s] {
+                self.dead[s] = true;
+                self.tombstones += 1;
+            }
+        }
+    }
+
+    fn wants_rebuild(&self) -> bool {
+        let nodes = self.levels.iter().filter(|&&l| l >= 0).count();
+        nodes >= 1_000 && self.tombstones as f64 > self.rebuild_fraction * nodes as f64
+    }
+
+    fn search(
+        &self,
+        cat: &Catalog,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Vec<(u32, f32)> {
+        if self.entry == NONE || k == 0 {
+            return Vec::new();
+        }
+        let mut cur = Cand {
+            score: cat.score(query, self.entry),
+            slot: self.entry,
+        };
+        for l in (1..=self.max_level).rev() {
+            cur = self.greedy(cat, query, cur, l);
+        }
+        let found = self.search_level(cat, query, cur, ef.max(k), 0, accept);
+        let mut hits: Vec<(u32, f32)> = found.into_iter().map(|c| (c.slot, c.score)).collect();
+        sort_hits(&mut hits);
+        hits.truncate(k);
+        hits
+    }
+
+    fn rebuild(&mut self, cat: &Catalog) -> Result<()> {
+        *self = NativeHnsw::new(self.m, self.ef_construction, self.rebuild_fraction);
+        self.grow(cat.slots());
+        let slots: Vec<u32> = cat.live_slots().collect();
+        for s in slots {
+            self.insert(cat, s);
+        }
+        Ok(())
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.level0.len() * 4
+            + self.levels.len()
+            + self
+                .upper
+                .iter()
+                .map(|u| 24 + u.iter().map(|l| 24 + l.len() * 4).sum::<usize>())
+                .sum::<usize>()
+    }
+}
