@@ -101,7 +101,7 @@ export interface EngineOptions {
   dim: number
   /** "cosine" (default), "dot" or "l2". */
   metric?: string
-  /** "hnsw" (default) or "exact". */
+  /** "native" (default: embedrec's HNSW), "hnsw" (on the hnsw_rs crate) or "exact". */
   index?: string
   /** HNSW links per node (default 16, at most 256). */
   m?: number

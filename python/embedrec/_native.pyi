@@ -34,7 +34,7 @@ class Engine:
         dim: int,
         *,
         metric: str = "cosine",
-        index: str = "hnsw",
+        index: str = "native",
         m: int = 16,
         ef_construction: int = 200,
         ef_search: int = 128,

@@ -20,7 +20,7 @@ pub struct EngineOptions {
     pub dim: u32,
     /// "cosine" (default), "dot" or "l2".
     pub metric: Option<String>,
-    /// "hnsw" (default) or "exact".
+    /// "native" (default: embedrec's HNSW), "hnsw" (on the hnsw_rs crate) or "exact".
     pub index: Option<String>,
     /// HNSW links per node (default 16, at most 256).
     pub m: Option<u32>,

@@ -223,7 +223,8 @@ fn f32_or_f64_vec(py: Python<'_>, obj: &Bound<'_, PyAny>, field: &str) -> PyResu
 ///     dim: number of components of every vector.
 ///     metric: ``"cosine"`` (default), ``"dot"`` or ``"l2"``. Scores are always higher-is-better
 ///         (cosine similarity, inner product, negated squared L2 distance).
-///     index: ``"hnsw"`` (default) or ``"exact"``.
+///     index: ``"native"`` (default: embedrec's HNSW), ``"hnsw"`` (on the hnsw_rs crate) or
+///         ``"exact"``.
 ///     m, ef_construction, ef_search: HNSW parameters (defaults 16, 200, 128).
 ///     cache_capacity, cache_max_bytes, cache_ttl: result cache bounds (entries, bytes,
 ///         seconds or None); ``cache_capacity=0`` disables the cache.
@@ -253,7 +254,7 @@ impl PyEngine {
 #[pymethods]
 impl PyEngine {
     #[new]
-    #[pyo3(signature = (dim, *, metric="cosine", index="hnsw", m=16, ef_construction=200, ef_search=128,
+    #[pyo3(signature = (dim, *, metric="cosine", index="native", m=16, ef_construction=200, ef_search=128,
         cache_capacity=10_000, cache_max_bytes=67_108_864, cache_ttl=None, threads=0, recency_half_life=None,
         exact_filter_fraction=0.08, exact_below=2_000))]
     #[allow(clippy::too_many_arguments)]

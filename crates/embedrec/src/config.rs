@@ -24,7 +24,7 @@ pub enum IndexKind {
 }
 
 impl IndexKind {
-    /// Parses `"hnsw"` or `"exact"`.
+    /// Parses `"native"`, `"hnsw"` (also `"hnsw_rs"`) or `"exact"`.
     pub fn parse(name: &str) -> Result<Self> {
         match name.to_ascii_lowercase().as_str() {
             "hnsw" | "hnsw_rs" => Ok(IndexKind::Hnsw),
@@ -32,7 +32,7 @@ impl IndexKind {
             "exact" | "flat" | "brute_force" => Ok(IndexKind::Exact),
             _ => Err(Error::invalid(
                 "index",
-                "\"hnsw\" or \"exact\"",
+                "\"native\", \"hnsw\" or \"exact\"",
                 format!("{name:?}"),
             )),
         }
@@ -58,7 +58,7 @@ pub struct EngineConfig {
     pub metric: Metric,
     /// Index used for unfiltered and non-selective queries.
     pub index: IndexKind,
-    /// HNSW: links per node and layer (2..=256). Default 16.
+    /// HNSW (native and hnsw_rs): links per node and layer (2..=256). Default 16.
     pub m: usize,
     /// HNSW: candidate list size during construction. Default 200.
     pub ef_construction: usize,
