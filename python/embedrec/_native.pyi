@@ -43,7 +43,7 @@ class Engine:
         cache_ttl: Optional[float] = None,
         threads: int = 0,
         recency_half_life: Optional[float] = None,
-        exact_filter_fraction: float = 0.08,
+        exact_filter_fraction: float = 0.10,
         exact_below: int = 2000,
     ) -> Engine: ...
     @property

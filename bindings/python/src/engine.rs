@@ -256,7 +256,7 @@ impl PyEngine {
     #[new]
     #[pyo3(signature = (dim, *, metric="cosine", index="native", m=16, ef_construction=200, ef_search=128,
         cache_capacity=10_000, cache_max_bytes=67_108_864, cache_ttl=None, threads=0, recency_half_life=None,
-        exact_filter_fraction=0.08, exact_below=2_000))]
+        exact_filter_fraction=0.10, exact_below=2_000))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,

@@ -994,8 +994,13 @@ impl Engine {
         } else if scan_all {
             exact(None)
         } else {
-            // Candidates to examine: enough that k survive the filter and exclusions.
-            let ef = self.config.ef_search.max((wanted * 1.2).ceil() as usize);
+            // Candidates to examine: enough that k survive the filter and exclusions (an
+            // index that filters while walking counts only accepted items already).
+            let ef = if st.index.filters_during_traversal() {
+                self.config.ef_search.max(k)
+            } else {
+                self.config.ef_search.max((wanted * 1.2).ceil() as usize)
+            };
             let found = st.index.search(&st.cat, q, k, ef, &accept);
             if found.len() < k && found.len() < live {
                 // The graph walk ran out of matching candidates; the exact path guarantees k

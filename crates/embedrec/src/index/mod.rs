@@ -36,6 +36,12 @@ pub trait AnnIndex: Send + Sync + std::fmt::Debug {
         ef: usize,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Vec<(u32, f32)>;
+    /// True when `accept` is applied while walking the index (so `ef` counts accepted items);
+    /// false when the index filters a fixed candidate list afterwards (then the engine widens
+    /// `ef` by the filter's selectivity).
+    fn filters_during_traversal(&self) -> bool {
+        false
+    }
     /// True when the index would be better rebuilt from the catalog (e.g. too many tombstones).
     fn wants_rebuild(&self) -> bool {
         false

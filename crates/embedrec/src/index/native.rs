@@ -343,6 +343,10 @@ impl AnnIndex for NativeHnsw {
         Ok(())
     }
 
+    fn filters_during_traversal(&self) -> bool {
+        true
+    }
+
     fn remove(&mut self, slots: &[u32]) {
         // Tombstones: the catalog no longer accepts these slots; they stay navigable until
         // the slot is recycled (re-inserted) or the graph is rebuilt.
