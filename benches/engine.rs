@@ -11,9 +11,7 @@ use std::time::Instant;
 
 const DIM: usize = 64;
 
-#[path = "../examples/support/rng.rs"]
-mod rng;
-use rng::Rng;
+use embedrec::SplitMix64 as Rng;
 
 fn n_items() -> usize {
     std::env::var("EMBEDREC_BENCH_N")

@@ -15,9 +15,7 @@ use embedrec::ndarray::Array2;
 use embedrec::{Engine, EngineConfig, Filter, IndexKind, ItemAttrs, Metric};
 use std::time::Instant;
 
-#[path = "support/rng.rs"]
-mod rng;
-use rng::Rng;
+use embedrec::SplitMix64 as Rng;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

@@ -28,9 +28,7 @@ const GENRES: [&str; 12] = [
     "punk",
 ];
 
-#[path = "support/rng.rs"]
-mod rng;
-use rng::Rng;
+use embedrec::SplitMix64 as Rng;
 
 /// The genre tag of a track id, for printing.
 fn genre<'a>(attrs: &'a [ItemAttrs], id: &str) -> &'a str {

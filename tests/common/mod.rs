@@ -4,9 +4,7 @@
 use embedrec::ndarray::Array2;
 use embedrec::{Engine, EngineConfig, IndexKind, ItemAttrs, Metric};
 
-#[path = "../../examples/support/rng.rs"]
-mod rng;
-pub use rng::Rng;
+pub use embedrec::SplitMix64 as Rng;
 
 pub const GENRES: [&str; 5] = ["rock", "jazz", "pop", "techno", "folk"];
 
