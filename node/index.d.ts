@@ -45,6 +45,10 @@ export declare class Engine {
   searchBatch(queries: Float32Array | Array<Array<number>>, k: number, filter?: FilterOptions | undefined | null): Promise<Array<Array<SearchHit>>>
   /** `recommend` for many users, on the libuv pool. */
   recommendBatch(userIds: Array<string>, k: number, options?: RecommendCallOptions | undefined | null): Promise<Array<Array<SearchHit>>>
+  /** `searchBatch` returning flat arrays (used by `lib.js`). */
+  searchBatchFlat(queries: Float32Array | Array<Array<number>>, k: number, filter?: FilterOptions | undefined | null): Promise<FlatHits>
+  /** `recommendBatch` returning flat arrays (used by `lib.js`). */
+  recommendBatchFlat(userIds: Array<string>, k: number, options?: RecommendCallOptions | undefined | null): Promise<FlatHits>
   /** Saves the engine to one file, atomically, on the libuv pool. */
   save(path: string): Promise<void>
   /** Saves synchronously. */
@@ -172,6 +176,17 @@ export interface FitResult {
   interactions: number
   seconds: number
   loss?: number
+}
+
+/**
+ * Batch results in flat form: row `i` holds `counts[i]` hits, stored consecutively in `ids`
+ * and `scores`. `lib.js` turns this into arrays of `{ id, score }` (faster than building the
+ * objects through napi).
+ */
+export interface FlatHits {
+  ids: Array<string>
+  scores: Float32Array
+  counts: Array<number>
 }
 
 /**

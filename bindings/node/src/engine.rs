@@ -99,6 +99,34 @@ pub struct FitOptions {
     pub weighting: Option<String>,
 }
 
+/// Batch results in flat form: row `i` holds `counts[i]` hits, stored consecutively in `ids`
+/// and `scores`. `lib.js` turns this into arrays of `{ id, score }` (faster than building the
+/// objects through napi).
+#[napi(object)]
+pub struct FlatHits {
+    pub ids: Vec<String>,
+    pub scores: Float32Array,
+    pub counts: Vec<u32>,
+}
+
+fn flat(rows: Vec<Vec<Hit>>) -> FlatHits {
+    let total = rows.iter().map(|r| r.len()).sum();
+    let (mut ids, mut scores) = (Vec::with_capacity(total), Vec::with_capacity(total));
+    let mut counts = Vec::with_capacity(rows.len());
+    for r in rows {
+        counts.push(r.len() as u32);
+        for h in r {
+            ids.push(h.id.to_string());
+            scores.push(h.score);
+        }
+    }
+    FlatHits {
+        ids,
+        scores: Float32Array::new(scores),
+        counts,
+    }
+}
+
 /// What `fit` did.
 #[napi(object)]
 pub struct FitResult {
@@ -576,6 +604,43 @@ impl JsEngine {
         CoreTask::batch(move || e.recommend_batch(&user_ids, k as usize, &o))
     }
 
+    /// `searchBatch` returning flat arrays (used by `lib.js`).
+    #[napi(catch_unwind, ts_return_type = "Promise<FlatHits>")]
+    pub fn search_batch_flat(
+        &self,
+        env: Env,
+        queries: Either<Float32Array, Vec<Vec<f64>>>,
+        k: u32,
+        filter: Option<FilterOptions>,
+    ) -> Result<AsyncTask<CoreTask>> {
+        let (data, n) =
+            matrix(queries, self.inner.dim(), "queries").map_err(|e| js_err(&env, e))?;
+        let (e, f) = (self.inner.clone(), to_filter(filter));
+        Ok(AsyncTask::new(CoreTask {
+            work: Some(Box::new(move || {
+                let view = ArrayView2::from_shape((n, e.dim()), &data)
+                    .map_err(|x| invalid("queries", "a matrix", x))?;
+                e.search_batch(view, k as usize, f.as_ref()).map(Done::Flat)
+            })),
+        }))
+    }
+
+    /// `recommendBatch` returning flat arrays (used by `lib.js`).
+    #[napi(catch_unwind, ts_return_type = "Promise<FlatHits>")]
+    pub fn recommend_batch_flat(
+        &self,
+        user_ids: Vec<String>,
+        k: u32,
+        options: Option<RecommendCallOptions>,
+    ) -> AsyncTask<CoreTask> {
+        let (e, o) = (self.inner.clone(), to_opts(options));
+        AsyncTask::new(CoreTask {
+            work: Some(Box::new(move || {
+                e.recommend_batch(&user_ids, k as usize, &o).map(Done::Flat)
+            })),
+        })
+    }
+
     /// Saves the engine to one file, atomically, on the libuv pool.
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn save(&self, path: String) -> AsyncTask<CoreTask> {
@@ -797,6 +862,7 @@ pub struct EngineStatsJs {
 pub enum Done {
     Nothing,
     Fit(embedrec::FitReport),
+    Flat(Vec<Vec<Hit>>),
     Batch(Vec<Vec<Hit>>),
     Engine(Arc<Engine>),
 }
@@ -820,7 +886,7 @@ impl CoreTask {
 
 impl Task for CoreTask {
     type Output = embedrec::Result<Done>;
-    type JsValue = Either4<(), Vec<Vec<SearchHit>>, JsEngine, FitResult>;
+    type JsValue = Either5<(), Vec<Vec<SearchHit>>, JsEngine, FitResult, FlatHits>;
 
     fn compute(&mut self) -> Result<Self::Output> {
         let work = self.work.take();
@@ -832,10 +898,11 @@ impl Task for CoreTask {
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
         Ok(match output.map_err(|e| js_err(&env, e))? {
-            Done::Nothing => Either4::A(()),
-            Done::Batch(rows) => Either4::B(rows.into_iter().map(hits).collect()),
-            Done::Engine(e) => Either4::C(JsEngine { inner: e }),
-            Done::Fit(r) => Either4::D(FitResult {
+            Done::Nothing => Either5::A(()),
+            Done::Batch(rows) => Either5::B(rows.into_iter().map(hits).collect()),
+            Done::Engine(e) => Either5::C(JsEngine { inner: e }),
+            Done::Flat(rows) => Either5::E(flat(rows)),
+            Done::Fit(r) => Either5::D(FitResult {
                 model: r.model.to_string(),
                 users: r.users as u32,
                 items: r.items as u32,
