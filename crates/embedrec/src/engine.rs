@@ -775,7 +775,9 @@ impl Engine {
             Some(p) => p,
             None => &mut noop,
         };
-        let st = self.state.read();
+        // Upgradable: queries keep running during training, writers wait, so the model
+        // installed below matches the catalog and interactions it was trained on.
+        let st = self.state.upgradable_read();
         let rows: Vec<Vec<(u32, f32)>> = st
             .users
             .histories
@@ -861,10 +863,7 @@ impl Engine {
             seconds: t0.elapsed().as_secs_f64(),
             loss,
         };
-        drop(st);
-        let mut st = self.state.write();
-        // Interactions or items that changed during training are folded in by the next
-        // incremental update; the model must at least cover the catalog as it is now.
+        let mut st = parking_lot::RwLockUpgradableReadGuard::upgrade(st);
         let mut model = model;
         let all: Vec<u32> = st.cat.live_slots().collect();
         model.on_upsert(&st.cat, &all);
