@@ -1066,7 +1066,13 @@ impl Engine {
     /// Serialises the whole engine into the embedrec file format (see [`crate::persist`]).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let st = self.state.read();
-        crate::persist::encode(&self.config, &st.cat, &st.users, st.model.as_ref())
+        crate::persist::encode(
+            &self.config,
+            &st.cat,
+            &st.users,
+            st.model.as_ref(),
+            st.index.to_bytes(),
+        )
     }
 
     /// Saves the engine to `path` atomically: a temporary file in the same directory is
@@ -1103,20 +1109,44 @@ impl Engine {
     }
 
     fn decode(bytes: &[u8], path: &Path) -> Result<Self> {
-        let (config, cat, users, model) = crate::persist::decode(bytes, path)?;
-        let mut index = Self::make_index(&config);
-        let engine_pool = Pool::new(config.threads);
-        engine_pool.install(|| index.rebuild(&cat))??;
+        let d = crate::persist::decode(bytes, path)?;
+        let config = d.config;
+        let pool = Pool::new(config.threads);
+        let stored = match (&d.graph, config.index) {
+            (Some(g), IndexKind::Native) => Some(
+                NativeHnsw::from_bytes(
+                    g,
+                    config.m,
+                    config.ef_construction,
+                    config.rebuild_tombstone_fraction,
+                    d.cat.slots(),
+                )
+                .map_err(|reason| Error::Corrupt {
+                    path: path.to_path_buf(),
+                    section: "graph".into(),
+                    reason,
+                })?,
+            ),
+            _ => None,
+        };
+        let index: Box<dyn AnnIndex> = match stored {
+            Some(g) => Box::new(g),
+            None => {
+                let mut index = Self::make_index(&config);
+                pool.install(|| index.rebuild(&d.cat))??;
+                index
+            }
+        };
         let mut e = Self::assemble(
             config,
             State {
-                cat,
+                cat: d.cat,
                 index,
-                users,
-                model,
+                users: d.users,
+                model: d.model,
             },
         );
-        e.pool = engine_pool;
+        e.pool = pool;
         Ok(e)
     }
 }

@@ -15,10 +15,13 @@
 //! Sections: `1` META — bincode 2 (standard config, byte limit) of the configuration, item
 //! ids, tags, numeric attributes, users and interactions; `2` ITEM_VECTORS — `slots * dim`
 //! raw little-endian f32; `3` MODEL (optional) — bincode 2 of the trained model, checked
-//! against the catalog's size after decoding. Other kinds are rejected by this version. Loading verifies the header, the file length, the table, every section's
+//! against the catalog's size after decoding; `4` GRAPH (optional) — the native HNSW graph
+//! (levels and links), every level, count and link id validated before use, so loading skips
+//! the rebuild. Other kinds are rejected by this version. Loading verifies the header, the file length, the table, every section's
 //! bounds and checksum, then decodes META under a byte limit and re-validates every value
 //! (dimensions, ids unique and non-empty, tag and slot references in range, finite numbers)
-//! before anything is built. The HNSW graph is not stored: it is rebuilt from the vectors.
+//! before anything is built. The hnsw_rs graph is never stored (it is rebuilt); its loader is
+//! never used.
 
 use crate::catalog::Catalog;
 use crate::config::EngineConfig;
@@ -40,6 +43,7 @@ const MAX_SECTIONS: usize = 16;
 const KIND_META: u32 = 1;
 const KIND_VECTORS: u32 = 2;
 const KIND_MODEL: u32 = 3;
+const KIND_GRAPH: u32 = 4;
 /// Upper bound for the decoded metadata (bincode's allocation guard).
 const META_LIMIT: usize = 1 << 31;
 
@@ -67,6 +71,7 @@ pub(crate) fn encode(
     cat: &Catalog,
     users: &Users,
     model: Option<&Model>,
+    graph: Option<Vec<u8>>,
 ) -> Result<Vec<u8>> {
     let meta = Meta {
         config: config.clone(),
@@ -98,6 +103,9 @@ pub(crate) fn encode(
     let mut sections = vec![(KIND_META, &meta_bytes), (KIND_VECTORS, &vec_bytes)];
     if let Some(mb) = &model_bytes {
         sections.push((KIND_MODEL, mb));
+    }
+    if let Some(g) = &graph {
+        sections.push((KIND_GRAPH, g));
     }
     let table_len = ENTRY * sections.len();
     let total = HEADER + table_len + sections.iter().map(|(_, d)| d.len()).sum::<usize>();
@@ -139,10 +147,16 @@ fn u64_at(b: &[u8], o: usize) -> u64 {
     u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"))
 }
 
-pub(crate) fn decode(
-    b: &[u8],
-    path: &Path,
-) -> Result<(EngineConfig, Catalog, Users, Option<Model>)> {
+/// Everything a file holds, verified.
+pub(crate) struct Decoded {
+    pub(crate) config: EngineConfig,
+    pub(crate) cat: Catalog,
+    pub(crate) users: Users,
+    pub(crate) model: Option<Model>,
+    pub(crate) graph: Option<Vec<u8>>,
+}
+
+pub(crate) fn decode(b: &[u8], path: &Path) -> Result<Decoded> {
     let corrupt = |section: &str, reason: String| Error::Corrupt {
         path: path.to_path_buf(),
         section: section.to_string(),
@@ -209,6 +223,7 @@ pub(crate) fn decode(
     let mut meta_bytes: Option<&[u8]> = None;
     let mut vec_bytes: Option<&[u8]> = None;
     let mut model_bytes: Option<&[u8]> = None;
+    let mut graph_bytes: Option<&[u8]> = None;
     let mut expected_offset = table_end as u64;
     for i in 0..n {
         let e = &table[i * ENTRY..(i + 1) * ENTRY];
@@ -217,6 +232,7 @@ pub(crate) fn decode(
             KIND_META => "meta",
             KIND_VECTORS => "item_vectors",
             KIND_MODEL => "model",
+            KIND_GRAPH => "graph",
             _ => {
                 return Err(corrupt(
                     "section table",
@@ -249,7 +265,8 @@ pub(crate) fn decode(
         let slot = match kind {
             KIND_META => &mut meta_bytes,
             KIND_VECTORS => &mut vec_bytes,
-            _ => &mut model_bytes,
+            KIND_MODEL => &mut model_bytes,
+            _ => &mut graph_bytes,
         };
         if slot.replace(data).is_some() {
             return Err(corrupt(name, "section appears twice".into()));
@@ -292,7 +309,15 @@ pub(crate) fn decode(
             Some(model)
         }
     };
-    Ok((config, cat, users, model))
+    // The graph is validated against the catalog by the index that reads it.
+    let graph = graph_bytes.map(|g| g.to_vec());
+    Ok(Decoded {
+        config,
+        cat,
+        users,
+        model,
+        graph,
+    })
 }
 
 fn build(

@@ -42,6 +42,11 @@ pub trait AnnIndex: Send + Sync + std::fmt::Debug {
     fn filters_during_traversal(&self) -> bool {
         false
     }
+    /// The index structure serialised for the engine file, when the index can be stored
+    /// (loading then skips the rebuild).
+    fn to_bytes(&self) -> Option<Vec<u8>> {
+        None
+    }
     /// True when the index would be better rebuilt from the catalog (e.g. too many tombstones).
     fn wants_rebuild(&self) -> bool {
         false

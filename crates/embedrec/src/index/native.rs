@@ -347,6 +347,10 @@ impl AnnIndex for NativeHnsw {
         true
     }
 
+    fn to_bytes(&self) -> Option<Vec<u8>> {
+        Some(NativeHnsw::to_bytes(self))
+    }
+
     fn remove(&mut self, slots: &[u32]) {
         // Tombstones: the catalog no longer accepts these slots; they stay navigable until
         // the slot is recycled (re-inserted) or the graph is rebuilt.
@@ -407,5 +411,135 @@ impl AnnIndex for NativeHnsw {
                 .iter()
                 .map(|u| 24 + u.iter().map(|l| 24 + l.len() * 4).sum::<usize>())
                 .sum::<usize>()
+    }
+}
+
+// ---------------------------------------------------------------------------------- persistence
+
+const GRAPH_MAGIC: &[u8; 4] = b"NHG1";
+
+impl NativeHnsw {
+    /// Serialises the graph: magic, m, slots, entry, max level, tombstones, then per slot its
+    /// level (i8), dead flag (u8), level-0 links (count + ids) and upper-level links.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut o = Vec::with_capacity(self.level0.len() * 4 + self.levels.len() * 2 + 64);
+        o.extend_from_slice(GRAPH_MAGIC);
+        o.extend_from_slice(&(self.m as u32).to_le_bytes());
+        o.extend_from_slice(&(self.levels.len() as u64).to_le_bytes());
+        o.extend_from_slice(&self.entry.to_le_bytes());
+        o.extend_from_slice(&(self.max_level as u32).to_le_bytes());
+        o.extend_from_slice(&(self.tombstones as u64).to_le_bytes());
+        o.extend_from_slice(&self.rng.to_le_bytes());
+        for s in 0..self.levels.len() {
+            o.push(self.levels[s] as u8);
+            o.push(self.dead[s] as u8);
+            if self.levels[s] < 0 {
+                continue;
+            }
+            for l in 0..=self.levels[s] as usize {
+                let links = self.links(s as u32, l);
+                o.extend_from_slice(&(links.len() as u32).to_le_bytes());
+                for x in links {
+                    o.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+        }
+        o
+    }
+
+    /// Rebuilds a graph from [`NativeHnsw::to_bytes`] output, validating every count, level
+    /// and link id against `slots` and `m` (never trusting a length before checking it fits).
+    pub(crate) fn from_bytes(
+        b: &[u8],
+        m: usize,
+        ef_construction: usize,
+        rebuild_fraction: f64,
+        slots: usize,
+    ) -> std::result::Result<Self, String> {
+        let mut p = 0usize;
+        let mut take = |n: usize| -> std::result::Result<&[u8], String> {
+            let end = p
+                .checked_add(n)
+                .filter(|&e| e <= b.len())
+                .ok_or("graph truncated")?;
+            let r = &b[p..end];
+            p = end;
+            Ok(r)
+        };
+        if take(4)? != GRAPH_MAGIC {
+            return Err("bad graph magic".into());
+        }
+        let u32_ = |x: &[u8]| u32::from_le_bytes(x.try_into().expect("4 bytes"));
+        let u64_ = |x: &[u8]| u64::from_le_bytes(x.try_into().expect("8 bytes"));
+        let gm = u32_(take(4)?) as usize;
+        if gm != m {
+            return Err(format!("graph built with m = {gm}, configuration says {m}"));
+        }
+        let n = u64_(take(8)?);
+        if n != slots as u64 {
+            return Err(format!("graph has {n} slots, catalog has {slots}"));
+        }
+        let entry = u32_(take(4)?);
+        let max_level = u32_(take(4)?) as usize;
+        let tombstones = u64_(take(8)?) as usize;
+        let rng = u64_(take(8)?);
+        let mut g = NativeHnsw::new(m, ef_construction, rebuild_fraction);
+        g.rng = rng;
+        g.grow(slots);
+        let mut dead_count = 0usize;
+        for s in 0..slots {
+            let head = take(2)?;
+            let (level, dead) = (head[0] as i8, head[1]);
+            if !(-1..MAX_LEVEL as i8).contains(&level) || dead > 1 {
+                return Err(format!(
+                    "slot {s}: level {level} / dead flag {dead} out of range"
+                ));
+            }
+            g.levels[s] = level;
+            g.dead[s] = dead == 1;
+            dead_count += (dead == 1) as usize;
+            if level < 0 {
+                continue;
+            }
+            g.upper[s] = vec![Vec::new(); level as usize];
+            for l in 0..=level as usize {
+                let count = u32_(take(4)?) as usize;
+                let max = if l == 0 { g.m0 } else { m };
+                if count > max {
+                    return Err(format!("slot {s} level {l}: {count} links, at most {max}"));
+                }
+                let raw = take(count * 4)?;
+                let links: Vec<u32> = raw.chunks_exact(4).map(u32_).collect();
+                if let Some(bad) = links.iter().find(|&&x| x as usize >= slots) {
+                    return Err(format!(
+                        "slot {s} level {l}: link to {bad} outside 0..{slots}"
+                    ));
+                }
+                g.set_links(s as u32, l, &links);
+            }
+        }
+        if p != b.len() {
+            return Err("trailing bytes after the graph".into());
+        }
+        if dead_count != tombstones {
+            return Err(format!(
+                "{dead_count} dead slots but header says {tombstones}"
+            ));
+        }
+        if entry == NONE {
+            if g.levels.iter().any(|&l| l >= 0) {
+                return Err("nodes but no entry point".into());
+            }
+        } else if (entry as usize) >= slots
+            || g.levels[entry as usize] as isize != max_level as isize
+        {
+            return Err(format!(
+                "entry point {entry} does not carry the top level {max_level}"
+            ));
+        }
+        g.entry = entry;
+        g.max_level = max_level;
+        g.tombstones = tombstones;
+        Ok(g)
     }
 }
