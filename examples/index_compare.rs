@@ -62,6 +62,16 @@ fn main() -> Result<(), embedrec::Error> {
         graph.upsert_items(&ids, data, None)?;
         let build = t.elapsed().as_secs_f64();
         let mem = graph.stats().index_memory_bytes;
+        let bytes = graph.to_bytes()?;
+        let t = Instant::now();
+        let loaded = Engine::from_bytes(&bytes)?;
+        println!(
+            "{}: build {build:.1} s, file {:.1} MB, load {:.2} s",
+            kind.name(),
+            bytes.len() as f64 / 1e6,
+            t.elapsed().as_secs_f64()
+        );
+        drop(loaded);
         for ef in [16usize, 32, 64, 128, 256] {
             let t = Instant::now();
             let mut found = 0usize;
