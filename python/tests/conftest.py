@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -23,3 +25,12 @@ def engine():
     ids, v, tags, attrs = make_catalog()
     e.upsert_items(ids, v, tags=tags, attributes=attrs)
     return e
+
+
+@pytest.fixture
+def movielens():
+    """Directory of MovieLens latest-small beside the repository (skips when absent)."""
+    root = Path(__file__).resolve().parents[3] / "shared" / "data" / "movielens-latest-small"
+    if not (root / "ratings.csv").exists():
+        pytest.skip(f"MovieLens not found at {root}")
+    return root

@@ -318,10 +318,8 @@ def test_readme_python_snippet_runs():
         exec(compile(b, "README.md", "exec"), {})
 
 
-def test_movielens_when_present():
-    root = Path(__file__).resolve().parents[3] / "shared" / "data" / "movielens-latest-small"
-    if not (root / "movies.csv").exists():
-        pytest.skip(f"MovieLens not found at {root}")
+def test_movielens_when_present(movielens):
+    root = movielens
     import csv
 
     with open(root / "movies.csv", newline="") as f:

@@ -1,6 +1,5 @@
 """Training and evaluation through Python: the same scenarios as tests/training.rs."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,10 +111,8 @@ def test_splits_and_evaluate_beat_popularity():
         embedrec.holdout_split(["a"], ["x"], test_fraction=1.5)
 
 
-def test_movielens_quick_quality_floor():
-    root = Path(__file__).resolve().parents[3] / "shared" / "data" / "movielens-latest-small"
-    if not (root / "ratings.csv").exists():
-        pytest.skip(f"MovieLens not found at {root}")
+def test_movielens_quick_quality_floor(movielens):
+    root = movielens
     import csv
 
     with open(root / "ratings.csv", newline="") as f:

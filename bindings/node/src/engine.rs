@@ -4,8 +4,8 @@ use crate::error::{guard, invalid, js_err, run};
 use embedrec::eval::Interactions;
 use embedrec::ndarray::ArrayView2;
 use embedrec::{
-    AlsParams, Confidence, Engine, EngineConfig, Filter, Hit, IndexKind, ItemAttrs, KnnParams,
-    KnnWeighting, Metric, ModelSpec, RecommendOptions,
+    Confidence, Engine, EngineConfig, Filter, Hit, IndexKind, ItemAttrs, KnnWeighting, Metric,
+    ModelSpec, RecommendOptions,
 };
 use napi::bindgen_prelude::*;
 use napi::{Env, Task};
@@ -168,66 +168,33 @@ pub struct SplitJs {
 }
 
 fn model_spec(model: &str, o: Option<FitOptions>) -> embedrec::Result<ModelSpec> {
-    let o = o.unwrap_or(FitOptions {
-        factors: None,
-        iterations: None,
-        regularization: None,
-        alpha: None,
-        confidence: None,
-        cg_steps: None,
-        seed: None,
-        neighbours: None,
-        weighting: None,
-    });
-    Ok(match model {
-        "als" => {
-            let d = AlsParams::default();
-            ModelSpec::Als(AlsParams {
-                factors: u(o.factors, d.factors),
-                iterations: u(o.iterations, d.iterations),
-                regularization: o.regularization.map_or(d.regularization, |x| x as f32),
-                alpha: o.alpha.map_or(d.alpha, |x| x as f32),
-                confidence: match o.confidence.as_deref() {
-                    None | Some("linear") => Confidence::Linear,
-                    Some("log") => Confidence::Log,
-                    Some(x) => {
-                        return Err(invalid(
-                            "confidence",
-                            "\"linear\" or \"log\"",
-                            format!("{x:?}"),
-                        ));
-                    }
-                },
-                cg_steps: u(o.cg_steps, d.cg_steps),
-                seed: o.seed.map_or(d.seed, u64::from),
-            })
+    // The core's defaults for this model, overridden by the options given.
+    let mut spec = ModelSpec::parse(model)?;
+    let Some(o) = o else { return Ok(spec) };
+    match &mut spec {
+        ModelSpec::Als(p) => {
+            p.factors = u(o.factors, p.factors);
+            p.iterations = u(o.iterations, p.iterations);
+            p.regularization = o.regularization.map_or(p.regularization, |x| x as f32);
+            p.alpha = o.alpha.map_or(p.alpha, |x| x as f32);
+            p.cg_steps = u(o.cg_steps, p.cg_steps);
+            p.seed = o.seed.map_or(p.seed, u64::from);
+            if let Some(c) = &o.confidence {
+                p.confidence = Confidence::parse(c)?;
+            }
         }
-        "item_knn" => ModelSpec::ItemKnn(KnnParams {
-            neighbours: u(o.neighbours, 100),
-            weighting: match o.weighting.as_deref() {
-                None | Some("bm25") => KnnWeighting::Bm25 { k1: 1.2, b: 0.75 },
-                Some("cosine") => KnnWeighting::Cosine,
-                Some(x) => {
-                    return Err(invalid(
-                        "weighting",
-                        "\"bm25\" or \"cosine\"",
-                        format!("{x:?}"),
-                    ));
-                }
-            },
-        }),
-        "ease" => ModelSpec::Ease(embedrec::EaseParams {
-            regularization: o.regularization.map_or(200.0, |x| x as f32),
-        }),
-        "popularity" => ModelSpec::Popularity,
-        x => {
-            return Err(invalid(
-                "model",
-                "\"als\", \"item_knn\", \"ease\" or \"popularity\"",
-                format!("{x:?}"),
-            ));
+        ModelSpec::ItemKnn(p) => {
+            p.neighbours = u(o.neighbours, p.neighbours);
+            if let Some(w) = &o.weighting {
+                p.weighting = KnnWeighting::parse(w)?;
+            }
         }
-    })
+        ModelSpec::Ease(p) => {
+            p.regularization = o.regularization.map_or(p.regularization, |x| x as f32)
+        }
+        _ => {}
+    }
+    Ok(spec)
 }
 
 fn interactions_of(i: Interactions) -> InteractionsJs {

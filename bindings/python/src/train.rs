@@ -3,112 +3,57 @@
 
 use crate::error::{invalid, run, to_py};
 use embedrec::eval::Interactions;
-use embedrec::{AlsParams, Confidence, KnnParams, KnnWeighting, ModelSpec, Progress};
+use embedrec::{Confidence, KnnWeighting, ModelSpec, Progress};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-/// Builds a model spec from a name and keyword arguments; unknown keys are an error.
+/// Builds a model spec from a name and keyword arguments: the core's defaults for that model,
+/// overridden by the keywords given; unknown keys are an error.
 pub(crate) fn spec(
     py: Python<'_>,
     model: &str,
     kw: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<ModelSpec> {
+    let mut spec = ModelSpec::parse(model).map_err(|e| to_py(py, e))?;
     let mut used: Vec<&str> = Vec::new();
     let mut get = |key: &'static str| -> Option<Bound<'_, PyAny>> {
         used.push(key);
         kw.and_then(|d| d.get_item(key).ok().flatten())
     };
-    let spec = match model {
-        "als" => {
-            let d = AlsParams::default();
-            let confidence = match get("confidence")
-                .map(|v| v.extract::<String>())
-                .transpose()?
-                .as_deref()
-            {
-                None | Some("linear") => Confidence::Linear,
-                Some("log") => Confidence::Log,
-                Some(o) => {
-                    return Err(invalid(
-                        py,
-                        "confidence",
-                        "\"linear\" or \"log\"",
-                        format!("{o:?}"),
-                    ));
-                }
-            };
-            ModelSpec::Als(AlsParams {
-                factors: get("factors")
-                    .map(|v| v.extract())
-                    .transpose()?
-                    .unwrap_or(d.factors),
-                iterations: get("iterations")
-                    .map(|v| v.extract())
-                    .transpose()?
-                    .unwrap_or(d.iterations),
-                regularization: get("regularization")
-                    .map(|v| v.extract())
-                    .transpose()?
-                    .unwrap_or(d.regularization),
-                alpha: get("alpha")
-                    .map(|v| v.extract())
-                    .transpose()?
-                    .unwrap_or(d.alpha),
-                confidence,
-                cg_steps: get("cg_steps")
-                    .map(|v| v.extract())
-                    .transpose()?
-                    .unwrap_or(d.cg_steps),
-                seed: get("seed")
-                    .map(|v| v.extract())
-                    .transpose()?
-                    .unwrap_or(d.seed),
-            })
+    macro_rules! set {
+        ($target:expr, $key:literal) => {
+            if let Some(v) = get($key) {
+                $target = v.extract()?;
+            }
+        };
+    }
+    match &mut spec {
+        ModelSpec::Als(p) => {
+            set!(p.factors, "factors");
+            set!(p.iterations, "iterations");
+            set!(p.regularization, "regularization");
+            set!(p.alpha, "alpha");
+            set!(p.cg_steps, "cg_steps");
+            set!(p.seed, "seed");
+            if let Some(v) = get("confidence") {
+                p.confidence =
+                    Confidence::parse(&v.extract::<String>()?).map_err(|e| to_py(py, e))?;
+            }
         }
-        "item_knn" => {
-            let weighting = match get("weighting")
-                .map(|v| v.extract::<String>())
-                .transpose()?
-                .as_deref()
-            {
-                None | Some("bm25") => KnnWeighting::Bm25 {
-                    k1: get("k1").map(|v| v.extract()).transpose()?.unwrap_or(1.2),
-                    b: get("b").map(|v| v.extract()).transpose()?.unwrap_or(0.75),
-                },
-                Some("cosine") => KnnWeighting::Cosine,
-                Some(o) => {
-                    return Err(invalid(
-                        py,
-                        "weighting",
-                        "\"bm25\" or \"cosine\"",
-                        format!("{o:?}"),
-                    ));
-                }
-            };
-            ModelSpec::ItemKnn(KnnParams {
-                neighbours: get("neighbours")
-                    .map(|v| v.extract())
-                    .transpose()?
-                    .unwrap_or(100),
-                weighting,
-            })
+        ModelSpec::ItemKnn(p) => {
+            set!(p.neighbours, "neighbours");
+            if let Some(v) = get("weighting") {
+                p.weighting =
+                    KnnWeighting::parse(&v.extract::<String>()?).map_err(|e| to_py(py, e))?;
+            }
+            if let KnnWeighting::Bm25 { k1, b } = &mut p.weighting {
+                set!(*k1, "k1");
+                set!(*b, "b");
+            }
         }
-        "ease" => ModelSpec::Ease(embedrec::EaseParams {
-            regularization: get("regularization")
-                .map(|v| v.extract())
-                .transpose()?
-                .unwrap_or(200.0),
-        }),
-        "popularity" => ModelSpec::Popularity,
-        other => {
-            return Err(invalid(
-                py,
-                "model",
-                "\"als\", \"item_knn\", \"ease\" or \"popularity\"",
-                format!("{other:?}"),
-            ));
-        }
-    };
+        ModelSpec::Ease(p) => set!(p.regularization, "regularization"),
+        _ => {}
+    }
     if let Some(d) = kw {
         for k in d.keys() {
             let k: String = k.extract()?;

@@ -78,11 +78,48 @@ pub struct KnnParams {
     pub weighting: KnnWeighting,
 }
 
+impl Default for KnnWeighting {
+    /// BM25 with k1 = 1.2, b = 0.75.
+    fn default() -> Self {
+        KnnWeighting::Bm25 { k1: 1.2, b: 0.75 }
+    }
+}
+
+impl KnnWeighting {
+    /// Parses `"bm25"` (default k1 and b) or `"cosine"`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "bm25" => Ok(KnnWeighting::default()),
+            "cosine" => Ok(KnnWeighting::Cosine),
+            _ => Err(Error::invalid(
+                "weighting",
+                "\"bm25\" or \"cosine\"",
+                format!("{name:?}"),
+            )),
+        }
+    }
+}
+
+impl Confidence {
+    /// Parses `"linear"` or `"log"`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "linear" => Ok(Confidence::Linear),
+            "log" => Ok(Confidence::Log),
+            _ => Err(Error::invalid(
+                "confidence",
+                "\"linear\" or \"log\"",
+                format!("{name:?}"),
+            )),
+        }
+    }
+}
+
 impl Default for KnnParams {
     fn default() -> Self {
         KnnParams {
             neighbours: 100,
-            weighting: KnnWeighting::Bm25 { k1: 1.2, b: 0.75 },
+            weighting: KnnWeighting::default(),
         }
     }
 }
@@ -122,7 +159,23 @@ pub enum ModelSpec {
 }
 
 impl ModelSpec {
-    /// Short name: `"als"`, `"item_knn"`, `"popularity"`.
+    /// The model of this name with its default hyper-parameters: `"als"`, `"item_knn"`,
+    /// `"ease"` or `"popularity"`. Bindings start here and override what the caller gave.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "als" => Ok(ModelSpec::Als(AlsParams::default())),
+            "item_knn" => Ok(ModelSpec::ItemKnn(KnnParams::default())),
+            "ease" => Ok(ModelSpec::Ease(EaseParams::default())),
+            "popularity" => Ok(ModelSpec::Popularity),
+            _ => Err(Error::invalid(
+                "model",
+                "\"als\", \"item_knn\", \"ease\" or \"popularity\"",
+                format!("{name:?}"),
+            )),
+        }
+    }
+
+    /// Short name: `"als"`, `"item_knn"`, `"ease"`, `"popularity"`.
     pub fn name(&self) -> &'static str {
         match self {
             ModelSpec::Als(_) => "als",
