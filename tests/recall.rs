@@ -6,6 +6,17 @@ use embedrec::*;
 use proptest::prelude::*;
 
 fn recall_at_10(index: IndexKind, metric: Metric, seed: u64, n: usize, dim: usize) -> f64 {
+    recall_with_threads(index, metric, seed, n, dim, 2)
+}
+
+fn recall_with_threads(
+    index: IndexKind,
+    metric: Metric,
+    seed: u64,
+    n: usize,
+    dim: usize,
+    threads: usize,
+) -> f64 {
     // Held-out queries from the same distribution: the last 50 generated rows are not inserted.
     let (all_ids, all_v, all_a) = catalog(n + 50, dim, seed);
     let (ids, v, a) = (
@@ -18,7 +29,7 @@ fn recall_at_10(index: IndexKind, metric: Metric, seed: u64, n: usize, dim: usiz
             .with_metric(metric)
             .with_index(index)
             .with_cache(0, 0, None)
-            .with_threads(2),
+            .with_threads(threads),
     )
     .unwrap();
     let exact = Engine::new(
@@ -64,4 +75,68 @@ fn hnsw_recall_each_metric_fixed_seed() {
             assert!(r >= 0.95, "recall@10 = {r} for {index:?} {metric:?}");
         }
     }
+}
+
+#[test]
+fn native_build_quality_is_the_same_with_one_or_two_threads() {
+    for metric in [Metric::L2, Metric::Cosine] {
+        let one = recall_with_threads(IndexKind::Native, metric, 3, 6_000, 24, 1);
+        let two = recall_with_threads(IndexKind::Native, metric, 3, 6_000, 24, 2);
+        assert!(one >= 0.95 && two >= 0.95, "{metric:?}: 1 thread {one}, 2 threads {two}");
+        assert!((one - two).abs() <= 0.02, "{metric:?}: 1 thread {one}, 2 threads {two}");
+    }
+}
+
+/// Recall of the graph path (the exact fallback for selective filters switched off) against
+/// the exact index, with a filter and after deleting 10 % of the items.
+#[test]
+fn native_filtered_and_post_delete_recall() {
+    let (n, dim) = (6_000, 24);
+    let (all_ids, all_v, all_a) = catalog(n + 50, dim, 11);
+    let mut cfg = EngineConfig::new(dim)
+        .with_metric(Metric::L2)
+        .with_cache(0, 0, None);
+    cfg.exact_filter_fraction = 0.0;
+    let graph = Engine::new(cfg.clone()).unwrap();
+    let exact = Engine::new(cfg.with_index(IndexKind::Exact)).unwrap();
+    for e in [&graph, &exact] {
+        e.upsert_items(
+            &all_ids[..n],
+            all_v.slice(embedrec::ndarray::s![..n, ..]),
+            Some(&all_a[..n]),
+        )
+        .unwrap();
+    }
+    let recall = |filter: Option<(&Filter, f64)>, removed: &[String]| {
+        let (mut found, mut total) = (0usize, 0usize);
+        for row in n..n + 50 {
+            let q = all_v.row(row).to_vec();
+            let f = filter.map(|(f, _)| f);
+            let truth = ids_of(&exact.search(&q, 10, f).unwrap());
+            let got = ids_of(&graph.search(&q, 10, f).unwrap());
+            for g in &got {
+                assert!(!removed.contains(g), "removed item {g} returned");
+                let i: usize = g[1..].parse().unwrap();
+                if let Some((_, max)) = filter {
+                    let pop = all_a[i].numbers[1].1;
+                    assert!(pop <= max, "item {g} with popularity {pop} passed the filter");
+                }
+            }
+            found += got.iter().filter(|g| truth.contains(g)).count();
+            total += truth.len();
+        }
+        found as f64 / total as f64
+    };
+    // popularity = i % 100: `<= 9` passes 10 %, `<= 0` passes 1 %.
+    for (max, label) in [(9.0, "10%"), (0.0, "1%")] {
+        let f = Filter::new().range("popularity", None, Some(max));
+        let r = recall(Some((&f, max)), &[]);
+        assert!(r >= 0.95, "filtered ({label}) recall@10 = {r}");
+    }
+    let removed: Vec<String> = all_ids[..n].iter().step_by(10).cloned().collect();
+    for e in [&graph, &exact] {
+        e.remove_items(&removed).unwrap();
+    }
+    let r = recall(None, &removed);
+    assert!(r >= 0.95, "recall@10 after deleting 10 % = {r}");
 }

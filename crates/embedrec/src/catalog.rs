@@ -304,19 +304,51 @@ impl Catalog {
         out
     }
 
-    /// Frees the slots of these ids (which must exist).
+    /// Frees the slot of an item. The vector stays until the slot is reused or
+    /// [`Catalog::scrub_free`] runs, so that a graph index can still walk through the
+    /// tombstone (as hnswlib keeps the data of deleted elements).
     pub(crate) fn remove(&mut self, slot: u32) {
         let s = slot as usize;
         if let Some(id) = self.ids[s].take() {
             self.by_id.remove(&id);
-            self.vectors[s * self.dim..(s + 1) * self.dim].fill(0.0);
-            self.inv_norm[s] = 0.0;
             self.tags[s].clear();
             for col in &mut self.attrs {
                 col[s] = f64::NAN;
             }
             self.free.push(slot);
         }
+    }
+
+    /// Zeroes the vectors of free slots (once no index navigates through them).
+    pub(crate) fn scrub_free(&mut self) {
+        for &s in &self.free {
+            let s = s as usize;
+            self.vectors[s * self.dim..(s + 1) * self.dim].fill(0.0);
+            self.inv_norm[s] = 0.0;
+        }
+    }
+
+    /// Hints the CPU to start loading a slot's vector (used one step ahead in graph walks).
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, slot: u32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let off = slot as usize * self.dim;
+            if off < self.vectors.len() {
+                let p = self.vectors[off..].as_ptr() as *const i8;
+                // SAFETY: a prefetch never faults and `p` points into the vector block.
+                #[allow(unused_unsafe)]
+                unsafe {
+                    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+                    _mm_prefetch::<_MM_HINT_T0>(p);
+                    if self.dim > 16 {
+                        _mm_prefetch::<_MM_HINT_T0>(p.add(64));
+                    }
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = slot;
     }
 
     /// Iterator over live slots.

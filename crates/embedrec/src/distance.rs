@@ -41,10 +41,95 @@ impl Metric {
 
 const LANES: usize = 8;
 
-/// Inner product of two equally long slices.
+/// Inner product of two equally long slices, on the fastest kernel this CPU supports.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
+    let n = a.len().min(b.len());
+    (kernels().dot)(&a[..n], &b[..n])
+}
+
+/// Squared Euclidean distance of two equally long slices, on the fastest kernel available.
+#[inline]
+pub fn l2_sq(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let n = a.len().min(b.len());
+    (kernels().l2_sq)(&a[..n], &b[..n])
+}
+
+/// Name of the distance kernels chosen at run time for this CPU: `"avx512"`, `"avx2+fma"`,
+/// `"neon"` or `"scalar"`.
+pub fn simd_level() -> &'static str {
+    kernels().name
+}
+
+/// A set of kernels for one instruction set. Every function takes equally long slices.
+#[derive(Clone, Copy)]
+pub(crate) struct Kernels {
+    pub(crate) name: &'static str,
+    pub(crate) dot: fn(&[f32], &[f32]) -> f32,
+    pub(crate) l2_sq: fn(&[f32], &[f32]) -> f32,
+}
+
+static KERNELS: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
+
+#[inline]
+fn kernels() -> &'static Kernels {
+    KERNELS.get_or_init(detect)
+}
+
+/// Every kernel set this CPU can run, best first (the scalar set is always last). The
+/// environment variable `EMBEDREC_SIMD=scalar` (read once, at first use) forces the scalar set.
+pub(crate) fn available_kernels() -> Vec<Kernels> {
+    #[allow(unused_mut)]
+    let mut v: Vec<Kernels> = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            v.push(Kernels {
+                name: "avx512",
+                dot: x86::dot_avx512,
+                l2_sq: x86::l2_avx512,
+            });
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            v.push(Kernels {
+                name: "avx2+fma",
+                dot: x86::dot_avx2,
+                l2_sq: x86::l2_avx2,
+            });
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            v.push(Kernels {
+                name: "neon",
+                dot: arm::dot_neon,
+                l2_sq: arm::l2_neon,
+            });
+        }
+    }
+    v.push(SCALAR);
+    v
+}
+
+const SCALAR: Kernels = Kernels {
+    name: "scalar",
+    dot: dot_scalar,
+    l2_sq: l2_sq_scalar,
+};
+
+fn detect() -> Kernels {
+    if std::env::var("EMBEDREC_SIMD").is_ok_and(|v| v.eq_ignore_ascii_case("scalar")) {
+        return SCALAR;
+    }
+    available_kernels()[0]
+}
+
+/// Portable inner product: fixed-width chunks the compiler can vectorise for the baseline ISA.
+pub(crate) fn dot_scalar(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0.0f32; LANES];
@@ -63,10 +148,8 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// Squared Euclidean distance of two equally long slices.
-#[inline]
-pub fn l2_sq(a: &[f32], b: &[f32]) -> f32 {
-    debug_assert_eq!(a.len(), b.len());
+/// Portable squared L2 distance.
+pub(crate) fn l2_sq_scalar(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0.0f32; LANES];
@@ -85,6 +168,200 @@ pub fn l2_sq(a: &[f32], b: &[f32]) -> f32 {
         tail += d * d;
     }
     acc.iter().sum::<f32>() + tail
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! AVX2+FMA and AVX-512 kernels. Each safe wrapper is only installed by
+    //! `available_kernels` after the CPU reported the features it needs.
+    use std::arch::x86_64::*;
+
+    #[inline]
+    unsafe fn hsum256(v: __m256) -> f32 {
+        unsafe {
+            let lo = _mm256_castps256_ps128(v);
+            let hi = _mm256_extractf128_ps(v, 1);
+            let s = _mm_add_ps(lo, hi);
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+            _mm_cvtss_f32(s)
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot_avx2_impl(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut i = 0;
+        unsafe {
+            let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            while i + 16 <= n {
+                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), s0);
+                s1 = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(pa.add(i + 8)),
+                    _mm256_loadu_ps(pb.add(i + 8)),
+                    s1,
+                );
+                i += 16;
+            }
+            if i + 8 <= n {
+                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), s0);
+                i += 8;
+            }
+            let mut s = hsum256(_mm256_add_ps(s0, s1));
+            while i < n {
+                s += *pa.add(i) * *pb.add(i);
+                i += 1;
+            }
+            s
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn l2_avx2_impl(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut i = 0;
+        unsafe {
+            let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            while i + 16 <= n {
+                let d0 = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)));
+                let d1 = _mm256_sub_ps(
+                    _mm256_loadu_ps(pa.add(i + 8)),
+                    _mm256_loadu_ps(pb.add(i + 8)),
+                );
+                s0 = _mm256_fmadd_ps(d0, d0, s0);
+                s1 = _mm256_fmadd_ps(d1, d1, s1);
+                i += 16;
+            }
+            if i + 8 <= n {
+                let d0 = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)));
+                s0 = _mm256_fmadd_ps(d0, d0, s0);
+                i += 8;
+            }
+            let mut s = hsum256(_mm256_add_ps(s0, s1));
+            while i < n {
+                let d = *pa.add(i) - *pb.add(i);
+                s += d * d;
+                i += 1;
+            }
+            s
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dot_avx512_impl(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut i = 0;
+        unsafe {
+            let mut s0 = _mm512_setzero_ps();
+            while i + 16 <= n {
+                s0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), s0);
+                i += 16;
+            }
+            if i < n {
+                let mask: __mmask16 = (1u16 << (n - i)) - 1;
+                let x = _mm512_maskz_loadu_ps(mask, pa.add(i));
+                let y = _mm512_maskz_loadu_ps(mask, pb.add(i));
+                s0 = _mm512_fmadd_ps(x, y, s0);
+            }
+            _mm512_reduce_add_ps(s0)
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn l2_avx512_impl(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut i = 0;
+        unsafe {
+            let mut s0 = _mm512_setzero_ps();
+            while i + 16 <= n {
+                let d = _mm512_sub_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)));
+                s0 = _mm512_fmadd_ps(d, d, s0);
+                i += 16;
+            }
+            if i < n {
+                let mask: __mmask16 = (1u16 << (n - i)) - 1;
+                let d = _mm512_sub_ps(
+                    _mm512_maskz_loadu_ps(mask, pa.add(i)),
+                    _mm512_maskz_loadu_ps(mask, pb.add(i)),
+                );
+                s0 = _mm512_fmadd_ps(d, d, s0);
+            }
+            _mm512_reduce_add_ps(s0)
+        }
+    }
+
+    // Safe entry points, installed only when the features were detected.
+    pub(super) fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+        // SAFETY: only reachable through `available_kernels`, which checked avx2 and fma.
+        unsafe { dot_avx2_impl(a, b) }
+    }
+    pub(super) fn l2_avx2(a: &[f32], b: &[f32]) -> f32 {
+        // SAFETY: as above.
+        unsafe { l2_avx2_impl(a, b) }
+    }
+    pub(super) fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+        // SAFETY: only reachable through `available_kernels`, which checked avx512f.
+        unsafe { dot_avx512_impl(a, b) }
+    }
+    pub(super) fn l2_avx512(a: &[f32], b: &[f32]) -> f32 {
+        // SAFETY: as above.
+        unsafe { l2_avx512_impl(a, b) }
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod arm {
+    //! NEON kernels (NEON is part of the aarch64 baseline; still checked at run time).
+    use std::arch::aarch64::*;
+
+    pub(super) fn dot_neon(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut i = 0;
+        // SAFETY: loads stay within `n`, which both slices have; NEON was detected.
+        unsafe {
+            let (mut s0, mut s1) = (vdupq_n_f32(0.0), vdupq_n_f32(0.0));
+            while i + 8 <= n {
+                s0 = vfmaq_f32(s0, vld1q_f32(pa.add(i)), vld1q_f32(pb.add(i)));
+                s1 = vfmaq_f32(s1, vld1q_f32(pa.add(i + 4)), vld1q_f32(pb.add(i + 4)));
+                i += 8;
+            }
+            let mut s = vaddvq_f32(vaddq_f32(s0, s1));
+            while i < n {
+                s += *pa.add(i) * *pb.add(i);
+                i += 1;
+            }
+            s
+        }
+    }
+
+    pub(super) fn l2_neon(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut i = 0;
+        // SAFETY: as above.
+        unsafe {
+            let (mut s0, mut s1) = (vdupq_n_f32(0.0), vdupq_n_f32(0.0));
+            while i + 8 <= n {
+                let d0 = vsubq_f32(vld1q_f32(pa.add(i)), vld1q_f32(pb.add(i)));
+                let d1 = vsubq_f32(vld1q_f32(pa.add(i + 4)), vld1q_f32(pb.add(i + 4)));
+                s0 = vfmaq_f32(s0, d0, d0);
+                s1 = vfmaq_f32(s1, d1, d1);
+                i += 8;
+            }
+            let mut s = vaddvq_f32(vaddq_f32(s0, s1));
+            while i < n {
+                let d = *pa.add(i) - *pb.add(i);
+                s += d * d;
+                i += 1;
+            }
+            s
+        }
+    }
 }
 
 /// Euclidean norm.
@@ -146,6 +423,30 @@ mod tests {
             let l2: f32 = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum();
             assert!((l2_sq(&a, &b) - l2).abs() < 1e-4, "n={n}");
         }
+    }
+
+    #[test]
+    fn every_available_kernel_matches_scalar() {
+        let kernels = available_kernels();
+        assert_eq!(kernels.last().unwrap().name, "scalar");
+        let mut rng = crate::SplitMix64(7);
+        for k in &kernels {
+            for n in (0..70).chain([127, 128, 129, 255, 256, 257, 1000]) {
+                let a: Vec<f32> = (0..n).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+                let b: Vec<f32> = (0..n).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+                let (d, ds) = ((k.dot)(&a, &b), dot_scalar(&a, &b));
+                let (l, ls) = ((k.l2_sq)(&a, &b), l2_sq_scalar(&a, &b));
+                let tol = 1e-5 * (n as f32 + 1.0);
+                assert!((d - ds).abs() <= tol, "{} dot n={n}: {d} vs {ds}", k.name);
+                assert!((l - ls).abs() <= tol, "{} l2 n={n}: {l} vs {ls}", k.name);
+                // Unaligned starts must work as well.
+                if n > 3 {
+                    let (d1, ds1) = ((k.dot)(&a[1..], &b[3..]), dot_scalar(&a[1..], &b[3..]));
+                    assert!((d1 - ds1).abs() <= tol, "{} unaligned n={n}", k.name);
+                }
+            }
+        }
+        assert!(kernels.iter().any(|k| k.name == simd_level()));
     }
 
     #[test]

@@ -386,6 +386,7 @@ impl Engine {
         if st.index.wants_rebuild() {
             let State { cat, index, .. } = st;
             self.pool.install(|| index.rebuild(cat))??;
+            cat.scrub_free();
         }
         Ok(())
     }
@@ -412,6 +413,9 @@ impl Engine {
                 m.forget(&slots);
             }
             self.maybe_rebuild(&mut st)?;
+            if !st.index.navigates_removed() {
+                st.cat.scrub_free();
+            }
             self.mutated();
             Ok(slots.len())
         })

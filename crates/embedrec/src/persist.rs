@@ -379,6 +379,16 @@ fn build(
                 if !tags.is_empty() {
                     return Err(corrupt("meta", format!("free slot {s} carries tags")));
                 }
+                // A free slot may keep the vector of a removed item (a graph tombstone).
+                let v = &cat.vectors[s * dim..(s + 1) * dim];
+                if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                    return Err(corrupt(
+                        "item_vectors",
+                        format!("free slot {s}: component {i} is not finite"),
+                    ));
+                }
+                let n = crate::distance::norm(v);
+                cat.inv_norm[s] = if n.is_finite() && n > 0.0 { 1.0 / n } else { 0.0 };
                 cat.free.push(s as u32);
                 cat.ids.push(None);
             }

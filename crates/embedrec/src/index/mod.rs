@@ -42,6 +42,11 @@ pub trait AnnIndex: Send + Sync + std::fmt::Debug {
     fn filters_during_traversal(&self) -> bool {
         false
     }
+    /// True when removed slots stay in the structure as navigable tombstones (their vectors
+    /// must then stay in the catalog until the slot is reused or the index rebuilt).
+    fn navigates_removed(&self) -> bool {
+        false
+    }
     /// The index structure serialised for the engine file, when the index can be stored
     /// (loading then skips the rebuild).
     fn to_bytes(&self) -> Option<Vec<u8>> {

@@ -14,9 +14,12 @@
 use super::{AnnIndex, sort_hits};
 use crate::Result;
 use crate::catalog::Catalog;
+use parking_lot::Mutex;
+use rayon::prelude::*;
 use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering as AtomicOrd};
 
 const NONE: u32 = u32::MAX;
 const MAX_LEVEL: usize = 16;
@@ -74,6 +77,11 @@ fn with_visited<R>(n: usize, f: impl FnOnce(&mut dyn FnMut(u32) -> bool) -> R) -
 }
 
 /// The native HNSW graph.
+///
+/// Link lists are arrays of atomics (count first, then ids) so that many threads can insert
+/// at once: each writer holds the per-node lock of the list it rewrites, readers never lock
+/// (a reader racing a writer sees an older or newer list, and every id it can see is a valid
+/// slot, because lists only ever hold slots the catalog has vectors for).
 #[derive(Debug)]
 pub(crate) struct NativeHnsw {
     m: usize,
@@ -81,19 +89,26 @@ pub(crate) struct NativeHnsw {
     ef_construction: usize,
     level_mult: f64,
     /// `slots * (1 + m0)`: count, then links.
-    level0: Vec<u32>,
-    /// Per slot: links of levels 1..=level (empty for level-0-only nodes).
-    upper: Vec<Vec<Vec<u32>>>,
+    level0: Vec<AtomicU32>,
+    /// Per slot: `level * (1 + m)` entries for levels 1..=level (count, then links, per level).
+    upper: Vec<Box<[AtomicU32]>>,
     /// Per slot: top level, or -1 when the slot has no node.
     levels: Vec<i8>,
-    entry: u32,
-    max_level: usize,
+    /// Per slot: held while the slot's link lists are rewritten.
+    locks: Vec<Mutex<()>>,
+    entry: AtomicU32,
+    max_level: AtomicUsize,
+    /// Held while a node that may raise the top level is inserted.
+    entry_lock: Mutex<()>,
     rng: u64,
     /// Nodes whose item was removed and whose slot was not reused yet.
     tombstones: usize,
     dead: Vec<bool>,
     rebuild_fraction: f64,
 }
+
+/// Batches at least this large are inserted in parallel on the current rayon pool.
+const PARALLEL_MIN: usize = 256;
 
 impl NativeHnsw {
     pub(crate) fn new(m: usize, ef_construction: usize, rebuild_fraction: f64) -> Self {
@@ -105,8 +120,10 @@ impl NativeHnsw {
             level0: Vec::new(),
             upper: Vec::new(),
             levels: Vec::new(),
-            entry: NONE,
-            max_level: 0,
+            locks: Vec::new(),
+            entry: AtomicU32::new(NONE),
+            max_level: AtomicUsize::new(0),
+            entry_lock: Mutex::new(()),
             rng: 0x2545F4914F6CDD1D,
             tombstones: 0,
             dead: Vec::new(),
@@ -115,37 +132,53 @@ impl NativeHnsw {
     }
 
     fn grow(&mut self, slots: usize) {
-        if self.levels.len() < slots {
+        let old = self.levels.len();
+        if old < slots {
             self.levels.resize(slots, -1);
             self.dead.resize(slots, false);
-            self.upper.resize(slots, Vec::new());
-            self.level0.resize(slots * (1 + self.m0), 0);
+            self.upper.resize_with(slots, Default::default);
+            self.locks.resize_with(slots, || Mutex::new(()));
+            self.level0
+                .resize_with(slots * (1 + self.m0), || AtomicU32::new(0));
         }
     }
 
-    fn links(&self, slot: u32, level: usize) -> &[u32] {
+    /// The raw list (count, then capacity ids) of a slot at a level; empty when the slot has
+    /// no such level (a recycled slot may come back lower while stale links still reach it).
+    fn list(&self, slot: u32, level: usize) -> &[AtomicU32] {
         if level == 0 {
             let base = slot as usize * (1 + self.m0);
-            let n = self.level0[base] as usize;
-            &self.level0[base + 1..base + 1 + n]
+            &self.level0[base..base + 1 + self.m0]
         } else {
-            // A recycled slot may come back with fewer levels while stale links from upper
-            // layers still point at it: a missing level simply has no links.
-            self.upper[slot as usize]
-                .get(level - 1)
-                .map_or(&[], |l| l.as_slice())
+            let u = &self.upper[slot as usize];
+            let w = 1 + self.m;
+            u.get((level - 1) * w..level * w).unwrap_or(&[])
         }
     }
 
-    fn set_links(&mut self, slot: u32, level: usize, links: &[u32]) {
-        if level == 0 {
-            let base = slot as usize * (1 + self.m0);
-            self.level0[base] = links.len() as u32;
-            self.level0[base + 1..base + 1 + links.len()].copy_from_slice(links);
-        } else if let Some(l) = self.upper[slot as usize].get_mut(level - 1) {
-            l.clear();
-            l.extend_from_slice(links);
+    /// The current links of a slot at a level.
+    #[inline]
+    fn links(&self, slot: u32, level: usize) -> impl Iterator<Item = u32> + '_ {
+        let ids: &[AtomicU32] = match self.list(slot, level).split_first() {
+            Some((count, ids)) => {
+                &ids[..(count.load(AtomicOrd::Acquire) as usize).min(ids.len())]
+            }
+            None => &[],
+        };
+        ids.iter().map(|x| x.load(AtomicOrd::Relaxed))
+    }
+
+    /// Replaces the links of a slot at a level (the caller holds the slot's lock or `&mut`).
+    fn set_links(&self, slot: u32, level: usize, links: &[u32]) {
+        let list = self.list(slot, level);
+        if list.is_empty() {
+            return;
         }
+        let n = links.len().min(list.len() - 1);
+        for (dst, &x) in list[1..1 + n].iter().zip(links) {
+            dst.store(x, AtomicOrd::Relaxed);
+        }
+        list[0].store(n as u32, AtomicOrd::Release);
     }
 
     fn random_level(&mut self) -> usize {
@@ -160,7 +193,7 @@ impl NativeHnsw {
     fn greedy(&self, cat: &Catalog, q: &[f32], mut cur: Cand, level: usize) -> Cand {
         loop {
             let mut best = cur;
-            for &n in self.links(cur.slot, level) {
+            for n in self.links(cur.slot, level) {
                 let c = Cand {
                     score: cat.score(q, n),
                     slot: n,
@@ -188,35 +221,43 @@ impl NativeHnsw {
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<Cand> {
         with_visited(self.levels.len(), |first_visit| {
-            let mut candidates: BinaryHeap<Cand> = BinaryHeap::new();
-            let mut results: BinaryHeap<Worst> = BinaryHeap::new();
+            let mut candidates: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef * 2);
+            let mut results: BinaryHeap<Worst> = BinaryHeap::with_capacity(ef + 1);
             first_visit(entry.slot);
             candidates.push(entry);
             if accept(entry.slot) {
                 results.push(Worst(std::cmp::Reverse(entry)));
             }
+            let mut worst = if results.len() >= ef {
+                entry.score
+            } else {
+                f32::NEG_INFINITY
+            };
             while let Some(c) = candidates.pop() {
-                if results.len() >= ef
-                    && let Some(w) = results.peek()
-                    && c.score < w.0.0.score
-                {
+                if results.len() >= ef && c.score < worst {
                     break;
                 }
-                for &n in self.links(c.slot, level) {
+                let mut next = self.links(c.slot, level).peekable();
+                while let Some(n) = next.next() {
+                    if let Some(&p) = next.peek() {
+                        cat.prefetch(p);
+                    }
                     if !first_visit(n) {
                         continue;
                     }
-                    let cand = Cand {
-                        score: cat.score(q, n),
-                        slot: n,
-                    };
-                    let worst = results.peek().map_or(f32::NEG_INFINITY, |w| w.0.0.score);
-                    if results.len() < ef || cand.score > worst {
+                    let score = cat.score(q, n);
+                    if results.len() < ef || score > worst {
+                        let cand = Cand { score, slot: n };
                         candidates.push(cand);
                         if accept(n) {
                             results.push(Worst(std::cmp::Reverse(cand)));
                             if results.len() > ef {
                                 results.pop();
+                            }
+                            if results.len() >= ef
+                                && let Some(w) = results.peek()
+                            {
+                                worst = w.0.0.score;
                             }
                         }
                     }
@@ -244,26 +285,60 @@ impl NativeHnsw {
         kept
     }
 
-    fn insert(&mut self, cat: &Catalog, slot: u32) {
-        let level = self.random_level();
+    /// Takes a slot out of the graph before it is re-inserted (its item was replaced or the
+    /// slot recycled). Sequential.
+    fn unlink(&mut self, slot: u32) {
         let s = slot as usize;
-        self.levels[s] = level as i8;
-        self.upper[s] = vec![Vec::new(); level];
-        self.set_links(slot, 0, &[]);
-        if self.entry == NONE {
-            self.entry = slot;
-            self.max_level = level;
-            return;
+        if self.dead[s] {
+            // A recycled slot stops being a tombstone.
+            self.dead[s] = false;
+            self.tombstones -= 1;
         }
-        let q = cat.index_vector_ref(slot).into_owned();
-        let mut cur = Cand {
-            score: cat.score(&q, self.entry),
-            slot: self.entry,
+        self.levels[s] = -1;
+        self.upper[s] = Box::default();
+        self.set_links(slot, 0, &[]);
+    }
+
+    /// Draws a level for an unlinked slot and allocates its upper lists. Sequential.
+    fn assign_level(&mut self, slot: u32) {
+        let level = self.random_level();
+        self.levels[slot as usize] = level as i8;
+        self.upper[slot as usize] = (0..level * (1 + self.m))
+            .map(|_| AtomicU32::new(0))
+            .collect();
+    }
+
+    /// Links one prepared slot into the graph. Safe to call from many threads at once.
+    fn insert(&self, cat: &Catalog, slot: u32) {
+        let level = self.levels[slot as usize] as usize;
+        // A node that may become the new top holds the entry lock for its whole insertion
+        // (rare: about one node in m^level).
+        let mut top_guard = if level > self.max_level.load(AtomicOrd::Acquire) {
+            Some(self.entry_lock.lock())
+        } else {
+            None
         };
-        for l in (level + 1..=self.max_level).rev() {
+        let entry = self.entry.load(AtomicOrd::Acquire);
+        let max_level = self.max_level.load(AtomicOrd::Acquire);
+        if entry == NONE {
+            let _g = top_guard.get_or_insert_with(|| self.entry_lock.lock());
+            if self.entry.load(AtomicOrd::Acquire) == NONE {
+                self.max_level.store(level, AtomicOrd::Release);
+                self.entry.store(slot, AtomicOrd::Release);
+                return;
+            }
+            drop(top_guard.take());
+            return self.insert(cat, slot);
+        }
+        let q = cat.index_vector_ref(slot);
+        let mut cur = Cand {
+            score: cat.score(&q, entry),
+            slot: entry,
+        };
+        for l in (level + 1..=max_level).rev() {
             cur = self.greedy(cat, &q, cur, l);
         }
-        for l in (0..=level.min(self.max_level)).rev() {
+        for l in (0..=level.min(max_level)).rev() {
             let levels = &self.levels;
             // Stale links (to recycled slots re-inserted lower) can reach nodes without level l.
             let found = self.search_level(cat, &q, cur, self.ef_construction, l, &|n| {
@@ -271,10 +346,14 @@ impl NativeHnsw {
             });
             let max = if l == 0 { self.m0 } else { self.m };
             let chosen = self.select(cat, &found, self.m);
-            self.set_links(slot, l, &chosen);
+            {
+                let _g = self.locks[slot as usize].lock();
+                self.set_links(slot, l, &chosen);
+            }
             for &n in &chosen {
                 // Reverse link, pruned with the same heuristic when full.
-                let mut nl: Vec<u32> = self.links(n, l).to_vec();
+                let _g = self.locks[n as usize].lock();
+                let mut nl: Vec<u32> = self.links(n, l).collect();
                 if nl.contains(&slot) {
                     continue;
                 }
@@ -298,19 +377,45 @@ impl NativeHnsw {
                 cur = *best;
             }
         }
-        if level > self.max_level {
-            self.max_level = level;
-            self.entry = slot;
+        if top_guard.is_some() && level > self.max_level.load(AtomicOrd::Acquire) {
+            self.max_level.store(level, AtomicOrd::Release);
+            self.entry.store(slot, AtomicOrd::Release);
         }
     }
 
-    /// Drops a node's own links (its slot is being re-inserted for a new item).
-    fn unlink(&mut self, slot: u32) {
-        let s = slot as usize;
-        if s < self.levels.len() && self.levels[s] >= 0 {
-            self.set_links(slot, 0, &[]);
-            self.upper[s].clear();
-            self.levels[s] = -1;
+    /// Prepares then inserts slots: in parallel on the current rayon pool for large batches
+    /// (each insertion sees the graph as other threads leave it, as in hnswlib), sequentially
+    /// for small ones.
+    fn insert_all(&mut self, cat: &Catalog, slots: &[u32]) {
+        self.grow(cat.slots());
+        let mut slots = slots.to_vec();
+        slots.sort_unstable();
+        slots.dedup();
+        for &s in &slots {
+            self.unlink(s);
+        }
+        let entry = *self.entry.get_mut();
+        if entry != NONE && self.levels[entry as usize] < 0 {
+            // The entry point was unlinked: the new one is a node of the highest level left.
+            let best = (0..self.levels.len())
+                .max_by_key(|&x| self.levels[x])
+                .filter(|&x| self.levels[x] >= 0);
+            *self.entry.get_mut() = best.map_or(NONE, |x| x as u32);
+            *self.max_level.get_mut() = best.map_or(0, |x| self.levels[x] as usize);
+        }
+        for &s in &slots {
+            self.assign_level(s);
+        }
+        let this = &*self;
+        if slots.len() >= PARALLEL_MIN && rayon::current_num_threads() > 1 {
+            // A sequential start gives the first threads a graph to descend.
+            let (head, rest) = slots.split_at(PARALLEL_MIN / 4);
+            head.iter().for_each(|&s| this.insert(cat, s));
+            rest.par_iter()
+                .with_min_len(16)
+                .for_each(|&s| this.insert(cat, s));
+        } else {
+            slots.iter().for_each(|&s| this.insert(cat, s));
         }
     }
 }
@@ -321,29 +426,15 @@ impl AnnIndex for NativeHnsw {
     }
 
     fn upsert(&mut self, cat: &Catalog, slots: &[u32]) -> Result<()> {
-        self.grow(cat.slots());
-        for &s in slots {
-            let was_entry = self.entry == s;
-            if self.dead[s as usize] {
-                // A recycled slot stops being a tombstone.
-                self.dead[s as usize] = false;
-                self.tombstones -= 1;
-            }
-            self.unlink(s);
-            if was_entry {
-                // The new entry point is a node of the highest remaining level.
-                let best = (0..self.levels.len())
-                    .max_by_key(|&x| self.levels[x])
-                    .filter(|&x| self.levels[x] >= 0);
-                self.entry = best.map_or(NONE, |x| x as u32);
-                self.max_level = best.map_or(0, |x| self.levels[x] as usize);
-            }
-            self.insert(cat, s);
-        }
+        self.insert_all(cat, slots);
         Ok(())
     }
 
     fn filters_during_traversal(&self) -> bool {
+        true
+    }
+
+    fn navigates_removed(&self) -> bool {
         true
     }
 
@@ -376,14 +467,15 @@ impl AnnIndex for NativeHnsw {
         ef: usize,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Vec<(u32, f32)> {
-        if self.entry == NONE || k == 0 {
+        let entry = self.entry.load(AtomicOrd::Acquire);
+        if entry == NONE || k == 0 {
             return Vec::new();
         }
         let mut cur = Cand {
-            score: cat.score(query, self.entry),
-            slot: self.entry,
+            score: cat.score(query, entry),
+            slot: entry,
         };
-        for l in (1..=self.max_level).rev() {
+        for l in (1..=self.max_level.load(AtomicOrd::Acquire)).rev() {
             cur = self.greedy(cat, query, cur, l);
         }
         let found = self.search_level(cat, query, cur, ef.max(k), 0, accept);
@@ -395,21 +487,18 @@ impl AnnIndex for NativeHnsw {
 
     fn rebuild(&mut self, cat: &Catalog) -> Result<()> {
         *self = NativeHnsw::new(self.m, self.ef_construction, self.rebuild_fraction);
-        self.grow(cat.slots());
         let slots: Vec<u32> = cat.live_slots().collect();
-        for s in slots {
-            self.insert(cat, s);
-        }
+        self.insert_all(cat, &slots);
         Ok(())
     }
 
     fn memory_bytes(&self) -> usize {
         self.level0.len() * 4
-            + self.levels.len()
+            + self.levels.len() * 3
             + self
                 .upper
                 .iter()
-                .map(|u| 24 + u.iter().map(|l| 24 + l.len() * 4).sum::<usize>())
+                .map(|u| 16 + u.len() * 4)
                 .sum::<usize>()
     }
 }
@@ -426,8 +515,8 @@ impl NativeHnsw {
         o.extend_from_slice(GRAPH_MAGIC);
         o.extend_from_slice(&(self.m as u32).to_le_bytes());
         o.extend_from_slice(&(self.levels.len() as u64).to_le_bytes());
-        o.extend_from_slice(&self.entry.to_le_bytes());
-        o.extend_from_slice(&(self.max_level as u32).to_le_bytes());
+        o.extend_from_slice(&self.entry.load(AtomicOrd::Acquire).to_le_bytes());
+        o.extend_from_slice(&(self.max_level.load(AtomicOrd::Acquire) as u32).to_le_bytes());
         o.extend_from_slice(&(self.tombstones as u64).to_le_bytes());
         o.extend_from_slice(&self.rng.to_le_bytes());
         for s in 0..self.levels.len() {
@@ -437,7 +526,7 @@ impl NativeHnsw {
                 continue;
             }
             for l in 0..=self.levels[s] as usize {
-                let links = self.links(s as u32, l);
+                let links: Vec<u32> = self.links(s as u32, l).collect();
                 o.extend_from_slice(&(links.len() as u32).to_le_bytes());
                 for x in links {
                     o.extend_from_slice(&x.to_le_bytes());
@@ -501,7 +590,9 @@ impl NativeHnsw {
             if level < 0 {
                 continue;
             }
-            g.upper[s] = vec![Vec::new(); level as usize];
+            g.upper[s] = (0..level as usize * (1 + m))
+                .map(|_| AtomicU32::new(0))
+                .collect();
             for l in 0..=level as usize {
                 let count = u32_(take(4)?) as usize;
                 let max = if l == 0 { g.m0 } else { m };
@@ -537,8 +628,8 @@ impl NativeHnsw {
                 "entry point {entry} does not carry the top level {max_level}"
             ));
         }
-        g.entry = entry;
-        g.max_level = max_level;
+        g.entry = AtomicU32::new(entry);
+        g.max_level = AtomicUsize::new(max_level);
         g.tombstones = tombstones;
         Ok(g)
     }
