@@ -435,3 +435,26 @@ fn concurrent_reads_and_writes() {
     }
     assert_eq!(e.len(), 2000 + 20 - 20);
 }
+
+#[test]
+fn set_ef_search_tunes_queries_invalidates_cache_and_is_saved() {
+    let e = engine(3_000, 8, Metric::L2, IndexKind::Native);
+    let q = [0.5f32; 8];
+    let wide = e.search(&q, 10, None).unwrap();
+    assert_eq!(e.config().ef_search, 128);
+    let err = e.set_ef_search(0).unwrap_err().to_string();
+    assert!(err.contains("ef_search") && err.contains('0'), "{err}");
+    e.set_ef_search(10).unwrap();
+    assert_eq!(e.config().ef_search, 10);
+    // The cached answer was dropped: this search is a miss computed with ef = 10.
+    let misses = e.stats().cache.misses;
+    let narrow = e.search(&q, 10, None).unwrap();
+    assert_eq!(e.stats().cache.misses, misses + 1);
+    assert_eq!(narrow.len(), 10);
+    // A narrower walk never finds better neighbours than the wider one.
+    assert!(narrow[0].score <= wide[0].score + 1e-6);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ef.embedrec");
+    e.save(&path).unwrap();
+    assert_eq!(Engine::load(&path).unwrap().config().ef_search, 10);
+}

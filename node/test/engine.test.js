@@ -257,3 +257,27 @@ test("README's Node snippet runs", () => {
   }
   assert.ok(logs.length >= 2)
 })
+
+test('setEfSearch tunes queries, invalidates the cache and is saved', async () => {
+  const c = catalog(3000, 8)
+  const e = new Engine({ dim: 8, metric: 'l2', threads: 2 })
+  e.upsertItems(c.ids, c.v)
+  const q = new Float32Array(8).fill(0.5)
+  const wide = e.search(q, 10)
+  assert.equal(e.config.efSearch, 128)
+  assert.throws(() => e.setEfSearch(0), { code: 'INVALID_INPUT', message: /ef_search/ })
+  e.setEfSearch(10)
+  assert.equal(e.config.efSearch, 10)
+  const misses = e.stats().cache.misses
+  const narrow = e.search(q, 10)
+  assert.equal(e.stats().cache.misses, misses + 1)
+  assert.equal(narrow.length, 10)
+  assert.ok(narrow[0].score <= wide[0].score + 1e-6)
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'embedrec-ef-')), 'ef.embedrec')
+  await e.save(file)
+  assert.equal((await Engine.load(file)).config.efSearch, 10)
+})
+
+test('simdLevel names the distance kernels', () => {
+  assert.ok(['avx512', 'avx2+fma', 'neon', 'scalar'].includes(require('..').simdLevel()))
+})

@@ -5,7 +5,7 @@ attributes, an HNSW (or exact) nearest-neighbour index, user interactions, an LR
 cache and metrics. See ``help(embedrec.Engine)``.
 """
 
-from embedrec._native import FORMAT_VERSION, Engine, Filter, holdout_split, leave_last_out
+from embedrec._native import FORMAT_VERSION, Engine, Filter, holdout_split, leave_last_out, simd_level
 from embedrec.errors import (
     CancelledError,
     CapacityExceededError,
@@ -41,4 +41,5 @@ __all__ = [
     "UnsupportedVersionError",
     "holdout_split",
     "leave_last_out",
+    "simd_level",
 ]

@@ -334,3 +334,26 @@ def test_movielens_when_present(movielens):
     assert len(e) == 9742
     sim = e.similar("1", k=5, filter={"tags_all": ["Animation"]})
     assert len(sim) == 5
+
+
+def test_set_ef_search_tunes_invalidates_and_is_saved(tmp_path):
+    ids_, vecs, _, _ = make_catalog(3000, 8)
+    e = embedrec.Engine(8, metric="l2")
+    e.upsert_items(ids_, vecs)
+    q = np.full(8, 0.5, dtype=np.float32)
+    wide = e.search(q, k=10)
+    assert e.config["ef_search"] == 128
+    with pytest.raises(embedrec.InvalidInputError, match="ef_search"):
+        e.set_ef_search(0)
+    e.set_ef_search(10)
+    assert e.config["ef_search"] == 10
+    misses = e.stats()["cache"]["misses"]
+    narrow = e.search(q, k=10)
+    assert e.stats()["cache"]["misses"] == misses + 1
+    assert len(narrow) == 10 and narrow[0][1] <= wide[0][1] + 1e-6
+    e.save(tmp_path / "ef.embedrec")
+    assert embedrec.Engine.load(tmp_path / "ef.embedrec").config["ef_search"] == 10
+
+
+def test_simd_level_names_the_kernels():
+    assert embedrec.simd_level() in {"avx512", "avx2+fma", "neon", "scalar"}

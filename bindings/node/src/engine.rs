@@ -38,6 +38,10 @@ pub struct EngineOptions {
     pub threads: Option<u32>,
     /// Recency half-life of interactions, in seconds.
     pub recency_half_life: Option<f64>,
+    /// Filters passing at most this fraction of items use the exact path (default 0.1).
+    pub exact_filter_fraction: Option<f64>,
+    /// Catalogs of at most this many items are searched exactly (default 2000).
+    pub exact_below: Option<u32>,
 }
 
 /// An inclusive numeric range on an attribute.
@@ -380,6 +384,10 @@ impl JsEngine {
                 cache_ttl_secs: options.cache_ttl,
                 threads: u(options.threads, d.threads),
                 recency_half_life_secs: options.recency_half_life,
+                exact_filter_fraction: options
+                    .exact_filter_fraction
+                    .unwrap_or(d.exact_filter_fraction),
+                exact_below: u(options.exact_below, d.exact_below),
                 ..d
             };
             Ok(JsEngine {
@@ -398,6 +406,27 @@ impl JsEngine {
     #[napi(getter, catch_unwind)]
     pub fn dim(&self) -> u32 {
         self.inner.dim() as u32
+    }
+
+    /// The configuration the engine runs with (every option filled in).
+    #[napi(getter, catch_unwind)]
+    pub fn config(&self) -> EngineOptions {
+        let c = self.inner.config();
+        EngineOptions {
+            dim: c.dim as u32,
+            metric: Some(c.metric.name().into()),
+            index: Some(c.index.name().into()),
+            m: Some(c.m as u32),
+            ef_construction: Some(c.ef_construction as u32),
+            ef_search: Some(c.ef_search as u32),
+            cache_capacity: Some(c.cache_capacity as u32),
+            cache_max_bytes: Some(c.cache_max_bytes as f64),
+            cache_ttl: c.cache_ttl_secs,
+            threads: Some(c.threads as u32),
+            recency_half_life: c.recency_half_life_secs,
+            exact_filter_fraction: Some(c.exact_filter_fraction),
+            exact_below: Some(c.exact_below as u32),
+        }
     }
 
     /// True when the item exists.
@@ -650,6 +679,13 @@ impl JsEngine {
     #[napi(factory, catch_unwind)]
     pub fn from_bytes(env: Env, data: Buffer) -> Result<Self> {
         run(&env, || Engine::from_bytes(&data)).map(|e| JsEngine { inner: Arc::new(e) })
+    }
+
+    /// Changes the HNSW search breadth for later queries (higher: better recall, slower).
+    /// Cached results are invalidated; the value is saved with the engine.
+    #[napi(catch_unwind)]
+    pub fn set_ef_search(&self, env: Env, ef: u32) -> Result<()> {
+        run(&env, || self.inner.set_ef_search(ef as usize))
     }
 
     /// Drops all cached results.

@@ -6,3 +6,9 @@
 
 mod engine;
 mod error;
+
+/// Distance kernels chosen for this CPU at run time: "avx512", "avx2+fma", "neon" or "scalar".
+#[napi_derive::napi]
+pub fn simd_level() -> &'static str {
+    embedrec::simd_level()
+}

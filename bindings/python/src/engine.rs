@@ -535,6 +535,12 @@ impl PyEngine {
         Ok((ctor, (slf.get().to_bytes(py)?,)))
     }
 
+    /// Changes the HNSW search breadth for later queries (higher: better recall, slower).
+    /// Cached results are invalidated; the value is saved with the engine.
+    fn set_ef_search(&self, py: Python<'_>, ef: usize) -> PyResult<()> {
+        run(py, || self.inner.set_ef_search(ef))
+    }
+
     /// Drops all cached results.
     fn clear_cache(&self) {
         self.inner.clear_cache()

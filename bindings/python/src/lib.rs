@@ -16,5 +16,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train::holdout_split, m)?)?;
     m.add_function(wrap_pyfunction!(train::leave_last_out, m)?)?;
     m.add("FORMAT_VERSION", embedrec::persist::FORMAT_VERSION)?;
+    m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     Ok(())
+}
+
+/// Distance kernels chosen for this CPU at run time: "avx512", "avx2+fma", "neon" or "scalar".
+#[pyfunction]
+fn simd_level() -> &'static str {
+    embedrec::simd_level()
 }

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Most graph candidates examined for one query before the exact path is preferred.
@@ -120,6 +120,8 @@ pub struct FitReport {
 /// lock, mutations take the write lock briefly.
 pub struct Engine {
     config: EngineConfig,
+    /// Current search breadth (starts at `config.ef_search`; see [`Engine::set_ef_search`]).
+    ef_search: AtomicUsize,
     state: RwLock<State>,
     cache: Mutex<ResultCache>,
     metrics: Metrics,
@@ -247,13 +249,33 @@ impl Engine {
             metrics: Metrics::new(),
             state: RwLock::new(state),
             epoch: AtomicU64::new(0),
+            ef_search: AtomicUsize::new(config.ef_search),
             config,
         }
     }
 
-    /// The configuration the engine runs with.
-    pub fn config(&self) -> &EngineConfig {
-        &self.config
+    /// The configuration the engine runs with (`ef_search` as last set).
+    pub fn config(&self) -> EngineConfig {
+        EngineConfig {
+            ef_search: self.ef_search.load(Ordering::Relaxed),
+            ..self.config.clone()
+        }
+    }
+
+    /// Changes the HNSW search breadth used by every later query (recall against speed, as
+    /// hnswlib's `set_ef`). Cached results are invalidated; the value is saved with the engine.
+    pub fn set_ef_search(&self, ef: usize) -> Result<()> {
+        if ef == 0 || ef > crate::config::MAX_EF {
+            return Err(Error::invalid(
+                "ef_search",
+                format!("an integer in 1..={}", crate::config::MAX_EF),
+                ef,
+            ));
+        }
+        let _st = self.state.write();
+        self.ef_search.store(ef, Ordering::Relaxed);
+        self.mutated();
+        Ok(())
     }
     /// Vector dimension.
     pub fn dim(&self) -> usize {
@@ -1000,9 +1022,9 @@ impl Engine {
             // Candidates to examine: enough that k survive the filter and exclusions (an
             // index that filters while walking counts only accepted items already).
             let ef = if st.index.filters_during_traversal() {
-                self.config.ef_search.max(k)
+                self.ef_search.load(Ordering::Relaxed).max(k)
             } else {
-                self.config.ef_search.max((wanted * 1.2).ceil() as usize)
+                (self.ef_search.load(Ordering::Relaxed)).max((wanted * 1.2).ceil() as usize)
             };
             let found = st.index.search(&st.cat, q, k, ef, &accept);
             if found.len() < k && found.len() < live {
@@ -1071,7 +1093,7 @@ impl Engine {
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let st = self.state.read();
         crate::persist::encode(
-            &self.config,
+            &self.config(),
             &st.cat,
             &st.users,
             st.model.as_ref(),

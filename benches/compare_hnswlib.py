@@ -1,0 +1,469 @@
+#!/usr/bin/env python3
+"""embedrec's indexes against hnswlib, measured in the same run.
+
+Datasets are generated from a fixed seed (Gaussian mixtures; queries are held-out points of
+the same mixture) and exact ground truth is computed with numpy. Each library/dataset/thread
+count runs in its own subprocess so that the memory figure (RSS growth during the build) is
+not polluted by another index. Measured per index:
+
+- build time with 1 thread (CPU seconds) and 2 threads (wall seconds),
+- index memory (RSS growth while building), file size, load time,
+- recall@10 against single-thread QPS for ef in {16, 32, 64, 128, 256},
+- filtered search (filters passing 10 % and 1 % of items) and search after deleting 10 %
+  of the items, against exact ground truth of the filtered / remaining items.
+
+Outputs ``<out>/<dataset>.json``, ``<out>/<dataset>.png`` (recall-QPS curves) and a
+markdown table ``<out>/<dataset>.md`` (ratios to hnswlib).
+
+    pip install hnswlib==0.8.0 matplotlib numpy   # and the embedrec wheel: pip install ./python
+    python benches/compare_hnswlib.py --datasets l2-200k,ip-200k,ip-1m
+    python benches/compare_hnswlib.py --smoke       # tiny version run by CI
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+K = 10
+SEED = 20261122
+DATASETS = {
+    # name: (items, dim, clusters, metric, normalised)
+    "l2-200k": (200_000, 128, 1_000, "l2", False),
+    "ip-200k": (200_000, 128, 1_000, "ip", True),
+    "ip-1m": (1_000_000, 64, 2_000, "ip", True),
+    "smoke": (5_000, 32, 50, "l2", False),
+}
+N_QUERIES = 1_000
+M, EF_CONSTRUCTION = 16, 200
+
+
+# ----------------------------------------------------------------------------------- data
+
+
+def generate(name: str, data_dir: Path) -> Path:
+    """Creates (once) the items, queries and exact top-k of a dataset; returns its directory."""
+    n, dim, clusters, metric, normalised = DATASETS[name]
+    d = data_dir / name
+    if (d / "gt.npy").exists():
+        return d
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(SEED)
+    centres = rng.normal(size=(clusters, dim)).astype(np.float32)
+    total = n + N_QUERIES
+    labels = rng.integers(0, clusters, size=total)
+    x = centres[labels] + 0.5 * rng.normal(size=(total, dim)).astype(np.float32)
+    x = x.astype(np.float32)
+    if normalised:
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+    items, queries = np.ascontiguousarray(x[:n]), np.ascontiguousarray(x[n:])
+    np.save(d / "items.npy", items)
+    np.save(d / "queries.npy", queries)
+    np.save(d / "gt.npy", exact_top_k(items, queries, metric, np.arange(n)))
+    return d
+
+
+def exact_top_k(items, queries, metric, subset):
+    """Exact top-K labels (from ``subset``) of every query, best first."""
+    sub = items[subset]
+    sq = (sub.astype(np.float64) ** 2).sum(1).astype(np.float32) if metric == "l2" else None
+    out = np.empty((len(queries), K), dtype=np.int64)
+    for start in range(0, len(queries), 50):
+        q = queries[start : start + 50]
+        s = q @ sub.T  # higher is better for ip; for l2 use |x|^2 - 2 q.x (|q|^2 is constant)
+        if metric == "l2":
+            s = 2 * s - sq
+        part = np.argpartition(-s, K, axis=1)[:, :K]
+        rows = np.arange(len(q))[:, None]
+        order = np.argsort(-s[rows, part], axis=1)
+        out[start : start + len(q)] = subset[part[rows, order]]
+    return out
+
+
+def recall(found, truth) -> float:
+    hits = sum(len(set(map(int, f)) & set(map(int, t))) for f, t in zip(found, truth))
+    return hits / (len(truth) * K)
+
+
+# --------------------------------------------------------------------------------- workers
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def median_time(fn, repeats=3):
+    times, out = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times)), out
+
+
+class EmbedrecRunner:
+    """embedrec through its Python binding; ids are the decimal labels."""
+
+    def __init__(self, index, metric, dim, threads):
+        import embedrec
+
+        self.embedrec = embedrec
+        self.index = index
+        self.e = embedrec.Engine(
+            dim,
+            metric="dot" if metric == "ip" else "l2",
+            index=index,
+            m=M,
+            ef_construction=EF_CONSTRUCTION,
+            cache_capacity=0,
+            threads=threads,
+            exact_below=0,
+            # Filtered queries walk the graph (no switch to the exact path), so the graph's
+            # own filtered recall is what is measured.
+            exact_filter_fraction=0.0,
+        )
+
+    def build(self, items):
+        n = len(items)
+        ids = [str(i) for i in range(n)]
+        bucket = (np.arange(n) % 100).astype(np.float64)
+        for start in range(0, n, 100_000):
+            end = min(n, start + 100_000)
+            self.e.upsert_items(
+                ids[start:end], items[start:end], attributes={"bucket": bucket[start:end]}
+            )
+
+    def query(self, queries, ef, filt=None):
+        """Runs the queries; the result is turned into labels by ``labels`` (not timed)."""
+        self.e.set_ef_search(ef)
+        if self.index == "hnsw":
+            # The hnsw_rs engine was built with 2 threads: query one at a time instead.
+            return [[h[0] for h in self.e.search(q, K, filt)] for q in queries]
+        ids, _ = self.e.search_batch(queries, K, filt)
+        return ids
+
+    @staticmethod
+    def labels(raw):
+        return np.array([[int(x) if x is not None else -1 for x in row] for row in raw])
+
+    def filter(self, max_bucket):
+        return self.embedrec.Filter(ranges={"bucket": (None, float(max_bucket))})
+
+    def delete(self, labels):
+        self.e.remove_items([str(i) for i in labels])
+
+    def save(self, path):
+        self.e.save(path)
+
+    def load(self, path):
+        self.embedrec.Engine.load(path)
+
+
+class HnswlibRunner:
+    def __init__(self, metric, dim, threads):
+        import hnswlib
+
+        self.hnswlib, self.metric, self.dim, self.threads = hnswlib, metric, dim, threads
+        self.p = hnswlib.Index(space=metric, dim=dim)
+
+    def build(self, items):
+        self.n = len(items)
+        self.p.init_index(max_elements=self.n, M=M, ef_construction=EF_CONSTRUCTION, random_seed=100)
+        self.p.set_num_threads(self.threads)
+        self.p.add_items(items, np.arange(self.n), num_threads=self.threads)
+
+    def query(self, queries, ef, filt=None):
+        self.p.set_ef(ef)
+        labels, _ = self.p.knn_query(queries, k=K, num_threads=1, filter=filt)
+        return labels
+
+    def filter(self, max_bucket):
+        return lambda label: label % 100 <= max_bucket
+
+    @staticmethod
+    def labels(raw):
+        return raw
+
+    def delete(self, labels):
+        for x in labels:
+            self.p.mark_deleted(int(x))
+
+    def save(self, path):
+        self.p.save_index(path)
+
+    def load(self, path):
+        q = self.hnswlib.Index(space=self.metric, dim=self.dim)
+        q.load_index(path, max_elements=self.n)
+
+
+def worker(lib, dataset, threads, data_dir, efs, full):
+    n, dim, _, metric, _ = DATASETS[dataset]
+    d = data_dir / dataset
+    items, queries, gt = (np.load(d / f) for f in ("items.npy", "queries.npy", "gt.npy"))
+    r = HnswlibRunner(metric, dim, threads) if lib == "hnswlib" else EmbedrecRunner(
+        {"native": "native", "hnsw_rs": "hnsw"}[lib], metric, dim, threads
+    )
+    rss0, cpu0, t0 = rss_bytes(), cpu_seconds(), time.perf_counter()
+    r.build(items)
+    out = {
+        "lib": lib,
+        "threads": threads,
+        "build_wall_s": time.perf_counter() - t0,
+        "build_cpu_s": cpu_seconds() - cpu0,
+        "memory_mb": (rss_bytes() - rss0) / 1e6,
+    }
+    if not full:
+        print(json.dumps(out))
+        return
+    if lib != "hnswlib":
+        out["simd"] = r.embedrec.simd_level()
+    curve = []
+    for ef in efs:
+        r.query(queries[:100], ef)  # warm-up
+        t, found = median_time(lambda: r.query(queries, ef))
+        found = r.labels(found)
+        curve.append({"ef": ef, "recall": recall(found, gt), "qps": len(queries) / t})
+    out["curve"] = curve
+    with tempfile.TemporaryDirectory(dir=data_dir) as tmp:
+        path = os.path.join(tmp, "index.bin")
+        t = time.perf_counter()
+        r.save(path)
+        out["save_s"] = time.perf_counter() - t
+        out["file_mb"] = os.path.getsize(path) / 1e6
+        out["load_s"], _ = median_time(lambda: r.load(path), repeats=1)
+    # Filtered search and search after deletions, at ef = 128, against exact ground truth.
+    nq = len(queries) if lib != "hnswlib" else min(200, len(queries))  # hnswlib filters call Python
+    labels = np.arange(n)
+    for max_bucket, name in ((9, "filter_10pct"), (0, "filter_1pct")):
+        allowed = labels[labels % 100 <= max_bucket]
+        truth = exact_top_k(items, queries[:nq], metric, allowed)
+        filt = r.filter(max_bucket)
+        t, found = median_time(lambda: r.query(queries[:nq], 128, filt), repeats=1)
+        found = r.labels(found)
+        valid = all(int(x) % 100 <= max_bucket for row in found for x in row if int(x) >= 0)
+        out[name] = {"recall": recall(found, truth), "qps": nq / t, "all_valid": valid}
+    deleted = labels[labels % 10 == 3]
+    r.delete(deleted)
+    remaining = labels[labels % 10 != 3]
+    truth = exact_top_k(items, queries, metric, remaining)
+    t, found = median_time(lambda: r.query(queries, 128), repeats=1)
+    found = r.labels(found)
+    valid = all(int(x) % 10 != 3 for row in found for x in row)
+    out["after_delete_10pct"] = {"recall": recall(found, truth), "qps": len(queries) / t, "all_valid": valid}
+    print(json.dumps(out))
+
+
+# ------------------------------------------------------------------------------ reporting
+
+
+def qps_at(curve, target):
+    """Single-thread QPS at a recall target, interpolated between measured ef values."""
+    pts = sorted(curve, key=lambda p: p["recall"])
+    if pts[0]["recall"] >= target:
+        return max(p["qps"] for p in pts), ">="
+    for a, b in zip(pts, pts[1:]):
+        if a["recall"] < target <= b["recall"]:
+            f = (target - a["recall"]) / (b["recall"] - a["recall"])
+            return a["qps"] + f * (b["qps"] - a["qps"]), ""
+    return None, "not reached"
+
+
+def report(dataset, results, out_dir, machine):
+    n, dim, clusters, metric, _ = DATASETS[dataset]
+    full = {r["lib"]: r for r in results if "curve" in r}
+    two = {r["lib"]: r for r in results if r["threads"] == 2}
+    base = full.get("hnswlib", {})
+    libs = [lib for lib in ("hnswlib", "native", "hnsw_rs") if lib in full]
+
+    def cell(lib, value, fmt, key=None, lower_is_better=False):
+        if value is None:
+            return "n/a"
+        s = fmt.format(value)
+        ref = key(base) if key and base else None
+        if lib != "hnswlib" and ref:
+            s += f" ({value / ref:.2f}x)"
+        return s
+
+    rows = []
+    for target in (0.95, 0.99):
+        vals = {lib: qps_at(full[lib]["curve"], target) for lib in libs}
+        ref = vals.get("hnswlib", (None, ""))[0]
+        cells = []
+        for lib in libs:
+            v, note = vals[lib]
+            if v is None:
+                cells.append(note)
+            else:
+                c = f"{note}{v:,.0f}"
+                if lib != "hnswlib" and ref:
+                    c += f" ({v / ref:.2f}x)"
+                cells.append(c)
+        rows.append((f"single-thread QPS at recall@10 = {target}", cells))
+
+    def simple(label, get, fmt, src=full):
+        cells = []
+        ref = get(src["hnswlib"]) if "hnswlib" in src else None
+        for lib in libs:
+            if lib not in src:
+                cells.append("n/a")
+                continue
+            v = get(src[lib])
+            c = fmt.format(v)
+            if lib != "hnswlib" and ref:
+                c += f" ({v / ref:.2f}x)"
+            cells.append(c)
+        rows.append((label, cells))
+
+    simple("build, CPU seconds, 1 thread", lambda r: r["build_cpu_s"], "{:.1f}")
+    if two:
+        simple("build, wall seconds, 2 threads", lambda r: r["build_wall_s"], "{:.1f}", two)
+    simple("index memory (RSS growth), MB", lambda r: r["memory_mb"], "{:.0f}")
+    simple("file size, MB", lambda r: r["file_mb"], "{:.0f}")
+    simple("load from disk, s", lambda r: r["load_s"], "{:.3f}")
+    for key, label in (
+        ("filter_10pct", "filter passing 10 %: recall@10 / QPS (ef 128)"),
+        ("filter_1pct", "filter passing 1 %: recall@10 / QPS (ef 128)"),
+        ("after_delete_10pct", "after deleting 10 %: recall@10 / QPS (ef 128)"),
+    ):
+        cells = []
+        for lib in libs:
+            v = full[lib].get(key)
+            cells.append(
+                "n/a" if v is None else f"{v['recall']:.3f} / {v['qps']:,.0f}" + ("" if v["all_valid"] else " INVALID")
+            )
+        rows.append((label, cells))
+
+    md = [
+        f"### {dataset}: {n:,} x {dim}, {metric}, {clusters:,} clusters, M={M}, ef_construction={EF_CONSTRUCTION}",
+        "",
+        f"Machine: {machine}. Recall@10 over {N_QUERIES:,} held-out queries; ratios to hnswlib "
+        "measured in the same run. QPS at a recall level is interpolated between the measured "
+        "ef values (\">=\" means every ef reached it and the fastest is shown).",
+        "",
+        "| " + " | ".join(["measure"] + [lib_label(lib) for lib in libs]) + " |",
+        "|" + "---|" * (len(libs) + 1),
+    ]
+    md += ["| " + " | ".join([label] + cells) + " |" for label, cells in rows]
+    md += ["", "| ef | " + " | ".join(f"{lib_label(l)} recall / QPS" for l in libs) + " |", "|" + "---|" * (len(libs) + 1)]
+    for i, p in enumerate(full[libs[0]]["curve"]):
+        md.append(
+            f"| {p['ef']} | "
+            + " | ".join(f"{full[l]['curve'][i]['recall']:.4f} / {full[l]['curve'][i]['qps']:,.0f}" for l in libs)
+            + " |"
+        )
+    text = "\n".join(md) + "\n"
+    (out_dir / f"{dataset}.md").write_text(text)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for lib in libs:
+            c = full[lib]["curve"]
+            ax.plot([p["recall"] for p in c], [p["qps"] for p in c], marker="o", label=lib_label(lib))
+        ax.set_xlabel("recall@10")
+        ax.set_ylabel("queries per second (1 thread)")
+        ax.set_yscale("log")
+        ax.set_title(f"{dataset}: {n:,} x {dim} {metric} (M={M}, efC={EF_CONSTRUCTION})")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out_dir / f"{dataset}.png", dpi=110)
+    except ImportError:
+        print("matplotlib not installed: no PNG", file=sys.stderr)
+    return text
+
+
+def lib_label(lib):
+    return {"hnswlib": "hnswlib 0.8.0", "native": "embedrec native", "hnsw_rs": "embedrec hnsw_rs"}[lib]
+
+
+def machine_line():
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.machine()}, {datetime.date.today()}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", default="l2-200k,ip-200k")
+    ap.add_argument("--libs", default="hnswlib,native,hnsw_rs")
+    ap.add_argument("--efs", default="16,32,64,128,256")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    ap.add_argument("--data-dir", default=str(Path(__file__).resolve().parent.parent / "target" / "bench-data"))
+    ap.add_argument("--smoke", action="store_true", help="tiny dataset, checks the script end to end")
+    ap.add_argument("--no-hnsw-rs-over", type=int, default=500_000, help="skip hnsw_rs above this many items")
+    ap.add_argument("--worker", nargs=3, metavar=("LIB", "DATASET", "THREADS"), help=argparse.SUPPRESS)
+    ap.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    efs = [int(x) for x in a.efs.split(",")]
+    data_dir = Path(a.data_dir)
+    if a.worker:
+        worker(a.worker[0], a.worker[1], int(a.worker[2]), data_dir, efs, a.full)
+        return
+    datasets = ["smoke"] if a.smoke else a.datasets.split(",")
+    out_dir = Path(a.out) if not a.smoke else data_dir / "smoke-results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    machine = machine_line()
+    for ds in datasets:
+        t = time.perf_counter()
+        generate(ds, data_dir)
+        print(f"[{ds}] data and ground truth ready ({time.perf_counter() - t:.1f}s)", file=sys.stderr)
+        results = []
+        for lib in a.libs.split(","):
+            if lib == "hnsw_rs" and DATASETS[ds][0] > a.no_hnsw_rs_over:
+                print(f"[{ds}] skipping hnsw_rs (over {a.no_hnsw_rs_over:,} items)", file=sys.stderr)
+                continue
+            # 1 thread: build CPU time, memory, queries, load, filters, deletes. hnsw_rs is
+            # only built with 2 threads (its single-thread build takes minutes).
+            runs = [(2, True)] if lib == "hnsw_rs" else [(1, True), (2, False)]
+            for threads, full in runs:
+                cmd = [sys.executable, __file__, "--worker", lib, ds, str(threads), "--efs", a.efs, "--data-dir", str(data_dir)]
+                if full:
+                    cmd.append("--full")
+                t = time.perf_counter()
+                p = subprocess.run(cmd, capture_output=True, text=True)
+                if p.returncode != 0:
+                    sys.stderr.write(p.stderr)
+                    sys.exit(f"[{ds}] {lib} with {threads} thread(s) failed")
+                r = json.loads(p.stdout.strip().splitlines()[-1])
+                results.append(r)
+                print(f"[{ds}] {lib} x{threads}: {time.perf_counter() - t:.1f}s {json.dumps(r)}", file=sys.stderr)
+        (out_dir / f"{ds}.json").write_text(json.dumps({"machine": machine, "results": results}, indent=1))
+        print(report(ds, results, out_dir, machine))
+        if a.smoke:
+            native = next(r for r in results if r["lib"] == "native" and "curve" in r)
+            best = max(p["recall"] for p in native["curve"])
+            assert best >= 0.95, f"smoke: native recall@10 {best}"
+            for key in ("filter_10pct", "filter_1pct", "after_delete_10pct"):
+                assert native[key]["all_valid"], f"smoke: invalid results in {key}"
+                assert native[key]["recall"] >= 0.9, f"smoke: {key} recall {native[key]['recall']}"
+
+
+if __name__ == "__main__":
+    main()
