@@ -44,6 +44,7 @@ DATASETS = {
     "ip-200k": (200_000, 128, 1_000, "ip", True),
     "ip-1m": (1_000_000, 64, 2_000, "ip", True),
     "smoke": (5_000, 32, 50, "l2", False),
+    "l2-50k": (50_000, 128, 250, "l2", False),  # quick development run
 }
 N_QUERIES = 1_000
 M, EF_CONSTRUCTION = 16, 200

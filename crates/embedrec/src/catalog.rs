@@ -183,6 +183,25 @@ impl Catalog {
         }
     }
 
+    /// [`Catalog::score`] against one query with the kernel and metric resolved once (for
+    /// loops that score many slots against the same query).
+    #[inline]
+    pub(crate) fn scorer<'a>(&'a self, query: &'a [f32]) -> impl Fn(u32) -> f32 + 'a {
+        let k = crate::distance::kernels();
+        let (dot, l2) = (k.dot, k.l2_sq);
+        let (dim, metric) = (self.dim, self.metric);
+        let (vectors, inv_norm) = (&self.vectors[..], &self.inv_norm[..]);
+        move |slot: u32| {
+            let s = slot as usize;
+            let v = &vectors[s * dim..s * dim + dim];
+            match metric {
+                Metric::Cosine => dot(query, v) * inv_norm[s],
+                Metric::Dot => dot(query, v),
+                Metric::L2 => -l2(query, v),
+            }
+        }
+    }
+
     /// Validates one vector: dimension, finiteness, non-zero norm for cosine. `item` names
     /// the item the vector belongs to, when there is one.
     pub(crate) fn check_vector(

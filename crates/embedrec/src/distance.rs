@@ -74,7 +74,7 @@ pub(crate) struct Kernels {
 static KERNELS: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
 
 #[inline]
-fn kernels() -> &'static Kernels {
+pub(crate) fn kernels() -> &'static Kernels {
     KERNELS.get_or_init(detect)
 }
 

@@ -548,8 +548,7 @@ impl Engine {
         Catalog::check_vector(self.config.dim, self.config.metric, "query", None, query)?;
         let st = self.state.read();
         let q = self.prepare(query);
-        let accept = |s: u32| st.cat.is_live(s);
-        let hits = st.index.search(&st.cat, &q, k, ef, &accept);
+        let hits = st.index.search(&st.cat, &q, k, ef, None);
         Ok(self.to_hits(&st, hits))
     }
 
@@ -1026,7 +1025,10 @@ impl Engine {
             } else {
                 (self.ef_search.load(Ordering::Relaxed)).max((wanted * 1.2).ceil() as usize)
             };
-            let found = st.index.search(&st.cat, q, k, ef, &accept);
+            let trivial = cf.only_exclusions() && cf.excluded_count() == 0;
+            let found = st
+                .index
+                .search(&st.cat, q, k, ef, (!trivial).then_some(&accept));
             if found.len() < k && found.len() < live {
                 // The graph walk ran out of matching candidates; the exact path guarantees k
                 // results whenever k matching items exist.

@@ -25,9 +25,10 @@ impl AnnIndex for ExactIndex {
         query: &[f32],
         k: usize,
         _ef: usize,
-        accept: &(dyn Fn(u32) -> bool + Sync),
+        accept: Option<&(dyn Fn(u32) -> bool + Sync)>,
     ) -> Vec<(u32, f32)> {
-        exact_top_k(cat, query, k, accept, None)
+        let live = |s: u32| cat.is_live(s);
+        exact_top_k(cat, query, k, accept.unwrap_or(&live), None)
     }
     fn rebuild(&mut self, _cat: &Catalog) -> Result<()> {
         Ok(())

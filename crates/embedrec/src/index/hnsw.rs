@@ -157,8 +157,10 @@ impl AnnIndex for HnswIndex {
         query: &[f32],
         k: usize,
         ef: usize,
-        accept: &(dyn Fn(u32) -> bool + Sync),
+        accept: Option<&(dyn Fn(u32) -> bool + Sync)>,
     ) -> Vec<(u32, f32)> {
+        let live = |s: u32| cat.is_live(s);
+        let accept = accept.unwrap_or(&live);
         if k == 0 || query.len() != self.dim {
             return Vec::new();
         }

@@ -24,7 +24,8 @@ pub trait AnnIndex: Send + Sync + std::fmt::Debug {
     fn upsert(&mut self, cat: &Catalog, slots: &[u32]) -> Result<()>;
     /// Forgets these slots (they are already free in the catalog).
     fn remove(&mut self, slots: &[u32]);
-    /// Up to `k` best `(slot, score)` pairs, best first, among slots accepted by `accept`.
+    /// Up to `k` best `(slot, score)` pairs, best first, among slots accepted by `accept`
+    /// (`None`: every live slot).
     /// `query` is prepared (unit length for cosine). `ef` is the search breadth: an
     /// approximate index examines at least `ef` candidates (the engine raises it for filters
     /// that reject many items).
@@ -34,7 +35,7 @@ pub trait AnnIndex: Send + Sync + std::fmt::Debug {
         query: &[f32],
         k: usize,
         ef: usize,
-        accept: &(dyn Fn(u32) -> bool + Sync),
+        accept: Option<&(dyn Fn(u32) -> bool + Sync)>,
     ) -> Vec<(u32, f32)>;
     /// True when `accept` is applied while walking the index (so `ef` counts accepted items);
     /// false when the index filters a fixed candidate list afterwards (then the engine widens

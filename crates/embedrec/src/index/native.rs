@@ -45,34 +45,53 @@ impl Ord for Cand {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Worst(std::cmp::Reverse<Cand>);
 
-thread_local! {
-    static VISITED: RefCell<(Vec<u32>, u32)> = const { RefCell::new((Vec::new(), 0)) };
+/// Per-thread visited marks: a node is visited when its tag equals the current generation,
+/// so a new search only bumps the generation (the array is cleared once every 65,535 searches).
+struct VisitedTags {
+    tags: Vec<u16>,
+    generation: u16,
 }
 
-/// Runs `f` with a cleared visited set for `n` nodes (generation tags, no clearing).
-fn with_visited<R>(n: usize, f: impl FnOnce(&mut dyn FnMut(u32) -> bool) -> R) -> R {
+thread_local! {
+    static VISITED: RefCell<VisitedTags> = const {
+        RefCell::new(VisitedTags { tags: Vec::new(), generation: 0 })
+    };
+}
+
+/// A fresh visited set for one search (borrowed from the thread's [`VisitedTags`]).
+struct Visited<'a> {
+    tags: &'a mut [u16],
+    generation: u16,
+}
+
+impl Visited<'_> {
+    /// Marks `s` visited; true when it was not visited before.
+    #[inline(always)]
+    fn first_visit(&mut self, s: u32) -> bool {
+        let t = &mut self.tags[s as usize];
+        let fresh = *t != self.generation;
+        *t = self.generation;
+        fresh
+    }
+}
+
+/// Runs `f` with a cleared visited set for `n` nodes.
+fn with_visited<R>(n: usize, f: impl FnOnce(&mut Visited<'_>) -> R) -> R {
     VISITED.with(|v| {
         let mut v = v.borrow_mut();
-        let (tags, generation) = &mut *v;
-        if tags.len() < n {
-            tags.resize(n, 0);
+        let v = &mut *v;
+        if v.tags.len() < n {
+            v.tags.resize(n, 0);
         }
-        *generation = generation.wrapping_add(1);
-        if *generation == 0 {
-            tags.fill(0);
-            *generation = 1;
+        v.generation = v.generation.wrapping_add(1);
+        if v.generation == 0 {
+            v.tags.fill(0);
+            v.generation = 1;
         }
-        let g = *generation;
-        let mut first_visit = |s: u32| {
-            let t = &mut tags[s as usize];
-            if *t == g {
-                false
-            } else {
-                *t = g;
-                true
-            }
-        };
-        f(&mut first_visit)
+        f(&mut Visited {
+            tags: &mut v.tags,
+            generation: v.generation,
+        })
     })
 }
 
@@ -190,12 +209,12 @@ impl NativeHnsw {
     }
 
     /// Greedy walk at one level from `start`; returns the closest node found.
-    fn greedy(&self, cat: &Catalog, q: &[f32], mut cur: Cand, level: usize) -> Cand {
+    fn greedy(&self, score: &impl Fn(u32) -> f32, mut cur: Cand, level: usize) -> Cand {
         loop {
             let mut best = cur;
             for n in self.links(cur.slot, level) {
                 let c = Cand {
-                    score: cat.score(q, n),
+                    score: score(n),
                     slot: n,
                 };
                 if c > best {
@@ -214,16 +233,16 @@ impl NativeHnsw {
     fn search_level(
         &self,
         cat: &Catalog,
-        q: &[f32],
+        score: &impl Fn(u32) -> f32,
         entry: Cand,
         ef: usize,
         level: usize,
-        accept: &dyn Fn(u32) -> bool,
+        accept: impl Fn(u32) -> bool,
     ) -> Vec<Cand> {
-        with_visited(self.levels.len(), |first_visit| {
+        with_visited(self.levels.len(), |visited| {
             let mut candidates: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef * 2);
             let mut results: BinaryHeap<Worst> = BinaryHeap::with_capacity(ef + 1);
-            first_visit(entry.slot);
+            visited.first_visit(entry.slot);
             candidates.push(entry);
             if accept(entry.slot) {
                 results.push(Worst(std::cmp::Reverse(entry)));
@@ -242,10 +261,10 @@ impl NativeHnsw {
                     if let Some(&p) = next.peek() {
                         cat.prefetch(p);
                     }
-                    if !first_visit(n) {
+                    if !visited.first_visit(n) {
                         continue;
                     }
-                    let score = cat.score(q, n);
+                    let score = score(n);
                     if results.len() < ef || score > worst {
                         let cand = Cand { score, slot: n };
                         candidates.push(cand);
@@ -331,17 +350,18 @@ impl NativeHnsw {
             return self.insert(cat, slot);
         }
         let q = cat.index_vector_ref(slot);
+        let score = cat.scorer(&q);
         let mut cur = Cand {
-            score: cat.score(&q, entry),
+            score: score(entry),
             slot: entry,
         };
         for l in (level + 1..=max_level).rev() {
-            cur = self.greedy(cat, &q, cur, l);
+            cur = self.greedy(&score, cur, l);
         }
         for l in (0..=level.min(max_level)).rev() {
             let levels = &self.levels;
             // Stale links (to recycled slots re-inserted lower) can reach nodes without level l.
-            let found = self.search_level(cat, &q, cur, self.ef_construction, l, &|n| {
+            let found = self.search_level(cat, &score, cur, self.ef_construction, l, |n| {
                 n != slot && levels[n as usize] >= l as i8
             });
             let max = if l == 0 { self.m0 } else { self.m };
@@ -465,20 +485,27 @@ impl AnnIndex for NativeHnsw {
         query: &[f32],
         k: usize,
         ef: usize,
-        accept: &(dyn Fn(u32) -> bool + Sync),
+        accept: Option<&(dyn Fn(u32) -> bool + Sync)>,
     ) -> Vec<(u32, f32)> {
         let entry = self.entry.load(AtomicOrd::Acquire);
         if entry == NONE || k == 0 {
             return Vec::new();
         }
+        let score = cat.scorer(query);
         let mut cur = Cand {
-            score: cat.score(query, entry),
+            score: score(entry),
             slot: entry,
         };
         for l in (1..=self.max_level.load(AtomicOrd::Acquire)).rev() {
-            cur = self.greedy(cat, query, cur, l);
+            cur = self.greedy(&score, cur, l);
         }
-        let found = self.search_level(cat, query, cur, ef.max(k), 0, accept);
+        let found = match accept {
+            Some(accept) => self.search_level(cat, &score, cur, ef.max(k), 0, accept),
+            // Every live item: nodes of the graph are live unless tombstoned.
+            None => self.search_level(cat, &score, cur, ef.max(k), 0, |n| {
+                !self.dead[n as usize]
+            }),
+        };
         let mut hits: Vec<(u32, f32)> = found.into_iter().map(|c| (c.slot, c.score)).collect();
         sort_hits(&mut hits);
         hits.truncate(k);
