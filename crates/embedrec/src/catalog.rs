@@ -350,24 +350,10 @@ impl Catalog {
     /// Hints the CPU to start loading a slot's vector (used one step ahead in graph walks).
     #[inline(always)]
     pub(crate) fn prefetch(&self, slot: u32) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let off = slot as usize * self.dim;
-            if off < self.vectors.len() {
-                let p = self.vectors[off..].as_ptr() as *const i8;
-                // SAFETY: a prefetch never faults and `p` points into the vector block.
-                #[allow(unused_unsafe)]
-                unsafe {
-                    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-                    _mm_prefetch::<_MM_HINT_T0>(p);
-                    if self.dim > 16 {
-                        _mm_prefetch::<_MM_HINT_T0>(p.add(64));
-                    }
-                }
-            }
+        let off = slot as usize * self.dim;
+        if let Some(x) = self.vectors.get(off) {
+            prefetch_ptr(x as *const f32 as *const u8, if self.dim > 16 { 2 } else { 1 });
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = slot;
     }
 
     /// Iterator over live slots.
@@ -378,4 +364,20 @@ impl Catalog {
             .filter(|(_, x)| x.is_some())
             .map(|(i, _)| i as u32)
     }
+}
+
+/// Prefetches `lines` cache lines from `p` (a no-op off x86_64). Prefetches never fault.
+#[inline(always)]
+pub(crate) fn prefetch_ptr(p: *const u8, lines: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for i in 0..lines {
+        // SAFETY: `_mm_prefetch` is a hint; it never faults, whatever the address.
+        #[allow(unused_unsafe)]
+        unsafe {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64 * i) as *const i8);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, lines);
 }

@@ -65,6 +65,13 @@ struct Visited<'a> {
 }
 
 impl Visited<'_> {
+    #[inline(always)]
+    fn prefetch(&self, s: u32) {
+        if let Some(t) = self.tags.get(s as usize) {
+            crate::catalog::prefetch_ptr(t as *const u16 as *const u8, 1);
+        }
+    }
+
     /// Marks `s` visited; true when it was not visited before.
     #[inline(always)]
     fn first_visit(&mut self, s: u32) -> bool {
@@ -187,6 +194,17 @@ impl NativeHnsw {
         ids.iter().map(|x| x.load(AtomicOrd::Relaxed))
     }
 
+    /// Hints the CPU to load a slot's link list at a level.
+    #[inline(always)]
+    fn prefetch_links(&self, slot: u32, level: usize) {
+        if level == 0 {
+            let base = slot as usize * (1 + self.m0);
+            if let Some(x) = self.level0.get(base) {
+                crate::catalog::prefetch_ptr(x as *const AtomicU32 as *const u8, 2);
+            }
+        }
+    }
+
     /// Replaces the links of a slot at a level (the caller holds the slot's lock or `&mut`).
     fn set_links(&self, slot: u32, level: usize, links: &[u32]) {
         let list = self.list(slot, level);
@@ -260,6 +278,7 @@ impl NativeHnsw {
                 while let Some(n) = next.next() {
                     if let Some(&p) = next.peek() {
                         cat.prefetch(p);
+                        visited.prefetch(p);
                     }
                     if !visited.first_visit(n) {
                         continue;
@@ -267,6 +286,8 @@ impl NativeHnsw {
                     let score = score(n);
                     if results.len() < ef || score > worst {
                         let cand = Cand { score, slot: n };
+                        // Likely to be expanded soon: start loading its links.
+                        self.prefetch_links(n, level);
                         candidates.push(cand);
                         if accept(n) {
                             results.push(Worst(std::cmp::Reverse(cand)));
