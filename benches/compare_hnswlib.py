@@ -34,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # no BLAS threads spinning beside the measured one
 import numpy as np
 
 K = 10

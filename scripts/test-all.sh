@@ -8,9 +8,11 @@ export CARGO_BUILD_TARGET="${CARGO_BUILD_TARGET:-$(rustc -vV | sed -n 's/^host: 
 echo "== rust: fmt, clippy"
 cargo fmt --all -- --check
 cargo clippy -p embedrec --all-targets -- -D warnings
+cargo clippy -p embedrec --no-default-features --lib -- -D warnings
 
 echo "== rust: tests"
 cargo test -p embedrec
+cargo test -p embedrec --no-default-features --lib  # without the hnsw_rs reference index
 
 echo "== rust: quickstart example (main job) and MovieLens example"
 cargo run --release -p embedrec --example quickstart > /dev/null

@@ -9,3 +9,6 @@ VENV="${EMBEDREC_VENV:-.venv}"
 "$VENV/bin/pip" install -q --force-reinstall --no-deps ./python
 # Run from the repository root so the installed wheel, not python/, is imported.
 "$VENV/bin/pytest" -q python/tests
+# Smoke run of the hnswlib comparison (benches/compare_hnswlib.py) on a tiny dataset.
+"$VENV/bin/pip" install -q "hnswlib==0.8.0" "matplotlib>=3.7"
+"$VENV/bin/python" benches/compare_hnswlib.py --smoke > /dev/null

@@ -281,3 +281,32 @@ fn native_graph_is_stored_and_hostile_graphs_are_rejected() {
         Err(Error::Corrupt { .. })
     ));
 }
+
+#[test]
+fn int8_index_round_trips_with_identical_answers() {
+    let (ids, v, a) = catalog(4_000, 16, 5);
+    let mut cfg = EngineConfig::new(16)
+        .with_metric(Metric::L2)
+        .with_index(IndexKind::NativeInt8)
+        .with_cache(0, 0, None);
+    cfg.exact_below = 0;
+    let e = Engine::new(cfg).unwrap();
+    e.upsert_items(&ids, v.view(), Some(&a)).unwrap();
+    assert_eq!(e.stats().index, "native_int8");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("int8.embedrec");
+    e.save(&path).unwrap();
+    let l = Engine::load(&path).unwrap();
+    assert_eq!(l.stats().index, "native_int8");
+    for row in 0..20 {
+        let q = v.row(row).to_vec();
+        let (a, b) = (
+            e.search(&q, 10, None).unwrap(),
+            l.search(&q, 10, None).unwrap(),
+        );
+        assert_eq!(a, b, "query {row}");
+        // Scores are exact f32 scores even though the walk used int8 codes.
+        let exact = -embedrec::l2_sq(&q, &l.item_vector(&b[0].id).unwrap());
+        assert!((b[0].score - exact).abs() < 1e-5);
+    }
+}

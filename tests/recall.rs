@@ -62,6 +62,8 @@ proptest! {
     fn hnsw_recall_at_10_is_at_least_095(seed in 0u64..1_000_000, metric_i in 0usize..3, native in proptest::bool::ANY) {
         let metric = [Metric::Cosine, Metric::Dot, Metric::L2][metric_i];
         let index = if native { IndexKind::Native } else { IndexKind::Hnsw };
+        let r = recall_at_10(IndexKind::NativeInt8, metric, seed, 5_000, 24);
+        prop_assert!(r >= 0.95, "recall@10 = {r} for NativeInt8 {metric:?}, seed {seed}");
         let r = recall_at_10(index, metric, seed, 5_000, 24);
         prop_assert!(r >= 0.95, "recall@10 = {r} for {index:?} {metric:?}, seed {seed}");
     }
@@ -69,7 +71,7 @@ proptest! {
 
 #[test]
 fn hnsw_recall_each_metric_fixed_seed() {
-    for index in [IndexKind::Native, IndexKind::Hnsw] {
+    for index in [IndexKind::Native, IndexKind::NativeInt8, IndexKind::Hnsw] {
         for metric in [Metric::Cosine, Metric::Dot, Metric::L2] {
             let r = recall_at_10(index, metric, 1, 5_000, 24);
             assert!(r >= 0.95, "recall@10 = {r} for {index:?} {metric:?}");
@@ -82,8 +84,14 @@ fn native_build_quality_is_the_same_with_one_or_two_threads() {
     for metric in [Metric::L2, Metric::Cosine] {
         let one = recall_with_threads(IndexKind::Native, metric, 3, 6_000, 24, 1);
         let two = recall_with_threads(IndexKind::Native, metric, 3, 6_000, 24, 2);
-        assert!(one >= 0.95 && two >= 0.95, "{metric:?}: 1 thread {one}, 2 threads {two}");
-        assert!((one - two).abs() <= 0.02, "{metric:?}: 1 thread {one}, 2 threads {two}");
+        assert!(
+            one >= 0.95 && two >= 0.95,
+            "{metric:?}: 1 thread {one}, 2 threads {two}"
+        );
+        assert!(
+            (one - two).abs() <= 0.02,
+            "{metric:?}: 1 thread {one}, 2 threads {two}"
+        );
     }
 }
 
@@ -119,7 +127,10 @@ fn native_filtered_and_post_delete_recall() {
                 let i: usize = g[1..].parse().unwrap();
                 if let Some((_, max)) = filter {
                     let pop = all_a[i].numbers[1].1;
-                    assert!(pop <= max, "item {g} with popularity {pop} passed the filter");
+                    assert!(
+                        pop <= max,
+                        "item {g} with popularity {pop} passed the filter"
+                    );
                 }
             }
             found += got.iter().filter(|g| truth.contains(g)).count();

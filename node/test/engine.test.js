@@ -281,3 +281,21 @@ test('setEfSearch tunes queries, invalidates the cache and is saved', async () =
 test('simdLevel names the distance kernels', () => {
   assert.ok(['avx512', 'avx2+fma', 'neon', 'scalar'].includes(require('..').simdLevel()))
 })
+
+test('native_int8 index returns exact scores and round-trips', async () => {
+  const c = catalog(4000, 16)
+  const e = new Engine({ dim: 16, metric: 'l2', index: 'native_int8', exactBelow: 0, threads: 2 })
+  e.upsertItems(c.ids, c.v)
+  assert.equal(e.stats().index, 'native_int8')
+  const q = c.v.slice(9 * 16, 10 * 16)
+  const hits = e.search(q, 3)
+  assert.equal(hits[0].id, 't9')
+  const v = e.itemVector(hits[1].id)
+  const exact = -v.reduce((s, x, i) => s + (x - q[i]) ** 2, 0)
+  assert.ok(Math.abs(hits[1].score - exact) < 1e-4)
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'embedrec-i8-')), 'i8.embedrec')
+  await e.save(file)
+  const l = await Engine.load(file)
+  assert.equal(l.config.index, 'native_int8')
+  assert.deepEqual(l.search(q, 3), hits)
+})

@@ -357,3 +357,19 @@ def test_set_ef_search_tunes_invalidates_and_is_saved(tmp_path):
 
 def test_simd_level_names_the_kernels():
     assert embedrec.simd_level() in {"avx512", "avx2+fma", "neon", "scalar"}
+
+
+def test_native_int8_index_returns_exact_scores_and_round_trips(tmp_path):
+    ids_, vecs, _, _ = make_catalog(4000, 16)
+    e = embedrec.Engine(16, metric="l2", index="native_int8", exact_below=0)
+    e.upsert_items(ids_, vecs)
+    assert e.stats()["index"] == "native_int8"
+    hits = e.search(vecs[7], k=10)
+    assert hits[0][0] == "t7" and abs(hits[0][1]) < 1e-6
+    other = e.search(vecs[9], k=3)
+    exact = -float(((e.item_vector(other[1][0]) - vecs[9]) ** 2).sum())
+    assert abs(other[1][1] - exact) < 1e-4
+    e.save(tmp_path / "i8.embedrec")
+    loaded = embedrec.Engine.load(tmp_path / "i8.embedrec")
+    assert loaded.config["index"] == "native_int8"
+    assert loaded.search(vecs[9], k=3) == other

@@ -2,6 +2,7 @@
 //! attributes. Slots of removed items are recycled.
 
 use crate::distance::{dot, l2_sq, norm};
+use crate::vectors::VectorStore;
 use crate::{Error, Metric, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -72,8 +73,8 @@ pub struct Catalog {
     /// `None` for a free slot.
     pub(crate) ids: Vec<Option<Arc<str>>>,
     pub(crate) by_id: HashMap<Arc<str>, u32>,
-    /// `slots * dim` raw vectors as given by the host.
-    pub(crate) vectors: Vec<f32>,
+    /// Raw vectors as given by the host, one aligned row per slot.
+    pub(crate) vectors: VectorStore,
     /// `1 / |v|` per slot (used for cosine; 0 for free slots).
     pub(crate) inv_norm: Vec<f32>,
     /// Sorted tag ids per slot.
@@ -99,7 +100,7 @@ impl Catalog {
             metric,
             ids: Vec::new(),
             by_id: HashMap::new(),
-            vectors: Vec::new(),
+            vectors: VectorStore::new(dim),
             inv_norm: Vec::new(),
             tags: Vec::new(),
             tag_names: Interner::default(),
@@ -140,8 +141,7 @@ impl Catalog {
     }
     /// The raw vector of a slot.
     pub fn vector(&self, slot: u32) -> &[f32] {
-        let s = slot as usize * self.dim;
-        &self.vectors[s..s + self.dim]
+        self.vectors.row(slot as usize)
     }
     /// The vector as an index should store it (unit length under cosine).
     pub fn index_vector(&self, slot: u32) -> Vec<f32> {
@@ -189,11 +189,11 @@ impl Catalog {
     pub(crate) fn scorer<'a>(&'a self, query: &'a [f32]) -> impl Fn(u32) -> f32 + 'a {
         let k = crate::distance::kernels();
         let (dot, l2) = (k.dot, k.l2_sq);
-        let (dim, metric) = (self.dim, self.metric);
-        let (vectors, inv_norm) = (&self.vectors[..], &self.inv_norm[..]);
+        let metric = self.metric;
+        let (vectors, inv_norm) = (&self.vectors, &self.inv_norm[..]);
         move |slot: u32| {
             let s = slot as usize;
-            let v = &vectors[s * dim..s * dim + dim];
+            let v = vectors.row(s);
             match metric {
                 Metric::Cosine => dot(query, v) * inv_norm[s],
                 Metric::Dot => dot(query, v),
@@ -281,7 +281,7 @@ impl Catalog {
                         None => {
                             let s = self.ids.len() as u32;
                             self.ids.push(None);
-                            self.vectors.resize(self.vectors.len() + self.dim, 0.0);
+                            self.vectors.push_zero();
                             self.inv_norm.push(0.0);
                             self.tags.push(Vec::new());
                             for col in &mut self.attrs {
@@ -296,8 +296,9 @@ impl Catalog {
                     (s, false)
                 }
             };
-            let start = slot as usize * self.dim;
-            self.vectors[start..start + self.dim].copy_from_slice(it.vector);
+            self.vectors
+                .row_mut(slot as usize)
+                .copy_from_slice(it.vector);
             let n = norm(it.vector);
             self.inv_norm[slot as usize] = if n > 0.0 { 1.0 / n } else { 0.0 };
             // Attributes: an upsert replaces tags and numbers entirely.
@@ -342,7 +343,7 @@ impl Catalog {
     pub(crate) fn scrub_free(&mut self) {
         for &s in &self.free {
             let s = s as usize;
-            self.vectors[s * self.dim..(s + 1) * self.dim].fill(0.0);
+            self.vectors.row_mut(s).fill(0.0);
             self.inv_norm[s] = 0.0;
         }
     }
@@ -350,9 +351,8 @@ impl Catalog {
     /// Hints the CPU to start loading a slot's vector (used one step ahead in graph walks).
     #[inline(always)]
     pub(crate) fn prefetch(&self, slot: u32) {
-        let off = slot as usize * self.dim;
-        if let Some(x) = self.vectors.get(off) {
-            prefetch_ptr(x as *const f32 as *const u8, if self.dim > 16 { 2 } else { 1 });
+        if let Some(p) = self.vectors.row_ptr(slot as usize) {
+            prefetch_ptr(p, if self.dim > 16 { 2 } else { 1 });
         }
     }
 

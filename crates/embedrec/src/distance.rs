@@ -69,6 +69,10 @@ pub(crate) struct Kernels {
     pub(crate) name: &'static str,
     pub(crate) dot: fn(&[f32], &[f32]) -> f32,
     pub(crate) l2_sq: fn(&[f32], &[f32]) -> f32,
+    /// `sum(w[i] * c[i])` over int8 codes (`u8`).
+    pub(crate) u8_dot: fn(&[f32], &[u8]) -> f32,
+    /// `sum((a[i] - s[i] * c[i])^2)` over int8 codes.
+    pub(crate) u8_l2: fn(&[f32], &[f32], &[u8]) -> f32,
 }
 
 static KERNELS: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
@@ -90,6 +94,8 @@ pub(crate) fn available_kernels() -> Vec<Kernels> {
                 name: "avx512",
                 dot: x86::dot_avx512,
                 l2_sq: x86::l2_avx512,
+                u8_dot: x86::u8_dot_avx2,
+                u8_l2: x86::u8_l2_avx2,
             });
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -98,6 +104,8 @@ pub(crate) fn available_kernels() -> Vec<Kernels> {
                 name: "avx2+fma",
                 dot: x86::dot_avx2,
                 l2_sq: x86::l2_avx2,
+                u8_dot: x86::u8_dot_avx2,
+                u8_l2: x86::u8_l2_avx2,
             });
         }
     }
@@ -108,6 +116,8 @@ pub(crate) fn available_kernels() -> Vec<Kernels> {
                 name: "neon",
                 dot: arm::dot_neon,
                 l2_sq: arm::l2_neon,
+                u8_dot: u8_dot_scalar,
+                u8_l2: u8_l2_scalar,
             });
         }
     }
@@ -119,7 +129,46 @@ const SCALAR: Kernels = Kernels {
     name: "scalar",
     dot: dot_scalar,
     l2_sq: l2_sq_scalar,
+    u8_dot: u8_dot_scalar,
+    u8_l2: u8_l2_scalar,
 };
+
+/// Portable `sum(w[i] * c[i])`.
+pub(crate) fn u8_dot_scalar(w: &[f32], c: &[u8]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let n = w.len().min(c.len());
+    let chunks = n / LANES;
+    for k in 0..chunks {
+        for l in 0..LANES {
+            acc[l] += w[k * LANES + l] * c[k * LANES + l] as f32;
+        }
+    }
+    let mut tail = 0.0;
+    for i in chunks * LANES..n {
+        tail += w[i] * c[i] as f32;
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Portable `sum((a[i] - s[i] * c[i])^2)`.
+pub(crate) fn u8_l2_scalar(a: &[f32], s: &[f32], c: &[u8]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let n = a.len().min(s.len()).min(c.len());
+    let chunks = n / LANES;
+    for k in 0..chunks {
+        for l in 0..LANES {
+            let i = k * LANES + l;
+            let d = a[i] - s[i] * c[i] as f32;
+            acc[l] += d * d;
+        }
+    }
+    let mut tail = 0.0;
+    for i in chunks * LANES..n {
+        let d = a[i] - s[i] * c[i] as f32;
+        tail += d * d;
+    }
+    acc.iter().sum::<f32>() + tail
+}
 
 fn detect() -> Kernels {
     if std::env::var("EMBEDREC_SIMD").is_ok_and(|v| v.eq_ignore_ascii_case("scalar")) {
@@ -294,6 +343,72 @@ mod x86 {
         }
     }
 
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn u8_dot_avx2_impl(w: &[f32], c: &[u8]) -> f32 {
+        let n = w.len().min(c.len());
+        let (pw, pc) = (w.as_ptr(), c.as_ptr());
+        let mut i = 0;
+        unsafe {
+            let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            while i + 16 <= n {
+                let b = _mm_loadu_si128(pc.add(i) as *const __m128i);
+                let c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+                let c1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(b, 8)));
+                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i)), c0, s0);
+                s1 = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i + 8)), c1, s1);
+                i += 16;
+            }
+            let mut s = hsum256(_mm256_add_ps(s0, s1));
+            while i < n {
+                s += *pw.add(i) * *pc.add(i) as f32;
+                i += 1;
+            }
+            s
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn u8_l2_avx2_impl(a: &[f32], sc: &[f32], c: &[u8]) -> f32 {
+        let n = a.len().min(sc.len()).min(c.len());
+        let (pa, ps, pc) = (a.as_ptr(), sc.as_ptr(), c.as_ptr());
+        let mut i = 0;
+        unsafe {
+            let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            while i + 16 <= n {
+                let b = _mm_loadu_si128(pc.add(i) as *const __m128i);
+                let c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+                let c1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(b, 8)));
+                // d = a - s * c
+                let d0 =
+                    _mm256_fnmadd_ps(_mm256_loadu_ps(ps.add(i)), c0, _mm256_loadu_ps(pa.add(i)));
+                let d1 = _mm256_fnmadd_ps(
+                    _mm256_loadu_ps(ps.add(i + 8)),
+                    c1,
+                    _mm256_loadu_ps(pa.add(i + 8)),
+                );
+                s0 = _mm256_fmadd_ps(d0, d0, s0);
+                s1 = _mm256_fmadd_ps(d1, d1, s1);
+                i += 16;
+            }
+            let mut s = hsum256(_mm256_add_ps(s0, s1));
+            while i < n {
+                let d = *pa.add(i) - *ps.add(i) * *pc.add(i) as f32;
+                s += d * d;
+                i += 1;
+            }
+            s
+        }
+    }
+
+    pub(super) fn u8_dot_avx2(w: &[f32], c: &[u8]) -> f32 {
+        // SAFETY: installed only after avx2 and fma were detected (AVX-512 CPUs have both).
+        unsafe { u8_dot_avx2_impl(w, c) }
+    }
+    pub(super) fn u8_l2_avx2(a: &[f32], s: &[f32], c: &[u8]) -> f32 {
+        // SAFETY: as above.
+        unsafe { u8_l2_avx2_impl(a, s, c) }
+    }
+
     // Safe entry points, installed only when the features were detected.
     pub(super) fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
         // SAFETY: only reachable through `available_kernels`, which checked avx2 and fma.
@@ -370,39 +485,47 @@ pub fn norm(a: &[f32]) -> f32 {
     dot(a, a).sqrt()
 }
 
-/// Distance given to `hnsw_rs` for cosine: vectors are stored unit-normalised, so
-/// `1 - dot` is the cosine distance; clamped at 0 because hnsw_rs asserts non-negative distances.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct HnswCosine;
-impl anndists::dist::Distance<f32> for HnswCosine {
-    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
-        (1.0 - dot(va, vb)).max(0.0)
+#[cfg(feature = "hnsw-rs")]
+pub(crate) use hnsw_distances::*;
+
+#[cfg(feature = "hnsw-rs")]
+mod hnsw_distances {
+    use super::{dot, l2_sq};
+
+    /// Distance given to `hnsw_rs` for cosine: vectors are stored unit-normalised, so
+    /// `1 - dot` is the cosine distance; clamped at 0 because hnsw_rs asserts non-negative distances.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub(crate) struct HnswCosine;
+    impl anndists::dist::Distance<f32> for HnswCosine {
+        fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
+            (1.0 - dot(va, vb)).max(0.0)
+        }
     }
-}
 
-/// Distance given to `hnsw_rs` for inner product. hnsw_rs asserts distances are
-/// non-negative, so the dot product `s` is mapped through a positive, strictly decreasing,
-/// continuous function: `1 - s` for `s <= 0`, `1 / (1 + s)` for `s > 0`. Orderings (which is
-/// all HNSW uses) are preserved; final scores are recomputed exactly by the engine.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct HnswDot;
-impl anndists::dist::Distance<f32> for HnswDot {
-    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
-        dot_to_distance(dot(va, vb))
+    /// Distance given to `hnsw_rs` for inner product. hnsw_rs asserts distances are
+    /// non-negative, so the dot product `s` is mapped through a positive, strictly decreasing,
+    /// continuous function: `1 - s` for `s <= 0`, `1 / (1 + s)` for `s > 0`. Orderings (which is
+    /// all HNSW uses) are preserved; final scores are recomputed exactly by the engine.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub(crate) struct HnswDot;
+    impl anndists::dist::Distance<f32> for HnswDot {
+        fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
+            dot_to_distance(dot(va, vb))
+        }
     }
-}
 
-#[inline]
-pub(crate) fn dot_to_distance(s: f32) -> f32 {
-    if s <= 0.0 { 1.0 - s } else { 1.0 / (1.0 + s) }
-}
+    #[inline]
+    pub(crate) fn dot_to_distance(s: f32) -> f32 {
+        if s <= 0.0 { 1.0 - s } else { 1.0 / (1.0 + s) }
+    }
 
-/// Squared L2 for hnsw_rs (monotone in L2, cheaper than the square root).
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct HnswL2;
-impl anndists::dist::Distance<f32> for HnswL2 {
-    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
-        l2_sq(va, vb)
+    /// Squared L2 for hnsw_rs (monotone in L2, cheaper than the square root).
+    #[derive(Clone, Copy, Debug, Default)]
+    pub(crate) struct HnswL2;
+    impl anndists::dist::Distance<f32> for HnswL2 {
+        fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
+            l2_sq(va, vb)
+        }
     }
 }
 
@@ -446,9 +569,26 @@ mod tests {
                 }
             }
         }
+        for k in &kernels {
+            for n in (0..40).chain([127, 128, 129, 300]) {
+                let w: Vec<f32> = (0..n).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+                let sc: Vec<f32> = (0..n).map(|_| rng.uniform() * 0.01).collect();
+                let c: Vec<u8> = (0..n).map(|_| rng.below(256) as u8).collect();
+                let (d, ds) = ((k.u8_dot)(&w, &c), u8_dot_scalar(&w, &c));
+                let (l, ls) = ((k.u8_l2)(&w, &sc, &c), u8_l2_scalar(&w, &sc, &c));
+                let tol = 1e-3 * (n as f32 + 1.0);
+                assert!(
+                    (d - ds).abs() <= tol,
+                    "{} u8_dot n={n}: {d} vs {ds}",
+                    k.name
+                );
+                assert!((l - ls).abs() <= tol, "{} u8_l2 n={n}: {l} vs {ls}", k.name);
+            }
+        }
         assert!(kernels.iter().any(|k| k.name == simd_level()));
     }
 
+    #[cfg(feature = "hnsw-rs")]
     #[test]
     fn dot_distance_is_positive_and_decreasing() {
         let mut prev = f32::INFINITY;

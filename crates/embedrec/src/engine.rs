@@ -4,7 +4,9 @@ use crate::cache::{CacheStats, ResultCache};
 use crate::catalog::{Catalog, ItemAttrs, PreparedItem};
 use crate::config::{EngineConfig, IndexKind, MAX_K};
 use crate::filter::{CompiledFilter, Filter};
-use crate::index::{AnnIndex, ExactIndex, HnswIndex, NativeHnsw, exact_top_k, top_k_by};
+#[cfg(feature = "hnsw-rs")]
+use crate::index::HnswIndex;
+use crate::index::{AnnIndex, ExactIndex, NativeHnsw, exact_top_k, top_k_by};
 use crate::metrics::{Metrics, Op, OpStats};
 use crate::pool::Pool;
 use crate::train::{self, Csr, Model, ModelSpec, Progress, aggregate};
@@ -228,6 +230,17 @@ impl Engine {
                 config.ef_construction,
                 config.rebuild_tombstone_fraction,
             )),
+            IndexKind::NativeInt8 => Box::new(
+                NativeHnsw::new(
+                    config.m,
+                    config.ef_construction,
+                    config.rebuild_tombstone_fraction,
+                )
+                .with_int8(),
+            ),
+            #[cfg(not(feature = "hnsw-rs"))]
+            IndexKind::Hnsw => unreachable!("rejected by EngineConfig::validate"),
+            #[cfg(feature = "hnsw-rs")]
             IndexKind::Hnsw => Box::new(HnswIndex::new(
                 config.metric,
                 config.dim,
@@ -840,8 +853,13 @@ impl Engine {
                         .enumerate()
                         .map(|(i, &l)| l && mt.indptr[i + 1] > mt.indptr[i])
                         .collect();
-                    let cold_map =
-                        train::cold_start_map(&st.cat.vectors, st.cat.dim, &y, f, &trained);
+                    let cold_map = train::cold_start_map(
+                        &st.cat.vectors.to_dense(),
+                        st.cat.dim,
+                        &y,
+                        f,
+                        &trained,
+                    );
                     let yty = train::gram(&y, f, |i| trained[i]);
                     let mut als = train::AlsModel {
                         params: p.clone(),
@@ -1075,7 +1093,7 @@ impl Engine {
             interactions: st.users.total,
             index: st.index.name(),
             index_memory_bytes: st.index.memory_bytes(),
-            vector_memory_bytes: st.cat.vectors.len() * 4,
+            vector_memory_bytes: st.cat.vectors.bytes(),
             epoch: self.epoch.load(Ordering::SeqCst),
             threads: self.pool.threads(),
             model: st.model.as_ref().map(|m| m.name()),
@@ -1141,7 +1159,7 @@ impl Engine {
         let config = d.config;
         let pool = Pool::new(config.threads);
         let stored = match (&d.graph, config.index) {
-            (Some(g), IndexKind::Native) => Some(
+            (Some(g), IndexKind::Native | IndexKind::NativeInt8) => Some(
                 NativeHnsw::from_bytes(
                     g,
                     config.m,
@@ -1158,7 +1176,12 @@ impl Engine {
             _ => None,
         };
         let index: Box<dyn AnnIndex> = match stored {
-            Some(g) => Box::new(g),
+            Some(mut g) => {
+                if config.index == IndexKind::NativeInt8 {
+                    g.enable_int8(&d.cat);
+                }
+                Box::new(g)
+            }
             None => {
                 let mut index = Self::make_index(&config);
                 pool.install(|| index.rebuild(&d.cat))??;

@@ -92,6 +92,7 @@ mod pool;
 mod rng;
 mod train;
 mod users;
+mod vectors;
 
 pub use cache::CacheStats;
 pub use catalog::{Catalog, ItemAttrs};

@@ -89,9 +89,11 @@ pub(crate) fn encode(
     };
     let meta_bytes = bincode::serde::encode_to_vec(&meta, bincode_config())
         .map_err(|e| Error::Internal(format!("cannot encode metadata: {e}")))?;
-    let mut vec_bytes = Vec::with_capacity(cat.vectors.len() * 4);
-    for x in &cat.vectors {
-        vec_bytes.extend_from_slice(&x.to_le_bytes());
+    let mut vec_bytes = Vec::with_capacity(cat.vectors.rows() * cat.dim * 4);
+    for r in 0..cat.vectors.rows() {
+        for x in cat.vectors.row(r) {
+            vec_bytes.extend_from_slice(&x.to_le_bytes());
+        }
     }
     let model_bytes = match model {
         Some(m) => Some(
@@ -359,10 +361,12 @@ fn build(
         ));
     }
     let mut cat = Catalog::new(dim, metric);
-    cat.vectors = vec_bytes
+    let dense: Vec<f32> = vec_bytes
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
         .collect();
+    cat.vectors = crate::vectors::VectorStore::from_dense(dim, &dense);
+    drop(dense);
     cat.tag_names.names = meta.tag_names;
     cat.tag_names
         .rebuild_map()
@@ -380,7 +384,7 @@ fn build(
                     return Err(corrupt("meta", format!("free slot {s} carries tags")));
                 }
                 // A free slot may keep the vector of a removed item (a graph tombstone).
-                let v = &cat.vectors[s * dim..(s + 1) * dim];
+                let v = cat.vectors.row(s);
                 if let Some(i) = v.iter().position(|x| !x.is_finite()) {
                     return Err(corrupt(
                         "item_vectors",
@@ -388,7 +392,11 @@ fn build(
                     ));
                 }
                 let n = crate::distance::norm(v);
-                cat.inv_norm[s] = if n.is_finite() && n > 0.0 { 1.0 / n } else { 0.0 };
+                cat.inv_norm[s] = if n.is_finite() && n > 0.0 {
+                    1.0 / n
+                } else {
+                    0.0
+                };
                 cat.free.push(s as u32);
                 cat.ids.push(None);
             }
@@ -405,7 +413,7 @@ fn build(
                         format!("item {id:?}: tag list unsorted or out of range"),
                     ));
                 }
-                let v = &cat.vectors[s * dim..(s + 1) * dim];
+                let v = cat.vectors.row(s);
                 Catalog::check_vector(dim, metric, "vector", Some(&id), v)
                     .map_err(|e| corrupt("item_vectors", e.to_string()))?;
                 let n = crate::distance::norm(v);

@@ -7,10 +7,13 @@ use crate::Result;
 use crate::catalog::Catalog;
 
 mod exact;
+#[cfg(feature = "hnsw-rs")]
 mod hnsw;
+mod int8;
 mod native;
 
 pub(crate) use exact::{ExactIndex, exact_top_k, top_k_by};
+#[cfg(feature = "hnsw-rs")]
 pub(crate) use hnsw::HnswIndex;
 pub(crate) use native::NativeHnsw;
 

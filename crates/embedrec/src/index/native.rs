@@ -11,6 +11,7 @@
 //!   returned; removed items are tombstones (the catalog no longer has them) that stay
 //!   navigable, and a recycled slot is re-linked when its new item is inserted.
 
+use super::int8::Int8Codes;
 use super::{AnnIndex, sort_hits};
 use crate::Result;
 use crate::catalog::Catalog;
@@ -131,6 +132,8 @@ pub(crate) struct NativeHnsw {
     tombstones: usize,
     dead: Vec<bool>,
     rebuild_fraction: f64,
+    /// Int8 codes used for traversal when enabled (`None`: traversal on f32 vectors).
+    int8: Option<Int8Codes>,
 }
 
 /// Batches at least this large are inserted in parallel on the current rayon pool.
@@ -154,7 +157,27 @@ impl NativeHnsw {
             tombstones: 0,
             dead: Vec::new(),
             rebuild_fraction,
+            int8: None,
         }
+    }
+
+    /// Traverses on int8 codes (fitted on the first vectors inserted, refitted on rebuild)
+    /// and re-scores the kept candidates exactly.
+    pub(crate) fn with_int8(mut self) -> Self {
+        self.int8 = Some(Int8Codes::default());
+        self
+    }
+
+    /// Fits and encodes int8 codes for every node (after loading a stored graph).
+    pub(crate) fn enable_int8(&mut self, cat: &Catalog) {
+        let nodes: Vec<u32> = (0..self.levels.len() as u32)
+            .filter(|&s| self.levels[s as usize] >= 0)
+            .collect();
+        let mut codes = Int8Codes::fit(cat, &nodes);
+        for &s in &nodes {
+            codes.encode(cat, s, cat.slots());
+        }
+        self.int8 = Some(codes);
     }
 
     fn grow(&mut self, slots: usize) {
@@ -186,9 +209,7 @@ impl NativeHnsw {
     #[inline]
     fn links(&self, slot: u32, level: usize) -> impl Iterator<Item = u32> + '_ {
         let ids: &[AtomicU32] = match self.list(slot, level).split_first() {
-            Some((count, ids)) => {
-                &ids[..(count.load(AtomicOrd::Acquire) as usize).min(ids.len())]
-            }
+            Some((count, ids)) => &ids[..(count.load(AtomicOrd::Acquire) as usize).min(ids.len())],
             None => &[],
         };
         ids.iter().map(|x| x.load(AtomicOrd::Relaxed))
@@ -424,6 +445,29 @@ impl NativeHnsw {
         }
     }
 
+    /// Greedy descent through the upper levels, then the level-0 search for `ef` nodes
+    /// accepted by `accept` (`None`: every node not tombstoned), scored with `score`.
+    fn walk(
+        &self,
+        cat: &Catalog,
+        score: &impl Fn(u32) -> f32,
+        ef: usize,
+        accept: Option<&(dyn Fn(u32) -> bool + Sync)>,
+    ) -> Vec<Cand> {
+        let entry = self.entry.load(AtomicOrd::Acquire);
+        let mut cur = Cand {
+            score: score(entry),
+            slot: entry,
+        };
+        for l in (1..=self.max_level.load(AtomicOrd::Acquire)).rev() {
+            cur = self.greedy(score, cur, l);
+        }
+        match accept {
+            Some(accept) => self.search_level(cat, score, cur, ef, 0, accept),
+            None => self.search_level(cat, score, cur, ef, 0, |n| !self.dead[n as usize]),
+        }
+    }
+
     /// Prepares then inserts slots: in parallel on the current rayon pool for large batches
     /// (each insertion sees the graph as other threads leave it, as in hnswlib), sequentially
     /// for small ones.
@@ -447,6 +491,14 @@ impl NativeHnsw {
         for &s in &slots {
             self.assign_level(s);
         }
+        if let Some(codes) = &mut self.int8 {
+            if !codes.is_fitted() {
+                *codes = Int8Codes::fit(cat, &slots);
+            }
+            for &s in &slots {
+                codes.encode(cat, s, cat.slots());
+            }
+        }
         let this = &*self;
         if slots.len() >= PARALLEL_MIN && rayon::current_num_threads() > 1 {
             // A sequential start gives the first threads a graph to descend.
@@ -463,7 +515,11 @@ impl NativeHnsw {
 
 impl AnnIndex for NativeHnsw {
     fn name(&self) -> &'static str {
-        "native"
+        if self.int8.is_some() {
+            "native_int8"
+        } else {
+            "native"
+        }
     }
 
     fn upsert(&mut self, cat: &Catalog, slots: &[u32]) -> Result<()> {
@@ -512,42 +568,45 @@ impl AnnIndex for NativeHnsw {
         if entry == NONE || k == 0 {
             return Vec::new();
         }
-        let score = cat.scorer(query);
-        let mut cur = Cand {
-            score: score(entry),
-            slot: entry,
-        };
-        for l in (1..=self.max_level.load(AtomicOrd::Acquire)).rev() {
-            cur = self.greedy(&score, cur, l);
+        match &self.int8 {
+            Some(codes) => {
+                // Walk on the codes, keep a wider list, re-score it exactly.
+                let approx = codes.scorer(cat.metric, query);
+                let found = self.walk(cat, &approx, ef.max(k), accept);
+                let exact = cat.scorer(query);
+                let mut hits: Vec<(u32, f32)> =
+                    found.into_iter().map(|c| (c.slot, exact(c.slot))).collect();
+                sort_hits(&mut hits);
+                hits.truncate(k);
+                hits
+            }
+            None => {
+                let found = self.walk(cat, &cat.scorer(query), ef.max(k), accept);
+                let mut hits: Vec<(u32, f32)> =
+                    found.into_iter().map(|c| (c.slot, c.score)).collect();
+                sort_hits(&mut hits);
+                hits.truncate(k);
+                hits
+            }
         }
-        let found = match accept {
-            Some(accept) => self.search_level(cat, &score, cur, ef.max(k), 0, accept),
-            // Every live item: nodes of the graph are live unless tombstoned.
-            None => self.search_level(cat, &score, cur, ef.max(k), 0, |n| {
-                !self.dead[n as usize]
-            }),
-        };
-        let mut hits: Vec<(u32, f32)> = found.into_iter().map(|c| (c.slot, c.score)).collect();
-        sort_hits(&mut hits);
-        hits.truncate(k);
-        hits
     }
 
     fn rebuild(&mut self, cat: &Catalog) -> Result<()> {
+        let int8 = self.int8.is_some();
         *self = NativeHnsw::new(self.m, self.ef_construction, self.rebuild_fraction);
+        if int8 {
+            self.int8 = Some(Int8Codes::default());
+        }
         let slots: Vec<u32> = cat.live_slots().collect();
         self.insert_all(cat, &slots);
         Ok(())
     }
 
     fn memory_bytes(&self) -> usize {
-        self.level0.len() * 4
+        self.int8.as_ref().map_or(0, Int8Codes::bytes)
+            + self.level0.len() * 4
             + self.levels.len() * 3
-            + self
-                .upper
-                .iter()
-                .map(|u| 16 + u.len() * 4)
-                .sum::<usize>()
+            + self.upper.iter().map(|u| 16 + u.len() * 4).sum::<usize>()
     }
 }
 
