@@ -220,7 +220,7 @@ def worker(lib, dataset, threads, data_dir, efs, full):
     d = data_dir / dataset
     items, queries, gt = (np.load(d / f) for f in ("items.npy", "queries.npy", "gt.npy"))
     r = HnswlibRunner(metric, dim, threads) if lib == "hnswlib" else EmbedrecRunner(
-        {"native": "native", "hnsw_rs": "hnsw"}[lib], metric, dim, threads
+        {"native": "native", "native_int8": "native_int8", "hnsw_rs": "hnsw"}[lib], metric, dim, threads
     )
     rss0, cpu0, t0 = rss_bytes(), cpu_seconds(), time.perf_counter()
     r.build(items)
@@ -291,17 +291,7 @@ def report(dataset, results, out_dir, machine):
     n, dim, clusters, metric, _ = DATASETS[dataset]
     full = {r["lib"]: r for r in results if "curve" in r}
     two = {r["lib"]: r for r in results if r["threads"] == 2}
-    base = full.get("hnswlib", {})
-    libs = [lib for lib in ("hnswlib", "native", "hnsw_rs") if lib in full]
-
-    def cell(lib, value, fmt, key=None, lower_is_better=False):
-        if value is None:
-            return "n/a"
-        s = fmt.format(value)
-        ref = key(base) if key and base else None
-        if lib != "hnswlib" and ref:
-            s += f" ({value / ref:.2f}x)"
-        return s
+    libs = [lib for lib in ("hnswlib", "native", "native_int8", "hnsw_rs") if lib in full]
 
     rows = []
     for target in (0.95, 0.99):
@@ -396,7 +386,12 @@ def report(dataset, results, out_dir, machine):
 
 
 def lib_label(lib):
-    return {"hnswlib": "hnswlib 0.8.0", "native": "embedrec native", "hnsw_rs": "embedrec hnsw_rs"}[lib]
+    return {
+        "hnswlib": "hnswlib 0.8.0",
+        "native": "embedrec native",
+        "native_int8": "embedrec native_int8",
+        "hnsw_rs": "embedrec hnsw_rs",
+    }[lib]
 
 
 def machine_line():

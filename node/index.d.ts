@@ -20,6 +20,8 @@ export declare class Engine {
   get size(): number
   /** Vector dimension. */
   get dim(): number
+  /** The configuration the engine runs with (every option filled in). */
+  get config(): EngineOptions
   /** True when the item exists. */
   has(id: string): boolean
   /**
@@ -64,6 +66,11 @@ export declare class Engine {
   toBytes(): Buffer
   /** An engine from `toBytes` output (verified like a file). */
   static fromBytes(data: Buffer): Engine
+  /**
+   * Changes the HNSW search breadth for later queries (higher: better recall, slower).
+   * Cached results are invalidated; the value is saved with the engine.
+   */
+  setEfSearch(ef: number): void
   /** Drops all cached results. */
   clearCache(): void
   /** Sizes, cache counters and latency percentiles (microseconds). */
@@ -123,6 +130,10 @@ export interface EngineOptions {
   threads?: number
   /** Recency half-life of interactions, in seconds. */
   recencyHalfLife?: number
+  /** Filters passing at most this fraction of items use the exact path (default 0.1). */
+  exactFilterFraction?: number
+  /** Catalogs of at most this many items are searched exactly (default 2000). */
+  exactBelow?: number
 }
 
 export interface EngineStatsJs {
@@ -244,6 +255,9 @@ export interface SearchHit {
   id: string
   score: number
 }
+
+/** Distance kernels chosen for this CPU at run time: "avx512", "avx2+fma", "neon" or "scalar". */
+export declare function simdLevel(): string
 
 /** `[train, test]` halves of a split. */
 export interface SplitJs {

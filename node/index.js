@@ -781,3 +781,4 @@ module.exports = nativeBinding
 module.exports.Engine = nativeBinding.Engine
 module.exports.JsEngine = nativeBinding.JsEngine
 module.exports.holdoutSplit = nativeBinding.holdoutSplit
+module.exports.simdLevel = nativeBinding.simdLevel

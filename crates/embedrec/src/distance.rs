@@ -156,10 +156,10 @@ pub(crate) fn u8_l2_scalar(a: &[f32], s: &[f32], c: &[u8]) -> f32 {
     let n = a.len().min(s.len()).min(c.len());
     let chunks = n / LANES;
     for k in 0..chunks {
-        for l in 0..LANES {
+        for (l, slot) in acc.iter_mut().enumerate() {
             let i = k * LANES + l;
             let d = a[i] - s[i] * c[i] as f32;
-            acc[l] += d * d;
+            *slot += d * d;
         }
     }
     let mut tail = 0.0;

@@ -172,7 +172,7 @@ mod tests {
             let v = VectorStore::from_dense(dim, &dense);
             assert_eq!(v.rows(), 5);
             assert_eq!(v.to_dense(), dense, "dim {dim}");
-            if v.stride % 16 == 0 {
+            if v.stride.is_multiple_of(16) {
                 assert_eq!(v.row(3).as_ptr() as usize % 64, 0, "dim {dim}");
             }
             assert!(
