@@ -361,12 +361,7 @@ fn build(
         ));
     }
     let mut cat = Catalog::new(dim, metric);
-    let dense: Vec<f32> = vec_bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-        .collect();
-    cat.vectors = crate::vectors::VectorStore::from_dense(dim, &dense);
-    drop(dense);
+    cat.vectors = crate::vectors::VectorStore::from_le_bytes(dim, vec_bytes);
     cat.tag_names.names = meta.tag_names;
     cat.tag_names
         .rebuild_map()

@@ -127,13 +127,23 @@ impl VectorStore {
     }
 
     /// Builds a store from `rows * dim` dense floats.
+    #[cfg(test)]
     pub(crate) fn from_dense(dim: usize, dense: &[f32]) -> Self {
+        let bytes: Vec<u8> = dense.iter().flat_map(|x| x.to_le_bytes()).collect();
+        Self::from_le_bytes(dim, &bytes)
+    }
+
+    /// Builds a store from `rows * dim` little-endian f32s (the file's vector section;
+    /// a trailing partial row is ignored — the caller checked the length).
+    pub(crate) fn from_le_bytes(dim: usize, bytes: &[u8]) -> Self {
         let mut v = VectorStore::new(dim);
-        let rows = dense.len().checked_div(dim).unwrap_or(0);
+        let rows = (bytes.len() / 4).checked_div(dim).unwrap_or(0);
         v.rows = rows;
         v.grow_to((rows * v.stride).div_ceil(16));
-        for r in 0..rows {
-            v.row_mut(r).copy_from_slice(&dense[r * dim..(r + 1) * dim]);
+        for (r, src) in bytes.chunks_exact(dim * 4).take(rows).enumerate() {
+            for (x, b) in v.row_mut(r).iter_mut().zip(src.chunks_exact(4)) {
+                *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
         }
         v
     }

@@ -568,27 +568,23 @@ impl AnnIndex for NativeHnsw {
         if entry == NONE || k == 0 {
             return Vec::new();
         }
-        match &self.int8 {
-            Some(codes) => {
-                // Walk on the codes, keep a wider list, re-score it exactly.
-                let approx = codes.scorer(cat.metric, query);
-                let found = self.walk(cat, &approx, ef.max(k), accept);
-                let exact = cat.scorer(query);
-                let mut hits: Vec<(u32, f32)> =
-                    found.into_iter().map(|c| (c.slot, exact(c.slot))).collect();
-                sort_hits(&mut hits);
-                hits.truncate(k);
-                hits
-            }
-            None => {
-                let found = self.walk(cat, &cat.scorer(query), ef.max(k), accept);
-                let mut hits: Vec<(u32, f32)> =
-                    found.into_iter().map(|c| (c.slot, c.score)).collect();
-                sort_hits(&mut hits);
-                hits.truncate(k);
-                hits
-            }
-        }
+        let exact = cat.scorer(query);
+        let mut hits: Vec<(u32, f32)> = match &self.int8 {
+            // Walk on the codes, then re-score the kept candidates exactly.
+            Some(codes) => self
+                .walk(cat, &codes.scorer(cat.metric, query), ef.max(k), accept)
+                .into_iter()
+                .map(|c| (c.slot, exact(c.slot)))
+                .collect(),
+            None => self
+                .walk(cat, &exact, ef.max(k), accept)
+                .into_iter()
+                .map(|c| (c.slot, c.score))
+                .collect(),
+        };
+        sort_hits(&mut hits);
+        hits.truncate(k);
+        hits
     }
 
     fn rebuild(&mut self, cat: &Catalog) -> Result<()> {
