@@ -73,10 +73,11 @@ fn main() -> Result<(), embedrec::Error> {
         );
         drop(loaded);
         for ef in [16usize, 32, 64, 128, 256] {
+            graph.set_ef_search(ef)?;
             let t = Instant::now();
             let mut found = 0usize;
             for (q, want) in truth.iter().enumerate() {
-                let hits = graph.search_with_ef(v.row(n + q).as_slice().unwrap(), 10, ef)?;
+                let hits = graph.search(v.row(n + q).as_slice().unwrap(), 10, None)?;
                 found += hits
                     .iter()
                     .filter(|h| want.iter().any(|t| **t == *h.id))

@@ -324,13 +324,17 @@ impl Catalog {
         out
     }
 
-    /// Frees the slot of an item. The vector stays until the slot is reused or
-    /// [`Catalog::scrub_free`] runs, so that a graph index can still walk through the
-    /// tombstone (as hnswlib keeps the data of deleted elements).
-    pub(crate) fn remove(&mut self, slot: u32) {
+    /// Frees the slot of an item. With `keep_vector` the vector stays until the slot is
+    /// reused or [`Catalog::scrub_free`] runs, so that a graph index can still walk through
+    /// the tombstone (as hnswlib keeps the data of deleted elements); otherwise it is zeroed.
+    pub(crate) fn remove(&mut self, slot: u32, keep_vector: bool) {
         let s = slot as usize;
         if let Some(id) = self.ids[s].take() {
             self.by_id.remove(&id);
+            if !keep_vector {
+                self.vectors.row_mut(s).fill(0.0);
+                self.inv_norm[s] = 0.0;
+            }
             self.tags[s].clear();
             for col in &mut self.attrs {
                 col[s] = f64::NAN;

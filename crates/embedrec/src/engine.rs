@@ -440,17 +440,16 @@ impl Engine {
             slots.sort_unstable();
             slots.dedup();
             st.index.remove(&slots);
+            // An index that walks through tombstones still needs their vectors.
+            let keep_vectors = st.index.navigates_removed();
             for &s in &slots {
-                st.cat.remove(s);
+                st.cat.remove(s, keep_vectors);
             }
             st.users.purge_slots(&slots);
             if let Some(m) = &mut st.model {
                 m.forget(&slots);
             }
             self.maybe_rebuild(&mut st)?;
-            if !st.index.navigates_removed() {
-                st.cat.scrub_free();
-            }
             self.mutated();
             Ok(slots.len())
         })
@@ -545,24 +544,6 @@ impl Engine {
             let q = self.prepare(query);
             Ok(self.run_query(st, &q, k, &cf))
         })
-    }
-
-    /// Unfiltered search with an explicit search breadth `ef`, bypassing the cache: for tuning
-    /// recall against speed (`ef_search` in the config is what [`Engine::search`] uses).
-    pub fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Hit>> {
-        check_k(k)?;
-        if ef == 0 || ef > crate::config::MAX_EF {
-            return Err(Error::invalid(
-                "ef",
-                format!("an integer in 1..={}", crate::config::MAX_EF),
-                ef,
-            ));
-        }
-        Catalog::check_vector(self.config.dim, self.config.metric, "query", None, query)?;
-        let st = self.state.read();
-        let q = self.prepare(query);
-        let hits = st.index.search(&st.cat, &q, k, ef, None);
-        Ok(self.to_hits(&st, hits))
     }
 
     /// The `k` items most similar to item `id` (never the item itself), best first.

@@ -130,6 +130,8 @@ pub(crate) struct NativeHnsw {
     rng: u64,
     /// Nodes whose item was removed and whose slot was not reused yet.
     tombstones: usize,
+    /// Slots with a node (level >= 0), tombstones included.
+    nodes: usize,
     dead: Vec<bool>,
     rebuild_fraction: f64,
     /// Int8 codes used for traversal when enabled (`None`: traversal on f32 vectors).
@@ -155,6 +157,7 @@ impl NativeHnsw {
             entry_lock: Mutex::new(()),
             rng: 0x2545F4914F6CDD1D,
             tombstones: 0,
+            nodes: 0,
             dead: Vec::new(),
             rebuild_fraction,
             int8: None,
@@ -355,6 +358,9 @@ impl NativeHnsw {
             self.dead[s] = false;
             self.tombstones -= 1;
         }
+        if self.levels[s] >= 0 {
+            self.nodes -= 1;
+        }
         self.levels[s] = -1;
         self.upper[s] = Box::default();
         self.set_links(slot, 0, &[]);
@@ -364,6 +370,7 @@ impl NativeHnsw {
     fn assign_level(&mut self, slot: u32) {
         let level = self.random_level();
         self.levels[slot as usize] = level as i8;
+        self.nodes += 1;
         self.upper[slot as usize] = (0..level * (1 + self.m))
             .map(|_| AtomicU32::new(0))
             .collect();
@@ -552,8 +559,7 @@ impl AnnIndex for NativeHnsw {
     }
 
     fn wants_rebuild(&self) -> bool {
-        let nodes = self.levels.iter().filter(|&&l| l >= 0).count();
-        nodes >= 1_000 && self.tombstones as f64 > self.rebuild_fraction * nodes as f64
+        self.nodes >= 1_000 && self.tombstones as f64 > self.rebuild_fraction * self.nodes as f64
     }
 
     fn search(
@@ -688,6 +694,7 @@ impl NativeHnsw {
                 ));
             }
             g.levels[s] = level;
+            g.nodes += (level >= 0) as usize;
             g.dead[s] = dead == 1;
             dead_count += (dead == 1) as usize;
             if level < 0 {
