@@ -2,11 +2,11 @@
 //! attributes. Slots of removed items are recycled.
 
 use crate::distance::{dot, l2_sq, norm};
+use crate::ids::IdTable;
 use crate::vectors::VectorStore;
 use crate::{Error, Metric, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Tags and numeric attributes of one item, given to [`Engine::upsert_items`](crate::Engine::upsert_items).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -70,15 +70,14 @@ impl Interner {
 pub struct Catalog {
     pub(crate) dim: usize,
     pub(crate) metric: Metric,
-    /// `None` for a free slot.
-    pub(crate) ids: Vec<Option<Arc<str>>>,
-    pub(crate) by_id: HashMap<Arc<str>, u32>,
+    /// Host ids of the slots (free slots have none) and the reverse map.
+    pub(crate) ids: IdTable,
     /// Raw vectors as given by the host, one aligned row per slot.
     pub(crate) vectors: VectorStore,
     /// `1 / |v|` per slot (used for cosine; 0 for free slots).
     pub(crate) inv_norm: Vec<f32>,
     /// Sorted tag ids per slot.
-    pub(crate) tags: Vec<Vec<u32>>,
+    pub(crate) tags: Vec<Box<[u32]>>,
     pub(crate) tag_names: Interner,
     /// One column per attribute name; NaN where an item lacks the attribute.
     pub(crate) attr_names: Interner,
@@ -98,8 +97,7 @@ impl Catalog {
         Catalog {
             dim,
             metric,
-            ids: Vec::new(),
-            by_id: HashMap::new(),
+            ids: IdTable::default(),
             vectors: VectorStore::new(dim),
             inv_norm: Vec::new(),
             tags: Vec::new(),
@@ -112,18 +110,18 @@ impl Catalog {
 
     /// True when no item is live.
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.ids.len() == 0
     }
     /// Number of live items.
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.ids.len()
     }
     /// Number of slots (live + free); valid slots are `0..slots()`.
     pub fn slots(&self) -> usize {
-        self.ids.len()
+        self.ids.slots()
     }
     pub(crate) fn slot_of(&self, id: &str) -> Option<u32> {
-        self.by_id.get(id).copied()
+        self.ids.slot_of(id)
     }
     /// The slot of an id, or [`Error::UnknownItem`] naming the argument it came from.
     pub(crate) fn require(&self, id: &str, field: impl FnOnce() -> String) -> Result<u32> {
@@ -134,10 +132,10 @@ impl Catalog {
     }
     /// True when the slot holds an item.
     pub fn is_live(&self, slot: u32) -> bool {
-        self.ids.get(slot as usize).is_some_and(|x| x.is_some())
+        self.ids.get(slot).is_some()
     }
-    pub(crate) fn id(&self, slot: u32) -> &Arc<str> {
-        self.ids[slot as usize].as_ref().expect("live slot")
+    pub(crate) fn id(&self, slot: u32) -> &str {
+        self.ids.get(slot).expect("live slot")
     }
     /// The raw vector of a slot.
     pub fn vector(&self, slot: u32) -> &[f32] {
@@ -272,27 +270,35 @@ impl Catalog {
     /// Applies validated items. Returns, per item, `(slot, replaced_existing)`.
     pub(crate) fn apply(&mut self, items: &[PreparedItem<'_>]) -> Vec<(u32, bool)> {
         let mut out = Vec::with_capacity(items.len());
+        // Grow every column once for the whole batch (fewer reallocations left behind).
+        let new = items.len().saturating_sub(self.free.len());
+        let id_bytes = items.first().map_or(0, |it| it.id.len());
+        self.ids.reserve(new, id_bytes);
+        self.vectors.reserve(new);
+        self.inv_norm.reserve(new);
+        self.tags.reserve(new);
+        for col in &mut self.attrs {
+            col.reserve(new);
+        }
         for it in items {
-            let (slot, existed) = match self.by_id.get(it.id) {
-                Some(&s) => (s, true),
+            let (slot, existed) = match self.ids.slot_of(it.id) {
+                Some(s) => (s, true),
                 None => {
                     let s = match self.free.pop() {
                         Some(s) => s,
                         None => {
-                            let s = self.ids.len() as u32;
-                            self.ids.push(None);
+                            let s = self.ids.slots() as u32;
+                            self.ids.push_free();
                             self.vectors.push_zero();
                             self.inv_norm.push(0.0);
-                            self.tags.push(Vec::new());
+                            self.tags.push(Box::default());
                             for col in &mut self.attrs {
                                 col.push(f64::NAN);
                             }
                             s
                         }
                     };
-                    let id: Arc<str> = Arc::from(it.id);
-                    self.ids[s as usize] = Some(id.clone());
-                    self.by_id.insert(id, s);
+                    self.ids.insert(s, it.id);
                     (s, false)
                 }
             };
@@ -313,12 +319,12 @@ impl Catalog {
                 for (name, v) in &a.numbers {
                     let c = self.attr_names.intern(name) as usize;
                     if c == self.attrs.len() {
-                        self.attrs.push(vec![f64::NAN; self.ids.len()]);
+                        self.attrs.push(vec![f64::NAN; self.ids.slots()]);
                     }
                     self.attrs[c][slot as usize] = *v;
                 }
             }
-            self.tags[slot as usize] = tags;
+            self.tags[slot as usize] = tags.into_boxed_slice();
             out.push((slot, existed));
         }
         out
@@ -329,13 +335,12 @@ impl Catalog {
     /// the tombstone (as hnswlib keeps the data of deleted elements); otherwise it is zeroed.
     pub(crate) fn remove(&mut self, slot: u32, keep_vector: bool) {
         let s = slot as usize;
-        if let Some(id) = self.ids[s].take() {
-            self.by_id.remove(&id);
+        if self.ids.remove(slot) {
             if !keep_vector {
                 self.vectors.row_mut(s).fill(0.0);
                 self.inv_norm[s] = 0.0;
             }
-            self.tags[s].clear();
+            self.tags[s] = Box::default();
             for col in &mut self.attrs {
                 col[s] = f64::NAN;
             }
@@ -362,11 +367,7 @@ impl Catalog {
 
     /// Iterator over live slots.
     pub fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
-        self.ids
-            .iter()
-            .enumerate()
-            .filter(|(_, x)| x.is_some())
-            .map(|(i, _)| i as u32)
+        self.ids.iter().map(|(s, _)| s)
     }
 }
 

@@ -315,7 +315,7 @@ impl Engine {
     /// Ids of all live items (in slot order).
     pub fn item_ids(&self) -> Vec<Arc<str>> {
         let st = self.state.read();
-        st.cat.live_slots().map(|s| st.cat.id(s).clone()).collect()
+        st.cat.ids.iter().map(|(_, id)| Arc::from(id)).collect()
     }
 
     fn timed<T>(&self, op: Op, f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -985,7 +985,7 @@ impl Engine {
     fn to_hits(&self, st: &State, hits: Vec<(u32, f32)>) -> Vec<Hit> {
         hits.into_iter()
             .map(|(s, score)| Hit {
-                id: st.cat.id(s).clone(),
+                id: Arc::from(st.cat.id(s)),
                 score,
             })
             .collect()

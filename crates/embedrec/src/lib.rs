@@ -85,6 +85,7 @@ mod engine;
 mod error;
 pub mod eval;
 mod filter;
+mod ids;
 mod index;
 mod metrics;
 pub mod persist;

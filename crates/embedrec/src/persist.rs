@@ -31,7 +31,6 @@ use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"EMBEDREC";
@@ -75,12 +74,10 @@ pub(crate) fn encode(
 ) -> Result<Vec<u8>> {
     let meta = Meta {
         config: config.clone(),
-        ids: cat
-            .ids
-            .iter()
-            .map(|x| x.as_ref().map(|s| s.to_string()))
+        ids: (0..cat.slots() as u32)
+            .map(|s| cat.ids.get(s).map(str::to_string))
             .collect(),
-        tags: cat.tags.clone(),
+        tags: cat.tags.iter().map(|t| t.to_vec()).collect(),
         tag_names: cat.tag_names.names.clone(),
         attr_names: cat.attr_names.names.clone(),
         attrs: cat.attrs.clone(),
@@ -372,6 +369,7 @@ fn build(
         .map_err(|e| corrupt("meta", format!("attribute names: {e}")))?;
     let n_tags = cat.tag_names.names.len() as u32;
     cat.inv_norm = vec![0.0; slots];
+    cat.ids.reserve(slots, 0);
     for (s, (id, tags)) in meta.ids.into_iter().zip(&meta.tags).enumerate() {
         match id {
             None => {
@@ -393,7 +391,7 @@ fn build(
                     0.0
                 };
                 cat.free.push(s as u32);
-                cat.ids.push(None);
+                cat.ids.push_free();
             }
             Some(id) => {
                 if id.is_empty() || id.len() > crate::engine::MAX_ID_BYTES {
@@ -413,16 +411,15 @@ fn build(
                     .map_err(|e| corrupt("item_vectors", e.to_string()))?;
                 let n = crate::distance::norm(v);
                 cat.inv_norm[s] = if n > 0.0 { 1.0 / n } else { 0.0 };
-                let id: Arc<str> = Arc::from(id);
-                if cat.by_id.insert(id.clone(), s as u32).is_some() {
+                cat.ids.push_free();
+                if !cat.ids.insert(s as u32, &id) {
                     return Err(corrupt("meta", format!("item id {id:?} appears twice")));
                 }
-                cat.ids.push(Some(id));
             }
         }
     }
     cat.free.reverse();
-    cat.tags = meta.tags;
+    cat.tags = meta.tags.into_iter().map(Vec::into_boxed_slice).collect();
     for (c, col) in meta.attrs.iter().enumerate() {
         if let Some(s) = col.iter().position(|x| x.is_infinite()) {
             return Err(corrupt(

@@ -101,13 +101,25 @@ impl VectorStore {
         }
     }
 
+    /// Makes room for `additional` more rows (one reallocation for a whole batch).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let need = ((self.rows + additional) * self.stride).div_ceil(16);
+        if need > self.lines.capacity() {
+            self.grow_capacity(need);
+        }
+    }
+
+    fn grow_capacity(&mut self, lines: usize) {
+        let target = lines.max(self.lines.capacity() * 2);
+        self.lines.reserve_exact(target - self.lines.len());
+        self.advise();
+    }
+
     /// Extends the block to `lines` lines of zeros. New capacity is advised for huge pages
     /// before it is first written, so the kernel can back it with 2 MiB pages from the start.
     fn grow_to(&mut self, lines: usize) {
         if lines > self.lines.capacity() {
-            let target = lines.max(self.lines.capacity() * 2);
-            self.lines.reserve_exact(target - self.lines.len());
-            self.advise();
+            self.grow_capacity(lines);
         }
         self.lines.resize(lines, ZERO);
     }

@@ -3,6 +3,7 @@
 //! - nodes are catalog slots, and distances are the catalog's exact scores, so the graph
 //!   stores no second copy of the vectors;
 //! - level-0 links live in one flat array of fixed-size slots (`2·m` per node), upper levels
+//!   in one shared pool (a node's lists are contiguous there; the node keeps an offset)
 //!   in small per-node vectors;
 //! - visited sets are per-thread arrays of generation tags, reset by bumping the generation;
 //! - neighbours are chosen with the paper's heuristic (keep a candidate only if it is closer
@@ -117,8 +118,12 @@ pub(crate) struct NativeHnsw {
     level_mult: f64,
     /// `slots * (1 + m0)`: count, then links.
     level0: Vec<AtomicU32>,
-    /// Per slot: `level * (1 + m)` entries for levels 1..=level (count, then links, per level).
-    upper: Vec<Box<[AtomicU32]>>,
+    /// Per slot: offset in `upper_pool` of its `level * (1 + m)` entries for levels
+    /// 1..=level (count, then links, per level); `NONE` when the slot has no upper level.
+    upper_at: Vec<u32>,
+    upper_pool: Vec<AtomicU32>,
+    /// Pool entries of unlinked nodes (reclaimed by `compact_upper`).
+    upper_garbage: usize,
     /// Per slot: top level, or -1 when the slot has no node.
     levels: Vec<i8>,
     /// Per slot: held while the slot's link lists are rewritten.
@@ -149,7 +154,9 @@ impl NativeHnsw {
             ef_construction,
             level_mult: 1.0 / (m as f64).ln(),
             level0: Vec::new(),
-            upper: Vec::new(),
+            upper_at: Vec::new(),
+            upper_pool: Vec::new(),
+            upper_garbage: 0,
             levels: Vec::new(),
             locks: Vec::new(),
             entry: AtomicU32::new(NONE),
@@ -188,7 +195,7 @@ impl NativeHnsw {
         if old < slots {
             self.levels.resize(slots, -1);
             self.dead.resize(slots, false);
-            self.upper.resize_with(slots, Default::default);
+            self.upper_at.resize(slots, NONE);
             self.locks.resize_with(slots, || Mutex::new(()));
             self.level0
                 .resize_with(slots * (1 + self.m0), || AtomicU32::new(0));
@@ -202,9 +209,14 @@ impl NativeHnsw {
             let base = slot as usize * (1 + self.m0);
             &self.level0[base..base + 1 + self.m0]
         } else {
-            let u = &self.upper[slot as usize];
+            let s = slot as usize;
+            let at = self.upper_at[s];
+            if at == NONE || level as isize > self.levels[s] as isize {
+                return &[];
+            }
             let w = 1 + self.m;
-            u.get((level - 1) * w..level * w).unwrap_or(&[])
+            let at = at as usize + (level - 1) * w;
+            &self.upper_pool[at..at + w]
         }
     }
 
@@ -361,8 +373,11 @@ impl NativeHnsw {
         if self.levels[s] >= 0 {
             self.nodes -= 1;
         }
+        if self.upper_at[s] != NONE {
+            self.upper_garbage += self.levels[s] as usize * (1 + self.m);
+            self.upper_at[s] = NONE;
+        }
         self.levels[s] = -1;
-        self.upper[s] = Box::default();
         self.set_links(slot, 0, &[]);
     }
 
@@ -371,9 +386,41 @@ impl NativeHnsw {
         let level = self.random_level();
         self.levels[slot as usize] = level as i8;
         self.nodes += 1;
-        self.upper[slot as usize] = (0..level * (1 + self.m))
-            .map(|_| AtomicU32::new(0))
-            .collect();
+        self.alloc_upper(slot, level);
+    }
+
+    /// Gives a slot (whose level is set) zeroed upper-level lists at the end of the pool.
+    fn alloc_upper(&mut self, slot: u32, level: usize) {
+        if level == 0 {
+            return;
+        }
+        if self.upper_garbage > 4096 && self.upper_garbage * 2 > self.upper_pool.len() {
+            self.compact_upper();
+        }
+        self.upper_at[slot as usize] = self.upper_pool.len() as u32;
+        self.upper_pool
+            .resize_with(self.upper_pool.len() + level * (1 + self.m), || AtomicU32::new(0));
+    }
+
+    /// Rewrites the upper-level pool without the lists of unlinked nodes.
+    fn compact_upper(&mut self) {
+        let w = 1 + self.m;
+        let mut pool = Vec::with_capacity(self.upper_pool.len() - self.upper_garbage);
+        for s in 0..self.upper_at.len() {
+            let at = self.upper_at[s];
+            if at == NONE {
+                continue;
+            }
+            let len = self.levels[s].max(0) as usize * w;
+            self.upper_at[s] = pool.len() as u32;
+            pool.extend(
+                self.upper_pool[at as usize..at as usize + len]
+                    .iter()
+                    .map(|x| AtomicU32::new(x.load(AtomicOrd::Relaxed))),
+            );
+        }
+        self.upper_pool = pool;
+        self.upper_garbage = 0;
     }
 
     /// Links one prepared slot into the graph. Safe to call from many threads at once.
@@ -607,8 +654,8 @@ impl AnnIndex for NativeHnsw {
     fn memory_bytes(&self) -> usize {
         self.int8.as_ref().map_or(0, Int8Codes::bytes)
             + self.level0.len() * 4
-            + self.levels.len() * 3
-            + self.upper.iter().map(|u| 16 + u.len() * 4).sum::<usize>()
+            + self.levels.len() * 7
+            + self.upper_pool.len() * 4
     }
 }
 
@@ -700,9 +747,7 @@ impl NativeHnsw {
             if level < 0 {
                 continue;
             }
-            g.upper[s] = (0..level as usize * (1 + m))
-                .map(|_| AtomicU32::new(0))
-                .collect();
+            g.alloc_upper(s as u32, level as usize);
             for l in 0..=level as usize {
                 let count = u32_(take(4)?) as usize;
                 let max = if l == 0 { g.m0 } else { m };

@@ -1,0 +1,189 @@
+//! The catalog's id table: host string ids ↔ dense slots, without one heap allocation per id.
+//!
+//! Ids live back to back in one byte arena; each slot holds a packed `(offset, length)` word,
+//! and the reverse map is a `hashbrown::HashTable` of bare slot numbers whose keys are read
+//! from the arena. Per item this costs the id's bytes, 8 bytes of span and about 5–10 bytes
+//! of table — against ~80 bytes for an `Arc<str>` per slot plus a `HashMap<Arc<str>, u32>` —
+//! and leaves no small allocations scattered through the heap. Bytes of removed ids are
+//! reclaimed by compacting the arena once they are more than half of it.
+
+use hashbrown::HashTable;
+use std::hash::{BuildHasher, RandomState};
+
+/// Bits of a span word that hold the id's length (ids are at most
+/// [`MAX_ID_BYTES`](crate::MAX_ID_BYTES) = 4096 bytes long).
+const LEN_BITS: u32 = 13;
+const LEN_MASK: u64 = (1 << LEN_BITS) - 1;
+const _: () = assert!(crate::engine::MAX_ID_BYTES as u64 <= LEN_MASK);
+
+#[derive(Default)]
+pub(crate) struct IdTable {
+    bytes: Vec<u8>,
+    /// Per slot: `offset << LEN_BITS | len`; 0 for a free slot (ids are never empty).
+    spans: Vec<u64>,
+    table: HashTable<u32>,
+    hasher: RandomState,
+    /// Arena bytes that belong to removed ids.
+    garbage: usize,
+}
+
+impl std::fmt::Debug for IdTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdTable")
+            .field("slots", &self.spans.len())
+            .field("live", &self.table.len())
+            .finish()
+    }
+}
+
+fn text(bytes: &[u8], span: u64) -> &str {
+    let (start, len) = ((span >> LEN_BITS) as usize, (span & LEN_MASK) as usize);
+    // SAFETY: every span covers bytes copied from a `&str` by `insert` or `compact`, so it is
+    // in bounds and on UTF-8 boundaries.
+    unsafe { std::str::from_utf8_unchecked(bytes.get_unchecked(start..start + len)) }
+}
+
+impl IdTable {
+    /// Number of slots (live and free).
+    pub(crate) fn slots(&self) -> usize {
+        self.spans.len()
+    }
+    /// Number of live ids.
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+    /// Reserves room for `additional` more ids of about `bytes_each` bytes.
+    pub(crate) fn reserve(&mut self, additional: usize, bytes_each: usize) {
+        self.spans.reserve(additional);
+        self.bytes.reserve(additional * bytes_each);
+        let hasher = &self.hasher;
+        let (bytes, spans) = (&self.bytes, &self.spans);
+        self.table.reserve(additional, |&s| {
+            hasher.hash_one(text(bytes, spans[s as usize]))
+        });
+    }
+    /// Appends a free slot.
+    pub(crate) fn push_free(&mut self) {
+        self.spans.push(0);
+    }
+    /// The id of a slot, `None` for a free one.
+    #[inline]
+    pub(crate) fn get(&self, slot: u32) -> Option<&str> {
+        match self.spans.get(slot as usize) {
+            Some(&span) if span != 0 => Some(text(&self.bytes, span)),
+            _ => None,
+        }
+    }
+    /// The slot of an id.
+    pub(crate) fn slot_of(&self, id: &str) -> Option<u32> {
+        let h = self.hasher.hash_one(id);
+        let (bytes, spans) = (&self.bytes, &self.spans);
+        self.table
+            .find(h, |&s| text(bytes, spans[s as usize]) == id)
+            .copied()
+    }
+    /// Gives a free slot the id `id`, which must be non-empty, at most `MAX_ID_BYTES` long
+    /// and not present. Returns false (changing nothing) when the id is already present.
+    pub(crate) fn insert(&mut self, slot: u32, id: &str) -> bool {
+        debug_assert!(!id.is_empty() && id.len() as u64 <= LEN_MASK);
+        debug_assert_eq!(self.spans[slot as usize], 0, "slot {slot} is not free");
+        if self.slot_of(id).is_some() {
+            return false;
+        }
+        let span = ((self.bytes.len() as u64) << LEN_BITS) | id.len() as u64;
+        self.bytes.extend_from_slice(id.as_bytes());
+        self.spans[slot as usize] = span;
+        let h = self.hasher.hash_one(id);
+        let (hasher, bytes, spans) = (&self.hasher, &self.bytes, &self.spans);
+        self.table
+            .insert_unique(h, slot, |&s| hasher.hash_one(text(bytes, spans[s as usize])));
+        true
+    }
+    /// Frees a slot; returns false when it was already free.
+    pub(crate) fn remove(&mut self, slot: u32) -> bool {
+        let span = self.spans[slot as usize];
+        if span == 0 {
+            return false;
+        }
+        let h = self.hasher.hash_one(text(&self.bytes, span));
+        if let Ok(entry) = self.table.find_entry(h, |&s| s == slot) {
+            entry.remove();
+        }
+        self.spans[slot as usize] = 0;
+        self.garbage += (span & LEN_MASK) as usize;
+        if self.garbage > 4096 && self.garbage * 2 > self.bytes.len() {
+            self.compact();
+        }
+        true
+    }
+    /// Rewrites the arena without the bytes of removed ids.
+    fn compact(&mut self) {
+        let mut bytes = Vec::with_capacity(self.bytes.len() - self.garbage);
+        for span in self.spans.iter_mut().filter(|s| **s != 0) {
+            let id = text(&self.bytes, *span);
+            let new = ((bytes.len() as u64) << LEN_BITS) | id.len() as u64;
+            bytes.extend_from_slice(id.as_bytes());
+            *span = new;
+        }
+        self.bytes = bytes;
+        self.garbage = 0;
+    }
+    /// Live slots with their ids, in slot order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &str)> + '_ {
+        self.spans
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| **s != 0)
+            .map(|(i, &s)| (i as u32, text(&self.bytes, s)))
+    }
+    /// Bytes held (for memory accounting and tests).
+    #[cfg(test)]
+    fn arena_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_find_remove_reuse_and_compact() {
+        let mut t = IdTable::default();
+        for i in 0..10_000u32 {
+            t.push_free();
+            assert!(t.insert(i, &format!("item-{i}")));
+        }
+        assert_eq!(t.len(), 10_000);
+        assert_eq!(t.slot_of("item-1234"), Some(1234));
+        assert_eq!(t.get(1234), Some("item-1234"));
+        assert_eq!(t.slot_of("item-10000"), None);
+        let before = t.arena_len();
+        for i in (0..10_000u32).filter(|i| i % 4 != 0) {
+            assert!(t.remove(i));
+        }
+        assert!(!t.remove(1));
+        assert!(t.arena_len() < before / 2, "arena compacted");
+        assert_eq!(t.len(), 2_500);
+        for i in 0..10_000u32 {
+            let want = (i % 4 == 0).then(|| format!("item-{i}"));
+            assert_eq!(t.get(i).map(str::to_string), want);
+            assert_eq!(t.slot_of(&format!("item-{i}")), (i % 4 == 0).then_some(i));
+        }
+        assert!(t.insert(1, "renamed"));
+        assert_eq!(t.slot_of("renamed"), Some(1));
+        assert_eq!(t.iter().count(), 2_501);
+        assert!(t.iter().all(|(s, id)| t.slot_of(id) == Some(s)));
+    }
+
+    #[test]
+    fn duplicate_id_is_refused() {
+        let mut t = IdTable::default();
+        t.push_free();
+        t.push_free();
+        assert!(t.insert(0, "a"));
+        assert!(!t.insert(1, "a"));
+        assert_eq!(t.get(1), None);
+        assert_eq!(t.len(), 1);
+    }
+}
