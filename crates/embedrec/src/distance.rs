@@ -69,10 +69,13 @@ pub(crate) struct Kernels {
     pub(crate) name: &'static str,
     pub(crate) dot: fn(&[f32], &[f32]) -> f32,
     pub(crate) l2_sq: fn(&[f32], &[f32]) -> f32,
-    /// `sum(w[i] * c[i])` over int8 codes (`u8`).
-    pub(crate) u8_dot: fn(&[f32], &[u8]) -> f32,
-    /// `sum((a[i] - s[i] * c[i])^2)` over int8 codes.
-    pub(crate) u8_l2: fn(&[f32], &[f32], &[u8]) -> f32,
+    /// `sum(q[i] * c[i])` of a quantised query against 8-bit codes; exact while
+    /// `|q[i]| <= 1023` and the length is at most [`MAX_DIM`](crate::MAX_DIM) (each i32
+    /// lane then sums at most 4,096 products of at most 260,865).
+    pub(crate) u8_dot: fn(&[i16], &[u8]) -> i64,
+    /// `sum((q[i] - c[i])^2)`; exact while `-128 <= q[i] <= 383` and the length is at most
+    /// [`MAX_DIM`](crate::MAX_DIM) (each i32 lane sums at most 4,096 squares of at most 383).
+    pub(crate) u8_l2: fn(&[i16], &[u8]) -> i64,
 }
 
 static KERNELS: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
@@ -133,41 +136,20 @@ const SCALAR: Kernels = Kernels {
     u8_l2: u8_l2_scalar,
 };
 
-/// Portable `sum(w[i] * c[i])`.
-pub(crate) fn u8_dot_scalar(w: &[f32], c: &[u8]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let n = w.len().min(c.len());
-    let chunks = n / LANES;
-    for k in 0..chunks {
-        for l in 0..LANES {
-            acc[l] += w[k * LANES + l] * c[k * LANES + l] as f32;
-        }
-    }
-    let mut tail = 0.0;
-    for i in chunks * LANES..n {
-        tail += w[i] * c[i] as f32;
-    }
-    acc.iter().sum::<f32>() + tail
+/// Portable `sum(q[i] * c[i])` (integer, so every kernel gives the same result).
+pub(crate) fn u8_dot_scalar(q: &[i16], c: &[u8]) -> i64 {
+    q.iter().zip(c).map(|(&a, &b)| a as i64 * b as i64).sum()
 }
 
-/// Portable `sum((a[i] - s[i] * c[i])^2)`.
-pub(crate) fn u8_l2_scalar(a: &[f32], s: &[f32], c: &[u8]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let n = a.len().min(s.len()).min(c.len());
-    let chunks = n / LANES;
-    for k in 0..chunks {
-        for (l, slot) in acc.iter_mut().enumerate() {
-            let i = k * LANES + l;
-            let d = a[i] - s[i] * c[i] as f32;
-            *slot += d * d;
-        }
-    }
-    let mut tail = 0.0;
-    for i in chunks * LANES..n {
-        let d = a[i] - s[i] * c[i] as f32;
-        tail += d * d;
-    }
-    acc.iter().sum::<f32>() + tail
+/// Portable `sum((q[i] - c[i])^2)`.
+pub(crate) fn u8_l2_scalar(q: &[i16], c: &[u8]) -> i64 {
+    q.iter()
+        .zip(c)
+        .map(|(&a, &b)| {
+            let d = a as i64 - b as i64;
+            d * d
+        })
+        .sum()
 }
 
 fn detect() -> Kernels {
@@ -343,56 +325,83 @@ mod x86 {
         }
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn u8_dot_avx2_impl(w: &[f32], c: &[u8]) -> f32 {
-        let n = w.len().min(c.len());
-        let (pw, pc) = (w.as_ptr(), c.as_ptr());
+    /// Sum of two vectors of i32 lanes, widened to i64 (lanes never overflow within the
+    /// documented input ranges, their total could).
+    #[inline]
+    unsafe fn hsum2_epi32(a: __m256i, b: __m256i) -> i64 {
+        let (mut x, mut y) = ([0i32; 8], [0i32; 8]);
+        unsafe {
+            _mm256_storeu_si256(x.as_mut_ptr() as *mut __m256i, a);
+            _mm256_storeu_si256(y.as_mut_ptr() as *mut __m256i, b);
+        }
+        x.iter().chain(&y).map(|&v| v as i64).sum()
+    }
+
+    /// 16 codes widened to i16 lanes.
+    #[inline(always)]
+    unsafe fn codes16(p: *const u8) -> __m256i {
+        unsafe { _mm256_cvtepu8_epi16(_mm_loadu_si128(p as *const __m128i)) }
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn u8_dot_avx2_impl(q: &[i16], c: &[u8]) -> i64 {
+        let n = q.len().min(c.len());
+        let (pq, pc) = (q.as_ptr(), c.as_ptr());
         let mut i = 0;
         unsafe {
-            let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-            while i + 16 <= n {
-                let b = _mm_loadu_si128(pc.add(i) as *const __m128i);
-                let c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
-                let c1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(b, 8)));
-                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i)), c0, s0);
-                s1 = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i + 8)), c1, s1);
+            let (mut s0, mut s1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            while i + 32 <= n {
+                let q0 = _mm256_loadu_si256(pq.add(i) as *const __m256i);
+                let q1 = _mm256_loadu_si256(pq.add(i + 16) as *const __m256i);
+                s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(q0, codes16(pc.add(i))));
+                s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(q1, codes16(pc.add(i + 16))));
+                i += 32;
+            }
+            if i + 16 <= n {
+                let q0 = _mm256_loadu_si256(pq.add(i) as *const __m256i);
+                s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(q0, codes16(pc.add(i))));
                 i += 16;
             }
-            let mut s = hsum256(_mm256_add_ps(s0, s1));
+            let mut s = hsum2_epi32(s0, s1);
             while i < n {
-                s += *pw.add(i) * *pc.add(i) as f32;
+                s += *pq.add(i) as i64 * *pc.add(i) as i64;
                 i += 1;
             }
             s
         }
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn u8_l2_avx2_impl(a: &[f32], sc: &[f32], c: &[u8]) -> f32 {
-        let n = a.len().min(sc.len()).min(c.len());
-        let (pa, ps, pc) = (a.as_ptr(), sc.as_ptr(), c.as_ptr());
+    #[target_feature(enable = "avx2")]
+    unsafe fn u8_l2_avx2_impl(q: &[i16], c: &[u8]) -> i64 {
+        let n = q.len().min(c.len());
+        let (pq, pc) = (q.as_ptr(), c.as_ptr());
         let mut i = 0;
         unsafe {
-            let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-            while i + 16 <= n {
-                let b = _mm_loadu_si128(pc.add(i) as *const __m128i);
-                let c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
-                let c1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(b, 8)));
-                // d = a - s * c
-                let d0 =
-                    _mm256_fnmadd_ps(_mm256_loadu_ps(ps.add(i)), c0, _mm256_loadu_ps(pa.add(i)));
-                let d1 = _mm256_fnmadd_ps(
-                    _mm256_loadu_ps(ps.add(i + 8)),
-                    c1,
-                    _mm256_loadu_ps(pa.add(i + 8)),
+            let (mut s0, mut s1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            while i + 32 <= n {
+                let d0 = _mm256_sub_epi16(
+                    _mm256_loadu_si256(pq.add(i) as *const __m256i),
+                    codes16(pc.add(i)),
                 );
-                s0 = _mm256_fmadd_ps(d0, d0, s0);
-                s1 = _mm256_fmadd_ps(d1, d1, s1);
+                let d1 = _mm256_sub_epi16(
+                    _mm256_loadu_si256(pq.add(i + 16) as *const __m256i),
+                    codes16(pc.add(i + 16)),
+                );
+                s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(d0, d0));
+                s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(d1, d1));
+                i += 32;
+            }
+            if i + 16 <= n {
+                let d0 = _mm256_sub_epi16(
+                    _mm256_loadu_si256(pq.add(i) as *const __m256i),
+                    codes16(pc.add(i)),
+                );
+                s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(d0, d0));
                 i += 16;
             }
-            let mut s = hsum256(_mm256_add_ps(s0, s1));
+            let mut s = hsum2_epi32(s0, s1);
             while i < n {
-                let d = *pa.add(i) - *ps.add(i) * *pc.add(i) as f32;
+                let d = *pq.add(i) as i64 - *pc.add(i) as i64;
                 s += d * d;
                 i += 1;
             }
@@ -400,13 +409,13 @@ mod x86 {
         }
     }
 
-    pub(super) fn u8_dot_avx2(w: &[f32], c: &[u8]) -> f32 {
-        // SAFETY: installed only after avx2 and fma were detected (AVX-512 CPUs have both).
-        unsafe { u8_dot_avx2_impl(w, c) }
+    pub(super) fn u8_dot_avx2(q: &[i16], c: &[u8]) -> i64 {
+        // SAFETY: installed only after avx2 was detected (AVX-512 CPUs have it).
+        unsafe { u8_dot_avx2_impl(q, c) }
     }
-    pub(super) fn u8_l2_avx2(a: &[f32], s: &[f32], c: &[u8]) -> f32 {
+    pub(super) fn u8_l2_avx2(q: &[i16], c: &[u8]) -> i64 {
         // SAFETY: as above.
-        unsafe { u8_l2_avx2_impl(a, s, c) }
+        unsafe { u8_l2_avx2_impl(q, c) }
     }
 
     // Safe entry points, installed only when the features were detected.
@@ -570,19 +579,46 @@ mod tests {
             }
         }
         for k in &kernels {
-            for n in (0..40).chain([127, 128, 129, 300]) {
-                let w: Vec<f32> = (0..n).map(|_| rng.uniform() * 2.0 - 1.0).collect();
-                let sc: Vec<f32> = (0..n).map(|_| rng.uniform() * 0.01).collect();
+            // Integer kernels are exact: every set must agree to the unit, at the extremes of
+            // the documented input ranges too, and on lengths up to MAX_DIM (no overflow).
+            for n in (0..70).chain([127, 128, 129, 300, crate::MAX_DIM]) {
                 let c: Vec<u8> = (0..n).map(|_| rng.below(256) as u8).collect();
-                let (d, ds) = ((k.u8_dot)(&w, &c), u8_dot_scalar(&w, &c));
-                let (l, ls) = ((k.u8_l2)(&w, &sc, &c), u8_l2_scalar(&w, &sc, &c));
-                let tol = 1e-3 * (n as f32 + 1.0);
-                assert!(
-                    (d - ds).abs() <= tol,
-                    "{} u8_dot n={n}: {d} vs {ds}",
-                    k.name
-                );
-                assert!((l - ls).abs() <= tol, "{} u8_l2 n={n}: {l} vs {ls}", k.name);
+                for extreme in [false, true] {
+                    let pick = |rng: &mut crate::SplitMix64, lo: i64, hi: i64| -> i16 {
+                        if extreme {
+                            if rng.below(2) == 0 {
+                                lo as i16
+                            } else {
+                                hi as i16
+                            }
+                        } else {
+                            (lo + rng.below((hi - lo + 1) as usize) as i64) as i16
+                        }
+                    };
+                    let qd: Vec<i16> = (0..n).map(|_| pick(&mut rng, -1023, 1023)).collect();
+                    let ql: Vec<i16> = (0..n).map(|_| pick(&mut rng, -128, 383)).collect();
+                    let wide_dot: i64 = qd.iter().zip(&c).map(|(&a, &b)| a as i64 * b as i64).sum();
+                    let wide_l2: i64 = ql
+                        .iter()
+                        .zip(&c)
+                        .map(|(&a, &b)| (a as i64 - b as i64).pow(2))
+                        .sum();
+                    assert_eq!(
+                        (k.u8_dot)(&qd, &c) as i64,
+                        wide_dot,
+                        "{} u8_dot n={n}",
+                        k.name
+                    );
+                    assert_eq!((k.u8_l2)(&ql, &c) as i64, wide_l2, "{} u8_l2 n={n}", k.name);
+                    if n > 3 {
+                        assert_eq!(
+                            (k.u8_l2)(&ql[1..], &c[3..]),
+                            u8_l2_scalar(&ql[1..], &c[3..]),
+                            "{} unaligned n={n}",
+                            k.name
+                        );
+                    }
+                }
             }
         }
         assert!(kernels.iter().any(|k| k.name == simd_level()));

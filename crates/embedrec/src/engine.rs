@@ -343,7 +343,7 @@ impl Engine {
         vectors: ArrayView2<'_, f32>,
         attrs: Option<&[ItemAttrs]>,
     ) -> Result<()> {
-        self.timed(Op::Upsert, || {
+        let out = self.timed(Op::Upsert, || {
             let (dim, metric) = (self.config.dim, self.config.metric);
             check_len("vectors", ids.len(), vectors.nrows(), "id")?;
             if vectors.ncols() != dim {
@@ -414,7 +414,11 @@ impl Engine {
             self.maybe_rebuild(&mut st)?;
             self.mutated();
             Ok(())
-        })
+        });
+        if ids.len() >= crate::vectors::RELEASE_AFTER {
+            crate::vectors::release_free_memory();
+        }
+        out
     }
 
     fn maybe_rebuild(&self, st: &mut State) -> Result<()> {
@@ -1131,6 +1135,8 @@ impl Engine {
             source,
         })?;
         let engine = Self::decode(&bytes, path)?;
+        drop(bytes);
+        crate::vectors::release_free_memory();
         engine.metrics.record(Op::Load, t.elapsed(), true);
         Ok(engine)
     }

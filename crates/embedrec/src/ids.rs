@@ -95,8 +95,9 @@ impl IdTable {
         self.spans[slot as usize] = span;
         let h = self.hasher.hash_one(id);
         let (hasher, bytes, spans) = (&self.hasher, &self.bytes, &self.spans);
-        self.table
-            .insert_unique(h, slot, |&s| hasher.hash_one(text(bytes, spans[s as usize])));
+        self.table.insert_unique(h, slot, |&s| {
+            hasher.hash_one(text(bytes, spans[s as usize]))
+        });
         true
     }
     /// Frees a slot; returns false when it was already free.

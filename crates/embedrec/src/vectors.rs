@@ -183,6 +183,24 @@ impl VectorStore {
     }
 }
 
+/// Batches at least this large give freed memory back to the OS when they finish.
+pub(crate) const RELEASE_AFTER: usize = 4096;
+
+/// Returns free heap memory to the operating system (glibc only; elsewhere a no-op).
+///
+/// A large upsert allocates transient buffers (the host's converted ids and attributes,
+/// validation sets, per-insertion search heaps) between long-lived columns that grow by
+/// reallocation; glibc keeps the freed holes mapped, which measured 43 MB of resident memory
+/// left over after inserting 200,000 vectors of 128 floats (about a third of the index).
+/// `malloc_trim` hands those pages back; it changes no allocator setting.
+pub(crate) fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free pages of the process heap; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -286,7 +286,7 @@ impl NativeHnsw {
     /// (all nodes are traversed). Returns the results, best first.
     fn search_level(
         &self,
-        cat: &Catalog,
+        prefetch: &impl Fn(u32),
         score: &impl Fn(u32) -> f32,
         entry: Cand,
         ef: usize,
@@ -313,7 +313,7 @@ impl NativeHnsw {
                 let mut next = self.links(c.slot, level).peekable();
                 while let Some(n) = next.next() {
                     if let Some(&p) = next.peek() {
-                        cat.prefetch(p);
+                        prefetch(p);
                         visited.prefetch(p);
                     }
                     if !visited.first_visit(n) {
@@ -399,7 +399,9 @@ impl NativeHnsw {
         }
         self.upper_at[slot as usize] = self.upper_pool.len() as u32;
         self.upper_pool
-            .resize_with(self.upper_pool.len() + level * (1 + self.m), || AtomicU32::new(0));
+            .resize_with(self.upper_pool.len() + level * (1 + self.m), || {
+                AtomicU32::new(0)
+            });
     }
 
     /// Rewrites the upper-level pool without the lists of unlinked nodes.
@@ -457,7 +459,8 @@ impl NativeHnsw {
         for l in (0..=level.min(max_level)).rev() {
             let levels = &self.levels;
             // Stale links (to recycled slots re-inserted lower) can reach nodes without level l.
-            let found = self.search_level(cat, &score, cur, self.ef_construction, l, |n| {
+            let prefetch = |s: u32| cat.prefetch(s);
+            let found = self.search_level(&prefetch, &score, cur, self.ef_construction, l, |n| {
                 n != slot && levels[n as usize] >= l as i8
             });
             let max = if l == 0 { self.m0 } else { self.m };
@@ -503,7 +506,7 @@ impl NativeHnsw {
     /// accepted by `accept` (`None`: every node not tombstoned), scored with `score`.
     fn walk(
         &self,
-        cat: &Catalog,
+        prefetch: &impl Fn(u32),
         score: &impl Fn(u32) -> f32,
         ef: usize,
         accept: Option<&(dyn Fn(u32) -> bool + Sync)>,
@@ -517,8 +520,8 @@ impl NativeHnsw {
             cur = self.greedy(score, cur, l);
         }
         match accept {
-            Some(accept) => self.search_level(cat, score, cur, ef, 0, accept),
-            None => self.search_level(cat, score, cur, ef, 0, |n| !self.dead[n as usize]),
+            Some(accept) => self.search_level(prefetch, score, cur, ef, 0, accept),
+            None => self.search_level(prefetch, score, cur, ef, 0, |n| !self.dead[n as usize]),
         }
     }
 
@@ -625,12 +628,17 @@ impl AnnIndex for NativeHnsw {
         let mut hits: Vec<(u32, f32)> = match &self.int8 {
             // Walk on the codes, then re-score the kept candidates exactly.
             Some(codes) => self
-                .walk(cat, &codes.scorer(cat.metric, query), ef.max(k), accept)
+                .walk(
+                    &|s| codes.prefetch(s),
+                    &codes.scorer(cat.metric, query),
+                    ef.max(k),
+                    accept,
+                )
                 .into_iter()
                 .map(|c| (c.slot, exact(c.slot)))
                 .collect(),
             None => self
-                .walk(cat, &exact, ef.max(k), accept)
+                .walk(&|s| cat.prefetch(s), &exact, ef.max(k), accept)
                 .into_iter()
                 .map(|c| (c.slot, c.score))
                 .collect(),
