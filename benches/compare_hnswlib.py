@@ -7,7 +7,8 @@ count runs in its own subprocess so that the memory figure (RSS growth during th
 not polluted by another index. Measured per index:
 
 - build time with 1 thread (CPU seconds) and 2 threads (wall seconds),
-- index memory (RSS growth while building), file size, load time,
+- index memory (RSS growth while building; the host's ids and labels exist before), file size,
+  load time,
 - recall@10 against single-thread QPS for ef in {16, 32, 64, 128, 256},
 - filtered search (filters passing 10 % and 1 % of items) and search after deleting 10 %
   of the items, against exact ground truth of the filtered / remaining items.
@@ -142,10 +143,13 @@ class EmbedrecRunner:
             exact_filter_fraction=0.0,
         )
 
+    def prepare(self, n):
+        """The host's own data (ids, the attribute column), made before memory is measured."""
+        self.ids = [str(i) for i in range(n)]
+        self.bucket = (np.arange(n) % 100).astype(np.float64)
+
     def build(self, items):
-        n = len(items)
-        ids = [str(i) for i in range(n)]
-        bucket = (np.arange(n) % 100).astype(np.float64)
+        n, ids, bucket = len(items), self.ids, self.bucket
         for start in range(0, n, 100_000):
             end = min(n, start + 100_000)
             self.e.upsert_items(
@@ -185,11 +189,14 @@ class HnswlibRunner:
         self.hnswlib, self.metric, self.dim, self.threads = hnswlib, metric, dim, threads
         self.p = hnswlib.Index(space=metric, dim=dim)
 
+    def prepare(self, n):
+        self.labels_in = np.arange(n)
+
     def build(self, items):
         self.n = len(items)
         self.p.init_index(max_elements=self.n, M=M, ef_construction=EF_CONSTRUCTION, random_seed=100)
         self.p.set_num_threads(self.threads)
-        self.p.add_items(items, np.arange(self.n), num_threads=self.threads)
+        self.p.add_items(items, self.labels_in, num_threads=self.threads)
 
     def query(self, queries, ef, filt=None):
         self.p.set_ef(ef)
@@ -222,6 +229,7 @@ def worker(lib, dataset, threads, data_dir, efs, full):
     r = HnswlibRunner(metric, dim, threads) if lib == "hnswlib" else EmbedrecRunner(
         {"native": "native", "native_int8": "native_int8", "hnsw_rs": "hnsw"}[lib], metric, dim, threads
     )
+    r.prepare(len(items))
     rss0, cpu0, t0 = rss_bytes(), cpu_seconds(), time.perf_counter()
     r.build(items)
     out = {

@@ -224,6 +224,15 @@ def test_errors_are_classes_with_codes():
     with pytest.raises(embedrec.UnknownItemError) as ei:
         e.add_interactions(["u"], ["nope"])
     assert ei.value.code == "UNKNOWN_ITEM" and str(ei.value) == 'unknown item id "nope" in item_ids[0]'
+    # Ids are read into one buffer: non-str ids are TypeErrors naming the position, and a
+    # lone str is not taken for a sequence of one-letter ids.
+    with pytest.raises(TypeError, match=r"ids\[1\]: expected str, got int"):
+        e.upsert_items(["a", 7], [[1, 0], [0, 1]])
+    with pytest.raises(TypeError, match="single str"):
+        e.upsert_items("ab", [[1, 0], [0, 1]])
+    e.upsert_items(("é", "日本"), np.eye(2, dtype=np.float32))  # any sequence, any UTF-8
+    assert {h[0] for h in e.search([1, 1], k=2)} == {"é", "日本"}
+    assert len(e) == 2
 
 
 def test_panic_becomes_internal_error_and_engine_survives(engine):

@@ -6,10 +6,59 @@ use embedrec::ndarray::{Array2, ArrayView2};
 use embedrec::{Engine, EngineConfig, Filter, Hit, IndexKind, ItemAttrs, Metric, RecommendOptions};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use std::collections::HashMap;
 
 type PyHits = Vec<(String, f32)>;
+
+/// Host ids copied into one buffer: one allocation per batch rather than one per id, so a
+/// large upsert leaves no scattered small blocks behind in the heap.
+struct IdBatch {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl IdBatch {
+    fn extract(ids: &Bound<'_, PyAny>) -> PyResult<Self> {
+        if ids.is_instance_of::<PyString>() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "ids: expected a sequence of str, got a single str",
+            ));
+        }
+        let n = ids.len().unwrap_or(0);
+        let mut batch = IdBatch {
+            text: String::with_capacity(n * 8),
+            ends: Vec::with_capacity(n),
+        };
+        for (i, id) in ids.try_iter()?.enumerate() {
+            let id = id?;
+            let s = id.cast::<PyString>().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(format!(
+                    "ids[{i}]: expected str, got {}",
+                    id.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?;
+            batch.text.push_str(&s.to_cow()?);
+            batch.ends.push(batch.text.len());
+        }
+        Ok(batch)
+    }
+
+    fn strs(&self) -> Vec<&str> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let s = &self.text[start..end];
+                start = end;
+                s
+            })
+            .collect()
+    }
+}
 
 fn hits(h: Vec<Hit>) -> PyHits {
     h.into_iter().map(|h| (h.id.to_string(), h.score)).collect()
@@ -151,6 +200,9 @@ fn attrs_of(
     if let Some(attrs) = attributes.filter(|a| !a.is_none()) {
         if let Ok(cols) = attrs.cast::<PyDict>() {
             // Columnar: {"year": [..n values..], ...}
+            for a in out.iter_mut() {
+                a.numbers.reserve_exact(cols.len());
+            }
             for (name, col) in cols.iter() {
                 let name: String = name.extract()?;
                 let col = f32_or_f64_vec(py, &col, &format!("attributes[{name:?}]"))?;
@@ -351,11 +403,13 @@ impl PyEngine {
     fn upsert_items(
         &self,
         py: Python<'_>,
-        ids: Vec<String>,
+        ids: &Bound<'_, PyAny>,
         vectors: &Bound<'_, PyAny>,
         tags: Option<Vec<Vec<String>>>,
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let batch = IdBatch::extract(ids)?;
+        let ids = batch.strs();
         let v = f32_2d(py, vectors, "vectors", false)?;
         let attrs = attrs_of(py, ids.len(), tags, attributes)?;
         let view: ArrayView2<'_, f32> = v.as_array();

@@ -209,17 +209,18 @@ impl Catalog {
         item: Option<&str>,
         v: &[f32],
     ) -> Result<()> {
-        let of_item = item.map(|id| format!(" (item {id:?})")).unwrap_or_default();
+        // Built only on failure: this runs once per stored vector on every load.
+        let of_item = || item.map(|id| format!(" (item {id:?})")).unwrap_or_default();
         if v.len() != dim {
             return Err(Error::DimensionMismatch {
-                field: format!("{field}{of_item}"),
+                field: format!("{field}{}", of_item()),
                 expected: dim,
                 got: v.len(),
             });
         }
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
             return Err(Error::invalid(
-                format!("{field}[{i}]{of_item}"),
+                format!("{field}[{i}]{}", of_item()),
                 "a finite number",
                 v[i],
             ));
@@ -228,7 +229,7 @@ impl Catalog {
             let n = norm(v);
             if !(n.is_finite() && n > 0.0) {
                 return Err(Error::invalid(
-                    format!("{field}{of_item}"),
+                    format!("{field}{}", of_item()),
                     "a vector with non-zero, finite norm (cosine similarity is undefined for the zero vector)",
                     format!("norm {n}"),
                 ));
@@ -361,7 +362,7 @@ impl Catalog {
     #[inline(always)]
     pub(crate) fn prefetch(&self, slot: u32) {
         if let Some(p) = self.vectors.row_ptr(slot as usize) {
-            prefetch_ptr(p, if self.dim > 16 { 2 } else { 1 });
+            prefetch_ptr(p, (self.dim * 4).div_ceil(64));
         }
     }
 

@@ -1142,27 +1142,22 @@ impl Engine {
     }
 
     fn decode(bytes: &[u8], path: &Path) -> Result<Self> {
-        let d = crate::persist::decode(bytes, path)?;
-        let config = d.config;
-        let pool = Pool::new(config.threads);
-        let stored = match (&d.graph, config.index) {
-            (Some(g), IndexKind::Native | IndexKind::NativeInt8) => Some(
+        // Every length, link id and level of the graph is validated against the catalog's
+        // slot count by `from_bytes`.
+        let d = crate::persist::decode(bytes, path, |g, config, slots| {
+            matches!(config.index, IndexKind::Native | IndexKind::NativeInt8).then(|| {
                 NativeHnsw::from_bytes(
                     g,
                     config.m,
                     config.ef_construction,
                     config.rebuild_tombstone_fraction,
-                    d.cat.slots(),
+                    slots,
                 )
-                .map_err(|reason| Error::Corrupt {
-                    path: path.to_path_buf(),
-                    section: "graph".into(),
-                    reason,
-                })?,
-            ),
-            _ => None,
-        };
-        let index: Box<dyn AnnIndex> = match stored {
+            })
+        })?;
+        let config = d.config;
+        let pool = Pool::new(config.threads);
+        let index: Box<dyn AnnIndex> = match d.graph {
             Some(mut g) => {
                 if config.index == IndexKind::NativeInt8 {
                     g.enable_int8(&d.cat);

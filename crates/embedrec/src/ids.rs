@@ -76,10 +76,12 @@ impl IdTable {
     }
     /// The slot of an id.
     pub(crate) fn slot_of(&self, id: &str) -> Option<u32> {
-        let h = self.hasher.hash_one(id);
+        self.find(self.hasher.hash_one(id), id)
+    }
+    fn find(&self, hash: u64, id: &str) -> Option<u32> {
         let (bytes, spans) = (&self.bytes, &self.spans);
         self.table
-            .find(h, |&s| text(bytes, spans[s as usize]) == id)
+            .find(hash, |&s| text(bytes, spans[s as usize]) == id)
             .copied()
     }
     /// Gives a free slot the id `id`, which must be non-empty, at most `MAX_ID_BYTES` long
@@ -87,13 +89,13 @@ impl IdTable {
     pub(crate) fn insert(&mut self, slot: u32, id: &str) -> bool {
         debug_assert!(!id.is_empty() && id.len() as u64 <= LEN_MASK);
         debug_assert_eq!(self.spans[slot as usize], 0, "slot {slot} is not free");
-        if self.slot_of(id).is_some() {
+        let h = self.hasher.hash_one(id);
+        if self.find(h, id).is_some() {
             return false;
         }
         let span = ((self.bytes.len() as u64) << LEN_BITS) | id.len() as u64;
         self.bytes.extend_from_slice(id.as_bytes());
         self.spans[slot as usize] = span;
-        let h = self.hasher.hash_one(id);
         let (hasher, bytes, spans) = (&self.hasher, &self.bytes, &self.spans);
         self.table.insert_unique(h, slot, |&s| {
             hasher.hash_one(text(bytes, spans[s as usize]))

@@ -147,15 +147,25 @@ fn u64_at(b: &[u8], o: usize) -> u64 {
 }
 
 /// Everything a file holds, verified.
-pub(crate) struct Decoded {
+pub(crate) struct Decoded<G> {
     pub(crate) config: EngineConfig,
     pub(crate) cat: Catalog,
     pub(crate) users: Users,
     pub(crate) model: Option<Model>,
-    pub(crate) graph: Option<Vec<u8>>,
+    /// The stored graph, as read by the `read_graph` given to [`decode`].
+    pub(crate) graph: Option<G>,
 }
 
-pub(crate) fn decode(b: &[u8], path: &Path) -> Result<Decoded> {
+/// Decodes and verifies a file. `read_graph(bytes, config, slots)` reads the graph section
+/// (when there is one) into the index's structure, validating it against the number of
+/// catalog slots; it runs on a second thread while the catalog is built, since the two are
+/// independent (`None`: this configuration does not use a stored graph).
+pub(crate) fn decode<G: Send>(
+    b: &[u8],
+    path: &Path,
+    read_graph: impl FnOnce(&[u8], &EngineConfig, usize) -> Option<std::result::Result<G, String>>
+    + Send,
+) -> Result<Decoded<G>> {
     let corrupt = |section: &str, reason: String| Error::Corrupt {
         path: path.to_path_buf(),
         section: section.to_string(),
@@ -289,7 +299,22 @@ pub(crate) fn decode(b: &[u8], path: &Path) -> Result<Decoded> {
             format!("{} trailing bytes", meta_bytes.len() - used),
         ));
     }
-    let (config, cat, users) = build(meta, vec_bytes, &corrupt)?;
+    let slots = meta.ids.len();
+    let config_for_graph = meta.config.clone();
+    let (built, graph) = std::thread::scope(|scope| {
+        // The graph reader sizes its arrays from the configuration: only a valid one is
+        // used (an invalid one fails in `build` with the precise error).
+        let graph = graph_bytes
+            .filter(|_| config_for_graph.validate().is_ok())
+            .map(|g| scope.spawn(move || read_graph(g, &config_for_graph, slots)));
+        let built = build(meta, vec_bytes, &corrupt);
+        let graph = graph.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        (built, graph.flatten())
+    });
+    let (config, cat, users) = built?;
+    let graph = graph
+        .transpose()
+        .map_err(|reason| corrupt("graph", reason))?;
     let model = match model_bytes {
         None => None,
         Some(mb) => {
@@ -308,8 +333,6 @@ pub(crate) fn decode(b: &[u8], path: &Path) -> Result<Decoded> {
             Some(model)
         }
     };
-    // The graph is validated against the catalog by the index that reads it.
-    let graph = graph_bytes.map(|g| g.to_vec());
     Ok(Decoded {
         config,
         cat,
@@ -378,13 +401,15 @@ fn build(
                 }
                 // A free slot may keep the vector of a removed item (a graph tombstone).
                 let v = cat.vectors.row(s);
-                if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                let n = crate::distance::norm(v);
+                if !n.is_finite()
+                    && let Some(i) = v.iter().position(|x| !x.is_finite())
+                {
                     return Err(corrupt(
                         "item_vectors",
                         format!("free slot {s}: component {i} is not finite"),
                     ));
                 }
-                let n = crate::distance::norm(v);
                 cat.inv_norm[s] = if n.is_finite() && n > 0.0 {
                     1.0 / n
                 } else {
@@ -407,9 +432,14 @@ fn build(
                     ));
                 }
                 let v = cat.vectors.row(s);
-                Catalog::check_vector(dim, metric, "vector", Some(&id), v)
-                    .map_err(|e| corrupt("item_vectors", e.to_string()))?;
                 let n = crate::distance::norm(v);
+                // One SIMD pass: a finite, non-zero norm means every component is finite;
+                // otherwise the full check finds the offending component (or, for huge
+                // finite values whose square overflows, passes).
+                if !(n.is_finite() && n > 0.0) {
+                    Catalog::check_vector(dim, metric, "vector", Some(&id), v)
+                        .map_err(|e| corrupt("item_vectors", e.to_string()))?;
+                }
                 cat.inv_norm[s] = if n > 0.0 { 1.0 / n } else { 0.0 };
                 cat.ids.push_free();
                 if !cat.ids.insert(s as u32, &id) {

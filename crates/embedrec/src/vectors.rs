@@ -150,12 +150,32 @@ impl VectorStore {
     pub(crate) fn from_le_bytes(dim: usize, bytes: &[u8]) -> Self {
         let mut v = VectorStore::new(dim);
         let rows = (bytes.len() / 4).checked_div(dim).unwrap_or(0);
+        let (stride, total) = (v.stride, (rows * v.stride).div_ceil(16));
         v.rows = rows;
-        v.grow_to((rows * v.stride).div_ceil(16));
+        v.lines.reserve_exact(total);
+        v.advise();
+        let dst = v.lines.as_mut_ptr().cast::<f32>();
+        // Every float of the `total` lines is written exactly once (row data, row padding,
+        // tail), straight into the fresh allocation: no zero-fill pass before the copy.
         for (r, src) in bytes.chunks_exact(dim * 4).take(rows).enumerate() {
-            for (x, b) in v.row_mut(r).iter_mut().zip(src.chunks_exact(4)) {
-                *x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            // SAFETY: row `r` spans floats `r * stride .. (r + 1) * stride`, inside the
+            // `total * 16` reserved; `src` is `dim * 4` bytes; any bit pattern is an f32.
+            unsafe {
+                let row = dst.add(r * stride);
+                #[cfg(target_endian = "little")]
+                std::ptr::copy_nonoverlapping(src.as_ptr(), row.cast::<u8>(), dim * 4);
+                #[cfg(not(target_endian = "little"))]
+                for (i, b) in src.chunks_exact(4).enumerate() {
+                    row.add(i).write(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                }
+                std::ptr::write_bytes(row.add(dim), 0, stride - dim);
             }
+        }
+        // SAFETY: the tail after the last row is inside the reservation; after it every
+        // line is initialised.
+        unsafe {
+            std::ptr::write_bytes(dst.add(rows * stride), 0, total * 16 - rows * stride);
+            v.lines.set_len(total);
         }
         v
     }

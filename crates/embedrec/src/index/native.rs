@@ -67,13 +67,6 @@ struct Visited<'a> {
 }
 
 impl Visited<'_> {
-    #[inline(always)]
-    fn prefetch(&self, s: u32) {
-        if let Some(t) = self.tags.get(s as usize) {
-            crate::catalog::prefetch_ptr(t as *const u16 as *const u8, 1);
-        }
-    }
-
     /// Marks `s` visited; true when it was not visited before.
     #[inline(always)]
     fn first_visit(&mut self, s: u32) -> bool {
@@ -296,6 +289,7 @@ impl NativeHnsw {
         with_visited(self.levels.len(), |visited| {
             let mut candidates: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef * 2);
             let mut results: BinaryHeap<Worst> = BinaryHeap::with_capacity(ef + 1);
+            let mut fresh: Vec<u32> = Vec::with_capacity(self.m0);
             visited.first_visit(entry.slot);
             candidates.push(entry);
             if accept(entry.slot) {
@@ -310,15 +304,16 @@ impl NativeHnsw {
                 if results.len() >= ef && c.score < worst {
                     break;
                 }
-                let mut next = self.links(c.slot, level).peekable();
-                while let Some(n) = next.next() {
-                    if let Some(&p) = next.peek() {
-                        prefetch(p);
-                        visited.prefetch(p);
+                // Unvisited neighbours first, all of their data requested at once, so that
+                // the memory loads overlap instead of arriving one neighbour at a time.
+                fresh.clear();
+                for n in self.links(c.slot, level) {
+                    if visited.first_visit(n) {
+                        prefetch(n);
+                        fresh.push(n);
                     }
-                    if !visited.first_visit(n) {
-                        continue;
-                    }
+                }
+                for &n in &fresh {
                     let score = score(n);
                     if results.len() < ef || score > worst {
                         let cand = Cand { score, slot: n };
@@ -627,16 +622,16 @@ impl AnnIndex for NativeHnsw {
         let exact = cat.scorer(query);
         let mut hits: Vec<(u32, f32)> = match &self.int8 {
             // Walk on the codes, then re-score the kept candidates exactly.
-            Some(codes) => self
-                .walk(
+            Some(codes) => {
+                let found = self.walk(
                     &|s| codes.prefetch(s),
                     &codes.scorer(cat.metric, query),
                     ef.max(k),
                     accept,
-                )
-                .into_iter()
-                .map(|c| (c.slot, exact(c.slot)))
-                .collect(),
+                );
+                found.iter().for_each(|c| cat.prefetch(c.slot));
+                found.iter().map(|c| (c.slot, exact(c.slot))).collect()
+            }
             None => self
                 .walk(&|s| cat.prefetch(s), &exact, ef.max(k), accept)
                 .into_iter()
@@ -763,13 +758,16 @@ impl NativeHnsw {
                     return Err(format!("slot {s} level {l}: {count} links, at most {max}"));
                 }
                 let raw = take(count * 4)?;
-                let links: Vec<u32> = raw.chunks_exact(4).map(u32_).collect();
-                if let Some(bad) = links.iter().find(|&&x| x as usize >= slots) {
-                    return Err(format!(
-                        "slot {s} level {l}: link to {bad} outside 0..{slots}"
-                    ));
+                let list = g.list(s as u32, l);
+                for (dst, x) in list[1..].iter().zip(raw.chunks_exact(4).map(u32_)) {
+                    if x as usize >= slots {
+                        return Err(format!(
+                            "slot {s} level {l}: link to {x} outside 0..{slots}"
+                        ));
+                    }
+                    dst.store(x, AtomicOrd::Relaxed);
                 }
-                g.set_links(s as u32, l, &links);
+                list[0].store(count as u32, AtomicOrd::Relaxed);
             }
         }
         if p != b.len() {
