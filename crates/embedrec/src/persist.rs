@@ -47,9 +47,12 @@ const KIND_GRAPH: u32 = 4;
 const META_LIMIT: usize = 1 << 31;
 
 #[derive(Serialize, Deserialize)]
-struct Meta {
+struct Meta<'a> {
     config: EngineConfig,
-    ids: Vec<Option<String>>,
+    /// Borrowed from the catalog when saving and from the file's bytes when loading (no
+    /// allocation per id either way).
+    #[serde(borrow)]
+    ids: Vec<Option<&'a str>>,
     tags: Vec<Vec<u32>>,
     tag_names: Vec<String>,
     attr_names: Vec<String>,
@@ -74,9 +77,7 @@ pub(crate) fn encode(
 ) -> Result<Vec<u8>> {
     let meta = Meta {
         config: config.clone(),
-        ids: (0..cat.slots() as u32)
-            .map(|s| cat.ids.get(s).map(str::to_string))
-            .collect(),
+        ids: (0..cat.slots() as u32).map(|s| cat.ids.get(s)).collect(),
         tags: cat.tags.iter().map(|t| t.to_vec()).collect(),
         tag_names: cat.tag_names.names.clone(),
         attr_names: cat.attr_names.names.clone(),
@@ -290,8 +291,8 @@ pub(crate) fn decode<G: Send>(
     }
     let meta_bytes = meta_bytes.ok_or_else(|| corrupt("meta", "section missing".into()))?;
     let vec_bytes = vec_bytes.ok_or_else(|| corrupt("item_vectors", "section missing".into()))?;
-    let (meta, used): (Meta, usize) =
-        bincode::serde::decode_from_slice(meta_bytes, bincode_config())
+    let (meta, used): (Meta<'_>, usize) =
+        bincode::serde::borrow_decode_from_slice(meta_bytes, bincode_config())
             .map_err(|e| corrupt("meta", format!("cannot decode: {e}")))?;
     if used != meta_bytes.len() {
         return Err(corrupt(
@@ -343,7 +344,7 @@ pub(crate) fn decode<G: Send>(
 }
 
 fn build(
-    meta: Meta,
+    meta: Meta<'_>,
     vec_bytes: &[u8],
     corrupt: &dyn Fn(&str, String) -> Error,
 ) -> Result<(EngineConfig, Catalog, Users)> {

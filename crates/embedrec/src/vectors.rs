@@ -166,7 +166,8 @@ impl VectorStore {
                 std::ptr::copy_nonoverlapping(src.as_ptr(), row.cast::<u8>(), dim * 4);
                 #[cfg(not(target_endian = "little"))]
                 for (i, b) in src.chunks_exact(4).enumerate() {
-                    row.add(i).write(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                    row.add(i)
+                        .write(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
                 }
                 std::ptr::write_bytes(row.add(dim), 0, stride - dim);
             }
@@ -180,27 +181,35 @@ impl VectorStore {
         v
     }
 
-    /// Asks Linux for transparent huge pages over the block's capacity (from 4 MiB on).
+    /// Asks Linux for transparent huge pages over the block's capacity.
     fn advise(&mut self) {
-        #[cfg(target_os = "linux")]
-        {
-            let len = self.lines.capacity() * 64;
-            if len < (4 << 20) {
-                return;
-            }
-            const HUGE: usize = 2 << 20;
-            let start = self.lines.as_ptr() as usize;
-            let first = start.div_ceil(HUGE) * HUGE;
-            let end = (start + len) / HUGE * HUGE;
-            if end > first {
-                // SAFETY: the range lies inside our own allocation; MADV_HUGEPAGE only changes
-                // how the kernel backs it, and a failure is harmless (ignored).
-                unsafe {
-                    libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
-                }
+        advise_huge_pages(self.lines.as_ptr().cast(), self.lines.capacity() * 64);
+    }
+}
+
+/// Asks Linux for transparent huge pages over `len` bytes from `start` (from 4 MiB on; the
+/// whole 2 MiB pages inside the range). Large arrays that searches touch at random (vectors,
+/// link lists) then cost far fewer TLB misses. A hint: failure is ignored.
+pub(crate) fn advise_huge_pages(start: *const u8, len: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        if len < (4 << 20) {
+            return;
+        }
+        const HUGE: usize = 2 << 20;
+        let start = start as usize;
+        let first = start.div_ceil(HUGE) * HUGE;
+        let end = (start + len) / HUGE * HUGE;
+        if end > first {
+            // SAFETY: the range lies inside the caller's allocation; MADV_HUGEPAGE only
+            // changes how the kernel backs it.
+            unsafe {
+                libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
             }
         }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (start, len);
 }
 
 /// Batches at least this large give freed memory back to the OS when they finish.

@@ -67,6 +67,13 @@ struct Visited<'a> {
 }
 
 impl Visited<'_> {
+    #[inline(always)]
+    fn prefetch(&self, s: u32) {
+        if let Some(t) = self.tags.get(s as usize) {
+            crate::catalog::prefetch_ptr(t as *const u16 as *const u8, 1);
+        }
+    }
+
     /// Marks `s` visited; true when it was not visited before.
     #[inline(always)]
     fn first_visit(&mut self, s: u32) -> bool {
@@ -190,8 +197,17 @@ impl NativeHnsw {
             self.dead.resize(slots, false);
             self.upper_at.resize(slots, NONE);
             self.locks.resize_with(slots, || Mutex::new(()));
-            self.level0
-                .resize_with(slots * (1 + self.m0), || AtomicU32::new(0));
+            let need = slots * (1 + self.m0);
+            if need > self.level0.capacity() {
+                // Amortised growth, advised for huge pages before the new part is written.
+                let target = need.max(self.level0.capacity() * 2);
+                self.level0.reserve_exact(target - self.level0.len());
+                crate::vectors::advise_huge_pages(
+                    self.level0.as_ptr().cast(),
+                    self.level0.capacity() * 4,
+                );
+            }
+            self.level0.resize_with(need, || AtomicU32::new(0));
         }
     }
 
@@ -307,6 +323,9 @@ impl NativeHnsw {
                 // Unvisited neighbours first, all of their data requested at once, so that
                 // the memory loads overlap instead of arriving one neighbour at a time.
                 fresh.clear();
+                for n in self.links(c.slot, level) {
+                    visited.prefetch(n);
+                }
                 for n in self.links(c.slot, level) {
                     if visited.first_visit(n) {
                         prefetch(n);
