@@ -152,24 +152,24 @@ fn batch_arrays<'py>(
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<f32>>)> {
     let n = rows.len();
     let mut scores = Array2::<f32>::from_elem((n, k), f32::NAN);
+    // One flat list reshaped by numpy (about twice as fast as a nested list).
     let ids = PyList::empty(py);
     for (i, row) in rows.iter().enumerate() {
-        let r = PyList::empty(py);
         for (j, h) in row.iter().enumerate() {
             scores[[i, j]] = h.score;
-            r.append(&*h.id)?;
+            ids.append(&*h.id)?;
         }
         for _ in row.len()..k {
-            r.append(py.None())?;
+            ids.append(py.None())?;
         }
-        ids.append(r)?;
     }
     let np = py.import("numpy")?;
     let kwargs = [("dtype", "object")].into_py_dict(py)?;
-    let ids_arr = if n == 0 {
-        np.call_method("empty", ((0, k),), Some(&kwargs))?
+    let ids_arr = if n == 0 || k == 0 {
+        np.call_method("empty", ((n, k),), Some(&kwargs))?
     } else {
         np.call_method("array", (ids,), Some(&kwargs))?
+            .call_method1("reshape", ((n, k),))?
     };
     Ok((ids_arr, PyArray2::from_owned_array(py, scores)))
 }

@@ -520,7 +520,7 @@ impl Engine {
             check_k(k)?;
             Catalog::check_vector(self.config.dim, self.config.metric, "query", None, query)?;
             let st = self.state.read();
-            self.search_in(&st, query, k, filter).map(|r| r.to_vec())
+            self.search_in(&st, query, k, filter).map(unshare)
         })
     }
 
@@ -531,15 +531,19 @@ impl Engine {
         k: usize,
         filter: Option<&Filter>,
     ) -> Result<Arc<Vec<Hit>>> {
-        let mut key = vec![b'S'];
-        key.extend_from_slice(&self.epoch.load(Ordering::SeqCst).to_le_bytes());
-        key.extend_from_slice(&(k as u64).to_le_bytes());
-        for x in query {
-            key.extend_from_slice(&x.to_bits().to_le_bytes());
-        }
-        if let Some(f) = filter {
-            f.write_key(&mut key);
-        }
+        let key = || {
+            let mut key = Vec::with_capacity(17 + 4 * query.len());
+            key.push(b'S');
+            key.extend_from_slice(&self.epoch.load(Ordering::SeqCst).to_le_bytes());
+            key.extend_from_slice(&(k as u64).to_le_bytes());
+            for x in query {
+                key.extend_from_slice(&x.to_bits().to_le_bytes());
+            }
+            if let Some(f) = filter {
+                f.write_key(&mut key);
+            }
+            key
+        };
         self.cached(key, || {
             let cf = match filter {
                 Some(f) => f.compile(&st.cat, "filter")?,
@@ -563,24 +567,27 @@ impl Engine {
             if let Some(f) = filter {
                 f.write_key(&mut key);
             }
-            self.cached(key, || {
-                let mut cf = match filter {
-                    Some(f) => f.compile(&st.cat, "filter")?,
-                    None => CompiledFilter::default(),
-                };
-                cf.exclude([slot]);
-                if let Some(model) = &st.model {
-                    let scores = self
-                        .pool
-                        .install(|| model.similar_scores(st.cat.slots(), slot))?;
-                    if let Some(scores) = scores {
-                        return Ok(self.top_by_scores(&st, &scores, k, &cf));
+            self.cached(
+                || key,
+                || {
+                    let mut cf = match filter {
+                        Some(f) => f.compile(&st.cat, "filter")?,
+                        None => CompiledFilter::default(),
+                    };
+                    cf.exclude([slot]);
+                    if let Some(model) = &st.model {
+                        let scores = self
+                            .pool
+                            .install(|| model.similar_scores(st.cat.slots(), slot))?;
+                        if let Some(scores) = scores {
+                            return Ok(self.top_by_scores(&st, &scores, k, &cf));
+                        }
                     }
-                }
-                let q = self.prepare(st.cat.vector(slot));
-                Ok(self.run_query(&st, &q, k, &cf))
-            })
-            .map(|r| r.to_vec())
+                    let q = self.prepare(st.cat.vector(slot));
+                    Ok(self.run_query(&st, &q, k, &cf))
+                },
+            )
+            .map(unshare)
         })
     }
 
@@ -592,7 +599,7 @@ impl Engine {
         self.timed(Op::Recommend, || {
             check_k(k)?;
             let st = self.state.read();
-            self.recommend_in(&st, user_id, k, opts).map(|r| r.to_vec())
+            self.recommend_in(&st, user_id, k, opts).map(unshare)
         })
     }
 
@@ -614,9 +621,10 @@ impl Engine {
         key_str(&mut key, user_id);
         key_opts(&mut key, k, opts);
         let user = st.users.index(user_id);
-        self.cached(key, || {
-            self.recommend_from(st, user, hist.iter().copied(), k, opts)
-        })
+        self.cached(
+            || key,
+            || self.recommend_from(st, user, hist.iter().copied(), k, opts),
+        )
     }
 
     /// Recommendations for an anonymous session or a user the engine has never stored, from
@@ -649,10 +657,11 @@ impl Engine {
                 key.extend_from_slice(&weight.to_bits().to_le_bytes());
             }
             key_opts(&mut key, k, opts);
-            self.cached(key, || {
-                self.recommend_from(&st, None, hist.iter().copied(), k, opts)
-            })
-            .map(|r| r.to_vec())
+            self.cached(
+                || key,
+                || self.recommend_from(&st, None, hist.iter().copied(), k, opts),
+            )
+            .map(unshare)
         })
     }
 
@@ -731,7 +740,14 @@ impl Engine {
                     got: queries.ncols(),
                 });
             }
-            let rows: Vec<Vec<f32>> = queries.rows().into_iter().map(|r| r.to_vec()).collect();
+            let rows: Vec<std::borrow::Cow<'_, [f32]>> = queries
+                .rows()
+                .into_iter()
+                .map(|r| match r.to_slice() {
+                    Some(s) => std::borrow::Cow::Borrowed(s),
+                    None => std::borrow::Cow::Owned(r.to_vec()),
+                })
+                .collect();
             for (i, r) in rows.iter().enumerate() {
                 Catalog::check_vector(
                     self.config.dim,
@@ -744,7 +760,7 @@ impl Engine {
             let st = self.state.read();
             self.pool.install(|| {
                 rows.par_iter()
-                    .map(|q| self.search_in(&st, q, k, filter).map(|r| r.to_vec()))
+                    .map(|q| self.search_in(&st, q, k, filter).map(unshare))
                     .collect()
             })?
         })
@@ -771,10 +787,7 @@ impl Engine {
             self.pool.install(|| {
                 user_ids
                     .par_iter()
-                    .map(|u| {
-                        self.recommend_in(&st, u.as_ref(), k, opts)
-                            .map(|r| r.to_vec())
-                    })
+                    .map(|u| self.recommend_in(&st, u.as_ref(), k, opts).map(unshare))
                     .collect()
             })?
         })
@@ -963,21 +976,28 @@ impl Engine {
 
     // ------------------------------------------------------------------ query machinery
 
-    fn prepare(&self, v: &[f32]) -> Vec<f32> {
+    /// The query as the index compares it: unit length under cosine, else as given.
+    fn prepare<'a>(&self, v: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
         match self.config.metric {
             Metric::Cosine => {
                 let n = crate::distance::norm(v);
-                v.iter().map(|x| x / n).collect()
+                std::borrow::Cow::Owned(v.iter().map(|x| x / n).collect())
             }
-            _ => v.to_vec(),
+            _ => std::borrow::Cow::Borrowed(v),
         }
     }
 
+    /// The cached result for the key `key()` builds, or `compute`'s (then cached). With the
+    /// cache disabled the key is never built.
     fn cached(
         &self,
-        key: Vec<u8>,
+        key: impl FnOnce() -> Vec<u8>,
         compute: impl FnOnce() -> Result<Vec<Hit>>,
     ) -> Result<Arc<Vec<Hit>>> {
+        if !self.cache.lock().enabled() {
+            return Ok(Arc::new(compute()?));
+        }
+        let key = key();
         if let Some(hit) = self.cache.lock().get(&key) {
             return Ok(hit);
         }
@@ -1182,4 +1202,9 @@ impl Engine {
         e.pool = pool;
         Ok(e)
     }
+}
+
+/// The hits of a result, without a copy when nothing else (the cache) shares them.
+fn unshare(r: Arc<Vec<Hit>>) -> Vec<Hit> {
+    Arc::try_unwrap(r).unwrap_or_else(|shared| shared.to_vec())
 }

@@ -106,7 +106,9 @@ fn with_visited<R>(n: usize, f: impl FnOnce(&mut Visited<'_>) -> R) -> R {
 
 /// The native HNSW graph.
 ///
-/// Link lists are arrays of atomics (count first, then ids) so that many threads can insert
+/// Link lists are fixed-capacity arrays of atomics holding `slot + 1`, ended by a 0 when not
+/// full (so zeroed memory is an empty list and a level-0 list of `m0 = 32` links is exactly
+/// two aligned cache lines), so that many threads can insert
 /// at once: each writer holds the per-node lock of the list it rewrites, readers never lock
 /// (a reader racing a writer sees an older or newer list, and every id it can see is a valid
 /// slot, because lists only ever hold slots the catalog has vectors for).
@@ -116,10 +118,13 @@ pub(crate) struct NativeHnsw {
     m0: usize,
     ef_construction: usize,
     level_mult: f64,
-    /// `slots * (1 + m0)`: count, then links.
-    level0: Vec<AtomicU32>,
-    /// Per slot: offset in `upper_pool` of its `level * (1 + m)` entries for levels
-    /// 1..=level (count, then links, per level); `NONE` when the slot has no upper level.
+    /// `slots * l0_stride` entries, 64-byte aligned: each slot's level-0 list.
+    level0: Vec<Line0>,
+    /// Entries between level-0 lists: `m0`, padded to whole cache lines when that costs at
+    /// most 1/8.
+    l0_stride: usize,
+    /// Per slot: offset in `upper_pool` of its `level * m` entries for levels 1..=level;
+    /// `NONE` when the slot has no upper level.
     upper_at: Vec<u32>,
     upper_pool: Vec<AtomicU32>,
     /// Pool entries of unlinked nodes (reclaimed by `compact_upper`).
@@ -143,6 +148,11 @@ pub(crate) struct NativeHnsw {
     int8: Option<Int8Codes>,
 }
 
+/// One cache line of level-0 link entries (the allocation unit, for 64-byte alignment).
+#[derive(Debug, Default)]
+#[repr(C, align(64))]
+struct Line0([AtomicU32; 16]);
+
 /// Batches at least this large are inserted in parallel on the current rayon pool.
 const PARALLEL_MIN: usize = 256;
 
@@ -154,6 +164,14 @@ impl NativeHnsw {
             ef_construction,
             level_mult: 1.0 / (m as f64).ln(),
             level0: Vec::new(),
+            l0_stride: {
+                let lines = (2 * m).div_ceil(16) * 16;
+                if (lines - 2 * m) * 8 <= 2 * m {
+                    lines
+                } else {
+                    2 * m
+                }
+            },
             upper_at: Vec::new(),
             upper_pool: Vec::new(),
             upper_garbage: 0,
@@ -197,70 +215,85 @@ impl NativeHnsw {
             self.dead.resize(slots, false);
             self.upper_at.resize(slots, NONE);
             self.locks.resize_with(slots, || Mutex::new(()));
-            let need = slots * (1 + self.m0);
+            let need = (slots * self.l0_stride).div_ceil(16);
             if need > self.level0.capacity() {
                 // Amortised growth, advised for huge pages before the new part is written.
                 let target = need.max(self.level0.capacity() * 2);
                 self.level0.reserve_exact(target - self.level0.len());
                 crate::vectors::advise_huge_pages(
                     self.level0.as_ptr().cast(),
-                    self.level0.capacity() * 4,
+                    self.level0.capacity() * 64,
                 );
             }
-            self.level0.resize_with(need, || AtomicU32::new(0));
+            self.level0.resize_with(need, Line0::default);
         }
     }
 
-    /// The raw list (count, then capacity ids) of a slot at a level; empty when the slot has
-    /// no such level (a recycled slot may come back lower while stale links still reach it).
+    /// Every level-0 entry, flat.
+    #[inline(always)]
+    fn level0_entries(&self) -> &[AtomicU32] {
+        // SAFETY: `Line0` is `repr(C)` over `[AtomicU32; 16]`, so the lines are
+        // `16 * len` contiguous atomics.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.level0.as_ptr().cast::<AtomicU32>(),
+                self.level0.len() * 16,
+            )
+        }
+    }
+
+    /// The raw list (capacity entries of `slot + 1`, 0-terminated) of a slot at a level;
+    /// empty when the slot has no such level (a recycled slot may come back lower while
+    /// stale links still reach it).
+    #[inline(always)]
     fn list(&self, slot: u32, level: usize) -> &[AtomicU32] {
         if level == 0 {
-            let base = slot as usize * (1 + self.m0);
-            &self.level0[base..base + 1 + self.m0]
+            let base = slot as usize * self.l0_stride;
+            &self.level0_entries()[base..base + self.m0]
         } else {
             let s = slot as usize;
             let at = self.upper_at[s];
             if at == NONE || level as isize > self.levels[s] as isize {
                 return &[];
             }
-            let w = 1 + self.m;
-            let at = at as usize + (level - 1) * w;
-            &self.upper_pool[at..at + w]
+            let at = at as usize + (level - 1) * self.m;
+            &self.upper_pool[at..at + self.m]
         }
     }
 
     /// The current links of a slot at a level.
     #[inline]
     fn links(&self, slot: u32, level: usize) -> impl Iterator<Item = u32> + '_ {
-        let ids: &[AtomicU32] = match self.list(slot, level).split_first() {
-            Some((count, ids)) => &ids[..(count.load(AtomicOrd::Acquire) as usize).min(ids.len())],
-            None => &[],
-        };
-        ids.iter().map(|x| x.load(AtomicOrd::Relaxed))
+        self.list(slot, level)
+            .iter()
+            .map(|x| x.load(AtomicOrd::Relaxed))
+            .take_while(|&x| x != 0)
+            .map(|x| x - 1)
     }
 
     /// Hints the CPU to load a slot's link list at a level.
     #[inline(always)]
     fn prefetch_links(&self, slot: u32, level: usize) {
-        if level == 0 {
-            let base = slot as usize * (1 + self.m0);
-            if let Some(x) = self.level0.get(base) {
-                crate::catalog::prefetch_ptr(x as *const AtomicU32 as *const u8, 2);
-            }
+        if level == 0
+            && let Some(x) = self.level0_entries().get(slot as usize * self.l0_stride)
+        {
+            crate::catalog::prefetch_ptr(
+                x as *const AtomicU32 as *const u8,
+                (self.m0 * 4).div_ceil(64),
+            );
         }
     }
 
     /// Replaces the links of a slot at a level (the caller holds the slot's lock or `&mut`).
     fn set_links(&self, slot: u32, level: usize, links: &[u32]) {
         let list = self.list(slot, level);
-        if list.is_empty() {
-            return;
+        let n = links.len().min(list.len());
+        for (dst, &x) in list.iter().zip(&links[..n]) {
+            dst.store(x + 1, AtomicOrd::Relaxed);
         }
-        let n = links.len().min(list.len() - 1);
-        for (dst, &x) in list[1..1 + n].iter().zip(links) {
-            dst.store(x, AtomicOrd::Relaxed);
+        if let Some(end) = list.get(n) {
+            end.store(0, AtomicOrd::Release);
         }
-        list[0].store(n as u32, AtomicOrd::Release);
     }
 
     fn random_level(&mut self) -> usize {
@@ -388,7 +421,7 @@ impl NativeHnsw {
             self.nodes -= 1;
         }
         if self.upper_at[s] != NONE {
-            self.upper_garbage += self.levels[s] as usize * (1 + self.m);
+            self.upper_garbage += self.levels[s] as usize * self.m;
             self.upper_at[s] = NONE;
         }
         self.levels[s] = -1;
@@ -413,14 +446,12 @@ impl NativeHnsw {
         }
         self.upper_at[slot as usize] = self.upper_pool.len() as u32;
         self.upper_pool
-            .resize_with(self.upper_pool.len() + level * (1 + self.m), || {
-                AtomicU32::new(0)
-            });
+            .resize_with(self.upper_pool.len() + level * self.m, || AtomicU32::new(0));
     }
 
     /// Rewrites the upper-level pool without the lists of unlinked nodes.
     fn compact_upper(&mut self) {
-        let w = 1 + self.m;
+        let w = self.m;
         let mut pool = Vec::with_capacity(self.upper_pool.len() - self.upper_garbage);
         for s in 0..self.upper_at.len() {
             let at = self.upper_at[s];
@@ -535,6 +566,10 @@ impl NativeHnsw {
         }
         match accept {
             Some(accept) => self.search_level(prefetch, score, cur, ef, 0, accept),
+            // Without tombstones every node is a result (no per-node flag to load).
+            None if self.tombstones == 0 => {
+                self.search_level(prefetch, score, cur, ef, 0, |_| true)
+            }
             None => self.search_level(prefetch, score, cur, ef, 0, |n| !self.dead[n as usize]),
         }
     }
@@ -675,7 +710,7 @@ impl AnnIndex for NativeHnsw {
 
     fn memory_bytes(&self) -> usize {
         self.int8.as_ref().map_or(0, Int8Codes::bytes)
-            + self.level0.len() * 4
+            + self.level0.len() * 64
             + self.levels.len() * 7
             + self.upper_pool.len() * 4
     }
@@ -689,7 +724,7 @@ impl NativeHnsw {
     /// Serialises the graph: magic, m, slots, entry, max level, tombstones, then per slot its
     /// level (i8), dead flag (u8), level-0 links (count + ids) and upper-level links.
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        let mut o = Vec::with_capacity(self.level0.len() * 4 + self.levels.len() * 2 + 64);
+        let mut o = Vec::with_capacity(self.level0.len() * 64 + self.levels.len() * 2 + 64);
         o.extend_from_slice(GRAPH_MAGIC);
         o.extend_from_slice(&(self.m as u32).to_le_bytes());
         o.extend_from_slice(&(self.levels.len() as u64).to_le_bytes());
@@ -778,15 +813,14 @@ impl NativeHnsw {
                 }
                 let raw = take(count * 4)?;
                 let list = g.list(s as u32, l);
-                for (dst, x) in list[1..].iter().zip(raw.chunks_exact(4).map(u32_)) {
+                for (dst, x) in list.iter().zip(raw.chunks_exact(4).map(u32_)) {
                     if x as usize >= slots {
                         return Err(format!(
                             "slot {s} level {l}: link to {x} outside 0..{slots}"
                         ));
                     }
-                    dst.store(x, AtomicOrd::Relaxed);
+                    dst.store(x + 1, AtomicOrd::Relaxed);
                 }
-                list[0].store(count as u32, AtomicOrd::Relaxed);
             }
         }
         if p != b.len() {
