@@ -343,6 +343,46 @@ pub(crate) fn decode<G: Send>(
     })
 }
 
+/// The vector section as a [`VectorStore`] plus the inverse norms, every vector validated
+/// (live ones as upserts would; free slots, which may keep a tombstone's vector, finite).
+fn load_vectors(
+    dim: usize,
+    metric: crate::Metric,
+    bytes: &[u8],
+    ids: &[Option<&str>],
+) -> std::result::Result<(crate::vectors::VectorStore, Vec<f32>), String> {
+    let vectors = crate::vectors::VectorStore::from_le_bytes(dim, bytes);
+    let mut inv_norm = vec![0.0f32; ids.len()];
+    for (s, id) in ids.iter().enumerate() {
+        let v = vectors.row(s);
+        // One SIMD pass: a finite norm means every component is finite; otherwise the full
+        // check finds the offending component (or, for huge finite values whose square
+        // overflows, passes).
+        let n = crate::distance::norm(v);
+        match id {
+            None => {
+                if !n.is_finite()
+                    && let Some(i) = v.iter().position(|x| !x.is_finite())
+                {
+                    return Err(format!("free slot {s}: component {i} is not finite"));
+                }
+            }
+            Some(id) => {
+                if !(n.is_finite() && n > 0.0) {
+                    Catalog::check_vector(dim, metric, "vector", Some(id), v)
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        inv_norm[s] = if n.is_finite() && n > 0.0 {
+            1.0 / n
+        } else {
+            0.0
+        };
+    }
+    Ok((vectors, inv_norm))
+}
+
 fn build(
     meta: Meta<'_>,
     vec_bytes: &[u8],
@@ -382,73 +422,60 @@ fn build(
         ));
     }
     let mut cat = Catalog::new(dim, metric);
-    cat.vectors = crate::vectors::VectorStore::from_le_bytes(dim, vec_bytes);
-    cat.tag_names.names = meta.tag_names;
-    cat.tag_names
-        .rebuild_map()
-        .map_err(|e| corrupt("meta", format!("tag names: {e}")))?;
-    cat.attr_names.names = meta.attr_names;
-    cat.attr_names
-        .rebuild_map()
-        .map_err(|e| corrupt("meta", format!("attribute names: {e}")))?;
-    let n_tags = cat.tag_names.names.len() as u32;
-    cat.inv_norm = vec![0.0; slots];
-    cat.ids.reserve(slots, 0);
-    for (s, (id, tags)) in meta.ids.into_iter().zip(&meta.tags).enumerate() {
-        match id {
-            None => {
-                if !tags.is_empty() {
-                    return Err(corrupt("meta", format!("free slot {s} carries tags")));
-                }
-                // A free slot may keep the vector of a removed item (a graph tombstone).
-                let v = cat.vectors.row(s);
-                let n = crate::distance::norm(v);
-                if !n.is_finite()
-                    && let Some(i) = v.iter().position(|x| !x.is_finite())
-                {
-                    return Err(corrupt(
-                        "item_vectors",
-                        format!("free slot {s}: component {i} is not finite"),
-                    ));
-                }
-                cat.inv_norm[s] = if n.is_finite() && n > 0.0 {
-                    1.0 / n
-                } else {
-                    0.0
-                };
-                cat.free.push(s as u32);
+    let ids = &meta.ids;
+    // Vectors (copy, validation, norms) on a second thread while ids and tags are indexed.
+    let (vectors, ids_done) = std::thread::scope(|scope| {
+        let vectors = scope.spawn(|| load_vectors(dim, metric, vec_bytes, ids));
+        let ids_done = (|| -> Result<()> {
+            cat.tag_names.names = meta.tag_names;
+            cat.tag_names
+                .rebuild_map()
+                .map_err(|e| corrupt("meta", format!("tag names: {e}")))?;
+            cat.attr_names.names = meta.attr_names;
+            cat.attr_names
+                .rebuild_map()
+                .map_err(|e| corrupt("meta", format!("attribute names: {e}")))?;
+            let n_tags = cat.tag_names.names.len() as u32;
+            cat.ids.reserve(slots, 0);
+            for (s, (id, tags)) in ids.iter().zip(&meta.tags).enumerate() {
                 cat.ids.push_free();
-            }
-            Some(id) => {
-                if id.is_empty() || id.len() > crate::engine::MAX_ID_BYTES {
-                    return Err(corrupt(
-                        "meta",
-                        format!("slot {s}: invalid id of {} bytes", id.len()),
-                    ));
-                }
-                if tags.windows(2).any(|w| w[0] >= w[1]) || tags.iter().any(|&t| t >= n_tags) {
-                    return Err(corrupt(
-                        "meta",
-                        format!("item {id:?}: tag list unsorted or out of range"),
-                    ));
-                }
-                let v = cat.vectors.row(s);
-                let n = crate::distance::norm(v);
-                // One SIMD pass: a finite, non-zero norm means every component is finite;
-                // otherwise the full check finds the offending component (or, for huge
-                // finite values whose square overflows, passes).
-                if !(n.is_finite() && n > 0.0) {
-                    Catalog::check_vector(dim, metric, "vector", Some(&id), v)
-                        .map_err(|e| corrupt("item_vectors", e.to_string()))?;
-                }
-                cat.inv_norm[s] = if n > 0.0 { 1.0 / n } else { 0.0 };
-                cat.ids.push_free();
-                if !cat.ids.insert(s as u32, &id) {
-                    return Err(corrupt("meta", format!("item id {id:?} appears twice")));
+                match id {
+                    None => {
+                        if !tags.is_empty() {
+                            return Err(corrupt("meta", format!("free slot {s} carries tags")));
+                        }
+                        cat.free.push(s as u32);
+                    }
+                    Some(id) => {
+                        if id.is_empty() || id.len() > crate::engine::MAX_ID_BYTES {
+                            return Err(corrupt(
+                                "meta",
+                                format!("slot {s}: invalid id of {} bytes", id.len()),
+                            ));
+                        }
+                        if tags.windows(2).any(|w| w[0] >= w[1])
+                            || tags.iter().any(|&t| t >= n_tags)
+                        {
+                            return Err(corrupt(
+                                "meta",
+                                format!("item {id:?}: tag list unsorted or out of range"),
+                            ));
+                        }
+                        if !cat.ids.insert(s as u32, id) {
+                            return Err(corrupt("meta", format!("item id {id:?} appears twice")));
+                        }
+                    }
                 }
             }
-        }
-    }
+            Ok(())
+        })();
+        let vectors = vectors
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (vectors, ids_done)
+    });
+    ids_done?;
+    (cat.vectors, cat.inv_norm) = vectors.map_err(|reason| corrupt("item_vectors", reason))?;
     cat.free.reverse();
     cat.tags = meta.tags.into_iter().map(Vec::into_boxed_slice).collect();
     for (c, col) in meta.attrs.iter().enumerate() {
