@@ -247,7 +247,7 @@ def worker(lib, dataset, threads, data_dir, efs, full):
     curve = []
     for ef in efs:
         r.query(queries[:100], ef)  # warm-up
-        t, found = median_time(lambda: r.query(queries, ef))
+        t, found = median_time(lambda: r.query(queries, ef), repeats=5)
         found = r.labels(found)
         curve.append({"ef": ef, "recall": recall(found, gt), "qps": len(queries) / t})
     out["curve"] = curve

@@ -353,6 +353,11 @@ impl NativeHnsw {
                 if results.len() >= ef && c.score < worst {
                     break;
                 }
+                // The next candidate (unless this one's neighbours displace it) is expanded
+                // after this one: its links load meanwhile.
+                if let Some(next) = candidates.peek() {
+                    self.prefetch_links(next.slot, level);
+                }
                 // Unvisited neighbours first, all of their data requested at once, so that
                 // the memory loads overlap instead of arriving one neighbour at a time.
                 fresh.clear();
@@ -369,8 +374,6 @@ impl NativeHnsw {
                     let score = score(n);
                     if results.len() < ef || score > worst {
                         let cand = Cand { score, slot: n };
-                        // Likely to be expanded soon: start loading its links.
-                        self.prefetch_links(n, level);
                         candidates.push(cand);
                         if accept(n) {
                             results.push(Worst(std::cmp::Reverse(cand)));
