@@ -356,14 +356,7 @@ impl Engine {
             if let Some(a) = attrs {
                 check_len("attributes", ids.len(), a.len(), "id")?;
             }
-            let rows: Vec<std::borrow::Cow<'_, [f32]>> = vectors
-                .rows()
-                .into_iter()
-                .map(|r| match r.to_slice() {
-                    Some(s) => std::borrow::Cow::Borrowed(s),
-                    None => std::borrow::Cow::Owned(r.to_vec()),
-                })
-                .collect();
+            let rows = row_slices(&vectors);
             let mut seen = HashSet::with_capacity(ids.len());
             let mut items = Vec::with_capacity(ids.len());
             for (i, id) in ids.iter().enumerate() {
@@ -740,14 +733,7 @@ impl Engine {
                     got: queries.ncols(),
                 });
             }
-            let rows: Vec<std::borrow::Cow<'_, [f32]>> = queries
-                .rows()
-                .into_iter()
-                .map(|r| match r.to_slice() {
-                    Some(s) => std::borrow::Cow::Borrowed(s),
-                    None => std::borrow::Cow::Owned(r.to_vec()),
-                })
-                .collect();
+            let rows = row_slices(&queries);
             for (i, r) in rows.iter().enumerate() {
                 Catalog::check_vector(
                     self.config.dim,
@@ -1137,15 +1123,17 @@ impl Engine {
     }
 
     /// Rebuilds an engine from bytes produced by [`Engine::to_bytes`]. Every length and
-    /// checksum is verified before decoding; the HNSW graph is rebuilt from the vectors.
+    /// checksum is verified before decoding; a stored native graph is validated and used as
+    /// is, an hnsw_rs graph is rebuilt from the vectors.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         Self::decode(bytes, Path::new("<bytes>"))
     }
 
     /// Loads an engine saved with [`Engine::save`]. A damaged, truncated or foreign file is
     /// an error ([`Error::Corrupt`], [`Error::UnsupportedVersion`]); nothing is trusted before
-    /// its checksum and bounds are verified. The HNSW graph is rebuilt from the stored vectors
-    /// (it costs about as much as building it: see README).
+    /// its checksum and bounds are verified. A stored native graph is validated (levels,
+    /// link counts, link ids) and used as is; an hnsw_rs graph is rebuilt from the stored
+    /// vectors (about as costly as building it: see README).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let t = Instant::now();
         let path = path.as_ref();
@@ -1209,14 +1197,25 @@ fn unshare(r: Arc<Vec<Hit>>) -> Vec<Hit> {
     Arc::try_unwrap(r).unwrap_or_else(|shared| shared.to_vec())
 }
 
-/// Reads a whole file into a buffer advised for huge pages (a large engine file then costs
-/// a few hundred page faults instead of one per 4 KiB).
+/// Reads a whole file into one exactly sized buffer. (Not advised for huge pages: it is read
+/// once, in order, and with the kernel's default `defrag=madvise` a huge-page fault may stall
+/// on memory compaction in a process whose heap is fragmented.)
 fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
     let len = f.metadata().map(|m| m.len() as usize).unwrap_or(0);
     let mut buf = Vec::with_capacity(len.saturating_add(1));
-    crate::vectors::advise_huge_pages(buf.as_ptr(), buf.capacity());
     f.read_to_end(&mut buf)?;
     Ok(buf)
+}
+
+/// The rows of a matrix as slices: borrowed when contiguous, copied otherwise.
+fn row_slices<'a>(m: &'a ArrayView2<'_, f32>) -> Vec<std::borrow::Cow<'a, [f32]>> {
+    m.rows()
+        .into_iter()
+        .map(|r| match r.to_slice() {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => std::borrow::Cow::Owned(r.to_vec()),
+        })
+        .collect()
 }

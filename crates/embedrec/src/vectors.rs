@@ -110,9 +110,7 @@ impl VectorStore {
     }
 
     fn grow_capacity(&mut self, lines: usize) {
-        let target = lines.max(self.lines.capacity() * 2);
-        self.lines.reserve_exact(target - self.lines.len());
-        self.advise();
+        grow_advised(&mut self.lines, lines);
     }
 
     /// Extends the block to `lines` lines of zeros. New capacity is advised for huge pages
@@ -152,8 +150,7 @@ impl VectorStore {
         let rows = (bytes.len() / 4).checked_div(dim).unwrap_or(0);
         let (stride, total) = (v.stride, (rows * v.stride).div_ceil(16));
         v.rows = rows;
-        v.lines.reserve_exact(total);
-        v.advise();
+        grow_advised(&mut v.lines, total);
         let dst = v.lines.as_mut_ptr().cast::<f32>();
         // Every float of the `total` lines is written exactly once (row data, row padding,
         // tail), straight into the fresh allocation: no zero-fill pass before the copy.
@@ -180,11 +177,22 @@ impl VectorStore {
         }
         v
     }
+}
 
-    /// Asks Linux for transparent huge pages over the block's capacity.
-    fn advise(&mut self) {
-        advise_huge_pages(self.lines.as_ptr().cast(), self.lines.capacity() * 64);
+/// Grows `v`'s capacity to at least `min` (and at least double), in a new allocation that is
+/// advised for huge pages *before* the old elements are moved in: growing in place with
+/// `reserve` would fault the copied part in as 4 KiB pages first (with the kernel's default
+/// `madvise` mode those stay small, and a graph walk over a freshly built index then pays a
+/// TLB miss on almost every vector).
+pub(crate) fn grow_advised<T>(v: &mut Vec<T>, min: usize) {
+    if min <= v.capacity() {
+        return;
     }
+    let target = min.max(v.capacity() * 2);
+    let mut new: Vec<T> = Vec::with_capacity(target);
+    advise_huge_pages(new.as_ptr().cast(), target * std::mem::size_of::<T>());
+    new.append(v);
+    *v = new;
 }
 
 /// Asks Linux for transparent huge pages over `len` bytes from `start` (from 4 MiB on; the

@@ -59,6 +59,7 @@ impl Int8Codes {
     /// Encodes one slot (growing the code block to `slots` rows).
     pub(crate) fn encode(&mut self, cat: &Catalog, slot: u32, slots: usize) {
         if self.codes.len() < slots * self.dim {
+            crate::vectors::grow_advised(&mut self.codes, slots * self.dim);
             self.codes.resize(slots * self.dim, 0);
         }
         let v = cat.index_vector_ref(slot);

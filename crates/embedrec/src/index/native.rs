@@ -2,10 +2,14 @@
 //!
 //! - nodes are catalog slots, and distances are the catalog's exact scores, so the graph
 //!   stores no second copy of the vectors;
-//! - level-0 links live in one flat array of fixed-size slots (`2·m` per node), upper levels
-//!   in one shared pool (a node's lists are contiguous there; the node keeps an offset)
-//!   in small per-node vectors;
+//! - level-0 links live in one 64-byte-aligned array of fixed-size slots (`2·m` per node,
+//!   padded to whole cache lines when that costs at most 1/8), upper levels in one shared
+//!   pool (a node's lists are contiguous there; the node keeps an offset);
 //! - visited sets are per-thread arrays of generation tags, reset by bumping the generation;
+//! - the search is memory-bound, so it overlaps its loads: when a node is expanded, the
+//!   visited tags of all its neighbours are prefetched, then the whole vectors of the
+//!   unvisited ones, before the first distance is computed; the link list of the next
+//!   candidate to expand loads meanwhile;
 //! - neighbours are chosen with the paper's heuristic (keep a candidate only if it is closer
 //!   to the new node than to every neighbour already kept);
 //! - filters are applied during traversal: rejected nodes are walked through but never
@@ -216,15 +220,7 @@ impl NativeHnsw {
             self.upper_at.resize(slots, NONE);
             self.locks.resize_with(slots, || Mutex::new(()));
             let need = (slots * self.l0_stride).div_ceil(16);
-            if need > self.level0.capacity() {
-                // Amortised growth, advised for huge pages before the new part is written.
-                let target = need.max(self.level0.capacity() * 2);
-                self.level0.reserve_exact(target - self.level0.len());
-                crate::vectors::advise_huge_pages(
-                    self.level0.as_ptr().cast(),
-                    self.level0.capacity() * 64,
-                );
-            }
+            crate::vectors::grow_advised(&mut self.level0, need);
             self.level0.resize_with(need, Line0::default);
         }
     }
