@@ -603,13 +603,8 @@ mod tests {
                         .zip(&c)
                         .map(|(&a, &b)| (a as i64 - b as i64).pow(2))
                         .sum();
-                    assert_eq!(
-                        (k.u8_dot)(&qd, &c) as i64,
-                        wide_dot,
-                        "{} u8_dot n={n}",
-                        k.name
-                    );
-                    assert_eq!((k.u8_l2)(&ql, &c) as i64, wide_l2, "{} u8_l2 n={n}", k.name);
+                    assert_eq!((k.u8_dot)(&qd, &c), wide_dot, "{} u8_dot n={n}", k.name);
+                    assert_eq!((k.u8_l2)(&ql, &c), wide_l2, "{} u8_l2 n={n}", k.name);
                     if n > 3 {
                         assert_eq!(
                             (k.u8_l2)(&ql[1..], &c[3..]),
