@@ -103,22 +103,16 @@ impl VectorStore {
 
     /// Makes room for `additional` more rows (one reallocation for a whole batch).
     pub(crate) fn reserve(&mut self, additional: usize) {
-        let need = ((self.rows + additional) * self.stride).div_ceil(16);
-        if need > self.lines.capacity() {
-            self.grow_capacity(need);
-        }
-    }
-
-    fn grow_capacity(&mut self, lines: usize) {
-        grow_advised(&mut self.lines, lines);
+        grow_advised(
+            &mut self.lines,
+            ((self.rows + additional) * self.stride).div_ceil(16),
+        );
     }
 
     /// Extends the block to `lines` lines of zeros. New capacity is advised for huge pages
     /// before it is first written, so the kernel can back it with 2 MiB pages from the start.
     fn grow_to(&mut self, lines: usize) {
-        if lines > self.lines.capacity() {
-            self.grow_capacity(lines);
-        }
+        grow_advised(&mut self.lines, lines);
         self.lines.resize(lines, ZERO);
     }
 
