@@ -1126,7 +1126,7 @@ impl Engine {
     /// checksum is verified before decoding; a stored native graph is validated and used as
     /// is, an hnsw_rs graph is rebuilt from the vectors.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        Self::decode(bytes, Path::new("<bytes>"))
+        Self::decode(&bytes, Path::new("<bytes>"))
     }
 
     /// Loads an engine saved with [`Engine::save`]. A damaged, truncated or foreign file is
@@ -1137,24 +1137,25 @@ impl Engine {
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let t = Instant::now();
         let path = path.as_ref();
-        let bytes = read_file(path).map_err(|source| Error::Io {
+        // Read at offsets, section by section, into the final structures: no whole-file
+        // buffer (which would double the memory a load touches).
+        let file = crate::persist::FileSource::open(path).map_err(|source| Error::Io {
             op: "load",
             path: path.to_path_buf(),
             source,
         })?;
-        let engine = Self::decode(&bytes, path)?;
-        drop(bytes);
+        let engine = Self::decode(&file, path)?;
         crate::vectors::release_free_memory();
         engine.metrics.record(Op::Load, t.elapsed(), true);
         Ok(engine)
     }
 
-    fn decode(bytes: &[u8], path: &Path) -> Result<Self> {
+    fn decode(src: &dyn crate::persist::Source, path: &Path) -> Result<Self> {
         // Every length, link id and level of the graph is validated against the catalog's
-        // slot count by `from_bytes`.
-        let d = crate::persist::decode(bytes, path, |g, config, slots| {
+        // slot count by `NativeHnsw::read`.
+        let d = crate::persist::decode(src, path, |g, config, slots| {
             matches!(config.index, IndexKind::Native | IndexKind::NativeInt8).then(|| {
-                NativeHnsw::from_bytes(
+                NativeHnsw::read(
                     g,
                     config.m,
                     config.ef_construction,
@@ -1195,18 +1196,6 @@ impl Engine {
 /// The hits of a result, without a copy when nothing else (the cache) shares them.
 fn unshare(r: Arc<Vec<Hit>>) -> Vec<Hit> {
     Arc::try_unwrap(r).unwrap_or_else(|shared| shared.to_vec())
-}
-
-/// Reads a whole file into one exactly sized buffer. (Not advised for huge pages: it is read
-/// once, in order, and with the kernel's default `defrag=madvise` a huge-page fault may stall
-/// on memory compaction in a process whose heap is fragmented.)
-fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let len = f.metadata().map(|m| m.len() as usize).unwrap_or(0);
-    let mut buf = Vec::with_capacity(len.saturating_add(1));
-    f.read_to_end(&mut buf)?;
-    Ok(buf)
 }
 
 /// The rows of a matrix as slices: borrowed when contiguous, copied otherwise.

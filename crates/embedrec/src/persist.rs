@@ -17,11 +17,19 @@
 //! raw little-endian f32; `3` MODEL (optional) — bincode 2 of the trained model, checked
 //! against the catalog's size after decoding; `4` GRAPH (optional) — the native HNSW graph
 //! (levels and links), every level, count and link id validated before use, so loading skips
-//! the rebuild. Other kinds are rejected by this version. Loading verifies the header, the file length, the table, every section's
-//! bounds and checksum, then decodes META under a byte limit and re-validates every value
-//! (dimensions, ids unique and non-empty, tag and slot references in range, finite numbers)
-//! before anything is built. The hnsw_rs graph is never stored (it is rebuilt); its loader is
-//! never used.
+//! the rebuild. Other kinds are rejected by this version.
+//!
+//! Loading verifies the header, the file length, the table and every section's bounds
+//! before any section is read. META (and MODEL) are then read whole, checksummed, decoded
+//! under a byte limit and re-validated value by value (dimensions, ids unique and
+//! non-empty, tag and slot references in range, finite numbers). The two large sections,
+//! ITEM_VECTORS and GRAPH, are streamed from the file at their offsets in 1 MiB chunks
+//! straight into their final structures, on two threads, with the checksum computed as
+//! they stream; every value read is validated anyway, and a section is accepted only once
+//! it was consumed exactly and its checksum matches (damage found while parsing is
+//! reported as a checksum mismatch when the checksum disagrees).
+//!
+//! The hnsw_rs graph is never stored (it is rebuilt); its loader is never used.
 
 use crate::catalog::Catalog;
 use crate::config::EngineConfig;
@@ -157,14 +165,205 @@ pub(crate) struct Decoded<G> {
     pub(crate) graph: Option<G>,
 }
 
-/// Decodes and verifies a file. `read_graph(bytes, config, slots)` reads the graph section
+/// Where a file's bytes come from: the bytes themselves ([`Engine::from_bytes`]) or an open
+/// file read at offsets ([`Engine::load`]). Large sections are streamed from it in chunks into
+/// their final structures, so loading a file never holds a second copy of it.
+///
+/// [`Engine::from_bytes`]: crate::Engine::from_bytes
+/// [`Engine::load`]: crate::Engine::load
+pub(crate) trait Source: Sync {
+    /// Length in bytes.
+    fn size(&self) -> u64;
+    /// Fills `buf` from offset `off`; an error when the bytes are not there (any more).
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> std::io::Result<()>;
+}
+
+impl Source for &[u8] {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let src = usize::try_from(off)
+            .ok()
+            .and_then(|o| self.get(o..o.checked_add(buf.len())?))
+            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+}
+
+/// An open file read at offsets (positioned reads: the section readers of different threads
+/// share it without a lock where the platform allows).
+pub(crate) struct FileSource {
+    #[cfg(any(unix, windows))]
+    file: std::fs::File,
+    #[cfg(not(any(unix, windows)))]
+    file: std::sync::Mutex<std::fs::File>,
+    size: u64,
+}
+
+impl FileSource {
+    pub(crate) fn open(path: &Path) -> std::io::Result<Self> {
+        let file = std::fs::File::open(path)?;
+        let size = file.metadata()?.len();
+        #[cfg(not(any(unix, windows)))]
+        let file = std::sync::Mutex::new(file);
+        Ok(Self { file, size })
+    }
+}
+
+impl Source for FileSource {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    #[cfg(unix)]
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, off)
+    }
+    #[cfg(windows)]
+    fn read_at(&self, mut off: u64, mut buf: &mut [u8]) -> std::io::Result<()> {
+        use std::os::windows::fs::FileExt;
+        while !buf.is_empty() {
+            match self.file.seek_read(buf, off) {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    buf = &mut buf[n..];
+                    off += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+    #[cfg(not(any(unix, windows)))]
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        use std::io::{Read, Seek};
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        f.seek(std::io::SeekFrom::Start(off))?;
+        f.read_exact(buf)
+    }
+}
+
+/// Bytes per read of a [`SectionReader`]: large enough that a read costs little next to its
+/// copy, small enough to stay in cache.
+const CHUNK: usize = 1 << 20;
+
+/// Reads one section in chunks, computing its checksum over the bytes as they arrive.
+/// What is read is parsed and validated before the checksum is known (every value is checked
+/// anyway); [`finish`](Self::finish) then requires the section consumed exactly and the
+/// checksum right, and [`fail`](Self::fail) reports damage as a checksum mismatch.
+pub(crate) struct SectionReader<'a> {
+    src: &'a dyn Source,
+    /// File offsets of the next byte to read and of the section's end.
+    next: u64,
+    end: u64,
+    buf: Vec<u8>,
+    pos: usize,
+    crc: crc32fast::Hasher,
+    expected_crc: u32,
+}
+
+impl<'a> SectionReader<'a> {
+    fn new(src: &'a dyn Source, off: u64, len: u64, expected_crc: u32) -> Self {
+        Self {
+            src,
+            next: off,
+            end: off + len,
+            buf: Vec::new(),
+            pos: 0,
+            crc: crc32fast::Hasher::new(),
+            expected_crc,
+        }
+    }
+
+    /// A reader over `bytes` as a whole section with the given checksum.
+    #[cfg(test)]
+    pub(crate) fn over(bytes: &'a &'a [u8]) -> Self {
+        Self::new(bytes, 0, bytes.len() as u64, crc32fast::hash(bytes))
+    }
+
+    /// The next `n` bytes of the section; an error when fewer are left.
+    pub(crate) fn take(&mut self, n: usize) -> std::result::Result<&[u8], String> {
+        if self.buf.len() - self.pos < n {
+            self.refill(n)?;
+        }
+        let r = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(r)
+    }
+
+    fn refill(&mut self, n: usize) -> std::result::Result<(), String> {
+        let kept = self.buf.len() - self.pos;
+        let left = self.end - self.next;
+        if (kept as u64).saturating_add(left) < n as u64 {
+            return Err("section ends early (truncated)".into());
+        }
+        self.buf.copy_within(self.pos.., 0);
+        self.buf.truncate(kept);
+        self.pos = 0;
+        let want = (CHUNK.max(n) - kept).min(usize::try_from(left).unwrap_or(usize::MAX));
+        self.buf.resize(kept + want, 0);
+        let fresh = &mut self.buf[kept..];
+        self.src
+            .read_at(self.next, fresh)
+            .map_err(|e| format!("cannot read {want} bytes at offset {}: {e}", self.next))?;
+        self.crc.update(fresh);
+        self.next += want as u64;
+        Ok(())
+    }
+
+    /// Bytes not yet taken.
+    pub(crate) fn remaining(&self) -> u64 {
+        self.end - self.next + (self.buf.len() - self.pos) as u64
+    }
+
+    /// The section's remaining bytes, read whole (for the small sections decoded at once).
+    fn rest(&mut self) -> std::result::Result<&[u8], String> {
+        let n =
+            usize::try_from(self.remaining()).map_err(|_| "section too large for this platform")?;
+        self.take(n)
+    }
+
+    /// Checks that the section was read to its end and that its checksum matches.
+    pub(crate) fn finish(&mut self) -> std::result::Result<(), String> {
+        if self.pos != self.buf.len() || self.next != self.end {
+            return Err(self.fail("trailing bytes after the data".into()));
+        }
+        if self.crc.clone().finalize() != self.expected_crc {
+            return Err("checksum mismatch".into());
+        }
+        Ok(())
+    }
+
+    /// The error to report for `reason`, found while parsing: "checksum mismatch" when the
+    /// section's bytes are damaged (the rest is read to tell), else `reason`.
+    pub(crate) fn fail(&mut self, reason: String) -> String {
+        while self.next < self.end {
+            self.pos = self.buf.len();
+            if self.refill(0).is_err() {
+                return reason;
+            }
+        }
+        if self.crc.clone().finalize() != self.expected_crc {
+            return "checksum mismatch".into();
+        }
+        reason
+    }
+}
+
+/// Decodes and verifies a file. `read_graph(reader, config, slots)` reads the graph section
 /// (when there is one) into the index's structure, validating it against the number of
 /// catalog slots; it runs on a second thread while the catalog is built, since the two are
 /// independent (`None`: this configuration does not use a stored graph).
 pub(crate) fn decode<G: Send>(
-    b: &[u8],
+    src: &dyn Source,
     path: &Path,
-    read_graph: impl FnOnce(&[u8], &EngineConfig, usize) -> Option<std::result::Result<G, String>>
+    read_graph: impl FnOnce(
+        &mut SectionReader<'_>,
+        &EngineConfig,
+        usize,
+    ) -> Option<std::result::Result<G, String>>
     + Send,
 ) -> Result<Decoded<G>> {
     let corrupt = |section: &str, reason: String| Error::Corrupt {
@@ -172,22 +371,31 @@ pub(crate) fn decode<G: Send>(
         section: section.to_string(),
         reason,
     };
-    if b.len() < HEADER {
+    let size = src.size();
+    if size < HEADER as u64 {
         return Err(corrupt(
             "header",
-            format!(
-                "file is {} bytes, shorter than the {HEADER}-byte header",
-                b.len()
-            ),
+            format!("file is {size} bytes, shorter than the {HEADER}-byte header"),
         ));
     }
+    let read = |off: u64, len: usize, what: &str| -> Result<Vec<u8>> {
+        let mut v = vec![0u8; len];
+        src.read_at(off, &mut v).map_err(|e| {
+            corrupt(
+                what,
+                format!("cannot read {len} bytes at offset {off}: {e}"),
+            )
+        })?;
+        Ok(v)
+    };
+    let b = read(0, HEADER, "header")?;
     if &b[..8] != MAGIC {
         return Err(corrupt(
             "header",
             "not an embedrec file (bad magic bytes)".into(),
         ));
     }
-    let version = u16_at(b, 8);
+    let version = u16_at(&b, 8);
     if version != FORMAT_VERSION {
         return Err(Error::UnsupportedVersion {
             path: path.to_path_buf(),
@@ -195,46 +403,43 @@ pub(crate) fn decode<G: Send>(
             supported: FORMAT_VERSION,
         });
     }
-    if crc32fast::hash(&b[..28]) != u32_at(b, 28) {
+    if crc32fast::hash(&b[..28]) != u32_at(&b, 28) {
         return Err(corrupt("header", "header checksum mismatch".into()));
     }
-    let flags = u16_at(b, 10);
+    let flags = u16_at(&b, 10);
     if flags != 0 {
         return Err(corrupt("header", format!("unknown flags {flags:#x}")));
     }
-    let total = u64_at(b, 16);
-    if total != b.len() as u64 {
+    let total = u64_at(&b, 16);
+    if total != size {
         return Err(corrupt(
             "header",
-            format!(
-                "header says {total} bytes but the file has {} (truncated or extended)",
-                b.len()
-            ),
+            format!("header says {total} bytes but the file has {size} (truncated or extended)"),
         ));
     }
-    let n = u32_at(b, 12) as usize;
+    let n = u32_at(&b, 12) as usize;
     if n == 0 || n > MAX_SECTIONS {
         return Err(corrupt(
             "section table",
             format!("section count {n} outside 1..={MAX_SECTIONS}"),
         ));
     }
-    let table_end = HEADER + n * ENTRY;
-    if table_end > b.len() {
+    let table_end = (HEADER + n * ENTRY) as u64;
+    if table_end > size {
         return Err(corrupt(
             "section table",
             "table extends past the end of the file".into(),
         ));
     }
-    let table = &b[HEADER..table_end];
-    if crc32fast::hash(table) != u32_at(b, 24) {
+    let table = read(HEADER as u64, n * ENTRY, "section table")?;
+    if crc32fast::hash(&table) != u32_at(&b, 24) {
         return Err(corrupt("section table", "table checksum mismatch".into()));
     }
-    let mut meta_bytes: Option<&[u8]> = None;
-    let mut vec_bytes: Option<&[u8]> = None;
-    let mut model_bytes: Option<&[u8]> = None;
-    let mut graph_bytes: Option<&[u8]> = None;
-    let mut expected_offset = table_end as u64;
+    let mut meta_r: Option<SectionReader<'_>> = None;
+    let mut vec_r: Option<SectionReader<'_>> = None;
+    let mut model_r: Option<SectionReader<'_>> = None;
+    let mut graph_r: Option<SectionReader<'_>> = None;
+    let mut expected_offset = table_end;
     for i in 0..n {
         let e = &table[i * ENTRY..(i + 1) * ENTRY];
         let (kind, off, len, crc) = (u32_at(e, 0), u64_at(e, 8), u64_at(e, 16), u32_at(e, 24));
@@ -256,43 +461,45 @@ pub(crate) fn decode<G: Send>(
                 format!("starts at {off}, expected {expected_offset} (gap or overlap)"),
             ));
         }
-        let end = off
-            .checked_add(len)
-            .filter(|&e| e <= b.len() as u64)
-            .ok_or_else(|| {
-                corrupt(
-                    name,
-                    format!(
-                        "offset {off} + length {len} exceeds the file length {}",
-                        b.len()
-                    ),
-                )
-            })?;
-        let data = &b[off as usize..end as usize];
-        if crc32fast::hash(data) != crc {
-            return Err(corrupt(name, "checksum mismatch".into()));
-        }
+        let end = off.checked_add(len).filter(|&e| e <= size).ok_or_else(|| {
+            corrupt(
+                name,
+                format!("offset {off} + length {len} exceeds the file length {size}"),
+            )
+        })?;
         let slot = match kind {
-            KIND_META => &mut meta_bytes,
-            KIND_VECTORS => &mut vec_bytes,
-            KIND_MODEL => &mut model_bytes,
-            _ => &mut graph_bytes,
+            KIND_META => &mut meta_r,
+            KIND_VECTORS => &mut vec_r,
+            KIND_MODEL => &mut model_r,
+            _ => &mut graph_r,
         };
-        if slot.replace(data).is_some() {
+        if slot
+            .replace(SectionReader::new(src, off, len, crc))
+            .is_some()
+        {
             return Err(corrupt(name, "section appears twice".into()));
         }
         expected_offset = end;
     }
-    if expected_offset != b.len() as u64 {
+    if expected_offset != size {
         return Err(corrupt(
             "section table",
             "bytes after the last section".into(),
         ));
     }
-    let meta_bytes = meta_bytes.ok_or_else(|| corrupt("meta", "section missing".into()))?;
-    let vec_bytes = vec_bytes.ok_or_else(|| corrupt("item_vectors", "section missing".into()))?;
+    // The small sections are read whole and checked before they are decoded.
+    let whole = |r: Option<SectionReader<'_>>, name: &str| -> Result<Option<Vec<u8>>> {
+        let Some(mut r) = r else { return Ok(None) };
+        let bytes = r.rest().map_err(|e| corrupt(name, e))?.to_vec();
+        r.finish().map_err(|e| corrupt(name, e))?;
+        Ok(Some(bytes))
+    };
+    let meta_bytes =
+        whole(meta_r, "meta")?.ok_or_else(|| corrupt("meta", "section missing".into()))?;
+    let mut vec_r = vec_r.ok_or_else(|| corrupt("item_vectors", "section missing".into()))?;
+    let model_bytes = whole(model_r, "model")?;
     let (meta, used): (Meta<'_>, usize) =
-        bincode::serde::borrow_decode_from_slice(meta_bytes, bincode_config())
+        bincode::serde::borrow_decode_from_slice(&meta_bytes, bincode_config())
             .map_err(|e| corrupt("meta", format!("cannot decode: {e}")))?;
     if used != meta_bytes.len() {
         return Err(corrupt(
@@ -305,10 +512,17 @@ pub(crate) fn decode<G: Send>(
     let (built, graph) = std::thread::scope(|scope| {
         // The graph reader sizes its arrays from the configuration: only a valid one is
         // used (an invalid one fails in `build` with the precise error).
-        let graph = graph_bytes
+        let graph = graph_r
             .filter(|_| config_for_graph.validate().is_ok())
-            .map(|g| scope.spawn(move || read_graph(g, &config_for_graph, slots)));
-        let built = build(meta, vec_bytes, &corrupt);
+            .map(|mut r| {
+                scope.spawn(move || {
+                    read_graph(&mut r, &config_for_graph, slots).map(|g| match g {
+                        Ok(g) => r.finish().map(|()| g),
+                        Err(reason) => Err(r.fail(reason)),
+                    })
+                })
+            });
+        let built = build(meta, &mut vec_r, &corrupt);
         let graph = graph.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         (built, graph.flatten())
     });
@@ -320,7 +534,7 @@ pub(crate) fn decode<G: Send>(
         None => None,
         Some(mb) => {
             let (model, used): (Model, usize) =
-                bincode::serde::decode_from_slice(mb, bincode_config())
+                bincode::serde::decode_from_slice(&mb, bincode_config())
                     .map_err(|e| corrupt("model", format!("cannot decode: {e}")))?;
             if used != mb.len() {
                 return Err(corrupt(
@@ -348,10 +562,12 @@ pub(crate) fn decode<G: Send>(
 fn load_vectors(
     dim: usize,
     metric: crate::Metric,
-    bytes: &[u8],
+    r: &mut SectionReader<'_>,
     ids: &[Option<&str>],
 ) -> std::result::Result<(crate::vectors::VectorStore, Vec<f32>), String> {
-    let vectors = crate::vectors::VectorStore::from_le_bytes(dim, bytes);
+    let vectors =
+        crate::vectors::VectorStore::read_rows(dim, ids.len(), r).map_err(|e| r.fail(e))?;
+    r.finish()?;
     let mut inv_norm = vec![0.0f32; ids.len()];
     for (s, id) in ids.iter().enumerate() {
         let v = vectors.row(s);
@@ -385,7 +601,7 @@ fn load_vectors(
 
 fn build(
     meta: Meta<'_>,
-    vec_bytes: &[u8],
+    vec_r: &mut SectionReader<'_>,
     corrupt: &dyn Fn(&str, String) -> Error,
 ) -> Result<(EngineConfig, Catalog, Users)> {
     let config = meta.config;
@@ -400,12 +616,12 @@ fn build(
     let expected = (slots as u64)
         .checked_mul(dim as u64)
         .and_then(|x| x.checked_mul(4));
-    if expected != Some(vec_bytes.len() as u64) {
+    if expected != Some(vec_r.remaining()) {
         return Err(corrupt(
             "item_vectors",
             format!(
                 "{} bytes, expected {slots} slots x {dim} dims x 4",
-                vec_bytes.len()
+                vec_r.remaining()
             ),
         ));
     }
@@ -425,7 +641,7 @@ fn build(
     let ids = &meta.ids;
     // Vectors (copy, validation, norms) on a second thread while ids and tags are indexed.
     let (vectors, ids_done) = std::thread::scope(|scope| {
-        let vectors = scope.spawn(|| load_vectors(dim, metric, vec_bytes, ids));
+        let vectors = scope.spawn(|| load_vectors(dim, metric, vec_r, ids));
         let ids_done = (|| -> Result<()> {
             cat.tag_names.names = meta.tag_names;
             cat.tag_names
@@ -574,4 +790,40 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn section_reader_streams_across_chunks_and_checks_the_end_and_checksum() {
+        let data: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i * 7 % 251) as u8).collect();
+        let src: &[u8] = &data;
+        // Small takes straddling chunk boundaries, then one larger than a chunk.
+        let mut r = SectionReader::over(&src);
+        let mut got = Vec::new();
+        while got.len() < CHUNK + 5 {
+            got.extend_from_slice(r.take(13).unwrap());
+        }
+        got.extend_from_slice(r.take(CHUNK + 3).unwrap());
+        let rest = r.remaining() as usize;
+        got.extend_from_slice(r.take(rest).unwrap());
+        assert_eq!(got, data);
+        assert!(r.take(1).unwrap_err().contains("truncated"));
+        assert_eq!(r.finish(), Ok(()));
+        // Stopping short is an error; so is a wrong checksum, which `fail` reports instead
+        // of the parse error it is given.
+        let mut r = SectionReader::over(&src);
+        r.take(10).unwrap();
+        assert!(r.finish().unwrap_err().contains("trailing"));
+        let mut r = SectionReader::new(&src, 0, data.len() as u64, 0);
+        assert_eq!(r.fail("bad link".into()), "checksum mismatch");
+        let mut r = SectionReader::over(&src);
+        assert_eq!(r.fail("bad link".into()), "bad link");
+        // A section that starts at an offset reads from there.
+        let mut r = SectionReader::new(&src, 5, 4, crc32fast::hash(&data[5..9]));
+        assert_eq!(r.take(4).unwrap(), &data[5..9]);
+        assert_eq!(r.finish(), Ok(()));
+    }
 }

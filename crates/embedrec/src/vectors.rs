@@ -134,42 +134,48 @@ impl VectorStore {
     #[cfg(test)]
     pub(crate) fn from_dense(dim: usize, dense: &[f32]) -> Self {
         let bytes: Vec<u8> = dense.iter().flat_map(|x| x.to_le_bytes()).collect();
-        Self::from_le_bytes(dim, &bytes)
+        let bytes: &[u8] = &bytes;
+        let mut r = crate::persist::SectionReader::over(&bytes);
+        Self::read_rows(dim, dense.len() / dim, &mut r).expect("whole rows")
     }
 
-    /// Builds a store from `rows * dim` little-endian f32s (the file's vector section;
-    /// a trailing partial row is ignored — the caller checked the length).
-    pub(crate) fn from_le_bytes(dim: usize, bytes: &[u8]) -> Self {
+    /// Reads `rows * dim` little-endian f32s (the file's vector section) straight into a
+    /// fresh block, one row at a time from the reader's chunks.
+    pub(crate) fn read_rows(
+        dim: usize,
+        rows: usize,
+        r: &mut crate::persist::SectionReader<'_>,
+    ) -> std::result::Result<Self, String> {
         let mut v = VectorStore::new(dim);
-        let rows = (bytes.len() / 4).checked_div(dim).unwrap_or(0);
         let (stride, total) = (v.stride, (rows * v.stride).div_ceil(16));
-        v.rows = rows;
         grow_advised(&mut v.lines, total);
         let dst = v.lines.as_mut_ptr().cast::<f32>();
-        // Every float of the `total` lines is written exactly once (row data, row padding,
-        // tail), straight into the fresh allocation: no zero-fill pass before the copy.
-        for (r, src) in bytes.chunks_exact(dim * 4).take(rows).enumerate() {
-            // SAFETY: row `r` spans floats `r * stride .. (r + 1) * stride`, inside the
+        for i in 0..rows {
+            let src = r.take(dim * 4)?;
+            // SAFETY: row `i` spans floats `i * stride .. (i + 1) * stride`, inside the
             // `total * 16` reserved; `src` is `dim * 4` bytes; any bit pattern is an f32.
+            // Rows are only counted (`v.rows`) once written, so an early return leaves no
+            // uninitialised row in view.
             unsafe {
-                let row = dst.add(r * stride);
+                let row = dst.add(i * stride);
                 #[cfg(target_endian = "little")]
                 std::ptr::copy_nonoverlapping(src.as_ptr(), row.cast::<u8>(), dim * 4);
                 #[cfg(not(target_endian = "little"))]
-                for (i, b) in src.chunks_exact(4).enumerate() {
-                    row.add(i)
+                for (j, b) in src.chunks_exact(4).enumerate() {
+                    row.add(j)
                         .write(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
                 }
                 std::ptr::write_bytes(row.add(dim), 0, stride - dim);
             }
         }
         // SAFETY: the tail after the last row is inside the reservation; after it every
-        // line is initialised.
+        // line is initialised, exactly once (no zero-fill pass before the copy).
         unsafe {
             std::ptr::write_bytes(dst.add(rows * stride), 0, total * 16 - rows * stride);
             v.lines.set_len(total);
         }
-        v
+        v.rows = rows;
+        Ok(v)
     }
 }
 

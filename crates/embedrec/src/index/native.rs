@@ -748,48 +748,40 @@ impl NativeHnsw {
         o
     }
 
-    /// Rebuilds a graph from [`NativeHnsw::to_bytes`] output, validating every count, level
-    /// and link id against `slots` and `m` (never trusting a length before checking it fits).
-    pub(crate) fn from_bytes(
-        b: &[u8],
+    /// Rebuilds a graph from [`NativeHnsw::to_bytes`] output, read from the file's graph
+    /// section, validating every count, level and link id against `slots` and `m` (never
+    /// trusting a length before checking it fits). The caller checks that the section ends
+    /// where the graph does and that its checksum matches.
+    pub(crate) fn read(
+        r: &mut crate::persist::SectionReader<'_>,
         m: usize,
         ef_construction: usize,
         rebuild_fraction: f64,
         slots: usize,
     ) -> std::result::Result<Self, String> {
-        let mut p = 0usize;
-        let mut take = |n: usize| -> std::result::Result<&[u8], String> {
-            let end = p
-                .checked_add(n)
-                .filter(|&e| e <= b.len())
-                .ok_or("graph truncated")?;
-            let r = &b[p..end];
-            p = end;
-            Ok(r)
-        };
-        if take(4)? != GRAPH_MAGIC {
+        if r.take(4)? != GRAPH_MAGIC {
             return Err("bad graph magic".into());
         }
         let u32_ = |x: &[u8]| u32::from_le_bytes(x.try_into().expect("4 bytes"));
         let u64_ = |x: &[u8]| u64::from_le_bytes(x.try_into().expect("8 bytes"));
-        let gm = u32_(take(4)?) as usize;
+        let gm = u32_(r.take(4)?) as usize;
         if gm != m {
             return Err(format!("graph built with m = {gm}, configuration says {m}"));
         }
-        let n = u64_(take(8)?);
+        let n = u64_(r.take(8)?);
         if n != slots as u64 {
             return Err(format!("graph has {n} slots, catalog has {slots}"));
         }
-        let entry = u32_(take(4)?);
-        let max_level = u32_(take(4)?) as usize;
-        let tombstones = u64_(take(8)?) as usize;
-        let rng = u64_(take(8)?);
+        let entry = u32_(r.take(4)?);
+        let max_level = u32_(r.take(4)?) as usize;
+        let tombstones = u64_(r.take(8)?) as usize;
+        let rng = u64_(r.take(8)?);
         let mut g = NativeHnsw::new(m, ef_construction, rebuild_fraction);
         g.rng = rng;
         g.grow(slots);
         let mut dead_count = 0usize;
         for s in 0..slots {
-            let head = take(2)?;
+            let head = r.take(2)?;
             let (level, dead) = (head[0] as i8, head[1]);
             if !(-1..MAX_LEVEL as i8).contains(&level) || dead > 1 {
                 return Err(format!(
@@ -805,12 +797,12 @@ impl NativeHnsw {
             }
             g.alloc_upper(s as u32, level as usize);
             for l in 0..=level as usize {
-                let count = u32_(take(4)?) as usize;
+                let count = u32_(r.take(4)?) as usize;
                 let max = if l == 0 { g.m0 } else { m };
                 if count > max {
                     return Err(format!("slot {s} level {l}: {count} links, at most {max}"));
                 }
-                let raw = take(count * 4)?;
+                let raw = r.take(count * 4)?;
                 let list = g.list(s as u32, l);
                 for (dst, x) in list.iter().zip(raw.chunks_exact(4).map(u32_)) {
                     if x as usize >= slots {
@@ -821,9 +813,6 @@ impl NativeHnsw {
                     dst.store(x + 1, AtomicOrd::Relaxed);
                 }
             }
-        }
-        if p != b.len() {
-            return Err("trailing bytes after the graph".into());
         }
         if dead_count != tombstones {
             return Err(format!(
