@@ -71,6 +71,11 @@ export declare class Engine {
    * Cached results are invalidated; the value is saved with the engine.
    */
   setEfSearch(ef: number): void
+  /**
+   * Changes the number of worker threads of the engine's pool (0 = one per core), e.g.
+   * after loading a file saved on another machine. Saved with the engine.
+   */
+  setThreads(threads: number): void
   /** Drops all cached results. */
   clearCache(): void
   /** Sizes, cache counters and latency percentiles (microseconds). */

@@ -458,3 +458,30 @@ fn set_ef_search_tunes_queries_invalidates_cache_and_is_saved() {
     e.save(&path).unwrap();
     assert_eq!(Engine::load(&path).unwrap().config().ef_search, 10);
 }
+
+#[test]
+fn set_threads_resizes_the_pool_keeps_answers_and_is_saved() {
+    let e = engine(2_000, 8, Metric::L2, IndexKind::Native); // built with 2 threads
+    let (_, v, _) = catalog(2_000, 8, 42);
+    let queries = v.slice(ndarray::s![..50, ..]);
+    let before = e.search_batch(queries, 5, None).unwrap();
+    assert_eq!(e.stats().threads, 2);
+    let err = e.set_threads(MAX_THREADS + 1).unwrap_err().to_string();
+    assert!(err.contains("threads") && err.contains("1025"), "{err}");
+    assert_eq!(e.config().threads, 2, "a refused value changes nothing");
+    e.set_threads(1).unwrap();
+    assert_eq!((e.config().threads, e.stats().threads), (1, 1));
+    e.clear_cache();
+    assert_eq!(e.search_batch(queries, 5, None).unwrap(), before);
+    e.set_threads(3).unwrap();
+    assert_eq!(e.stats().threads, 3);
+    assert_eq!(e.search_batch(queries, 5, None).unwrap(), before);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("threads.embedrec");
+    e.save(&path).unwrap();
+    let loaded = Engine::load(&path).unwrap();
+    assert_eq!(loaded.config().threads, 3);
+    loaded.set_threads(0).unwrap();
+    assert_eq!(loaded.config().threads, 0);
+    assert!(loaded.stats().threads >= 1);
+}

@@ -278,6 +278,24 @@ test('setEfSearch tunes queries, invalidates the cache and is saved', async () =
   assert.equal((await Engine.load(file)).config.efSearch, 10)
 })
 
+test('setThreads resizes the pool, keeps answers and is saved', async () => {
+  const c = catalog(2000, 8)
+  const e = new Engine({ dim: 8, metric: 'l2', threads: 2 })
+  e.upsertItems(c.ids, c.v)
+  const queries = c.v.subarray(0, 50 * 8)
+  const before = await e.searchBatch(queries, 5)
+  assert.throws(() => e.setThreads(1025), { code: 'INVALID_INPUT', message: /threads.*1025/ })
+  assert.equal(e.config.threads, 2)
+  e.setThreads(1)
+  assert.equal(e.config.threads, 1)
+  assert.equal(e.stats().threads, 1)
+  e.clearCache()
+  assert.deepEqual(await e.searchBatch(queries, 5), before)
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'embedrec-threads-')), 't.embedrec')
+  await e.save(file)
+  assert.equal((await Engine.load(file)).config.threads, 1)
+})
+
 test('simdLevel names the distance kernels', () => {
   assert.ok(['avx512', 'avx2+fma', 'neon', 'scalar'].includes(require('..').simdLevel()))
 })

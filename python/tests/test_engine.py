@@ -364,6 +364,23 @@ def test_set_ef_search_tunes_invalidates_and_is_saved(tmp_path):
     assert embedrec.Engine.load(tmp_path / "ef.embedrec").config["ef_search"] == 10
 
 
+def test_set_threads_resizes_the_pool_and_is_saved(tmp_path):
+    ids_, vecs, _, _ = make_catalog(2000, 8)
+    e = embedrec.Engine(8, metric="l2", threads=2)
+    e.upsert_items(ids_, vecs)
+    before = e.search_batch(vecs[:50], k=5)
+    with pytest.raises(embedrec.InvalidInputError, match="threads.*1025"):
+        e.set_threads(1025)
+    assert e.config["threads"] == 2
+    e.set_threads(1)
+    assert e.config["threads"] == 1 and e.stats()["threads"] == 1
+    e.clear_cache()
+    after = e.search_batch(vecs[:50], k=5)
+    assert [list(r) for r in after[0]] == [list(r) for r in before[0]]
+    e.save(tmp_path / "t.embedrec")
+    assert embedrec.Engine.load(tmp_path / "t.embedrec").config["threads"] == 1
+
+
 def test_simd_level_names_the_kernels():
     assert embedrec.simd_level() in {"avx512", "avx2+fma", "neon", "scalar"}
 

@@ -688,6 +688,13 @@ impl JsEngine {
         run(&env, || self.inner.set_ef_search(ef as usize))
     }
 
+    /// Changes the number of worker threads of the engine's pool (0 = one per core), e.g.
+    /// after loading a file saved on another machine. Saved with the engine.
+    #[napi(catch_unwind)]
+    pub fn set_threads(&self, env: Env, threads: u32) -> Result<()> {
+        run(&env, || self.inner.set_threads(threads as usize))
+    }
+
     /// Drops all cached results.
     #[napi(catch_unwind)]
     pub fn clear_cache(&self) {

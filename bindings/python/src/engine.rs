@@ -595,6 +595,12 @@ impl PyEngine {
         run(py, || self.inner.set_ef_search(ef))
     }
 
+    /// Changes the number of worker threads of the engine's pool (0 = one per core), e.g.
+    /// after loading a file saved on another machine. Saved with the engine.
+    fn set_threads(&self, py: Python<'_>, threads: usize) -> PyResult<()> {
+        run(py, || self.inner.set_threads(threads))
+    }
+
     /// Drops all cached results.
     fn clear_cache(&self) {
         self.inner.clear_cache()

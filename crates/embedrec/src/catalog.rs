@@ -273,8 +273,8 @@ impl Catalog {
         let mut out = Vec::with_capacity(items.len());
         // Grow every column once for the whole batch (fewer reallocations left behind).
         let new = items.len().saturating_sub(self.free.len());
-        let id_bytes = items.first().map_or(0, |it| it.id.len());
-        self.ids.reserve(new, id_bytes);
+        self.ids
+            .reserve(new, items.iter().map(|it| it.id.len()).sum());
         self.vectors.reserve(new);
         self.inv_norm.reserve(new);
         self.tags.reserve(new);

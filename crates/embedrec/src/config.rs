@@ -11,6 +11,8 @@ pub const MAX_HNSW_M: usize = 256;
 pub const MAX_K: usize = 100_000;
 /// Largest `ef_construction` / `ef_search` accepted.
 pub const MAX_EF: usize = 100_000;
+/// Largest worker-thread count accepted for the engine's pool.
+pub const MAX_THREADS: usize = 1024;
 
 /// Which nearest-neighbour index serves queries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,7 +173,7 @@ impl EngineConfig {
         range("m", self.m, 2, MAX_HNSW_M)?;
         range("ef_construction", self.ef_construction, 1, MAX_EF)?;
         range("ef_search", self.ef_search, 1, MAX_EF)?;
-        range("threads", self.threads, 0, 1024)?;
+        range("threads", self.threads, 0, MAX_THREADS)?;
         if let Some(t) = self.cache_ttl_secs
             && !(t.is_finite() && t > 0.0)
         {

@@ -271,6 +271,7 @@ impl Engine {
     pub fn config(&self) -> EngineConfig {
         EngineConfig {
             ef_search: self.ef_search.load(Ordering::Relaxed),
+            threads: self.pool.configured(),
             ..self.config.clone()
         }
     }
@@ -288,6 +289,21 @@ impl Engine {
         let _st = self.state.write();
         self.ef_search.store(ef, Ordering::Relaxed);
         self.mutated();
+        Ok(())
+    }
+    /// Changes the number of worker threads of the engine's pool (0 = one per core), for
+    /// example after loading a file saved on a machine with a different core count. Takes
+    /// effect for the next parallel call (batches, upserts, training); the value is saved
+    /// with the engine. Results do not depend on it.
+    pub fn set_threads(&self, threads: usize) -> Result<()> {
+        if threads > crate::config::MAX_THREADS {
+            return Err(Error::invalid(
+                "threads",
+                format!("an integer in 0..={}", crate::config::MAX_THREADS),
+                threads,
+            ));
+        }
+        self.pool.set_threads(threads);
         Ok(())
     }
     /// Vector dimension.

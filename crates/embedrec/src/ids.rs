@@ -52,10 +52,10 @@ impl IdTable {
     pub(crate) fn len(&self) -> usize {
         self.table.len()
     }
-    /// Reserves room for `additional` more ids of about `bytes_each` bytes.
-    pub(crate) fn reserve(&mut self, additional: usize, bytes_each: usize) {
+    /// Reserves room for `additional` more ids of `bytes` bytes in all.
+    pub(crate) fn reserve(&mut self, additional: usize, bytes: usize) {
         self.spans.reserve(additional);
-        self.bytes.reserve(additional * bytes_each);
+        self.bytes.reserve(bytes);
         let hasher = &self.hasher;
         let (bytes, spans) = (&self.bytes, &self.spans);
         self.table.reserve(additional, |&s| {

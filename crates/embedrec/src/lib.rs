@@ -97,7 +97,7 @@ mod vectors;
 
 pub use cache::CacheStats;
 pub use catalog::{Catalog, ItemAttrs};
-pub use config::{EngineConfig, IndexKind, MAX_DIM, MAX_EF, MAX_HNSW_M, MAX_K};
+pub use config::{EngineConfig, IndexKind, MAX_DIM, MAX_EF, MAX_HNSW_M, MAX_K, MAX_THREADS};
 pub use distance::{Metric, dot, l2_sq, simd_level};
 pub use engine::{Engine, EngineStats, FitReport, Hit, MAX_ID_BYTES, RecommendOptions};
 pub use error::{Error, Result};

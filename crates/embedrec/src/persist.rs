@@ -318,11 +318,15 @@ impl<'a> SectionReader<'a> {
         self.end - self.next + (self.buf.len() - self.pos) as u64
     }
 
-    /// The section's remaining bytes, read whole (for the small sections decoded at once).
-    fn rest(&mut self) -> std::result::Result<&[u8], String> {
-        let n =
-            usize::try_from(self.remaining()).map_err(|_| "section too large for this platform")?;
-        self.take(n)
+    /// The whole section in one buffer, checked (for the small sections decoded at once).
+    fn into_bytes(mut self) -> std::result::Result<Vec<u8>, String> {
+        let n = usize::try_from(self.remaining())
+            .map_err(|_| "section too large for this platform".to_string())?;
+        self.take(n)?;
+        self.finish()?;
+        // Nothing was taken before: the buffer holds exactly the section.
+        debug_assert_eq!(self.buf.len(), n);
+        Ok(std::mem::take(&mut self.buf))
     }
 
     /// Checks that the section was read to its end and that its checksum matches.
@@ -489,10 +493,8 @@ pub(crate) fn decode<G: Send>(
     }
     // The small sections are read whole and checked before they are decoded.
     let whole = |r: Option<SectionReader<'_>>, name: &str| -> Result<Option<Vec<u8>>> {
-        let Some(mut r) = r else { return Ok(None) };
-        let bytes = r.rest().map_err(|e| corrupt(name, e))?.to_vec();
-        r.finish().map_err(|e| corrupt(name, e))?;
-        Ok(Some(bytes))
+        r.map(|r| r.into_bytes().map_err(|e| corrupt(name, e)))
+            .transpose()
     };
     let meta_bytes =
         whole(meta_r, "meta")?.ok_or_else(|| corrupt("meta", "section missing".into()))?;
@@ -652,7 +654,8 @@ fn build(
                 .rebuild_map()
                 .map_err(|e| corrupt("meta", format!("attribute names: {e}")))?;
             let n_tags = cat.tag_names.names.len() as u32;
-            cat.ids.reserve(slots, 0);
+            cat.ids
+                .reserve(slots, ids.iter().map(|id| id.map_or(0, str::len)).sum());
             for (s, (id, tags)) in ids.iter().zip(&meta.tags).enumerate() {
                 cat.ids.push_free();
                 match id {

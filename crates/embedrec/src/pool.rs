@@ -8,28 +8,47 @@
 use crate::{Error, Result};
 use parking_lot::Mutex;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub(crate) struct Pool {
-    threads: usize,
+    /// Configured thread count (0 = all cores).
+    threads: AtomicUsize,
     inner: Mutex<Option<(u32, Arc<rayon::ThreadPool>)>>,
 }
 
 impl Pool {
     pub(crate) fn new(threads: usize) -> Self {
         Pool {
-            threads,
+            threads: AtomicUsize::new(threads),
             inner: Mutex::new(None),
         }
     }
 
+    /// The configured thread count (0 = all cores).
+    pub(crate) fn configured(&self) -> usize {
+        self.threads.load(Ordering::Relaxed)
+    }
+
     /// Number of worker threads the pool runs (resolved from 0 = all cores).
     pub(crate) fn threads(&self) -> usize {
-        if self.threads == 0 {
-            std::thread::available_parallelism()
+        match self.configured() {
+            0 => std::thread::available_parallelism()
                 .map(|n| n.get())
-                .unwrap_or(1)
-        } else {
-            self.threads
+                .unwrap_or(1),
+            n => n,
+        }
+    }
+
+    /// Changes the thread count; the next parallel call starts a pool of that size. Work
+    /// running on the old pool finishes there (it holds the pool), then its threads exit.
+    pub(crate) fn set_threads(&self, threads: usize) {
+        let mut g = self.inner.lock();
+        self.threads.store(threads, Ordering::Relaxed);
+        if let Some((pid, old)) = g.take()
+            && pid != std::process::id()
+        {
+            // Inherited across a fork: its threads do not exist here (see `get`).
+            std::mem::forget(old);
         }
     }
 
