@@ -220,6 +220,13 @@ fn load_of_missing_file_is_io_error() {
         matches!(err, Error::Io { .. }) && err.to_string().contains("not/here"),
         "{err}"
     );
+    // A directory is not a damaged file either.
+    let dir = tempfile::tempdir().unwrap();
+    let err = Engine::load(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, Error::Io { .. }) && err.to_string().contains("directory"),
+        "{err}"
+    );
 }
 
 /// Finds a section's (offset, length) in the table by kind.

@@ -187,6 +187,7 @@ test('corrupt files are rejected with CORRUPT, process survives', async () => {
   fs.writeFileSync(file, data.subarray(0, data.length / 3))
   await assert.rejects(Engine.load(file), { code: 'CORRUPT', message: /trunc\.embedrec/ })
   await assert.rejects(Engine.load(path.join(dir, 'missing')), { code: 'IO' })
+  await assert.rejects(Engine.load(dir), { code: 'IO', message: /directory/ })
 })
 
 test('typed-array edge cases and error codes', () => {

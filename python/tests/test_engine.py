@@ -176,6 +176,8 @@ def test_corrupt_files_raise(engine, tmp_path):
     with pytest.raises(embedrec.EmbedrecIOError) as ei:
         embedrec.Engine.load(tmp_path / "missing.embedrec")
     assert isinstance(ei.value, OSError)
+    with pytest.raises(embedrec.EmbedrecIOError, match="directory"):
+        embedrec.Engine.load(tmp_path)
     with pytest.raises(embedrec.CorruptFileError):
         pickle.loads(pickle.dumps(engine).replace(b"EMBEDREC", b"EMBEDREX"))
 

@@ -205,7 +205,15 @@ pub(crate) struct FileSource {
 impl FileSource {
     pub(crate) fn open(path: &Path) -> std::io::Result<Self> {
         let file = std::fs::File::open(path)?;
-        let size = file.metadata()?.len();
+        let meta = file.metadata()?;
+        if meta.is_dir() {
+            // Opening a directory succeeds on Unix; reading it would then look like damage.
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "is a directory, not an embedrec file",
+            ));
+        }
+        let size = meta.len();
         #[cfg(not(any(unix, windows)))]
         let file = std::sync::Mutex::new(file);
         Ok(Self { file, size })
