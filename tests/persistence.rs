@@ -6,8 +6,13 @@ use embedrec::*;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 fn sample() -> Engine {
+    sample_stored(VectorStorage::F32)
+}
+
+fn sample_stored(storage: VectorStorage) -> Engine {
     let cfg = EngineConfig::new(8)
         .with_metric(Metric::Cosine)
+        .with_vector_storage(storage)
         .with_recency_half_life(Some(86_400.0))
         .with_threads(2);
     let e = Engine::new(cfg).unwrap();
@@ -124,7 +129,12 @@ fn must_fail(bytes: &[u8], what: &str) {
 
 #[test]
 fn truncation_at_every_header_offset_and_many_body_offsets() {
-    let bytes = sample().to_bytes().unwrap();
+    for storage in [VectorStorage::F32, VectorStorage::Int8] {
+        truncations(&sample_stored(storage).to_bytes().unwrap());
+    }
+}
+
+fn truncations(bytes: &[u8]) {
     for cut in 0..200.min(bytes.len()) {
         must_fail(&bytes[..cut], &format!("truncated at {cut}"));
     }
@@ -133,23 +143,28 @@ fn truncation_at_every_header_offset_and_many_body_offsets() {
         let cut = r.below(bytes.len());
         must_fail(&bytes[..cut], &format!("truncated at {cut}"));
     }
-    let mut longer = bytes.clone();
+    let mut longer = bytes.to_vec();
     longer.push(0);
     must_fail(&longer, "one extra byte");
 }
 
 #[test]
 fn bit_flips_are_detected() {
-    let bytes = sample().to_bytes().unwrap();
+    for storage in [VectorStorage::F32, VectorStorage::Int8] {
+        bit_flips(&sample_stored(storage).to_bytes().unwrap());
+    }
+}
+
+fn bit_flips(bytes: &[u8]) {
     // Every bit of the header and table.
     for i in 0..(96 * 8) {
-        let mut b = bytes.clone();
+        let mut b = bytes.to_vec();
         b[i / 8] ^= 1 << (i % 8);
         must_fail(&b, &format!("bit {i} flipped"));
     }
     let mut r = Rng(11);
     for _ in 0..2000 {
-        let mut b = bytes.clone();
+        let mut b = bytes.to_vec();
         let i = r.below(b.len());
         b[i] ^= 1 << r.below(8);
         must_fail(&b, &format!("byte {i} flipped"));
@@ -377,4 +392,50 @@ fn multi_chunk_sections_load_from_file_like_from_bytes() {
             if section == "item_vectors" && reason.contains("checksum")),
         "{err}"
     );
+}
+
+/// Int8 vector storage: the engine keeps codes (a quarter of the bytes), saves them in their
+/// own section kind, loads them back with identical answers and vectors, and refuses codes or
+/// scales a save never writes.
+#[test]
+fn int8_storage_round_trips_and_hostile_codes_are_rejected() {
+    let e = sample_stored(VectorStorage::Int8);
+    assert_eq!(e.config().vector_storage, VectorStorage::Int8);
+    let bytes = e.to_bytes().unwrap();
+    assert!(section(&bytes, 2).is_none(), "no f32 vector section");
+    let (off, len) = section(&bytes, 5).expect("code section");
+    assert_eq!(len, 300 * (4 + 8));
+    let l = Engine::from_bytes(&bytes).unwrap();
+    assert_eq!(l.config(), e.config());
+    assert_eq!(l.item_vector("t7").unwrap(), e.item_vector("t7").unwrap());
+    assert_eq!(
+        l.search(&[1.0; 8], 10, None).unwrap(),
+        e.search(&[1.0; 8], 10, None).unwrap()
+    );
+    let f32_len = section(&sample().to_bytes().unwrap(), 2).unwrap().1;
+    assert_eq!(f32_len, 300 * 8 * 4);
+    // Slot 0's row: scale, then 8 codes.
+    for (what, at, value, needle) in [
+        ("code -128", off + 4, vec![0x80u8], "-128"),
+        ("NaN scale", off, f32::NAN.to_le_bytes().to_vec(), "scale"),
+        (
+            "negative scale",
+            off,
+            (-1.0f32).to_le_bytes().to_vec(),
+            "scale",
+        ),
+    ] {
+        let mut bad = bytes.clone();
+        bad[at..at + value.len()].copy_from_slice(&value);
+        fix_section_crc(&mut bad, 5);
+        match Engine::from_bytes(&bad) {
+            Err(Error::Corrupt {
+                section, reason, ..
+            }) => assert!(
+                section == "item_codes" && reason.contains(needle),
+                "{what}: {section}: {reason}"
+            ),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
 }

@@ -1,11 +1,13 @@
 //! The item catalog: host string ids mapped to dense slots, raw vectors, tags and numeric
 //! attributes. Slots of removed items are recycled.
 
-use crate::distance::{dot, l2_sq, norm};
+use crate::config::VectorStorage;
+use crate::distance::{dot, l2_sq};
 use crate::ids::IdTable;
-use crate::vectors::VectorStore;
+use crate::vectors::Rows;
 use crate::{Error, Metric, Result};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Tags and numeric attributes of one item, given to [`Engine::upsert_items`](crate::Engine::upsert_items).
@@ -72,8 +74,8 @@ pub struct Catalog {
     pub(crate) metric: Metric,
     /// Host ids of the slots (free slots have none) and the reverse map.
     pub(crate) ids: IdTable,
-    /// Raw vectors as given by the host, one aligned row per slot.
-    pub(crate) vectors: VectorStore,
+    /// Vectors as given by the host (or their int8 codes), one aligned row per slot.
+    pub(crate) vectors: Rows,
     /// `1 / |v|` per slot (used for cosine; 0 for free slots).
     pub(crate) inv_norm: Vec<f32>,
     /// Sorted tag ids per slot.
@@ -93,12 +95,12 @@ pub(crate) struct PreparedItem<'a> {
 }
 
 impl Catalog {
-    pub(crate) fn new(dim: usize, metric: Metric) -> Self {
+    pub(crate) fn new(dim: usize, metric: Metric, storage: VectorStorage) -> Self {
         Catalog {
             dim,
             metric,
             ids: IdTable::default(),
-            vectors: VectorStore::new(dim),
+            vectors: Rows::new(dim, storage),
             inv_norm: Vec::new(),
             tags: Vec::new(),
             tag_names: Interner::default(),
@@ -137,8 +139,8 @@ impl Catalog {
     pub(crate) fn id(&self, slot: u32) -> &str {
         self.ids.get(slot).expect("live slot")
     }
-    /// The raw vector of a slot.
-    pub fn vector(&self, slot: u32) -> &[f32] {
+    /// The vector of a slot as stored (decoded under int8 storage).
+    pub fn vector(&self, slot: u32) -> Cow<'_, [f32]> {
         self.vectors.row(slot as usize)
     }
     /// The vector as an index should store it (unit length under cosine).
@@ -149,36 +151,51 @@ impl Catalog {
                 let inv = self.inv_norm[slot as usize];
                 v.iter().map(|x| x * inv).collect()
             }
-            _ => v.to_vec(),
+            _ => v.into_owned(),
         }
     }
 
     /// The vector as an index should compare it, borrowed when no normalisation is needed.
-    pub fn index_vector_ref(&self, slot: u32) -> std::borrow::Cow<'_, [f32]> {
+    pub fn index_vector_ref(&self, slot: u32) -> Cow<'_, [f32]> {
         match self.metric {
-            Metric::Cosine => std::borrow::Cow::Owned(self.index_vector(slot)),
-            _ => std::borrow::Cow::Borrowed(self.vector(slot)),
+            Metric::Cosine => Cow::Owned(self.index_vector(slot)),
+            _ => self.vector(slot),
         }
     }
     /// Score between two stored items (no allocation; cosine uses the stored norms).
     #[inline]
     pub fn pair_score(&self, a: u32, b: u32) -> f32 {
-        let (va, vb) = (self.vector(a), self.vector(b));
-        match self.metric {
-            Metric::Cosine => dot(va, vb) * self.inv_norm[a as usize] * self.inv_norm[b as usize],
-            Metric::Dot => dot(va, vb),
-            Metric::L2 => -l2_sq(va, vb),
+        let (x, y) = (a as usize, b as usize);
+        match &self.vectors {
+            Rows::F32(v) => {
+                let (va, vb) = (v.row(x), v.row(y));
+                match self.metric {
+                    Metric::Cosine => dot(va, vb) * self.inv_norm[x] * self.inv_norm[y],
+                    Metric::Dot => dot(va, vb),
+                    Metric::L2 => -l2_sq(va, vb),
+                }
+            }
+            Rows::Int8(c) => {
+                // Integer dot of the codes (exact), then the scales.
+                let d: i32 = c
+                    .codes(x)
+                    .iter()
+                    .zip(c.codes(y))
+                    .map(|(&p, &q)| p as i32 * q as i32)
+                    .sum();
+                let d = d as f32 * c.scale(x) * c.scale(y);
+                match self.metric {
+                    Metric::Cosine => d * self.inv_norm[x] * self.inv_norm[y],
+                    Metric::Dot => d,
+                    Metric::L2 => -(c.sq(x) + c.sq(y) - 2.0 * d).max(0.0),
+                }
+            }
         }
     }
     /// Exact score of a slot against a prepared query (unit length under cosine); higher is better.
     #[inline]
     pub fn score(&self, query: &[f32], slot: u32) -> f32 {
-        let v = self.vector(slot);
-        match self.metric {
-            Metric::Cosine => dot(query, v) * self.inv_norm[slot as usize],
-            Metric::Dot => dot(query, v),
-            Metric::L2 => -l2_sq(query, v),
-        }
+        self.scorer(query)(slot)
     }
 
     /// [`Catalog::score`] against one query with the kernel and metric resolved once (for
@@ -186,16 +203,33 @@ impl Catalog {
     #[inline]
     pub(crate) fn scorer<'a>(&'a self, query: &'a [f32]) -> impl Fn(u32) -> f32 + 'a {
         let k = crate::distance::kernels();
-        let (dot, l2) = (k.dot, k.l2_sq);
+        let (dot, l2, i8_dot) = (k.dot, k.l2_sq, k.i8_dot);
         let metric = self.metric;
         let (vectors, inv_norm) = (&self.vectors, &self.inv_norm[..]);
+        // Int8 storage under L2: |q - s·c|² = |q|² - 2 s q·c + |s·c|².
+        let qq = match vectors {
+            Rows::Int8(_) if metric == Metric::L2 => dot(query, query),
+            _ => 0.0,
+        };
         move |slot: u32| {
             let s = slot as usize;
-            let v = vectors.row(s);
-            match metric {
-                Metric::Cosine => dot(query, v) * inv_norm[s],
-                Metric::Dot => dot(query, v),
-                Metric::L2 => -l2(query, v),
+            match vectors {
+                Rows::F32(v) => {
+                    let v = v.row(s);
+                    match metric {
+                        Metric::Cosine => dot(query, v) * inv_norm[s],
+                        Metric::Dot => dot(query, v),
+                        Metric::L2 => -l2(query, v),
+                    }
+                }
+                Rows::Int8(c) => {
+                    let d = i8_dot(query, c.codes(s)) * c.scale(s);
+                    match metric {
+                        Metric::Cosine => d * inv_norm[s],
+                        Metric::Dot => d,
+                        Metric::L2 => -(qq - 2.0 * d + c.sq(s)).max(0.0),
+                    }
+                }
             }
         }
     }
@@ -226,7 +260,7 @@ impl Catalog {
             ));
         }
         if metric == Metric::Cosine {
-            let n = norm(v);
+            let n = crate::distance::norm(v);
             if !(n.is_finite() && n > 0.0) {
                 return Err(Error::invalid(
                     format!("{field}{}", of_item()),
@@ -303,10 +337,8 @@ impl Catalog {
                     (s, false)
                 }
             };
-            self.vectors
-                .row_mut(slot as usize)
-                .copy_from_slice(it.vector);
-            let n = norm(it.vector);
+            self.vectors.set_row(slot as usize, it.vector);
+            let n = self.vectors.norm(slot as usize);
             self.inv_norm[slot as usize] = if n > 0.0 { 1.0 / n } else { 0.0 };
             // Attributes: an upsert replaces tags and numbers entirely.
             let mut tags: Vec<u32> = Vec::new();
@@ -338,7 +370,7 @@ impl Catalog {
         let s = slot as usize;
         if self.ids.remove(slot) {
             if !keep_vector {
-                self.vectors.row_mut(s).fill(0.0);
+                self.vectors.zero_row(s);
                 self.inv_norm[s] = 0.0;
             }
             self.tags[s] = Box::default();
@@ -353,7 +385,7 @@ impl Catalog {
     pub(crate) fn scrub_free(&mut self) {
         for &s in &self.free {
             let s = s as usize;
-            self.vectors.row_mut(s).fill(0.0);
+            self.vectors.zero_row(s);
             self.inv_norm[s] = 0.0;
         }
     }
@@ -361,9 +393,7 @@ impl Catalog {
     /// Hints the CPU to start loading a slot's vector (used one step ahead in graph walks).
     #[inline(always)]
     pub(crate) fn prefetch(&self, slot: u32) {
-        if let Some(p) = self.vectors.row_ptr(slot as usize) {
-            prefetch_ptr(p, (self.dim * 4).div_ceil(64));
-        }
+        self.vectors.prefetch(slot as usize);
     }
 
     /// Iterator over live slots.

@@ -73,6 +73,9 @@ pub(crate) struct Kernels {
     /// `|q[i]| <= 1023` and the length is at most [`MAX_DIM`](crate::MAX_DIM) (each i32
     /// lane then sums at most 4,096 products of at most 260,865).
     pub(crate) u8_dot: fn(&[i16], &[u8]) -> i64,
+    /// `sum(q[i] * c[i])` of an f32 query against signed 8-bit codes (the int8 vector
+    /// storage: a stored vector is its codes times one scale).
+    pub(crate) i8_dot: fn(&[f32], &[i8]) -> f32,
     /// `sum((q[i] - c[i])^2)`; exact while `-128 <= q[i] <= 383` and the length is at most
     /// [`MAX_DIM`](crate::MAX_DIM) (each i32 lane sums at most 4,096 squares of at most 383).
     pub(crate) u8_l2: fn(&[i16], &[u8]) -> i64,
@@ -99,6 +102,7 @@ pub(crate) fn available_kernels() -> Vec<Kernels> {
                 l2_sq: x86::l2_avx512,
                 u8_dot: x86::u8_dot_avx2,
                 u8_l2: x86::u8_l2_avx2,
+                i8_dot: x86::i8_dot_avx2,
             });
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -109,6 +113,7 @@ pub(crate) fn available_kernels() -> Vec<Kernels> {
                 l2_sq: x86::l2_avx2,
                 u8_dot: x86::u8_dot_avx2,
                 u8_l2: x86::u8_l2_avx2,
+                i8_dot: x86::i8_dot_avx2,
             });
         }
     }
@@ -121,6 +126,7 @@ pub(crate) fn available_kernels() -> Vec<Kernels> {
                 l2_sq: arm::l2_neon,
                 u8_dot: u8_dot_scalar,
                 u8_l2: u8_l2_scalar,
+                i8_dot: i8_dot_scalar,
             });
         }
     }
@@ -134,7 +140,26 @@ const SCALAR: Kernels = Kernels {
     l2_sq: l2_sq_scalar,
     u8_dot: u8_dot_scalar,
     u8_l2: u8_l2_scalar,
+    i8_dot: i8_dot_scalar,
 };
+
+/// Portable `sum(q[i] * c[i])` of f32s against i8 codes, in fixed-width chunks.
+pub(crate) fn i8_dot_scalar(q: &[f32], c: &[i8]) -> f32 {
+    let n = q.len().min(c.len());
+    let (q, c) = (&q[..n], &c[..n]);
+    let mut acc = [0.0f32; LANES];
+    let chunks = n / LANES;
+    for k in 0..chunks {
+        for l in 0..LANES {
+            acc[l] += q[k * LANES + l] * c[k * LANES + l] as f32;
+        }
+    }
+    let mut tail = 0.0f32;
+    for i in chunks * LANES..n {
+        tail += q[i] * c[i] as f32;
+    }
+    acc.iter().sum::<f32>() + tail
+}
 
 /// Portable `sum(q[i] * c[i])` (integer, so every kernel gives the same result).
 pub(crate) fn u8_dot_scalar(q: &[i16], c: &[u8]) -> i64 {
@@ -409,6 +434,40 @@ mod x86 {
         }
     }
 
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn i8_dot_avx2_impl(q: &[f32], c: &[i8]) -> f32 {
+        let n = q.len().min(c.len());
+        let (pq, pc) = (q.as_ptr(), c.as_ptr());
+        let mut i = 0;
+        unsafe {
+            let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            // 16 codes per step: two 8-byte loads widened to 8 i32 lanes, then to f32.
+            while i + 16 <= n {
+                let c0 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(pc.add(i).cast()));
+                let c1 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(pc.add(i + 8).cast()));
+                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(pq.add(i)), _mm256_cvtepi32_ps(c0), s0);
+                s1 = _mm256_fmadd_ps(_mm256_loadu_ps(pq.add(i + 8)), _mm256_cvtepi32_ps(c1), s1);
+                i += 16;
+            }
+            if i + 8 <= n {
+                let c0 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(pc.add(i).cast()));
+                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(pq.add(i)), _mm256_cvtepi32_ps(c0), s0);
+                i += 8;
+            }
+            let mut s = hsum256(_mm256_add_ps(s0, s1));
+            while i < n {
+                s += *pq.add(i) * *pc.add(i) as f32;
+                i += 1;
+            }
+            s
+        }
+    }
+
+    pub(super) fn i8_dot_avx2(q: &[f32], c: &[i8]) -> f32 {
+        // SAFETY: installed only after avx2 and fma were detected (AVX-512 CPUs have both).
+        unsafe { i8_dot_avx2_impl(q, c) }
+    }
+
     pub(super) fn u8_dot_avx2(q: &[i16], c: &[u8]) -> i64 {
         // SAFETY: installed only after avx2 was detected (AVX-512 CPUs have it).
         unsafe { u8_dot_avx2_impl(q, c) }
@@ -575,6 +634,37 @@ mod tests {
                 if n > 3 {
                     let (d1, ds1) = ((k.dot)(&a[1..], &b[3..]), dot_scalar(&a[1..], &b[3..]));
                     assert!((d1 - ds1).abs() <= tol, "{} unaligned n={n}", k.name);
+                }
+                // f32 x i8: against the plain f64 sum, extremes of the code range included.
+                let c: Vec<i8> = (0..n)
+                    .map(|i| match i % 4 {
+                        0 => -127,
+                        1 => 127,
+                        _ => (rng.below(255) as i32 - 127) as i8,
+                    })
+                    .collect();
+                let wide: f64 = a.iter().zip(&c).map(|(&x, &y)| x as f64 * y as f64).sum();
+                let tol8 = 1e-4 * (n as f64 + 1.0) * 127.0;
+                for (got, what) in [
+                    ((k.i8_dot)(&a, &c), "i8_dot"),
+                    (i8_dot_scalar(&a, &c), "i8_dot_scalar"),
+                ] {
+                    assert!(
+                        (got as f64 - wide).abs() <= tol8,
+                        "{} {what} n={n}: {got} vs {wide}",
+                        k.name
+                    );
+                }
+                if n > 3 {
+                    let (g, w) = (
+                        (k.i8_dot)(&a[1..], &c[3..]),
+                        i8_dot_scalar(&a[1..], &c[3..]),
+                    );
+                    assert!(
+                        (g - w).abs() as f64 <= tol8,
+                        "{} i8_dot unaligned n={n}",
+                        k.name
+                    );
                 }
             }
         }

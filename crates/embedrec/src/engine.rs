@@ -209,7 +209,7 @@ impl Engine {
     /// of range (for example `m > 256`, `dim == 0`).
     pub fn new(config: EngineConfig) -> Result<Self> {
         config.validate()?;
-        let cat = Catalog::new(config.dim, config.metric);
+        let cat = Catalog::new(config.dim, config.metric, config.vector_storage);
         let index = Self::make_index(&config);
         Ok(Self::assemble(
             config,
@@ -322,11 +322,13 @@ impl Engine {
     pub fn contains(&self, id: &str) -> bool {
         self.state.read().cat.slot_of(id).is_some()
     }
-    /// The vector stored for an item, exactly as it was given.
+    /// The vector stored for an item: exactly as it was given, or under
+    /// [`VectorStorage::Int8`](crate::VectorStorage::Int8) its decoded codes (the vector every
+    /// score uses).
     pub fn item_vector(&self, id: &str) -> Result<Vec<f32>> {
         let st = self.state.read();
         let s = st.cat.require(id, || "id".into())?;
-        Ok(st.cat.vector(s).to_vec())
+        Ok(st.cat.vector(s).into_owned())
     }
     /// Ids of all live items (in slot order).
     pub fn item_ids(&self) -> Vec<Arc<str>> {
@@ -592,7 +594,7 @@ impl Engine {
                             return Ok(self.top_by_scores(&st, &scores, k, &cf));
                         }
                     }
-                    let q = self.prepare(st.cat.vector(slot));
+                    let q = st.cat.index_vector_ref(slot);
                     Ok(self.run_query(&st, &q, k, &cf))
                 },
             )

@@ -8,12 +8,15 @@
 //!
 //! An [`Engine`] owns, behind one read-write lock:
 //! - the **catalog** — host string ids mapped to dense internal slots (recycled after
-//!   removal), raw `f32` vectors in one contiguous block, interned tags and numeric attribute
-//!   columns;
-//! - an **index** implementing [`AnnIndex`]: `exact` (parallel brute force) or `hnsw`
-//!   (currently the `hnsw_rs` crate, wrapped so that no unvalidated input reaches it, with
-//!   tombstones for deletes and a rebuild past a tombstone threshold). An index only proposes
-//!   candidates; the engine re-scores them exactly, so scores do not depend on the index;
+//!   removal), the vectors in one contiguous, cache-line aligned block — raw `f32`, or int8
+//!   codes with a scale per vector ([`VectorStorage`], a quarter of the bytes) — interned
+//!   tags and numeric attribute columns;
+//! - an **index** implementing [`AnnIndex`]: `native` (embedrec's own HNSW graph over the
+//!   catalog's vectors, the default; `native_int8` walks it on int8 codes), `exact` (parallel
+//!   brute force) or `hnsw` (the `hnsw_rs` crate behind a cargo feature, kept as a benchmark
+//!   reference and wrapped so that no unvalidated input reaches it). Deletes are tombstones,
+//!   with a rebuild past a threshold. An index only proposes candidates; the engine scores
+//!   them on the stored vectors, so scores do not depend on the index;
 //! - **interactions** per user, from which a profile vector is built (weighted, with an
 //!   optional recency half-life) for [`Engine::recommend`]; anonymous sessions use
 //!   [`Engine::recommend_for_items`]; popularity is the fallback when no history is usable.
@@ -97,7 +100,9 @@ mod vectors;
 
 pub use cache::CacheStats;
 pub use catalog::{Catalog, ItemAttrs};
-pub use config::{EngineConfig, IndexKind, MAX_DIM, MAX_EF, MAX_HNSW_M, MAX_K, MAX_THREADS};
+pub use config::{
+    EngineConfig, IndexKind, MAX_DIM, MAX_EF, MAX_HNSW_M, MAX_K, MAX_THREADS, VectorStorage,
+};
 pub use distance::{Metric, dot, l2_sq, simd_level};
 pub use engine::{Engine, EngineStats, FitReport, Hit, MAX_ID_BYTES, RecommendOptions};
 pub use error::{Error, Result};

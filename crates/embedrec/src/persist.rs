@@ -32,9 +32,10 @@
 //! The hnsw_rs graph is never stored (it is rebuilt); its loader is never used.
 
 use crate::catalog::Catalog;
-use crate::config::EngineConfig;
+use crate::config::{EngineConfig, VectorStorage};
 use crate::train::Model;
 use crate::users::{Interaction, Users};
+use crate::vectors::Rows;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -51,6 +52,15 @@ const KIND_META: u32 = 1;
 const KIND_VECTORS: u32 = 2;
 const KIND_MODEL: u32 = 3;
 const KIND_GRAPH: u32 = 4;
+const KIND_CODES: u32 = 5;
+
+/// The section kind and name of the vectors in a storage.
+fn vector_section(storage: VectorStorage) -> (u32, &'static str) {
+    match storage {
+        VectorStorage::F32 => (KIND_VECTORS, "item_vectors"),
+        VectorStorage::Int8 => (KIND_CODES, "item_codes"),
+    }
+}
 /// Upper bound for the decoded metadata (bincode's allocation guard).
 const META_LIMIT: usize = 1 << 31;
 
@@ -95,12 +105,8 @@ pub(crate) fn encode(
     };
     let meta_bytes = bincode::serde::encode_to_vec(&meta, bincode_config())
         .map_err(|e| Error::Internal(format!("cannot encode metadata: {e}")))?;
-    let mut vec_bytes = Vec::with_capacity(cat.vectors.rows() * cat.dim * 4);
-    for r in 0..cat.vectors.rows() {
-        for x in cat.vectors.row(r) {
-            vec_bytes.extend_from_slice(&x.to_le_bytes());
-        }
-    }
+    let mut vec_bytes = Vec::new();
+    cat.vectors.write_section(&mut vec_bytes);
     let model_bytes = match model {
         Some(m) => Some(
             bincode::serde::encode_to_vec(m, bincode_config())
@@ -108,7 +114,10 @@ pub(crate) fn encode(
         ),
         None => None,
     };
-    let mut sections = vec![(KIND_META, &meta_bytes), (KIND_VECTORS, &vec_bytes)];
+    let mut sections = vec![
+        (KIND_META, &meta_bytes),
+        (vector_section(cat.vectors.storage()).0, &vec_bytes),
+    ];
     if let Some(mb) = &model_bytes {
         sections.push((KIND_MODEL, mb));
     }
@@ -448,7 +457,7 @@ pub(crate) fn decode<G: Send>(
         return Err(corrupt("section table", "table checksum mismatch".into()));
     }
     let mut meta_r: Option<SectionReader<'_>> = None;
-    let mut vec_r: Option<SectionReader<'_>> = None;
+    let mut vec_r: Option<(VectorStorage, SectionReader<'_>)> = None;
     let mut model_r: Option<SectionReader<'_>> = None;
     let mut graph_r: Option<SectionReader<'_>> = None;
     let mut expected_offset = table_end;
@@ -458,6 +467,7 @@ pub(crate) fn decode<G: Send>(
         let name = match kind {
             KIND_META => "meta",
             KIND_VECTORS => "item_vectors",
+            KIND_CODES => "item_codes",
             KIND_MODEL => "model",
             KIND_GRAPH => "graph",
             _ => {
@@ -479,17 +489,24 @@ pub(crate) fn decode<G: Send>(
                 format!("offset {off} + length {len} exceeds the file length {size}"),
             )
         })?;
-        let slot = match kind {
-            KIND_META => &mut meta_r,
-            KIND_VECTORS => &mut vec_r,
-            KIND_MODEL => &mut model_r,
-            _ => &mut graph_r,
+        let reader = SectionReader::new(src, off, len, crc);
+        let twice = match kind {
+            KIND_META => meta_r.replace(reader).is_some(),
+            KIND_VECTORS | KIND_CODES => {
+                let storage = match kind {
+                    KIND_VECTORS => VectorStorage::F32,
+                    _ => VectorStorage::Int8,
+                };
+                vec_r.replace((storage, reader)).is_some()
+            }
+            KIND_MODEL => model_r.replace(reader).is_some(),
+            _ => graph_r.replace(reader).is_some(),
         };
-        if slot
-            .replace(SectionReader::new(src, off, len, crc))
-            .is_some()
-        {
-            return Err(corrupt(name, "section appears twice".into()));
+        if twice {
+            return Err(corrupt(
+                name,
+                "second section of this kind (or of vectors)".into(),
+            ));
         }
         expected_offset = end;
     }
@@ -506,7 +523,8 @@ pub(crate) fn decode<G: Send>(
     };
     let meta_bytes =
         whole(meta_r, "meta")?.ok_or_else(|| corrupt("meta", "section missing".into()))?;
-    let mut vec_r = vec_r.ok_or_else(|| corrupt("item_vectors", "section missing".into()))?;
+    let (storage, mut vec_r) =
+        vec_r.ok_or_else(|| corrupt("item_vectors", "section missing".into()))?;
     let model_bytes = whole(model_r, "model")?;
     let (meta, used): (Meta<'_>, usize) =
         bincode::serde::borrow_decode_from_slice(&meta_bytes, bincode_config())
@@ -532,7 +550,7 @@ pub(crate) fn decode<G: Send>(
                     })
                 })
             });
-        let built = build(meta, &mut vec_r, &corrupt);
+        let built = build(meta, storage, &mut vec_r, &corrupt);
         let graph = graph.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         (built, graph.flatten())
     });
@@ -567,35 +585,34 @@ pub(crate) fn decode<G: Send>(
     })
 }
 
-/// The vector section as a [`VectorStore`] plus the inverse norms, every vector validated
-/// (live ones as upserts would; free slots, which may keep a tombstone's vector, finite).
+/// The vector section as [`Rows`] plus the inverse norms, every vector validated (live
+/// ones as upserts would; free slots, which may keep a tombstone's vector, finite).
 fn load_vectors(
+    storage: VectorStorage,
     dim: usize,
     metric: crate::Metric,
     r: &mut SectionReader<'_>,
     ids: &[Option<&str>],
-) -> std::result::Result<(crate::vectors::VectorStore, Vec<f32>), String> {
-    let vectors =
-        crate::vectors::VectorStore::read_rows(dim, ids.len(), r).map_err(|e| r.fail(e))?;
+) -> std::result::Result<(Rows, Vec<f32>), String> {
+    let vectors = Rows::read_section(storage, dim, ids.len(), r).map_err(|e| r.fail(e))?;
     r.finish()?;
     let mut inv_norm = vec![0.0f32; ids.len()];
     for (s, id) in ids.iter().enumerate() {
-        let v = vectors.row(s);
         // One SIMD pass: a finite norm means every component is finite; otherwise the full
         // check finds the offending component (or, for huge finite values whose square
         // overflows, passes).
-        let n = crate::distance::norm(v);
+        let n = vectors.norm(s);
         match id {
             None => {
                 if !n.is_finite()
-                    && let Some(i) = v.iter().position(|x| !x.is_finite())
+                    && let Some(i) = vectors.row(s).iter().position(|x| !x.is_finite())
                 {
                     return Err(format!("free slot {s}: component {i} is not finite"));
                 }
             }
             Some(id) => {
                 if !(n.is_finite() && n > 0.0) {
-                    Catalog::check_vector(dim, metric, "vector", Some(id), v)
+                    Catalog::check_vector(dim, metric, "vector", Some(id), &vectors.row(s))
                         .map_err(|e| e.to_string())?;
                 }
             }
@@ -611,10 +628,13 @@ fn load_vectors(
 
 fn build(
     meta: Meta<'_>,
+    storage: VectorStorage,
     vec_r: &mut SectionReader<'_>,
     corrupt: &dyn Fn(&str, String) -> Error,
 ) -> Result<(EngineConfig, Catalog, Users)> {
-    let config = meta.config;
+    let mut config = meta.config;
+    config.vector_storage = storage;
+    let section = vector_section(storage).1;
     config
         .validate()
         .map_err(|e| corrupt("meta", format!("invalid configuration: {e}")))?;
@@ -623,14 +643,15 @@ fn build(
     if slots >= u32::MAX as usize {
         return Err(corrupt("meta", format!("{slots} slots exceed the limit")));
     }
-    let expected = (slots as u64)
-        .checked_mul(dim as u64)
-        .and_then(|x| x.checked_mul(4));
-    if expected != Some(vec_r.remaining()) {
+    if Rows::section_len(storage, slots, dim) != Some(vec_r.remaining()) {
+        let per_row = match storage {
+            VectorStorage::F32 => format!("{dim} dims x 4"),
+            VectorStorage::Int8 => format!("(4 + {dim}) bytes"),
+        };
         return Err(corrupt(
-            "item_vectors",
+            section,
             format!(
-                "{} bytes, expected {slots} slots x {dim} dims x 4",
+                "{} bytes, expected {slots} slots x {per_row}",
                 vec_r.remaining()
             ),
         ));
@@ -647,11 +668,11 @@ fn build(
             "attribute columns do not match the attribute names and slots".into(),
         ));
     }
-    let mut cat = Catalog::new(dim, metric);
+    let mut cat = Catalog::new(dim, metric, storage);
     let ids = &meta.ids;
     // Vectors (copy, validation, norms) on a second thread while ids and tags are indexed.
     let (vectors, ids_done) = std::thread::scope(|scope| {
-        let vectors = scope.spawn(|| load_vectors(dim, metric, vec_r, ids));
+        let vectors = scope.spawn(|| load_vectors(storage, dim, metric, vec_r, ids));
         let ids_done = (|| -> Result<()> {
             cat.tag_names.names = meta.tag_names;
             cat.tag_names
@@ -702,7 +723,7 @@ fn build(
         (vectors, ids_done)
     });
     ids_done?;
-    (cat.vectors, cat.inv_norm) = vectors.map_err(|reason| corrupt("item_vectors", reason))?;
+    (cat.vectors, cat.inv_norm) = vectors.map_err(|reason| corrupt(section, reason))?;
     cat.free.reverse();
     cat.tags = meta.tags.into_iter().map(Vec::into_boxed_slice).collect();
     for (c, col) in meta.attrs.iter().enumerate() {

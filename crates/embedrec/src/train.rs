@@ -1033,7 +1033,7 @@ impl Model {
                 m.trained.resize(n, false);
                 for &s in slots {
                     if !m.trained[s as usize] {
-                        let y = m.cold_factor(cat.vector(s));
+                        let y = m.cold_factor(&cat.vector(s));
                         m.item_factors[s as usize * f..(s as usize + 1) * f].copy_from_slice(&y);
                     }
                 }

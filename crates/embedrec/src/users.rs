@@ -113,7 +113,7 @@ impl Users {
                 crate::Metric::Cosine => w * cat.inv_norm[it.slot as usize] as f64,
                 _ => w,
             };
-            for (a, x) in acc.iter_mut().zip(v) {
+            for (a, x) in acc.iter_mut().zip(v.iter()) {
                 *a += scale * *x as f64;
             }
             total += w;

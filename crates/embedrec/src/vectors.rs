@@ -12,6 +12,8 @@ struct Line([f32; 16]);
 
 const ZERO: Line = Line([0.0; 16]);
 
+use crate::config::VectorStorage;
+
 /// Row-major vectors, `stride` floats apart (`dim` used, the rest zero).
 #[derive(Clone)]
 pub(crate) struct VectorStore {
@@ -176,6 +178,334 @@ impl VectorStore {
         }
         v.rows = rows;
         Ok(v)
+    }
+}
+
+/// One cache line of int8 codes (the allocation unit of [`CodeStore`]).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line8([i8; 64]);
+
+/// Bytes between code row starts for `dim` components: whole cache lines when that costs at
+/// most 1/8 of the row, otherwise 16-byte steps.
+fn code_stride_for(dim: usize) -> usize {
+    let lines = dim.div_ceil(64) * 64;
+    if (lines - dim) * 8 <= dim {
+        lines
+    } else {
+        dim.div_ceil(16) * 16
+    }
+}
+
+/// Vectors stored as int8 codes with one scale per vector (`v ≈ scale · codes`, the scale
+/// being `max |v_i| / 127`): a quarter of the f32 bytes. No fitting is needed and no value
+/// is ever clamped, since each vector gets its own range; the stored vector is the decoded
+/// one, and every score is computed on it exactly.
+#[derive(Clone)]
+pub(crate) struct CodeStore {
+    dim: usize,
+    stride: usize,
+    rows: usize,
+    lines: Vec<Line8>,
+    /// Per row: the scale.
+    scale: Vec<f32>,
+    /// Per row: the squared norm of the decoded vector (`scale² · Σ codes²`), for L2.
+    sq: Vec<f32>,
+}
+
+impl CodeStore {
+    fn new(dim: usize) -> Self {
+        CodeStore {
+            dim,
+            stride: code_stride_for(dim),
+            rows: 0,
+            lines: Vec::new(),
+            scale: Vec::new(),
+            sq: Vec::new(),
+        }
+    }
+
+    fn all(&self) -> &[i8] {
+        // SAFETY: `Line8` is `repr(C)` over `[i8; 64]`.
+        unsafe {
+            std::slice::from_raw_parts(self.lines.as_ptr().cast::<i8>(), self.lines.len() * 64)
+        }
+    }
+
+    fn all_mut(&mut self) -> &mut [i8] {
+        // SAFETY: as in `all`.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.lines.as_mut_ptr().cast::<i8>(),
+                self.lines.len() * 64,
+            )
+        }
+    }
+
+    /// The codes of row `r`.
+    #[inline(always)]
+    pub(crate) fn codes(&self, r: usize) -> &[i8] {
+        let s = r * self.stride;
+        &self.all()[s..s + self.dim]
+    }
+
+    /// The scale of row `r`.
+    #[inline(always)]
+    pub(crate) fn scale(&self, r: usize) -> f32 {
+        self.scale[r]
+    }
+
+    /// The squared norm of row `r`'s decoded vector.
+    #[inline(always)]
+    pub(crate) fn sq(&self, r: usize) -> f32 {
+        self.sq[r]
+    }
+
+    /// Encodes `v` (finite components) into row `r`.
+    fn set(&mut self, r: usize, v: &[f32]) {
+        let top = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let scale = top / 127.0;
+        let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+        let (s, d) = (r * self.stride, self.dim);
+        let mut sum = 0i64;
+        for (c, x) in self.all_mut()[s..s + d].iter_mut().zip(v) {
+            *c = (x * inv).round().clamp(-127.0, 127.0) as i8;
+            sum += *c as i64 * *c as i64;
+        }
+        self.scale[r] = scale;
+        self.sq[r] = scale * scale * sum as f32;
+    }
+
+    fn decode(&self, r: usize) -> Vec<f32> {
+        let s = self.scale[r];
+        self.codes(r).iter().map(|&c| c as f32 * s).collect()
+    }
+
+    fn push_zero(&mut self) {
+        self.rows += 1;
+        self.scale.push(0.0);
+        self.sq.push(0.0);
+        let need = (self.rows * self.stride).div_ceil(64);
+        if need > self.lines.len() {
+            grow_advised(&mut self.lines, need);
+            self.lines.resize(need, Line8([0; 64]));
+        }
+    }
+
+    /// Reads rows of `scale (f32 LE) | dim codes` (the file's code section) into a fresh
+    /// store, validating each scale (finite, not negative) and code (not -128).
+    fn read_rows(
+        dim: usize,
+        rows: usize,
+        r: &mut crate::persist::SectionReader<'_>,
+    ) -> std::result::Result<Self, String> {
+        let mut c = CodeStore::new(dim);
+        let total = (rows * c.stride).div_ceil(64);
+        grow_advised(&mut c.lines, total);
+        c.lines.resize(total, Line8([0; 64]));
+        c.scale.reserve_exact(rows);
+        c.sq.reserve_exact(rows);
+        let stride = c.stride;
+        for i in 0..rows {
+            let b = r.take(4 + dim)?;
+            let scale = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            if !(scale.is_finite() && scale >= 0.0) {
+                return Err(format!(
+                    "slot {i}: scale {scale} is not a finite non-negative number"
+                ));
+            }
+            let row = &mut c.all_mut()[i * stride..i * stride + dim];
+            let mut sum = 0i64;
+            for (dst, &x) in row.iter_mut().zip(&b[4..]) {
+                let x = x as i8;
+                if x == i8::MIN {
+                    return Err(format!("slot {i}: code -128 outside -127..=127"));
+                }
+                *dst = x;
+                sum += x as i64 * x as i64;
+            }
+            c.scale.push(scale);
+            c.sq.push(scale * scale * sum as f32);
+        }
+        c.rows = rows;
+        Ok(c)
+    }
+}
+
+/// The catalog's vectors, in the storage chosen by [`VectorStorage`].
+#[derive(Clone)]
+pub(crate) enum Rows {
+    /// Raw f32 vectors.
+    F32(VectorStore),
+    /// Int8 codes and a scale per vector.
+    Int8(CodeStore),
+}
+
+impl std::fmt::Debug for Rows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rows::F32(v) => v.fmt(f),
+            Rows::Int8(c) => f
+                .debug_struct("CodeStore")
+                .field("dim", &c.dim)
+                .field("rows", &c.rows)
+                .finish(),
+        }
+    }
+}
+
+impl Rows {
+    pub(crate) fn new(dim: usize, storage: VectorStorage) -> Self {
+        match storage {
+            VectorStorage::F32 => Rows::F32(VectorStore::new(dim)),
+            VectorStorage::Int8 => Rows::Int8(CodeStore::new(dim)),
+        }
+    }
+
+    pub(crate) fn storage(&self) -> VectorStorage {
+        match self {
+            Rows::F32(_) => VectorStorage::F32,
+            Rows::Int8(_) => VectorStorage::Int8,
+        }
+    }
+
+    /// Row `r` as stored (decoded for int8 storage).
+    #[inline]
+    pub(crate) fn row(&self, r: usize) -> std::borrow::Cow<'_, [f32]> {
+        match self {
+            Rows::F32(v) => std::borrow::Cow::Borrowed(v.row(r)),
+            Rows::Int8(c) => std::borrow::Cow::Owned(c.decode(r)),
+        }
+    }
+
+    /// Euclidean norm of row `r` as stored.
+    pub(crate) fn norm(&self, r: usize) -> f32 {
+        match self {
+            Rows::F32(v) => crate::distance::norm(v.row(r)),
+            Rows::Int8(c) => c.sq[r].sqrt(),
+        }
+    }
+
+    /// Stores `v` (validated: right length, finite) in row `r`.
+    pub(crate) fn set_row(&mut self, r: usize, v: &[f32]) {
+        match self {
+            Rows::F32(s) => s.row_mut(r).copy_from_slice(v),
+            Rows::Int8(c) => c.set(r, v),
+        }
+    }
+
+    /// Zeroes row `r`.
+    pub(crate) fn zero_row(&mut self, r: usize) {
+        match self {
+            Rows::F32(s) => s.row_mut(r).fill(0.0),
+            Rows::Int8(c) => {
+                let (s, d) = (r * c.stride, c.dim);
+                c.all_mut()[s..s + d].fill(0);
+                (c.scale[r], c.sq[r]) = (0.0, 0.0);
+            }
+        }
+    }
+
+    /// Appends a zero row.
+    pub(crate) fn push_zero(&mut self) {
+        match self {
+            Rows::F32(v) => v.push_zero(),
+            Rows::Int8(c) => c.push_zero(),
+        }
+    }
+
+    /// Makes room for `additional` more rows.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        match self {
+            Rows::F32(v) => v.reserve(additional),
+            Rows::Int8(c) => {
+                grow_advised(
+                    &mut c.lines,
+                    ((c.rows + additional) * c.stride).div_ceil(64),
+                );
+                c.scale.reserve(additional);
+                c.sq.reserve(additional);
+            }
+        }
+    }
+
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            Rows::F32(v) => v.bytes(),
+            Rows::Int8(c) => c.lines.capacity() * 64 + (c.scale.capacity() + c.sq.capacity()) * 4,
+        }
+    }
+
+    /// Hints the CPU to load row `r` (a no-op past the end).
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, r: usize) {
+        match self {
+            Rows::F32(v) => {
+                if let Some(p) = v.row_ptr(r) {
+                    crate::catalog::prefetch_ptr(p, (v.dim * 4).div_ceil(64));
+                }
+            }
+            Rows::Int8(c) => {
+                if r < c.rows {
+                    let p = c.all()[r * c.stride..].as_ptr().cast::<u8>();
+                    crate::catalog::prefetch_ptr(p, c.dim.div_ceil(64));
+                }
+            }
+        }
+    }
+
+    /// Every row as stored, concatenated without padding (`rows * dim` floats).
+    pub(crate) fn to_dense(&self) -> Vec<f32> {
+        match self {
+            Rows::F32(v) => v.to_dense(),
+            Rows::Int8(c) => (0..c.rows).flat_map(|r| c.decode(r)).collect(),
+        }
+    }
+
+    /// Appends the file section of these rows: `rows * dim` f32 LE for f32 storage, rows of
+    /// `scale (f32 LE) | dim codes` for int8.
+    pub(crate) fn write_section(&self, out: &mut Vec<u8>) {
+        match self {
+            Rows::F32(v) => {
+                out.reserve(v.rows() * v.dim * 4);
+                for r in 0..v.rows() {
+                    for x in v.row(r) {
+                        out.extend_from_slice(&x.to_le_bytes());
+                    }
+                }
+            }
+            Rows::Int8(c) => {
+                out.reserve(c.rows * (c.dim + 4));
+                for r in 0..c.rows {
+                    out.extend_from_slice(&c.scale[r].to_le_bytes());
+                    out.extend(c.codes(r).iter().map(|&x| x as u8));
+                }
+            }
+        }
+    }
+
+    /// Bytes the section of `rows` rows of `dim` components takes in this storage, when it
+    /// fits in a u64.
+    pub(crate) fn section_len(storage: VectorStorage, rows: usize, dim: usize) -> Option<u64> {
+        let per_row = match storage {
+            VectorStorage::F32 => (dim as u64).checked_mul(4),
+            VectorStorage::Int8 => (dim as u64).checked_add(4),
+        };
+        per_row.and_then(|b| b.checked_mul(rows as u64))
+    }
+
+    /// Reads a section written by [`Rows::write_section`].
+    pub(crate) fn read_section(
+        storage: VectorStorage,
+        dim: usize,
+        rows: usize,
+        r: &mut crate::persist::SectionReader<'_>,
+    ) -> std::result::Result<Self, String> {
+        Ok(match storage {
+            VectorStorage::F32 => Rows::F32(VectorStore::read_rows(dim, rows, r)?),
+            VectorStorage::Int8 => Rows::Int8(CodeStore::read_rows(dim, rows, r)?),
+        })
     }
 }
 

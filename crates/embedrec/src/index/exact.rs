@@ -90,7 +90,7 @@ pub(crate) fn exact_top_k(
     accept: &(dyn Fn(u32) -> bool + Sync),
     subset: Option<&[u32]>,
 ) -> Vec<(u32, f32)> {
-    top_k_by(cat.slots(), &|s| cat.score(query, s), k, accept, subset)
+    top_k_by(cat.slots(), &cat.scorer(query), k, accept, subset)
 }
 
 /// Top-k by any per-slot score over `subset` (or slots `0..n_slots`), best first. Runs chunks

@@ -176,12 +176,13 @@ impl AnnIndex for HnswIndex {
         let scale = self.point_slot.len() as f64 / live as f64;
         let fetch = ((ef.max(k) as f64) * scale).ceil() as usize;
         let point_slot = &self.point_slot;
+        let score = cat.scorer(query);
         let found = with_graph!(&self.graph, g => g.search(query, fetch, fetch));
         let mut hits: Vec<(u32, f32)> = found
             .into_iter()
             .filter_map(|n| {
                 let s = *point_slot.get(n.d_id)?;
-                (s != NONE && accept(s)).then(|| (s, cat.score(query, s)))
+                (s != NONE && accept(s)).then(|| (s, score(s)))
             })
             .collect();
         sort_hits(&mut hits);
