@@ -124,7 +124,7 @@ def median_time(fn, repeats=3):
 class EmbedrecRunner:
     """embedrec through its Python binding; ids are the decimal labels."""
 
-    def __init__(self, index, metric, dim, threads):
+    def __init__(self, index, storage, metric, dim, threads):
         import embedrec
 
         self.embedrec = embedrec
@@ -141,6 +141,7 @@ class EmbedrecRunner:
             # Filtered queries walk the graph (no switch to the exact path), so the graph's
             # own filtered recall is what is measured.
             exact_filter_fraction=0.0,
+            vector_storage=storage,
         )
 
     def prepare(self, n):
@@ -222,12 +223,21 @@ class HnswlibRunner:
         q.load_index(path, max_elements=self.n)
 
 
+# Benchmark name -> (embedrec index, vector storage).
+EMBEDREC_LIBS = {
+    "native": ("native", "f32"),
+    "native_int8": ("native_int8", "f32"),
+    "native_i8store": ("native", "int8"),
+    "hnsw_rs": ("hnsw", "f32"),
+}
+
+
 def worker(lib, dataset, threads, data_dir, efs, full):
     n, dim, _, metric, _ = DATASETS[dataset]
     d = data_dir / dataset
     items, queries, gt = (np.load(d / f) for f in ("items.npy", "queries.npy", "gt.npy"))
     r = HnswlibRunner(metric, dim, threads) if lib == "hnswlib" else EmbedrecRunner(
-        {"native": "native", "native_int8": "native_int8", "hnsw_rs": "hnsw"}[lib], metric, dim, threads
+        *EMBEDREC_LIBS[lib], metric, dim, threads
     )
     r.prepare(len(items))
     rss0, cpu0, t0 = rss_bytes(), cpu_seconds(), time.perf_counter()
@@ -299,7 +309,7 @@ def report(dataset, results, out_dir, machine):
     n, dim, clusters, metric, _ = DATASETS[dataset]
     full = {r["lib"]: r for r in results if "curve" in r}
     two = {r["lib"]: r for r in results if r["threads"] == 2}
-    libs = [lib for lib in ("hnswlib", "native", "native_int8", "hnsw_rs") if lib in full]
+    libs = [lib for lib in ("hnswlib", *EMBEDREC_LIBS) if lib in full]
 
     rows = []
     for target in (0.95, 0.99):
@@ -398,6 +408,7 @@ def lib_label(lib):
         "hnswlib": "hnswlib 0.8.0",
         "native": "embedrec native",
         "native_int8": "embedrec native_int8",
+        "native_i8store": "embedrec native, int8 storage",
         "hnsw_rs": "embedrec hnsw_rs",
     }[lib]
 
@@ -468,6 +479,11 @@ def main():
             for key in ("filter_10pct", "filter_1pct", "after_delete_10pct"):
                 assert native[key]["all_valid"], f"smoke: invalid results in {key}"
                 assert native[key]["recall"] >= 0.9, f"smoke: {key} recall {native[key]['recall']}"
+            for r in results:
+                if r["lib"] == "native_i8store" and "curve" in r:
+                    best = max(p["recall"] for p in r["curve"])
+                    assert best >= 0.9, f"smoke: int8-storage recall@10 {best}"
+                    assert r["after_delete_10pct"]["all_valid"], "smoke: int8 storage returned deleted items"
 
 
 if __name__ == "__main__":

@@ -117,7 +117,10 @@ export interface EngineOptions {
   dim: number
   /** "cosine" (default), "dot" or "l2". */
   metric?: string
-  /** "native" (default: embedrec's HNSW), "hnsw" (on the hnsw_rs crate) or "exact". */
+  /**
+   * "native" (default: embedrec's HNSW), "native_int8" (the same graph walked on int8
+   * codes), "exact", or "hnsw" (the hnsw_rs crate, in builds with that feature).
+   */
   index?: string
   /** HNSW links per node (default 16, at most 256). */
   m?: number
@@ -139,6 +142,11 @@ export interface EngineOptions {
   exactFilterFraction?: number
   /** Catalogs of at most this many items are searched exactly (default 2000). */
   exactBelow?: number
+  /**
+   * "f32" (default) or "int8": vectors kept as int8 codes with a scale each (a quarter of
+   * the bytes); every score uses the stored vector.
+   */
+  vectorStorage?: string
 }
 
 export interface EngineStatsJs {
@@ -148,6 +156,10 @@ export interface EngineStatsJs {
   index: string
   epoch: number
   threads: number
+  /** Approximate bytes held by the index structure (excluding the vectors). */
+  indexMemoryBytes: number
+  /** Bytes held by the item vectors (f32 rows or int8 codes). */
+  vectorMemoryBytes: number
   cache: CacheStatsJs
   ops: Array<OpStatsJs>
 }

@@ -11,4 +11,4 @@ VENV="${EMBEDREC_VENV:-.venv}"
 "$VENV/bin/pytest" -q python/tests
 # Smoke run of the hnswlib comparison (benches/compare_hnswlib.py) on a tiny dataset.
 "$VENV/bin/pip" install -q "hnswlib==0.8.0" "matplotlib>=3.7"
-"$VENV/bin/python" benches/compare_hnswlib.py --smoke > /dev/null
+"$VENV/bin/python" benches/compare_hnswlib.py --smoke --libs hnswlib,native,native_i8store,hnsw_rs > /dev/null

@@ -318,3 +318,41 @@ test('native_int8 index returns exact scores and round-trips', async () => {
   assert.equal(l.config.index, 'native_int8')
   assert.deepEqual(l.search(q, 3), hits)
 })
+
+test('int8 vector storage: exact scores on stored vectors, recall, memory, round trip', async () => {
+  assert.throws(() => new Engine({ dim: 32, vectorStorage: 'f16' }), {
+    code: 'INVALID_INPUT',
+    message: /vector_storage.*"f16"/,
+  })
+  const c = catalog(3000, 32)
+  const f32 = new Engine({ dim: 32, metric: 'l2', index: 'exact', cacheCapacity: 0 })
+  const i8 = new Engine({ dim: 32, metric: 'l2', vectorStorage: 'int8', exactBelow: 0, cacheCapacity: 0 })
+  for (const e of [f32, i8]) e.upsertItems(c.ids, c.v)
+  assert.equal(i8.config.vectorStorage, 'int8')
+  assert.equal(f32.config.vectorStorage, 'f32')
+  const input = c.v.slice(5 * 32, 6 * 32)
+  const stored = i8.itemVector('t5')
+  const step = input.reduce((m, x) => Math.max(m, Math.abs(x)), 0) / 127
+  stored.forEach((x, i) => assert.ok(Math.abs(x - input[i]) <= step * 0.5001))
+  let found = 0
+  for (let r = 0; r < 30; r++) {
+    const q = c.v.slice(r * 32, (r + 1) * 32).map((x) => x + 0.3)
+    const hits = i8.search(q, 10)
+    const truth = new Set(ids(f32.search(q, 10)))
+    found += hits.filter((h) => truth.has(h.id)).length
+    for (const h of hits.slice(0, 3)) {
+      const v = i8.itemVector(h.id)
+      const want = -v.reduce((s, x, i) => s + (x - q[i]) ** 2, 0)
+      assert.ok(Math.abs(h.score - want) <= 1e-4 * Math.max(1, Math.abs(want)), `${h.score} vs ${want}`)
+    }
+  }
+  assert.ok(found / 300 >= 0.9, `recall ${found / 300}`)
+  assert.ok(i8.stats().vectorMemoryBytes * 3 < f32.stats().vectorMemoryBytes)
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'embedrec-codes-')), 'codes.embedrec')
+  await i8.save(file)
+  const l = await Engine.load(file)
+  assert.equal(l.config.vectorStorage, 'int8')
+  assert.deepEqual(l.itemVector('t5'), stored)
+  const q = c.v.slice(0, 32)
+  assert.deepEqual(l.search(q, 10), i8.search(q, 10))
+})

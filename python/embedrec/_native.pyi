@@ -45,6 +45,7 @@ class Engine:
         recency_half_life: Optional[float] = None,
         exact_filter_fraction: float = 0.10,
         exact_below: int = 2000,
+        vector_storage: str = "f32",
     ) -> Engine: ...
     @property
     def dim(self) -> int: ...

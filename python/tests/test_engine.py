@@ -401,3 +401,35 @@ def test_native_int8_index_returns_exact_scores_and_round_trips(tmp_path):
     loaded = embedrec.Engine.load(tmp_path / "i8.embedrec")
     assert loaded.config["index"] == "native_int8"
     assert loaded.search(vecs[9], k=3) == other
+
+
+def test_int8_vector_storage_scores_recall_memory_and_round_trip(tmp_path):
+    with pytest.raises(embedrec.InvalidInputError, match=r'vector_storage.*"f16"'):
+        embedrec.Engine(32, vector_storage="f16")
+    ids_, vecs, _, _ = make_catalog(3000, 32)
+    queries = vecs[:30] + 0.3
+    f32 = embedrec.Engine(32, metric="l2", index="exact", cache_capacity=0)
+    i8 = embedrec.Engine(32, metric="l2", vector_storage="int8", exact_below=0, cache_capacity=0)
+    for e in (f32, i8):
+        e.upsert_items(ids_, vecs)
+    assert i8.config["vector_storage"] == "int8" and f32.config["vector_storage"] == "f32"
+    # Stored vectors are within half a step (max |v| / 127 / 2) of the input.
+    stored = i8.item_vector("t5")
+    step = np.abs(vecs[5]).max() / 127
+    assert np.all(np.abs(stored - vecs[5]) <= step * 0.5001)
+    found = 0
+    for q in queries:
+        hits = i8.search(q, k=10)
+        truth = ids(f32.search(q, k=10))
+        found += len(set(ids(hits)) & set(truth))
+        # Scores are exact for the stored vectors.
+        for hid, score in hits[:3]:
+            want = -float(((i8.item_vector(hid).astype(np.float64) - q) ** 2).sum())
+            assert abs(score - want) <= 1e-4 * max(1.0, abs(want))
+    assert found / (10 * len(queries)) >= 0.9
+    assert i8.stats()["vector_memory_bytes"] * 3 < f32.stats()["vector_memory_bytes"]
+    i8.save(tmp_path / "codes.embedrec")
+    loaded = embedrec.Engine.load(tmp_path / "codes.embedrec")
+    assert loaded.config["vector_storage"] == "int8"
+    assert np.array_equal(loaded.item_vector("t5"), stored)
+    assert loaded.search(queries[0], k=10) == i8.search(queries[0], k=10)

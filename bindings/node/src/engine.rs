@@ -5,7 +5,7 @@ use embedrec::eval::Interactions;
 use embedrec::ndarray::ArrayView2;
 use embedrec::{
     Confidence, Engine, EngineConfig, Filter, Hit, IndexKind, ItemAttrs, KnnWeighting, Metric,
-    ModelSpec, RecommendOptions,
+    ModelSpec, RecommendOptions, VectorStorage,
 };
 use napi::bindgen_prelude::*;
 use napi::{Env, Task};
@@ -20,7 +20,8 @@ pub struct EngineOptions {
     pub dim: u32,
     /// "cosine" (default), "dot" or "l2".
     pub metric: Option<String>,
-    /// "native" (default: embedrec's HNSW), "hnsw" (on the hnsw_rs crate) or "exact".
+    /// "native" (default: embedrec's HNSW), "native_int8" (the same graph walked on int8
+    /// codes), "exact", or "hnsw" (the hnsw_rs crate, in builds with that feature).
     pub index: Option<String>,
     /// HNSW links per node (default 16, at most 256).
     pub m: Option<u32>,
@@ -42,6 +43,9 @@ pub struct EngineOptions {
     pub exact_filter_fraction: Option<f64>,
     /// Catalogs of at most this many items are searched exactly (default 2000).
     pub exact_below: Option<u32>,
+    /// "f32" (default) or "int8": vectors kept as int8 codes with a scale each (a quarter of
+    /// the bytes); every score uses the stored vector.
+    pub vector_storage: Option<String>,
 }
 
 /// An inclusive numeric range on an attribute.
@@ -388,6 +392,12 @@ impl JsEngine {
                     .exact_filter_fraction
                     .unwrap_or(d.exact_filter_fraction),
                 exact_below: u(options.exact_below, d.exact_below),
+                vector_storage: options
+                    .vector_storage
+                    .as_deref()
+                    .map(VectorStorage::parse)
+                    .transpose()?
+                    .unwrap_or(d.vector_storage),
                 ..d
             };
             Ok(JsEngine {
@@ -426,6 +436,7 @@ impl JsEngine {
             recency_half_life: c.recency_half_life_secs,
             exact_filter_fraction: Some(c.exact_filter_fraction),
             exact_below: Some(c.exact_below as u32),
+            vector_storage: Some(c.vector_storage.name().into()),
         }
     }
 
@@ -712,6 +723,8 @@ impl JsEngine {
             index: s.index.to_string(),
             epoch: s.epoch as f64,
             threads: s.threads as u32,
+            index_memory_bytes: s.index_memory_bytes as f64,
+            vector_memory_bytes: s.vector_memory_bytes as f64,
             cache: CacheStatsJs {
                 hits: s.cache.hits as f64,
                 misses: s.cache.misses as f64,
@@ -864,6 +877,10 @@ pub struct EngineStatsJs {
     pub index: String,
     pub epoch: f64,
     pub threads: u32,
+    /// Approximate bytes held by the index structure (excluding the vectors).
+    pub index_memory_bytes: f64,
+    /// Bytes held by the item vectors (f32 rows or int8 codes).
+    pub vector_memory_bytes: f64,
     pub cache: CacheStatsJs,
     pub ops: Vec<OpStatsJs>,
 }

@@ -3,7 +3,10 @@
 use crate::error::{invalid, run};
 use crate::filter::PyFilter;
 use embedrec::ndarray::{Array2, ArrayView2};
-use embedrec::{Engine, EngineConfig, Filter, Hit, IndexKind, ItemAttrs, Metric, RecommendOptions};
+use embedrec::{
+    Engine, EngineConfig, Filter, Hit, IndexKind, ItemAttrs, Metric, RecommendOptions,
+    VectorStorage,
+};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
@@ -275,13 +278,17 @@ fn f32_or_f64_vec(py: Python<'_>, obj: &Bound<'_, PyAny>, field: &str) -> PyResu
 ///     dim: number of components of every vector.
 ///     metric: ``"cosine"`` (default), ``"dot"`` or ``"l2"``. Scores are always higher-is-better
 ///         (cosine similarity, inner product, negated squared L2 distance).
-///     index: ``"native"`` (default: embedrec's HNSW), ``"hnsw"`` (on the hnsw_rs crate) or
-///         ``"exact"``.
+///     index: ``"native"`` (default: embedrec's HNSW), ``"native_int8"`` (the same graph
+///         walked on int8 codes), ``"exact"``, or ``"hnsw"`` (the hnsw_rs crate, in builds
+///         with that feature).
 ///     m, ef_construction, ef_search: HNSW parameters (defaults 16, 200, 128).
 ///     cache_capacity, cache_max_bytes, cache_ttl: result cache bounds (entries, bytes,
 ///         seconds or None); ``cache_capacity=0`` disables the cache.
 ///     threads: worker threads of the engine's own pool (0 = all cores).
 ///     recency_half_life: seconds; older interactions weigh less in profiles.
+///     exact_filter_fraction, exact_below: when the exact path is used instead of the graph.
+///     vector_storage: ``"f32"`` (default) or ``"int8"``: vectors kept as int8 codes with
+///         a scale each (a quarter of the bytes); every score uses the stored vector.
 ///
 /// Example:
 ///     >>> import numpy as np, embedrec
@@ -308,7 +315,7 @@ impl PyEngine {
     #[new]
     #[pyo3(signature = (dim, *, metric="cosine", index="native", m=16, ef_construction=200, ef_search=128,
         cache_capacity=10_000, cache_max_bytes=67_108_864, cache_ttl=None, threads=0, recency_half_life=None,
-        exact_filter_fraction=0.10, exact_below=2_000))]
+        exact_filter_fraction=0.10, exact_below=2_000, vector_storage="f32"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -325,16 +332,20 @@ impl PyEngine {
         recency_half_life: Option<f64>,
         exact_filter_fraction: f64,
         exact_below: usize,
+        vector_storage: &str,
     ) -> PyResult<Self> {
         let metric = Metric::parse(metric).map_err(|e| crate::error::to_py(py, e))?;
         let index = IndexKind::parse(index).map_err(|e| crate::error::to_py(py, e))?;
+        let storage =
+            VectorStorage::parse(vector_storage).map_err(|e| crate::error::to_py(py, e))?;
         let mut c = EngineConfig::new(dim)
             .with_metric(metric)
             .with_index(index)
             .with_hnsw(m, ef_construction, ef_search)
             .with_cache(cache_capacity, cache_max_bytes, cache_ttl)
             .with_threads(threads)
-            .with_recency_half_life(recency_half_life);
+            .with_recency_half_life(recency_half_life)
+            .with_vector_storage(storage);
         c.exact_filter_fraction = exact_filter_fraction;
         c.exact_below = exact_below;
         let inner = run(py, || Engine::new(c))?;
@@ -365,6 +376,7 @@ impl PyEngine {
         d.set_item("recency_half_life", c.recency_half_life_secs)?;
         d.set_item("exact_filter_fraction", c.exact_filter_fraction)?;
         d.set_item("exact_below", c.exact_below)?;
+        d.set_item("vector_storage", c.vector_storage.name())?;
         Ok(d)
     }
 

@@ -17,13 +17,16 @@
 //! raw little-endian f32; `3` MODEL (optional) — bincode 2 of the trained model, checked
 //! against the catalog's size after decoding; `4` GRAPH (optional) — the native HNSW graph
 //! (levels and links), every level, count and link id validated before use, so loading skips
-//! the rebuild. Other kinds are rejected by this version.
+//! the rebuild; `5` ITEM_CODES — instead of ITEM_VECTORS under int8 vector storage: per slot
+//! a scale (f32 LE, finite and not negative) then `dim` codes (i8, never -128). The storage
+//! is recorded by which of the two kinds is present (exactly one must be), so files written
+//! before int8 storage existed load unchanged. Other kinds are rejected by this version.
 //!
 //! Loading verifies the header, the file length, the table and every section's bounds
 //! before any section is read. META (and MODEL) are then read whole, checksummed, decoded
 //! under a byte limit and re-validated value by value (dimensions, ids unique and
 //! non-empty, tag and slot references in range, finite numbers). The two large sections,
-//! ITEM_VECTORS and GRAPH, are streamed from the file at their offsets in 1 MiB chunks
+//! the vectors (or codes) and GRAPH, are streamed from the file at their offsets in 1 MiB chunks
 //! straight into their final structures, on two threads, with the checksum computed as
 //! they stream; every value read is validated anyway, and a section is accepted only once
 //! it was consumed exactly and its checksum matches (damage found while parsing is
