@@ -456,7 +456,8 @@ impl JsEngine {
         vectors: Either<Float32Array, Vec<Vec<f64>>>,
         options: Option<UpsertOptions>,
     ) -> Result<()> {
-        run(&env, || {
+        let items = ids.len();
+        run(&env, move || {
             let (data, n) = matrix(vectors, self.inner.dim(), "vectors")?;
             let view = ArrayView2::from_shape((n, self.inner.dim()), &data)
                 .map_err(|e| invalid("vectors", "a matrix", e))?;
@@ -488,7 +489,10 @@ impl JsEngine {
                 Some(a)
             });
             self.inner.upsert_items(&ids, view, attrs.as_deref())
-        })
+        })?;
+        // The converted arguments were dropped with the closure: their pages can go back too.
+        Engine::release_memory_after_batch(items);
+        Ok(())
     }
 
     /// Removes items; throws `UNKNOWN_ITEM` (removing nothing) for an unknown id.

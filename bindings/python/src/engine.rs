@@ -420,12 +420,18 @@ impl PyEngine {
         tags: Option<Vec<Vec<String>>>,
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let batch = IdBatch::extract(ids)?;
-        let ids = batch.strs();
-        let v = f32_2d(py, vectors, "vectors", false)?;
-        let attrs = attrs_of(py, ids.len(), tags, attributes)?;
-        let view: ArrayView2<'_, f32> = v.as_array();
-        run(py, || self.inner.upsert_items(&ids, view, attrs.as_deref()))
+        let n = {
+            let batch = IdBatch::extract(ids)?;
+            let ids = batch.strs();
+            let v = f32_2d(py, vectors, "vectors", false)?;
+            let attrs = attrs_of(py, ids.len(), tags, attributes)?;
+            let view: ArrayView2<'_, f32> = v.as_array();
+            run(py, || self.inner.upsert_items(&ids, view, attrs.as_deref()))?;
+            ids.len()
+        };
+        // The converted arguments are dropped now: their pages can go back too.
+        Engine::release_memory_after_batch(n);
+        Ok(())
     }
 
     /// Removes items; returns how many. Raises UnknownItemError (removing nothing) if an id is unknown.

@@ -64,6 +64,7 @@ fn vector_section(storage: VectorStorage) -> (u32, &'static str) {
         VectorStorage::Int8 => (KIND_CODES, "item_codes"),
     }
 }
+
 /// Upper bound for the decoded metadata (bincode's allocation guard).
 const META_LIMIT: usize = 1 << 31;
 
@@ -495,13 +496,8 @@ pub(crate) fn decode<G: Send>(
         let reader = SectionReader::new(src, off, len, crc);
         let twice = match kind {
             KIND_META => meta_r.replace(reader).is_some(),
-            KIND_VECTORS | KIND_CODES => {
-                let storage = match kind {
-                    KIND_VECTORS => VectorStorage::F32,
-                    _ => VectorStorage::Int8,
-                };
-                vec_r.replace((storage, reader)).is_some()
-            }
+            KIND_VECTORS => vec_r.replace((VectorStorage::F32, reader)).is_some(),
+            KIND_CODES => vec_r.replace((VectorStorage::Int8, reader)).is_some(),
             KIND_MODEL => model_r.replace(reader).is_some(),
             _ => graph_r.replace(reader).is_some(),
         };
