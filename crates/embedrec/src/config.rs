@@ -54,6 +54,18 @@ impl IndexKind {
     }
 }
 
+/// An error naming `field` unless `lo <= v <= hi`.
+pub(crate) fn check_range(field: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
+    if v < lo || v > hi {
+        return Err(Error::invalid(
+            field,
+            format!("an integer in {lo}..={hi}"),
+            v,
+        ));
+    }
+    Ok(())
+}
+
 /// How the catalog keeps item vectors in memory (and in the saved file).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VectorStorage {
@@ -199,16 +211,7 @@ impl EngineConfig {
 
     /// Checks every field; the error names the field, the accepted range and the value.
     pub fn validate(&self) -> Result<()> {
-        fn range(field: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
-            if v < lo || v > hi {
-                return Err(Error::invalid(
-                    format!("config.{field}"),
-                    format!("an integer in {lo}..={hi}"),
-                    v,
-                ));
-            }
-            Ok(())
-        }
+        let range = |field: &str, v, lo, hi| check_range(&format!("config.{field}"), v, lo, hi);
         range("dim", self.dim, 1, MAX_DIM)?;
         if self.index == IndexKind::Hnsw && !cfg!(feature = "hnsw-rs") {
             return Err(Error::invalid(

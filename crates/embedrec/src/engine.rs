@@ -296,13 +296,7 @@ impl Engine {
     /// effect for the next parallel call (batches, upserts, training); the value is saved
     /// with the engine. Results do not depend on it.
     pub fn set_threads(&self, threads: usize) -> Result<()> {
-        if threads > crate::config::MAX_THREADS {
-            return Err(Error::invalid(
-                "threads",
-                format!("an integer in 0..={}", crate::config::MAX_THREADS),
-                threads,
-            ));
-        }
+        crate::config::check_range("threads", threads, 0, crate::config::MAX_THREADS)?;
         self.pool.set_threads(threads);
         Ok(())
     }

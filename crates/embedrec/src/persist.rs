@@ -504,7 +504,7 @@ pub(crate) fn decode<G: Send>(
         if twice {
             return Err(corrupt(
                 name,
-                "second section of this kind (or of vectors)".into(),
+                "section appears twice (or both vector kinds appear)".into(),
             ));
         }
         expected_offset = end;
@@ -642,15 +642,12 @@ fn build(
     if slots >= u32::MAX as usize {
         return Err(corrupt("meta", format!("{slots} slots exceed the limit")));
     }
-    if Rows::section_len(storage, slots, dim) != Some(vec_r.remaining()) {
-        let per_row = match storage {
-            VectorStorage::F32 => format!("{dim} dims x 4"),
-            VectorStorage::Int8 => format!("(4 + {dim}) bytes"),
-        };
+    let row_bytes = Rows::section_row_bytes(storage, dim);
+    if (slots as u64).checked_mul(row_bytes) != Some(vec_r.remaining()) {
         return Err(corrupt(
             section,
             format!(
-                "{} bytes, expected {slots} slots x {per_row}",
+                "{} bytes, expected {slots} slots x {row_bytes} bytes",
                 vec_r.remaining()
             ),
         ));

@@ -267,13 +267,47 @@ impl CodeStore {
         let scale = top / 127.0;
         let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
         let (s, d) = (r * self.stride, self.dim);
-        let mut sum = 0i64;
         for (c, x) in self.all_mut()[s..s + d].iter_mut().zip(v) {
             *c = (x * inv).round().clamp(-127.0, 127.0) as i8;
-            sum += *c as i64 * *c as i64;
         }
         self.scale[r] = scale;
-        self.sq[r] = scale * scale * sum as f32;
+        self.sq[r] = decoded_sq(self.codes(r), scale);
+    }
+
+    /// Zeroes row `r`.
+    fn zero(&mut self, r: usize) {
+        let (s, d) = (r * self.stride, self.dim);
+        self.all_mut()[s..s + d].fill(0);
+        (self.scale[r], self.sq[r]) = (0.0, 0.0);
+    }
+
+    /// Makes room for `additional` more rows.
+    fn reserve(&mut self, additional: usize) {
+        grow_advised(
+            &mut self.lines,
+            ((self.rows + additional) * self.stride).div_ceil(64),
+        );
+        self.scale.reserve(additional);
+        self.sq.reserve(additional);
+    }
+
+    /// Bytes held.
+    fn bytes(&self) -> usize {
+        self.lines.capacity() * 64 + (self.scale.capacity() + self.sq.capacity()) * 4
+    }
+
+    /// Address of row `r` (for prefetching; `None` past the end).
+    fn row_ptr(&self, r: usize) -> Option<*const u8> {
+        (r < self.rows).then(|| self.all()[r * self.stride..].as_ptr().cast::<u8>())
+    }
+
+    /// Appends rows of `scale (f32 LE) | dim codes`.
+    fn write(&self, out: &mut Vec<u8>) {
+        out.reserve(self.rows * (self.dim + 4));
+        for r in 0..self.rows {
+            out.extend_from_slice(&self.scale[r].to_le_bytes());
+            out.extend(self.codes(r).iter().map(|&x| x as u8));
+        }
     }
 
     fn decode(&self, r: usize) -> Vec<f32> {
@@ -314,22 +348,26 @@ impl CodeStore {
                     "slot {i}: scale {scale} is not a finite non-negative number"
                 ));
             }
-            let row = &mut c.all_mut()[i * stride..i * stride + dim];
-            let mut sum = 0i64;
-            for (dst, &x) in row.iter_mut().zip(&b[4..]) {
-                let x = x as i8;
-                if x == i8::MIN {
-                    return Err(format!("slot {i}: code -128 outside -127..=127"));
-                }
-                *dst = x;
-                sum += x as i64 * x as i64;
+            if b[4..].contains(&(i8::MIN as u8)) {
+                return Err(format!("slot {i}: code -128 outside -127..=127"));
             }
+            let row = &mut c.all_mut()[i * stride..i * stride + dim];
+            for (dst, &x) in row.iter_mut().zip(&b[4..]) {
+                *dst = x as i8;
+            }
+            let sq = decoded_sq(row, scale);
             c.scale.push(scale);
-            c.sq.push(scale * scale * sum as f32);
+            c.sq.push(sq);
         }
         c.rows = rows;
         Ok(c)
     }
+}
+
+/// Squared norm of the vector `scale · codes` (the integer sum is exact).
+fn decoded_sq(codes: &[i8], scale: f32) -> f32 {
+    let sum: i64 = codes.iter().map(|&c| c as i64 * c as i64).sum();
+    scale * scale * sum as f32
 }
 
 /// The catalog's vectors, in the storage chosen by [`VectorStorage`].
@@ -398,11 +436,7 @@ impl Rows {
     pub(crate) fn zero_row(&mut self, r: usize) {
         match self {
             Rows::F32(s) => s.row_mut(r).fill(0.0),
-            Rows::Int8(c) => {
-                let (s, d) = (r * c.stride, c.dim);
-                c.all_mut()[s..s + d].fill(0);
-                (c.scale[r], c.sq[r]) = (0.0, 0.0);
-            }
+            Rows::Int8(c) => c.zero(r),
         }
     }
 
@@ -418,14 +452,7 @@ impl Rows {
     pub(crate) fn reserve(&mut self, additional: usize) {
         match self {
             Rows::F32(v) => v.reserve(additional),
-            Rows::Int8(c) => {
-                grow_advised(
-                    &mut c.lines,
-                    ((c.rows + additional) * c.stride).div_ceil(64),
-                );
-                c.scale.reserve(additional);
-                c.sq.reserve(additional);
-            }
+            Rows::Int8(c) => c.reserve(additional),
         }
     }
 
@@ -433,25 +460,19 @@ impl Rows {
     pub(crate) fn bytes(&self) -> usize {
         match self {
             Rows::F32(v) => v.bytes(),
-            Rows::Int8(c) => c.lines.capacity() * 64 + (c.scale.capacity() + c.sq.capacity()) * 4,
+            Rows::Int8(c) => c.bytes(),
         }
     }
 
     /// Hints the CPU to load row `r` (a no-op past the end).
     #[inline(always)]
     pub(crate) fn prefetch(&self, r: usize) {
-        match self {
-            Rows::F32(v) => {
-                if let Some(p) = v.row_ptr(r) {
-                    crate::catalog::prefetch_ptr(p, (v.dim * 4).div_ceil(64));
-                }
-            }
-            Rows::Int8(c) => {
-                if r < c.rows {
-                    let p = c.all()[r * c.stride..].as_ptr().cast::<u8>();
-                    crate::catalog::prefetch_ptr(p, c.dim.div_ceil(64));
-                }
-            }
+        let (p, bytes) = match self {
+            Rows::F32(v) => (v.row_ptr(r), v.dim * 4),
+            Rows::Int8(c) => (c.row_ptr(r), c.dim),
+        };
+        if let Some(p) = p {
+            crate::catalog::prefetch_ptr(p, bytes.div_ceil(64));
         }
     }
 
@@ -475,24 +496,16 @@ impl Rows {
                     }
                 }
             }
-            Rows::Int8(c) => {
-                out.reserve(c.rows * (c.dim + 4));
-                for r in 0..c.rows {
-                    out.extend_from_slice(&c.scale[r].to_le_bytes());
-                    out.extend(c.codes(r).iter().map(|&x| x as u8));
-                }
-            }
+            Rows::Int8(c) => c.write(out),
         }
     }
 
-    /// Bytes the section of `rows` rows of `dim` components takes in this storage, when it
-    /// fits in a u64.
-    pub(crate) fn section_len(storage: VectorStorage, rows: usize, dim: usize) -> Option<u64> {
-        let per_row = match storage {
-            VectorStorage::F32 => (dim as u64).checked_mul(4),
-            VectorStorage::Int8 => (dim as u64).checked_add(4),
-        };
-        per_row.and_then(|b| b.checked_mul(rows as u64))
+    /// Bytes one row of `dim` components takes in the file section of this storage.
+    pub(crate) fn section_row_bytes(storage: VectorStorage, dim: usize) -> u64 {
+        match storage {
+            VectorStorage::F32 => dim as u64 * 4,
+            VectorStorage::Int8 => dim as u64 + 4,
+        }
     }
 
     /// Reads a section written by [`Rows::write_section`].
