@@ -4,6 +4,7 @@
 use crate::config::VectorStorage;
 use crate::distance::{dot, l2_sq};
 use crate::ids::IdTable;
+use crate::tags::TagLists;
 use crate::vectors::Rows;
 use crate::{Error, Metric, Result};
 use serde::{Deserialize, Serialize};
@@ -76,10 +77,11 @@ pub struct Catalog {
     pub(crate) ids: IdTable,
     /// Vectors as given by the host (or their int8 codes), one aligned row per slot.
     pub(crate) vectors: Rows,
-    /// `1 / |v|` per slot (used for cosine; 0 for free slots).
+    /// `1 / |v|` per slot under cosine (0 for free slots); empty under other metrics,
+    /// which never read it.
     pub(crate) inv_norm: Vec<f32>,
     /// Sorted tag ids per slot.
-    pub(crate) tags: Vec<Box<[u32]>>,
+    pub(crate) tags: TagLists,
     pub(crate) tag_names: Interner,
     /// One column per attribute name; NaN where an item lacks the attribute.
     pub(crate) attr_names: Interner,
@@ -100,9 +102,9 @@ impl Catalog {
             dim,
             metric,
             ids: IdTable::default(),
-            vectors: Rows::new(dim, storage),
+            vectors: Rows::new(dim, storage, metric),
             inv_norm: Vec::new(),
-            tags: Vec::new(),
+            tags: TagLists::default(),
             tag_names: Interner::default(),
             attr_names: Interner::default(),
             attrs: Vec::new(),
@@ -310,7 +312,9 @@ impl Catalog {
         self.ids
             .reserve(new, items.iter().map(|it| it.id.len()).sum());
         self.vectors.reserve(new);
-        self.inv_norm.reserve(new);
+        if self.metric == Metric::Cosine {
+            self.inv_norm.reserve(new);
+        }
         self.tags.reserve(new);
         for col in &mut self.attrs {
             col.reserve(new);
@@ -325,8 +329,10 @@ impl Catalog {
                             let s = self.ids.slots() as u32;
                             self.ids.push_free();
                             self.vectors.push_zero();
-                            self.inv_norm.push(0.0);
-                            self.tags.push(Box::default());
+                            if self.metric == Metric::Cosine {
+                                self.inv_norm.push(0.0);
+                            }
+                            self.tags.push_empty();
                             for col in &mut self.attrs {
                                 col.push(f64::NAN);
                             }
@@ -338,8 +344,10 @@ impl Catalog {
                 }
             };
             self.vectors.set_row(slot as usize, it.vector);
-            let n = self.vectors.norm(slot as usize);
-            self.inv_norm[slot as usize] = if n > 0.0 { 1.0 / n } else { 0.0 };
+            if self.metric == Metric::Cosine {
+                let n = self.vectors.norm(slot as usize);
+                self.inv_norm[slot as usize] = if n > 0.0 { 1.0 / n } else { 0.0 };
+            }
             // Attributes: an upsert replaces tags and numbers entirely.
             let mut tags: Vec<u32> = Vec::new();
             for col in &mut self.attrs {
@@ -357,7 +365,7 @@ impl Catalog {
                     self.attrs[c][slot as usize] = *v;
                 }
             }
-            self.tags[slot as usize] = tags.into_boxed_slice();
+            self.tags.set(slot, &tags);
             out.push((slot, existed));
         }
         out
@@ -370,10 +378,9 @@ impl Catalog {
         let s = slot as usize;
         if self.ids.remove(slot) {
             if !keep_vector {
-                self.vectors.zero_row(s);
-                self.inv_norm[s] = 0.0;
+                self.zero_vector(s);
             }
-            self.tags[s] = Box::default();
+            self.tags.set(slot, &[]);
             for col in &mut self.attrs {
                 col[s] = f64::NAN;
             }
@@ -383,10 +390,17 @@ impl Catalog {
 
     /// Zeroes the vectors of free slots (once no index navigates through them).
     pub(crate) fn scrub_free(&mut self) {
-        for &s in &self.free {
-            let s = s as usize;
-            self.vectors.zero_row(s);
-            self.inv_norm[s] = 0.0;
+        let free = std::mem::take(&mut self.free);
+        for &s in &free {
+            self.zero_vector(s as usize);
+        }
+        self.free = free;
+    }
+
+    fn zero_vector(&mut self, s: usize) {
+        self.vectors.zero_row(s);
+        if let Some(n) = self.inv_norm.get_mut(s) {
+            *n = 0.0;
         }
     }
 
@@ -416,4 +430,55 @@ pub(crate) fn prefetch_ptr(p: *const u8, lines: usize) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (p, lines);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Per-slot columns are only kept where something reads them: inverse norms under cosine,
+    /// decoded squared norms of int8 rows under L2, tag entries for tagged items. Norms read
+    /// back the same either way.
+    #[test]
+    fn per_slot_columns_follow_the_metric_and_the_tags() {
+        let tagged = ItemAttrs::tags(["rock", "live"]);
+        for metric in [Metric::Cosine, Metric::Dot, Metric::L2] {
+            for storage in [VectorStorage::F32, VectorStorage::Int8] {
+                let mut cat = Catalog::new(4, metric, storage);
+                let ids: Vec<String> = (0..100).map(|i| format!("i{i}")).collect();
+                let vecs: Vec<Vec<f32>> = (0..100)
+                    .map(|i| vec![1.0 + i as f32, -2.0, 0.5, 3.0])
+                    .collect();
+                let items: Vec<PreparedItem<'_>> = (0..100)
+                    .map(|i| PreparedItem {
+                        id: &ids[i],
+                        vector: &vecs[i],
+                        attrs: (i < 10).then_some(&tagged),
+                    })
+                    .collect();
+                cat.apply(&items);
+                let case = format!("{metric:?} {storage:?}");
+                let want = if metric == Metric::Cosine { 100 } else { 0 };
+                assert_eq!(cat.inv_norm.len(), want, "{case}");
+                if let Rows::Int8(c) = &cat.vectors {
+                    let want = if metric == Metric::L2 { 100 } else { 0 };
+                    assert_eq!(c.kept_sq(), want, "{case}");
+                }
+                assert_eq!(cat.tags.entries(), 10 * 3, "{case}");
+                assert_eq!(cat.tags.get(3).len(), 2, "{case}");
+                assert!(cat.tags.get(50).is_empty(), "{case}");
+                for s in [0u32, 42, 99] {
+                    let v = cat.vector(s);
+                    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                    assert!(
+                        (cat.vectors.norm(s as usize) - n).abs() < 1e-4 * n,
+                        "{case}"
+                    );
+                }
+                cat.remove(3, false);
+                assert!(cat.tags.get(3).is_empty(), "{case}");
+                assert_eq!(cat.tags.entries(), 9 * 3, "{case}");
+            }
+        }
+    }
 }

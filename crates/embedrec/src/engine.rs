@@ -405,10 +405,21 @@ impl Engine {
                     got: total,
                 });
             }
+            let tag_entries = st.cat.tags.entries()
+                + items
+                    .iter()
+                    .filter_map(|it| it.attrs.filter(|a| !a.tags.is_empty()))
+                    .map(|a| a.tags.len() as u64 + 1)
+                    .sum::<u64>();
+            if tag_entries > crate::tags::MAX_TAG_ENTRIES {
+                return Err(Error::CapacityExceeded {
+                    what: "tag entries (tags plus one per tagged item)".into(),
+                    limit: crate::tags::MAX_TAG_ENTRIES,
+                    got: tag_entries,
+                });
+            }
             let applied = st.cat.apply(&items);
             let slots: Vec<u32> = applied.iter().map(|(s, _)| *s).collect();
-            let n_slots = st.cat.slots();
-            st.users.ensure_slots(n_slots);
             let State {
                 cat, index, model, ..
             } = &mut *st;

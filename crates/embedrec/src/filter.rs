@@ -263,7 +263,7 @@ impl CompiledFilter {
         if !self.deny.is_empty() && self.deny.binary_search(&slot).is_ok() {
             return false;
         }
-        let tags = &cat.tags[slot as usize];
+        let tags = cat.tags.get(slot);
         if !self.any.is_empty() && !self.any.iter().any(|t| tags.binary_search(t).is_ok()) {
             return false;
         }

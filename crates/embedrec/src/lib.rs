@@ -94,6 +94,7 @@ mod metrics;
 pub mod persist;
 mod pool;
 mod rng;
+mod tags;
 mod train;
 mod users;
 mod vectors;

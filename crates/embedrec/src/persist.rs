@@ -36,6 +36,7 @@
 
 use crate::catalog::Catalog;
 use crate::config::{EngineConfig, VectorStorage};
+use crate::tags::{MAX_TAG_ENTRIES, TagLists};
 use crate::train::Model;
 use crate::users::{Interaction, Users};
 use crate::vectors::Rows;
@@ -584,7 +585,7 @@ pub(crate) fn decode<G: Send>(
     })
 }
 
-/// The vector section as [`Rows`] plus the inverse norms, every vector validated (live
+/// The vector section as [`Rows`] plus the inverse norms (cosine only), every vector validated (live
 /// ones as upserts would; free slots, which may keep a tombstone's vector, finite).
 fn load_vectors(
     storage: VectorStorage,
@@ -593,9 +594,10 @@ fn load_vectors(
     r: &mut SectionReader<'_>,
     ids: &[Option<&str>],
 ) -> std::result::Result<(Rows, Vec<f32>), String> {
-    let vectors = Rows::read_section(storage, dim, ids.len(), r).map_err(|e| r.fail(e))?;
+    let vectors = Rows::read_section(storage, dim, metric, ids.len(), r).map_err(|e| r.fail(e))?;
     r.finish()?;
-    let mut inv_norm = vec![0.0f32; ids.len()];
+    let cosine = metric == crate::Metric::Cosine;
+    let mut inv_norm = vec![0.0f32; if cosine { ids.len() } else { 0 }];
     for (s, id) in ids.iter().enumerate() {
         // One SIMD pass: a finite norm means every component is finite; otherwise the full
         // check finds the offending component (or, for huge finite values whose square
@@ -616,11 +618,9 @@ fn load_vectors(
                 }
             }
         }
-        inv_norm[s] = if n.is_finite() && n > 0.0 {
-            1.0 / n
-        } else {
-            0.0
-        };
+        if cosine && n.is_finite() && n > 0.0 {
+            inv_norm[s] = 1.0 / n;
+        }
     }
     Ok((vectors, inv_norm))
 }
@@ -721,7 +721,13 @@ fn build(
     ids_done?;
     (cat.vectors, cat.inv_norm) = vectors.map_err(|reason| corrupt(section, reason))?;
     cat.free.reverse();
-    cat.tags = meta.tags.into_iter().map(Vec::into_boxed_slice).collect();
+    cat.tags = TagLists::from_lists(&meta.tags).ok_or_else(|| {
+        corrupt(
+            "meta",
+            format!("tag lists exceed {MAX_TAG_ENTRIES} entries"),
+        )
+    })?;
+    drop(meta.tags);
     for (c, col) in meta.attrs.iter().enumerate() {
         if let Some(s) = col.iter().position(|x| x.is_infinite()) {
             return Err(corrupt(
@@ -745,7 +751,6 @@ fn build(
         ));
     }
     let mut users = Users::default();
-    users.ensure_slots(slots);
     for (u, (uid, hist)) in meta.users.into_iter().zip(meta.histories).enumerate() {
         if uid.is_empty() || uid.len() > crate::engine::MAX_ID_BYTES {
             return Err(corrupt(

@@ -18,7 +18,8 @@ pub(crate) struct Users {
     pub(crate) ids: Vec<Arc<str>>,
     pub(crate) by_id: HashMap<Arc<str>, u32>,
     pub(crate) histories: Vec<Vec<Interaction>>,
-    /// Sum of interaction weights per catalog slot.
+    /// Sum of interaction weights per catalog slot, grown only as far as the highest slot
+    /// with an interaction (a catalog nobody has interacted with costs nothing here).
     pub(crate) popularity: Vec<f64>,
     pub(crate) total: usize,
 }
@@ -38,12 +39,6 @@ impl Users {
             .map(|&u| self.histories[u as usize].as_slice())
     }
 
-    pub(crate) fn ensure_slots(&mut self, slots: usize) {
-        if self.popularity.len() < slots {
-            self.popularity.resize(slots, 0.0);
-        }
-    }
-
     /// The index of a user, registering it (with an empty history) when new.
     pub(crate) fn ensure_user(&mut self, user: &str) -> u32 {
         match self.by_id.get(user) {
@@ -61,8 +56,11 @@ impl Users {
 
     pub(crate) fn add(&mut self, user: &str, it: Interaction) {
         let u = self.ensure_user(user);
-        self.ensure_slots(it.slot as usize + 1);
-        self.popularity[it.slot as usize] += it.weight as f64;
+        let s = it.slot as usize;
+        if self.popularity.len() <= s {
+            self.popularity.resize(s + 1, 0.0);
+        }
+        self.popularity[s] += it.weight as f64;
         self.histories[u as usize].push(it);
         self.total += 1;
     }
@@ -133,5 +131,34 @@ impl Users {
             return Some(out.iter().map(|x| x / n).collect());
         }
         Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Popularity grows only as far as the highest slot with an interaction: a large catalog
+    /// nobody has interacted with holds no per-slot column here.
+    #[test]
+    fn popularity_grows_with_interactions_only() {
+        let mut u = Users::default();
+        assert!(u.popularity.is_empty());
+        let it = |slot, weight| Interaction {
+            slot,
+            weight,
+            ts: 0,
+        };
+        u.add("a", it(7, 2.0));
+        u.add("b", it(3, 1.0));
+        u.add("b", it(7, 0.5));
+        assert_eq!(u.popularity.len(), 8);
+        assert_eq!(
+            (u.popularity[7], u.popularity[3], u.popularity[0]),
+            (2.5, 1.0, 0.0)
+        );
+        u.purge_slots(&[7, 100]);
+        assert_eq!(u.popularity[7], 0.0);
+        assert_eq!(u.total, 1);
     }
 }

@@ -209,12 +209,14 @@ pub(crate) struct CodeStore {
     lines: Vec<Line8>,
     /// Per row: the scale.
     scale: Vec<f32>,
-    /// Per row: the squared norm of the decoded vector (`scale² · Σ codes²`), for L2.
+    /// Per row, under L2 only (`keep_sq`): the squared norm of the decoded vector
+    /// (`scale² · Σ codes²`). Other metrics never read it, so they do not pay for it.
     sq: Vec<f32>,
+    keep_sq: bool,
 }
 
 impl CodeStore {
-    fn new(dim: usize) -> Self {
+    fn new(dim: usize, keep_sq: bool) -> Self {
         CodeStore {
             dim,
             stride: code_stride_for(dim),
@@ -222,6 +224,7 @@ impl CodeStore {
             lines: Vec::new(),
             scale: Vec::new(),
             sq: Vec::new(),
+            keep_sq,
         }
     }
 
@@ -255,10 +258,21 @@ impl CodeStore {
         self.scale[r]
     }
 
-    /// The squared norm of row `r`'s decoded vector.
+    /// The squared norm of row `r`'s decoded vector (kept under L2 only).
     #[inline(always)]
     pub(crate) fn sq(&self, r: usize) -> f32 {
         self.sq[r]
+    }
+
+    /// Rows whose squared norm is kept (all of them under L2, none otherwise).
+    #[cfg(test)]
+    pub(crate) fn kept_sq(&self) -> usize {
+        self.sq.len()
+    }
+
+    /// The norm of row `r`'s decoded vector (under any metric).
+    fn norm(&self, r: usize) -> f32 {
+        decoded_sq(self.codes(r), self.scale[r]).sqrt()
     }
 
     /// Encodes `v` (finite components) into row `r`.
@@ -271,14 +285,19 @@ impl CodeStore {
             *c = (x * inv).round().clamp(-127.0, 127.0) as i8;
         }
         self.scale[r] = scale;
-        self.sq[r] = decoded_sq(self.codes(r), scale);
+        if self.keep_sq {
+            self.sq[r] = decoded_sq(self.codes(r), scale);
+        }
     }
 
     /// Zeroes row `r`.
     fn zero(&mut self, r: usize) {
         let (s, d) = (r * self.stride, self.dim);
         self.all_mut()[s..s + d].fill(0);
-        (self.scale[r], self.sq[r]) = (0.0, 0.0);
+        self.scale[r] = 0.0;
+        if let Some(q) = self.sq.get_mut(r) {
+            *q = 0.0;
+        }
     }
 
     /// Makes room for `additional` more rows.
@@ -288,7 +307,9 @@ impl CodeStore {
             ((self.rows + additional) * self.stride).div_ceil(64),
         );
         self.scale.reserve(additional);
-        self.sq.reserve(additional);
+        if self.keep_sq {
+            self.sq.reserve(additional);
+        }
     }
 
     /// Bytes held.
@@ -318,7 +339,9 @@ impl CodeStore {
     fn push_zero(&mut self) {
         self.rows += 1;
         self.scale.push(0.0);
-        self.sq.push(0.0);
+        if self.keep_sq {
+            self.sq.push(0.0);
+        }
         let need = (self.rows * self.stride).div_ceil(64);
         if need > self.lines.len() {
             grow_advised(&mut self.lines, need);
@@ -330,15 +353,18 @@ impl CodeStore {
     /// store, validating each scale (finite, not negative) and code (not -128).
     fn read_rows(
         dim: usize,
+        keep_sq: bool,
         rows: usize,
         r: &mut crate::persist::SectionReader<'_>,
     ) -> std::result::Result<Self, String> {
-        let mut c = CodeStore::new(dim);
+        let mut c = CodeStore::new(dim, keep_sq);
         let total = (rows * c.stride).div_ceil(64);
         grow_advised(&mut c.lines, total);
         c.lines.resize(total, Line8([0; 64]));
         c.scale.reserve_exact(rows);
-        c.sq.reserve_exact(rows);
+        if keep_sq {
+            c.sq.reserve_exact(rows);
+        }
         let stride = c.stride;
         for i in 0..rows {
             let b = r.take(4 + dim)?;
@@ -355,9 +381,9 @@ impl CodeStore {
             for (dst, &x) in row.iter_mut().zip(&b[4..]) {
                 *dst = x as i8;
             }
-            let sq = decoded_sq(row, scale);
+            let sq = keep_sq.then(|| decoded_sq(row, scale));
+            c.sq.extend(sq);
             c.scale.push(scale);
-            c.sq.push(sq);
         }
         c.rows = rows;
         Ok(c)
@@ -393,10 +419,11 @@ impl std::fmt::Debug for Rows {
 }
 
 impl Rows {
-    pub(crate) fn new(dim: usize, storage: VectorStorage) -> Self {
+    /// Empty rows of `dim` components; `metric` decides what int8 storage keeps per row.
+    pub(crate) fn new(dim: usize, storage: VectorStorage, metric: crate::Metric) -> Self {
         match storage {
             VectorStorage::F32 => Rows::F32(VectorStore::new(dim)),
-            VectorStorage::Int8 => Rows::Int8(CodeStore::new(dim)),
+            VectorStorage::Int8 => Rows::Int8(CodeStore::new(dim, metric == crate::Metric::L2)),
         }
     }
 
@@ -420,7 +447,7 @@ impl Rows {
     pub(crate) fn norm(&self, r: usize) -> f32 {
         match self {
             Rows::F32(v) => crate::distance::norm(v.row(r)),
-            Rows::Int8(c) => c.sq[r].sqrt(),
+            Rows::Int8(c) => c.norm(r),
         }
     }
 
@@ -512,12 +539,18 @@ impl Rows {
     pub(crate) fn read_section(
         storage: VectorStorage,
         dim: usize,
+        metric: crate::Metric,
         rows: usize,
         r: &mut crate::persist::SectionReader<'_>,
     ) -> std::result::Result<Self, String> {
         Ok(match storage {
             VectorStorage::F32 => Rows::F32(VectorStore::read_rows(dim, rows, r)?),
-            VectorStorage::Int8 => Rows::Int8(CodeStore::read_rows(dim, rows, r)?),
+            VectorStorage::Int8 => Rows::Int8(CodeStore::read_rows(
+                dim,
+                metric == crate::Metric::L2,
+                rows,
+                r,
+            )?),
         })
     }
 }

@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering as AtomicOrd};
 
 const NONE: u32 = u32::MAX;
@@ -127,9 +127,10 @@ pub(crate) struct NativeHnsw {
     /// Entries between level-0 lists: `m0`, padded to whole cache lines when that costs at
     /// most 1/8.
     l0_stride: usize,
-    /// Per slot: offset in `upper_pool` of its `level * m` entries for levels 1..=level;
-    /// `NONE` when the slot has no upper level.
-    upper_at: Vec<u32>,
+    /// Per slot with an upper level (about one in `m`): offset in `upper_pool` of its
+    /// `level * m` entries for levels 1..=level. A map, not a column, since only the greedy
+    /// descent reads it and a column would cost 4 bytes for every node.
+    upper_at: HashMap<u32, u32>,
     upper_pool: Vec<AtomicU32>,
     /// Pool entries of unlinked nodes (reclaimed by `compact_upper`).
     upper_garbage: usize,
@@ -176,7 +177,7 @@ impl NativeHnsw {
                     2 * m
                 }
             },
-            upper_at: Vec::new(),
+            upper_at: HashMap::new(),
             upper_pool: Vec::new(),
             upper_garbage: 0,
             levels: Vec::new(),
@@ -217,7 +218,6 @@ impl NativeHnsw {
         if old < slots {
             self.levels.resize(slots, -1);
             self.dead.resize(slots, false);
-            self.upper_at.resize(slots, NONE);
             self.locks.resize_with(slots, || Mutex::new(()));
             let need = (slots * self.l0_stride).div_ceil(16);
             crate::vectors::grow_advised(&mut self.level0, need);
@@ -247,11 +247,12 @@ impl NativeHnsw {
             let base = slot as usize * self.l0_stride;
             &self.level0_entries()[base..base + self.m0]
         } else {
-            let s = slot as usize;
-            let at = self.upper_at[s];
-            if at == NONE || level as isize > self.levels[s] as isize {
+            if level as isize > self.levels[slot as usize] as isize {
                 return &[];
             }
+            let Some(&at) = self.upper_at.get(&slot) else {
+                return &[];
+            };
             let at = at as usize + (level - 1) * self.m;
             &self.upper_pool[at..at + self.m]
         }
@@ -419,9 +420,8 @@ impl NativeHnsw {
         if self.levels[s] >= 0 {
             self.nodes -= 1;
         }
-        if self.upper_at[s] != NONE {
+        if self.upper_at.remove(&slot).is_some() {
             self.upper_garbage += self.levels[s] as usize * self.m;
-            self.upper_at[s] = NONE;
         }
         self.levels[s] = -1;
         self.set_links(slot, 0, &[]);
@@ -443,7 +443,7 @@ impl NativeHnsw {
         if self.upper_garbage > 4096 && self.upper_garbage * 2 > self.upper_pool.len() {
             self.compact_upper();
         }
-        self.upper_at[slot as usize] = self.upper_pool.len() as u32;
+        self.upper_at.insert(slot, self.upper_pool.len() as u32);
         self.upper_pool
             .resize_with(self.upper_pool.len() + level * self.m, || AtomicU32::new(0));
     }
@@ -452,15 +452,11 @@ impl NativeHnsw {
     fn compact_upper(&mut self) {
         let w = self.m;
         let mut pool = Vec::with_capacity(self.upper_pool.len() - self.upper_garbage);
-        for s in 0..self.upper_at.len() {
-            let at = self.upper_at[s];
-            if at == NONE {
-                continue;
-            }
-            let len = self.levels[s].max(0) as usize * w;
-            self.upper_at[s] = pool.len() as u32;
+        for (&s, at) in self.upper_at.iter_mut() {
+            let (start, len) = (*at as usize, self.levels[s as usize].max(0) as usize * w);
+            *at = pool.len() as u32;
             pool.extend(
-                self.upper_pool[at as usize..at as usize + len]
+                self.upper_pool[start..start + len]
                     .iter()
                     .map(|x| AtomicU32::new(x.load(AtomicOrd::Relaxed))),
             );
@@ -712,6 +708,7 @@ impl AnnIndex for NativeHnsw {
             + self.level0.len() * 64
             + self.levels.len() * 7
             + self.upper_pool.len() * 4
+            + self.upper_at.capacity() * 9
     }
 }
 
