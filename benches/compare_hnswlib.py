@@ -16,9 +16,16 @@ not polluted by another index. Measured per index:
 Outputs ``<out>/<dataset>.json``, ``<out>/<dataset>.png`` (recall-QPS curves) and a
 markdown table ``<out>/<dataset>.md`` (ratios to hnswlib).
 
+Separate processes measure memory cleanly, but the machine's speed drifts between them
+(hnswlib's own QPS moved by up to 40 % between runs on the 2-core VM). ``--paired ROUNDS``
+therefore builds every index in one process and times query passes alternately, the order
+rotating every round, and reports median QPS and the per-round ratio range
+(``<out>/<dataset>-paired.md``/``.json``).
+
     pip install hnswlib==0.8.0 matplotlib numpy   # and the embedrec wheel: pip install ./python
     python benches/compare_hnswlib.py --datasets l2-200k,ip-200k,ip-1m
     python benches/compare_hnswlib.py --smoke       # tiny version run by CI
+    python benches/compare_hnswlib.py --datasets ip-200k --libs hnswlib,native --paired 7
 """
 
 from __future__ import annotations
@@ -290,6 +297,84 @@ def worker(lib, dataset, threads, data_dir, efs, full):
     print(json.dumps(out))
 
 
+def paired(dataset, libs, data_dir, efs, rounds):
+    """Builds every library's index in one process, then times single-thread query passes
+    alternately (the order rotating every round), so that each library's passes see the same
+    machine conditions; returns per-ef median QPS, recall and the per-round QPS ratios."""
+    n, dim, _, metric, _ = DATASETS[dataset]
+    d = data_dir / dataset
+    items, queries, gt = (np.load(d / f) for f in ("items.npy", "queries.npy", "gt.npy"))
+    runners = {}
+    for lib in libs:
+        r = HnswlibRunner(metric, dim, 2) if lib == "hnswlib" else EmbedrecRunner(*EMBEDREC_LIBS[lib], metric, dim, 2)
+        r.prepare(n)
+        t = time.perf_counter()
+        r.build(items)
+        if lib != "hnswlib":
+            r.e.set_threads(1)  # built on 2 threads, queried on 1 like hnswlib
+        print(f"[{dataset}] paired: {lib} built in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+        runners[lib] = r
+    out = {lib: [] for lib in libs}
+    for ef in efs:
+        times = {lib: [] for lib in libs}
+        found = {}
+        for lib, r in runners.items():
+            found[lib] = r.labels(r.query(queries, ef))  # warm-up, and the recall
+        for k in range(rounds):
+            order = libs[k % len(libs):] + libs[: k % len(libs)]
+            for lib in order:
+                r = runners[lib]
+                t = time.perf_counter()
+                r.query(queries, ef)
+                times[lib].append(time.perf_counter() - t)
+        for lib in libs:
+            t = np.array(times[lib])
+            point = {"ef": ef, "recall": recall(found[lib], gt), "qps": len(queries) / float(np.median(t))}
+            if lib != "hnswlib" and "hnswlib" in times:
+                point["round_ratios"] = [float(x) for x in np.array(times["hnswlib"]) / t]
+            out[lib].append(point)
+    return out
+
+
+def paired_report(dataset, curves, rounds, out_dir, machine):
+    libs = list(curves)
+    lines = [
+        f"# {dataset}: paired passes ({rounds} alternating rounds per ef, one process)",
+        "",
+        f"Machine: {machine}. Every index built in the same process (2 threads), then "
+        f"{N_QUERIES:,} single-thread queries per pass, the libraries taking turns in rotating "
+        "order. QPS is the median pass; the ratio range is over rounds (hnswlib's pass time / "
+        "embedrec's, within one round).",
+        "",
+        "| ef | " + " | ".join(f"{lib_label(x)} recall / QPS" for x in libs) + " | ratio range per round |",
+        "|---|" + "---|" * (len(libs) + 1),
+    ]
+    for i, ef in enumerate(p["ef"] for p in curves[libs[0]]):
+        cells = [f"{curves[x][i]['recall']:.4f} / {curves[x][i]['qps']:,.0f}" for x in libs]
+        ranges = [
+            f"{x}: {min(curves[x][i]['round_ratios']):.2f}–{max(curves[x][i]['round_ratios']):.2f}"
+            for x in libs
+            if "round_ratios" in curves[x][i]
+        ]
+        lines.append(f"| {ef} | " + " | ".join(cells) + " | " + "; ".join(ranges) + " |")
+    lines.append("")
+    if "hnswlib" in curves:
+        for target in (0.95, 0.99):
+            ref, _ = qps_at(curves["hnswlib"], target)
+            for x in libs:
+                if x == "hnswlib":
+                    continue
+                v, note = qps_at(curves[x], target)
+                ratio = f"{v / ref:.2f}x" if v is not None and ref else note
+                lines.append(f"- QPS at recall@10 = {target}: {lib_label(x)} {ratio} hnswlib's")
+    text = "\n".join(lines) + "\n"
+    (out_dir / f"{dataset}-paired.md").write_text(text)
+    (out_dir / f"{dataset}-paired.json").write_text(
+        json.dumps({"machine": machine, "rounds": rounds, "curves": curves}, indent=1)
+    )
+    return text
+
+
 # ------------------------------------------------------------------------------ reporting
 
 
@@ -434,6 +519,14 @@ def main():
     ap.add_argument("--data-dir", default=str(Path(__file__).resolve().parent.parent / "target" / "bench-data"))
     ap.add_argument("--smoke", action="store_true", help="tiny dataset, checks the script end to end")
     ap.add_argument("--no-hnsw-rs-over", type=int, default=500_000, help="skip hnsw_rs above this many items")
+    ap.add_argument(
+        "--paired",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="instead of one process per index: build all in one process and time query passes "
+        "alternately for ROUNDS rounds per ef (QPS ratios under the same machine conditions)",
+    )
     ap.add_argument("--worker", nargs=3, metavar=("LIB", "DATASET", "THREADS"), help=argparse.SUPPRESS)
     ap.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -450,6 +543,10 @@ def main():
         t = time.perf_counter()
         generate(ds, data_dir)
         print(f"[{ds}] data and ground truth ready ({time.perf_counter() - t:.1f}s)", file=sys.stderr)
+        if a.paired:
+            libs = [x for x in a.libs.split(",") if x != "hnsw_rs"]
+            print(paired_report(ds, paired(ds, libs, data_dir, efs, a.paired), a.paired, out_dir, machine))
+            continue
         results = []
         for lib in a.libs.split(","):
             if lib == "hnsw_rs" and DATASETS[ds][0] > a.no_hnsw_rs_over:
