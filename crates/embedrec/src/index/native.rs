@@ -435,6 +435,26 @@ impl NativeHnsw {
         kept
     }
 
+    /// Adds `x` to `links`, the list of node `n` (unless present); when that makes more than
+    /// `max`, keeps the heuristic's choice among them.
+    fn add_link(&self, cat: &Catalog, n: u32, links: &mut Vec<u32>, x: u32, max: usize) {
+        if links.contains(&x) {
+            return;
+        }
+        links.push(x);
+        if links.len() > max {
+            let mut cands: Vec<Cand> = links
+                .iter()
+                .map(|&y| Cand {
+                    score: cat.pair_score(n, y),
+                    slot: y,
+                })
+                .collect();
+            cands.sort_unstable_by(|a, b| b.cmp(a));
+            *links = self.select(cat, &cands, max);
+        }
+    }
+
     /// Takes a slot out of the graph before it is re-inserted (its item was replaced or the
     /// slot recycled). Sequential.
     fn unlink(&mut self, slot: u32) {
@@ -533,30 +553,23 @@ impl NativeHnsw {
             let max = if l == 0 { self.m0 } else { self.m };
             let chosen = self.select(cat, &found, self.m);
             {
+                // Once this node is linked at the level above, concurrent inserts can reach
+                // it and add themselves to its list at this level before it is written:
+                // merge those links instead of overwriting them (an overwritten link is a
+                // lost in-link of the other node, which 2-thread builds showed as nodes no
+                // search could reach).
                 let _g = self.lock(slot);
-                self.set_links(slot, l, &chosen);
+                let mut own = chosen.clone();
+                for x in self.links(slot, l) {
+                    self.add_link(cat, slot, &mut own, x, max);
+                }
+                self.set_links(slot, l, &own);
             }
             for &n in &chosen {
                 // Reverse link, pruned with the same heuristic when full.
                 let _g = self.lock(n);
                 let mut nl: Vec<u32> = self.links(n, l).collect();
-                if nl.contains(&slot) {
-                    continue;
-                }
-                if nl.len() < max {
-                    nl.push(slot);
-                } else {
-                    let mut cands: Vec<Cand> = nl
-                        .iter()
-                        .chain(std::iter::once(&slot))
-                        .map(|&x| Cand {
-                            score: cat.pair_score(n, x),
-                            slot: x,
-                        })
-                        .collect();
-                    cands.sort_unstable_by(|a, b| b.cmp(a));
-                    nl = self.select(cat, &cands, max);
-                }
+                self.add_link(cat, n, &mut nl, slot, max);
                 self.set_links(n, l, &nl);
             }
             if let Some(best) = found.first() {
@@ -865,6 +878,57 @@ impl NativeHnsw {
 mod tests {
     use super::*;
 
+    /// Level-0 nodes no other node links to: what a search can never reach.
+    fn orphans(g: &NativeHnsw) -> usize {
+        let mut linked = vec![false; g.levels.len()];
+        for s in 0..g.levels.len() as u32 {
+            g.links(s, 0).for_each(|x| linked[x as usize] = true);
+        }
+        (0..g.levels.len())
+            .filter(|&s| g.levels[s] >= 0 && !linked[s])
+            .count()
+    }
+
+    /// A 2-thread build links every node: concurrent inserts that reach a node before its
+    /// own list is written merge into that list instead of being overwritten. (Before the
+    /// merge, 5,000 clustered points left about five unreachable nodes per build.)
+    #[test]
+    fn parallel_build_leaves_no_unreachable_nodes() {
+        let (n, dim) = (5_000usize, 32usize);
+        let mut rng = crate::rng::SplitMix64(11);
+        let centres: Vec<Vec<f32>> = (0..50)
+            .map(|_| (0..dim).map(|_| rng.normal()).collect())
+            .collect();
+        let vecs: Vec<Vec<f32>> = (0..n)
+            .map(|_| {
+                let c = &centres[rng.below(50)];
+                c.iter().map(|x| x + 0.5 * rng.normal()).collect()
+            })
+            .collect();
+        let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        let mut cat = Catalog::new(dim, crate::Metric::L2, crate::VectorStorage::F32);
+        let items: Vec<_> = (0..n)
+            .map(|i| crate::catalog::PreparedItem {
+                id: &ids[i],
+                vector: &vecs[i],
+                attrs: None,
+            })
+            .collect();
+        let slots: Vec<u32> = cat.apply(&items).into_iter().map(|(s, _)| s).collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let total: usize = (0..3)
+            .map(|_| {
+                let mut g = NativeHnsw::new(16, 200, 0.5);
+                pool.install(|| g.insert_all(&cat, &slots));
+                orphans(&g)
+            })
+            .sum();
+        assert!(total <= 2, "{total} unreachable nodes over 3 builds");
+    }
+
     /// Every search starts with nothing visited, across the byte-wide generation's wraps:
     /// slot `k % 255`, marked in search `k`, comes back in search `k + 255`, which has the
     /// same generation unless the wrap cleared the tags.
@@ -873,7 +937,10 @@ mod tests {
         for search in 0..1_000u32 {
             with_visited(255, |v| {
                 let s = search % 255;
-                assert!(v.first_visit(s), "search {search}: slot {s} already visited");
+                assert!(
+                    v.first_visit(s),
+                    "search {search}: slot {s} already visited"
+                );
                 assert!(!v.first_visit(s), "search {search}: mark of slot {s} lost");
             });
         }
