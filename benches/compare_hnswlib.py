@@ -239,13 +239,17 @@ EMBEDREC_LIBS = {
 }
 
 
+def make_runner(lib, metric, dim, threads):
+    if lib == "hnswlib":
+        return HnswlibRunner(metric, dim, threads)
+    return EmbedrecRunner(*EMBEDREC_LIBS[lib], metric, dim, threads)
+
+
 def worker(lib, dataset, threads, data_dir, efs, full):
     n, dim, _, metric, _ = DATASETS[dataset]
     d = data_dir / dataset
     items, queries, gt = (np.load(d / f) for f in ("items.npy", "queries.npy", "gt.npy"))
-    r = HnswlibRunner(metric, dim, threads) if lib == "hnswlib" else EmbedrecRunner(
-        *EMBEDREC_LIBS[lib], metric, dim, threads
-    )
+    r = make_runner(lib, metric, dim, threads)
     r.prepare(len(items))
     rss0, cpu0, t0 = rss_bytes(), cpu_seconds(), time.perf_counter()
     r.build(items)
@@ -306,7 +310,7 @@ def paired(dataset, libs, data_dir, efs, rounds):
     items, queries, gt = (np.load(d / f) for f in ("items.npy", "queries.npy", "gt.npy"))
     runners = {}
     for lib in libs:
-        r = HnswlibRunner(metric, dim, 2) if lib == "hnswlib" else EmbedrecRunner(*EMBEDREC_LIBS[lib], metric, dim, 2)
+        r = make_runner(lib, metric, dim, 2)
         r.prepare(n)
         t = time.perf_counter()
         r.build(items)

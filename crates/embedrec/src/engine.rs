@@ -408,8 +408,8 @@ impl Engine {
             let tag_entries = st.cat.tags.entries()
                 + items
                     .iter()
-                    .filter_map(|it| it.attrs.filter(|a| !a.tags.is_empty()))
-                    .map(|a| a.tags.len() as u64 + 1)
+                    .filter_map(|it| it.attrs)
+                    .map(|a| crate::tags::entries_for(a.tags.len()))
                     .sum::<u64>();
             if tag_entries > crate::tags::MAX_TAG_ENTRIES {
                 return Err(Error::CapacityExceeded {

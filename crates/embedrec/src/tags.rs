@@ -10,6 +10,11 @@
 /// compacted pool, with room for one more list of the same bound, always fits `u32` offsets.
 pub(crate) const MAX_TAG_ENTRIES: u64 = (u32::MAX / 2) as u64;
 
+/// Pool entries a list of `len` tags takes: its ids and its length, or none when empty.
+pub(crate) fn entries_for(len: usize) -> u64 {
+    if len == 0 { 0 } else { len as u64 + 1 }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct TagLists {
     /// Per slot: offset in `pool` of its list (0: the empty list).
@@ -34,11 +39,7 @@ impl TagLists {
     /// Builds the lists of `slots.len()` slots (each sorted, deduplicated), as read from a
     /// file; `None` when they hold more than [`MAX_TAG_ENTRIES`] entries.
     pub(crate) fn from_lists(lists: &[Vec<u32>]) -> Option<Self> {
-        let entries: u64 = lists
-            .iter()
-            .filter(|l| !l.is_empty())
-            .map(|l| l.len() as u64 + 1)
-            .sum();
+        let entries: u64 = lists.iter().map(|l| entries_for(l.len())).sum();
         if entries > MAX_TAG_ENTRIES {
             return None;
         }

@@ -216,7 +216,7 @@ pub(crate) struct CodeStore {
 }
 
 impl CodeStore {
-    fn new(dim: usize, keep_sq: bool) -> Self {
+    fn new(dim: usize, metric: crate::Metric) -> Self {
         CodeStore {
             dim,
             stride: code_stride_for(dim),
@@ -224,7 +224,7 @@ impl CodeStore {
             lines: Vec::new(),
             scale: Vec::new(),
             sq: Vec::new(),
-            keep_sq,
+            keep_sq: metric == crate::Metric::L2,
         }
     }
 
@@ -353,11 +353,12 @@ impl CodeStore {
     /// store, validating each scale (finite, not negative) and code (not -128).
     fn read_rows(
         dim: usize,
-        keep_sq: bool,
+        metric: crate::Metric,
         rows: usize,
         r: &mut crate::persist::SectionReader<'_>,
     ) -> std::result::Result<Self, String> {
-        let mut c = CodeStore::new(dim, keep_sq);
+        let mut c = CodeStore::new(dim, metric);
+        let keep_sq = c.keep_sq;
         let total = (rows * c.stride).div_ceil(64);
         grow_advised(&mut c.lines, total);
         c.lines.resize(total, Line8([0; 64]));
@@ -423,7 +424,7 @@ impl Rows {
     pub(crate) fn new(dim: usize, storage: VectorStorage, metric: crate::Metric) -> Self {
         match storage {
             VectorStorage::F32 => Rows::F32(VectorStore::new(dim)),
-            VectorStorage::Int8 => Rows::Int8(CodeStore::new(dim, metric == crate::Metric::L2)),
+            VectorStorage::Int8 => Rows::Int8(CodeStore::new(dim, metric)),
         }
     }
 
@@ -545,12 +546,7 @@ impl Rows {
     ) -> std::result::Result<Self, String> {
         Ok(match storage {
             VectorStorage::F32 => Rows::F32(VectorStore::read_rows(dim, rows, r)?),
-            VectorStorage::Int8 => Rows::Int8(CodeStore::read_rows(
-                dim,
-                metric == crate::Metric::L2,
-                rows,
-                r,
-            )?),
+            VectorStorage::Int8 => Rows::Int8(CodeStore::read_rows(dim, metric, rows, r)?),
         })
     }
 }
