@@ -410,6 +410,11 @@ impl Catalog {
         self.vectors.prefetch(slot as usize);
     }
 
+    /// Bytes of one stored vector (what [`Catalog::prefetch`] requests).
+    pub(crate) fn row_bytes(&self) -> usize {
+        self.vectors.row_bytes()
+    }
+
     /// Iterator over live slots.
     pub fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
         self.ids.iter().map(|(s, _)| s)

@@ -495,12 +495,21 @@ impl Rows {
     /// Hints the CPU to load row `r` (a no-op past the end).
     #[inline(always)]
     pub(crate) fn prefetch(&self, r: usize) {
-        let (p, bytes) = match self {
-            Rows::F32(v) => (v.row_ptr(r), v.dim * 4),
-            Rows::Int8(c) => (c.row_ptr(r), c.dim),
+        let p = match self {
+            Rows::F32(v) => v.row_ptr(r),
+            Rows::Int8(c) => c.row_ptr(r),
         };
         if let Some(p) = p {
-            crate::catalog::prefetch_ptr(p, bytes.div_ceil(64));
+            crate::catalog::prefetch_ptr(p, self.row_bytes().div_ceil(64));
+        }
+    }
+
+    /// Bytes of one stored row (what [`Rows::prefetch`] requests).
+    #[inline(always)]
+    pub(crate) fn row_bytes(&self) -> usize {
+        match self {
+            Rows::F32(v) => v.dim * 4,
+            Rows::Int8(c) => c.dim,
         }
     }
 

@@ -87,6 +87,11 @@ impl Int8Codes {
         }
     }
 
+    /// Bytes of one slot's codes (what [`Int8Codes::prefetch`] requests).
+    pub(crate) fn row_bytes(&self) -> usize {
+        self.dim
+    }
+
     /// An approximate scorer for one prepared query (higher is better, like the catalog's).
     pub(crate) fn scorer<'a>(&'a self, metric: Metric, q: &[f32]) -> impl Fn(u32) -> f32 + 'a {
         let k = kernels();

@@ -7,9 +7,9 @@
 //!   pool (a node's lists are contiguous there; the node keeps an offset);
 //! - visited sets are per-thread arrays of generation tags, reset by bumping the generation;
 //! - the search is memory-bound, so it overlaps its loads: when a node is expanded, the
-//!   visited tags of all its neighbours are prefetched, then the whole vectors of the
-//!   unvisited ones, before the first distance is computed; the link list of the next
-//!   candidate to expand loads meanwhile;
+//!   visited tags of all its neighbours are prefetched, then the vectors of the unvisited
+//!   ones are requested a few ahead of the one being scored (about 32 cache lines in
+//!   flight); the link list of the next candidate to expand loads meanwhile;
 //! - neighbours are chosen with the paper's heuristic (keep a candidate only if it is closer
 //!   to the new node than to every neighbour already kept);
 //! - filters are applied during traversal: rejected nodes are walked through but never
@@ -29,6 +29,18 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering as AtomicOrd};
 
 const NONE: u32 = u32::MAX;
 const MAX_LEVEL: usize = 16;
+
+/// Cache lines of vector data requested ahead of the one being scored.
+const AHEAD_LINES: usize = 32;
+
+/// How many vectors of `bytes` each to request ahead of the one being scored, so that about
+/// [`AHEAD_LINES`] lines are in flight: enough to overlap the memory latency, few enough
+/// that a prefetch never waits for a free miss buffer while data already there goes
+/// unscored (requesting every neighbour at once stalled on exactly that: ip-200k, ef 16,
+/// 16.6k QPS against 18.8k with four 512-byte vectors ahead).
+fn lookahead(bytes: usize) -> usize {
+    (AHEAD_LINES / bytes.div_ceil(64).max(1)).clamp(1, 16)
+}
 
 /// Candidate ordered by score (higher is closer).
 #[derive(Clone, Copy, PartialEq)]
@@ -329,10 +341,28 @@ impl NativeHnsw {
     }
 
     /// Greedy walk at one level from `start`; returns the closest node found.
-    fn greedy(&self, score: &impl Fn(u32) -> f32, mut cur: Cand, level: usize) -> Cand {
+    fn greedy(
+        &self,
+        prefetch: &impl Fn(u32),
+        ahead: usize,
+        score: &impl Fn(u32) -> f32,
+        mut cur: Cand,
+        level: usize,
+    ) -> Cand {
         loop {
             let mut best = cur;
-            for n in self.links(cur.slot, level) {
+            let list = self.list(cur.slot, level);
+            let link = |i: usize| {
+                list.get(i)
+                    .map(|x| x.load(AtomicOrd::Relaxed))
+                    .filter(|&x| x != 0)
+                    .map(|x| x - 1)
+            };
+            (0..ahead).map_while(link).for_each(prefetch);
+            for (i, n) in (0..).map_while(link).enumerate() {
+                if let Some(m) = link(i + ahead) {
+                    prefetch(m);
+                }
                 let c = Cand {
                     score: score(n),
                     slot: n,
@@ -353,6 +383,7 @@ impl NativeHnsw {
     fn search_level(
         &self,
         prefetch: &impl Fn(u32),
+        ahead: usize,
         score: &impl Fn(u32) -> f32,
         entry: Cand,
         ef: usize,
@@ -382,19 +413,25 @@ impl NativeHnsw {
                 if let Some(next) = candidates.peek() {
                     self.prefetch_links(next.slot, level);
                 }
-                // Unvisited neighbours first, all of their data requested at once, so that
-                // the memory loads overlap instead of arriving one neighbour at a time.
+                // Unvisited neighbours first, then their vectors requested `ahead` of the
+                // one being scored, so that the memory loads overlap instead of arriving one
+                // neighbour at a time.
                 fresh.clear();
                 for n in self.links(c.slot, level) {
                     visited.prefetch(n);
                 }
                 for n in self.links(c.slot, level) {
                     if visited.first_visit(n) {
-                        prefetch(n);
                         fresh.push(n);
                     }
                 }
-                for &n in &fresh {
+                for &n in fresh.iter().take(ahead) {
+                    prefetch(n);
+                }
+                for (i, &n) in fresh.iter().enumerate() {
+                    if let Some(&m) = fresh.get(i + ahead) {
+                        prefetch(m);
+                    }
                     let score = score(n);
                     if results.len() < ef || score > worst {
                         let cand = Cand { score, slot: n };
@@ -536,20 +573,27 @@ impl NativeHnsw {
         }
         let q = cat.index_vector_ref(slot);
         let score = cat.scorer(&q);
+        let prefetch = |s: u32| cat.prefetch(s);
+        let ahead = lookahead(cat.row_bytes());
         let mut cur = Cand {
             score: score(entry),
             slot: entry,
         };
         for l in (level + 1..=max_level).rev() {
-            cur = self.greedy(&score, cur, l);
+            cur = self.greedy(&prefetch, ahead, &score, cur, l);
         }
         for l in (0..=level.min(max_level)).rev() {
             let levels = &self.levels;
             // Stale links (to recycled slots re-inserted lower) can reach nodes without level l.
-            let prefetch = |s: u32| cat.prefetch(s);
-            let found = self.search_level(&prefetch, &score, cur, self.ef_construction, l, |n| {
-                n != slot && levels[n as usize] >= l as i8
-            });
+            let found = self.search_level(
+                &prefetch,
+                ahead,
+                &score,
+                cur,
+                self.ef_construction,
+                l,
+                |n| n != slot && levels[n as usize] >= l as i8,
+            );
             let max = if l == 0 { self.m0 } else { self.m };
             let chosen = self.select(cat, &found, self.m);
             {
@@ -587,6 +631,7 @@ impl NativeHnsw {
     fn walk(
         &self,
         prefetch: &impl Fn(u32),
+        ahead: usize,
         score: &impl Fn(u32) -> f32,
         ef: usize,
         accept: Option<&(dyn Fn(u32) -> bool + Sync)>,
@@ -597,15 +642,15 @@ impl NativeHnsw {
             slot: entry,
         };
         for l in (1..=self.max_level.load(AtomicOrd::Acquire)).rev() {
-            cur = self.greedy(score, cur, l);
+            cur = self.greedy(prefetch, ahead, score, cur, l);
         }
         match accept {
-            Some(accept) => self.search_level(prefetch, score, cur, ef, 0, accept),
+            Some(accept) => self.search_level(prefetch, ahead, score, cur, ef, 0, accept),
             // Without tombstones every node is a result (no per-node flag to load).
             None if self.tombstones == 0 => {
-                self.search_level(prefetch, score, cur, ef, 0, |_| true)
+                self.search_level(prefetch, ahead, score, cur, ef, 0, |_| true)
             }
-            None => self.search_level(prefetch, score, cur, ef, 0, |n| !self.is_dead(n)),
+            None => self.search_level(prefetch, ahead, score, cur, ef, 0, |n| !self.is_dead(n)),
         }
     }
 
@@ -713,6 +758,7 @@ impl AnnIndex for NativeHnsw {
             Some(codes) => {
                 let found = self.walk(
                     &|s| codes.prefetch(s),
+                    lookahead(codes.row_bytes()),
                     &codes.scorer(cat.metric, query),
                     ef.max(k),
                     accept,
@@ -721,7 +767,13 @@ impl AnnIndex for NativeHnsw {
                 found.iter().map(|c| (c.slot, exact(c.slot))).collect()
             }
             None => self
-                .walk(&|s| cat.prefetch(s), &exact, ef.max(k), accept)
+                .walk(
+                    &|s| cat.prefetch(s),
+                    lookahead(cat.row_bytes()),
+                    &exact,
+                    ef.max(k),
+                    accept,
+                )
                 .into_iter()
                 .map(|c| (c.slot, c.score))
                 .collect(),
