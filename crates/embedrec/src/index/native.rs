@@ -43,6 +43,25 @@ fn lookahead(bytes: usize) -> usize {
     (AHEAD_LINES / bytes.div_ceil(64).max(1)).clamp(1, 16)
 }
 
+/// How a walk reaches the vectors it scores: `prefetch` requests a node's vector, `score`
+/// scores it (higher is closer), `ahead` says how many to request before they are scored.
+struct Probe<P, S> {
+    prefetch: P,
+    ahead: usize,
+    score: S,
+}
+
+impl<P: Fn(u32), S: Fn(u32) -> f32> Probe<P, S> {
+    /// A probe over vectors of `bytes` each.
+    fn new(prefetch: P, bytes: usize, score: S) -> Self {
+        Probe {
+            prefetch,
+            ahead: lookahead(bytes),
+            score,
+        }
+    }
+}
+
 /// Candidate ordered by score (higher is closer).
 #[derive(Clone, Copy, PartialEq)]
 struct Cand {
@@ -344,9 +363,7 @@ impl NativeHnsw {
     /// Greedy walk at one level from `start`; returns the closest node found.
     fn greedy(
         &self,
-        prefetch: &impl Fn(u32),
-        ahead: usize,
-        score: &impl Fn(u32) -> f32,
+        probe: &Probe<impl Fn(u32), impl Fn(u32) -> f32>,
         mut cur: Cand,
         level: usize,
     ) -> Cand {
@@ -359,13 +376,13 @@ impl NativeHnsw {
                     .filter(|&x| x != 0)
                     .map(|x| x - 1)
             };
-            (0..ahead).map_while(link).for_each(prefetch);
+            (0..probe.ahead).map_while(link).for_each(&probe.prefetch);
             for (i, n) in (0..).map_while(link).enumerate() {
-                if let Some(m) = link(i + ahead) {
-                    prefetch(m);
+                if let Some(m) = link(i + probe.ahead) {
+                    (probe.prefetch)(m);
                 }
                 let c = Cand {
-                    score: score(n),
+                    score: (probe.score)(n),
                     slot: n,
                 };
                 if c > best {
@@ -383,9 +400,7 @@ impl NativeHnsw {
     /// (all nodes are traversed). Returns the results, best first.
     fn search_level(
         &self,
-        prefetch: &impl Fn(u32),
-        ahead: usize,
-        score: &impl Fn(u32) -> f32,
+        probe: &Probe<impl Fn(u32), impl Fn(u32) -> f32>,
         entry: Cand,
         ef: usize,
         level: usize,
@@ -426,14 +441,14 @@ impl NativeHnsw {
                         fresh.push(n);
                     }
                 }
-                for &n in fresh.iter().take(ahead) {
-                    prefetch(n);
+                for &n in fresh.iter().take(probe.ahead) {
+                    (probe.prefetch)(n);
                 }
                 for (i, &n) in fresh.iter().enumerate() {
-                    if let Some(&m) = fresh.get(i + ahead) {
-                        prefetch(m);
+                    if let Some(&m) = fresh.get(i + probe.ahead) {
+                        (probe.prefetch)(m);
                     }
-                    let score = score(n);
+                    let score = (probe.score)(n);
                     if results.len() < ef || score > worst {
                         let cand = Cand { score, slot: n };
                         candidates.push(cand);
@@ -573,28 +588,20 @@ impl NativeHnsw {
             return self.insert(cat, slot);
         }
         let q = cat.index_vector_ref(slot);
-        let score = cat.scorer(&q);
-        let prefetch = |s: u32| cat.prefetch(s);
-        let ahead = lookahead(cat.row_bytes());
+        let probe = Probe::new(|s| cat.prefetch(s), cat.row_bytes(), cat.scorer(&q));
         let mut cur = Cand {
-            score: score(entry),
+            score: (probe.score)(entry),
             slot: entry,
         };
         for l in (level + 1..=max_level).rev() {
-            cur = self.greedy(&prefetch, ahead, &score, cur, l);
+            cur = self.greedy(&probe, cur, l);
         }
         for l in (0..=level.min(max_level)).rev() {
             let levels = &self.levels;
             // Stale links (to recycled slots re-inserted lower) can reach nodes without level l.
-            let found = self.search_level(
-                &prefetch,
-                ahead,
-                &score,
-                cur,
-                self.ef_construction,
-                l,
-                |n| n != slot && levels[n as usize] >= l as i8,
-            );
+            let found = self.search_level(&probe, cur, self.ef_construction, l, |n| {
+                n != slot && levels[n as usize] >= l as i8
+            });
             let max = if l == 0 { self.m0 } else { self.m };
             let chosen = self.select(cat, &found, self.m);
             {
@@ -631,27 +638,23 @@ impl NativeHnsw {
     /// accepted by `accept` (`None`: every node not tombstoned), scored with `score`.
     fn walk(
         &self,
-        prefetch: &impl Fn(u32),
-        ahead: usize,
-        score: &impl Fn(u32) -> f32,
+        probe: &Probe<impl Fn(u32), impl Fn(u32) -> f32>,
         ef: usize,
         accept: Option<&(dyn Fn(u32) -> bool + Sync)>,
     ) -> Vec<Cand> {
         let entry = self.entry.load(AtomicOrd::Acquire);
         let mut cur = Cand {
-            score: score(entry),
+            score: (probe.score)(entry),
             slot: entry,
         };
         for l in (1..=self.max_level.load(AtomicOrd::Acquire)).rev() {
-            cur = self.greedy(prefetch, ahead, score, cur, l);
+            cur = self.greedy(probe, cur, l);
         }
         match accept {
-            Some(accept) => self.search_level(prefetch, ahead, score, cur, ef, 0, accept),
+            Some(accept) => self.search_level(probe, cur, ef, 0, accept),
             // Without tombstones every node is a result (no per-node flag to load).
-            None if self.tombstones == 0 => {
-                self.search_level(prefetch, ahead, score, cur, ef, 0, |_| true)
-            }
-            None => self.search_level(prefetch, ahead, score, cur, ef, 0, |n| !self.is_dead(n)),
+            None if self.tombstones == 0 => self.search_level(probe, cur, ef, 0, |_| true),
+            None => self.search_level(probe, cur, ef, 0, |n| !self.is_dead(n)),
         }
     }
 
@@ -753,28 +756,24 @@ impl AnnIndex for NativeHnsw {
         if entry == NONE || k == 0 {
             return Vec::new();
         }
-        let exact = cat.scorer(query);
+        let exact = Probe::new(|s| cat.prefetch(s), cat.row_bytes(), cat.scorer(query));
         let mut hits: Vec<(u32, f32)> = match &self.int8 {
             // Walk on the codes, then re-score the kept candidates exactly.
             Some(codes) => {
-                let found = self.walk(
-                    &|s| codes.prefetch(s),
-                    lookahead(codes.row_bytes()),
-                    &codes.scorer(cat.metric, query),
-                    ef.max(k),
-                    accept,
+                let probe = Probe::new(
+                    |s| codes.prefetch(s),
+                    codes.row_bytes(),
+                    codes.scorer(cat.metric, query),
                 );
+                let found = self.walk(&probe, ef.max(k), accept);
                 found.iter().for_each(|c| cat.prefetch(c.slot));
-                found.iter().map(|c| (c.slot, exact(c.slot))).collect()
+                found
+                    .iter()
+                    .map(|c| (c.slot, (exact.score)(c.slot)))
+                    .collect()
             }
             None => self
-                .walk(
-                    &|s| cat.prefetch(s),
-                    lookahead(cat.row_bytes()),
-                    &exact,
-                    ef.max(k),
-                    accept,
-                )
+                .walk(&exact, ef.max(k), accept)
                 .into_iter()
                 .map(|c| (c.slot, c.score))
                 .collect(),
