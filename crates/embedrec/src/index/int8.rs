@@ -18,6 +18,8 @@ pub(crate) struct Int8Codes {
     dim: usize,
     min: Vec<f32>,
     scale: Vec<f32>,
+    /// `1 / scale` (0 where the scale is 0: every code of that dimension is 0).
+    inv_scale: Vec<f32>,
     codes: Vec<u8>,
 }
 
@@ -46,6 +48,10 @@ impl Int8Codes {
         Int8Codes {
             dim,
             min: lo,
+            inv_scale: scale
+                .iter()
+                .map(|&s| if s > 0.0 { 1.0 / s } else { 0.0 })
+                .collect(),
             scale,
             codes: Vec::new(),
         }
@@ -64,13 +70,15 @@ impl Int8Codes {
         }
         let v = cat.index_vector_ref(slot);
         let row = &mut self.codes[slot as usize * self.dim..(slot as usize + 1) * self.dim];
-        for (d, c) in row.iter_mut().enumerate() {
-            let s = self.scale[d];
-            *c = if s > 0.0 {
-                ((v[d] - self.min[d]) / s).round().clamp(0.0, 255.0) as u8
-            } else {
-                0
-            };
+        for ((c, &x), (&lo, &inv)) in row
+            .iter_mut()
+            .zip(v.iter())
+            .zip(self.min.iter().zip(&self.inv_scale))
+        {
+            // Rounds to nearest (ties up) with a truncating, saturating cast: `round` is a
+            // library call per value without SSE4.1, which made re-encoding a loaded index
+            // cost more than loading it.
+            *c = (((x - lo) * inv).clamp(0.0, 255.0) + 0.5) as u8;
         }
     }
 
@@ -185,6 +193,24 @@ mod tests {
                     (a - e).abs() <= 0.02 * spread,
                     "{metric:?} slot {s}: code score {a} vs exact {e} (spread {spread})"
                 );
+            }
+            // Every code is the nearest step to its value (the fast rounding agrees with
+            // `round` away from exact ties, which random values do not hit).
+            for &s in &slots {
+                let v = cat.index_vector_ref(s);
+                for d in 0..dim {
+                    let want = ((v[d] - codes.min[d]) / codes.scale[d])
+                        .round()
+                        .clamp(0.0, 255.0) as u8;
+                    let got = codes.codes[s as usize * dim + d];
+                    assert!(
+                        got.abs_diff(want) <= 1
+                            && (got == want
+                                || (((v[d] - codes.min[d]) / codes.scale[d]).fract() - 0.5).abs()
+                                    < 1e-3),
+                        "{metric:?} slot {s} dim {d}: code {got}, nearest step {want}"
+                    );
+                }
             }
         }
     }
