@@ -635,7 +635,7 @@ impl NativeHnsw {
     }
 
     /// Greedy descent through the upper levels, then the level-0 search for `ef` nodes
-    /// accepted by `accept` (`None`: every node not tombstoned), scored with `score`.
+    /// accepted by `accept` (`None`: every node not tombstoned), scored through `probe`.
     fn walk(
         &self,
         probe: &Probe<impl Fn(u32), impl Fn(u32) -> f32>,
