@@ -60,6 +60,26 @@ impl<P: Fn(u32), S: Fn(u32) -> f32> Probe<P, S> {
             score,
         }
     }
+
+    /// Scores the nodes `nth(0), nth(1), ...` (up to the first `None`) in order, passing
+    /// each with its score to `f`, while the vectors `ahead` of the one being scored are
+    /// requested, so that their loads overlap instead of arriving one node at a time.
+    #[inline(always)]
+    fn scan(&self, nth: impl Fn(usize) -> Option<u32>, mut f: impl FnMut(u32, f32)) {
+        (0..self.ahead).map_while(&nth).for_each(&self.prefetch);
+        for (i, n) in (0..).map_while(&nth).enumerate() {
+            if let Some(m) = nth(i + self.ahead) {
+                (self.prefetch)(m);
+            }
+            f(n, (self.score)(n));
+        }
+    }
+}
+
+/// The node a link-list entry holds (`slot + 1`), or `None` at the 0 that ends the list.
+#[inline(always)]
+fn decode_link(x: &AtomicU32) -> Option<u32> {
+    x.load(AtomicOrd::Relaxed).checked_sub(1)
 }
 
 /// Candidate ordered by score (higher is closer).
@@ -320,11 +340,7 @@ impl NativeHnsw {
     /// The current links of a slot at a level.
     #[inline]
     fn links(&self, slot: u32, level: usize) -> impl Iterator<Item = u32> + '_ {
-        self.list(slot, level)
-            .iter()
-            .map(|x| x.load(AtomicOrd::Relaxed))
-            .take_while(|&x| x != 0)
-            .map(|x| x - 1)
+        self.list(slot, level).iter().map_while(decode_link)
     }
 
     /// Hints the CPU to load a slot's link list at a level.
@@ -370,25 +386,15 @@ impl NativeHnsw {
         loop {
             let mut best = cur;
             let list = self.list(cur.slot, level);
-            let link = |i: usize| {
-                list.get(i)
-                    .map(|x| x.load(AtomicOrd::Relaxed))
-                    .filter(|&x| x != 0)
-                    .map(|x| x - 1)
-            };
-            (0..probe.ahead).map_while(link).for_each(&probe.prefetch);
-            for (i, n) in (0..).map_while(link).enumerate() {
-                if let Some(m) = link(i + probe.ahead) {
-                    (probe.prefetch)(m);
-                }
-                let c = Cand {
-                    score: (probe.score)(n),
-                    slot: n,
-                };
-                if c > best {
-                    best = c;
-                }
-            }
+            probe.scan(
+                |i| list.get(i).and_then(decode_link),
+                |slot, score| {
+                    let c = Cand { score, slot };
+                    if c > best {
+                        best = c;
+                    }
+                },
+            );
             if best.slot == cur.slot {
                 return cur;
             }
@@ -429,9 +435,8 @@ impl NativeHnsw {
                 if let Some(next) = candidates.peek() {
                     self.prefetch_links(next.slot, level);
                 }
-                // Unvisited neighbours first, then their vectors requested `ahead` of the
-                // one being scored, so that the memory loads overlap instead of arriving one
-                // neighbour at a time.
+                // Unvisited neighbours first, then their vectors scored through the probe's
+                // lookahead.
                 fresh.clear();
                 for n in self.links(c.slot, level) {
                     visited.prefetch(n);
@@ -441,30 +446,26 @@ impl NativeHnsw {
                         fresh.push(n);
                     }
                 }
-                for &n in fresh.iter().take(probe.ahead) {
-                    (probe.prefetch)(n);
-                }
-                for (i, &n) in fresh.iter().enumerate() {
-                    if let Some(&m) = fresh.get(i + probe.ahead) {
-                        (probe.prefetch)(m);
-                    }
-                    let score = (probe.score)(n);
-                    if results.len() < ef || score > worst {
-                        let cand = Cand { score, slot: n };
-                        candidates.push(cand);
-                        if accept(n) {
-                            results.push(Worst(std::cmp::Reverse(cand)));
-                            if results.len() > ef {
-                                results.pop();
-                            }
-                            if results.len() >= ef
-                                && let Some(w) = results.peek()
-                            {
-                                worst = w.0.0.score;
+                probe.scan(
+                    |i| fresh.get(i).copied(),
+                    |n, score| {
+                        if results.len() < ef || score > worst {
+                            let cand = Cand { score, slot: n };
+                            candidates.push(cand);
+                            if accept(n) {
+                                results.push(Worst(std::cmp::Reverse(cand)));
+                                if results.len() > ef {
+                                    results.pop();
+                                }
+                                if results.len() >= ef
+                                    && let Some(w) = results.peek()
+                                {
+                                    worst = w.0.0.score;
+                                }
                             }
                         }
-                    }
-                }
+                    },
+                );
             }
             let mut out: Vec<Cand> = results.into_iter().map(|w| w.0.0).collect();
             out.sort_unstable_by(|a, b| b.cmp(a));
@@ -766,7 +767,7 @@ impl AnnIndex for NativeHnsw {
                     codes.scorer(cat.metric, query),
                 );
                 let found = self.walk(&probe, ef.max(k), accept);
-                found.iter().for_each(|c| cat.prefetch(c.slot));
+                found.iter().for_each(|c| (exact.prefetch)(c.slot));
                 found
                     .iter()
                     .map(|c| (c.slot, (exact.score)(c.slot)))
@@ -979,6 +980,52 @@ mod tests {
             })
             .sum();
         assert!(total <= 2, "{total} unreachable nodes over 3 builds");
+    }
+
+    /// The probe scores every node once, in order, stopping at the first gap, and requests
+    /// each node's vector exactly once, `ahead` nodes before it is scored (all at once when
+    /// there are fewer).
+    #[test]
+    fn probe_scans_in_order_and_requests_each_vector_ahead_of_its_score() {
+        use std::cell::RefCell;
+        for (bytes, ahead) in [(4 * 128, 4), (4 * 64, 8), (64, 16), (4 * 4096, 1)] {
+            for len in [0usize, 1, 3, ahead, ahead + 1, 32] {
+                let nodes: Vec<u32> = (0..len as u32).map(|i| 100 + 7 * i).collect();
+                let log = RefCell::new(Vec::new());
+                let probe = Probe::new(
+                    |s| log.borrow_mut().push(('p', s)),
+                    bytes,
+                    |s| {
+                        log.borrow_mut().push(('s', s));
+                        s as f32 * 0.5
+                    },
+                );
+                assert_eq!(probe.ahead, ahead, "{bytes} bytes per vector");
+                let mut seen = Vec::new();
+                probe.scan(|i| nodes.get(i).copied(), |n, score| seen.push((n, score)));
+                let want: Vec<(u32, f32)> = nodes.iter().map(|&n| (n, n as f32 * 0.5)).collect();
+                assert_eq!(seen, want);
+                let log = log.into_inner();
+                let at = |kind: char, n: u32| log.iter().position(|&e| e == (kind, n));
+                for (i, &n) in nodes.iter().enumerate() {
+                    let requested = log.iter().filter(|&&e| e == ('p', n)).count();
+                    assert_eq!(requested, 1, "node {n} requested {requested} times");
+                    let scored_before = log[..at('p', n).unwrap()]
+                        .iter()
+                        .filter(|e| e.0 == 's')
+                        .count();
+                    assert_eq!(
+                        scored_before,
+                        i.saturating_sub(ahead),
+                        "node {n} requested late"
+                    );
+                    assert!(
+                        at('p', n) < at('s', n),
+                        "node {n} scored before its request"
+                    );
+                }
+            }
+        }
     }
 
     /// Every search starts with nothing visited, across the byte-wide generation's wraps:
