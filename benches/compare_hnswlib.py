@@ -278,10 +278,10 @@ def worker(lib, dataset, threads, data_dir, efs, full):
         r.save(path)
         out["save_s"] = time.perf_counter() - t
         out["file_mb"] = os.path.getsize(path) / 1e6
-        # Median of 3 (one when a load takes over 10 s: hnsw_rs rebuilds its graph): the
-        # first read of a just-written file is sometimes much slower (1M x 64 on the VM:
-        # hnswlib 0.86-1.36 s then 0.80-0.83 s; embedrec 0.53-0.81 s then 0.39-0.42 s), and
-        # a single sample measures that page-cache effect.
+        # Median of 3 (one when a load takes over 10 s: hnsw_rs rebuilds its graph): on the
+        # VM the kernel's zeroing of fresh pages varies a lot from one load to the next, most
+        # of all right after a save (1M x 64: embedrec 0.53-0.90 s first, 0.39-0.42 s next;
+        # hnswlib once 1.36 s, then 0.80-0.83 s), and a single sample mostly measures that.
         loads = [median_time(lambda: r.load(path), repeats=1)[0]]
         while len(loads) < 3 and loads[0] < 10:
             loads.append(median_time(lambda: r.load(path), repeats=1)[0])
