@@ -282,9 +282,12 @@ def worker(lib, dataset, threads, data_dir, efs, full):
         # VM the kernel's zeroing of fresh pages varies a lot from one load to the next, most
         # of all right after a save (1M x 64: embedrec 0.53-0.90 s first, 0.39-0.42 s next;
         # hnswlib once 1.36 s, then 0.80-0.83 s), and a single sample mostly measures that.
-        loads = [median_time(lambda: r.load(path), repeats=1)[0]]
+        def load_s():
+            return median_time(lambda: r.load(path), repeats=1)[0]
+
+        loads = [load_s()]
         while len(loads) < 3 and loads[0] < 10:
-            loads.append(median_time(lambda: r.load(path), repeats=1)[0])
+            loads.append(load_s())
         out["load_s"], out["load_s_each"] = float(np.median(loads)), loads
     # Filtered search and search after deletions, at ef = 128, against exact ground truth.
     nq = len(queries) if lib != "hnswlib" else min(200, len(queries))  # hnswlib filters call Python

@@ -987,7 +987,6 @@ mod tests {
     /// there are fewer).
     #[test]
     fn probe_scans_in_order_and_requests_each_vector_ahead_of_its_score() {
-        use std::cell::RefCell;
         for (bytes, ahead) in [(4 * 128, 4), (4 * 64, 8), (64, 16), (4 * 4096, 1)] {
             for len in [0usize, 1, 3, ahead, ahead + 1, 32] {
                 let nodes: Vec<u32> = (0..len as u32).map(|i| 100 + 7 * i).collect();
