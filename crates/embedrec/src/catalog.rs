@@ -10,6 +10,7 @@ use crate::{Error, Metric, Result};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU32;
 
 /// Tags and numeric attributes of one item, given to [`Engine::upsert_items`](crate::Engine::upsert_items).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -97,12 +98,15 @@ pub(crate) struct PreparedItem<'a> {
 }
 
 impl Catalog {
-    pub(crate) fn new(dim: usize, metric: Metric, storage: VectorStorage) -> Self {
+    /// An empty catalog whose rows reserve `links` link entries before each vector for the
+    /// graph index (see [`crate::index::links_per_row`]; 0 when the index keeps no links
+    /// there).
+    pub(crate) fn new(dim: usize, metric: Metric, storage: VectorStorage, links: usize) -> Self {
         Catalog {
             dim,
             metric,
             ids: IdTable::default(),
-            vectors: Rows::new(dim, storage, metric),
+            vectors: Rows::new(dim, storage, metric, links),
             inv_norm: Vec::new(),
             tags: TagLists::default(),
             tag_names: Interner::default(),
@@ -410,6 +414,27 @@ impl Catalog {
         self.vectors.prefetch(slot as usize);
     }
 
+    /// The link entries stored with a slot's vector: the native graph's level-0 list of the
+    /// slot (empty when the catalog reserves none). Written through atomics, so that many
+    /// threads can link nodes at once while others read.
+    #[inline(always)]
+    pub(crate) fn links(&self, slot: u32) -> &[AtomicU32] {
+        self.vectors.block().links(slot as usize)
+    }
+
+    /// Link entries per slot.
+    pub(crate) fn link_capacity(&self) -> usize {
+        self.vectors.block().head()
+    }
+
+    /// Hints the CPU to load the first `bytes` of a slot's link entries.
+    #[inline(always)]
+    pub(crate) fn prefetch_links(&self, slot: u32, bytes: usize) {
+        if let Some(p) = self.vectors.block().links_ptr(slot as usize) {
+            prefetch_ptr(p, bytes.div_ceil(64));
+        }
+    }
+
     /// Bytes of one stored vector (what [`Catalog::prefetch`] requests).
     pub(crate) fn row_bytes(&self) -> usize {
         self.vectors.row_bytes()
@@ -449,7 +474,7 @@ mod tests {
         let tagged = ItemAttrs::tags(["rock", "live"]);
         for metric in [Metric::Cosine, Metric::Dot, Metric::L2] {
             for storage in [VectorStorage::F32, VectorStorage::Int8] {
-                let mut cat = Catalog::new(4, metric, storage);
+                let mut cat = Catalog::new(4, metric, storage, 0);
                 let ids: Vec<String> = (0..100).map(|i| format!("i{i}")).collect();
                 let vecs: Vec<Vec<f32>> = (0..100)
                     .map(|i| vec![1.0 + i as f32, -2.0, 0.5, 3.0])

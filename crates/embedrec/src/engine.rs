@@ -77,9 +77,10 @@ pub struct EngineStats {
     pub interactions: usize,
     /// Index kind (`"hnsw"` or `"exact"`).
     pub index: &'static str,
-    /// Approximate bytes used by the index structure.
+    /// Approximate bytes used by the index structure (the native graph's level-0 links
+    /// included, though they sit in the catalog's rows next to each vector).
     pub index_memory_bytes: usize,
-    /// Approximate bytes used by catalog vectors.
+    /// Approximate bytes used by catalog vectors (their rows' link entries excluded).
     pub vector_memory_bytes: usize,
     /// Mutation counter; part of every cache key.
     pub epoch: u64,
@@ -209,7 +210,12 @@ impl Engine {
     /// of range (for example `m > 256`, `dim == 0`).
     pub fn new(config: EngineConfig) -> Result<Self> {
         config.validate()?;
-        let cat = Catalog::new(config.dim, config.metric, config.vector_storage);
+        let cat = Catalog::new(
+            config.dim,
+            config.metric,
+            config.vector_storage,
+            crate::index::links_per_row(&config),
+        );
         let index = Self::make_index(&config);
         Ok(Self::assemble(
             config,
@@ -1115,7 +1121,7 @@ impl Engine {
             users: st.users.len(),
             interactions: st.users.total,
             index: st.index.name(),
-            index_memory_bytes: st.index.memory_bytes(),
+            index_memory_bytes: st.index.memory_bytes() + st.cat.vectors.link_bytes(),
             vector_memory_bytes: st.cat.vectors.bytes(),
             epoch: self.epoch.load(Ordering::SeqCst),
             threads: self.pool.threads(),
@@ -1140,7 +1146,7 @@ impl Engine {
             &st.cat,
             &st.users,
             st.model.as_ref(),
-            st.index.to_bytes(),
+            st.index.to_bytes(&st.cat),
         )
     }
 
@@ -1199,7 +1205,8 @@ impl Engine {
         let config = d.config;
         let pool = Pool::new(config.threads);
         let index: Box<dyn AnnIndex> = match d.graph {
-            Some(mut g) => {
+            Some(g) => {
+                let mut g = g.attach(&d.cat)?;
                 if config.index == IndexKind::NativeInt8 {
                     g.enable_int8(&d.cat);
                 }

@@ -591,10 +591,12 @@ fn load_vectors(
     storage: VectorStorage,
     dim: usize,
     metric: crate::Metric,
+    links: usize,
     r: &mut SectionReader<'_>,
     ids: &[Option<&str>],
 ) -> std::result::Result<(Rows, Vec<f32>), String> {
-    let vectors = Rows::read_section(storage, dim, metric, ids.len(), r).map_err(|e| r.fail(e))?;
+    let vectors =
+        Rows::read_section(storage, dim, metric, links, ids.len(), r).map_err(|e| r.fail(e))?;
     r.finish()?;
     let cosine = metric == crate::Metric::Cosine;
     let mut inv_norm = vec![0.0f32; if cosine { ids.len() } else { 0 }];
@@ -664,11 +666,12 @@ fn build(
             "attribute columns do not match the attribute names and slots".into(),
         ));
     }
-    let mut cat = Catalog::new(dim, metric, storage);
+    let links = crate::index::links_per_row(&config);
+    let mut cat = Catalog::new(dim, metric, storage, links);
     let ids = &meta.ids;
     // Vectors (copy, validation, norms) on a second thread while ids and tags are indexed.
     let (vectors, ids_done) = std::thread::scope(|scope| {
-        let vectors = scope.spawn(|| load_vectors(storage, dim, metric, vec_r, ids));
+        let vectors = scope.spawn(|| load_vectors(storage, dim, metric, links, vec_r, ids));
         let ids_done = (|| -> Result<()> {
             cat.tag_names.names = meta.tag_names;
             cat.tag_names

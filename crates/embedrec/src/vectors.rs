@@ -1,34 +1,202 @@
-//! Item vectors in one contiguous, 64-byte aligned block.
+//! Item vectors in one contiguous, 64-byte aligned block, each row led by a header that the
+//! graph index fills with the row's level-0 links.
 //!
-//! Rows are padded to a whole number of cache lines when that costs at most 1/8 of the row
-//! (so a 128-float vector occupies exactly 8 lines and a load never straddles two rows'
-//! lines), otherwise to 16 bytes. On Linux the block is marked for transparent huge pages,
-//! which cuts TLB misses when a graph walk touches vectors all over a large catalog.
-
-/// One cache line of floats; the allocation unit, which gives the block its alignment.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Line([f32; 16]);
-
-const ZERO: Line = Line([0.0; 16]);
+//! A row is `head` link entries (u32; none unless the engine's index is the native graph),
+//! then the vector: hnswlib's layout, so that when a search expands a node whose vector it
+//! scored, the links sit in the lines next to it, and one block serves the catalog, the exact
+//! path, training and the graph without a second copy of the vectors. Vectors are padded to a
+//! whole number of cache lines when that costs at most 1/8 of the row (so a 128-float vector
+//! occupies exactly 8 lines), otherwise to 16 bytes; the header is a multiple of 16 bytes. On
+//! Linux the block is marked for transparent huge pages, which cuts TLB misses when a graph
+//! walk touches rows all over a large catalog.
 
 use crate::config::VectorStorage;
+use std::sync::atomic::AtomicU32;
 
-/// Row-major vectors, `stride` floats apart (`dim` used, the rest zero).
-#[derive(Clone)]
-pub(crate) struct VectorStore {
-    dim: usize,
+/// One cache line, the allocation unit (which gives the block its alignment). Atomics, so
+/// that a row's header can be rewritten through a shared reference (many threads link nodes
+/// at once) while other rows' vectors are read; vector bytes are only written through
+/// `&mut`.
+#[derive(Default)]
+#[repr(C, align(64))]
+struct Line([AtomicU32; 16]);
+
+/// Plain element types a row body holds (any bit pattern is a valid value).
+pub(crate) trait Elem: Copy {}
+impl Elem for f32 {}
+impl Elem for i8 {}
+
+/// Rows of `head` link entries followed by `body` bytes, `stride` bytes apart, in one
+/// 64-byte aligned block.
+pub(crate) struct RowBlock {
+    head: usize,
+    body: usize,
     stride: usize,
     rows: usize,
     lines: Vec<Line>,
+}
+
+impl RowBlock {
+    /// An empty block of rows with `head` link entries (rounded up to a multiple of 4, so
+    /// the body keeps 16-byte alignment) and `body` bytes (a multiple of 16).
+    fn new(head: usize, body: usize) -> Self {
+        debug_assert!(body.is_multiple_of(16));
+        let head = head.div_ceil(4) * 4;
+        RowBlock {
+            head,
+            body,
+            stride: head * 4 + body,
+            rows: 0,
+            lines: Vec::new(),
+        }
+    }
+
+    fn lines_for(&self, rows: usize) -> usize {
+        (rows * self.stride).div_ceil(64)
+    }
+
+    /// Address of row `r`'s body. Callers check `r < rows`.
+    #[inline(always)]
+    fn body_ptr(&self, r: usize) -> *const u8 {
+        self.lines
+            .as_ptr()
+            .cast::<u8>()
+            .wrapping_add(r * self.stride + self.head * 4)
+    }
+
+    /// The first `n` elements of row `r`'s body.
+    #[inline(always)]
+    fn body<T: Elem>(&self, r: usize, n: usize) -> &[T] {
+        assert!(r < self.rows && n * size_of::<T>() <= self.body, "row {r}");
+        // SAFETY: the body lies inside the block (`r < rows`), is aligned for `T` (rows
+        // and heads are multiples of 16 bytes) and initialised; any bit pattern is a `T`.
+        // Body bytes are only written through `&mut self` (the atomics' cells are only
+        // written through shared references in headers, which this slice does not cover).
+        unsafe { std::slice::from_raw_parts(self.body_ptr(r).cast::<T>(), n) }
+    }
+
+    /// The first `n` elements of row `r`'s body, mutable.
+    #[inline(always)]
+    fn body_mut<T: Elem>(&mut self, r: usize, n: usize) -> &mut [T] {
+        assert!(r < self.rows && n * size_of::<T>() <= self.body, "row {r}");
+        // SAFETY: as in `body`, with `&mut self` excluding every other access.
+        unsafe { std::slice::from_raw_parts_mut(self.body_ptr(r).cast_mut().cast::<T>(), n) }
+    }
+
+    /// Row `r`'s header: its link entries (empty when the block has no header).
+    #[inline(always)]
+    pub(crate) fn links(&self, r: usize) -> &[AtomicU32] {
+        assert!(r < self.rows, "row {r}");
+        // SAFETY: the header of a row inside the block, 4-byte aligned atomics.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.lines
+                    .as_ptr()
+                    .cast::<AtomicU32>()
+                    .wrapping_add(r * self.stride / 4),
+                self.head,
+            )
+        }
+    }
+
+    /// Link entries per row.
+    pub(crate) fn head(&self) -> usize {
+        self.head
+    }
+
+    /// Address of row `r`'s header (for prefetching; `None` past the end).
+    #[inline(always)]
+    pub(crate) fn links_ptr(&self, r: usize) -> Option<*const u8> {
+        (r < self.rows).then(|| {
+            self.lines
+                .as_ptr()
+                .cast::<u8>()
+                .wrapping_add(r * self.stride)
+        })
+    }
+
+    /// Address of row `r`'s body (for prefetching; `None` past the end).
+    #[inline(always)]
+    fn row_ptr(&self, r: usize) -> Option<*const u8> {
+        (r < self.rows).then(|| self.body_ptr(r))
+    }
+
+    /// Appends a zero row.
+    fn push_zero(&mut self) {
+        self.rows += 1;
+        let need = self.lines_for(self.rows);
+        if need > self.lines.len() {
+            grow_advised(&mut self.lines, need);
+            self.lines.resize_with(need, Line::default);
+        }
+    }
+
+    /// Makes room for `additional` more rows (one reallocation for a whole batch).
+    fn reserve(&mut self, additional: usize) {
+        let need = self.lines_for(self.rows + additional);
+        grow_advised(&mut self.lines, need);
+    }
+
+    /// Bytes held (capacity of the block).
+    fn bytes(&self) -> usize {
+        self.lines.capacity() * 64
+    }
+
+    /// The part of [`RowBlock::bytes`] that row headers take.
+    fn head_bytes(&self) -> usize {
+        self.bytes() / self.stride * self.head * 4
+    }
+
+    /// A block of `rows` rows with empty headers, whose bodies `fill(i, body)` writes (each
+    /// body zeroed first, just before, while its lines are in cache: no separate pass over
+    /// the whole block). Stops at the first error.
+    fn filled(
+        head: usize,
+        body: usize,
+        rows: usize,
+        mut fill: impl FnMut(usize, &mut [u8]) -> std::result::Result<(), String>,
+    ) -> std::result::Result<Self, String> {
+        let mut b = RowBlock::new(head, body);
+        let total = b.lines_for(rows);
+        grow_advised(&mut b.lines, total);
+        let base = b.lines.as_mut_ptr().cast::<u8>();
+        for i in 0..rows {
+            // SAFETY: row `i` spans bytes `i * stride .. (i + 1) * stride`, inside the
+            // `total * 64` reserved. Rows are only counted (`b.rows`) and the lines only
+            // made visible (`set_len`) once every byte is written, so an early return
+            // leaves no uninitialised memory in view.
+            unsafe {
+                let row = base.add(i * b.stride);
+                std::ptr::write_bytes(row, 0, b.stride);
+                fill(
+                    i,
+                    std::slice::from_raw_parts_mut(row.add(b.head * 4), b.body),
+                )?;
+            }
+        }
+        // SAFETY: the tail after the last row is inside the reservation; after it every
+        // line is initialised (zero is a valid `AtomicU32`).
+        unsafe {
+            std::ptr::write_bytes(base.add(rows * b.stride), 0, total * 64 - rows * b.stride);
+            b.lines.set_len(total);
+        }
+        b.rows = rows;
+        Ok(b)
+    }
+}
+
+/// Row-major vectors of `dim` floats (padded with zeros), each after its row's header.
+pub(crate) struct VectorStore {
+    dim: usize,
+    block: RowBlock,
 }
 
 impl std::fmt::Debug for VectorStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VectorStore")
             .field("dim", &self.dim)
-            .field("stride", &self.stride)
-            .field("rows", &self.rows)
+            .field("stride", &self.block.stride)
+            .field("rows", &self.block.rows)
             .finish()
     }
 }
@@ -44,89 +212,39 @@ fn stride_for(dim: usize) -> usize {
 }
 
 impl VectorStore {
-    pub(crate) fn new(dim: usize) -> Self {
+    /// An empty store whose rows have `links` header entries.
+    pub(crate) fn new(dim: usize, links: usize) -> Self {
         VectorStore {
             dim,
-            stride: stride_for(dim),
-            rows: 0,
-            lines: Vec::new(),
+            block: RowBlock::new(links, stride_for(dim) * 4),
         }
     }
 
     /// Number of rows.
     pub(crate) fn rows(&self) -> usize {
-        self.rows
-    }
-
-    fn floats(&self) -> &[f32] {
-        // SAFETY: `Line` is `repr(C)` over `[f32; 16]`, so the lines are `16 * len` floats.
-        unsafe {
-            std::slice::from_raw_parts(self.lines.as_ptr().cast::<f32>(), self.lines.len() * 16)
-        }
-    }
-
-    fn floats_mut(&mut self) -> &mut [f32] {
-        // SAFETY: as in `floats`.
-        unsafe {
-            std::slice::from_raw_parts_mut(
-                self.lines.as_mut_ptr().cast::<f32>(),
-                self.lines.len() * 16,
-            )
-        }
+        self.block.rows
     }
 
     /// Row `r` (`dim` floats).
     #[inline(always)]
     pub(crate) fn row(&self, r: usize) -> &[f32] {
-        let s = r * self.stride;
-        &self.floats()[s..s + self.dim]
+        self.block.body(r, self.dim)
     }
 
     /// Row `r`, mutable.
     pub(crate) fn row_mut(&mut self, r: usize) -> &mut [f32] {
-        let (s, d) = (r * self.stride, self.dim);
-        &mut self.floats_mut()[s..s + d]
-    }
-
-    /// Address of row `r` (for prefetching; `None` past the end).
-    #[inline(always)]
-    pub(crate) fn row_ptr(&self, r: usize) -> Option<*const u8> {
-        (r < self.rows).then(|| self.floats()[r * self.stride..].as_ptr().cast::<u8>())
+        self.block.body_mut(r, self.dim)
     }
 
     /// Appends a zero row.
     pub(crate) fn push_zero(&mut self) {
-        self.rows += 1;
-        let need = (self.rows * self.stride).div_ceil(16);
-        if need > self.lines.len() {
-            self.grow_to(need);
-        }
-    }
-
-    /// Makes room for `additional` more rows (one reallocation for a whole batch).
-    pub(crate) fn reserve(&mut self, additional: usize) {
-        grow_advised(
-            &mut self.lines,
-            ((self.rows + additional) * self.stride).div_ceil(16),
-        );
-    }
-
-    /// Extends the block to `lines` lines of zeros. New capacity is advised for huge pages
-    /// before it is first written, so the kernel can back it with 2 MiB pages from the start.
-    fn grow_to(&mut self, lines: usize) {
-        grow_advised(&mut self.lines, lines);
-        self.lines.resize(lines, ZERO);
-    }
-
-    /// Bytes held (capacity of the block).
-    pub(crate) fn bytes(&self) -> usize {
-        self.lines.capacity() * 64
+        self.block.push_zero();
     }
 
     /// Every row, concatenated without padding (`rows * dim` floats).
     pub(crate) fn to_dense(&self) -> Vec<f32> {
-        let mut out = Vec::with_capacity(self.rows * self.dim);
-        for r in 0..self.rows {
+        let mut out = Vec::with_capacity(self.rows() * self.dim);
+        for r in 0..self.rows() {
             out.extend_from_slice(self.row(r));
         }
         out
@@ -134,57 +252,35 @@ impl VectorStore {
 
     /// Builds a store from `rows * dim` dense floats.
     #[cfg(test)]
-    pub(crate) fn from_dense(dim: usize, dense: &[f32]) -> Self {
+    pub(crate) fn from_dense(dim: usize, links: usize, dense: &[f32]) -> Self {
         let bytes: Vec<u8> = dense.iter().flat_map(|x| x.to_le_bytes()).collect();
         let bytes: &[u8] = &bytes;
         let mut r = crate::persist::SectionReader::over(&bytes);
-        Self::read_rows(dim, dense.len() / dim, &mut r).expect("whole rows")
+        Self::read_rows(dim, links, dense.len() / dim, &mut r).expect("whole rows")
     }
 
     /// Reads `rows * dim` little-endian f32s (the file's vector section) straight into a
-    /// fresh block, one row at a time from the reader's chunks.
+    /// fresh block (rows with `links` empty header entries), one row at a time from the
+    /// reader's chunks.
     pub(crate) fn read_rows(
         dim: usize,
+        links: usize,
         rows: usize,
         r: &mut crate::persist::SectionReader<'_>,
     ) -> std::result::Result<Self, String> {
-        let mut v = VectorStore::new(dim);
-        let (stride, total) = (v.stride, (rows * v.stride).div_ceil(16));
-        grow_advised(&mut v.lines, total);
-        let dst = v.lines.as_mut_ptr().cast::<f32>();
-        for i in 0..rows {
+        let block = RowBlock::filled(links, stride_for(dim) * 4, rows, |_, body| {
             let src = r.take(dim * 4)?;
-            // SAFETY: row `i` spans floats `i * stride .. (i + 1) * stride`, inside the
-            // `total * 16` reserved; `src` is `dim * 4` bytes; any bit pattern is an f32.
-            // Rows are only counted (`v.rows`) once written, so an early return leaves no
-            // uninitialised row in view.
-            unsafe {
-                let row = dst.add(i * stride);
-                #[cfg(target_endian = "little")]
-                std::ptr::copy_nonoverlapping(src.as_ptr(), row.cast::<u8>(), dim * 4);
-                #[cfg(not(target_endian = "little"))]
-                for (j, b) in src.chunks_exact(4).enumerate() {
-                    row.add(j)
-                        .write(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-                }
-                std::ptr::write_bytes(row.add(dim), 0, stride - dim);
+            #[cfg(target_endian = "little")]
+            body[..dim * 4].copy_from_slice(src);
+            #[cfg(not(target_endian = "little"))]
+            for (d, b) in body.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
+                d.copy_from_slice(&f32::from_le_bytes([b[0], b[1], b[2], b[3]]).to_ne_bytes());
             }
-        }
-        // SAFETY: the tail after the last row is inside the reservation; after it every
-        // line is initialised, exactly once (no zero-fill pass before the copy).
-        unsafe {
-            std::ptr::write_bytes(dst.add(rows * stride), 0, total * 16 - rows * stride);
-            v.lines.set_len(total);
-        }
-        v.rows = rows;
-        Ok(v)
+            Ok(())
+        })?;
+        Ok(VectorStore { dim, block })
     }
 }
-
-/// One cache line of int8 codes (the allocation unit of [`CodeStore`]).
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Line8([i8; 64]);
 
 /// Bytes between code row starts for `dim` components: whole cache lines when that costs at
 /// most 1/8 of the row, otherwise 16-byte steps.
@@ -200,13 +296,11 @@ fn code_stride_for(dim: usize) -> usize {
 /// Vectors stored as int8 codes with one scale per vector (`v ≈ scale · codes`, the scale
 /// being `max |v_i| / 127`): a quarter of the f32 bytes. No fitting is needed and no value
 /// is ever clamped, since each vector gets its own range; the stored vector is the decoded
-/// one, and every score is computed on it exactly.
-#[derive(Clone)]
+/// one, and every score is computed on it exactly. Codes sit after their row's header, as
+/// f32 vectors do.
 pub(crate) struct CodeStore {
     dim: usize,
-    stride: usize,
-    rows: usize,
-    lines: Vec<Line8>,
+    block: RowBlock,
     /// Per row: the scale.
     scale: Vec<f32>,
     /// Per row, under L2 only (`keep_sq`): the squared norm of the decoded vector
@@ -216,40 +310,20 @@ pub(crate) struct CodeStore {
 }
 
 impl CodeStore {
-    fn new(dim: usize, metric: crate::Metric) -> Self {
+    fn new(dim: usize, metric: crate::Metric, links: usize) -> Self {
         CodeStore {
             dim,
-            stride: code_stride_for(dim),
-            rows: 0,
-            lines: Vec::new(),
+            block: RowBlock::new(links, code_stride_for(dim)),
             scale: Vec::new(),
             sq: Vec::new(),
             keep_sq: metric == crate::Metric::L2,
         }
     }
 
-    fn all(&self) -> &[i8] {
-        // SAFETY: `Line8` is `repr(C)` over `[i8; 64]`.
-        unsafe {
-            std::slice::from_raw_parts(self.lines.as_ptr().cast::<i8>(), self.lines.len() * 64)
-        }
-    }
-
-    fn all_mut(&mut self) -> &mut [i8] {
-        // SAFETY: as in `all`.
-        unsafe {
-            std::slice::from_raw_parts_mut(
-                self.lines.as_mut_ptr().cast::<i8>(),
-                self.lines.len() * 64,
-            )
-        }
-    }
-
     /// The codes of row `r`.
     #[inline(always)]
     pub(crate) fn codes(&self, r: usize) -> &[i8] {
-        let s = r * self.stride;
-        &self.all()[s..s + self.dim]
+        self.block.body(r, self.dim)
     }
 
     /// The scale of row `r`.
@@ -272,7 +346,7 @@ impl CodeStore {
 
     /// The norm of row `r`'s decoded vector (under any metric).
     fn norm(&self, r: usize) -> f32 {
-        decoded_sq(self.codes(r), self.scale[r]).sqrt()
+        decoded_sq(self.codes(r).iter().copied(), self.scale[r]).sqrt()
     }
 
     /// Encodes `v` (finite components) into row `r`.
@@ -280,20 +354,18 @@ impl CodeStore {
         let top = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
         let scale = top / 127.0;
         let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-        let (s, d) = (r * self.stride, self.dim);
-        for (c, x) in self.all_mut()[s..s + d].iter_mut().zip(v) {
+        for (c, x) in self.block.body_mut::<i8>(r, self.dim).iter_mut().zip(v) {
             *c = (x * inv).round().clamp(-127.0, 127.0) as i8;
         }
         self.scale[r] = scale;
         if self.keep_sq {
-            self.sq[r] = decoded_sq(self.codes(r), scale);
+            self.sq[r] = decoded_sq(self.codes(r).iter().copied(), scale);
         }
     }
 
     /// Zeroes row `r`.
     fn zero(&mut self, r: usize) {
-        let (s, d) = (r * self.stride, self.dim);
-        self.all_mut()[s..s + d].fill(0);
+        self.block.body_mut::<i8>(r, self.dim).fill(0);
         self.scale[r] = 0.0;
         if let Some(q) = self.sq.get_mut(r) {
             *q = 0.0;
@@ -302,10 +374,7 @@ impl CodeStore {
 
     /// Makes room for `additional` more rows.
     fn reserve(&mut self, additional: usize) {
-        grow_advised(
-            &mut self.lines,
-            ((self.rows + additional) * self.stride).div_ceil(64),
-        );
+        self.block.reserve(additional);
         self.scale.reserve(additional);
         if self.keep_sq {
             self.sq.reserve(additional);
@@ -314,18 +383,13 @@ impl CodeStore {
 
     /// Bytes held.
     fn bytes(&self) -> usize {
-        self.lines.capacity() * 64 + (self.scale.capacity() + self.sq.capacity()) * 4
-    }
-
-    /// Address of row `r` (for prefetching; `None` past the end).
-    fn row_ptr(&self, r: usize) -> Option<*const u8> {
-        (r < self.rows).then(|| self.all()[r * self.stride..].as_ptr().cast::<u8>())
+        self.block.bytes() + (self.scale.capacity() + self.sq.capacity()) * 4
     }
 
     /// Appends rows of `scale (f32 LE) | dim codes`.
     fn write(&self, out: &mut Vec<u8>) {
-        out.reserve(self.rows * (self.dim + 4));
-        for r in 0..self.rows {
+        out.reserve(self.block.rows * (self.dim + 4));
+        for r in 0..self.block.rows {
             out.extend_from_slice(&self.scale[r].to_le_bytes());
             out.extend(self.codes(r).iter().map(|&x| x as u8));
         }
@@ -337,37 +401,27 @@ impl CodeStore {
     }
 
     fn push_zero(&mut self) {
-        self.rows += 1;
+        self.block.push_zero();
         self.scale.push(0.0);
         if self.keep_sq {
             self.sq.push(0.0);
         }
-        let need = (self.rows * self.stride).div_ceil(64);
-        if need > self.lines.len() {
-            grow_advised(&mut self.lines, need);
-            self.lines.resize(need, Line8([0; 64]));
-        }
     }
 
     /// Reads rows of `scale (f32 LE) | dim codes` (the file's code section) into a fresh
-    /// store, validating each scale (finite, not negative) and code (not -128).
+    /// store (rows with `links` empty header entries), validating each scale (finite, not
+    /// negative) and code (not -128).
     fn read_rows(
         dim: usize,
         metric: crate::Metric,
+        links: usize,
         rows: usize,
         r: &mut crate::persist::SectionReader<'_>,
     ) -> std::result::Result<Self, String> {
-        let mut c = CodeStore::new(dim, metric);
-        let keep_sq = c.keep_sq;
-        let total = (rows * c.stride).div_ceil(64);
-        grow_advised(&mut c.lines, total);
-        c.lines.resize(total, Line8([0; 64]));
-        c.scale.reserve_exact(rows);
-        if keep_sq {
-            c.sq.reserve_exact(rows);
-        }
-        let stride = c.stride;
-        for i in 0..rows {
+        let keep_sq = metric == crate::Metric::L2;
+        let mut scales = Vec::with_capacity(rows);
+        let mut sqs = Vec::with_capacity(if keep_sq { rows } else { 0 });
+        let block = RowBlock::filled(links, code_stride_for(dim), rows, |i, body| {
             let b = r.take(4 + dim)?;
             let scale = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             if !(scale.is_finite() && scale >= 0.0) {
@@ -378,27 +432,31 @@ impl CodeStore {
             if b[4..].contains(&(i8::MIN as u8)) {
                 return Err(format!("slot {i}: code -128 outside -127..=127"));
             }
-            let row = &mut c.all_mut()[i * stride..i * stride + dim];
-            for (dst, &x) in row.iter_mut().zip(&b[4..]) {
-                *dst = x as i8;
+            body[..dim].copy_from_slice(&b[4..]);
+            if keep_sq {
+                sqs.push(decoded_sq(b[4..].iter().map(|&x| x as i8), scale));
             }
-            let sq = keep_sq.then(|| decoded_sq(row, scale));
-            c.sq.extend(sq);
-            c.scale.push(scale);
-        }
-        c.rows = rows;
-        Ok(c)
+            scales.push(scale);
+            Ok(())
+        })?;
+        Ok(CodeStore {
+            dim,
+            block,
+            scale: scales,
+            sq: sqs,
+            keep_sq,
+        })
     }
 }
 
 /// Squared norm of the vector `scale · codes` (the integer sum is exact).
-fn decoded_sq(codes: &[i8], scale: f32) -> f32 {
-    let sum: i64 = codes.iter().map(|&c| c as i64 * c as i64).sum();
+fn decoded_sq(codes: impl IntoIterator<Item = i8>, scale: f32) -> f32 {
+    let sum: i64 = codes.into_iter().map(|c| c as i64 * c as i64).sum();
     scale * scale * sum as f32
 }
 
-/// The catalog's vectors, in the storage chosen by [`VectorStorage`].
-#[derive(Clone)]
+/// The catalog's vectors, in the storage chosen by [`VectorStorage`], each row led by its
+/// header of link entries.
 pub(crate) enum Rows {
     /// Raw f32 vectors.
     F32(VectorStore),
@@ -413,18 +471,24 @@ impl std::fmt::Debug for Rows {
             Rows::Int8(c) => f
                 .debug_struct("CodeStore")
                 .field("dim", &c.dim)
-                .field("rows", &c.rows)
+                .field("rows", &c.block.rows)
                 .finish(),
         }
     }
 }
 
 impl Rows {
-    /// Empty rows of `dim` components; `metric` decides what int8 storage keeps per row.
-    pub(crate) fn new(dim: usize, storage: VectorStorage, metric: crate::Metric) -> Self {
+    /// Empty rows of `dim` components with `links` header entries each; `metric` decides
+    /// what int8 storage keeps per row.
+    pub(crate) fn new(
+        dim: usize,
+        storage: VectorStorage,
+        metric: crate::Metric,
+        links: usize,
+    ) -> Self {
         match storage {
-            VectorStorage::F32 => Rows::F32(VectorStore::new(dim)),
-            VectorStorage::Int8 => Rows::Int8(CodeStore::new(dim, metric)),
+            VectorStorage::F32 => Rows::F32(VectorStore::new(dim, links)),
+            VectorStorage::Int8 => Rows::Int8(CodeStore::new(dim, metric, links)),
         }
     }
 
@@ -432,6 +496,15 @@ impl Rows {
         match self {
             Rows::F32(_) => VectorStorage::F32,
             Rows::Int8(_) => VectorStorage::Int8,
+        }
+    }
+
+    /// The block holding the rows (headers and bodies).
+    #[inline(always)]
+    pub(crate) fn block(&self) -> &RowBlock {
+        match self {
+            Rows::F32(v) => &v.block,
+            Rows::Int8(c) => &c.block,
         }
     }
 
@@ -460,7 +533,7 @@ impl Rows {
         }
     }
 
-    /// Zeroes row `r`.
+    /// Zeroes row `r`'s vector (its header is the index's).
     pub(crate) fn zero_row(&mut self, r: usize) {
         match self {
             Rows::F32(s) => s.row_mut(r).fill(0.0),
@@ -468,7 +541,7 @@ impl Rows {
         }
     }
 
-    /// Appends a zero row.
+    /// Appends a zero row with an empty header.
     pub(crate) fn push_zero(&mut self) {
         match self {
             Rows::F32(v) => v.push_zero(),
@@ -479,27 +552,29 @@ impl Rows {
     /// Makes room for `additional` more rows.
     pub(crate) fn reserve(&mut self, additional: usize) {
         match self {
-            Rows::F32(v) => v.reserve(additional),
+            Rows::F32(v) => v.block.reserve(additional),
             Rows::Int8(c) => c.reserve(additional),
         }
     }
 
-    /// Bytes held.
+    /// Bytes held, headers excluded (they are the index's: [`Rows::link_bytes`]).
     pub(crate) fn bytes(&self) -> usize {
-        match self {
-            Rows::F32(v) => v.bytes(),
+        let total = match self {
+            Rows::F32(v) => v.block.bytes(),
             Rows::Int8(c) => c.bytes(),
-        }
+        };
+        total - self.link_bytes()
     }
 
-    /// Hints the CPU to load row `r` (a no-op past the end).
+    /// Bytes the row headers hold.
+    pub(crate) fn link_bytes(&self) -> usize {
+        self.block().head_bytes()
+    }
+
+    /// Hints the CPU to load row `r`'s vector (a no-op past the end).
     #[inline(always)]
     pub(crate) fn prefetch(&self, r: usize) {
-        let p = match self {
-            Rows::F32(v) => v.row_ptr(r),
-            Rows::Int8(c) => c.row_ptr(r),
-        };
-        if let Some(p) = p {
+        if let Some(p) = self.block().row_ptr(r) {
             crate::catalog::prefetch_ptr(p, self.row_bytes().div_ceil(64));
         }
     }
@@ -517,12 +592,13 @@ impl Rows {
     pub(crate) fn to_dense(&self) -> Vec<f32> {
         match self {
             Rows::F32(v) => v.to_dense(),
-            Rows::Int8(c) => (0..c.rows).flat_map(|r| c.decode(r)).collect(),
+            Rows::Int8(c) => (0..c.block.rows).flat_map(|r| c.decode(r)).collect(),
         }
     }
 
     /// Appends the file section of these rows: `rows * dim` f32 LE for f32 storage, rows of
-    /// `scale (f32 LE) | dim codes` for int8.
+    /// `scale (f32 LE) | dim codes` for int8. Headers are not part of it (the graph section
+    /// stores the links).
     pub(crate) fn write_section(&self, out: &mut Vec<u8>) {
         match self {
             Rows::F32(v) => {
@@ -545,17 +621,19 @@ impl Rows {
         }
     }
 
-    /// Reads a section written by [`Rows::write_section`].
+    /// Reads a section written by [`Rows::write_section`] into rows with `links` empty
+    /// header entries.
     pub(crate) fn read_section(
         storage: VectorStorage,
         dim: usize,
         metric: crate::Metric,
+        links: usize,
         rows: usize,
         r: &mut crate::persist::SectionReader<'_>,
     ) -> std::result::Result<Self, String> {
         Ok(match storage {
-            VectorStorage::F32 => Rows::F32(VectorStore::read_rows(dim, rows, r)?),
-            VectorStorage::Int8 => Rows::Int8(CodeStore::read_rows(dim, metric, rows, r)?),
+            VectorStorage::F32 => Rows::F32(VectorStore::read_rows(dim, links, rows, r)?),
+            VectorStorage::Int8 => Rows::Int8(CodeStore::read_rows(dim, metric, links, rows, r)?),
         })
     }
 }
@@ -625,20 +703,26 @@ mod tests {
 
     #[test]
     fn rows_are_aligned_and_round_trip() {
-        for dim in [1, 3, 8, 16, 24, 100, 128, 129] {
-            let dense: Vec<f32> = (0..dim * 5).map(|i| i as f32).collect();
-            let v = VectorStore::from_dense(dim, &dense);
-            assert_eq!(v.rows(), 5);
-            assert_eq!(v.to_dense(), dense, "dim {dim}");
-            if v.stride.is_multiple_of(16) {
-                assert_eq!(v.row(3).as_ptr() as usize % 64, 0, "dim {dim}");
+        for links in [0, 10, 32] {
+            for dim in [1, 3, 8, 16, 24, 100, 128, 129] {
+                let dense: Vec<f32> = (0..dim * 5).map(|i| i as f32).collect();
+                let v = VectorStore::from_dense(dim, links, &dense);
+                assert_eq!(v.rows(), 5);
+                assert_eq!(v.to_dense(), dense, "dim {dim}, {links} links");
+                let b = &v.block;
+                assert_eq!(b.head % 4, 0);
+                assert!(b.head >= links && b.head < links + 4);
+                if b.stride.is_multiple_of(64) && (b.head * 4).is_multiple_of(64) {
+                    assert_eq!(v.row(3).as_ptr() as usize % 64, 0, "dim {dim}");
+                }
+                let floats = b.body / 4;
+                assert!(
+                    floats >= dim && (floats - dim) * 8 <= dim.max(24),
+                    "dim {dim}"
+                );
             }
-            assert!(
-                v.stride >= dim && (v.stride - dim) * 8 <= dim.max(24),
-                "dim {dim}"
-            );
         }
-        let mut v = VectorStore::new(128);
+        let mut v = VectorStore::new(128, 0);
         for _ in 0..3 {
             v.push_zero();
         }
@@ -648,5 +732,53 @@ mod tests {
         assert_eq!(stride_for(128), 128);
         assert_eq!(stride_for(100), 112);
         assert_eq!(stride_for(24), 24);
+    }
+
+    /// A row's header (the index's links) and its vector never overlap, nor touch the
+    /// neighbouring rows: writing one leaves every other value as it was, for f32 and int8
+    /// rows, grown one row at a time.
+    #[test]
+    fn headers_and_vectors_are_disjoint() {
+        use std::sync::atomic::Ordering;
+        for storage in [VectorStorage::F32, VectorStorage::Int8] {
+            for (dim, links) in [(5, 10), (64, 32), (128, 32), (3, 1)] {
+                let mut rows = Rows::new(dim, storage, crate::Metric::Dot, links);
+                let n = 7;
+                for _ in 0..n {
+                    rows.push_zero();
+                }
+                let head = rows.block().head();
+                for r in 0..n {
+                    let v: Vec<f32> = (0..dim).map(|i| (r * 100 + i) as f32 + 1.0).collect();
+                    rows.set_row(r, &v);
+                }
+                for r in 0..n {
+                    for (j, x) in rows.block().links(r).iter().enumerate() {
+                        assert_eq!(x.load(Ordering::Relaxed), 0, "fresh header {r}[{j}]");
+                        x.store((r * 1000 + j) as u32 + 1, Ordering::Relaxed);
+                    }
+                }
+                for r in 0..n {
+                    let want: Vec<f32> = (0..dim).map(|i| (r * 100 + i) as f32 + 1.0).collect();
+                    let got = rows.row(r);
+                    for (g, w) in got.iter().zip(&want) {
+                        // Int8 rows hold the vector to within one step (max / 127).
+                        assert!((g - w).abs() <= w.abs().max(*want.last().unwrap()) / 127.0);
+                    }
+                    let l = rows.block().links(r);
+                    assert_eq!(l.len(), head);
+                    for (j, x) in l.iter().enumerate() {
+                        assert_eq!(x.load(Ordering::Relaxed), (r * 1000 + j) as u32 + 1);
+                    }
+                }
+                rows.zero_row(3);
+                assert!(rows.row(3).iter().all(|&x| x == 0.0));
+                assert_eq!(rows.block().links(3)[0].load(Ordering::Relaxed), 3001);
+                assert_eq!(
+                    rows.link_bytes(),
+                    rows.block().bytes() / rows.block().stride * head * 4
+                );
+            }
+        }
     }
 }

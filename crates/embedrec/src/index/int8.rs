@@ -150,7 +150,7 @@ mod tests {
         let mut rng = crate::SplitMix64(11);
         for metric in [Metric::L2, Metric::Dot, Metric::Cosine] {
             let dim = 48;
-            let mut cat = Catalog::new(dim, metric, crate::VectorStorage::F32);
+            let mut cat = Catalog::new(dim, metric, crate::VectorStorage::F32, 0);
             let vecs: Vec<Vec<f32>> = (0..300)
                 .map(|_| (0..dim).map(|_| rng.uniform() * 4.0 - 2.0).collect())
                 .collect();

@@ -17,6 +17,16 @@ pub(crate) use exact::{ExactIndex, exact_top_k, top_k_by};
 pub(crate) use hnsw::HnswIndex;
 pub(crate) use native::NativeHnsw;
 
+/// Link entries each catalog row reserves ahead of its vector for the configured index: the
+/// native graph keeps its level-0 lists there (hnswlib's layout: a node's links next to its
+/// vector); other indexes keep none.
+pub(crate) fn links_per_row(config: &crate::EngineConfig) -> usize {
+    match config.index {
+        crate::IndexKind::Native | crate::IndexKind::NativeInt8 => native::links_per_row(config.m),
+        _ => 0,
+    }
+}
+
 /// The contract every index implements. Implementations receive only validated input:
 /// vectors of the right dimension with finite components (unit length under cosine).
 pub trait AnnIndex: Send + Sync + std::fmt::Debug {
@@ -53,7 +63,7 @@ pub trait AnnIndex: Send + Sync + std::fmt::Debug {
     }
     /// The index structure serialised for the engine file, when the index can be stored
     /// (loading then skips the rebuild).
-    fn to_bytes(&self) -> Option<Vec<u8>> {
+    fn to_bytes(&self, _cat: &Catalog) -> Option<Vec<u8>> {
         None
     }
     /// True when the index would be better rebuilt from the catalog (e.g. too many tombstones).

@@ -2,9 +2,11 @@
 //!
 //! - nodes are catalog slots, and distances are the catalog's exact scores, so the graph
 //!   stores no second copy of the vectors;
-//! - level-0 links live in one 64-byte-aligned array of fixed-size slots (`2·m` per node,
-//!   padded to whole cache lines when that costs at most 1/8), upper levels in one shared
-//!   pool (a node's lists are contiguous there; the node keeps an offset);
+//! - level-0 links live in fixed-size slots (`2·m` per node, padded to whole cache lines
+//!   when that costs at most 1/8) at the head of each node's catalog row, right before its
+//!   vector (hnswlib's layout: the catalog reserves them, see [`links_per_row`]); upper
+//!   levels in one shared pool (a node's lists are contiguous there; the node keeps an
+//!   offset);
 //! - visited sets are per-thread arrays of generation tags, reset by bumping the generation;
 //! - the search is memory-bound, so it overlaps its loads: when a node is expanded, the
 //!   visited tags of all its neighbours are prefetched, then the vectors of the unvisited
@@ -162,6 +164,17 @@ fn with_visited<R>(n: usize, f: impl FnOnce(&mut Visited<'_>) -> R) -> R {
     })
 }
 
+/// Link entries a catalog row reserves for the native graph of parameter `m`: its level-0
+/// list of `2·m` links, padded to whole cache lines when that costs at most 1/8.
+pub(crate) fn links_per_row(m: usize) -> usize {
+    let lines = (2 * m).div_ceil(16) * 16;
+    if (lines - 2 * m) * 8 <= 2 * m {
+        lines
+    } else {
+        2 * m
+    }
+}
+
 /// The native HNSW graph.
 ///
 /// Link lists are fixed-capacity arrays of atomics holding `slot + 1`, ended by a 0 when not
@@ -176,11 +189,6 @@ pub(crate) struct NativeHnsw {
     m0: usize,
     ef_construction: usize,
     level_mult: f64,
-    /// `slots * l0_stride` entries, 64-byte aligned: each slot's level-0 list.
-    level0: Vec<Line0>,
-    /// Entries between level-0 lists: `m0`, padded to whole cache lines when that costs at
-    /// most 1/8.
-    l0_stride: usize,
     /// Per slot with an upper level (about one in `m`): offset in `upper_pool` of its
     /// `level * m` entries for levels 1..=level. A map, not a column, since only the greedy
     /// descent reads it and a column would cost 4 bytes for every node.
@@ -208,11 +216,6 @@ pub(crate) struct NativeHnsw {
     int8: Option<Int8Codes>,
 }
 
-/// One cache line of level-0 link entries (the allocation unit, for 64-byte alignment).
-#[derive(Debug, Default)]
-#[repr(C, align(64))]
-struct Line0([AtomicU32; 16]);
-
 /// Batches at least this large are inserted in parallel on the current rayon pool.
 const PARALLEL_MIN: usize = 256;
 
@@ -228,15 +231,6 @@ impl NativeHnsw {
             m0: 2 * m,
             ef_construction,
             level_mult: 1.0 / (m as f64).ln(),
-            level0: Vec::new(),
-            l0_stride: {
-                let lines = (2 * m).div_ceil(16) * 16;
-                if (lines - 2 * m) * 8 <= 2 * m {
-                    lines
-                } else {
-                    2 * m
-                }
-            },
             upper_at: HashMap::new(),
             upper_pool: Vec::new(),
             upper_garbage: 0,
@@ -278,10 +272,20 @@ impl NativeHnsw {
         if old < slots {
             self.levels.resize(slots, -1);
             self.dead.resize(slots.div_ceil(64), 0);
-            let need = (slots * self.l0_stride).div_ceil(16);
-            crate::vectors::grow_advised(&mut self.level0, need);
-            self.level0.resize_with(need, Line0::default);
         }
+    }
+
+    /// Checks that the catalog's rows have room for this graph's level-0 lists (the engine
+    /// creates the catalog with [`links_per_row`] of its `m`).
+    fn check_rows(&self, cat: &Catalog) -> Result<()> {
+        if cat.link_capacity() < self.m0 {
+            return Err(crate::Error::Internal(format!(
+                "catalog rows hold {} link entries, the native graph needs {}",
+                cat.link_capacity(),
+                self.m0
+            )));
+        }
+        Ok(())
     }
 
     /// The lock of a slot's link lists.
@@ -304,61 +308,54 @@ impl NativeHnsw {
         }
     }
 
-    /// Every level-0 entry, flat.
+    /// The raw list (capacity entries of `slot + 1`, 0-terminated) of a slot at a level:
+    /// at level 0 the head of its catalog row; above, its part of the upper pool, empty
+    /// when the slot has no such level (a recycled slot may come back lower while stale
+    /// links still reach it).
     #[inline(always)]
-    fn level0_entries(&self) -> &[AtomicU32] {
-        // SAFETY: `Line0` is `repr(C)` over `[AtomicU32; 16]`, so the lines are
-        // `16 * len` contiguous atomics.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.level0.as_ptr().cast::<AtomicU32>(),
-                self.level0.len() * 16,
-            )
+    fn list<'a>(&'a self, cat: &'a Catalog, slot: u32, level: usize) -> &'a [AtomicU32] {
+        if level == 0 {
+            &cat.links(slot)[..self.m0]
+        } else {
+            self.upper(slot, level)
         }
     }
 
-    /// The raw list (capacity entries of `slot + 1`, 0-terminated) of a slot at a level;
-    /// empty when the slot has no such level (a recycled slot may come back lower while
-    /// stale links still reach it).
+    /// The list of a slot at a level above 0 (see [`NativeHnsw::list`]).
     #[inline(always)]
-    fn list(&self, slot: u32, level: usize) -> &[AtomicU32] {
-        if level == 0 {
-            let base = slot as usize * self.l0_stride;
-            &self.level0_entries()[base..base + self.m0]
-        } else {
-            if level as isize > self.levels[slot as usize] as isize {
-                return &[];
-            }
-            let Some(&at) = self.upper_at.get(&slot) else {
-                return &[];
-            };
-            let at = at as usize + (level - 1) * self.m;
-            &self.upper_pool[at..at + self.m]
+    fn upper(&self, slot: u32, level: usize) -> &[AtomicU32] {
+        if level as isize > self.levels[slot as usize] as isize {
+            return &[];
         }
+        let Some(&at) = self.upper_at.get(&slot) else {
+            return &[];
+        };
+        let at = at as usize + (level - 1) * self.m;
+        &self.upper_pool[at..at + self.m]
     }
 
     /// The current links of a slot at a level.
     #[inline]
-    fn links(&self, slot: u32, level: usize) -> impl Iterator<Item = u32> + '_ {
-        self.list(slot, level).iter().map_while(decode_link)
+    fn links<'a>(
+        &'a self,
+        cat: &'a Catalog,
+        slot: u32,
+        level: usize,
+    ) -> impl Iterator<Item = u32> + 'a {
+        self.list(cat, slot, level).iter().map_while(decode_link)
     }
 
     /// Hints the CPU to load a slot's link list at a level.
     #[inline(always)]
-    fn prefetch_links(&self, slot: u32, level: usize) {
-        if level == 0
-            && let Some(x) = self.level0_entries().get(slot as usize * self.l0_stride)
-        {
-            crate::catalog::prefetch_ptr(
-                x as *const AtomicU32 as *const u8,
-                (self.m0 * 4).div_ceil(64),
-            );
+    fn prefetch_links(&self, cat: &Catalog, slot: u32, level: usize) {
+        if level == 0 {
+            cat.prefetch_links(slot, self.m0 * 4);
         }
     }
 
     /// Replaces the links of a slot at a level (the caller holds the slot's lock or `&mut`).
-    fn set_links(&self, slot: u32, level: usize, links: &[u32]) {
-        let list = self.list(slot, level);
+    fn set_links(&self, cat: &Catalog, slot: u32, level: usize, links: &[u32]) {
+        let list = self.list(cat, slot, level);
         let n = links.len().min(list.len());
         for (dst, &x) in list.iter().zip(&links[..n]) {
             dst.store(x + 1, AtomicOrd::Relaxed);
@@ -379,13 +376,14 @@ impl NativeHnsw {
     /// Greedy walk at one level from `start`; returns the closest node found.
     fn greedy(
         &self,
+        cat: &Catalog,
         probe: &Probe<impl Fn(u32), impl Fn(u32) -> f32>,
         mut cur: Cand,
         level: usize,
     ) -> Cand {
         loop {
             let mut best = cur;
-            let list = self.list(cur.slot, level);
+            let list = self.list(cat, cur.slot, level);
             probe.scan(
                 |i| list.get(i).and_then(decode_link),
                 |slot, score| {
@@ -406,6 +404,7 @@ impl NativeHnsw {
     /// (all nodes are traversed). Returns the results, best first.
     fn search_level(
         &self,
+        cat: &Catalog,
         probe: &Probe<impl Fn(u32), impl Fn(u32) -> f32>,
         entry: Cand,
         ef: usize,
@@ -433,15 +432,15 @@ impl NativeHnsw {
                 // The next candidate (unless this one's neighbours displace it) is expanded
                 // after this one: its links load meanwhile.
                 if let Some(next) = candidates.peek() {
-                    self.prefetch_links(next.slot, level);
+                    self.prefetch_links(cat, next.slot, level);
                 }
                 // Unvisited neighbours first, then their vectors scored through the probe's
                 // lookahead.
                 fresh.clear();
-                for n in self.links(c.slot, level) {
+                for n in self.links(cat, c.slot, level) {
                     visited.prefetch(n);
                 }
-                for n in self.links(c.slot, level) {
+                for n in self.links(cat, c.slot, level) {
                     if visited.first_visit(n) {
                         fresh.push(n);
                     }
@@ -511,7 +510,7 @@ impl NativeHnsw {
 
     /// Takes a slot out of the graph before it is re-inserted (its item was replaced or the
     /// slot recycled). Sequential.
-    fn unlink(&mut self, slot: u32) {
+    fn unlink(&mut self, cat: &Catalog, slot: u32) {
         let s = slot as usize;
         if self.is_dead(slot) {
             // A recycled slot stops being a tombstone.
@@ -525,7 +524,7 @@ impl NativeHnsw {
             self.upper_garbage += self.levels[s] as usize * self.m;
         }
         self.levels[s] = -1;
-        self.set_links(slot, 0, &[]);
+        self.set_links(cat, slot, 0, &[]);
     }
 
     /// Draws a level for an unlinked slot and allocates its upper lists. Sequential.
@@ -595,12 +594,12 @@ impl NativeHnsw {
             slot: entry,
         };
         for l in (level + 1..=max_level).rev() {
-            cur = self.greedy(&probe, cur, l);
+            cur = self.greedy(cat, &probe, cur, l);
         }
         for l in (0..=level.min(max_level)).rev() {
             let levels = &self.levels;
             // Stale links (to recycled slots re-inserted lower) can reach nodes without level l.
-            let found = self.search_level(&probe, cur, self.ef_construction, l, |n| {
+            let found = self.search_level(cat, &probe, cur, self.ef_construction, l, |n| {
                 n != slot && levels[n as usize] >= l as i8
             });
             let max = if l == 0 { self.m0 } else { self.m };
@@ -613,17 +612,17 @@ impl NativeHnsw {
                 // search could reach).
                 let _g = self.lock(slot);
                 let mut own = chosen.clone();
-                for x in self.links(slot, l) {
+                for x in self.links(cat, slot, l) {
                     self.add_link(cat, slot, &mut own, x, max);
                 }
-                self.set_links(slot, l, &own);
+                self.set_links(cat, slot, l, &own);
             }
             for &n in &chosen {
                 // Reverse link, pruned with the same heuristic when full.
                 let _g = self.lock(n);
-                let mut nl: Vec<u32> = self.links(n, l).collect();
+                let mut nl: Vec<u32> = self.links(cat, n, l).collect();
                 self.add_link(cat, n, &mut nl, slot, max);
-                self.set_links(n, l, &nl);
+                self.set_links(cat, n, l, &nl);
             }
             if let Some(best) = found.first() {
                 cur = *best;
@@ -639,6 +638,7 @@ impl NativeHnsw {
     /// accepted by `accept` (`None`: every node not tombstoned), scored through `probe`.
     fn walk(
         &self,
+        cat: &Catalog,
         probe: &Probe<impl Fn(u32), impl Fn(u32) -> f32>,
         ef: usize,
         accept: Option<&(dyn Fn(u32) -> bool + Sync)>,
@@ -649,13 +649,13 @@ impl NativeHnsw {
             slot: entry,
         };
         for l in (1..=self.max_level.load(AtomicOrd::Acquire)).rev() {
-            cur = self.greedy(probe, cur, l);
+            cur = self.greedy(cat, probe, cur, l);
         }
         match accept {
-            Some(accept) => self.search_level(probe, cur, ef, 0, accept),
+            Some(accept) => self.search_level(cat, probe, cur, ef, 0, accept),
             // Without tombstones every node is a result (no per-node flag to load).
-            None if self.tombstones == 0 => self.search_level(probe, cur, ef, 0, |_| true),
-            None => self.search_level(probe, cur, ef, 0, |n| !self.is_dead(n)),
+            None if self.tombstones == 0 => self.search_level(cat, probe, cur, ef, 0, |_| true),
+            None => self.search_level(cat, probe, cur, ef, 0, |n| !self.is_dead(n)),
         }
     }
 
@@ -668,7 +668,7 @@ impl NativeHnsw {
         slots.sort_unstable();
         slots.dedup();
         for &s in &slots {
-            self.unlink(s);
+            self.unlink(cat, s);
         }
         let entry = *self.entry.get_mut();
         if entry != NONE && self.levels[entry as usize] < 0 {
@@ -714,6 +714,7 @@ impl AnnIndex for NativeHnsw {
     }
 
     fn upsert(&mut self, cat: &Catalog, slots: &[u32]) -> Result<()> {
+        self.check_rows(cat)?;
         self.insert_all(cat, slots);
         Ok(())
     }
@@ -726,8 +727,8 @@ impl AnnIndex for NativeHnsw {
         true
     }
 
-    fn to_bytes(&self) -> Option<Vec<u8>> {
-        Some(NativeHnsw::to_bytes(self))
+    fn to_bytes(&self, cat: &Catalog) -> Option<Vec<u8>> {
+        Some(NativeHnsw::to_bytes(self, cat))
     }
 
     fn remove(&mut self, slots: &[u32]) {
@@ -766,7 +767,7 @@ impl AnnIndex for NativeHnsw {
                     codes.row_bytes(),
                     codes.scorer(cat.metric, query),
                 );
-                let found = self.walk(&probe, ef.max(k), accept);
+                let found = self.walk(cat, &probe, ef.max(k), accept);
                 found.iter().for_each(|c| (exact.prefetch)(c.slot));
                 found
                     .iter()
@@ -774,7 +775,7 @@ impl AnnIndex for NativeHnsw {
                     .collect()
             }
             None => self
-                .walk(&exact, ef.max(k), accept)
+                .walk(cat, &exact, ef.max(k), accept)
                 .into_iter()
                 .map(|c| (c.slot, c.score))
                 .collect(),
@@ -785,10 +786,16 @@ impl AnnIndex for NativeHnsw {
     }
 
     fn rebuild(&mut self, cat: &Catalog) -> Result<()> {
+        self.check_rows(cat)?;
         let int8 = self.int8.is_some();
         *self = NativeHnsw::new(self.m, self.ef_construction, self.rebuild_fraction);
         if int8 {
             self.int8 = Some(Int8Codes::default());
+        }
+        // The old graph's level-0 lists are in the catalog's rows: empty them all (free
+        // slots are not re-inserted, and nothing must lead from them to the old graph).
+        for s in 0..cat.slots() as u32 {
+            self.set_links(cat, s, 0, &[]);
         }
         let slots: Vec<u32> = cat.live_slots().collect();
         self.insert_all(cat, &slots);
@@ -796,8 +803,9 @@ impl AnnIndex for NativeHnsw {
     }
 
     fn memory_bytes(&self) -> usize {
+        // The level-0 lists are in the catalog's rows (the engine reports them as index
+        // memory: `Rows::link_bytes`).
         self.int8.as_ref().map_or(0, Int8Codes::bytes)
-            + self.level0.len() * 64
             + self.levels.len()
             + self.dead.len() * 8
             + self.upper_pool.len() * 4
@@ -812,8 +820,8 @@ const GRAPH_MAGIC: &[u8; 4] = b"NHG1";
 impl NativeHnsw {
     /// Serialises the graph: magic, m, slots, entry, max level, tombstones, then per slot its
     /// level (i8), dead flag (u8), level-0 links (count + ids) and upper-level links.
-    pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        let mut o = Vec::with_capacity(self.level0.len() * 64 + self.levels.len() * 2 + 64);
+    pub(crate) fn to_bytes(&self, cat: &Catalog) -> Vec<u8> {
+        let mut o = Vec::with_capacity(self.levels.len() * (self.m0 * 4 + 2) + 64);
         o.extend_from_slice(GRAPH_MAGIC);
         o.extend_from_slice(&(self.m as u32).to_le_bytes());
         o.extend_from_slice(&(self.levels.len() as u64).to_le_bytes());
@@ -828,7 +836,7 @@ impl NativeHnsw {
                 continue;
             }
             for l in 0..=self.levels[s] as usize {
-                let links: Vec<u32> = self.links(s as u32, l).collect();
+                let links: Vec<u32> = self.links(cat, s as u32, l).collect();
                 o.extend_from_slice(&(links.len() as u32).to_le_bytes());
                 for x in links {
                     o.extend_from_slice(&x.to_le_bytes());
@@ -841,14 +849,16 @@ impl NativeHnsw {
     /// Rebuilds a graph from [`NativeHnsw::to_bytes`] output, read from the file's graph
     /// section, validating every count, level and link id against `slots` and `m` (never
     /// trusting a length before checking it fits). The caller checks that the section ends
-    /// where the graph does and that its checksum matches.
+    /// where the graph does and that its checksum matches. The level-0 lists are held
+    /// aside until [`StoredGraph::attach`] puts them in the catalog's rows (the graph is
+    /// read while another thread builds the catalog).
     pub(crate) fn read(
         r: &mut crate::persist::SectionReader<'_>,
         m: usize,
         ef_construction: usize,
         rebuild_fraction: f64,
         slots: usize,
-    ) -> std::result::Result<Self, String> {
+    ) -> std::result::Result<StoredGraph, String> {
         if r.take(4)? != GRAPH_MAGIC {
             return Err("bad graph magic".into());
         }
@@ -869,6 +879,8 @@ impl NativeHnsw {
         let mut g = NativeHnsw::new(m, ef_construction, rebuild_fraction);
         g.rng = rng;
         g.grow(slots);
+        let m0 = g.m0;
+        let mut level0 = vec![0u32; slots * m0];
         let mut dead_count = 0usize;
         for s in 0..slots {
             let head = r.take(2)?;
@@ -893,14 +905,20 @@ impl NativeHnsw {
                     return Err(format!("slot {s} level {l}: {count} links, at most {max}"));
                 }
                 let raw = r.take(count * 4)?;
-                let list = g.list(s as u32, l);
-                for (dst, x) in list.iter().zip(raw.chunks_exact(4).map(u32_)) {
-                    if x as usize >= slots {
-                        return Err(format!(
-                            "slot {s} level {l}: link to {x} outside 0..{slots}"
-                        ));
+                let links = raw.chunks_exact(4).map(u32_);
+                if let Some(x) = links.clone().find(|&x| x as usize >= slots) {
+                    return Err(format!(
+                        "slot {s} level {l}: link to {x} outside 0..{slots}"
+                    ));
+                }
+                if l == 0 {
+                    for (dst, x) in level0[s * m0..].iter_mut().zip(links) {
+                        *dst = x + 1;
                     }
-                    dst.store(x + 1, AtomicOrd::Relaxed);
+                } else {
+                    for (dst, x) in g.upper(s as u32, l).iter().zip(links) {
+                        dst.store(x + 1, AtomicOrd::Relaxed);
+                    }
                 }
             }
         }
@@ -923,6 +941,36 @@ impl NativeHnsw {
         g.entry = AtomicU32::new(entry);
         g.max_level = AtomicUsize::new(max_level);
         g.tombstones = tombstones;
+        Ok(StoredGraph { graph: g, level0 })
+    }
+}
+
+/// A graph read from a file whose level-0 lists (`m0` entries per slot, encoded as in the
+/// rows) still have to be put in the catalog's rows.
+#[derive(Debug)]
+pub(crate) struct StoredGraph {
+    graph: NativeHnsw,
+    level0: Vec<u32>,
+}
+
+impl StoredGraph {
+    /// Writes the level-0 lists into the rows of `cat` (the catalog read from the same file:
+    /// as many slots, rows sized by [`links_per_row`]) and returns the graph.
+    pub(crate) fn attach(self, cat: &Catalog) -> Result<NativeHnsw> {
+        let g = self.graph;
+        g.check_rows(cat)?;
+        if cat.slots() * g.m0 != self.level0.len() {
+            return Err(crate::Error::Internal(format!(
+                "graph for {} slots attached to a catalog of {}",
+                self.level0.len() / g.m0,
+                cat.slots()
+            )));
+        }
+        for (s, list) in self.level0.chunks_exact(g.m0).enumerate() {
+            for (dst, &x) in cat.links(s as u32).iter().zip(list) {
+                dst.store(x, AtomicOrd::Relaxed);
+            }
+        }
         Ok(g)
     }
 }
@@ -932,10 +980,10 @@ mod tests {
     use super::*;
 
     /// Level-0 nodes no other node links to: what a search can never reach.
-    fn orphans(g: &NativeHnsw) -> usize {
+    fn orphans(g: &NativeHnsw, cat: &Catalog) -> usize {
         let mut linked = vec![false; g.levels.len()];
         for s in 0..g.levels.len() as u32 {
-            g.links(s, 0).for_each(|x| linked[x as usize] = true);
+            g.links(cat, s, 0).for_each(|x| linked[x as usize] = true);
         }
         (0..g.levels.len())
             .filter(|&s| g.levels[s] >= 0 && !linked[s])
@@ -959,7 +1007,12 @@ mod tests {
             })
             .collect();
         let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
-        let mut cat = Catalog::new(dim, crate::Metric::L2, crate::VectorStorage::F32);
+        let mut cat = Catalog::new(
+            dim,
+            crate::Metric::L2,
+            crate::VectorStorage::F32,
+            links_per_row(16),
+        );
         let items: Vec<_> = (0..n)
             .map(|i| crate::catalog::PreparedItem {
                 id: &ids[i],
@@ -976,7 +1029,7 @@ mod tests {
             .map(|_| {
                 let mut g = NativeHnsw::new(16, 200, 0.5);
                 pool.install(|| g.insert_all(&cat, &slots));
-                orphans(&g)
+                orphans(&g, &cat)
             })
             .sum();
         assert!(total <= 2, "{total} unreachable nodes over 3 builds");
