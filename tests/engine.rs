@@ -485,3 +485,36 @@ fn set_threads_resizes_the_pool_keeps_answers_and_is_saved() {
     assert_eq!(loaded.config().threads, 0);
     assert!(loaded.stats().threads >= 1);
 }
+
+/// The native graph's level-0 links sit in the catalog's rows next to each vector; the
+/// stats still count them as index memory, and the vector memory is what an engine without
+/// the graph reports.
+#[test]
+fn native_links_count_as_index_memory() {
+    let (n, dim) = (2_000usize, 16usize);
+    let mut r = SplitMix64(3);
+    let v = Array2::from_shape_fn((n, dim), |_| r.normal());
+    let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    let stats = |index| {
+        let mut cfg = EngineConfig::new(dim)
+            .with_metric(Metric::L2)
+            .with_index(index);
+        cfg.exact_below = 0;
+        let e = Engine::new(cfg).unwrap();
+        e.upsert_items(&ids, v.view(), None).unwrap();
+        e.stats()
+    };
+    let (native, exact) = (stats(IndexKind::Native), stats(IndexKind::Exact));
+    // 2·m = 32 links of 4 bytes per item.
+    assert!(
+        native.index_memory_bytes >= n * 128,
+        "{} bytes of index for {n} items",
+        native.index_memory_bytes
+    );
+    assert!(exact.index_memory_bytes < n * 16);
+    let (a, b) = (native.vector_memory_bytes, exact.vector_memory_bytes);
+    assert!(
+        a.abs_diff(b) * 20 <= b,
+        "vector memory {a} with the graph's rows vs {b} without"
+    );
+}

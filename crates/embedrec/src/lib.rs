@@ -9,10 +9,11 @@
 //! An [`Engine`] owns, behind one read-write lock:
 //! - the **catalog** — host string ids mapped to dense internal slots (recycled after
 //!   removal), the vectors in one contiguous, cache-line aligned block — raw `f32`, or int8
-//!   codes with a scale per vector ([`VectorStorage`], a quarter of the bytes) — interned
-//!   tags and numeric attribute columns;
+//!   codes with a scale per vector ([`VectorStorage`], a quarter of the bytes), each row led
+//!   by the native graph's level-0 links for that item — interned tags and numeric attribute
+//!   columns;
 //! - an **index** implementing [`AnnIndex`]: `native` (embedrec's own HNSW graph over the
-//!   catalog's vectors, the default; `native_int8` walks it on int8 codes), `exact` (parallel
+//!   catalog's rows, the default; `native_int8` walks it on int8 codes), `exact` (parallel
 //!   brute force) or `hnsw` (the `hnsw_rs` crate behind a cargo feature, kept as a benchmark
 //!   reference and wrapped so that no unvalidated input reaches it). Deletes are tombstones,
 //!   with a rebuild past a threshold. An index only proposes candidates; the engine scores

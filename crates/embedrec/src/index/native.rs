@@ -1035,6 +1035,67 @@ mod tests {
         assert!(total <= 2, "{total} unreachable nodes over 3 builds");
     }
 
+    /// The level-0 lists live in the catalog's rows: a rebuild empties the rows of removed
+    /// items (free slots keep no links into the old graph), links no live node to them, and
+    /// the graph saved and attached to a fresh catalog holds the same lists.
+    #[test]
+    fn level0_lists_live_in_catalog_rows() {
+        let (n, dim) = (3_000usize, 8usize);
+        let mut rng = crate::rng::SplitMix64(5);
+        let vecs: Vec<Vec<f32>> = (0..n)
+            .map(|_| (0..dim).map(|_| rng.normal()).collect())
+            .collect();
+        let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        let new_cat = || {
+            let mut cat = Catalog::new(dim, crate::Metric::L2, crate::VectorStorage::F32, 32);
+            let items: Vec<_> = (0..n)
+                .map(|i| crate::catalog::PreparedItem {
+                    id: &ids[i],
+                    vector: &vecs[i],
+                    attrs: None,
+                })
+                .collect();
+            let slots: Vec<u32> = cat.apply(&items).into_iter().map(|(s, _)| s).collect();
+            (cat, slots)
+        };
+        let (mut cat, slots) = new_cat();
+        let mut g = NativeHnsw::new(16, 100, 0.5);
+        g.upsert(&cat, &slots).unwrap();
+        assert!(slots.iter().all(|&s| g.links(&cat, s, 0).next().is_some()));
+        let removed: Vec<u32> = slots.iter().copied().filter(|s| s % 3 == 0).collect();
+        g.remove(&removed);
+        for &s in &removed {
+            cat.remove(s, true);
+        }
+        g.rebuild(&cat).unwrap();
+        for s in 0..n as u32 {
+            let links: Vec<u32> = g.links(&cat, s, 0).collect();
+            if s % 3 == 0 {
+                assert!(links.is_empty(), "free slot {s} keeps links {links:?}");
+            } else {
+                assert!(!links.is_empty(), "live slot {s} has no links");
+                assert!(
+                    links.iter().all(|x| x % 3 != 0),
+                    "slot {s} links a free slot"
+                );
+            }
+        }
+        assert_eq!(orphans(&g, &cat), 0);
+        // A catalog without room for the lists is refused, not indexed out of bounds.
+        let small = Catalog::new(dim, crate::Metric::L2, crate::VectorStorage::F32, 8);
+        assert!(NativeHnsw::new(16, 100, 0.5).rebuild(&small).is_err());
+        // Saved, read back and attached to a catalog rebuilt from the same items.
+        let bytes = NativeHnsw::to_bytes(&g, &cat);
+        let bytes: &[u8] = &bytes;
+        let mut r = crate::persist::SectionReader::over(&bytes);
+        let stored = NativeHnsw::read(&mut r, 16, 100, 0.5, n).unwrap();
+        let (fresh, _) = new_cat();
+        let g2 = stored.attach(&fresh).unwrap();
+        for s in 0..n as u32 {
+            assert!(g.links(&cat, s, 0).eq(g2.links(&fresh, s, 0)), "slot {s}");
+        }
+    }
+
     /// The probe scores every node once, in order, stopping at the first gap, and requests
     /// each node's vector exactly once, `ahead` nodes before it is scored (all at once when
     /// there are fewer).
