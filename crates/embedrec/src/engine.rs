@@ -1031,6 +1031,10 @@ impl Engine {
     }
 
     fn to_hits(&self, st: &State, hits: Vec<(u32, f32)>) -> Vec<Hit> {
+        // Each id is two dependent cache misses (span, then bytes) on a large catalog:
+        // request all spans, then all bytes, so that the misses overlap.
+        hits.iter().for_each(|h| st.cat.ids.prefetch_span(h.0));
+        hits.iter().for_each(|h| st.cat.ids.prefetch_text(h.0));
         hits.into_iter()
             .map(|(s, score)| Hit {
                 id: Arc::from(st.cat.id(s)),

@@ -74,6 +74,27 @@ impl IdTable {
             _ => None,
         }
     }
+    /// Hints the CPU to load the span word of a slot (step 1 of [`IdTable::prefetch_text`]).
+    #[inline]
+    pub(crate) fn prefetch_span(&self, slot: u32) {
+        if let Some(span) = self.spans.get(slot as usize) {
+            crate::catalog::prefetch_ptr((span as *const u64).cast(), 1);
+        }
+    }
+
+    /// Hints the CPU to load the bytes of a slot's id (its span word read, so best after
+    /// [`IdTable::prefetch_span`] of the same slot had time to land): turning a result's
+    /// slots into ids then costs overlapping misses instead of two dependent ones per id.
+    #[inline]
+    pub(crate) fn prefetch_text(&self, slot: u32) {
+        if let Some(&span) = self.spans.get(slot as usize)
+            && let Some(b) = self.bytes.get((span >> LEN_BITS) as usize)
+        {
+            let len = (span & LEN_MASK) as usize;
+            crate::catalog::prefetch_ptr(b, (len + (b as *const u8 as usize % 64)).div_ceil(64));
+        }
+    }
+
     /// The slot of an id.
     pub(crate) fn slot_of(&self, id: &str) -> Option<u32> {
         self.find(self.hasher.hash_one(id), id)

@@ -21,10 +21,14 @@ use std::sync::atomic::AtomicU32;
 #[repr(C, align(64))]
 struct Line([AtomicU32; 16]);
 
-/// Plain element types a row body holds (any bit pattern is a valid value).
-pub(crate) trait Elem: Copy {}
-impl Elem for f32 {}
-impl Elem for i8 {}
+/// Plain element types a row body holds.
+///
+/// # Safety
+/// Every bit pattern must be a valid value, and the alignment at most 16 bytes.
+pub(crate) unsafe trait Elem: Copy {}
+// SAFETY: plain numbers, 4- and 1-byte aligned.
+unsafe impl Elem for f32 {}
+unsafe impl Elem for i8 {}
 
 /// Rows of `head` link entries followed by `body` bytes, `stride` bytes apart, in one
 /// 64-byte aligned block.
@@ -79,8 +83,11 @@ impl RowBlock {
     #[inline(always)]
     fn body_mut<T: Elem>(&mut self, r: usize, n: usize) -> &mut [T] {
         assert!(r < self.rows && n * size_of::<T>() <= self.body, "row {r}");
+        let at = r * self.stride + self.head * 4;
         // SAFETY: as in `body`, with `&mut self` excluding every other access.
-        unsafe { std::slice::from_raw_parts_mut(self.body_ptr(r).cast_mut().cast::<T>(), n) }
+        unsafe {
+            std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<u8>().add(at).cast(), n)
+        }
     }
 
     /// Row `r`'s header: its link entries (empty when the block has no header).

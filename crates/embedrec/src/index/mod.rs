@@ -62,7 +62,8 @@ pub trait AnnIndex: Send + Sync + std::fmt::Debug {
         false
     }
     /// The index structure serialised for the engine file, when the index can be stored
-    /// (loading then skips the rebuild).
+    /// (loading then skips the rebuild). `cat` is the catalog the index was built over (the
+    /// native graph keeps its level-0 links in the catalog's rows).
     fn to_bytes(&self, _cat: &Catalog) -> Option<Vec<u8>> {
         None
     }

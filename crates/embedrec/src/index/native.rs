@@ -27,6 +27,7 @@ use rayon::prelude::*;
 use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering as AtomicOrd};
 
 const NONE: u32 = u32::MAX;
@@ -112,18 +113,37 @@ struct Worst(std::cmp::Reverse<Cand>);
 struct VisitedTags {
     tags: Vec<u8>,
     generation: u8,
+    scratch: Scratch,
+}
+
+/// The buffers of a level search, kept per thread so that a query allocates none of them.
+#[derive(Default)]
+struct Scratch {
+    candidates: Vec<Cand>,
+    results: Vec<Worst>,
+    fresh: Vec<u32>,
 }
 
 thread_local! {
     static VISITED: RefCell<VisitedTags> = const {
-        RefCell::new(VisitedTags { tags: Vec::new(), generation: 0 })
+        RefCell::new(VisitedTags {
+            tags: Vec::new(),
+            generation: 0,
+            scratch: Scratch {
+                candidates: Vec::new(),
+                results: Vec::new(),
+                fresh: Vec::new(),
+            },
+        })
     };
 }
 
-/// A fresh visited set for one search (borrowed from the thread's [`VisitedTags`]).
+/// A fresh visited set for one search (borrowed from the thread's [`VisitedTags`]), with
+/// the thread's search buffers.
 struct Visited<'a> {
     tags: &'a mut [u8],
     generation: u8,
+    scratch: &'a mut Scratch,
 }
 
 impl Visited<'_> {
@@ -160,8 +180,31 @@ fn with_visited<R>(n: usize, f: impl FnOnce(&mut Visited<'_>) -> R) -> R {
         f(&mut Visited {
             tags: &mut v.tags,
             generation: v.generation,
+            scratch: &mut v.scratch,
         })
     })
+}
+
+/// Hashes a slot number with one multiply. The upper-level map's keys are the engine's own
+/// dense slot numbers, never host input, so a keyed hash buys nothing; SipHash costs a
+/// greedy descent step more than the table probe itself.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct SlotHasher(u64);
+
+impl std::hash::Hasher for SlotHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|&b| self.write_u32(b as u32));
+    }
+    #[inline]
+    fn write_u32(&mut self, x: u32) {
+        // Fibonacci hashing; the fold gives the low bits (the table's bucket index) the
+        // product's well-mixed high bits.
+        let h = (self.0 ^ x as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 29);
+    }
 }
 
 /// Link entries a catalog row reserves for the native graph of parameter `m`: its level-0
@@ -192,7 +235,7 @@ pub(crate) struct NativeHnsw {
     /// Per slot with an upper level (about one in `m`): offset in `upper_pool` of its
     /// `level * m` entries for levels 1..=level. A map, not a column, since only the greedy
     /// descent reads it and a column would cost 4 bytes for every node.
-    upper_at: HashMap<u32, u32>,
+    upper_at: HashMap<u32, u32, BuildHasherDefault<SlotHasher>>,
     upper_pool: Vec<AtomicU32>,
     /// Pool entries of unlinked nodes (reclaimed by `compact_upper`).
     upper_garbage: usize,
@@ -231,7 +274,7 @@ impl NativeHnsw {
             m0: 2 * m,
             ef_construction,
             level_mult: 1.0 / (m as f64).ln(),
-            upper_at: HashMap::new(),
+            upper_at: HashMap::default(),
             upper_pool: Vec::new(),
             upper_garbage: 0,
             levels: Vec::new(),
@@ -350,6 +393,8 @@ impl NativeHnsw {
     fn prefetch_links(&self, cat: &Catalog, slot: u32, level: usize) {
         if level == 0 {
             cat.prefetch_links(slot, self.m0 * 4);
+        } else if let Some(x) = self.upper(slot, level).first() {
+            crate::catalog::prefetch_ptr((x as *const AtomicU32).cast(), (self.m * 4).div_ceil(64));
         }
     }
 
@@ -389,6 +434,8 @@ impl NativeHnsw {
                 |slot, score| {
                     let c = Cand { score, slot };
                     if c > best {
+                        // Likely the next node this walk reads the list of.
+                        self.prefetch_links(cat, slot, level);
                         best = c;
                     }
                 },
@@ -412,9 +459,15 @@ impl NativeHnsw {
         accept: impl Fn(u32) -> bool,
     ) -> Vec<Cand> {
         with_visited(self.levels.len(), |visited| {
-            let mut candidates: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef * 2);
-            let mut results: BinaryHeap<Worst> = BinaryHeap::with_capacity(ef + 1);
-            let mut fresh: Vec<u32> = Vec::with_capacity(self.m0);
+            let Scratch {
+                mut candidates,
+                mut results,
+                mut fresh,
+            } = std::mem::take(visited.scratch);
+            candidates.clear();
+            results.clear();
+            let mut candidates = BinaryHeap::from(candidates);
+            let mut results = BinaryHeap::from(results);
             visited.first_visit(entry.slot);
             candidates.push(entry);
             if accept(entry.slot) {
@@ -466,8 +519,15 @@ impl NativeHnsw {
                     },
                 );
             }
-            let mut out: Vec<Cand> = results.into_iter().map(|w| w.0.0).collect();
+            let mut results = results.into_vec();
+            let mut out: Vec<Cand> = results.iter().map(|w| w.0.0).collect();
             out.sort_unstable_by(|a, b| b.cmp(a));
+            results.clear();
+            *visited.scratch = Scratch {
+                candidates: candidates.into_vec(),
+                results,
+                fresh,
+            };
             out
         })
     }
@@ -979,6 +1039,29 @@ impl StoredGraph {
 mod tests {
     use super::*;
 
+    /// An L2 catalog of f32 rows with room for the lists of `m = 16`, holding `vecs` (ids
+    /// "0", "1", ...), and their slots.
+    fn catalog_of(vecs: &[Vec<f32>]) -> (Catalog, Vec<u32>) {
+        let ids: Vec<String> = (0..vecs.len()).map(|i| i.to_string()).collect();
+        let mut cat = Catalog::new(
+            vecs[0].len(),
+            crate::Metric::L2,
+            crate::VectorStorage::F32,
+            links_per_row(16),
+        );
+        let items: Vec<_> = ids
+            .iter()
+            .zip(vecs)
+            .map(|(id, v)| crate::catalog::PreparedItem {
+                id,
+                vector: v,
+                attrs: None,
+            })
+            .collect();
+        let slots = cat.apply(&items).into_iter().map(|(s, _)| s).collect();
+        (cat, slots)
+    }
+
     /// Level-0 nodes no other node links to: what a search can never reach.
     fn orphans(g: &NativeHnsw, cat: &Catalog) -> usize {
         let mut linked = vec![false; g.levels.len()];
@@ -1006,21 +1089,7 @@ mod tests {
                 c.iter().map(|x| x + 0.5 * rng.normal()).collect()
             })
             .collect();
-        let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
-        let mut cat = Catalog::new(
-            dim,
-            crate::Metric::L2,
-            crate::VectorStorage::F32,
-            links_per_row(16),
-        );
-        let items: Vec<_> = (0..n)
-            .map(|i| crate::catalog::PreparedItem {
-                id: &ids[i],
-                vector: &vecs[i],
-                attrs: None,
-            })
-            .collect();
-        let slots: Vec<u32> = cat.apply(&items).into_iter().map(|(s, _)| s).collect();
+        let (cat, slots) = catalog_of(&vecs);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
@@ -1045,20 +1114,7 @@ mod tests {
         let vecs: Vec<Vec<f32>> = (0..n)
             .map(|_| (0..dim).map(|_| rng.normal()).collect())
             .collect();
-        let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
-        let new_cat = || {
-            let mut cat = Catalog::new(dim, crate::Metric::L2, crate::VectorStorage::F32, 32);
-            let items: Vec<_> = (0..n)
-                .map(|i| crate::catalog::PreparedItem {
-                    id: &ids[i],
-                    vector: &vecs[i],
-                    attrs: None,
-                })
-                .collect();
-            let slots: Vec<u32> = cat.apply(&items).into_iter().map(|(s, _)| s).collect();
-            (cat, slots)
-        };
-        let (mut cat, slots) = new_cat();
+        let (mut cat, slots) = catalog_of(&vecs);
         let mut g = NativeHnsw::new(16, 100, 0.5);
         g.upsert(&cat, &slots).unwrap();
         assert!(slots.iter().all(|&s| g.links(&cat, s, 0).next().is_some()));
@@ -1089,10 +1145,34 @@ mod tests {
         let bytes: &[u8] = &bytes;
         let mut r = crate::persist::SectionReader::over(&bytes);
         let stored = NativeHnsw::read(&mut r, 16, 100, 0.5, n).unwrap();
-        let (fresh, _) = new_cat();
+        let (fresh, _) = catalog_of(&vecs);
         let g2 = stored.attach(&fresh).unwrap();
         for s in 0..n as u32 {
             assert!(g.links(&cat, s, 0).eq(g2.links(&fresh, s, 0)), "slot {s}");
+        }
+    }
+
+    /// Slot hashes spread over a table's buckets (low bits) and tags (top 7 bits): dense
+    /// and strided slot numbers, like the nodes that carry upper levels, fill 2^16 buckets
+    /// about as evenly as random keys would, and use every tag.
+    #[test]
+    fn slot_hashes_spread_over_buckets_and_tags() {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let b = BuildHasherDefault::<SlotHasher>::default();
+        for step in [1u32, 16, 256, 4096] {
+            let mut buckets = vec![0u32; 1 << 16];
+            let mut tags = [false; 128];
+            for i in 0..(1u32 << 16) {
+                let h = b.hash_one(i.wrapping_mul(step));
+                buckets[(h & 0xffff) as usize] += 1;
+                tags[(h >> 57) as usize] = true;
+            }
+            let max = *buckets.iter().max().unwrap();
+            let empty = buckets.iter().filter(|&&c| c == 0).count();
+            // Random keys: about 1/e of the buckets empty, the fullest holding ~8.
+            assert!(max <= 12, "step {step}: a bucket holds {max}");
+            assert!(empty < (1 << 16) / 2, "step {step}: {empty} empty buckets");
+            assert!(tags.iter().all(|&t| t), "step {step}: unused tags");
         }
     }
 
