@@ -578,11 +578,11 @@ impl Rows {
         self.block().head_bytes()
     }
 
-    /// Hints the CPU to load row `r`'s vector (a no-op past the end).
+    /// Hints the CPU to load row `r`'s vector into `to` (a no-op past the end).
     #[inline(always)]
-    pub(crate) fn prefetch(&self, r: usize) {
+    pub(crate) fn prefetch(&self, r: usize, to: crate::catalog::Cache) {
         if let Some(p) = self.block().row_ptr(r) {
-            crate::catalog::prefetch_ptr(p, self.row_bytes().div_ceil(64));
+            crate::catalog::prefetch_to(p, self.row_bytes().div_ceil(64), to);
         }
     }
 

@@ -87,11 +87,11 @@ impl Int8Codes {
         self.codes.capacity() + self.dim * 8
     }
 
-    /// Hints the CPU to load a slot's codes.
+    /// Hints the CPU to load a slot's codes into `to`.
     #[inline(always)]
-    pub(crate) fn prefetch(&self, slot: u32) {
+    pub(crate) fn prefetch(&self, slot: u32, to: crate::catalog::Cache) {
         if let Some(c) = self.codes.get(slot as usize * self.dim) {
-            crate::catalog::prefetch_ptr(c, self.dim.div_ceil(64));
+            crate::catalog::prefetch_to(c, self.dim.div_ceil(64), to);
         }
     }
 
