@@ -10,8 +10,10 @@
 //! - visited sets are per-thread arrays of generation tags, reset by bumping the generation;
 //! - the search is memory-bound, so it overlaps its loads: when a node is expanded, the
 //!   visited tags of all its neighbours are prefetched, then the vectors of the unvisited
-//!   ones are requested a few ahead of the one being scored (about 32 cache lines in
-//!   flight); the link list of the next candidate to expand loads meanwhile;
+//!   ones are requested into L1 a few ahead of the one being scored (about 32 cache lines
+//!   in flight) and into L2 further ahead (about 128 lines); the link list of the next
+//!   candidate to expand loads meanwhile, and in the greedy descent the list of each new
+//!   best node as soon as it is found;
 //! - neighbours are chosen with the paper's heuristic (keep a candidate only if it is closer
 //!   to the new node than to every neighbour already kept);
 //! - filters are applied during traversal: rejected nodes are walked through but never
