@@ -427,14 +427,6 @@ impl Catalog {
         self.vectors.block().head()
     }
 
-    /// Hints the CPU to load the first `bytes` of a slot's link entries.
-    #[inline(always)]
-    pub(crate) fn prefetch_links(&self, slot: u32, bytes: usize) {
-        if let Some(p) = self.vectors.block().links_ptr(slot as usize) {
-            prefetch_ptr(p, bytes.div_ceil(64));
-        }
-    }
-
     /// Bytes of one stored vector (what [`Catalog::prefetch`] requests).
     pub(crate) fn row_bytes(&self) -> usize {
         self.vectors.row_bytes()

@@ -111,17 +111,6 @@ impl RowBlock {
         self.head
     }
 
-    /// Address of row `r`'s header (for prefetching; `None` past the end).
-    #[inline(always)]
-    pub(crate) fn links_ptr(&self, r: usize) -> Option<*const u8> {
-        (r < self.rows).then(|| {
-            self.lines
-                .as_ptr()
-                .cast::<u8>()
-                .wrapping_add(r * self.stride)
-        })
-    }
-
     /// Address of row `r`'s body (for prefetching; `None` past the end).
     #[inline(always)]
     fn row_ptr(&self, r: usize) -> Option<*const u8> {

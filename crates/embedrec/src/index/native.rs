@@ -155,16 +155,22 @@ struct Scratch {
     fresh: Vec<u32>,
 }
 
+impl Scratch {
+    const fn new() -> Self {
+        Scratch {
+            candidates: Vec::new(),
+            results: Vec::new(),
+            fresh: Vec::new(),
+        }
+    }
+}
+
 thread_local! {
     static VISITED: RefCell<VisitedTags> = const {
         RefCell::new(VisitedTags {
             tags: Vec::new(),
             generation: 0,
-            scratch: Scratch {
-                candidates: Vec::new(),
-                results: Vec::new(),
-                fresh: Vec::new(),
-            },
+            scratch: Scratch::new(),
         })
     };
 }
@@ -220,7 +226,7 @@ fn with_visited<R>(n: usize, f: impl FnOnce(&mut Visited<'_>) -> R) -> R {
 /// dense slot numbers, never host input, so a keyed hash buys nothing; SipHash costs a
 /// greedy descent step more than the table probe itself.
 #[derive(Default, Clone, Copy)]
-pub(crate) struct SlotHasher(u64);
+struct SlotHasher(u64);
 
 impl std::hash::Hasher for SlotHasher {
     fn finish(&self) -> u64 {
@@ -422,10 +428,12 @@ impl NativeHnsw {
     /// Hints the CPU to load a slot's link list at a level.
     #[inline(always)]
     fn prefetch_links(&self, cat: &Catalog, slot: u32, level: usize) {
-        if level == 0 {
-            cat.prefetch_links(slot, self.m0 * 4);
-        } else if let Some(x) = self.upper(slot, level).first() {
-            crate::catalog::prefetch_ptr((x as *const AtomicU32).cast(), (self.m * 4).div_ceil(64));
+        let list = self.list(cat, slot, level);
+        if let Some(x) = list.first() {
+            crate::catalog::prefetch_ptr(
+                (x as *const AtomicU32).cast(),
+                (list.len() * 4).div_ceil(64),
+            );
         }
     }
 
