@@ -81,41 +81,32 @@
 //! ```
 #![deny(missing_docs)]
 
-mod cache;
-mod catalog;
-mod config;
+// Layers, lowest first; a module uses only its own layer and those below it
+// (scripts/check_layers.py checks this; ARCHITECTURE.md describes each layer).
+mod codec;
 mod distance;
 mod engine;
 mod error;
-pub mod eval;
-mod filter;
-mod ids;
 mod index;
-mod metrics;
+mod model;
 pub mod persist;
-mod pool;
-mod rng;
-mod tags;
-mod train;
-mod users;
-mod vectors;
+mod store;
+mod util;
 
-pub use cache::CacheStats;
-pub use catalog::{Catalog, ItemAttrs};
-pub use config::{
-    EngineConfig, IndexKind, MAX_DIM, MAX_EF, MAX_HNSW_M, MAX_K, MAX_THREADS, VectorStorage,
-};
 pub use distance::{Metric, dot, l2_sq, simd_level};
-pub use engine::{Engine, EngineStats, FitReport, Hit, MAX_ID_BYTES, RecommendOptions};
+pub use engine::{
+    CacheStats, Engine, EngineConfig, EngineStats, FitReport, Hit, IndexKind, MAX_DIM, MAX_EF,
+    MAX_HNSW_M, MAX_K, MAX_THREADS, OpStats, RecommendOptions,
+};
 pub use error::{Error, Result};
-pub use filter::{Filter, NumericRange};
 pub use index::AnnIndex;
-pub use metrics::OpStats;
-pub use ndarray;
-pub use rng::SplitMix64;
-pub use train::{
+pub use model::eval;
+pub use model::{
     AlsParams, Confidence, EASE_MAX_ITEMS, EaseParams, KnnParams, KnnWeighting, ModelSpec, Progress,
 };
+pub use ndarray;
+pub use store::{Catalog, Filter, ItemAttrs, MAX_ID_BYTES, NumericRange, VectorStorage};
+pub use util::rng::SplitMix64;
 
 /// The repository README; its Rust example runs as a doctest.
 #[doc = include_str!("../../../README.md")]

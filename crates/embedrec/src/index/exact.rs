@@ -2,7 +2,7 @@
 
 use super::{AnnIndex, sort_hits};
 use crate::Result;
-use crate::catalog::Catalog;
+use crate::store::Catalog;
 use rayon::prelude::*;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;

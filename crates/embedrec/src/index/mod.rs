@@ -4,28 +4,17 @@
 //! kernel from the catalog, so scores are identical whichever index found the item.
 
 use crate::Result;
-use crate::catalog::Catalog;
+use crate::store::Catalog;
 
 mod exact;
-#[cfg(feature = "hnsw-rs")]
 mod hnsw;
-mod int8;
-mod native;
+#[cfg(feature = "hnsw-rs")]
+mod hnsw_rs;
 
 pub(crate) use exact::{ExactIndex, exact_top_k, top_k_by};
+pub(crate) use hnsw::{NativeHnsw, StoredGraph, links_per_row};
 #[cfg(feature = "hnsw-rs")]
-pub(crate) use hnsw::HnswIndex;
-pub(crate) use native::NativeHnsw;
-
-/// Link entries each catalog row reserves ahead of its vector for the configured index: the
-/// native graph keeps its level-0 lists there (hnswlib's layout: a node's links next to its
-/// vector); other indexes keep none.
-pub(crate) fn links_per_row(config: &crate::EngineConfig) -> usize {
-    match config.index {
-        crate::IndexKind::Native | crate::IndexKind::NativeInt8 => native::links_per_row(config.m),
-        _ => 0,
-    }
-}
+pub(crate) use hnsw_rs::HnswIndex;
 
 /// The contract every index implements. Implementations receive only validated input:
 /// vectors of the right dimension with finite components (unit length under cosine).

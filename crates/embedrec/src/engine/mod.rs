@@ -1,31 +1,37 @@
 //! The [`Engine`]: catalog + index + interactions + cache + metrics behind one thread-safe handle.
 
-use crate::cache::{CacheStats, ResultCache};
-use crate::catalog::{Catalog, ItemAttrs, PreparedItem};
-use crate::config::{EngineConfig, IndexKind, MAX_K};
-use crate::filter::{CompiledFilter, Filter};
+mod cache;
+pub(crate) mod config;
+mod metrics;
+mod pool;
+
+pub use cache::CacheStats;
+pub use config::{EngineConfig, IndexKind, MAX_DIM, MAX_EF, MAX_HNSW_M, MAX_K, MAX_THREADS};
+pub(crate) use metrics::Op;
+pub use metrics::OpStats;
+
 #[cfg(feature = "hnsw-rs")]
 use crate::index::HnswIndex;
-use crate::index::{AnnIndex, ExactIndex, NativeHnsw, exact_top_k, top_k_by};
-use crate::metrics::{Metrics, Op, OpStats};
-use crate::pool::Pool;
-use crate::train::{self, Csr, Model, ModelSpec, Progress, aggregate};
-use crate::users::{Interaction, Users};
+use crate::index::{AnnIndex, ExactIndex, NativeHnsw, StoredGraph, exact_top_k, top_k_by};
+use crate::model::{Csr, Model, ModelSpec, Progress, aggregate};
+use crate::store::Filter;
+use crate::store::filter::CompiledFilter;
+use crate::store::{Catalog, ItemAttrs, PreparedItem};
+use crate::store::{Interaction, Users};
 use crate::{Error, Metric, Result};
+use cache::ResultCache;
+use metrics::Metrics;
 use ndarray::ArrayView2;
 use parking_lot::{Mutex, RwLock};
+use pool::Pool;
 use rayon::prelude::*;
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Most graph candidates examined for one query before the exact path is preferred.
 const MAX_FETCH: usize = 4_096;
-
-/// Longest item or user id accepted, in bytes.
-pub const MAX_ID_BYTES: usize = 4096;
 
 /// One result: an item id and its score (higher is better: cosine similarity, inner product,
 /// or negated squared L2 distance).
@@ -152,10 +158,10 @@ fn check_id(field: &str, id: &str) -> Result<()> {
     if id.is_empty() {
         return Err(Error::invalid(field, "a non-empty id", "\"\""));
     }
-    if id.len() > MAX_ID_BYTES {
+    if id.len() > crate::store::MAX_ID_BYTES {
         return Err(Error::invalid(
             field,
-            format!("an id of at most {MAX_ID_BYTES} bytes"),
+            format!("an id of at most {} bytes", crate::store::MAX_ID_BYTES),
             format!("{} bytes", id.len()),
         ));
     }
@@ -214,7 +220,7 @@ impl Engine {
             config.dim,
             config.metric,
             config.vector_storage,
-            crate::index::links_per_row(&config),
+            config.row_links(),
         );
         let index = Self::make_index(&config);
         Ok(Self::assemble(
@@ -285,10 +291,10 @@ impl Engine {
     /// Changes the HNSW search breadth used by every later query (recall against speed, as
     /// hnswlib's `set_ef`). Cached results are invalidated; the value is saved with the engine.
     pub fn set_ef_search(&self, ef: usize) -> Result<()> {
-        if ef == 0 || ef > crate::config::MAX_EF {
+        if ef == 0 || ef > config::MAX_EF {
             return Err(Error::invalid(
                 "ef_search",
-                format!("an integer in 1..={}", crate::config::MAX_EF),
+                format!("an integer in 1..={}", config::MAX_EF),
                 ef,
             ));
         }
@@ -302,7 +308,7 @@ impl Engine {
     /// effect for the next parallel call (batches, upserts, training); the value is saved
     /// with the engine. Results do not depend on it.
     pub fn set_threads(&self, threads: usize) -> Result<()> {
-        crate::config::check_range("threads", threads, 0, crate::config::MAX_THREADS)?;
+        crate::util::check_range("threads", threads, 0, config::MAX_THREADS)?;
         self.pool.set_threads(threads);
         Ok(())
     }
@@ -333,10 +339,10 @@ impl Engine {
     /// Ids of all live items (in slot order).
     pub fn item_ids(&self) -> Vec<Arc<str>> {
         let st = self.state.read();
-        st.cat.ids.iter().map(|(_, id)| Arc::from(id)).collect()
+        st.cat.ids().map(|(_, id)| Arc::from(id)).collect()
     }
 
-    fn timed<T>(&self, op: Op, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    pub(crate) fn timed<T>(&self, op: Op, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let t = Instant::now();
         let r = f();
         self.metrics.record(op, t.elapsed(), r.is_ok());
@@ -411,16 +417,16 @@ impl Engine {
                     got: total,
                 });
             }
-            let tag_entries = st.cat.tags.entries()
+            let tag_entries = st.cat.tag_entries()
                 + items
                     .iter()
                     .filter_map(|it| it.attrs)
-                    .map(|a| crate::tags::entries_for(a.tags.len()))
+                    .map(|a| crate::store::tags::entries_for(a.tags.len()))
                     .sum::<u64>();
-            if tag_entries > crate::tags::MAX_TAG_ENTRIES {
+            if tag_entries > crate::store::tags::MAX_TAG_ENTRIES {
                 return Err(Error::CapacityExceeded {
                     what: "tag entries (tags plus one per tagged item)".into(),
-                    limit: crate::tags::MAX_TAG_ENTRIES,
+                    limit: crate::store::tags::MAX_TAG_ENTRIES,
                     got: tag_entries,
                 });
             }
@@ -447,8 +453,8 @@ impl Engine {
     /// again once it has dropped the arguments it converted for a large batch (100,000
     /// items with one numeric attribute left 16 MB of freed holes resident otherwise).
     pub fn release_memory_after_batch(items: usize) {
-        if items >= crate::vectors::RELEASE_AFTER {
-            crate::vectors::release_free_memory();
+        if items >= crate::util::memory::RELEASE_AFTER {
+            crate::util::memory::release_free_memory();
         }
     }
 
@@ -748,8 +754,7 @@ impl Engine {
 
     /// Most popular items (by summed interaction weight) passing the filter.
     fn popular(&self, st: &State, k: usize, cf: &CompiledFilter) -> Vec<Hit> {
-        let pop = &st.users.popularity;
-        let score = |s: u32| pop.get(s as usize).copied().unwrap_or(0.0) as f32;
+        let score = |s: u32| st.users.popularity(s) as f32;
         let accept = |s: u32| cf.matches(&st.cat, s);
         let hits = top_k_by(st.cat.slots(), &score, k, &accept, cf.allow.as_deref());
         self.to_hits(st, hits)
@@ -840,7 +845,7 @@ impl Engine {
         let st = self.state.upgradable_read();
         let rows: Vec<Vec<(u32, f32)>> = st
             .users
-            .histories
+            .histories()
             .iter()
             .map(|h| {
                 h.iter()
@@ -858,67 +863,12 @@ impl Engine {
             ));
         }
         let mut loss = None;
-        let model = self.pool.install(|| -> Result<Model> {
+        let model = self.pool.install(|| {
             let mut cb = |p: Progress| {
                 loss = p.loss;
                 progress(&p)
             };
-            Ok(match spec {
-                ModelSpec::Als(p) => {
-                    let (x, y) = train::fit_als(&m, p, &mut cb)?;
-                    let f = p.factors;
-                    let trained: Vec<bool> =
-                        (0..m.cols).map(|i| st.cat.is_live(i as u32)).collect();
-                    let mt = m.transpose();
-                    let trained: Vec<bool> = trained
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &l)| l && mt.indptr[i + 1] > mt.indptr[i])
-                        .collect();
-                    let cold_map = train::cold_start_map(
-                        &st.cat.vectors.to_dense(),
-                        st.cat.dim,
-                        &y,
-                        f,
-                        &trained,
-                    );
-                    let yty = train::gram(&y, f, |i| trained[i]);
-                    let mut als = train::AlsModel {
-                        params: p.clone(),
-                        item_factors: y,
-                        trained,
-                        yty,
-                        cold_map,
-                        user_factors: x,
-                    };
-                    let mut model = Model::Als(als.clone());
-                    let cold: Vec<u32> = st
-                        .cat
-                        .live_slots()
-                        .filter(|&s| !als.trained[s as usize])
-                        .collect();
-                    model.on_upsert(&st.cat, &cold);
-                    if let Model::Als(a) = model {
-                        als = a;
-                    }
-                    Model::Als(als)
-                }
-                ModelSpec::ItemKnn(p) => Model::Knn(train::fit_knn(&m, p, &mut cb)?),
-                ModelSpec::Ease(p) => Model::Ease(train::fit_ease(&m, p, &mut cb)?),
-                ModelSpec::Popularity => {
-                    let scores = (0..m.cols)
-                        .map(|s| st.users.popularity.get(s).copied().unwrap_or(0.0) as f32)
-                        .collect();
-                    cb(Progress {
-                        model: "popularity",
-                        iteration: 1,
-                        total: 1,
-                        elapsed_secs: 0.0,
-                        loss: None,
-                    });
-                    Model::Popularity { scores }
-                }
-            })
+            Model::train(spec, &m, &st.cat, &st.users, &mut cb)
         })??;
         let report = FitReport {
             model: model.name(),
@@ -951,12 +901,12 @@ impl Engine {
 
     /// Ranking metrics at `k` of the current engine (model or content profiles) on held-out
     /// interactions: for every test user the engine knows, the top `k` unseen items are compared
-    /// with that user's test items (see [`crate::eval`] for the definitions).
+    /// with that user's test items (see [`crate::model::eval`] for the definitions).
     pub fn evaluate(
         &self,
-        test: &crate::eval::Interactions,
+        test: &crate::model::eval::Interactions,
         k: usize,
-    ) -> Result<crate::eval::RankingMetrics> {
+    ) -> Result<crate::model::eval::RankingMetrics> {
         check_k(k)?;
         let mut relevant: std::collections::HashMap<&str, HashSet<String>> =
             std::collections::HashMap::new();
@@ -990,7 +940,7 @@ impl Engine {
             .map(|r| r.into_iter().map(|h| h.id).collect())
             .collect();
         let rel: Vec<HashSet<String>> = users.iter().map(|u| relevant[u].clone()).collect();
-        Ok(crate::eval::ranking_metrics(
+        Ok(crate::model::eval::ranking_metrics(
             &rec_ids,
             &rel,
             k,
@@ -1033,8 +983,7 @@ impl Engine {
     fn to_hits(&self, st: &State, hits: Vec<(u32, f32)>) -> Vec<Hit> {
         // Each id is two dependent cache misses (span, then bytes) on a large catalog:
         // request all spans, then all bytes, so that the misses overlap.
-        hits.iter().for_each(|h| st.cat.ids.prefetch_span(h.0));
-        hits.iter().for_each(|h| st.cat.ids.prefetch_text(h.0));
+        st.cat.prefetch_ids(hits.iter().map(|h| h.0));
         hits.into_iter()
             .map(|(s, score)| Hit {
                 id: Arc::from(st.cat.id(s)),
@@ -1123,10 +1072,10 @@ impl Engine {
         EngineStats {
             items: st.cat.len(),
             users: st.users.len(),
-            interactions: st.users.total,
+            interactions: st.users.total(),
             index: st.index.name(),
-            index_memory_bytes: st.index.memory_bytes() + st.cat.vectors.link_bytes(),
-            vector_memory_bytes: st.cat.vectors.bytes(),
+            index_memory_bytes: st.index.memory_bytes() + st.cat.link_bytes(),
+            vector_memory_bytes: st.cat.vector_bytes(),
             epoch: self.epoch.load(Ordering::SeqCst),
             threads: self.pool.threads(),
             model: st.model.as_ref().map(|m| m.name()),
@@ -1137,98 +1086,53 @@ impl Engine {
 
     /// Prometheus text exposition (version 0.0.4) of [`Engine::stats`], to serve as-is.
     pub fn metrics_text(&self) -> String {
-        crate::metrics::prometheus(&self.stats())
+        crate::engine::metrics::prometheus(&self.stats())
     }
 
-    // ------------------------------------------------------------------ persistence
+    // ------------------------------------------------------------------ for persist
 
-    /// Serialises the whole engine into the embedrec file format (see [`crate::persist`]).
-    pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let st = self.state.read();
-        crate::persist::encode(
-            &self.config(),
-            &st.cat,
-            &st.users,
-            st.model.as_ref(),
-            st.index.to_bytes(&st.cat),
-        )
+    /// The state under the read lock (to encode it).
+    pub(crate) fn state(&self) -> parking_lot::RwLockReadGuard<'_, State> {
+        self.state.read()
     }
 
-    /// Saves the engine to `path` atomically: a temporary file in the same directory is
-    /// written, fsynced and renamed over `path`, then the directory is fsynced. A crash at any
-    /// point leaves either the previous file or the new one.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        self.timed(Op::Save, || {
-            let bytes = self.to_bytes()?;
-            crate::persist::write_atomic(path.as_ref(), &bytes)
-        })
+    /// Records one call of `op` that took `elapsed`.
+    pub(crate) fn record(&self, op: Op, elapsed: std::time::Duration) {
+        self.metrics.record(op, elapsed, true);
     }
 
-    /// Rebuilds an engine from bytes produced by [`Engine::to_bytes`]. Every length and
-    /// checksum is verified before decoding; a stored native graph is validated and used as
-    /// is, an hnsw_rs graph is rebuilt from the vectors.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        Self::decode(&bytes, Path::new("<bytes>"))
-    }
-
-    /// Loads an engine saved with [`Engine::save`]. A damaged, truncated or foreign file is
-    /// an error ([`Error::Corrupt`], [`Error::UnsupportedVersion`]); nothing is trusted before
-    /// its checksum and bounds are verified. A stored native graph is validated (levels,
-    /// link counts, link ids) and used as is; an hnsw_rs graph is rebuilt from the stored
-    /// vectors (about as costly as building it: see README).
-    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
-        let t = Instant::now();
-        let path = path.as_ref();
-        // Read at offsets, section by section, into the final structures: no whole-file
-        // buffer (which would double the memory a load touches).
-        let file = crate::persist::FileSource::open(path).map_err(|source| Error::Io {
-            op: "load",
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let engine = Self::decode(&file, path)?;
-        crate::vectors::release_free_memory();
-        engine.metrics.record(Op::Load, t.elapsed(), true);
-        Ok(engine)
-    }
-
-    fn decode(src: &dyn crate::persist::Source, path: &Path) -> Result<Self> {
-        // Every length, link id and level of the graph is validated against the catalog's
-        // slot count by `NativeHnsw::read`.
-        let d = crate::persist::decode(src, path, |g, config, slots| {
-            matches!(config.index, IndexKind::Native | IndexKind::NativeInt8).then(|| {
-                NativeHnsw::read(
-                    g,
-                    config.m,
-                    config.ef_construction,
-                    config.rebuild_tombstone_fraction,
-                    slots,
-                )
-            })
-        })?;
-        let config = d.config;
+    /// An engine over decoded parts: the stored graph attached to the catalog when there is
+    /// one, otherwise the configured index built from the catalog. The pool is the host's
+    /// (`config.threads`).
+    pub(crate) fn restore(
+        config: EngineConfig,
+        cat: Catalog,
+        users: Users,
+        model: Option<Model>,
+        graph: Option<StoredGraph>,
+    ) -> Result<Self> {
         let pool = Pool::new(config.threads);
-        let index: Box<dyn AnnIndex> = match d.graph {
+        let index: Box<dyn AnnIndex> = match graph {
             Some(g) => {
-                let mut g = g.attach(&d.cat)?;
+                let mut g = g.attach(&cat)?;
                 if config.index == IndexKind::NativeInt8 {
-                    g.enable_int8(&d.cat);
+                    g.enable_int8(&cat);
                 }
                 Box::new(g)
             }
             None => {
                 let mut index = Self::make_index(&config);
-                pool.install(|| index.rebuild(&d.cat))??;
+                pool.install(|| index.rebuild(&cat))??;
                 index
             }
         };
         let mut e = Self::assemble(
             config,
             State {
-                cat: d.cat,
+                cat,
                 index,
-                users: d.users,
-                model: d.model,
+                users,
+                model,
             },
         );
         e.pool = pool;

@@ -12,8 +12,8 @@
 //! - Its file loader is never used: the engine persists vectors and rebuilds the graph.
 
 use super::{AnnIndex, sort_hits};
-use crate::catalog::Catalog;
 use crate::distance::{HnswCosine, HnswDot, HnswL2};
+use crate::store::Catalog;
 use crate::{Metric, Result};
 use hnsw_rs::prelude::Hnsw;
 

@@ -139,7 +139,7 @@ mod tests {
     /// pool stays compact, and a copy built from the lists (as a load does) is equal.
     #[test]
     fn matches_a_model_under_random_replacements() {
-        let mut rng = crate::rng::SplitMix64(7);
+        let mut rng = crate::util::rng::SplitMix64(7);
         let (mut t, mut model) = (TagLists::default(), Vec::<Vec<u32>>::new());
         for step in 0..60_000u32 {
             if step < 5_000 {

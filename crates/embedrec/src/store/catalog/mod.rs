@@ -1,13 +1,16 @@
 //! The item catalog: host string ids mapped to dense slots, raw vectors, tags and numeric
 //! attributes. Slots of removed items are recycled.
 
-use crate::config::VectorStorage;
+mod format;
+
+pub(crate) use format::CatalogMeta;
+
 use crate::distance::{dot, l2_sq};
-use crate::ids::IdTable;
-use crate::tags::TagLists;
-use crate::vectors::Rows;
+use crate::store::ids::IdTable;
+use crate::store::rows::{Rows, VectorStorage};
+use crate::store::tags::TagLists;
+use crate::util::prefetch::CacheLevel;
 use crate::{Error, Metric, Result};
-use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU32;
@@ -37,10 +40,9 @@ impl ItemAttrs {
 }
 
 /// Interns strings (tag and attribute names) to dense ids.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Interner {
-    pub(crate) names: Vec<String>,
-    #[serde(skip)]
+    names: Vec<String>,
     map: HashMap<String, u32>,
 }
 
@@ -57,14 +59,15 @@ impl Interner {
         self.map.insert(s.to_string(), i);
         i
     }
-    pub(crate) fn rebuild_map(&mut self) -> std::result::Result<(), String> {
-        self.map = HashMap::with_capacity(self.names.len());
-        for (i, n) in self.names.iter().enumerate() {
-            if self.map.insert(n.clone(), i as u32).is_some() {
+    /// An interner of these names, in order; an error when one repeats.
+    pub(crate) fn from_names(names: Vec<String>) -> std::result::Result<Self, String> {
+        let mut map = HashMap::with_capacity(names.len());
+        for (i, n) in names.iter().enumerate() {
+            if map.insert(n.clone(), i as u32).is_some() {
                 return Err(format!("duplicate name {n:?}"));
             }
         }
-        Ok(())
+        Ok(Interner { names, map })
     }
 }
 
@@ -72,22 +75,22 @@ impl Interner {
 /// implementations ([`AnnIndex`](crate::AnnIndex)) read vectors and exact scores from it.
 #[derive(Debug)]
 pub struct Catalog {
-    pub(crate) dim: usize,
-    pub(crate) metric: Metric,
+    dim: usize,
+    metric: Metric,
     /// Host ids of the slots (free slots have none) and the reverse map.
-    pub(crate) ids: IdTable,
+    ids: IdTable,
     /// Vectors as given by the host (or their int8 codes), one aligned row per slot.
-    pub(crate) vectors: Rows,
+    vectors: Rows,
     /// `1 / |v|` per slot under cosine (0 for free slots); empty under other metrics,
     /// which never read it.
-    pub(crate) inv_norm: Vec<f32>,
+    inv_norm: Vec<f32>,
     /// Sorted tag ids per slot.
-    pub(crate) tags: TagLists,
-    pub(crate) tag_names: Interner,
+    tags: TagLists,
+    tag_names: Interner,
     /// One column per attribute name; NaN where an item lacks the attribute.
-    pub(crate) attr_names: Interner,
-    pub(crate) attrs: Vec<Vec<f64>>,
-    pub(crate) free: Vec<u32>,
+    attr_names: Interner,
+    attrs: Vec<Vec<f64>>,
+    free: Vec<u32>,
 }
 
 /// A validated, ready-to-apply item.
@@ -123,6 +126,64 @@ impl Catalog {
     /// Number of live items.
     pub fn len(&self) -> usize {
         self.ids.len()
+    }
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+    /// The metric scores use.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+    /// `1 / |v|` of a slot's vector (cosine only; 0 for free slots).
+    pub(crate) fn inv_norm(&self, slot: u32) -> f32 {
+        self.inv_norm[slot as usize]
+    }
+    /// The id of a tag name, if any item ever had it.
+    pub(crate) fn tag_id(&self, name: &str) -> Option<u32> {
+        self.tag_names.get(name)
+    }
+    /// The column of an attribute name, if any item ever had it.
+    pub(crate) fn attr_id(&self, name: &str) -> Option<u32> {
+        self.attr_names.get(name)
+    }
+    /// Every attribute name, by column.
+    pub(crate) fn attr_names(&self) -> &[String] {
+        &self.attr_names.names
+    }
+    /// The sorted tag ids of a slot.
+    pub(crate) fn item_tags(&self, slot: u32) -> &[u32] {
+        self.tags.get(slot)
+    }
+    /// Attribute column `c` of a slot (NaN where the item lacks it).
+    pub(crate) fn attr(&self, c: usize, slot: u32) -> f64 {
+        self.attrs[c][slot as usize]
+    }
+    /// Tag pool entries in use (see [`crate::store::tags::entries_for`]).
+    pub(crate) fn tag_entries(&self) -> u64 {
+        self.tags.entries()
+    }
+    /// Ids of the live items with their slots, in slot order.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = (u32, &str)> + '_ {
+        self.ids.iter()
+    }
+    /// Requests the ids of these slots into the cache: each is two dependent misses (span,
+    /// then bytes) on a large catalog, so all spans are requested, then all bytes.
+    pub(crate) fn prefetch_ids(&self, slots: impl Iterator<Item = u32> + Clone) {
+        slots.clone().for_each(|s| self.ids.prefetch_span(s));
+        slots.for_each(|s| self.ids.prefetch_text(s));
+    }
+    /// Every vector as one dense row-major matrix (`slots × dim`).
+    pub(crate) fn dense_vectors(&self) -> Vec<f32> {
+        self.vectors.to_dense()
+    }
+    /// Bytes of the vector rows, without their link entries.
+    pub(crate) fn vector_bytes(&self) -> usize {
+        self.vectors.bytes()
+    }
+    /// Bytes of the rows' link entries (the native graph's level-0 lists).
+    pub(crate) fn link_bytes(&self) -> usize {
+        self.vectors.link_bytes()
     }
     /// Number of slots (live + free); valid slots are `0..slots()`.
     pub fn slots(&self) -> usize {
@@ -410,7 +471,7 @@ impl Catalog {
 
     /// Hints the CPU to start loading a slot's vector into `to` (used ahead in graph walks).
     #[inline(always)]
-    pub(crate) fn prefetch(&self, slot: u32, to: Cache) {
+    pub(crate) fn prefetch(&self, slot: u32, to: CacheLevel) {
         self.vectors.prefetch(slot as usize, to);
     }
 
@@ -436,44 +497,6 @@ impl Catalog {
     pub fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
         self.ids.iter().map(|(s, _)| s)
     }
-}
-
-/// The cache a prefetch fills.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Cache {
-    /// The first level: for data about to be used.
-    L1,
-    /// The second level: for data wanted a little later. A core can have more misses in
-    /// flight towards L2 than towards L1, so requesting far ahead into L2 overlaps more of
-    /// the memory latency without stalling on a full set of L1 miss buffers.
-    L2,
-}
-
-/// Prefetches `lines` cache lines from `p` into L1 (a no-op off x86_64). Prefetches never
-/// fault.
-#[inline(always)]
-pub(crate) fn prefetch_ptr(p: *const u8, lines: usize) {
-    prefetch_to(p, lines, Cache::L1);
-}
-
-/// Prefetches `lines` cache lines from `p` into `to` (a no-op off x86_64).
-#[inline(always)]
-pub(crate) fn prefetch_to(p: *const u8, lines: usize, to: Cache) {
-    #[cfg(target_arch = "x86_64")]
-    for i in 0..lines {
-        // SAFETY: `_mm_prefetch` is a hint; it never faults, whatever the address.
-        #[allow(unused_unsafe)]
-        unsafe {
-            use std::arch::x86_64::{_MM_HINT_T0, _MM_HINT_T1, _mm_prefetch};
-            let at = p.wrapping_add(64 * i) as *const i8;
-            match to {
-                Cache::L1 => _mm_prefetch::<_MM_HINT_T0>(at),
-                Cache::L2 => _mm_prefetch::<_MM_HINT_T1>(at),
-            }
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (p, lines, to);
 }
 
 #[cfg(test)]

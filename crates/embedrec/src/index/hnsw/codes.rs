@@ -10,8 +10,8 @@
 //! the catalog's f32 vectors, so returned scores are exact.
 
 use crate::Metric;
-use crate::catalog::Catalog;
 use crate::distance::kernels;
+use crate::store::Catalog;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Int8Codes {
@@ -26,7 +26,7 @@ pub(crate) struct Int8Codes {
 impl Int8Codes {
     /// Fits the per-dimension ranges on these slots' index vectors.
     pub(crate) fn fit(cat: &Catalog, slots: &[u32]) -> Self {
-        let dim = cat.dim;
+        let dim = cat.dim();
         let (mut lo, mut hi) = (vec![f32::INFINITY; dim], vec![f32::NEG_INFINITY; dim]);
         for &s in slots {
             for (d, x) in cat.index_vector_ref(s).iter().enumerate() {
@@ -41,7 +41,7 @@ impl Int8Codes {
             }
             scale[d] = (hi[d] - lo[d]) / 255.0;
         }
-        if cat.metric == Metric::L2 {
+        if cat.metric() == Metric::L2 {
             let widest = scale.iter().copied().fold(0.0f32, f32::max);
             scale.fill(widest);
         }
@@ -65,7 +65,7 @@ impl Int8Codes {
     /// Encodes one slot (growing the code block to `slots` rows).
     pub(crate) fn encode(&mut self, cat: &Catalog, slot: u32, slots: usize) {
         if self.codes.len() < slots * self.dim {
-            crate::vectors::grow_advised(&mut self.codes, slots * self.dim);
+            crate::util::memory::grow_advised(&mut self.codes, slots * self.dim);
             self.codes.resize(slots * self.dim, 0);
         }
         let v = cat.index_vector_ref(slot);
@@ -89,9 +89,9 @@ impl Int8Codes {
 
     /// Hints the CPU to load a slot's codes into `to`.
     #[inline(always)]
-    pub(crate) fn prefetch(&self, slot: u32, to: crate::catalog::Cache) {
+    pub(crate) fn prefetch(&self, slot: u32, to: crate::util::prefetch::CacheLevel) {
         if let Some(c) = self.codes.get(slot as usize * self.dim) {
-            crate::catalog::prefetch_to(c, self.dim.div_ceil(64), to);
+            crate::util::prefetch::prefetch_to(c, self.dim.div_ceil(64), to);
         }
     }
 
@@ -141,13 +141,13 @@ impl Int8Codes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{Catalog, PreparedItem};
+    use crate::store::{Catalog, PreparedItem};
 
     /// Code scores must rank like exact scores: the code score of every item is within a
     /// small error of its exact score, for both metric families.
     #[test]
     fn code_scores_track_exact_scores() {
-        let mut rng = crate::SplitMix64(11);
+        let mut rng = crate::util::rng::SplitMix64(11);
         for metric in [Metric::L2, Metric::Dot, Metric::Cosine] {
             let dim = 48;
             let mut cat = Catalog::new(dim, metric, crate::VectorStorage::F32, 0);

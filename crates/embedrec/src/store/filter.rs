@@ -1,7 +1,7 @@
 //! Attribute filters, compiled against the catalog into a per-slot predicate that is applied
 //! inside the search (during HNSW traversal, or over the allowed subset on the exact path).
 
-use crate::catalog::Catalog;
+use crate::store::Catalog;
 use crate::{Error, Result};
 
 /// An inclusive numeric range on one attribute. Items without the attribute never match.
@@ -145,7 +145,7 @@ impl Filter {
     pub(crate) fn compile(&self, cat: &Catalog, field: &str) -> Result<CompiledFilter> {
         let mut cf = CompiledFilter::default();
         for t in &self.tags_any {
-            if let Some(i) = cat.tag_names.get(t) {
+            if let Some(i) = cat.tag_id(t) {
                 cf.any.push(i);
             }
         }
@@ -154,13 +154,13 @@ impl Filter {
             cf.impossible = true;
         }
         for t in &self.tags_all {
-            match cat.tag_names.get(t) {
+            match cat.tag_id(t) {
                 Some(i) => cf.all.push(i),
                 None => cf.impossible = true,
             }
         }
         for t in &self.tags_none {
-            if let Some(i) = cat.tag_names.get(t) {
+            if let Some(i) = cat.tag_id(t) {
                 cf.none.push(i);
             }
         }
@@ -187,12 +187,11 @@ impl Filter {
                 ));
             }
             let col = cat
-                .attr_names
-                .get(&r.attribute)
+                .attr_id(&r.attribute)
                 .ok_or_else(|| Error::UnknownAttribute {
                     name: r.attribute.clone(),
                     field: rfield.clone(),
-                    known: cat.attr_names.names.clone(),
+                    known: cat.attr_names().to_vec(),
                 })?;
             cf.ranges.push((col as usize, lo, hi));
         }
@@ -263,7 +262,7 @@ impl CompiledFilter {
         if !self.deny.is_empty() && self.deny.binary_search(&slot).is_ok() {
             return false;
         }
-        let tags = cat.tags.get(slot);
+        let tags = cat.item_tags(slot);
         if !self.any.is_empty() && !self.any.iter().any(|t| tags.binary_search(t).is_ok()) {
             return false;
         }
@@ -274,7 +273,7 @@ impl CompiledFilter {
             return false;
         }
         for &(c, lo, hi) in &self.ranges {
-            let v = cat.attrs[c][slot as usize];
+            let v = cat.attr(c, slot as usize as u32);
             // NaN (missing) fails both comparisons.
             if !(v >= lo && v <= hi) {
                 return false;

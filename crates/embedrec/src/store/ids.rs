@@ -14,7 +14,10 @@ use std::hash::{BuildHasher, RandomState};
 /// [`MAX_ID_BYTES`](crate::MAX_ID_BYTES) = 4096 bytes long).
 const LEN_BITS: u32 = 13;
 const LEN_MASK: u64 = (1 << LEN_BITS) - 1;
-const _: () = assert!(crate::engine::MAX_ID_BYTES as u64 <= LEN_MASK);
+/// Longest item or user id accepted, in bytes.
+pub const MAX_ID_BYTES: usize = 4096;
+
+const _: () = assert!(MAX_ID_BYTES as u64 <= LEN_MASK);
 
 #[derive(Default)]
 pub(crate) struct IdTable {
@@ -78,7 +81,7 @@ impl IdTable {
     #[inline]
     pub(crate) fn prefetch_span(&self, slot: u32) {
         if let Some(span) = self.spans.get(slot as usize) {
-            crate::catalog::prefetch_ptr((span as *const u64).cast(), 1);
+            crate::util::prefetch::prefetch_ptr((span as *const u64).cast(), 1);
         }
     }
 
@@ -91,7 +94,10 @@ impl IdTable {
             && let Some(b) = self.bytes.get((span >> LEN_BITS) as usize)
         {
             let len = (span & LEN_MASK) as usize;
-            crate::catalog::prefetch_ptr(b, (len + (b as *const u8 as usize % 64)).div_ceil(64));
+            crate::util::prefetch::prefetch_ptr(
+                b,
+                (len + (b as *const u8 as usize % 64)).div_ceil(64),
+            );
         }
     }
 

@@ -20,10 +20,13 @@
 //!   returned; removed items are tombstones (the catalog no longer has them) that stay
 //!   navigable, and a recycled slot is re-linked when its new item is inserted.
 
-use super::int8::Int8Codes;
+mod codes;
+
 use super::{AnnIndex, sort_hits};
 use crate::Result;
-use crate::catalog::{Cache, Catalog};
+use crate::store::Catalog;
+use crate::util::prefetch::CacheLevel;
+use codes::Int8Codes;
 use parking_lot::Mutex;
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -73,7 +76,7 @@ struct Probe<P, S> {
     score: S,
 }
 
-impl<P: Fn(u32, Cache), S: Fn(u32) -> f32> Probe<P, S> {
+impl<P: Fn(u32, CacheLevel), S: Fn(u32) -> f32> Probe<P, S> {
     /// A probe over vectors of `bytes` each.
     fn new(prefetch: P, bytes: usize, score: S) -> Self {
         Probe {
@@ -91,11 +94,11 @@ impl<P: Fn(u32, Cache), S: Fn(u32) -> f32> Probe<P, S> {
     /// `ahead` places from the start (the first ones go straight to L1).
     #[inline(always)]
     fn scan(&self, nth: impl Fn(usize) -> Option<u32>, mut f: impl FnMut(u32, f32)) {
-        let far = |m| (self.prefetch)(m, Cache::L2);
+        let far = |m| (self.prefetch)(m, CacheLevel::L2);
         (self.ahead..self.far).map_while(&nth).for_each(far);
         (0..self.ahead)
             .map_while(&nth)
-            .for_each(|m| (self.prefetch)(m, Cache::L1));
+            .for_each(|m| (self.prefetch)(m, CacheLevel::L1));
         for (i, n) in (0..).map_while(&nth).enumerate() {
             if self.far > self.ahead
                 && let Some(m) = nth(i + self.far)
@@ -103,7 +106,7 @@ impl<P: Fn(u32, Cache), S: Fn(u32) -> f32> Probe<P, S> {
                 far(m);
             }
             if let Some(m) = nth(i + self.ahead) {
-                (self.prefetch)(m, Cache::L1);
+                (self.prefetch)(m, CacheLevel::L1);
             }
             f(n, (self.score)(n));
         }
@@ -187,7 +190,7 @@ impl Visited<'_> {
     #[inline(always)]
     fn prefetch(&self, s: u32) {
         if let Some(t) = self.tags.get(s as usize) {
-            crate::catalog::prefetch_ptr(t as *const u8, 1);
+            crate::util::prefetch::prefetch_ptr(t as *const u8, 1);
         }
     }
 
@@ -430,7 +433,7 @@ impl NativeHnsw {
     fn prefetch_links(&self, cat: &Catalog, slot: u32, level: usize) {
         let list = self.list(cat, slot, level);
         if let Some(x) = list.first() {
-            crate::catalog::prefetch_ptr(
+            crate::util::prefetch::prefetch_ptr(
                 (x as *const AtomicU32).cast(),
                 (list.len() * 4).div_ceil(64),
             );
@@ -461,7 +464,7 @@ impl NativeHnsw {
     fn greedy(
         &self,
         cat: &Catalog,
-        probe: &Probe<impl Fn(u32, Cache), impl Fn(u32) -> f32>,
+        probe: &Probe<impl Fn(u32, CacheLevel), impl Fn(u32) -> f32>,
         mut cur: Cand,
         level: usize,
     ) -> Cand {
@@ -491,7 +494,7 @@ impl NativeHnsw {
     fn search_level(
         &self,
         cat: &Catalog,
-        probe: &Probe<impl Fn(u32, Cache), impl Fn(u32) -> f32>,
+        probe: &Probe<impl Fn(u32, CacheLevel), impl Fn(u32) -> f32>,
         entry: Cand,
         ef: usize,
         level: usize,
@@ -738,7 +741,7 @@ impl NativeHnsw {
     fn walk(
         &self,
         cat: &Catalog,
-        probe: &Probe<impl Fn(u32, Cache), impl Fn(u32) -> f32>,
+        probe: &Probe<impl Fn(u32, CacheLevel), impl Fn(u32) -> f32>,
         ef: usize,
         accept: Option<&(dyn Fn(u32) -> bool + Sync)>,
     ) -> Vec<Cand> {
@@ -868,7 +871,7 @@ impl AnnIndex for NativeHnsw {
                 let probe = Probe::new(
                     |s, to| codes.prefetch(s, to),
                     codes.row_bytes(),
-                    codes.scorer(cat.metric, query),
+                    codes.scorer(cat.metric(), query),
                 );
                 let found = self.walk(cat, &probe, ef.max(k), accept);
                 let mut hits = Vec::with_capacity(found.len());
@@ -957,7 +960,7 @@ impl NativeHnsw {
     /// aside until [`StoredGraph::attach`] puts them in the catalog's rows (the graph is
     /// read while another thread builds the catalog).
     pub(crate) fn read(
-        r: &mut crate::persist::SectionReader<'_>,
+        r: &mut crate::codec::SectionReader<'_>,
         m: usize,
         ef_construction: usize,
         rebuild_fraction: f64,
@@ -1096,7 +1099,7 @@ mod tests {
         let items: Vec<_> = ids
             .iter()
             .zip(vecs)
-            .map(|(id, v)| crate::catalog::PreparedItem {
+            .map(|(id, v)| crate::store::PreparedItem {
                 id,
                 vector: v,
                 attrs: None,
@@ -1123,7 +1126,7 @@ mod tests {
     #[test]
     fn parallel_build_leaves_no_unreachable_nodes() {
         let (n, dim) = (5_000usize, 32usize);
-        let mut rng = crate::rng::SplitMix64(11);
+        let mut rng = crate::util::rng::SplitMix64(11);
         let centres: Vec<Vec<f32>> = (0..50)
             .map(|_| (0..dim).map(|_| rng.normal()).collect())
             .collect();
@@ -1154,7 +1157,7 @@ mod tests {
     #[test]
     fn level0_lists_live_in_catalog_rows() {
         let (n, dim) = (3_000usize, 8usize);
-        let mut rng = crate::rng::SplitMix64(5);
+        let mut rng = crate::util::rng::SplitMix64(5);
         let vecs: Vec<Vec<f32>> = (0..n)
             .map(|_| (0..dim).map(|_| rng.normal()).collect())
             .collect();
@@ -1187,7 +1190,7 @@ mod tests {
         // Saved, read back and attached to a catalog rebuilt from the same items.
         let bytes = NativeHnsw::to_bytes(&g, &cat);
         let bytes: &[u8] = &bytes;
-        let mut r = crate::persist::SectionReader::over(&bytes);
+        let mut r = crate::codec::SectionReader::over(&bytes);
         let stored = NativeHnsw::read(&mut r, 16, 100, 0.5, n).unwrap();
         let (fresh, _) = catalog_of(&vecs);
         let g2 = stored.attach(&fresh).unwrap();
@@ -1237,7 +1240,7 @@ mod tests {
                 let probe = Probe::new(
                     |s, to| {
                         log.borrow_mut()
-                            .push((if to == Cache::L1 { 'p' } else { 'f' }, s))
+                            .push((if to == CacheLevel::L1 { 'p' } else { 'f' }, s))
                     },
                     bytes,
                     |s| {

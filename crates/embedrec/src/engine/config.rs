@@ -1,5 +1,7 @@
 //! Engine configuration and its validation.
 
+use crate::store::VectorStorage;
+use crate::util::check_range;
 use crate::{Error, Metric, Result};
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +45,11 @@ impl IndexKind {
             )),
         }
     }
+    /// True when the index is the native graph, which is saved with the engine and keeps
+    /// its level-0 links in the catalog's rows.
+    pub(crate) fn stores_graph(self) -> bool {
+        matches!(self, IndexKind::Native | IndexKind::NativeInt8)
+    }
     /// The canonical lowercase name.
     pub fn name(self) -> &'static str {
         match self {
@@ -50,55 +57,6 @@ impl IndexKind {
             IndexKind::Hnsw => "hnsw",
             IndexKind::Native => "native",
             IndexKind::NativeInt8 => "native_int8",
-        }
-    }
-}
-
-/// An error naming `field` unless `lo <= v <= hi`.
-pub(crate) fn check_range(field: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
-    if v < lo || v > hi {
-        return Err(Error::invalid(
-            field,
-            format!("an integer in {lo}..={hi}"),
-            v,
-        ));
-    }
-    Ok(())
-}
-
-/// How the catalog keeps item vectors in memory (and in the saved file).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum VectorStorage {
-    /// Raw f32 vectors, as given (4 bytes per dimension).
-    #[default]
-    F32,
-    /// Int8 codes with one scale per vector (1 byte per dimension + 8 per item): each vector
-    /// is stored as `scale · codes` with `scale = max |v_i| / 127`, so a component is off by
-    /// at most `scale / 2`. The stored (decoded) vector is what every score, recommendation,
-    /// training run and [`Engine::item_vector`](crate::Engine::item_vector) uses, and scores
-    /// are exact for it. Recall@10 against f32 ground truth measured 0.97–0.98 on the
-    /// benchmark datasets (brute force on the codes); the benchmark has the index figures.
-    Int8,
-}
-
-impl VectorStorage {
-    /// Parses `"f32"` (also `"float32"`) or `"int8"` (also `"i8"`).
-    pub fn parse(name: &str) -> Result<Self> {
-        match name.to_ascii_lowercase().as_str() {
-            "f32" | "float32" => Ok(VectorStorage::F32),
-            "int8" | "i8" => Ok(VectorStorage::Int8),
-            _ => Err(Error::invalid(
-                "vector_storage",
-                "\"f32\" or \"int8\"",
-                format!("{name:?}"),
-            )),
-        }
-    }
-    /// The canonical lowercase name.
-    pub fn name(self) -> &'static str {
-        match self {
-            VectorStorage::F32 => "f32",
-            VectorStorage::Int8 => "int8",
         }
     }
 }
@@ -207,6 +165,17 @@ impl EngineConfig {
     pub fn with_recency_half_life(mut self, secs: Option<f64>) -> Self {
         self.recency_half_life_secs = secs;
         self
+    }
+
+    /// Link entries each catalog row reserves ahead of its vector: the native graph keeps
+    /// its level-0 lists there (hnswlib's layout: a node's links next to its vector); other
+    /// indexes keep none.
+    pub(crate) fn row_links(&self) -> usize {
+        if self.index.stores_graph() {
+            crate::index::links_per_row(self.m)
+        } else {
+            0
+        }
     }
 
     /// Checks every field; the error names the field, the accepted range and the value.

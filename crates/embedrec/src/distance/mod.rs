@@ -620,7 +620,7 @@ mod tests {
     fn every_available_kernel_matches_scalar() {
         let kernels = available_kernels();
         assert_eq!(kernels.last().unwrap().name, "scalar");
-        let mut rng = crate::SplitMix64(7);
+        let mut rng = crate::util::rng::SplitMix64(7);
         for k in &kernels {
             for n in (0..70).chain([127, 128, 129, 255, 256, 257, 1000]) {
                 let a: Vec<f32> = (0..n).map(|_| rng.uniform() * 2.0 - 1.0).collect();
@@ -674,7 +674,7 @@ mod tests {
             for n in (0..70).chain([127, 128, 129, 300, crate::MAX_DIM]) {
                 let c: Vec<u8> = (0..n).map(|_| rng.below(256) as u8).collect();
                 for extreme in [false, true] {
-                    let pick = |rng: &mut crate::SplitMix64, lo: i64, hi: i64| -> i16 {
+                    let pick = |rng: &mut crate::util::rng::SplitMix64, lo: i64, hi: i64| -> i16 {
                         if extreme {
                             if rng.below(2) == 0 {
                                 lo as i16

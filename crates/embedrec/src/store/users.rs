@@ -1,6 +1,7 @@
 //! Interaction histories per user and item popularity.
 
-use crate::catalog::Catalog;
+use crate::store::catalog::Catalog;
+use crate::store::ids::MAX_ID_BYTES;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,16 +16,78 @@ pub(crate) struct Interaction {
 
 #[derive(Debug, Default)]
 pub(crate) struct Users {
-    pub(crate) ids: Vec<Arc<str>>,
-    pub(crate) by_id: HashMap<Arc<str>, u32>,
-    pub(crate) histories: Vec<Vec<Interaction>>,
+    ids: Vec<Arc<str>>,
+    by_id: HashMap<Arc<str>, u32>,
+    histories: Vec<Vec<Interaction>>,
     /// Sum of interaction weights per catalog slot, grown only as far as the highest slot
     /// with an interaction (a catalog nobody has interacted with costs nothing here).
-    pub(crate) popularity: Vec<f64>,
-    pub(crate) total: usize,
+    popularity: Vec<f64>,
+    total: usize,
+}
+
+/// The users' fields of the META section (bincode of this struct, inline in META).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct UsersMeta {
+    users: Vec<String>,
+    histories: Vec<Vec<Interaction>>,
 }
 
 impl Users {
+    /// Stored interactions.
+    pub(crate) fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Every user's history, in user index order.
+    pub(crate) fn histories(&self) -> &[Vec<Interaction>] {
+        &self.histories
+    }
+
+    /// Summed interaction weight of a slot (0 without interactions).
+    pub(crate) fn popularity(&self, slot: u32) -> f64 {
+        self.popularity.get(slot as usize).copied().unwrap_or(0.0)
+    }
+
+    /// The users' fields of the META section.
+    pub(crate) fn meta(&self) -> UsersMeta {
+        UsersMeta {
+            users: self.ids.iter().map(|s| s.to_string()).collect(),
+            histories: self.histories.clone(),
+        }
+    }
+
+    /// Users from their META fields, every interaction checked against the catalog.
+    pub(crate) fn read(meta: UsersMeta, cat: &Catalog) -> std::result::Result<Users, String> {
+        if meta.histories.len() != meta.users.len() {
+            return Err(format!(
+                "{} histories for {} users",
+                meta.histories.len(),
+                meta.users.len()
+            ));
+        }
+        let mut users = Users::default();
+        for (u, (uid, hist)) in meta.users.into_iter().zip(meta.histories).enumerate() {
+            if uid.is_empty() || uid.len() > MAX_ID_BYTES {
+                return Err(format!("user {u}: invalid id of {} bytes", uid.len()));
+            }
+            for it in &hist {
+                if !(cat.is_live(it.slot) && it.weight.is_finite() && it.weight > 0.0) {
+                    return Err(format!(
+                        "user {uid:?}: interaction with slot {} weight {} is invalid",
+                        it.slot, it.weight
+                    ));
+                }
+            }
+            if users.ensure_user(&uid) as usize != u {
+                return Err(format!("user id {uid:?} appears twice"));
+            }
+            for it in hist {
+                users.add(&uid, it);
+            }
+        }
+        Ok(users)
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.ids.len()
     }
@@ -92,7 +155,7 @@ impl Users {
         half_life: Option<f64>,
     ) -> Option<Vec<f32>> {
         let newest = history.clone().map(|i| i.ts).max()?;
-        let mut acc = vec![0.0f64; cat.dim];
+        let mut acc = vec![0.0f64; cat.dim()];
         let mut total = 0.0f64;
         for it in history {
             if !cat.is_live(it.slot) {
@@ -107,8 +170,8 @@ impl Users {
                 continue;
             }
             let v = cat.vector(it.slot);
-            let scale = match cat.metric {
-                crate::Metric::Cosine => w * cat.inv_norm[it.slot as usize] as f64,
+            let scale = match cat.metric() {
+                crate::Metric::Cosine => w * cat.inv_norm(it.slot) as f64,
                 _ => w,
             };
             for (a, x) in acc.iter_mut().zip(v.iter()) {
@@ -123,7 +186,7 @@ impl Users {
         if out.iter().any(|x| !x.is_finite()) {
             return None;
         }
-        if cat.metric == crate::Metric::Cosine {
+        if cat.metric() == crate::Metric::Cosine {
             let n = crate::distance::norm(&out);
             if !(n > 0.0 && n.is_finite()) {
                 return None;

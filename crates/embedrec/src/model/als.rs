@@ -1,0 +1,467 @@
+//! Implicit-feedback ALS (conjugate-gradient updates, as implicit's), its fold-in of users,
+//! incremental updates after new interactions and the cold-start map from content vectors.
+
+use super::csr::{Csr, aggregate};
+use super::spec::{AlsParams, Confidence, Progress};
+use crate::distance::dot;
+use crate::store::Catalog;
+use crate::{Error, Result};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct AlsModel {
+    pub(crate) params: AlsParams,
+    /// `slots * factors`; rows of items without interactions come from the cold-start map.
+    pub(crate) item_factors: Vec<f32>,
+    /// Items that had interactions at training time.
+    pub(crate) trained: Vec<bool>,
+    /// `Yᵀ Y` over trained items, `factors * factors`.
+    pub(crate) yty: Vec<f32>,
+    /// Ridge map from content vectors to factors (`dim * factors`) for cold-start items.
+    pub(crate) cold_map: Option<Vec<f32>>,
+    /// `users * factors`, kept current by incremental updates.
+    pub(crate) user_factors: Vec<f32>,
+}
+
+pub(super) fn confidence(p: &AlsParams, w: f32) -> f32 {
+    match p.confidence {
+        Confidence::Linear => 1.0 + p.alpha * w,
+        Confidence::Log => 1.0 + p.alpha * w.ln_1p(),
+    }
+}
+
+/// `Yᵀ Y` for row-major `y` (`n * f`), restricted to rows where `keep`. Accumulates rank-1
+/// updates row by row in f32 (vectorised), in parallel chunks summed at the end.
+pub(crate) fn gram(y: &[f32], f: usize, keep: impl Fn(usize) -> bool + Sync) -> Vec<f32> {
+    let n = y.len() / f.max(1);
+    const CHUNK: usize = 1024;
+    let parts: Vec<Vec<f32>> = (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let mut acc = vec![0.0f32; f * f];
+            for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                if !keep(i) {
+                    continue;
+                }
+                let r = &y[i * f..(i + 1) * f];
+                for (a, &ra) in r.iter().enumerate() {
+                    for (o, &rb) in acc[a * f..(a + 1) * f].iter_mut().zip(r) {
+                        *o += ra * rb;
+                    }
+                }
+            }
+            acc
+        })
+        .collect();
+    let mut out = vec![0.0f32; f * f];
+    for p in parts {
+        for (o, v) in out.iter_mut().zip(p) {
+            *o += v;
+        }
+    }
+    out
+}
+
+/// CG update of one factor row `x` for the system
+/// `(YᵀY + Σ (c-1) y yᵀ + λI) x = Σ c y` (implicit's `_least_squares_cg`); `cs` holds the
+/// confidences `c` of the row's columns.
+pub(super) fn cg_row(
+    x: &mut [f32],
+    yty: &[f32],
+    y: &[f32],
+    f: usize,
+    cols: &[u32],
+    cs: &[f32],
+    p: &AlsParams,
+) {
+    let mut r = vec![0.0f32; f];
+    // r = b - A x
+    for a in 0..f {
+        r[a] = -(dot(&yty[a * f..(a + 1) * f], x) + p.regularization * x[a]);
+    }
+    for (&c, &conf) in cols.iter().zip(cs) {
+        let yi = &y[c as usize * f..(c as usize + 1) * f];
+        let coef = conf - (conf - 1.0) * dot(yi, x);
+        for a in 0..f {
+            r[a] += coef * yi[a];
+        }
+    }
+    let mut dir = r.clone();
+    let mut rsold = dot(&r, &r);
+    if rsold < 1e-20 {
+        return;
+    }
+    let mut ap = vec![0.0f32; f];
+    for _ in 0..p.cg_steps {
+        for a in 0..f {
+            ap[a] = dot(&yty[a * f..(a + 1) * f], &dir) + p.regularization * dir[a];
+        }
+        for (&c, &conf) in cols.iter().zip(cs) {
+            let yi = &y[c as usize * f..(c as usize + 1) * f];
+            let coef = (conf - 1.0) * dot(yi, &dir);
+            for a in 0..f {
+                ap[a] += coef * yi[a];
+            }
+        }
+        let denom = dot(&dir, &ap);
+        if denom.abs() < 1e-20 {
+            break;
+        }
+        let alpha = rsold / denom;
+        for a in 0..f {
+            x[a] += alpha * dir[a];
+            r[a] -= alpha * ap[a];
+        }
+        let rsnew = dot(&r, &r);
+        if rsnew < 1e-20 {
+            break;
+        }
+        for a in 0..f {
+            dir[a] = r[a] + (rsnew / rsold) * dir[a];
+        }
+        rsold = rsnew;
+    }
+}
+
+fn sweep(
+    x: &mut [f32],
+    y: &[f32],
+    m: &Csr,
+    f: usize,
+    p: &AlsParams,
+    keep_y: &(dyn Fn(usize) -> bool + Sync),
+) {
+    let yty = gram(y, f, keep_y);
+    x.par_chunks_mut(f).enumerate().for_each(|(r, xr)| {
+        let (cols, ws) = m.row(r);
+        if !cols.is_empty() {
+            cg_row(xr, &yty, y, f, cols, ws, p);
+        }
+    });
+}
+
+/// Implicit's loss: Σ_u Σ_i c (p - xᵀy)² + λ (|X|² + |Y|²), computed in O(nnz·f + users·f²).
+fn als_loss(x: &[f32], y: &[f32], m: &Csr, f: usize, p: &AlsParams) -> f64 {
+    let yty = gram(y, f, |_| true);
+    let mut total: f64 = (0..m.rows)
+        .into_par_iter()
+        .map(|u| {
+            let xu = &x[u * f..(u + 1) * f];
+            let (cols, ws) = m.row(u);
+            let mut l = 0.0f64;
+            // xᵀ YᵀY x: the loss of all-zero preferences with confidence 1.
+            for a in 0..f {
+                l += xu[a] as f64 * dot(&yty[a * f..(a + 1) * f], xu) as f64;
+            }
+            for (&c, &w) in cols.iter().zip(ws) {
+                let s = dot(xu, &y[c as usize * f..(c as usize + 1) * f]) as f64;
+                let conf = w as f64; // the matrix holds confidences
+                l += conf * (1.0 - s) * (1.0 - s) - s * s;
+            }
+            l
+        })
+        .sum();
+    total += p.regularization as f64 * (dot(x, x) as f64 + dot(y, y) as f64);
+    total / m.indices.len().max(1) as f64
+}
+
+/// Trains ALS on `m` (users x slots). Returns (user factors, item factors).
+pub(crate) fn fit_als(
+    m: &Csr,
+    p: &AlsParams,
+    progress: &mut dyn FnMut(Progress) -> bool,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let f = p.factors;
+    let mut rng = crate::util::rng::SplitMix64(p.seed);
+    let mut init = |n: usize| -> Vec<f32> { (0..n * f).map(|_| rng.uniform() * 0.01).collect() };
+    let mut x = init(m.rows);
+    let mut y = init(m.cols);
+    // Confidences computed once; the sweeps and the loss read them directly.
+    let m = &Csr {
+        rows: m.rows,
+        cols: m.cols,
+        indptr: m.indptr.clone(),
+        indices: m.indices.clone(),
+        data: m.data.iter().map(|&w| confidence(p, w)).collect(),
+    };
+    let mt = m.transpose();
+    let item_has = |i: usize| mt.indptr[i + 1] > mt.indptr[i];
+    let t0 = Instant::now();
+    for it in 0..p.iterations {
+        sweep(&mut x, &y, m, f, p, &item_has);
+        sweep(&mut y, &x, &mt, f, p, &|_| true);
+        let loss = als_loss(&x, &y, m, f, p);
+        let go = progress(Progress {
+            model: "als",
+            iteration: it + 1,
+            total: p.iterations,
+            elapsed_secs: t0.elapsed().as_secs_f64(),
+            loss: Some(loss),
+        });
+        if !go {
+            return Err(Error::Cancelled {
+                what: format!("ALS training after iteration {}", it + 1),
+            });
+        }
+    }
+    Ok((x, y))
+}
+
+/// Solves `A x = b` for a symmetric positive definite `A` (`n * n`) by Cholesky, in f64.
+pub(crate) fn solve_spd(a: &[f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
+    let mut l = vec![0.0f64; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let mut s = a[i * n + j];
+            for k in 0..j {
+                s -= l[i * n + k] * l[j * n + k];
+            }
+            if i == j {
+                if s <= 0.0 {
+                    return None;
+                }
+                l[i * n + i] = s.sqrt();
+            } else {
+                l[i * n + j] = s / l[j * n + j];
+            }
+        }
+    }
+    let mut z = vec![0.0f64; n];
+    for i in 0..n {
+        let mut s = b[i];
+        for k in 0..i {
+            s -= l[i * n + k] * z[k];
+        }
+        z[i] = s / l[i * n + i];
+    }
+    let mut x = vec![0.0f64; n];
+    for i in (0..n).rev() {
+        let mut s = z[i];
+        for k in i + 1..n {
+            s -= l[k * n + i] * x[k];
+        }
+        x[i] = s / l[i * n + i];
+    }
+    Some(x)
+}
+
+impl AlsModel {
+    /// Trains on `m` and completes the model: items without interactions (or not live) are
+    /// untrained and get factors from the content vectors' cold-start map.
+    pub(crate) fn train(
+        m: &Csr,
+        p: &AlsParams,
+        cat: &Catalog,
+        cb: &mut dyn FnMut(Progress) -> bool,
+    ) -> Result<AlsModel> {
+        let (x, y) = fit_als(m, p, cb)?;
+        let f = p.factors;
+        let mt = m.transpose();
+        let trained: Vec<bool> = (0..m.cols)
+            .map(|i| cat.is_live(i as u32) && mt.indptr[i + 1] > mt.indptr[i])
+            .collect();
+        let cold_map = cold_start_map(&cat.dense_vectors(), cat.dim(), &y, f, &trained);
+        let yty = gram(&y, f, |i| trained[i]);
+        let mut als = AlsModel {
+            params: p.clone(),
+            item_factors: y,
+            trained,
+            yty,
+            cold_map,
+            user_factors: x,
+        };
+        let cold: Vec<u32> = cat
+            .live_slots()
+            .filter(|&s| !als.trained[s as usize])
+            .collect();
+        als.fill_cold(cat, &cold);
+        Ok(als)
+    }
+
+    /// Grows the model to the catalog's slots and gives these untrained slots their
+    /// cold-start factors.
+    pub(crate) fn fill_cold(&mut self, cat: &Catalog, slots: &[u32]) {
+        let (n, f) = (cat.slots(), self.params.factors);
+        self.item_factors.resize(n * f, 0.0);
+        self.trained.resize(n, false);
+        for &s in slots {
+            if !self.trained[s as usize] {
+                let y = self.cold_factor(&cat.vector(s));
+                self.item_factors[s as usize * f..(s as usize + 1) * f].copy_from_slice(&y);
+            }
+        }
+    }
+
+    /// Exact fold-in of a user from `(slot, weight)` history (implicit's `recalculate_user`).
+    pub(crate) fn fold_in(&self, hist: &[(u32, f32)]) -> Option<Vec<f32>> {
+        let f = self.params.factors;
+        let mut a: Vec<f64> = self.yty.iter().map(|&v| v as f64).collect();
+        for d in 0..f {
+            a[d * f + d] += self.params.regularization as f64 + 1e-9;
+        }
+        let mut b = vec![0.0f64; f];
+        let mut any = false;
+        for &(s, w) in hist {
+            let s = s as usize;
+            if s >= self.trained.len() {
+                continue;
+            }
+            let yi = &self.item_factors[s * f..(s + 1) * f];
+            if yi.iter().all(|v| *v == 0.0) {
+                continue;
+            }
+            any = true;
+            let c = confidence(&self.params, w) as f64;
+            for p in 0..f {
+                b[p] += c * yi[p] as f64;
+                for q in 0..f {
+                    a[p * f + q] += (c - 1.0) * yi[p] as f64 * yi[q] as f64;
+                }
+            }
+        }
+        if !any {
+            return None;
+        }
+        solve_spd(&a, &b, f).map(|x| x.into_iter().map(|v| v as f32).collect())
+    }
+
+    pub(crate) fn factor(&self, slot: u32) -> &[f32] {
+        let f = self.params.factors;
+        &self.item_factors[slot as usize * f..(slot as usize + 1) * f]
+    }
+}
+
+/// Ridge regression from content vectors to factors over trained items: `W = (FᵀF + λI)⁻¹ FᵀY`.
+pub(crate) fn cold_start_map(
+    features: &[f32],
+    dim: usize,
+    y: &[f32],
+    f: usize,
+    trained: &[bool],
+) -> Option<Vec<f32>> {
+    let mut ftf = vec![0.0f64; dim * dim];
+    let mut fty = vec![0.0f64; dim * f];
+    let mut n = 0usize;
+    for (s, &t) in trained.iter().enumerate() {
+        if !t {
+            continue;
+        }
+        n += 1;
+        let x = &features[s * dim..(s + 1) * dim];
+        let yi = &y[s * f..(s + 1) * f];
+        for a in 0..dim {
+            for b in 0..dim {
+                ftf[a * dim + b] += x[a] as f64 * x[b] as f64;
+            }
+            for b in 0..f {
+                fty[a * f + b] += x[a] as f64 * yi[b] as f64;
+            }
+        }
+    }
+    if n < dim {
+        return None;
+    }
+    let lambda = 1e-2 * (0..dim).map(|d| ftf[d * dim + d]).sum::<f64>() / dim as f64 + 1e-6;
+    for d in 0..dim {
+        ftf[d * dim + d] += lambda;
+    }
+    let mut w = vec![0.0f32; dim * f];
+    for b in 0..f {
+        let rhs: Vec<f64> = (0..dim).map(|a| fty[a * f + b]).collect();
+        let col = solve_spd(&ftf, &rhs, dim)?;
+        for a in 0..dim {
+            w[a * f + b] = col[a] as f32;
+        }
+    }
+    Some(w)
+}
+
+// ---------------------------------------------------------------------------------- EASE
+
+impl AlsModel {
+    fn cold_factor(&self, features: &[f32]) -> Vec<f32> {
+        let f = self.params.factors;
+        let mut out = vec![0.0f32; f];
+        if let Some(w) = &self.cold_map {
+            for (a, x) in features.iter().enumerate() {
+                for b in 0..f {
+                    out[b] += x * w[a * f + b];
+                }
+            }
+        }
+        out
+    }
+
+    /// Stored factor of user `u` when present and non-zero.
+    pub(crate) fn user_factor(&self, u: u32) -> Option<&[f32]> {
+        let f = self.params.factors;
+        let r = self
+            .user_factors
+            .get(u as usize * f..(u as usize + 1) * f)?;
+        r.iter().any(|x| *x != 0.0).then_some(r)
+    }
+}
+
+impl AlsModel {
+    /// Incremental update after new interactions: re-solve the touched users from their
+    /// histories, then the touched items from the users who interacted with them. Costs
+    /// O(users·f² + touched·(f³ + history)) — refit from time to time for the best model.
+    pub(crate) fn update(
+        &mut self,
+        users: &crate::store::users::Users,
+        touched_users: &[u32],
+        touched_items: &[u32],
+    ) {
+        let f = self.params.factors;
+        self.user_factors.resize(users.len() * f, 0.0);
+        for &u in touched_users {
+            let hist = aggregate(
+                users.histories()[u as usize]
+                    .iter()
+                    .map(|i| (i.slot, i.weight)),
+            );
+            if let Some(x) = self.fold_in(&hist) {
+                self.user_factors[u as usize * f..(u as usize + 1) * f].copy_from_slice(&x);
+            }
+        }
+        // Item side: the same normal equations with the roles of users and items swapped.
+        let mut by_item: std::collections::HashMap<u32, Vec<(u32, f32)>> =
+            touched_items.iter().map(|&i| (i, Vec::new())).collect();
+        for (u, h) in users.histories().iter().enumerate() {
+            for it in h {
+                if let Some(v) = by_item.get_mut(&it.slot) {
+                    v.push((u as u32, it.weight));
+                }
+            }
+        }
+        let xtx = gram(&self.user_factors, f, |_| true);
+        let swapped = AlsModel {
+            params: self.params.clone(),
+            item_factors: self.user_factors.clone(),
+            trained: vec![true; users.len()],
+            yty: xtx,
+            cold_map: None,
+            user_factors: Vec::new(),
+        };
+        for (i, us) in by_item {
+            if let Some(y) = swapped.fold_in(&aggregate(us.into_iter())) {
+                let i = i as usize;
+                if i < self.trained.len() {
+                    // Keep YᵀY current by rank-1 updates instead of recomputing it.
+                    let old: Vec<f32> = self.item_factors[i * f..(i + 1) * f].to_vec();
+                    let was = self.trained[i];
+                    for a in 0..f {
+                        for b in 0..f {
+                            let remove = if was { old[a] * old[b] } else { 0.0 };
+                            self.yty[a * f + b] += y[a] * y[b] - remove;
+                        }
+                    }
+                    self.item_factors[i * f..(i + 1) * f].copy_from_slice(&y);
+                    self.trained[i] = true;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Interactions aggregated per (user, item) in compressed sparse rows, the input of every
+//! training algorithm.
+
+/// Interactions aggregated per (user, item), in compressed sparse rows.
+pub(crate) struct Csr {
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) indptr: Vec<usize>,
+    pub(crate) indices: Vec<u32>,
+    pub(crate) data: Vec<f32>,
+}
+
+impl Csr {
+    /// Builds rows from `(col, weight)` lists, summing repeated columns.
+    pub(crate) fn from_rows(rows: &[Vec<(u32, f32)>], cols: usize) -> Csr {
+        let mut indptr = Vec::with_capacity(rows.len() + 1);
+        let (mut indices, mut data) = (Vec::new(), Vec::new());
+        indptr.push(0);
+        for r in rows {
+            let mut r = r.clone();
+            r.sort_unstable_by_key(|x| x.0);
+            for (c, w) in r {
+                if indices.len() > *indptr.last().unwrap() && *indices.last().unwrap() == c {
+                    *data.last_mut().unwrap() += w;
+                } else {
+                    indices.push(c);
+                    data.push(w);
+                }
+            }
+            indptr.push(indices.len());
+        }
+        Csr {
+            rows: rows.len(),
+            cols,
+            indptr,
+            indices,
+            data,
+        }
+    }
+
+    pub(crate) fn row(&self, r: usize) -> (&[u32], &[f32]) {
+        let (a, b) = (self.indptr[r], self.indptr[r + 1]);
+        (&self.indices[a..b], &self.data[a..b])
+    }
+
+    pub(crate) fn transpose(&self) -> Csr {
+        let mut counts = vec![0usize; self.cols + 1];
+        for &c in &self.indices {
+            counts[c as usize + 1] += 1;
+        }
+        for i in 0..self.cols {
+            counts[i + 1] += counts[i];
+        }
+        let indptr = counts.clone();
+        let mut next = counts;
+        let mut indices = vec![0u32; self.indices.len()];
+        let mut data = vec![0f32; self.data.len()];
+        for r in 0..self.rows {
+            let (cs, ws) = self.row(r);
+            for (&c, &w) in cs.iter().zip(ws) {
+                let p = next[c as usize];
+                indices[p] = r as u32;
+                data[p] = w;
+                next[c as usize] += 1;
+            }
+        }
+        Csr {
+            rows: self.cols,
+            cols: self.rows,
+            indptr,
+            indices,
+            data,
+        }
+    }
+}
+
+/// Sums repeated `(slot, weight)` pairs.
+pub(crate) fn aggregate(hist: impl Iterator<Item = (u32, f32)>) -> Vec<(u32, f32)> {
+    let mut v: Vec<(u32, f32)> = hist.collect();
+    v.sort_unstable_by_key(|x| x.0);
+    let mut out: Vec<(u32, f32)> = Vec::with_capacity(v.len());
+    for (s, w) in v {
+        match out.last_mut() {
+            Some(last) if last.0 == s => last.1 += w,
+            _ => out.push((s, w)),
+        }
+    }
+    out
+}

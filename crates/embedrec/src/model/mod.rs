@@ -1,0 +1,454 @@
+//! Collaborative models learned from the engine's interactions: implicit ALS (conjugate
+//! gradient), item-kNN (cosine or BM25-weighted co-occurrence) and popularity.
+//!
+//! [`Engine::fit`](crate::Engine::fit) trains on the interactions currently stored; the model
+//! then serves `recommend`, `recommend_for_items`, `similar` and the batch calls. Users are
+//! folded in at query time from their current history (as implicit's `recalculate_user`), so
+//! new interactions of a user count immediately without retraining.
+
+pub mod eval;
+
+mod als;
+mod csr;
+mod ease;
+mod knn;
+mod spec;
+
+pub(crate) use als::AlsModel;
+pub(crate) use csr::{Csr, aggregate};
+pub(crate) use ease::{EaseModel, NO_ROW};
+pub(crate) use knn::KnnModel;
+pub use spec::{
+    AlsParams, Confidence, EASE_MAX_ITEMS, EaseParams, KnnParams, KnnWeighting, ModelSpec, Progress,
+};
+
+use crate::Result;
+use crate::distance::dot;
+use crate::store::{Catalog, Users};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A trained model, as stored in the engine and its file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Model {
+    Als(AlsModel),
+    Knn(KnnModel),
+    Ease(EaseModel),
+    Popularity { scores: Vec<f32> },
+}
+
+impl Model {
+    /// Trains the model `spec` asks for on `m` (users × catalog slots). ALS items without
+    /// interactions get factors from the content vectors' cold-start map. `cb` is called
+    /// after every iteration; `false` cancels.
+    pub(crate) fn train(
+        spec: &ModelSpec,
+        m: &Csr,
+        cat: &Catalog,
+        users: &Users,
+        cb: &mut dyn FnMut(Progress) -> bool,
+    ) -> Result<Model> {
+        Ok(match spec {
+            ModelSpec::Als(p) => Model::Als(AlsModel::train(m, p, cat, cb)?),
+            ModelSpec::ItemKnn(p) => Model::Knn(knn::fit_knn(m, p, cb)?),
+            ModelSpec::Ease(p) => Model::Ease(ease::fit_ease(m, p, cb)?),
+            ModelSpec::Popularity => {
+                let scores = (0..m.cols)
+                    .map(|s| users.popularity(s as u32) as f32)
+                    .collect();
+                cb(Progress {
+                    model: "popularity",
+                    iteration: 1,
+                    total: 1,
+                    elapsed_secs: 0.0,
+                    loss: None,
+                });
+                Model::Popularity { scores }
+            }
+        })
+    }
+
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Model::Als(_) => "als",
+            Model::Knn(_) => "item_knn",
+            Model::Ease(_) => "ease",
+            Model::Popularity { .. } => "popularity",
+        }
+    }
+
+    /// Validates a decoded model against the catalog size and dimension.
+    pub(crate) fn check(&self, slots: usize, dim: usize) -> std::result::Result<(), String> {
+        match self {
+            Model::Als(m) => {
+                let f = m.params.factors;
+                if f == 0 || f > 1024 {
+                    return Err(format!("factors {f}"));
+                }
+                if m.item_factors.len() != slots * f
+                    || m.trained.len() != slots
+                    || m.yty.len() != f * f
+                {
+                    return Err("ALS array sizes do not match the catalog".into());
+                }
+                if m.user_factors.len() % f != 0 || !m.user_factors.iter().all(|x| x.is_finite()) {
+                    return Err("user factors".into());
+                }
+                if m.cold_map.as_ref().is_some_and(|w| w.len() != dim * f) {
+                    return Err("cold-start map size".into());
+                }
+                let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+                if !finite(&m.item_factors)
+                    || !finite(&m.yty)
+                    || !m.cold_map.as_deref().is_none_or(finite)
+                {
+                    return Err("non-finite ALS factors".into());
+                }
+            }
+            Model::Knn(m) => {
+                if m.neighbours.len() != slots
+                    || m.neighbours
+                        .iter()
+                        .flatten()
+                        .any(|(s, w)| *s as usize >= slots || !w.is_finite())
+                {
+                    return Err("item-kNN neighbours out of range".into());
+                }
+            }
+            Model::Ease(m) => {
+                let n = m.items.len();
+                if n > EASE_MAX_ITEMS
+                    || m.b.len() != n * n
+                    || m.row_of.len() != slots
+                    || m.items.iter().any(|&s| s != NO_ROW && s as usize >= slots)
+                    || m.row_of.iter().any(|&r| r != NO_ROW && r as usize >= n)
+                    || !m.b.iter().all(|x| x.is_finite())
+                {
+                    return Err("EASE arrays do not match the catalog".into());
+                }
+            }
+            Model::Popularity { scores } => {
+                if scores.len() != slots || scores.iter().any(|x| !x.is_finite()) {
+                    return Err("popularity scores".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------- ALS
+impl Model {
+    /// Items removed from the catalog: their slots may be recycled, so forget them.
+    pub(crate) fn forget(&mut self, slots: &[u32]) {
+        match self {
+            Model::Als(m) => {
+                let f = m.params.factors;
+                for &s in slots {
+                    if (s as usize) < m.trained.len() {
+                        m.trained[s as usize] = false;
+                        m.item_factors[s as usize * f..(s as usize + 1) * f].fill(0.0);
+                    }
+                }
+            }
+            Model::Knn(m) => {
+                let mut sorted = slots.to_vec();
+                sorted.sort_unstable();
+                for &s in slots {
+                    if let Some(n) = m.neighbours.get_mut(s as usize) {
+                        n.clear();
+                    }
+                }
+                for n in &mut m.neighbours {
+                    n.retain(|(j, _)| sorted.binary_search(j).is_err());
+                }
+            }
+            Model::Ease(m) => {
+                for &s in slots {
+                    if let Some(r) = m.row_of.get_mut(s as usize)
+                        && *r != NO_ROW
+                    {
+                        m.items[*r as usize] = NO_ROW;
+                        *r = NO_ROW;
+                    }
+                }
+            }
+            Model::Popularity { scores } => {
+                for &s in slots {
+                    if let Some(x) = scores.get_mut(s as usize) {
+                        *x = 0.0;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Items inserted or replaced: grow the arrays to the catalog; items without
+    /// collaborative data get ALS factors from the cold-start map of their content vector.
+    pub(crate) fn on_upsert(&mut self, cat: &Catalog, slots: &[u32]) {
+        let n = cat.slots();
+        match self {
+            Model::Als(m) => m.fill_cold(cat, slots),
+            Model::Knn(m) => m.neighbours.resize(n, Vec::new()),
+            Model::Ease(m) => m.row_of.resize(n, NO_ROW),
+            Model::Popularity { scores } => scores.resize(n, 0.0),
+        }
+    }
+
+    /// Per-slot scores for a history (`user` is the stored user index, if any), or `None`
+    /// when the model has nothing to say for it.
+    pub(crate) fn scores(
+        &self,
+        slots: usize,
+        user: Option<u32>,
+        hist: &[(u32, f32)],
+    ) -> Option<Vec<f32>> {
+        match self {
+            Model::Als(m) => {
+                let f = m.params.factors;
+                let folded;
+                let u: &[f32] = match user.and_then(|u| m.user_factor(u)) {
+                    Some(x) => x,
+                    None => {
+                        folded = m.fold_in(hist)?;
+                        &folded
+                    }
+                };
+                let rows = (m.item_factors.len() / f).min(slots);
+                let mut out = vec![f32::NEG_INFINITY; slots];
+                out[..rows]
+                    .par_iter_mut()
+                    .enumerate()
+                    .for_each(|(s, o)| *o = dot(&m.item_factors[s * f..(s + 1) * f], u));
+                Some(out)
+            }
+            Model::Knn(m) => {
+                let mut out = vec![0.0f32; slots];
+                let mut any = false;
+                for &(s, w) in hist {
+                    for &(j, sim) in m
+                        .neighbours
+                        .get(s as usize)
+                        .map(|v| v.as_slice())
+                        .unwrap_or(&[])
+                    {
+                        if (j as usize) < slots {
+                            out[j as usize] += w * sim;
+                            any = true;
+                        }
+                    }
+                }
+                any.then_some(out)
+            }
+            Model::Ease(m) => {
+                let n = m.items.len();
+                let rows: Vec<usize> = hist
+                    .iter()
+                    .filter_map(|&(s, _)| {
+                        m.row_of
+                            .get(s as usize)
+                            .filter(|&&r| r != NO_ROW)
+                            .map(|&r| r as usize)
+                    })
+                    .collect();
+                if rows.is_empty() {
+                    return None;
+                }
+                let mut acc = vec![0.0f32; n];
+                for r in rows {
+                    for (a, &w) in acc.iter_mut().zip(&m.b[r * n..(r + 1) * n]) {
+                        *a += w;
+                    }
+                }
+                let mut out = vec![f32::NEG_INFINITY; slots];
+                for (j, &s) in m.items.iter().enumerate() {
+                    if s != NO_ROW && (s as usize) < slots {
+                        out[s as usize] = acc[j];
+                    }
+                }
+                Some(out)
+            }
+            Model::Popularity { scores } => {
+                let mut out = scores.clone();
+                out.resize(slots, 0.0);
+                Some(out)
+            }
+        }
+    }
+
+    /// Per-slot similarity to item `slot`, or `None` when the model has no view of it.
+    pub(crate) fn similar_scores(&self, slots: usize, slot: u32) -> Option<Vec<f32>> {
+        match self {
+            Model::Als(m) => {
+                let f = m.params.factors;
+                let rows = (m.item_factors.len() / f).min(slots);
+                if slot as usize >= rows {
+                    return None;
+                }
+                let t = m.factor(slot);
+                let tn = dot(t, t).sqrt();
+                if tn == 0.0 {
+                    return None;
+                }
+                let mut out = vec![f32::NEG_INFINITY; slots];
+                out[..rows].par_iter_mut().enumerate().for_each(|(s, o)| {
+                    let y = &m.item_factors[s * f..(s + 1) * f];
+                    let n = dot(y, y).sqrt();
+                    if n > 0.0 {
+                        *o = dot(y, t) / (n * tn);
+                    }
+                });
+                Some(out)
+            }
+            Model::Knn(m) => {
+                let nb = m.neighbours.get(slot as usize).filter(|v| !v.is_empty())?;
+                let mut out = vec![f32::NEG_INFINITY; slots];
+                for &(j, sim) in nb {
+                    if (j as usize) < slots {
+                        out[j as usize] = sim;
+                    }
+                }
+                Some(out)
+            }
+            Model::Ease(m) => {
+                let n = m.items.len();
+                let r = *m.row_of.get(slot as usize).filter(|&&r| r != NO_ROW)? as usize;
+                let mut out = vec![f32::NEG_INFINITY; slots];
+                for (j, &s) in m.items.iter().enumerate() {
+                    if s != NO_ROW && (s as usize) < slots && j != r {
+                        out[s as usize] = m.b[r * n + j];
+                    }
+                }
+                Some(out)
+            }
+            Model::Popularity { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::als::{cg_row, confidence, gram, solve_spd};
+    use super::knn::fit_knn;
+    use super::*;
+
+    #[test]
+    fn csr_sums_duplicates_and_transposes() {
+        let m = Csr::from_rows(
+            &[vec![(2, 1.0), (0, 1.0), (2, 2.0)], vec![], vec![(1, 5.0)]],
+            3,
+        );
+        assert_eq!(m.row(0), (&[0u32, 2][..], &[1.0f32, 3.0][..]));
+        assert_eq!(m.row(1).0.len(), 0);
+        let t = m.transpose();
+        assert_eq!(t.row(2), (&[0u32][..], &[3.0f32][..]));
+        assert_eq!(t.row(1), (&[2u32][..], &[5.0f32][..]));
+    }
+
+    #[test]
+    fn cholesky_solves() {
+        let a = [4.0, 2.0, 2.0, 3.0];
+        let x = solve_spd(&a, &[2.0, 1.0], 2).unwrap();
+        assert!(
+            (4.0 * x[0] + 2.0 * x[1] - 2.0).abs() < 1e-12
+                && (2.0 * x[0] + 3.0 * x[1] - 1.0).abs() < 1e-12
+        );
+        assert!(solve_spd(&[-1.0], &[1.0], 1).is_none());
+    }
+
+    #[test]
+    fn cg_matches_exact_solve() {
+        // With enough CG steps the update equals the exact least-squares solution.
+        let f = 4;
+        let y: Vec<f32> = (0..5 * f)
+            .map(|i| ((i * 7 % 11) as f32 - 5.0) / 10.0)
+            .collect();
+        let p = AlsParams {
+            factors: f,
+            cg_steps: 20,
+            regularization: 0.1,
+            alpha: 2.0,
+            ..Default::default()
+        };
+        let yty = gram(&y, f, |_| true);
+        let (cols, ws) = (vec![0u32, 3], vec![1.0f32, 4.0]);
+        let mut x = vec![0.0f32; f];
+        let cs: Vec<f32> = ws.iter().map(|&w| confidence(&p, w)).collect();
+        cg_row(&mut x, &yty, &y, f, &cols, &cs, &p);
+        let model = AlsModel {
+            params: p,
+            item_factors: y.clone(),
+            trained: vec![true; 5],
+            yty,
+            cold_map: None,
+            user_factors: vec![],
+        };
+        let exact = model.fold_in(&[(0, 1.0), (3, 4.0)]).unwrap();
+        for (a, b) in x.iter().zip(&exact) {
+            assert!((a - b).abs() < 1e-3, "{x:?} vs {exact:?}");
+        }
+    }
+
+    #[test]
+    fn knn_cosine_on_a_tiny_matrix() {
+        // Items 0 and 1 always co-occur, item 2 is with 0 once.
+        let m = Csr::from_rows(
+            &[vec![(0, 1.0), (1, 1.0)], vec![(0, 1.0), (1, 1.0), (2, 1.0)]],
+            3,
+        );
+        let p = KnnParams {
+            neighbours: 5,
+            weighting: KnnWeighting::Cosine,
+        };
+        let k = fit_knn(&m, &p, &mut |_| true).unwrap();
+        assert_eq!(k.neighbours[0][0].0, 1);
+        assert!((k.neighbours[0][0].1 - 1.0).abs() < 1e-6);
+        assert!((k.neighbours[0][1].1 - (1.0 / 2f32.sqrt())).abs() < 1e-6);
+    }
+
+    #[test]
+    fn incremental_update_keeps_the_gram_matrix_exact() {
+        use crate::store::{Interaction, Users};
+        let mut users = Users::default();
+        for u in 0..5u32 {
+            for i in 0..4u32 {
+                users.add(
+                    &format!("u{u}"),
+                    Interaction {
+                        slot: (u + i) % 6,
+                        weight: 1.0 + i as f32,
+                        ts: 0,
+                    },
+                );
+            }
+        }
+        let f = 3;
+        let item_factors: Vec<f32> = (0..6 * f).map(|i| ((i * 13 % 7) as f32) / 7.0).collect();
+        let trained = vec![true, true, true, true, true, false];
+        let yty = gram(&item_factors, f, |s| trained[s]);
+        let params = AlsParams {
+            factors: f,
+            regularization: 0.1,
+            ..Default::default()
+        };
+        let user_factors = vec![0.1; 5 * f];
+        let mut m = AlsModel {
+            params,
+            item_factors,
+            trained,
+            yty,
+            cold_map: None,
+            user_factors,
+        };
+        m.update(&users, &[0, 1], &[2, 5]);
+        assert!(
+            m.trained[5],
+            "an item with its first interactions becomes trained"
+        );
+        let t = m.trained.clone();
+        let expect = gram(&m.item_factors, f, |s| t[s]);
+        for (a, b) in m.yty.iter().zip(&expect) {
+            assert!((a - b).abs() < 1e-4, "{:?} vs {expect:?}", m.yty);
+        }
+    }
+}

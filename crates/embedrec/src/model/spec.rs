@@ -1,0 +1,259 @@
+//! What a user asks to train: the models, their hyper-parameters and defaults, their
+//! validation, and the progress reported while training.
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// How interaction weights become ALS confidences.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Confidence {
+    /// `c = 1 + alpha * w` (Hu, Koren, Volinsky 2008).
+    Linear,
+    /// `c = 1 + alpha * ln(1 + w)`.
+    Log,
+}
+
+/// Implicit-feedback ALS hyper-parameters. Defaults: 64 factors, 15 iterations,
+/// regularization 0.01, alpha 1.0, linear confidence, 3 CG steps, seed 42.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlsParams {
+    /// Latent factors.
+    pub factors: usize,
+    /// Alternating sweeps over users and items.
+    pub iterations: usize,
+    /// L2 regularization.
+    pub regularization: f32,
+    /// Confidence scale.
+    pub alpha: f32,
+    /// Confidence function.
+    pub confidence: Confidence,
+    /// Conjugate-gradient steps per factor update.
+    pub cg_steps: usize,
+    /// Seed of the random initialisation.
+    pub seed: u64,
+}
+
+impl Default for AlsParams {
+    fn default() -> Self {
+        AlsParams {
+            factors: 64,
+            iterations: 15,
+            regularization: 0.01,
+            alpha: 1.0,
+            confidence: Confidence::Linear,
+            cg_steps: 3,
+            seed: 42,
+        }
+    }
+}
+
+/// Similarity used by item-kNN.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum KnnWeighting {
+    /// Cosine of binary co-occurrence vectors.
+    Cosine,
+    /// BM25-weighted co-occurrence (as implicit's `BM25Recommender`).
+    Bm25 {
+        /// Term-frequency saturation.
+        k1: f32,
+        /// Length normalisation.
+        b: f32,
+    },
+}
+
+/// Item-kNN hyper-parameters. Defaults: 100 neighbours, BM25 (k1 1.2, b 0.75).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KnnParams {
+    /// Neighbours kept per item.
+    pub neighbours: usize,
+    /// Similarity.
+    pub weighting: KnnWeighting,
+}
+
+impl Default for KnnWeighting {
+    /// BM25 with k1 = 1.2, b = 0.75.
+    fn default() -> Self {
+        KnnWeighting::Bm25 { k1: 1.2, b: 0.75 }
+    }
+}
+
+impl KnnWeighting {
+    /// Parses `"bm25"` (default k1 and b) or `"cosine"`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "bm25" => Ok(KnnWeighting::default()),
+            "cosine" => Ok(KnnWeighting::Cosine),
+            _ => Err(Error::invalid(
+                "weighting",
+                "\"bm25\" or \"cosine\"",
+                format!("{name:?}"),
+            )),
+        }
+    }
+}
+
+impl Confidence {
+    /// Parses `"linear"` or `"log"`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "linear" => Ok(Confidence::Linear),
+            "log" => Ok(Confidence::Log),
+            _ => Err(Error::invalid(
+                "confidence",
+                "\"linear\" or \"log\"",
+                format!("{name:?}"),
+            )),
+        }
+    }
+}
+
+impl Default for KnnParams {
+    fn default() -> Self {
+        KnnParams {
+            neighbours: 100,
+            weighting: KnnWeighting::default(),
+        }
+    }
+}
+
+/// Largest number of trained items EASE accepts: it needs about `12 * n²` bytes while
+/// training (Gram matrix, Cholesky factor and inverse in f32) and `4 * n²` for the model
+/// (16,384 items: 3.2 GB to train, 1.1 GB to keep).
+pub const EASE_MAX_ITEMS: usize = 16_384;
+
+/// EASE hyper-parameters (Steck 2019). Default L2 regularization 200.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EaseParams {
+    /// L2 regularization λ added to the Gram matrix's diagonal.
+    pub regularization: f32,
+}
+
+impl Default for EaseParams {
+    fn default() -> Self {
+        EaseParams {
+            regularization: 200.0,
+        }
+    }
+}
+
+/// Which model [`Engine::fit`](crate::Engine::fit) trains.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ModelSpec {
+    /// Implicit ALS.
+    Als(AlsParams),
+    /// Item-kNN.
+    ItemKnn(KnnParams),
+    /// EASE: a dense item-item model from a closed-form ridge solve (catalogs up to
+    /// [`EASE_MAX_ITEMS`] items with interactions).
+    Ease(EaseParams),
+    /// Most popular items (by summed weight); the floor and the cold-start fallback.
+    Popularity,
+}
+
+impl ModelSpec {
+    /// The model of this name with its default hyper-parameters: `"als"`, `"item_knn"`,
+    /// `"ease"` or `"popularity"`. Bindings start here and override what the caller gave.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "als" => Ok(ModelSpec::Als(AlsParams::default())),
+            "item_knn" => Ok(ModelSpec::ItemKnn(KnnParams::default())),
+            "ease" => Ok(ModelSpec::Ease(EaseParams::default())),
+            "popularity" => Ok(ModelSpec::Popularity),
+            _ => Err(Error::invalid(
+                "model",
+                "\"als\", \"item_knn\", \"ease\" or \"popularity\"",
+                format!("{name:?}"),
+            )),
+        }
+    }
+
+    /// Short name: `"als"`, `"item_knn"`, `"ease"`, `"popularity"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModelSpec::Als(_) => "als",
+            ModelSpec::ItemKnn(_) => "item_knn",
+            ModelSpec::Ease(_) => "ease",
+            ModelSpec::Popularity => "popularity",
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        match self {
+            ModelSpec::Als(p) => {
+                if p.factors == 0 || p.factors > 1024 {
+                    return Err(Error::invalid(
+                        "als.factors",
+                        "an integer in 1..=1024",
+                        p.factors,
+                    ));
+                }
+                if p.iterations > 10_000 {
+                    return Err(Error::invalid(
+                        "als.iterations",
+                        "at most 10000",
+                        p.iterations,
+                    ));
+                }
+                if p.cg_steps == 0 || p.cg_steps > 64 {
+                    return Err(Error::invalid(
+                        "als.cg_steps",
+                        "an integer in 1..=64",
+                        p.cg_steps,
+                    ));
+                }
+                for (f, v) in [
+                    ("als.regularization", p.regularization),
+                    ("als.alpha", p.alpha),
+                ] {
+                    if !(v.is_finite() && v >= 0.0) {
+                        return Err(Error::invalid(f, "a finite number >= 0", v));
+                    }
+                }
+            }
+            ModelSpec::ItemKnn(p) => {
+                if p.neighbours == 0 || p.neighbours > 10_000 {
+                    return Err(Error::invalid(
+                        "item_knn.neighbours",
+                        "an integer in 1..=10000",
+                        p.neighbours,
+                    ));
+                }
+                if let KnnWeighting::Bm25 { k1, b } = p.weighting
+                    && !(k1.is_finite() && k1 >= 0.0 && (0.0..=1.0).contains(&b))
+                {
+                    return Err(Error::invalid(
+                        "item_knn.bm25",
+                        "k1 >= 0 and b in 0..=1",
+                        format!("k1 {k1}, b {b}"),
+                    ));
+                }
+            }
+            ModelSpec::Ease(p) => {
+                if !(p.regularization.is_finite() && p.regularization > 0.0) {
+                    return Err(Error::invalid(
+                        "ease.regularization",
+                        "a finite number > 0",
+                        p.regularization,
+                    ));
+                }
+            }
+            ModelSpec::Popularity => {}
+        }
+        Ok(())
+    }
+}
+
+/// Training progress passed to the callback of [`Engine::fit`](crate::Engine::fit).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// Model name.
+    pub model: &'static str,
+    /// Iterations done (1-based).
+    pub iteration: usize,
+    /// Iterations planned.
+    pub total: usize,
+    /// Seconds since training started.
+    pub elapsed_secs: f64,
+    /// Training loss after this iteration, where the model defines one (ALS).
+    pub loss: Option<f64>,
+}

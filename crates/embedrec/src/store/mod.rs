@@ -1,0 +1,17 @@
+//! Storage of what the engine knows: item ids mapped to dense slots, vector rows, tags and
+//! numeric attributes (the catalog), user histories, and the filters evaluated over them.
+//! Each type reads and writes its own part of a saved file.
+
+pub(crate) mod catalog;
+pub(crate) mod filter;
+pub(crate) mod ids;
+pub(crate) mod rows;
+pub(crate) mod tags;
+pub(crate) mod users;
+
+pub use catalog::{Catalog, ItemAttrs};
+pub(crate) use catalog::{CatalogMeta, PreparedItem};
+pub use filter::{Filter, NumericRange};
+pub use ids::MAX_ID_BYTES;
+pub use rows::VectorStorage;
+pub(crate) use users::{Interaction, Users, UsersMeta};
