@@ -58,14 +58,14 @@ fn metrics_scores_are_higher_is_better() {
 
 #[test]
 fn k_larger_than_catalog_returns_what_exists() {
-    let e = engine(30, 8, Metric::Cosine, IndexKind::Hnsw);
+    let e = engine(30, 8, Metric::Cosine, IndexKind::Native);
     assert_eq!(e.search(&[1.0; 8], 1000, None).unwrap().len(), 30);
     assert_eq!(e.similar("t0", 1000, None).unwrap().len(), 29);
 }
 
 #[test]
 fn similar_never_returns_the_item_itself() {
-    for index in [IndexKind::Exact, IndexKind::Hnsw, IndexKind::Native] {
+    for index in common::index_kinds() {
         let e = engine(3000, 16, Metric::Cosine, index);
         for id in ["t0", "t17", "t2999"] {
             let hits = e.similar(id, 10, None).unwrap();
@@ -78,7 +78,7 @@ fn similar_never_returns_the_item_itself() {
 
 #[test]
 fn filters_apply_inside_the_search_and_return_k() {
-    let e = engine(5000, 16, Metric::Cosine, IndexKind::Hnsw);
+    let e = engine(5000, 16, Metric::Cosine, IndexKind::Native);
     let q = e.item_vector("t0").unwrap(); // a rock track
     // Selective: jazz only (20%), and year in a 2-year window (~3% of items).
     let f = Filter::new()
@@ -139,7 +139,7 @@ fn filters_apply_inside_the_search_and_return_k() {
 
 #[test]
 fn recommend_excludes_seen_and_uses_history() {
-    let e = engine(2000, 16, Metric::Cosine, IndexKind::Hnsw);
+    let e = engine(2000, 16, Metric::Cosine, IndexKind::Native);
     // User listens to jazz (ids = 1 mod 5).
     let items: Vec<String> = (0..20).map(|i| format!("t{}", i * 5 + 1)).collect();
     let users = vec!["u1"; items.len()];
@@ -236,7 +236,7 @@ fn empty_history_falls_back_to_popularity() {
 
 #[test]
 fn batch_matches_single_calls() {
-    let e = engine(3000, 16, Metric::Dot, IndexKind::Hnsw);
+    let e = engine(3000, 16, Metric::Dot, IndexKind::Native);
     let (_, q, _) = catalog(50, 16, 7);
     let batch = e.search_batch(q.view(), 10, None).unwrap();
     assert_eq!(batch.len(), 50);
@@ -273,7 +273,7 @@ fn batch_matches_single_calls() {
 
 #[test]
 fn cache_hits_and_every_mutation_invalidates() {
-    let e = engine(500, 8, Metric::Cosine, IndexKind::Hnsw);
+    let e = engine(500, 8, Metric::Cosine, IndexKind::Native);
     e.add_interactions(&["u"], &["t1"], None, None).unwrap();
     let q = [1.0f32; 8];
     let first = e.search(&q, 5, None).unwrap();
@@ -331,7 +331,7 @@ fn cache_ttl_and_bounds() {
 
 #[test]
 fn metrics_and_prometheus_text() {
-    let e = engine(200, 8, Metric::Cosine, IndexKind::Hnsw);
+    let e = engine(200, 8, Metric::Cosine, IndexKind::Native);
     for _ in 0..10 {
         e.similar("t1", 5, None).unwrap();
     }
@@ -352,7 +352,7 @@ fn metrics_and_prometheus_text() {
 
 #[test]
 fn tombstones_trigger_rebuild_and_results_stay_valid() {
-    let e = engine(3000, 8, Metric::L2, IndexKind::Hnsw);
+    let e = engine(3000, 8, Metric::L2, IndexKind::Native);
     let removed: Vec<String> = (0..1500).map(|i| format!("t{}", i * 2)).collect();
     e.remove_items(&removed).unwrap();
     assert_eq!(e.len(), 1500);
@@ -405,7 +405,7 @@ fn native_index_deletes_upserts_and_filters() {
 
 #[test]
 fn concurrent_reads_and_writes() {
-    let e = std::sync::Arc::new(engine(2000, 8, Metric::Cosine, IndexKind::Hnsw));
+    let e = std::sync::Arc::new(engine(2000, 8, Metric::Cosine, IndexKind::Native));
     let mut handles = Vec::new();
     for t in 0..4 {
         let e = e.clone();

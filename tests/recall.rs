@@ -61,7 +61,7 @@ proptest! {
     #[test]
     fn hnsw_recall_at_10_is_at_least_095(seed in 0u64..1_000_000, metric_i in 0usize..3, native in proptest::bool::ANY) {
         let metric = [Metric::Cosine, Metric::Dot, Metric::L2][metric_i];
-        let index = if native { IndexKind::Native } else { IndexKind::Hnsw };
+        let index = if native { IndexKind::Native } else { common::reference_index() };
         let r = recall_at_10(IndexKind::NativeInt8, metric, seed, 5_000, 24);
         prop_assert!(r >= 0.95, "recall@10 = {r} for NativeInt8 {metric:?}, seed {seed}");
         let r = recall_at_10(index, metric, seed, 5_000, 24);
@@ -71,7 +71,11 @@ proptest! {
 
 #[test]
 fn hnsw_recall_each_metric_fixed_seed() {
-    for index in [IndexKind::Native, IndexKind::NativeInt8, IndexKind::Hnsw] {
+    for index in [
+        IndexKind::Native,
+        IndexKind::NativeInt8,
+        common::reference_index(),
+    ] {
         for metric in [Metric::Cosine, Metric::Dot, Metric::L2] {
             let r = recall_at_10(index, metric, 1, 5_000, 24);
             assert!(r >= 0.95, "recall@10 = {r} for {index:?} {metric:?}");

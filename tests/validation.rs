@@ -42,7 +42,7 @@ fn config_limits_are_errors_not_exits() {
 
 #[test]
 fn bad_vectors_are_rejected_and_nothing_changes() {
-    let e = engine(100, 8, Metric::Cosine, IndexKind::Hnsw);
+    let e = engine(100, 8, Metric::Cosine, IndexKind::Native);
     let before = fingerprint(&e);
     // wrong dimension (d-1, d+1)
     for d in [7, 9] {
@@ -115,7 +115,7 @@ fn bad_vectors_are_rejected_and_nothing_changes() {
 
 #[test]
 fn bad_queries_are_errors() {
-    let e = engine(100, 8, Metric::Cosine, IndexKind::Hnsw);
+    let e = engine(100, 8, Metric::Cosine, IndexKind::Native);
     assert!(
         e.search(&[1.0; 8], 0, None)
             .unwrap_err()
@@ -211,7 +211,7 @@ fn bad_interactions_are_rejected_atomically() {
 
 #[test]
 fn empty_and_single_item_engines() {
-    for index in [IndexKind::Exact, IndexKind::Hnsw] {
+    for index in common::index_kinds() {
         let e = Engine::new(EngineConfig::new(3).with_index(index)).unwrap();
         assert!(e.search(&[1.0, 0.0, 0.0], 5, None).unwrap().is_empty());
         e.upsert_items(&["only"], array![[1.0f32, 2.0, 3.0]].view(), None)

@@ -46,3 +46,23 @@ pub fn engine(n: usize, dim: usize, metric: Metric, index: IndexKind) -> Engine 
 pub fn ids(hits: &[embedrec::Hit]) -> Vec<String> {
     hits.iter().map(|h| h.id.to_string()).collect()
 }
+
+/// Every index kind this build has: the native graph (f32 and int8 walks), exact, and the
+/// hnsw_rs reference when the `hnsw-rs` feature is on.
+pub fn index_kinds() -> Vec<IndexKind> {
+    let mut kinds = vec![IndexKind::Exact, IndexKind::Native, IndexKind::NativeInt8];
+    if cfg!(feature = "hnsw-rs") {
+        kinds.push(IndexKind::Hnsw);
+    }
+    kinds
+}
+
+/// The second graph index recall is checked on: hnsw_rs when the feature is on, else the
+/// native graph walked on int8 codes.
+pub fn reference_index() -> IndexKind {
+    if cfg!(feature = "hnsw-rs") {
+        IndexKind::Hnsw
+    } else {
+        IndexKind::NativeInt8
+    }
+}

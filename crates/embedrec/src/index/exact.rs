@@ -93,8 +93,12 @@ pub(crate) fn exact_top_k(
     top_k_by(cat.slots(), &cat.scorer(query), k, accept, subset)
 }
 
-/// Top-k by any per-slot score over `subset` (or slots `0..n_slots`), best first. Runs chunks
-/// in parallel on the current rayon pool when the scan is large.
+/// Scans of more slots than this are split into chunks scored in parallel.
+pub(crate) const PARALLEL_SCAN: usize = 16_384;
+
+/// Top-k by any per-slot score over `subset` (or slots `0..n_slots`), best first. A scan of
+/// more than [`PARALLEL_SCAN`] slots runs its chunks in parallel when the caller runs inside a
+/// rayon pool (the engine's), and in the calling thread otherwise: never on the global pool.
 pub(crate) fn top_k_by(
     n_slots: usize,
     score: &(dyn Fn(u32) -> f32 + Sync),
@@ -105,12 +109,12 @@ pub(crate) fn top_k_by(
     if k == 0 {
         return Vec::new();
     }
-    const CHUNK: usize = 16_384;
+    const CHUNK: usize = PARALLEL_SCAN;
     let n = subset.map_or(n_slots, |s| s.len());
-    let mut hits = if n <= CHUNK {
+    let mut hits = if n <= CHUNK || rayon::current_thread_index().is_none() {
         match subset {
             Some(s) => scan(score, k, accept, s.iter().copied()),
-            None => scan(score, k, accept, 0..n as u32),
+            None => scan(score, k, accept, 0..n_slots as u32),
         }
     } else {
         let parts: Vec<Vec<(u32, f32)>> = (0..n.div_ceil(CHUNK))

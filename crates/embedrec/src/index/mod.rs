@@ -11,7 +11,7 @@ mod hnsw;
 #[cfg(feature = "hnsw-rs")]
 mod hnsw_rs;
 
-pub(crate) use exact::{ExactIndex, exact_top_k, top_k_by};
+pub(crate) use exact::{ExactIndex, PARALLEL_SCAN, exact_top_k, top_k_by};
 pub(crate) use hnsw::{NativeHnsw, StoredGraph, links_per_row};
 #[cfg(feature = "hnsw-rs")]
 pub(crate) use hnsw_rs::HnswIndex;

@@ -1,0 +1,124 @@
+//! Batch calls and evaluation, in parallel on the engine's pool.
+
+use super::query::unshare;
+use super::validate::{check_k, row_slices};
+use super::{Engine, Hit, Op, RecommendOptions};
+use crate::store::{Catalog, Filter};
+use crate::{Error, Result};
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+impl Engine {
+    /// Runs [`Engine::search`] for every row of `queries`, in parallel on the engine's pool.
+    pub fn search_batch(
+        &self,
+        queries: ArrayView2<'_, f32>,
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Vec<Hit>>> {
+        self.timed(Op::SearchBatch, || {
+            check_k(k)?;
+            if queries.ncols() != self.config.dim {
+                return Err(Error::DimensionMismatch {
+                    field: "queries".into(),
+                    expected: self.config.dim,
+                    got: queries.ncols(),
+                });
+            }
+            let rows = row_slices(&queries);
+            for (i, r) in rows.iter().enumerate() {
+                Catalog::check_vector(
+                    self.config.dim,
+                    self.config.metric,
+                    &format!("queries[{i}]"),
+                    None,
+                    r,
+                )?;
+            }
+            let st = self.state.read();
+            self.pool.install(|| {
+                rows.par_iter()
+                    .map(|q| self.search_in(&st, q, k, filter).map(unshare))
+                    .collect()
+            })?
+        })
+    }
+
+    /// Runs [`Engine::recommend`] for every user, in parallel on the engine's pool. Fails as a
+    /// whole (naming the user) if any user is unknown.
+    pub fn recommend_batch<S: AsRef<str> + Sync>(
+        &self,
+        user_ids: &[S],
+        k: usize,
+        opts: &RecommendOptions,
+    ) -> Result<Vec<Vec<Hit>>> {
+        self.timed(Op::RecommendBatch, || {
+            check_k(k)?;
+            let st = self.state.read();
+            for u in user_ids {
+                if st.users.history(u.as_ref()).is_none() {
+                    return Err(Error::UnknownUser {
+                        id: u.as_ref().to_string(),
+                    });
+                }
+            }
+            self.pool.install(|| {
+                user_ids
+                    .par_iter()
+                    .map(|u| self.recommend_in(&st, u.as_ref(), k, opts).map(unshare))
+                    .collect()
+            })?
+        })
+    }
+
+    /// Ranking metrics at `k` of the current engine (model or content profiles) on held-out
+    /// interactions: for every test user the engine knows, the top `k` unseen items are compared
+    /// with that user's test items (see [`crate::model::eval`] for the definitions).
+    pub fn evaluate(
+        &self,
+        test: &crate::model::eval::Interactions,
+        k: usize,
+    ) -> Result<crate::model::eval::RankingMetrics> {
+        check_k(k)?;
+        let mut relevant: std::collections::HashMap<&str, HashSet<String>> =
+            std::collections::HashMap::new();
+        for (u, i) in test.users.iter().zip(&test.items) {
+            relevant.entry(u.as_str()).or_default().insert(i.clone());
+        }
+        let st = self.state.read();
+        let mut users: Vec<&str> = relevant
+            .keys()
+            .copied()
+            .filter(|u| st.users.index(u).is_some())
+            .collect();
+        users.sort_unstable();
+        let opts = RecommendOptions::default();
+        let recs: Vec<Vec<Hit>> = self.pool.install(|| {
+            users
+                .par_iter()
+                .map(|u| {
+                    self.recommend_from(
+                        &st,
+                        st.users.index(u),
+                        st.users.history(u).unwrap_or(&[]).iter().copied(),
+                        k,
+                        &opts,
+                    )
+                })
+                .collect::<Result<Vec<_>>>()
+        })??;
+        let rec_ids: Vec<Vec<Arc<str>>> = recs
+            .into_iter()
+            .map(|r| r.into_iter().map(|h| h.id).collect())
+            .collect();
+        let rel: Vec<HashSet<String>> = users.iter().map(|u| relevant[u].clone()).collect();
+        Ok(crate::model::eval::ranking_metrics(
+            &rec_ids,
+            &rel,
+            k,
+            st.cat.len(),
+        ))
+    }
+}

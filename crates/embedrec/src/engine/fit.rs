@@ -1,0 +1,86 @@
+//! Training: the interactions as a matrix, a model trained on the engine's pool and
+//! installed.
+
+use super::{Engine, FitReport};
+use crate::model::{Csr, Model, ModelSpec, Progress};
+use crate::{Error, Result};
+use std::time::Instant;
+
+impl Engine {
+    // ------------------------------------------------------------------ training
+
+    /// Trains a collaborative model on the interactions stored now and installs it: from then
+    /// on `recommend`, `recommend_for_items`, `similar` and the batch calls use it. Queries keep
+    /// running during training (writers wait). `progress` is called after every iteration;
+    /// returning `false` cancels ([`Error::Cancelled`]) and leaves the previous model in place.
+    pub fn fit(
+        &self,
+        spec: &ModelSpec,
+        progress: Option<&mut (dyn FnMut(&Progress) -> bool + Send)>,
+    ) -> Result<FitReport> {
+        spec.validate()?;
+        let t0 = Instant::now();
+        let mut noop = |_: &Progress| true;
+        let progress: &mut (dyn FnMut(&Progress) -> bool + Send) = match progress {
+            Some(p) => p,
+            None => &mut noop,
+        };
+        // Upgradable: queries keep running during training, writers wait, so the model
+        // installed below matches the catalog and interactions it was trained on.
+        let st = self.state.upgradable_read();
+        let rows: Vec<Vec<(u32, f32)>> = st
+            .users
+            .histories()
+            .iter()
+            .map(|h| {
+                h.iter()
+                    .filter(|i| st.cat.is_live(i.slot))
+                    .map(|i| (i.slot, i.weight))
+                    .collect()
+            })
+            .collect();
+        let m = Csr::from_rows(&rows, st.cat.slots());
+        if m.indices.is_empty() {
+            return Err(Error::invalid(
+                "interactions",
+                "at least one interaction to train on",
+                0,
+            ));
+        }
+        let mut loss = None;
+        let model = self.pool.install(|| {
+            let mut cb = |p: Progress| {
+                loss = p.loss;
+                progress(&p)
+            };
+            Model::train(spec, &m, &st.cat, &st.users, &mut cb)
+        })??;
+        let report = FitReport {
+            model: model.name(),
+            users: m.rows,
+            items: m.cols,
+            interactions: m.indices.len(),
+            seconds: t0.elapsed().as_secs_f64(),
+            loss,
+        };
+        let mut st = parking_lot::RwLockUpgradableReadGuard::upgrade(st);
+        let mut model = model;
+        let all: Vec<u32> = st.cat.live_slots().collect();
+        model.on_upsert(&st.cat, &all);
+        st.model = Some(model);
+        drop(st);
+        self.mutated();
+        Ok(report)
+    }
+
+    /// Name of the installed model (`"als"`, `"item_knn"`, `"popularity"`), if any.
+    pub fn model_name(&self) -> Option<&'static str> {
+        self.state.read().model.as_ref().map(|m| m.name())
+    }
+
+    /// Removes the trained model: queries go back to content-vector profiles.
+    pub fn clear_model(&self) {
+        self.state.write().model = None;
+        self.mutated();
+    }
+}

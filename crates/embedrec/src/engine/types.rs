@@ -1,0 +1,90 @@
+//! The engine's public result and report types.
+
+use super::CacheStats;
+use super::OpStats;
+use crate::store::Filter;
+use std::sync::Arc;
+
+/// One result: an item id and its score (higher is better: cosine similarity, inner product,
+/// or negated squared L2 distance).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit {
+    /// The host's item id.
+    pub id: Arc<str>,
+    /// The score under the engine's metric.
+    pub score: f32,
+}
+
+/// Options of [`Engine::recommend`] and friends.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecommendOptions {
+    /// Restricts which items may be recommended.
+    pub filter: Option<Filter>,
+    /// Leaves out items the user (or the given session items) already interacted with.
+    /// Default `true`.
+    pub exclude_seen: bool,
+}
+
+impl Default for RecommendOptions {
+    fn default() -> Self {
+        RecommendOptions {
+            filter: None,
+            exclude_seen: true,
+        }
+    }
+}
+
+impl RecommendOptions {
+    /// Default options with this filter.
+    pub fn with_filter(filter: Filter) -> Self {
+        RecommendOptions {
+            filter: Some(filter),
+            ..Default::default()
+        }
+    }
+}
+
+/// A snapshot of the engine's size, cache and latency figures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineStats {
+    /// Live items.
+    pub items: usize,
+    /// Users with stored interactions.
+    pub users: usize,
+    /// Stored interactions.
+    pub interactions: usize,
+    /// Index kind (`"hnsw"` or `"exact"`).
+    pub index: &'static str,
+    /// Approximate bytes used by the index structure (the native graph's level-0 links
+    /// included, though they sit in the catalog's rows next to each vector).
+    pub index_memory_bytes: usize,
+    /// Approximate bytes used by catalog vectors (their rows' link entries excluded).
+    pub vector_memory_bytes: usize,
+    /// Mutation counter; part of every cache key.
+    pub epoch: u64,
+    /// Worker threads of the engine's pool.
+    pub threads: usize,
+    /// Installed model, if any.
+    pub model: Option<&'static str>,
+    /// Result cache counters.
+    pub cache: CacheStats,
+    /// Per-operation counts and latency percentiles.
+    pub ops: Vec<OpStats>,
+}
+
+/// What [`Engine::fit`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitReport {
+    /// Model name.
+    pub model: &'static str,
+    /// Users in the training matrix.
+    pub users: usize,
+    /// Items (catalog slots) in the training matrix.
+    pub items: usize,
+    /// Distinct (user, item) pairs trained on.
+    pub interactions: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Final training loss, where the model defines one.
+    pub loss: Option<f64>,
+}

@@ -1,0 +1,206 @@
+//! Mutations: upserts, removals and interactions. Each validates everything before it
+//! changes anything, then takes the write lock once.
+
+use super::validate::{check_id, check_len, check_weights, row_slices};
+use super::{Engine, Op, State};
+use crate::model::Model;
+use crate::store::{Catalog, Interaction, ItemAttrs, PreparedItem};
+use crate::{Error, Result};
+use ndarray::ArrayView2;
+use std::collections::HashSet;
+
+impl Engine {
+    // ------------------------------------------------------------------ mutations
+
+    /// Inserts items, or replaces them when the id exists (vector, tags and attributes are all
+    /// replaced; interactions with the item are kept). `vectors` has one row per id.
+    ///
+    /// Everything is validated before anything changes: on error the engine is untouched.
+    pub fn upsert_items<S: AsRef<str>>(
+        &self,
+        ids: &[S],
+        vectors: ArrayView2<'_, f32>,
+        attrs: Option<&[ItemAttrs]>,
+    ) -> Result<()> {
+        let out = self.timed(Op::Upsert, || {
+            let (dim, metric) = (self.config.dim, self.config.metric);
+            check_len("vectors", ids.len(), vectors.nrows(), "id")?;
+            if vectors.ncols() != dim {
+                return Err(Error::DimensionMismatch {
+                    field: "vectors".into(),
+                    expected: dim,
+                    got: vectors.ncols(),
+                });
+            }
+            if let Some(a) = attrs {
+                check_len("attributes", ids.len(), a.len(), "id")?;
+            }
+            let rows = row_slices(&vectors);
+            let mut seen = HashSet::with_capacity(ids.len());
+            let mut items = Vec::with_capacity(ids.len());
+            for (i, id) in ids.iter().enumerate() {
+                let id = id.as_ref();
+                check_id(&format!("ids[{i}]"), id)?;
+                if !seen.insert(id) {
+                    return Err(Error::invalid(
+                        format!("ids[{i}]"),
+                        "ids unique within one call",
+                        format!("{id:?} repeated"),
+                    ));
+                }
+                Catalog::check_vector(dim, metric, &format!("vectors[{i}]"), Some(id), &rows[i])?;
+                let a = attrs.map(|a| &a[i]);
+                if let Some(a) = a {
+                    Catalog::check_attrs(id, a)?;
+                }
+                items.push(PreparedItem {
+                    id,
+                    vector: &rows[i],
+                    attrs: a,
+                });
+            }
+            let mut st = self.state.write();
+            let new_slots = items
+                .iter()
+                .filter(|it| st.cat.slot_of(it.id).is_none())
+                .count();
+            let total = st.cat.slots() as u64 + new_slots as u64;
+            if total >= u32::MAX as u64 {
+                return Err(Error::CapacityExceeded {
+                    what: "catalog slots".into(),
+                    limit: u32::MAX as u64 - 1,
+                    got: total,
+                });
+            }
+            let tag_entries = st.cat.tag_entries()
+                + items
+                    .iter()
+                    .filter_map(|it| it.attrs)
+                    .map(|a| crate::store::tags::entries_for(a.tags.len()))
+                    .sum::<u64>();
+            if tag_entries > crate::store::tags::MAX_TAG_ENTRIES {
+                return Err(Error::CapacityExceeded {
+                    what: "tag entries (tags plus one per tagged item)".into(),
+                    limit: crate::store::tags::MAX_TAG_ENTRIES,
+                    got: tag_entries,
+                });
+            }
+            let applied = st.cat.apply(&items);
+            let slots: Vec<u32> = applied.iter().map(|(s, _)| *s).collect();
+            let State {
+                cat, index, model, ..
+            } = &mut *st;
+            self.pool.install(|| index.upsert(cat, &slots))??;
+            if let Some(m) = model {
+                m.on_upsert(cat, &slots);
+            }
+            self.maybe_rebuild(&mut st)?;
+            self.mutated();
+            Ok(())
+        });
+        Self::release_memory_after_batch(ids.len());
+        out
+    }
+
+    /// Hands freed heap pages back to the operating system after a batch of `items` items,
+    /// when the batch is large (at least 4,096 items; glibc's `malloc_trim`, a no-op
+    /// elsewhere). [`Engine::upsert_items`] does it for its own buffers; a binding calls it
+    /// again once it has dropped the arguments it converted for a large batch (100,000
+    /// items with one numeric attribute left 16 MB of freed holes resident otherwise).
+    pub fn release_memory_after_batch(items: usize) {
+        if items >= crate::util::memory::RELEASE_AFTER {
+            crate::util::memory::release_free_memory();
+        }
+    }
+
+    pub(super) fn maybe_rebuild(&self, st: &mut State) -> Result<()> {
+        if st.index.wants_rebuild() {
+            let State { cat, index, .. } = st;
+            self.pool.install(|| index.rebuild(cat))??;
+            cat.scrub_free();
+        }
+        Ok(())
+    }
+
+    /// Removes items. Unknown ids are an error ([`Error::UnknownItem`]) and nothing is removed.
+    /// Interactions with removed items are forgotten. Returns the number removed.
+    pub fn remove_items<S: AsRef<str>>(&self, ids: &[S]) -> Result<usize> {
+        self.timed(Op::Remove, || {
+            let mut st = self.state.write();
+            let mut slots = Vec::with_capacity(ids.len());
+            for (i, id) in ids.iter().enumerate() {
+                let id = id.as_ref();
+                let s = st.cat.require(id, || format!("ids[{i}]"))?;
+                slots.push(s);
+            }
+            slots.sort_unstable();
+            slots.dedup();
+            st.index.remove(&slots);
+            // An index that walks through tombstones still needs their vectors.
+            let keep_vectors = st.index.navigates_removed();
+            for &s in &slots {
+                st.cat.remove(s, keep_vectors);
+            }
+            st.users.purge_slots(&slots);
+            if let Some(m) = &mut st.model {
+                m.forget(&slots);
+            }
+            self.maybe_rebuild(&mut st)?;
+            self.mutated();
+            Ok(slots.len())
+        })
+    }
+
+    /// Records interactions: `user_ids[i]` interacted with `item_ids[i]` with `weights[i]`
+    /// (default 1.0; finite and > 0) at `timestamps[i]` (seconds; default 0). Items must be in
+    /// the catalog. Repeated pairs add up (e.g. several plays).
+    pub fn add_interactions<U: AsRef<str>, I: AsRef<str>>(
+        &self,
+        user_ids: &[U],
+        item_ids: &[I],
+        weights: Option<&[f32]>,
+        timestamps: Option<&[i64]>,
+    ) -> Result<()> {
+        self.timed(Op::AddInteractions, || {
+            let n = user_ids.len();
+            check_len("item_ids", n, item_ids.len(), "user id")?;
+            check_weights(weights, n, "user id")?;
+            if let Some(t) = timestamps {
+                check_len("timestamps", n, t.len(), "user id")?;
+            }
+            for (i, u) in user_ids.iter().enumerate() {
+                check_id(&format!("user_ids[{i}]"), u.as_ref())?;
+            }
+            let mut st = self.state.write();
+            let mut slots = Vec::with_capacity(n);
+            for (i, id) in item_ids.iter().enumerate() {
+                let id = id.as_ref();
+                slots.push(st.cat.require(id, || format!("item_ids[{i}]"))?);
+            }
+            for i in 0..n {
+                let it = Interaction {
+                    slot: slots[i],
+                    weight: weights.map_or(1.0, |w| w[i]),
+                    ts: timestamps.map_or(0, |t| t[i]),
+                };
+                st.users.add(user_ids[i].as_ref(), it);
+            }
+            let State { users, model, .. } = &mut *st;
+            if let Some(Model::Als(m)) = model {
+                // Incremental update of the users and items these interactions touch.
+                let mut touched_users: Vec<u32> = user_ids
+                    .iter()
+                    .filter_map(|u| users.index(u.as_ref()))
+                    .collect();
+                touched_users.sort_unstable();
+                touched_users.dedup();
+                slots.sort_unstable();
+                slots.dedup();
+                let (tu, ti) = (&touched_users, &slots);
+                self.pool.install(|| m.update(users, tu, ti))?;
+            }
+            self.mutated();
+            Ok(())
+        })
+    }
+}
