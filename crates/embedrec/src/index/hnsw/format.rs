@@ -1,0 +1,170 @@
+//! The graph section of a saved file: levels and link lists, every count, level and link
+//! id validated before use, so a load skips the rebuild.
+
+use super::{MAX_LEVEL, NONE, NativeHnsw};
+use crate::Result;
+
+use crate::store::Catalog;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering as AtomicOrd};
+
+// ---------------------------------------------------------------------------------- persistence
+
+pub(super) const GRAPH_MAGIC: &[u8; 4] = b"NHG1";
+
+impl NativeHnsw {
+    /// Serialises the graph: magic, m, slots, entry, max level, tombstones, then per slot its
+    /// level (i8), dead flag (u8), level-0 links (count + ids) and upper-level links.
+    pub(crate) fn to_bytes(&self, cat: &Catalog) -> Vec<u8> {
+        let mut o = Vec::with_capacity(self.levels.len() * (self.m0 * 4 + 2) + 64);
+        o.extend_from_slice(GRAPH_MAGIC);
+        o.extend_from_slice(&(self.m as u32).to_le_bytes());
+        o.extend_from_slice(&(self.levels.len() as u64).to_le_bytes());
+        o.extend_from_slice(&self.entry.load(AtomicOrd::Acquire).to_le_bytes());
+        o.extend_from_slice(&(self.max_level.load(AtomicOrd::Acquire) as u32).to_le_bytes());
+        o.extend_from_slice(&(self.tombstones as u64).to_le_bytes());
+        o.extend_from_slice(&self.rng.to_le_bytes());
+        for s in 0..self.levels.len() {
+            o.push(self.levels[s] as u8);
+            o.push(self.is_dead(s as u32) as u8);
+            if self.levels[s] < 0 {
+                continue;
+            }
+            for l in 0..=self.levels[s] as usize {
+                let links: Vec<u32> = self.links(cat, s as u32, l).collect();
+                o.extend_from_slice(&(links.len() as u32).to_le_bytes());
+                for x in links {
+                    o.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+        }
+        o
+    }
+
+    /// Rebuilds a graph from [`NativeHnsw::to_bytes`] output, read from the file's graph
+    /// section, validating every count, level and link id against `slots` and `m` (never
+    /// trusting a length before checking it fits). The caller checks that the section ends
+    /// where the graph does and that its checksum matches. The level-0 lists are held
+    /// aside until [`StoredGraph::attach`] puts them in the catalog's rows (the graph is
+    /// read while another thread builds the catalog).
+    pub(crate) fn read(
+        r: &mut crate::codec::SectionReader<'_>,
+        m: usize,
+        ef_construction: usize,
+        rebuild_fraction: f64,
+        slots: usize,
+    ) -> std::result::Result<StoredGraph, String> {
+        if r.take(4)? != GRAPH_MAGIC {
+            return Err("bad graph magic".into());
+        }
+        let u32_ = |x: &[u8]| u32::from_le_bytes(x.try_into().expect("4 bytes"));
+        let u64_ = |x: &[u8]| u64::from_le_bytes(x.try_into().expect("8 bytes"));
+        let gm = u32_(r.take(4)?) as usize;
+        if gm != m {
+            return Err(format!("graph built with m = {gm}, configuration says {m}"));
+        }
+        let n = u64_(r.take(8)?);
+        if n != slots as u64 {
+            return Err(format!("graph has {n} slots, catalog has {slots}"));
+        }
+        let entry = u32_(r.take(4)?);
+        let max_level = u32_(r.take(4)?) as usize;
+        let tombstones = u64_(r.take(8)?) as usize;
+        let rng = u64_(r.take(8)?);
+        let mut g = NativeHnsw::new(m, ef_construction, rebuild_fraction);
+        g.rng = rng;
+        g.grow(slots);
+        let m0 = g.m0;
+        let mut level0 = vec![0u32; slots * m0];
+        let mut dead_count = 0usize;
+        for s in 0..slots {
+            let head = r.take(2)?;
+            let (level, dead) = (head[0] as i8, head[1]);
+            if !(-1..MAX_LEVEL as i8).contains(&level) || dead > 1 {
+                return Err(format!(
+                    "slot {s}: level {level} / dead flag {dead} out of range"
+                ));
+            }
+            g.levels[s] = level;
+            g.nodes += (level >= 0) as usize;
+            g.set_dead(s as u32, dead == 1);
+            dead_count += (dead == 1) as usize;
+            if level < 0 {
+                continue;
+            }
+            g.alloc_upper(s as u32, level as usize);
+            for l in 0..=level as usize {
+                let count = u32_(r.take(4)?) as usize;
+                let max = if l == 0 { g.m0 } else { m };
+                if count > max {
+                    return Err(format!("slot {s} level {l}: {count} links, at most {max}"));
+                }
+                let raw = r.take(count * 4)?;
+                let links = raw.chunks_exact(4).map(u32_);
+                if let Some(x) = links.clone().find(|&x| x as usize >= slots) {
+                    return Err(format!(
+                        "slot {s} level {l}: link to {x} outside 0..{slots}"
+                    ));
+                }
+                if l == 0 {
+                    for (dst, x) in level0[s * m0..].iter_mut().zip(links) {
+                        *dst = x + 1;
+                    }
+                } else {
+                    for (dst, x) in g.upper(s as u32, l).iter().zip(links) {
+                        dst.store(x + 1, AtomicOrd::Relaxed);
+                    }
+                }
+            }
+        }
+        if dead_count != tombstones {
+            return Err(format!(
+                "{dead_count} dead slots but header says {tombstones}"
+            ));
+        }
+        if entry == NONE {
+            if g.levels.iter().any(|&l| l >= 0) {
+                return Err("nodes but no entry point".into());
+            }
+        } else if (entry as usize) >= slots
+            || g.levels[entry as usize] as isize != max_level as isize
+        {
+            return Err(format!(
+                "entry point {entry} does not carry the top level {max_level}"
+            ));
+        }
+        g.entry = AtomicU32::new(entry);
+        g.max_level = AtomicUsize::new(max_level);
+        g.tombstones = tombstones;
+        Ok(StoredGraph { graph: g, level0 })
+    }
+}
+
+/// A graph read from a file whose level-0 lists (`m0` entries per slot, encoded as in the
+/// rows) still have to be put in the catalog's rows.
+#[derive(Debug)]
+pub(crate) struct StoredGraph {
+    graph: NativeHnsw,
+    level0: Vec<u32>,
+}
+
+impl StoredGraph {
+    /// Writes the level-0 lists into the rows of `cat` (the catalog read from the same file:
+    /// as many slots, rows sized by [`links_per_row`]) and returns the graph.
+    pub(crate) fn attach(self, cat: &Catalog) -> Result<NativeHnsw> {
+        let g = self.graph;
+        g.check_rows(cat)?;
+        if cat.slots() * g.m0 != self.level0.len() {
+            return Err(crate::Error::Internal(format!(
+                "graph for {} slots attached to a catalog of {}",
+                self.level0.len() / g.m0,
+                cat.slots()
+            )));
+        }
+        for (s, list) in self.level0.chunks_exact(g.m0).enumerate() {
+            for (dst, &x) in cat.links(s as u32).iter().zip(list) {
+                dst.store(x, AtomicOrd::Relaxed);
+            }
+        }
+        Ok(g)
+    }
+}
