@@ -19,12 +19,12 @@ class Filter:
     def __new__(
         cls,
         *,
-        tags_any: Optional[Sequence[str]] = None,
-        tags_all: Optional[Sequence[str]] = None,
-        tags_none: Optional[Sequence[str]] = None,
-        ranges: Optional[Mapping[str, tuple[Optional[float], Optional[float]]]] = None,
-        allow_ids: Optional[Sequence[str]] = None,
-        deny_ids: Optional[Sequence[str]] = None,
+        tags_any: Optional[Sequence[str]] = ...,
+        tags_all: Optional[Sequence[str]] = ...,
+        tags_none: Optional[Sequence[str]] = ...,
+        ranges: Optional[Mapping[str, Sequence[Optional[float]]]] = ...,
+        allow_ids: Optional[Sequence[str]] = ...,
+        deny_ids: Optional[Sequence[str]] = ...,
     ) -> Filter: ...
 
 @final
@@ -33,19 +33,19 @@ class Engine:
         cls,
         dim: int,
         *,
-        metric: str = "cosine",
-        index: str = "native",
-        m: int = 16,
-        ef_construction: int = 200,
-        ef_search: int = 128,
-        cache_capacity: int = 10000,
-        cache_max_bytes: int = 67108864,
-        cache_ttl: Optional[float] = None,
-        threads: int = 0,
-        recency_half_life: Optional[float] = None,
-        exact_filter_fraction: float = 0.10,
-        exact_below: int = 2000,
-        vector_storage: str = "f32",
+        metric: str = ...,
+        index: str = ...,
+        m: int = ...,
+        ef_construction: int = ...,
+        ef_search: int = ...,
+        cache_capacity: int = ...,
+        cache_max_bytes: int = ...,
+        cache_ttl: Optional[float] = ...,
+        threads: int = ...,
+        recency_half_life: Optional[float] = ...,
+        exact_filter_fraction: float = ...,
+        exact_below: int = ...,
+        vector_storage: str = ...,
     ) -> Engine: ...
     @property
     def dim(self) -> int: ...
@@ -63,8 +63,8 @@ class Engine:
     def remove_items(self, ids: Sequence[str]) -> int: ...
     def item_vector(self, id: str) -> npt.NDArray[np.float32]: ...
     def item_ids(self) -> list[str]: ...
-    def search(self, vector: npt.ArrayLike, k: int = 10, filter: _FilterLike = None) -> _Hits: ...
-    def similar(self, id: str, k: int = 10, filter: _FilterLike = None) -> _Hits: ...
+    def search(self, vector: npt.ArrayLike, k: int = ..., filter: _FilterLike = None) -> _Hits: ...
+    def similar(self, id: str, k: int = ..., filter: _FilterLike = None) -> _Hits: ...
     def add_interactions(
         self,
         user_ids: Sequence[str],
@@ -72,20 +72,20 @@ class Engine:
         weights: Optional[Sequence[float]] = None,
         timestamps: Optional[Sequence[int]] = None,
     ) -> None: ...
-    def recommend(self, user_id: str, k: int = 10, filter: _FilterLike = None, exclude_seen: bool = True) -> _Hits: ...
+    def recommend(self, user_id: str, k: int = ..., filter: _FilterLike = None, exclude_seen: bool = True) -> _Hits: ...
     def recommend_for_items(
         self,
         items: Sequence[str],
         weights: Optional[Sequence[float]] = None,
-        k: int = 10,
+        k: int = ...,
         filter: _FilterLike = None,
         exclude_seen: bool = True,
     ) -> _Hits: ...
     def search_batch(
-        self, queries: npt.ArrayLike, k: int = 10, filter: _FilterLike = None
+        self, queries: npt.ArrayLike, k: int = ..., filter: _FilterLike = None
     ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float32]]: ...
     def recommend_batch(
-        self, user_ids: Sequence[str], k: int = 10, filter: _FilterLike = None, exclude_seen: bool = True
+        self, user_ids: Sequence[str], k: int = ..., filter: _FilterLike = None, exclude_seen: bool = True
     ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float32]]: ...
     def save(self, path: Union[str, PathLike[str]]) -> None: ...
     @staticmethod
@@ -110,8 +110,7 @@ class Engine:
     @property
     def model(self) -> Optional[str]: ...
     def clear_model(self) -> None: ...
-    def evaluate(self, user_ids: Sequence[str], item_ids: Sequence[str], k: int = 10) -> dict[str, Any]: ...
-    def _debug_panic(self) -> None: ...
+    def evaluate(self, user_ids: Sequence[str], item_ids: Sequence[str], k: int = ...) -> dict[str, Any]: ...
 
 _Split = tuple[dict[str, list[Any]], dict[str, list[Any]]]
 
@@ -121,9 +120,9 @@ def holdout_split(
     weights: Optional[Sequence[float]] = None,
     timestamps: Optional[Sequence[int]] = None,
     *,
-    test_fraction: float = 0.2,
-    min_interactions: int = 5,
-    seed: int = 42,
+    test_fraction: float = ...,
+    min_interactions: int = ...,
+    seed: int = ...,
 ) -> _Split: ...
 def leave_last_out(
     user_ids: Sequence[str],
@@ -131,7 +130,8 @@ def leave_last_out(
     weights: Optional[Sequence[float]] = None,
     timestamps: Optional[Sequence[int]] = None,
     *,
-    min_interactions: int = 2,
+    min_interactions: int = ...,
 ) -> _Split: ...
 
 def simd_level() -> str: ...
+def _debug_panic() -> None: ...

@@ -239,9 +239,9 @@ def test_errors_are_classes_with_codes():
 
 def test_panic_becomes_internal_error_and_engine_survives(engine):
     with pytest.raises(embedrec.InternalError, match="deliberate panic"):
-        engine._debug_panic()
+        embedrec._native._debug_panic()
     try:
-        engine._debug_panic()
+        embedrec._native._debug_panic()
     except Exception:  # a PanicException (BaseException) would escape this
         pass
     assert len(engine.similar("t1", k=3)) == 3

@@ -1,12 +1,11 @@
 //! `embedrec.Engine`.
 
-use crate::error::{invalid, run};
+use crate::error::{invalid, run, to_py};
 use crate::filter::PyFilter;
+use crate::value::{Int, kwargs, to_py as to_py_value, value};
 use embedrec::ndarray::{Array2, ArrayView2};
-use embedrec::{
-    Engine, EngineConfig, Filter, Hit, IndexKind, ItemAttrs, Metric, RecommendOptions,
-    VectorStorage,
-};
+use embedrec::{Engine, Filter, Hit, ItemAttrs, RecommendOptions};
+use embedrec_host::{Attributes, Options, Style};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
@@ -131,10 +130,9 @@ fn filter_of(filter: Option<&Bound<'_, PyAny>>, py: Python<'_>) -> PyResult<Opti
             if let Ok(pf) = f.cast::<PyFilter>() {
                 return Ok(Some(pf.get().inner.clone()));
             }
-            if let Ok(d) = f.cast::<PyDict>() {
-                let cls = py.import("embedrec")?.getattr("Filter")?;
-                let pf = cls.call((), Some(d))?;
-                return Ok(Some(pf.cast::<PyFilter>()?.get().inner.clone()));
+            if f.cast::<PyDict>().is_ok() {
+                let v = value(py, "filter", f)?;
+                return embedrec_host::filter("filter", Style::Snake, v).map_err(|e| to_py(py, e));
             }
             Err(invalid(
                 py,
@@ -183,46 +181,17 @@ fn attrs_of(
     tags: Option<Vec<Vec<String>>>,
     attributes: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Option<Vec<ItemAttrs>>> {
-    if tags.is_none() && attributes.is_none_or(|a| a.is_none()) {
-        return Ok(None);
-    }
-    let mut out = vec![ItemAttrs::default(); n];
-    if let Some(t) = tags {
-        if t.len() != n {
-            return Err(invalid(
-                py,
-                "tags",
-                &format!("{n} tag lists (one per id)"),
-                format!("{} lists", t.len()),
-            ));
-        }
-        for (a, t) in out.iter_mut().zip(t) {
-            a.tags = t;
-        }
-    }
-    if let Some(attrs) = attributes.filter(|a| !a.is_none()) {
-        if let Ok(cols) = attrs.cast::<PyDict>() {
+    let attributes = match attributes.filter(|a| !a.is_none()) {
+        None => None,
+        Some(attrs) => Some(if let Ok(cols) = attrs.cast::<PyDict>() {
             // Columnar: {"year": [..n values..], ...}
-            for a in out.iter_mut() {
-                a.numbers.reserve_exact(cols.len());
-            }
+            let mut out = Vec::with_capacity(cols.len());
             for (name, col) in cols.iter() {
                 let name: String = name.extract()?;
                 let col = f32_or_f64_vec(py, &col, &format!("attributes[{name:?}]"))?;
-                if col.len() != n {
-                    return Err(invalid(
-                        py,
-                        &format!("attributes[{name:?}]"),
-                        &format!("{n} values (one per id)"),
-                        col.len(),
-                    ));
-                }
-                for (a, v) in out.iter_mut().zip(col) {
-                    if !v.is_nan() {
-                        a.numbers.push((name.clone(), v));
-                    }
-                }
+                out.push((name, col));
             }
+            Attributes::Columns(out)
         } else {
             // Row-wise: [{"year": 1999, ...}, ...]
             let rows: Vec<HashMap<String, f64>> = attrs.extract().map_err(|_| {
@@ -237,22 +206,10 @@ fn attrs_of(
                         .unwrap_or_default(),
                 )
             })?;
-            if rows.len() != n {
-                return Err(invalid(
-                    py,
-                    "attributes",
-                    &format!("{n} dicts (one per id)"),
-                    rows.len(),
-                ));
-            }
-            for (a, r) in out.iter_mut().zip(rows) {
-                let mut r: Vec<_> = r.into_iter().collect();
-                r.sort_by(|x, y| x.0.cmp(&y.0));
-                a.numbers.extend(r);
-            }
-        }
-    }
-    Ok(Some(out))
+            Attributes::Rows(rows.into_iter().map(|r| r.into_iter().collect()).collect())
+        }),
+    };
+    embedrec_host::item_attrs(n, tags, attributes).map_err(|e| to_py(py, e))
 }
 
 fn f32_or_f64_vec(py: Python<'_>, obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Vec<f64>> {
@@ -303,51 +260,23 @@ pub(crate) struct PyEngine {
 
 impl PyEngine {
     fn opts(filter: Option<Filter>, exclude_seen: bool) -> RecommendOptions {
-        RecommendOptions {
-            filter,
-            exclude_seen,
-        }
+        embedrec_host::recommend_options(filter, Some(exclude_seen))
     }
 }
 
 #[pymethods]
 impl PyEngine {
     #[new]
-    #[pyo3(signature = (dim, *, metric="cosine", index="native", m=16, ef_construction=200, ef_search=128,
-        cache_capacity=10_000, cache_max_bytes=67_108_864, cache_ttl=None, threads=0, recency_half_life=None,
-        exact_filter_fraction=0.10, exact_below=2_000, vector_storage="f32"))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (dim, **options))]
     fn new(
         py: Python<'_>,
-        dim: usize,
-        metric: &str,
-        index: &str,
-        m: usize,
-        ef_construction: usize,
-        ef_search: usize,
-        cache_capacity: usize,
-        cache_max_bytes: usize,
-        cache_ttl: Option<f64>,
-        threads: usize,
-        recency_half_life: Option<f64>,
-        exact_filter_fraction: f64,
-        exact_below: usize,
-        vector_storage: &str,
+        dim: &Bound<'_, PyAny>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let metric = Metric::parse(metric).map_err(|e| crate::error::to_py(py, e))?;
-        let index = IndexKind::parse(index).map_err(|e| crate::error::to_py(py, e))?;
-        let storage =
-            VectorStorage::parse(vector_storage).map_err(|e| crate::error::to_py(py, e))?;
-        let mut c = EngineConfig::new(dim)
-            .with_metric(metric)
-            .with_index(index)
-            .with_hnsw(m, ef_construction, ef_search)
-            .with_cache(cache_capacity, cache_max_bytes, cache_ttl)
-            .with_threads(threads)
-            .with_recency_half_life(recency_half_life)
-            .with_vector_storage(storage);
-        c.exact_filter_fraction = exact_filter_fraction;
-        c.exact_below = exact_below;
+        let dim = value(py, "dim", dim)?;
+        let options =
+            Options::new("", Style::Snake, kwargs(py, options)?).map_err(|e| to_py(py, e))?;
+        let c = embedrec_host::engine_config(&dim, options).map_err(|e| to_py(py, e))?;
         let inner = run(py, || Engine::new(c))?;
         Ok(PyEngine { inner })
     }
@@ -360,24 +289,11 @@ impl PyEngine {
 
     /// The engine's configuration as a dict.
     #[getter]
-    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let c = self.inner.config();
-        let d = PyDict::new(py);
-        d.set_item("dim", c.dim)?;
-        d.set_item("metric", c.metric.name())?;
-        d.set_item("index", c.index.name())?;
-        d.set_item("m", c.m)?;
-        d.set_item("ef_construction", c.ef_construction)?;
-        d.set_item("ef_search", c.ef_search)?;
-        d.set_item("cache_capacity", c.cache_capacity)?;
-        d.set_item("cache_max_bytes", c.cache_max_bytes)?;
-        d.set_item("cache_ttl", c.cache_ttl_secs)?;
-        d.set_item("threads", c.threads)?;
-        d.set_item("recency_half_life", c.recency_half_life_secs)?;
-        d.set_item("exact_filter_fraction", c.exact_filter_fraction)?;
-        d.set_item("exact_below", c.exact_below)?;
-        d.set_item("vector_storage", c.vector_storage.name())?;
-        Ok(d)
+    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py_value(
+            py,
+            &embedrec_host::config(Style::Snake, &self.inner.config()),
+        )
     }
 
     fn __len__(&self) -> usize {
@@ -430,7 +346,7 @@ impl PyEngine {
             ids.len()
         };
         // The converted arguments are dropped now: their pages can go back too.
-        Engine::release_memory_after_batch(n);
+        embedrec_host::release_after_batch(n);
         Ok(())
     }
 
@@ -459,28 +375,30 @@ impl PyEngine {
     ///     vector: 1-D array of length dim.
     ///     k: number of results (fewer if fewer items pass the filter).
     ///     filter: an ``embedrec.Filter`` or a dict of its arguments.
-    #[pyo3(signature = (vector, k=10, filter=None))]
+    #[pyo3(signature = (vector, k=Int::default_k(), filter=None))]
     fn search(
         &self,
         py: Python<'_>,
         vector: &Bound<'_, PyAny>,
-        k: usize,
+        k: Int,
         filter: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyHits> {
+        let k = k.usize(py, "k")?;
         let q = f32_1d(py, vector, "vector")?;
         let f = filter_of(filter, py)?;
         run(py, || self.inner.search(&q, k, f.as_ref())).map(hits)
     }
 
     /// The k items most similar to item ``id`` (never the item itself).
-    #[pyo3(signature = (id, k=10, filter=None))]
+    #[pyo3(signature = (id, k=Int::default_k(), filter=None))]
     fn similar(
         &self,
         py: Python<'_>,
         id: &str,
-        k: usize,
+        k: Int,
         filter: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyHits> {
+        let k = k.usize(py, "k")?;
         let f = filter_of(filter, py)?;
         run(py, || self.inner.similar(id, k, f.as_ref())).map(hits)
     }
@@ -508,30 +426,32 @@ impl PyEngine {
 
     /// Recommendations for a stored user, best first; seen items excluded by default.
     /// Raises UnknownUserError for a user without interactions.
-    #[pyo3(signature = (user_id, k=10, filter=None, exclude_seen=true))]
+    #[pyo3(signature = (user_id, k=Int::default_k(), filter=None, exclude_seen=true))]
     fn recommend(
         &self,
         py: Python<'_>,
         user_id: &str,
-        k: usize,
+        k: Int,
         filter: Option<&Bound<'_, PyAny>>,
         exclude_seen: bool,
     ) -> PyResult<PyHits> {
+        let k = k.usize(py, "k")?;
         let o = Self::opts(filter_of(filter, py)?, exclude_seen);
         run(py, || self.inner.recommend(user_id, k, &o)).map(hits)
     }
 
     /// Recommendations for an anonymous session from the items it interacted with.
-    #[pyo3(signature = (items, weights=None, k=10, filter=None, exclude_seen=true))]
+    #[pyo3(signature = (items, weights=None, k=Int::default_k(), filter=None, exclude_seen=true))]
     fn recommend_for_items(
         &self,
         py: Python<'_>,
         items: Vec<String>,
         weights: Option<Vec<f32>>,
-        k: usize,
+        k: Int,
         filter: Option<&Bound<'_, PyAny>>,
         exclude_seen: bool,
     ) -> PyResult<PyHits> {
+        let k = k.usize(py, "k")?;
         let o = Self::opts(filter_of(filter, py)?, exclude_seen);
         run(py, || {
             self.inner
@@ -542,14 +462,15 @@ impl PyEngine {
 
     /// ``search`` for every row of ``queries`` (n, dim), in parallel. Returns ``(ids, scores)``:
     /// an object array and a float32 array of shape (n, k), padded with None / nan.
-    #[pyo3(signature = (queries, k=10, filter=None))]
+    #[pyo3(signature = (queries, k=Int::default_k(), filter=None))]
     fn search_batch<'py>(
         &self,
         py: Python<'py>,
         queries: &Bound<'py, PyAny>,
-        k: usize,
+        k: Int,
         filter: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<f32>>)> {
+        let k = k.usize(py, "k")?;
         let q = f32_2d(py, queries, "queries", false)?;
         let f = filter_of(filter, py)?;
         let view = q.as_array();
@@ -558,15 +479,16 @@ impl PyEngine {
     }
 
     /// ``recommend`` for every user, in parallel. Returns ``(ids, scores)`` arrays of shape (n, k).
-    #[pyo3(signature = (user_ids, k=10, filter=None, exclude_seen=true))]
+    #[pyo3(signature = (user_ids, k=Int::default_k(), filter=None, exclude_seen=true))]
     fn recommend_batch<'py>(
         &self,
         py: Python<'py>,
         user_ids: Vec<String>,
-        k: usize,
+        k: Int,
         filter: Option<&Bound<'py, PyAny>>,
         exclude_seen: bool,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<f32>>)> {
+        let k = k.usize(py, "k")?;
         let o = Self::opts(filter_of(filter, py)?, exclude_seen);
         let rows = run(py, || self.inner.recommend_batch(&user_ids, k, &o))?;
         batch_arrays(py, rows, k)
@@ -609,13 +531,15 @@ impl PyEngine {
 
     /// Changes the HNSW search breadth for later queries (higher: better recall, slower).
     /// Cached results are invalidated; the value is saved with the engine.
-    fn set_ef_search(&self, py: Python<'_>, ef: usize) -> PyResult<()> {
+    fn set_ef_search(&self, py: Python<'_>, ef: Int) -> PyResult<()> {
+        let ef = ef.usize(py, "ef")?;
         run(py, || self.inner.set_ef_search(ef))
     }
 
     /// Changes the number of worker threads of the engine's pool (0 = one per core), e.g.
     /// after loading a file saved on another machine. Saved with the engine.
-    fn set_threads(&self, py: Python<'_>, threads: usize) -> PyResult<()> {
+    fn set_threads(&self, py: Python<'_>, threads: Int) -> PyResult<()> {
+        let threads = threads.usize(py, "threads")?;
         run(py, || self.inner.set_threads(threads))
     }
 
@@ -625,43 +549,9 @@ impl PyEngine {
     }
 
     /// Sizes, cache counters and per-operation latency percentiles (microseconds), as a dict.
-    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let s = run(py, || Ok(self.inner.stats()))?;
-        let d = PyDict::new(py);
-        d.set_item("items", s.items)?;
-        d.set_item("users", s.users)?;
-        d.set_item("interactions", s.interactions)?;
-        d.set_item("index", s.index)?;
-        d.set_item("index_memory_bytes", s.index_memory_bytes)?;
-        d.set_item("vector_memory_bytes", s.vector_memory_bytes)?;
-        d.set_item("epoch", s.epoch)?;
-        d.set_item("threads", s.threads)?;
-        d.set_item("model", s.model)?;
-        let c = PyDict::new(py);
-        c.set_item("hits", s.cache.hits)?;
-        c.set_item("misses", s.cache.misses)?;
-        c.set_item("evictions", s.cache.evictions)?;
-        c.set_item("expirations", s.cache.expirations)?;
-        c.set_item("invalidations", s.cache.invalidations)?;
-        c.set_item("entries", s.cache.entries)?;
-        c.set_item("bytes", s.cache.bytes)?;
-        c.set_item("capacity", s.cache.capacity)?;
-        c.set_item("max_bytes", s.cache.max_bytes)?;
-        c.set_item("hit_rate", s.cache.hit_rate)?;
-        d.set_item("cache", c)?;
-        let ops = PyDict::new(py);
-        for o in s.ops {
-            let od = PyDict::new(py);
-            od.set_item("count", o.count)?;
-            od.set_item("errors", o.errors)?;
-            od.set_item("mean_us", o.mean_us)?;
-            od.set_item("p50_us", o.p50_us)?;
-            od.set_item("p95_us", o.p95_us)?;
-            od.set_item("p99_us", o.p99_us)?;
-            ops.set_item(o.name, od)?;
-        }
-        d.set_item("ops", ops)?;
-        Ok(d)
+        to_py_value(py, &embedrec_host::stats(Style::Snake, &s))
     }
 
     /// Prometheus text exposition of ``stats()``.
@@ -694,8 +584,10 @@ impl PyEngine {
         progress: Option<Py<PyAny>>,
         show_progress: bool,
         params: Option<&Bound<'py, PyDict>>,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let spec = crate::train::spec(py, model, params)?;
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let params =
+            Options::new("", Style::Snake, kwargs(py, params)?).map_err(|e| to_py(py, e))?;
+        let spec = embedrec_host::model_spec(model, params).map_err(|e| to_py(py, e))?;
         let bar: Option<Py<PyAny>> = if show_progress {
             match py.import("tqdm") {
                 Ok(t) => Some(
@@ -725,7 +617,9 @@ impl PyEngine {
                 match &progress {
                     None => true,
                     Some(f) => {
-                        match crate::train::progress_dict(py, p).and_then(|d| f.call1(py, (d,))) {
+                        match to_py_value(py, &embedrec_host::progress(Style::Snake, p))
+                            .and_then(|d| f.call1(py, (d,)))
+                        {
                             Ok(r) => !r.bind(py).is(pyo3::types::PyBool::new(py, false)),
                             Err(e) => {
                                 *raised.lock().unwrap() = Some(e);
@@ -736,25 +630,13 @@ impl PyEngine {
                 }
             })
         };
-        let result = py.detach(|| {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.inner.fit(&spec, Some(&mut cb))
-            }))
-            .unwrap_or_else(|p| Err(embedrec::Error::from_panic(p)))
-        });
+        let result = crate::error::run_raw(py, || self.inner.fit(&spec, Some(&mut cb)));
         if let Some(b) = &bar {
             let _ = b.bind(py).call_method0("close");
         }
         let r = result
             .map_err(|e| crate::train::callback_error(py, e, raised.lock().unwrap().take()))?;
-        let d = PyDict::new(py);
-        d.set_item("model", r.model)?;
-        d.set_item("users", r.users)?;
-        d.set_item("items", r.items)?;
-        d.set_item("interactions", r.interactions)?;
-        d.set_item("seconds", r.seconds)?;
-        d.set_item("loss", r.loss)?;
-        Ok(d)
+        to_py_value(py, &embedrec_host::fit_report(Style::Snake, &r))
     }
 
     /// Name of the installed model (``"als"``, ``"item_knn"``, ``"popularity"``) or None.
@@ -770,23 +652,17 @@ impl PyEngine {
 
     /// Ranking metrics at k on held-out interactions (e.g. the ``test`` part of
     /// ``holdout_split``): precision, recall, ndcg, map, hit_rate, coverage, users.
-    #[pyo3(signature = (user_ids, item_ids, k=10))]
+    #[pyo3(signature = (user_ids, item_ids, k=Int::default_k()))]
     fn evaluate<'py>(
         &self,
         py: Python<'py>,
         user_ids: Vec<String>,
         item_ids: Vec<String>,
-        k: usize,
-    ) -> PyResult<Bound<'py, PyDict>> {
+        k: Int,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let k = k.usize(py, "k")?;
         let d = crate::train::interactions(py, user_ids, item_ids, None, None)?;
         let m = run(py, || self.inner.evaluate(&d, k))?;
-        crate::train::metrics_dict(py, m)
-    }
-
-    /// Test hook: panics inside the core boundary (must raise InternalError).
-    fn _debug_panic(&self, py: Python<'_>) -> PyResult<()> {
-        run(py, || -> embedrec::Result<()> {
-            panic!("deliberate panic for tests")
-        })
+        to_py_value(py, &embedrec_host::ranking_metrics(Style::Snake, &m))
     }
 }

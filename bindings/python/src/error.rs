@@ -3,7 +3,6 @@
 
 use embedrec::Error;
 use pyo3::prelude::*;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Python class name (in `embedrec.errors`) for each core error kind.
 fn class_name(e: &Error) -> &'static str {
@@ -44,11 +43,15 @@ pub(crate) fn run<T: Send>(
     py: Python<'_>,
     f: impl FnOnce() -> embedrec::Result<T> + Send,
 ) -> PyResult<T> {
-    match py.detach(|| catch_unwind(AssertUnwindSafe(f))) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(to_py(py, e)),
-        Err(payload) => Err(to_py(py, Error::from_panic(payload))),
-    }
+    run_raw(py, f).map_err(|e| to_py(py, e))
+}
+
+/// [`run`], returning the core's error (for a caller that maps it itself).
+pub(crate) fn run_raw<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> embedrec::Result<T> + Send,
+) -> embedrec::Result<T> {
+    py.detach(|| embedrec_host::guard(f))
 }
 
 /// An argument conversion error, raised as `InvalidInputError`.

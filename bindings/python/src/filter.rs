@@ -1,11 +1,11 @@
 //! `embedrec.Filter`.
 
+use crate::error::to_py;
+use crate::value::kwargs;
 use embedrec::Filter;
+use embedrec_host::Style;
 use pyo3::prelude::*;
-use std::collections::HashMap;
-
-/// `{attribute: (min, max)}` as given from Python.
-type Ranges = HashMap<String, (Option<f64>, Option<f64>)>;
+use pyo3::types::PyDict;
 
 /// Which items a query may return; every condition must hold.
 ///
@@ -29,29 +29,13 @@ pub(crate) struct PyFilter {
 #[pymethods]
 impl PyFilter {
     #[new]
-    #[pyo3(signature = (*, tags_any=None, tags_all=None, tags_none=None, ranges=None, allow_ids=None, deny_ids=None))]
-    fn new(
-        tags_any: Option<Vec<String>>,
-        tags_all: Option<Vec<String>>,
-        tags_none: Option<Vec<String>>,
-        ranges: Option<Ranges>,
-        allow_ids: Option<Vec<String>>,
-        deny_ids: Option<Vec<String>>,
-    ) -> Self {
-        let mut f = Filter::new()
-            .tags_any(tags_any.unwrap_or_default())
-            .tags_all(tags_all.unwrap_or_default())
-            .tags_none(tags_none.unwrap_or_default())
-            .deny(deny_ids.unwrap_or_default());
-        let mut ranges: Vec<_> = ranges.unwrap_or_default().into_iter().collect();
-        ranges.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, (lo, hi)) in ranges {
-            f = f.range(name, lo, hi);
-        }
-        if let Some(a) = allow_ids {
-            f = f.allow(a);
-        }
-        PyFilter { inner: f }
+    #[pyo3(signature = (**options))]
+    fn new(py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let v = kwargs(py, options)?;
+        let inner = embedrec_host::filter("Filter", Style::Snake, v)
+            .map_err(|e| to_py(py, e))?
+            .unwrap_or_default();
+        Ok(PyFilter { inner })
     }
 
     fn __repr__(&self) -> String {

@@ -5,6 +5,7 @@ mod engine;
 mod error;
 mod filter;
 mod train;
+mod value;
 
 use pyo3::prelude::*;
 
@@ -17,7 +18,17 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train::leave_last_out, m)?)?;
     m.add("FORMAT_VERSION", embedrec::persist::FORMAT_VERSION)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
+    m.add_function(wrap_pyfunction!(_debug_panic, m)?)?;
     Ok(())
+}
+
+/// Test hook, not part of the API: a panic inside the core boundary (must raise
+/// InternalError).
+#[pyfunction]
+fn _debug_panic(py: Python<'_>) -> PyResult<()> {
+    error::run(py, || -> embedrec::Result<()> {
+        panic!("deliberate panic for tests")
+    })
 }
 
 /// Distance kernels chosen for this CPU at run time: "avx512", "avx2+fma", "neon" or "scalar".

@@ -132,7 +132,8 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid(
+    /// [`Error::InvalidInput`]: `field` was `got`, `expected` was expected.
+    pub fn invalid(
         field: impl Into<String>,
         expected: impl Into<String>,
         got: impl std::fmt::Display,

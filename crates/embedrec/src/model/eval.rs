@@ -98,6 +98,15 @@ fn split_by(
     Ok((train, test))
 }
 
+/// Default fraction of each user's interactions [`holdout_split`] sends to test.
+pub const DEFAULT_TEST_FRACTION: f64 = 0.2;
+/// Default minimum interactions of a user [`holdout_split`] splits.
+pub const DEFAULT_MIN_INTERACTIONS: usize = 5;
+/// Default seed of [`holdout_split`].
+pub const DEFAULT_SPLIT_SEED: u64 = 42;
+/// Default minimum interactions of a user [`leave_last_out`] splits.
+pub const DEFAULT_LEAVE_LAST_OUT_MIN: usize = 2;
+
 /// Per-user random holdout: for each user with at least `min_interactions` (and at least 2)
 /// interactions, `round(test_fraction * n)` of them (at least 1, at most n - 1), chosen with
 /// `seed`, go to the test set; everything else stays in train. Returns `(train, test)`.

@@ -1,0 +1,161 @@
+//! Python objects to the shared layer's [`Value`] and its shaped results back to Python.
+
+use embedrec_host::Value;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
+
+/// Any Python object as a [`Value`]: `None`, `bool`, `int` (exact, up to 128 bits; numpy
+/// integers too), `float` (numpy floats too), `str`, mappings and sequences (lists, tuples,
+/// numpy arrays). Anything else is an error naming `field`.
+pub(crate) fn value(py: Python<'_>, field: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if obj.is_instance_of::<PyInt>()
+        || obj.hasattr("__index__")? && !obj.is_instance_of::<PyFloat>()
+    {
+        if let Ok(i) = obj.extract::<i128>() {
+            return Ok(Value::Int(i));
+        }
+        if obj.is_instance_of::<PyInt>() {
+            return Err(crate::error::invalid(
+                py,
+                field,
+                "an integer of at most 128 bits",
+                "a larger integer",
+            ));
+        }
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Value::Str(s.to_cow()?.into_owned()));
+    }
+    if obj.is_instance_of::<PyFloat>() || obj.hasattr("__float__")? && !obj.hasattr("__len__")? {
+        if let Ok(x) = obj.extract::<f64>() {
+            return Ok(Value::Num(x));
+        }
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        return map(py, field, d.iter());
+    }
+    if let Ok(m) = obj.cast::<PyMapping>() {
+        let items = m.items()?;
+        return map(
+            py,
+            field,
+            items.iter().map(|kv| {
+                let kv = kv.cast_into::<PyTuple>().expect("mapping items are pairs");
+                (kv.get_item(0).expect("key"), kv.get_item(1).expect("value"))
+            }),
+        );
+    }
+    if obj.hasattr("tolist")? {
+        // numpy arrays and pandas objects: their elements as Python values.
+        return value(py, field, &obj.call_method0("tolist")?);
+    }
+    if obj.is_instance_of::<PyList>()
+        || obj.is_instance_of::<PyTuple>()
+        || obj.hasattr("__iter__")?
+    {
+        let mut out = Vec::new();
+        for (i, x) in obj.try_iter()?.enumerate() {
+            out.push(value(py, &format!("{field}[{i}]"), &x?)?);
+        }
+        return Ok(Value::List(out));
+    }
+    Err(crate::error::invalid(
+        py,
+        field,
+        "None, a bool, a number, a string, a list or a dict",
+        obj.get_type().name()?,
+    ))
+}
+
+fn map<'py>(
+    py: Python<'py>,
+    field: &str,
+    items: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>,
+) -> PyResult<Value> {
+    let mut out = Vec::new();
+    for (k, v) in items {
+        let k: String = k.extract().map_err(|_| {
+            crate::error::invalid(
+                py,
+                field,
+                "string keys",
+                k.repr().map(|r| r.to_string()).unwrap_or_default(),
+            )
+        })?;
+        let f = format!("{field}[{k:?}]");
+        out.push((k, value(py, &f, &v)?));
+    }
+    Ok(Value::Map(out))
+}
+
+/// Keyword arguments as a [`Value::Map`] (none: an empty one).
+pub(crate) fn kwargs(py: Python<'_>, kw: Option<&Bound<'_, PyDict>>) -> PyResult<Value> {
+    match kw {
+        None => Ok(Value::Map(Vec::new())),
+        Some(d) => map(py, "", d.iter()),
+    }
+}
+
+/// A shaped result as Python objects: objects become dicts, arrays lists.
+pub(crate) fn to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use serde_json::Value as J;
+    Ok(match v {
+        J::Null => py.None().into_bound(py),
+        J::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        J::Number(n) => {
+            if let Some(i) = n.as_u64() {
+                i.into_pyobject(py)?.into_any()
+            } else if let Some(i) = n.as_i64() {
+                i.into_pyobject(py)?.into_any()
+            } else {
+                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+            }
+        }
+        J::String(s) => PyString::new(py, s).into_any(),
+        J::Array(a) => {
+            let l = PyList::empty(py);
+            for x in a {
+                l.append(to_py(py, x)?)?;
+            }
+            l.into_any()
+        }
+        J::Object(m) => {
+            let d = PyDict::new(py);
+            for (k, x) in m {
+                d.set_item(k, to_py(py, x)?)?;
+            }
+            d.into_any()
+        }
+    })
+}
+
+/// An integer argument (`k`, `ef`, `threads`) exactly as the caller gave it, checked by the
+/// shared layer when used: never wrapped, and an error names the argument.
+pub(crate) struct Int(pub(crate) Value);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Int {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        Ok(Int(value(obj.py(), "argument", &obj)?))
+    }
+}
+
+impl Int {
+    /// The integer as a `usize`, or an error naming `field`.
+    pub(crate) fn usize(&self, py: Python<'_>, field: &str) -> PyResult<usize> {
+        embedrec_host::to_usize(field, &self.0).map_err(|e| crate::error::to_py(py, e))
+    }
+}
+
+impl Int {
+    /// `k` when the caller gives none.
+    pub(crate) fn default_k() -> Int {
+        Int(Value::Int(embedrec_host::DEFAULT_K as i128))
+    }
+}
