@@ -32,10 +32,10 @@ pub(crate) fn value(py: Python<'_>, field: &str, obj: &Bound<'_, PyAny>) -> PyRe
     if let Ok(s) = obj.cast::<PyString>() {
         return Ok(Value::Str(s.to_cow()?.into_owned()));
     }
-    if obj.is_instance_of::<PyFloat>() || obj.hasattr("__float__")? && !obj.hasattr("__len__")? {
-        if let Ok(x) = obj.extract::<f64>() {
-            return Ok(Value::Num(x));
-        }
+    if (obj.is_instance_of::<PyFloat>() || obj.hasattr("__float__")? && !obj.hasattr("__len__")?)
+        && let Ok(x) = obj.extract::<f64>()
+    {
+        return Ok(Value::Num(x));
     }
     if let Ok(d) = obj.cast::<PyDict>() {
         return map(py, field, d.iter());
