@@ -10,47 +10,52 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
- * The embedrec engine. Cheap calls are synchronous; batch calls, save and load return
- * Promises and run on the libuv thread pool.
+ * The embedrec engine. Cheap calls are synchronous; batch calls, training, save and load
+ * return Promises and run on the libuv thread pool.
  */
 export declare class Engine {
-  /** Creates an empty engine. Throws `INVALID_INPUT` for out-of-range options. */
+  /** Creates an empty engine. Throws `INVALID_INPUT` for out-of-range or unknown options. */
   constructor(options: EngineOptions)
   /** Number of items. */
   get size(): number
   /** Vector dimension. */
   get dim(): number
   /** The configuration the engine runs with (every option filled in). */
-  get config(): EngineOptions
+  get config(): Required<EngineOptions>
   /** True when the item exists. */
   has(id: string): boolean
   /**
    * Inserts or replaces items. `vectors`: a row-major Float32Array (ids.length * dim) or
-   * an array of arrays.
+   * an array of arrays; `options.tags` and `options.attributes` hold one entry per id.
    */
   upsertItems(ids: Array<string>, vectors: Float32Array | Array<Array<number>>, options?: UpsertOptions | undefined | null): void
   /** Removes items; throws `UNKNOWN_ITEM` (removing nothing) for an unknown id. */
   removeItems(ids: Array<string>): number
   /** The stored vector of an item. */
   itemVector(id: string): Float32Array
+  /** Ids of all items. */
+  itemIds(): Array<string>
   /** The k most similar items to a vector, best first. */
   search(vector: Float32Array | Array<number>, k: number, filter?: FilterOptions | undefined | null): Array<SearchHit>
   /** The k items most similar to an item (never the item itself). */
   similar(id: string, k: number, filter?: FilterOptions | undefined | null): Array<SearchHit>
-  /** Records interactions (weights > 0, default 1; timestamps in seconds, default 0). */
+  /** Records interactions (weights > 0, default 1; timestamps in whole seconds, default 0). */
   addInteractions(userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | undefined | null, timestamps?: Array<number> | undefined | null): void
   /** Recommendations for a stored user (seen items excluded by default). */
-  recommend(userId: string, k: number, options?: RecommendCallOptions | undefined | null): Array<SearchHit>
+  recommend(userId: string, k: number, options?: RecommendOptions | undefined | null): Array<SearchHit>
   /** Recommendations for an anonymous session from its items. */
-  recommendForItems(items: Array<string>, k: number, weights?: Array<number> | undefined | null, options?: RecommendCallOptions | undefined | null): Array<SearchHit>
-  /** `search` for many queries (row-major Float32Array or array of arrays), on the libuv pool. */
+  recommendForItems(items: Array<string>, k: number, weights?: Array<number> | undefined | null, options?: RecommendOptions | undefined | null): Array<SearchHit>
+  /**
+   * `search` for many queries (row-major Float32Array or array of arrays), on the libuv
+   * pool.
+   */
   searchBatch(queries: Float32Array | Array<Array<number>>, k: number, filter?: FilterOptions | undefined | null): Promise<Array<Array<SearchHit>>>
   /** `recommend` for many users, on the libuv pool. */
-  recommendBatch(userIds: Array<string>, k: number, options?: RecommendCallOptions | undefined | null): Promise<Array<Array<SearchHit>>>
+  recommendBatch(userIds: Array<string>, k: number, options?: RecommendOptions | undefined | null): Promise<Array<Array<SearchHit>>>
   /** `searchBatch` returning flat arrays (used by `lib.js`). */
   searchBatchFlat(queries: Float32Array | Array<Array<number>>, k: number, filter?: FilterOptions | undefined | null): Promise<FlatHits>
   /** `recommendBatch` returning flat arrays (used by `lib.js`). */
-  recommendBatchFlat(userIds: Array<string>, k: number, options?: RecommendCallOptions | undefined | null): Promise<FlatHits>
+  recommendBatchFlat(userIds: Array<string>, k: number, options?: RecommendOptions | undefined | null): Promise<FlatHits>
   /** Saves the engine to one file, atomically, on the libuv pool. */
   save(path: string): Promise<void>
   /** Saves synchronously. */
@@ -73,34 +78,34 @@ export declare class Engine {
   setEfSearch(ef: number): void
   /**
    * Changes the number of worker threads of the engine's pool (0 = one per core), e.g.
-   * after loading a file saved on another machine. Saved with the engine.
+   * after loading a file saved on another machine.
    */
   setThreads(threads: number): void
   /** Drops all cached results. */
   clearCache(): void
-  /** Sizes, cache counters and latency percentiles (microseconds). */
-  stats(): EngineStatsJs
+  /** Sizes, cache counters and per-operation latencies (microseconds). */
+  stats(): EngineStats
   /** Prometheus text exposition of `stats()`. */
   metricsText(): string
   /**
-   * Trains "als", "item_knn", "ease" or "popularity" on the stored interactions, on the libuv
-   * pool; the model then serves recommend, recommendForItems, similar and the batch calls.
+   * Trains "als", "item_knn", "ease" or "popularity" on the stored interactions, on the
+   * libuv pool; the model then serves recommend, recommendForItems, similar and the batch
+   * calls. `onProgress` is called after every iteration (returning `false` cancels);
+   * aborting `signal` cancels too. A cancelled fit rejects with `CANCELLED` and keeps the
+   * previous model.
    */
-  fit(model: string, options?: FitOptions | undefined | null): Promise<FitResult>
+  fit(model: 'als' | 'item_knn' | 'ease' | 'popularity', options?: FitOptions | undefined | null, onProgress?: ((progress: FitProgress) => boolean | void) | undefined | null, signal?: AbortSignal | undefined | null): Promise<FitResult>
   /** Name of the installed model, or null. */
   get model(): string | null
   /** Removes the trained model. */
   clearModel(): void
-  /** Ranking metrics at k on held-out interactions. */
-  evaluate(userIds: Array<string>, itemIds: Array<string>, k: number): RankingMetricsJs
-  /** Test hook: a panic inside the core boundary (must throw `INTERNAL`). */
-  _debugPanic(): void
-  /** Test hook: a panic inside an async task (must reject with `INTERNAL`). */
-  _debugPanicAsync(): Promise<void>
+  /** Ranking metrics at k on held-out interactions, on the libuv pool. */
+  evaluate(userIds: Array<string>, itemIds: Array<string>, k: number): Promise<RankingMetrics>
 }
 export type JsEngine = Engine
 
-export interface CacheStatsJs {
+/** Result cache counters. */
+export interface CacheStats {
   hits: number
   misses: number
   evictions: number
@@ -108,20 +113,22 @@ export interface CacheStatsJs {
   invalidations: number
   entries: number
   bytes: number
+  capacity: number
+  maxBytes: number
   hitRate: number
 }
 
-/** Engine configuration; every field but `dim` is optional. */
+/** Engine configuration; every field but `dim` is optional and defaults to the core's value. */
 export interface EngineOptions {
   /** Number of components of every vector. */
   dim: number
-  /** "cosine" (default), "dot" or "l2". */
-  metric?: string
+  /** Default "cosine". */
+  metric?: 'cosine' | 'dot' | 'l2'
   /**
    * "native" (default: embedrec's HNSW), "native_int8" (the same graph walked on int8
    * codes), "exact", or "hnsw" (the hnsw_rs crate, in builds with that feature).
    */
-  index?: string
+  index?: 'native' | 'native_int8' | 'exact' | 'hnsw'
   /** HNSW links per node (default 16, at most 256). */
   m?: number
   /** HNSW construction breadth (default 200). */
@@ -146,25 +153,28 @@ export interface EngineOptions {
    * "f32" (default) or "int8": vectors kept as int8 codes with a scale each (a quarter of
    * the bytes); every score uses the stored vector.
    */
-  vectorStorage?: string
+  vectorStorage?: 'f32' | 'int8'
 }
 
-export interface EngineStatsJs {
+/** Sizes, cache counters and per-operation latencies. */
+export interface EngineStats {
   items: number
   users: number
   interactions: number
   index: string
-  epoch: number
-  threads: number
   /** Approximate bytes held by the index structure (excluding the vectors). */
   indexMemoryBytes: number
   /** Bytes held by the item vectors (f32 rows or int8 codes). */
   vectorMemoryBytes: number
-  cache: CacheStatsJs
-  ops: Array<OpStatsJs>
+  epoch: number
+  threads: number
+  model?: string
+  cache: CacheStats
+  /** Figures per operation, by name ("search", "similar", ...). */
+  ops: Record<string, OpStats>
 }
 
-/** Which items may be returned; every condition must hold. */
+/** Which items may be returned; every condition must hold. Unknown keys are errors. */
 export interface FilterOptions {
   tagsAny?: Array<string>
   tagsAll?: Array<string>
@@ -174,7 +184,7 @@ export interface FilterOptions {
   denyIds?: Array<string>
 }
 
-/** Training options of `fit`; fields apply to the named model (others are ignored). */
+/** Training parameters of `fit`; only those of the named model are accepted. */
 export interface FitOptions {
   /** ALS: latent factors (default 64). */
   factors?: number
@@ -185,7 +195,7 @@ export interface FitOptions {
   /** ALS: confidence scale (default 1). */
   alpha?: number
   /** ALS: "linear" (default) or "log". */
-  confidence?: string
+  confidence?: 'linear' | 'log'
   /** ALS: conjugate-gradient steps (default 3). */
   cgSteps?: number
   /** ALS: random seed (default 42). */
@@ -193,7 +203,21 @@ export interface FitOptions {
   /** item-kNN: neighbours per item (default 100). */
   neighbours?: number
   /** item-kNN: "bm25" (default) or "cosine". */
-  weighting?: string
+  weighting?: 'bm25' | 'cosine'
+  /** item-kNN BM25: k1 (default 1.2). */
+  k1?: number
+  /** item-kNN BM25: b (default 0.75). */
+  b?: number
+}
+
+/** Progress of a fit, after each iteration. */
+export interface FitProgress {
+  model: string
+  iteration: number
+  total: number
+  /** Seconds since training started. */
+  elapsed: number
+  loss?: number
 }
 
 /** What `fit` did. */
@@ -217,22 +241,41 @@ export interface FlatHits {
   counts: Array<number>
 }
 
+/** Options of `holdoutSplit` (defaults: 0.2, 5, 42). */
+export interface HoldoutOptions {
+  testFraction?: number
+  minInteractions?: number
+  seed?: number
+}
+
 /**
- * Per-user random holdout split (users with at least `minInteractions`; `round(testFraction
- * * n)`, at least 1, to test; seeded).
+ * Per-user random holdout split: for users with at least `minInteractions` (default 5),
+ * `round(testFraction * n)` (default 0.2; at least 1) chosen with `seed` (default 42) go
+ * to test.
  */
-export declare function holdoutSplit(userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | undefined | null, timestamps?: Array<number> | undefined | null, testFraction?: number | undefined | null, minInteractions?: number | undefined | null, seed?: number | undefined | null): SplitJs
+export declare function holdoutSplit(userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | undefined | null, timestamps?: Array<number> | undefined | null, options?: HoldoutOptions | undefined | null): Split
 
 /** Interactions as parallel arrays. */
-export interface InteractionsJs {
+export interface Interactions {
   userIds: Array<string>
   itemIds: Array<string>
   weights: Array<number>
   timestamps: Array<number>
 }
 
-export interface OpStatsJs {
-  name: string
+/**
+ * Leave-last-out split: each user's latest interaction (by timestamp) goes to test, for
+ * users with at least `minInteractions` (default 2).
+ */
+export declare function leaveLastOut(userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | undefined | null, timestamps?: Array<number> | undefined | null, options?: LeaveLastOutOptions | undefined | null): Split
+
+/** Options of `leaveLastOut` (default minInteractions 2). */
+export interface LeaveLastOutOptions {
+  minInteractions?: number
+}
+
+/** Count and latencies (microseconds) of one operation. */
+export interface OpStats {
   count: number
   errors: number
   meanUs: number
@@ -249,7 +292,7 @@ export interface RangeFilter {
 }
 
 /** Ranking metrics at k (see the Rust `eval` module for definitions). */
-export interface RankingMetricsJs {
+export interface RankingMetrics {
   k: number
   users: number
   precision: number
@@ -261,7 +304,7 @@ export interface RankingMetricsJs {
 }
 
 /** Options of recommend calls. */
-export interface RecommendCallOptions {
+export interface RecommendOptions {
   filter?: FilterOptions
   /** Leave out items already interacted with (default true). */
   excludeSeen?: boolean
@@ -276,16 +319,16 @@ export interface SearchHit {
 /** Distance kernels chosen for this CPU at run time: "avx512", "avx2+fma", "neon" or "scalar". */
 export declare function simdLevel(): string
 
-/** `[train, test]` halves of a split. */
-export interface SplitJs {
-  train: InteractionsJs
-  test: InteractionsJs
+/** `train` and `test` halves of a split. */
+export interface Split {
+  train: Interactions
+  test: Interactions
 }
 
-/** Per-item tags and numeric attributes for `upsertItems`. */
+/** Per-item tags and numeric attributes for `upsertItems`: one entry per id. */
 export interface UpsertOptions {
   /** One list of tags per item. */
   tags?: Array<Array<string>>
-  /** One `{ name: value }` object per item. */
-  attributes?: Array<Record<string, number>>
+  /** One `{ name: value }` object per item, or `{ name: values }` columns (null: missing). */
+  attributes?: Array<Record<string, number>> | Record<string, Array<number | null>>
 }

@@ -781,4 +781,5 @@ module.exports = nativeBinding
 module.exports.Engine = nativeBinding.Engine
 module.exports.JsEngine = nativeBinding.JsEngine
 module.exports.holdoutSplit = nativeBinding.holdoutSplit
+module.exports.leaveLastOut = nativeBinding.leaveLastOut
 module.exports.simdLevel = nativeBinding.simdLevel

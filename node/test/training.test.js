@@ -57,13 +57,13 @@ test('item-kNN, popularity, bad options, clearModel', async () => {
 
 test('holdoutSplit and evaluate: ALS beats popularity', async () => {
   const { e, users, items } = world(3)
-  const { train, test: held } = holdoutSplit(users, items, null, null, 0.2, 5, 42)
+  const { train, test: held } = holdoutSplit(users, items, null, null, { testFraction: 0.2, minInteractions: 5, seed: 42 })
   assert.equal(train.userIds.length + held.userIds.length, users.length)
   e.addInteractions(train.userIds, train.itemIds, train.weights)
   await e.fit('popularity')
-  const pop = e.evaluate(held.userIds, held.itemIds, 10)
+  const pop = await e.evaluate(held.userIds, held.itemIds, 10)
   await e.fit('als', { factors: 16, iterations: 10, regularization: 0.1 })
-  const als = e.evaluate(held.userIds, held.itemIds, 10)
+  const als = await e.evaluate(held.userIds, held.itemIds, 10)
   assert.equal(als.users, 200)
   // Test items are random within the genre, so ~0.04 is near the best possible NDCG here.
   assert.ok(als.ndcg > 3 * pop.ndcg && als.ndcg > 0.03, JSON.stringify({ als, pop }))

@@ -1,5 +1,5 @@
 // Compiled with `tsc --strict` against the generated index.d.ts (types must be precise).
-import { Engine, SearchHit, EngineStatsJs } from '../index'
+import { Engine, SearchHit, EngineStats } from '../index'
 
 async function main(): Promise<void> {
   const e: Engine = new Engine({ dim: 2, metric: 'cosine', cacheTtl: 60 })
@@ -8,7 +8,7 @@ async function main(): Promise<void> {
   const batch: SearchHit[][] = await e.searchBatch([[1, 0]], 1)
   const loaded: Engine = await Engine.load('/tmp/x.embedrec').catch(() => e)
   await e.save('/tmp/x.embedrec')
-  const s: EngineStatsJs = e.stats()
+  const s: EngineStats = e.stats()
   const n: number = hits.length + batch.length + loaded.size + s.cache.hitRate
   void n
 }

@@ -1,5 +1,6 @@
 //! Tags and numeric attributes of the items of one upsert, from either host form.
 
+use crate::value::{Options, Value, strings, to_f64};
 use embedrec::{Error, ItemAttrs, Result};
 
 /// Numeric attributes as a host gives them.
@@ -70,6 +71,90 @@ pub fn item_attrs(
         }
     }
     Ok(Some(out))
+}
+
+/// The item attributes of an upsert from one options object (Node's form): `tags` (one list
+/// per item) and `attributes` (one object per item, or `{name: values}` columns).
+pub fn upsert_options(n: usize, mut o: Options) -> Result<Option<Vec<ItemAttrs>>> {
+    let tags_field = o.field("tags");
+    let tags = match o.take("tags") {
+        None => None,
+        Some(Value::List(lists)) => Some(
+            lists
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| strings(&format!("{tags_field}[{i}]"), l))
+                .collect::<Result<Vec<_>>>()?,
+        ),
+        Some(other) => {
+            return Err(Error::invalid(
+                tags_field,
+                "one list of tags per item",
+                other.describe(),
+            ));
+        }
+    };
+    let attrs_field = o.field("attributes");
+    let attributes = o
+        .take("attributes")
+        .map(|v| attributes(&attrs_field, v))
+        .transpose()?;
+    o.finish(&["tags", "attributes"])?;
+    item_attrs(n, tags, attributes)
+}
+
+fn numbers(field: &str, v: Value) -> Result<Vec<(String, f64)>> {
+    match v {
+        Value::Map(m) => m
+            .into_iter()
+            .map(|(k, x)| {
+                let f = format!("{field}[{k:?}]");
+                Ok((k, to_f64(&f, &x)?))
+            })
+            .collect(),
+        other => Err(Error::invalid(
+            field,
+            "an object of numbers",
+            other.describe(),
+        )),
+    }
+}
+
+/// Numeric attributes as rows (a list of objects) or columns (an object of lists; null
+/// where an item lacks the attribute).
+fn attributes(field: &str, v: Value) -> Result<Attributes> {
+    match v {
+        Value::List(rows) => Ok(Attributes::Rows(
+            rows.into_iter()
+                .enumerate()
+                .map(|(i, r)| numbers(&format!("{field}[{i}]"), r))
+                .collect::<Result<_>>()?,
+        )),
+        Value::Map(cols) => Ok(Attributes::Columns(
+            cols.into_iter()
+                .map(|(k, col)| {
+                    let f = format!("{field}[{k:?}]");
+                    match col {
+                        Value::List(xs) => Ok((
+                            k,
+                            xs.iter()
+                                .map(|x| match x {
+                                    Value::Null => Ok(f64::NAN),
+                                    x => to_f64(&f, x),
+                                })
+                                .collect::<Result<_>>()?,
+                        )),
+                        other => Err(Error::invalid(f, "a list of numbers", other.describe())),
+                    }
+                })
+                .collect::<Result<_>>()?,
+        )),
+        other => Err(Error::invalid(
+            field,
+            "one object per item, or {name: values}",
+            other.describe(),
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -26,6 +26,15 @@ const ENGINE_KEYS: &[&str] = &[
     "vector_storage",
 ];
 
+/// The engine configuration from one options object that holds `dim` too (Node's form).
+pub fn engine_options(mut o: Options) -> Result<EngineConfig> {
+    let f = o.field("dim");
+    let dim = o
+        .take("dim")
+        .ok_or_else(|| Error::invalid(f, "the vector dimension (an integer)", "nothing"))?;
+    engine_config(&dim, o)
+}
+
 /// The engine configuration for `dim` and these options; every option left out keeps
 /// [`EngineConfig::new`]'s default.
 pub fn engine_config(dim: &Value, mut o: Options) -> Result<EngineConfig> {
@@ -59,7 +68,9 @@ pub fn engine_config(dim: &Value, mut o: Options) -> Result<EngineConfig> {
     }
     c.cache_ttl_secs = o.f64("cache_ttl")?;
     c.recency_half_life_secs = o.f64("recency_half_life")?;
-    o.finish(ENGINE_KEYS)?;
+    let mut known = vec!["dim"];
+    known.extend_from_slice(ENGINE_KEYS);
+    o.finish(&known)?;
     Ok(c)
 }
 
@@ -154,6 +165,20 @@ pub fn recommend_options(filter: Option<Filter>, exclude_seen: Option<bool>) -> 
         filter,
         exclude_seen: exclude_seen.unwrap_or(RecommendOptions::default().exclude_seen),
     }
+}
+
+/// Options of a recommend call given as one object (Node's form): `filter` and
+/// `exclude_seen`.
+pub fn recommend_call(mut o: Options) -> Result<RecommendOptions> {
+    let style = o.style();
+    let field = o.field("filter");
+    let f = match o.take("filter") {
+        None => None,
+        Some(v) => filter(&field, style, v)?,
+    };
+    let exclude_seen = o.bool("exclude_seen")?;
+    o.finish(&["filter", "exclude_seen"])?;
+    Ok(recommend_options(f, exclude_seen))
 }
 
 /// The model `name` with the core's defaults, overridden by these parameters; a parameter

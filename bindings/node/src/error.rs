@@ -3,12 +3,8 @@
 
 use napi::bindgen_prelude::JsObjectValue;
 use napi::{Env, JsValue, Status};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
-/// Runs core work, turning a panic into `Error::Internal`.
-pub(crate) fn guard<T>(f: impl FnOnce() -> embedrec::Result<T>) -> embedrec::Result<T> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(embedrec::Error::from_panic(p)))
-}
+pub(crate) use embedrec_host::guard;
 
 /// Builds the JS error for a core error: `message` names the value, `code` the kind.
 pub(crate) fn js_err(env: &Env, e: embedrec::Error) -> napi::Error {
@@ -28,9 +24,5 @@ pub(crate) fn run<T>(env: &Env, f: impl FnOnce() -> embedrec::Result<T>) -> napi
 
 /// An argument-conversion error with the core's message format.
 pub(crate) fn invalid(field: &str, expected: &str, got: impl std::fmt::Display) -> embedrec::Error {
-    embedrec::Error::InvalidInput {
-        field: field.into(),
-        expected: expected.into(),
-        got: got.to_string(),
-    }
+    embedrec::Error::invalid(field, expected, got)
 }

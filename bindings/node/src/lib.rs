@@ -6,6 +6,9 @@
 
 mod engine;
 mod error;
+mod train;
+mod types;
+mod value;
 
 /// Distance kernels chosen for this CPU at run time: "avx512", "avx2+fma", "neon" or "scalar".
 #[napi_derive::napi]

@@ -1,0 +1,110 @@
+//! Splits for evaluation, and the test hooks of the boundary.
+
+use crate::engine::{CoreTask, Done, timestamps};
+use crate::error::{invalid, run};
+use crate::value::opt;
+use embedrec::eval::Interactions;
+use embedrec_host::{Options, Style};
+use napi::Env;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+pub(crate) fn interactions(
+    users: Vec<String>,
+    items: Vec<String>,
+    weights: Option<Vec<f64>>,
+    timestamps: Option<Vec<i64>>,
+) -> embedrec::Result<Interactions> {
+    let n = users.len();
+    if items.len() != n {
+        return Err(invalid(
+            "itemIds",
+            &format!("{n} entries (one per user id)"),
+            items.len(),
+        ));
+    }
+    Ok(Interactions {
+        weights: weights.map_or_else(
+            || vec![1.0; n],
+            |w| w.into_iter().map(|x| x as f32).collect(),
+        ),
+        timestamps: timestamps.unwrap_or_else(|| vec![0; n]),
+        users,
+        items,
+    })
+}
+
+fn split(parts: (Interactions, Interactions)) -> serde_json::Value {
+    serde_json::json!({
+        "train": embedrec_host::interactions(Style::Camel, &parts.0),
+        "test": embedrec_host::interactions(Style::Camel, &parts.1),
+    })
+}
+
+/// Per-user random holdout split: for users with at least `minInteractions` (default 5),
+/// `round(testFraction * n)` (default 0.2; at least 1) chosen with `seed` (default 42) go
+/// to test.
+#[napi(
+    catch_unwind,
+    ts_args_type = "userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | undefined | null, timestamps?: Array<number> | undefined | null, options?: HoldoutOptions | undefined | null",
+    ts_return_type = "Split"
+)]
+pub fn holdout_split(
+    env: Env,
+    user_ids: Vec<String>,
+    item_ids: Vec<String>,
+    weights: Option<Vec<f64>>,
+    timestamps: Option<Vec<f64>>,
+    options: Option<Unknown<'_>>,
+) -> Result<serde_json::Value> {
+    run(&env, || {
+        let p = embedrec_host::holdout_params(Options::new(
+            "options",
+            Style::Camel,
+            opt("options", options)?,
+        )?)?;
+        let d = interactions(user_ids, item_ids, weights, self::timestamps(timestamps)?)?;
+        embedrec::eval::holdout_split(&d, p.test_fraction, p.min_interactions, p.seed).map(split)
+    })
+}
+
+/// Leave-last-out split: each user's latest interaction (by timestamp) goes to test, for
+/// users with at least `minInteractions` (default 2).
+#[napi(
+    catch_unwind,
+    ts_args_type = "userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | undefined | null, timestamps?: Array<number> | undefined | null, options?: LeaveLastOutOptions | undefined | null",
+    ts_return_type = "Split"
+)]
+pub fn leave_last_out(
+    env: Env,
+    user_ids: Vec<String>,
+    item_ids: Vec<String>,
+    weights: Option<Vec<f64>>,
+    timestamps: Option<Vec<f64>>,
+    options: Option<Unknown<'_>>,
+) -> Result<serde_json::Value> {
+    run(&env, || {
+        let p = embedrec_host::leave_last_out_params(Options::new(
+            "options",
+            Style::Camel,
+            opt("options", options)?,
+        )?)?;
+        let d = interactions(user_ids, item_ids, weights, self::timestamps(timestamps)?)?;
+        embedrec::eval::leave_last_out(&d, p.min_interactions).map(split)
+    })
+}
+
+/// Test hook, not part of the API: a panic inside the core boundary (must throw `INTERNAL`).
+#[napi(catch_unwind, js_name = "_debugPanic", skip_typescript)]
+pub fn debug_panic(env: Env) -> Result<()> {
+    run(&env, || -> embedrec::Result<()> {
+        panic!("deliberate panic for tests")
+    })
+}
+
+/// Test hook, not part of the API: a panic inside an async task (must reject with
+/// `INTERNAL`).
+#[napi(catch_unwind, js_name = "_debugPanicAsync", skip_typescript)]
+pub fn debug_panic_async() -> AsyncTask<CoreTask> {
+    CoreTask::spawn(|| -> embedrec::Result<Done> { panic!("deliberate panic for tests") })
+}

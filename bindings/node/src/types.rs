@@ -1,0 +1,239 @@
+//! The TypeScript shapes of options and results. Options arrive as plain objects read by
+//! the shared layer (`embedrec-host`), results leave as its shaped values; these
+//! declarations only give `index.d.ts` its types.
+#![allow(dead_code)]
+
+use napi::bindgen_prelude::Float32Array;
+use napi_derive::napi;
+
+/// Engine configuration; every field but `dim` is optional and defaults to the core's value.
+#[napi(object)]
+pub struct EngineOptions {
+    /// Number of components of every vector.
+    pub dim: u32,
+    /// Default "cosine".
+    #[napi(ts_type = "'cosine' | 'dot' | 'l2'")]
+    pub metric: Option<String>,
+    /// "native" (default: embedrec's HNSW), "native_int8" (the same graph walked on int8
+    /// codes), "exact", or "hnsw" (the hnsw_rs crate, in builds with that feature).
+    #[napi(ts_type = "'native' | 'native_int8' | 'exact' | 'hnsw'")]
+    pub index: Option<String>,
+    /// HNSW links per node (default 16, at most 256).
+    pub m: Option<u32>,
+    /// HNSW construction breadth (default 200).
+    pub ef_construction: Option<u32>,
+    /// HNSW search breadth (default 128).
+    pub ef_search: Option<u32>,
+    /// Result cache entries (default 10000; 0 disables).
+    pub cache_capacity: Option<u32>,
+    /// Result cache bytes (default 64 MiB).
+    pub cache_max_bytes: Option<f64>,
+    /// Result cache time to live in seconds.
+    pub cache_ttl: Option<f64>,
+    /// Worker threads of the engine's pool (0 = all cores).
+    pub threads: Option<u32>,
+    /// Recency half-life of interactions, in seconds.
+    pub recency_half_life: Option<f64>,
+    /// Filters passing at most this fraction of items use the exact path (default 0.1).
+    pub exact_filter_fraction: Option<f64>,
+    /// Catalogs of at most this many items are searched exactly (default 2000).
+    pub exact_below: Option<u32>,
+    /// "f32" (default) or "int8": vectors kept as int8 codes with a scale each (a quarter of
+    /// the bytes); every score uses the stored vector.
+    #[napi(ts_type = "'f32' | 'int8'")]
+    pub vector_storage: Option<String>,
+}
+
+/// An inclusive numeric range on an attribute.
+#[napi(object)]
+pub struct RangeFilter {
+    pub attribute: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// Which items may be returned; every condition must hold. Unknown keys are errors.
+#[napi(object)]
+pub struct FilterOptions {
+    pub tags_any: Option<Vec<String>>,
+    pub tags_all: Option<Vec<String>>,
+    pub tags_none: Option<Vec<String>>,
+    pub ranges: Option<Vec<RangeFilter>>,
+    pub allow_ids: Option<Vec<String>>,
+    pub deny_ids: Option<Vec<String>>,
+}
+
+/// Options of recommend calls.
+#[napi(object)]
+pub struct RecommendOptions {
+    pub filter: Option<FilterOptions>,
+    /// Leave out items already interacted with (default true).
+    pub exclude_seen: Option<bool>,
+}
+
+/// Per-item tags and numeric attributes for `upsertItems`: one entry per id.
+#[napi(object)]
+pub struct UpsertOptions {
+    /// One list of tags per item.
+    pub tags: Option<Vec<Vec<String>>>,
+    /// One `{ name: value }` object per item, or `{ name: values }` columns (null: missing).
+    #[napi(ts_type = "Array<Record<string, number>> | Record<string, Array<number | null>>")]
+    pub attributes: Option<Vec<std::collections::HashMap<String, f64>>>,
+}
+
+/// Training parameters of `fit`; only those of the named model are accepted.
+#[napi(object)]
+pub struct FitOptions {
+    /// ALS: latent factors (default 64).
+    pub factors: Option<u32>,
+    /// ALS: iterations (default 15).
+    pub iterations: Option<u32>,
+    /// ALS: L2 regularization (default 0.01); EASE: λ (default 200).
+    pub regularization: Option<f64>,
+    /// ALS: confidence scale (default 1).
+    pub alpha: Option<f64>,
+    /// ALS: "linear" (default) or "log".
+    #[napi(ts_type = "'linear' | 'log'")]
+    pub confidence: Option<String>,
+    /// ALS: conjugate-gradient steps (default 3).
+    pub cg_steps: Option<u32>,
+    /// ALS: random seed (default 42).
+    pub seed: Option<u32>,
+    /// item-kNN: neighbours per item (default 100).
+    pub neighbours: Option<u32>,
+    /// item-kNN: "bm25" (default) or "cosine".
+    #[napi(ts_type = "'bm25' | 'cosine'")]
+    pub weighting: Option<String>,
+    /// item-kNN BM25: k1 (default 1.2).
+    pub k1: Option<f64>,
+    /// item-kNN BM25: b (default 0.75).
+    pub b: Option<f64>,
+}
+
+/// Progress of a fit, after each iteration.
+#[napi(object)]
+pub struct FitProgress {
+    pub model: String,
+    pub iteration: u32,
+    pub total: u32,
+    /// Seconds since training started.
+    pub elapsed: f64,
+    pub loss: Option<f64>,
+}
+
+/// What `fit` did.
+#[napi(object)]
+pub struct FitResult {
+    pub model: String,
+    pub users: u32,
+    pub items: u32,
+    pub interactions: f64,
+    pub seconds: f64,
+    pub loss: Option<f64>,
+}
+
+/// Ranking metrics at k (see the Rust `eval` module for definitions).
+#[napi(object)]
+pub struct RankingMetrics {
+    pub k: u32,
+    pub users: u32,
+    pub precision: f64,
+    pub recall: f64,
+    pub ndcg: f64,
+    pub map: f64,
+    pub hit_rate: f64,
+    pub coverage: f64,
+}
+
+/// Interactions as parallel arrays.
+#[napi(object)]
+pub struct Interactions {
+    pub user_ids: Vec<String>,
+    pub item_ids: Vec<String>,
+    pub weights: Vec<f64>,
+    pub timestamps: Vec<f64>,
+}
+
+/// `train` and `test` halves of a split.
+#[napi(object)]
+pub struct Split {
+    pub train: Interactions,
+    pub test: Interactions,
+}
+
+/// Options of `holdoutSplit` (defaults: 0.2, 5, 42).
+#[napi(object)]
+pub struct HoldoutOptions {
+    pub test_fraction: Option<f64>,
+    pub min_interactions: Option<u32>,
+    pub seed: Option<u32>,
+}
+
+/// Options of `leaveLastOut` (default minInteractions 2).
+#[napi(object)]
+pub struct LeaveLastOutOptions {
+    pub min_interactions: Option<u32>,
+}
+
+/// One result.
+#[napi(object)]
+pub struct SearchHit {
+    pub id: String,
+    pub score: f64,
+}
+
+/// Batch results in flat form: row `i` holds `counts[i]` hits, stored consecutively in `ids`
+/// and `scores`. `lib.js` turns this into arrays of `{ id, score }` (faster than building the
+/// objects through napi).
+#[napi(object)]
+pub struct FlatHits {
+    pub ids: Vec<String>,
+    pub scores: Float32Array,
+    pub counts: Vec<u32>,
+}
+
+/// Result cache counters.
+#[napi(object)]
+pub struct CacheStats {
+    pub hits: f64,
+    pub misses: f64,
+    pub evictions: f64,
+    pub expirations: f64,
+    pub invalidations: f64,
+    pub entries: f64,
+    pub bytes: f64,
+    pub capacity: f64,
+    pub max_bytes: f64,
+    pub hit_rate: f64,
+}
+
+/// Count and latencies (microseconds) of one operation.
+#[napi(object)]
+pub struct OpStats {
+    pub count: f64,
+    pub errors: f64,
+    pub mean_us: f64,
+    pub p50_us: f64,
+    pub p95_us: f64,
+    pub p99_us: f64,
+}
+
+/// Sizes, cache counters and per-operation latencies.
+#[napi(object)]
+pub struct EngineStats {
+    pub items: u32,
+    pub users: u32,
+    pub interactions: f64,
+    pub index: String,
+    /// Approximate bytes held by the index structure (excluding the vectors).
+    pub index_memory_bytes: f64,
+    /// Bytes held by the item vectors (f32 rows or int8 codes).
+    pub vector_memory_bytes: f64,
+    pub epoch: f64,
+    pub threads: u32,
+    pub model: Option<String>,
+    pub cache: CacheStats,
+    /// Figures per operation, by name ("search", "similar", ...).
+    #[napi(ts_type = "Record<string, OpStats>")]
+    pub ops: std::collections::HashMap<String, OpStats>,
+}

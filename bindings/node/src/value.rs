@@ -1,0 +1,95 @@
+//! JavaScript values to the shared layer's [`Value`].
+
+use embedrec::{Error, Result};
+use embedrec_host::Value;
+use napi::bindgen_prelude::{Array, Object, Unknown};
+use napi::{JsValue, ValueType};
+
+/// Deepest nesting read from an options object (they are a few levels deep; a deeper or
+/// cyclic object is an error, not a stack overflow).
+const MAX_DEPTH: usize = 32;
+
+fn napi(e: napi::Error) -> Error {
+    Error::Internal(format!("cannot read a JavaScript value: {e}"))
+}
+
+/// Any JavaScript value as a [`Value`]: `undefined` and `null` are [`Value::Null`] (absent),
+/// numbers [`Value::Num`], arrays lists, plain objects mappings. Anything else (functions,
+/// symbols, BigInt, typed arrays inside options) is an error naming `field`.
+pub(crate) fn value(field: &str, v: &Unknown<'_>) -> Result<Value> {
+    read(field, v, 0)
+}
+
+fn read(field: &str, v: &Unknown<'_>, depth: usize) -> Result<Value> {
+    if depth > MAX_DEPTH {
+        return Err(Error::invalid(
+            field,
+            "an object nested at most 32 deep",
+            "a deeper one",
+        ));
+    }
+    let bad = |got: &str| {
+        Error::invalid(
+            field,
+            "undefined, null, a boolean, a number, a string, an array or a plain object",
+            got,
+        )
+    };
+    Ok(match v.get_type().map_err(napi)? {
+        ValueType::Undefined | ValueType::Null => Value::Null,
+        // SAFETY (each cast): the value's type was just checked.
+        ValueType::Boolean => Value::Bool(unsafe { v.cast::<bool>() }.map_err(napi)?),
+        ValueType::Number => Value::Num(unsafe { v.cast::<f64>() }.map_err(napi)?),
+        ValueType::String => Value::Str(unsafe { v.cast::<String>() }.map_err(napi)?),
+        ValueType::Object => {
+            let mut is_array = false;
+            let mut is_typed = false;
+            // SAFETY: plain N-API queries on a live value of this call.
+            unsafe {
+                napi::sys::napi_is_array(v.value().env, v.raw(), &mut is_array);
+                napi::sys::napi_is_typedarray(v.value().env, v.raw(), &mut is_typed);
+            }
+            if is_typed {
+                return Err(bad("a typed array"));
+            }
+            if is_array {
+                let arr: Array = unsafe { v.cast() }.map_err(napi)?;
+                let mut out = Vec::with_capacity(arr.len() as usize);
+                for i in 0..arr.len() {
+                    let x: Unknown = arr.get(i).map_err(napi)?.ok_or_else(|| bad("a hole"))?;
+                    out.push(read(&format!("{field}[{i}]"), &x, depth + 1)?);
+                }
+                Value::List(out)
+            } else {
+                let obj: Object = unsafe { v.cast() }.map_err(napi)?;
+                let keys = Object::keys(&obj).map_err(napi)?;
+                let mut out = Vec::with_capacity(keys.len());
+                for k in keys {
+                    let x: Option<Unknown> = obj.get(&k).map_err(napi)?;
+                    let f = format!("{field}.{k}");
+                    let x = match x {
+                        Some(x) => read(&f, &x, depth + 1)?,
+                        None => Value::Null,
+                    };
+                    out.push((k, x));
+                }
+                Value::Map(out)
+            }
+        }
+        other => return Err(bad(&format!("{other:?}").to_lowercase())),
+    })
+}
+
+/// An optional argument as a [`Value`] (absent: null).
+pub(crate) fn opt(field: &str, v: Option<Unknown<'_>>) -> Result<Value> {
+    match v {
+        None => Ok(Value::Null),
+        Some(v) => value(field, &v),
+    }
+}
+
+/// An integer argument (`k`, `ef`, `threads`): exactly the number given, or an error naming
+/// it.
+pub(crate) fn int(field: &str, v: &Unknown<'_>) -> Result<usize> {
+    embedrec_host::to_usize(field, &value(field, v)?)
+}
