@@ -36,6 +36,34 @@ fn genre<'a>(attrs: &'a [ItemAttrs], id: &str) -> &'a str {
     attrs[t].tags[0].as_str()
 }
 
+/// Genres of a listening history with their share of the plays, largest first.
+fn genre_mix(played: &[(String, f32)]) -> String {
+    let total: f32 = played.iter().map(|p| p.1).sum();
+    let mut by: Vec<(String, f32)> = Vec::new();
+    for (g, w) in played {
+        match by.iter_mut().find(|(x, _)| x == g) {
+            Some(e) => e.1 += w,
+            None => by.push((g.clone(), *w)),
+        }
+    }
+    by.sort_by(|a, b| b.1.total_cmp(&a.1));
+    by.iter()
+        .map(|(g, w)| format!("{g} {:.0}%", 100.0 * w / total))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A duration given in microseconds, in the unit a person reads.
+fn duration(us: f64) -> String {
+    if us >= 1_000_000.0 {
+        format!("{:.2} s", us / 1e6)
+    } else if us >= 1_000.0 {
+        format!("{:.1} ms", us / 1e3)
+    } else {
+        format!("{us:.0} µs")
+    }
+}
+
 fn main() -> Result<(), embedrec::Error> {
     let (tracks, dim, listeners) = (5_000usize, 32usize, 300usize);
     let mut rng = Rng(2026);
@@ -112,21 +140,34 @@ fn main() -> Result<(), embedrec::Error> {
     }
 
     // "For you", restricted to tracks released since 2000 with popularity >= 20.
-    // Already-played tracks are excluded by default.
+    // Already-played tracks are excluded by default. First, what this listener played:
     let user = "listener-007";
+    let mut played: Vec<(String, f32)> = Vec::new();
+    for ((u, i), w) in users.iter().zip(&items).zip(&weights) {
+        if u == user {
+            played.push((genre_of(i), *w));
+        }
+    }
+    println!("\n{user} played {} tracks: {}", played.len(), genre_mix(&played));
     let opts = RecommendOptions::with_filter(
         Filter::new()
             .range("year", Some(2000.0), None)
             .range("popularity", Some(20.0), None),
     );
-    println!("\nfor {user} (recent, popular tracks only):");
+    println!("for {user} (released since 2000, popularity >= 20, not yet played):");
     for h in engine.recommend(user, 5, &opts)? {
         println!("  {}  {:<9} score {:.3}", h.id, genre_of(&h.id), h.score);
     }
 
-    // An anonymous session: two tracks played in this browser tab.
+    // An anonymous session: two tracks played in this browser tab, no account.
     let session = [ids[10].as_str(), ids[11].as_str()];
-    println!("\nanonymous session {:?}:", session);
+    println!(
+        "\nanonymous session {} ({}) + {} ({}):",
+        session[0],
+        genre_of(session[0]),
+        session[1],
+        genre_of(session[1])
+    );
     for h in engine.recommend_for_items(&session, None, 3, &RecommendOptions::default())? {
         println!("  {}  {:<9} score {:.3}", h.id, genre_of(&h.id), h.score);
     }
@@ -152,12 +193,28 @@ fn main() -> Result<(), embedrec::Error> {
         s.cache.entries,
         s.cache.bytes / 1024
     );
-    println!("latency (µs)            count     p50     p95     p99");
+    // Percentiles mean something over many calls; a handful of calls shows the mean.
+    println!("latency                  calls      p50      p95      p99");
     for op in s.ops.iter().filter(|o| o.count > 0) {
-        println!(
-            "  {:<20} {:>7} {:>7.1} {:>7.1} {:>7.1}",
-            op.name, op.count, op.p50_us, op.p95_us, op.p99_us
-        );
+        if op.count >= 100 {
+            println!(
+                "  {:<20} {:>7} {:>8} {:>8} {:>8}",
+                op.name,
+                op.count,
+                duration(op.p50_us),
+                duration(op.p95_us),
+                duration(op.p99_us)
+            );
+        } else {
+            println!(
+                "  {:<20} {:>7} {:>8}  (mean of {} call{})",
+                op.name,
+                op.count,
+                duration(op.mean_us),
+                op.count,
+                if op.count == 1 { "" } else { "s" }
+            );
+        }
     }
 
     // ## 4. One file on disk

@@ -15,10 +15,10 @@ cargo test -p embedrec
 cargo test -p embedrec --no-default-features --lib  # without the hnsw_rs reference index
 
 echo "== rust: quickstart example (main job) and MovieLens example"
-cargo run --release -p embedrec --example quickstart > /dev/null
-cargo run --release -p embedrec --example movielens -- ../shared/data/movielens-latest-small > /dev/null
-cargo run --release -p embedrec --example evaluate -- ../shared/data/movielens-latest-small --quick
-cargo run --release -p embedrec --example index_compare -- 5000 32
+cargo run --release --example quickstart > /dev/null
+cargo run --release --example movielens -- ../shared/data/movielens-latest-small > /dev/null
+cargo run --release --example evaluate -- ../shared/data/movielens-latest-small --quick
+cargo run --release --example index_compare -- 5000 32
 
 echo "== rust: benches, each once"
 EMBEDREC_BENCH_N=20000 cargo bench -p embedrec --bench engine -- --test

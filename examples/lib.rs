@@ -1,0 +1,2 @@
+//! Runnable examples of embedrec; see each file under `examples/` (`cargo run --release
+//! --example quickstart`).
