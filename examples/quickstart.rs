@@ -148,7 +148,11 @@ fn main() -> Result<(), embedrec::Error> {
             played.push((genre_of(i), *w));
         }
     }
-    println!("\n{user} played {} tracks: {}", played.len(), genre_mix(&played));
+    println!(
+        "\n{user} played {} tracks: {}",
+        played.len(),
+        genre_mix(&played)
+    );
     let opts = RecommendOptions::with_filter(
         Filter::new()
             .range("year", Some(2000.0), None)

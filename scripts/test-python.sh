@@ -2,7 +2,6 @@
 # Builds the real wheel (PEP 517, maturin backend) into a fresh venv and runs pytest on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_BUILD_TARGET="${CARGO_BUILD_TARGET:-$(rustc -vV | sed -n 's/^host: //p')}"
 VENV="${EMBEDREC_VENV:-.venv}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --upgrade "maturin>=1.16,<2" "pytest>=8" "numpy>=1.21" "mypy>=1.10" "tqdm>=4.60"
@@ -11,4 +10,4 @@ VENV="${EMBEDREC_VENV:-.venv}"
 "$VENV/bin/pytest" -q python/tests
 # Smoke run of the hnswlib comparison (benches/compare_hnswlib.py) on a tiny dataset.
 "$VENV/bin/pip" install -q "hnswlib==0.8.0" "matplotlib>=3.7"
-"$VENV/bin/python" benches/compare_hnswlib.py --smoke --libs hnswlib,native,native_i8store,hnsw_rs > /dev/null
+"$VENV/bin/python" benches/compare_hnswlib.py --smoke --libs hnswlib,native,native_i8store > /dev/null

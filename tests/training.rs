@@ -378,11 +378,16 @@ fn evaluate_beats_popularity_on_synthetic_tastes() {
     );
 }
 
-/// The protocol in small (32 factors, 8 iterations): a floor far above popularity.
+/// The MovieLens protocol of docs/benchmarks.md in small (32 factors, 8 iterations): a floor
+/// far above popularity. Reads `EMBEDREC_MOVIELENS` or `../shared/data/movielens-latest-small`.
 #[test]
 fn movielens_quality_floor() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/movielens-latest-small");
+    let dir = std::env::var_os("EMBEDREC_MOVIELENS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/data/movielens-latest-small")
+        });
     let Ok(ratings) = std::fs::read_to_string(dir.join("ratings.csv")) else {
         eprintln!("skipping: MovieLens not found at {}", dir.display());
         return;

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,10 @@ def engine():
 
 @pytest.fixture
 def movielens():
-    """Directory of MovieLens latest-small beside the repository (skips when absent)."""
-    root = Path(__file__).resolve().parents[3] / "shared" / "data" / "movielens-latest-small"
+    """Directory of MovieLens latest-small: $EMBEDREC_MOVIELENS, or beside the repository
+    (skips when absent)."""
+    default = Path(__file__).resolve().parents[3] / "shared" / "data" / "movielens-latest-small"
+    root = Path(os.environ.get("EMBEDREC_MOVIELENS", default))
     if not (root / "ratings.csv").exists():
         pytest.skip(f"MovieLens not found at {root}")
     return root

@@ -22,7 +22,7 @@
 //!   optional recency half-life) for [`Engine::recommend`]; anonymous sessions use
 //!   [`Engine::recommend_for_items`]; popularity is the fallback when no history is usable.
 //!
-//! - optionally a **trained model** ([`Engine::fit`]: implicit ALS, item-kNN or popularity)
+//! - optionally a **trained model** ([`Engine::fit`]: implicit ALS, EASE, item-kNN or popularity)
 //!   that then serves `recommend`, `recommend_for_items`, `similar` and the batch calls; users
 //!   are folded in from their current history, items touched by new interactions are updated
 //!   incrementally, and items without interactions get ALS factors from a ridge map of their

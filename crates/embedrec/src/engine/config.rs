@@ -91,9 +91,8 @@ pub struct EngineConfig {
     /// history; `None` weighs all history equally.
     pub recency_half_life_secs: Option<f64>,
     /// When a filter is estimated to pass at most this fraction of live items, the exact path
-    /// over the allowed subset is used instead of the graph. Default 0.10: the crossover
-    /// measured by `examples/filter_crossover.rs` on 100k x 64 with the native index (graph
-    /// 1.01 ms vs exact 1.03 ms at 10 %; 2.1 vs 1.5 ms at 5 %; with hnsw_rs it was ~8 %).
+    /// over the allowed subset is used instead of the graph. Default 0.10, the crossover
+    /// `examples/filter_crossover.rs` measures (figures in docs/benchmarks.md).
     pub exact_filter_fraction: f64,
     /// Catalogs with at most this many live items are always searched exactly. Default 2,000.
     pub exact_below: usize,

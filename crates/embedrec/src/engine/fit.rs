@@ -73,7 +73,7 @@ impl Engine {
         Ok(report)
     }
 
-    /// Name of the installed model (`"als"`, `"item_knn"`, `"popularity"`), if any.
+    /// Name of the installed model (`"als"`, `"item_knn"`, `"ease"`, `"popularity"`), if any.
     pub fn model_name(&self) -> Option<&'static str> {
         self.state.read().model.as_ref().map(|m| m.name())
     }

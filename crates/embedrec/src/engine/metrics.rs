@@ -154,48 +154,48 @@ impl Metrics {
 pub(crate) fn prometheus(s: &crate::EngineStats) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let gauge = |o: &mut String, name: &str, help: &str, kind: &str, v: f64| {
+    let family = |o: &mut String, name: &str, help: &str, kind: &str, v: f64| {
         let _ = writeln!(
             o,
             "# HELP embedrec_{name} {help}\n# TYPE embedrec_{name} {kind}\nembedrec_{name} {v}"
         );
     };
-    gauge(
+    family(
         &mut o,
         "items",
         "Live items in the catalog.",
         "gauge",
         s.items as f64,
     );
-    gauge(
+    family(
         &mut o,
         "users",
         "Users with stored interactions.",
         "gauge",
         s.users as f64,
     );
-    gauge(
+    family(
         &mut o,
         "interactions",
         "Stored interactions.",
         "gauge",
         s.interactions as f64,
     );
-    gauge(
+    family(
         &mut o,
         "epoch",
         "Mutations applied since creation or load.",
         "counter",
         s.epoch as f64,
     );
-    gauge(
+    family(
         &mut o,
         "index_memory_bytes",
         "Approximate bytes used by the index.",
         "gauge",
         s.index_memory_bytes as f64,
     );
-    gauge(
+    family(
         &mut o,
         "vector_memory_bytes",
         "Bytes used by catalog vectors.",
@@ -203,56 +203,56 @@ pub(crate) fn prometheus(s: &crate::EngineStats) -> String {
         s.vector_memory_bytes as f64,
     );
     let c = &s.cache;
-    gauge(
+    family(
         &mut o,
         "cache_hits_total",
         "Result cache hits.",
         "counter",
         c.hits as f64,
     );
-    gauge(
+    family(
         &mut o,
         "cache_misses_total",
         "Result cache misses.",
         "counter",
         c.misses as f64,
     );
-    gauge(
+    family(
         &mut o,
         "cache_evictions_total",
         "Entries evicted by the entry or byte bound.",
         "counter",
         c.evictions as f64,
     );
-    gauge(
+    family(
         &mut o,
         "cache_expirations_total",
         "Entries dropped by the TTL.",
         "counter",
         c.expirations as f64,
     );
-    gauge(
+    family(
         &mut o,
         "cache_invalidations_total",
         "Cache clears caused by mutations.",
         "counter",
         c.invalidations as f64,
     );
-    gauge(
+    family(
         &mut o,
         "cache_entries",
         "Entries held by the result cache.",
         "gauge",
         c.entries as f64,
     );
-    gauge(
+    family(
         &mut o,
         "cache_bytes",
         "Bytes held by the result cache.",
         "gauge",
         c.bytes as f64,
     );
-    gauge(
+    family(
         &mut o,
         "cache_hit_rate",
         "Hits divided by lookups.",

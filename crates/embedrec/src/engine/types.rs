@@ -53,7 +53,7 @@ pub struct EngineStats {
     pub users: usize,
     /// Stored interactions.
     pub interactions: usize,
-    /// Index kind (`"hnsw"` or `"exact"`).
+    /// Index kind (`"native"`, `"native_int8"`, `"exact"` or `"hnsw"`).
     pub index: &'static str,
     /// Approximate bytes used by the index structure (the native graph's level-0 links
     /// included, though they sit in the catalog's rows next to each vector).

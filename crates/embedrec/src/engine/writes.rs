@@ -98,19 +98,11 @@ impl Engine {
             self.mutated();
             Ok(())
         });
-        Self::release_memory_after_batch(ids.len());
-        out
-    }
-
-    /// Hands freed heap pages back to the operating system after a batch of `items` items,
-    /// when the batch is large (at least 4,096 items; glibc's `malloc_trim`, a no-op
-    /// elsewhere). [`Engine::upsert_items`] does it for its own buffers; a binding calls it
-    /// again once it has dropped the arguments it converted for a large batch (100,000
-    /// items with one numeric attribute left 16 MB of freed holes resident otherwise).
-    pub fn release_memory_after_batch(items: usize) {
-        if items >= crate::util::memory::RELEASE_AFTER {
+        // A large batch's transient buffers go back to the operating system.
+        if ids.len() >= crate::util::memory::RELEASE_AFTER {
             crate::util::memory::release_free_memory();
         }
+        out
     }
 
     pub(super) fn maybe_rebuild(&self, st: &mut State) -> Result<()> {

@@ -19,7 +19,7 @@ pub(crate) use hnsw_rs::HnswIndex;
 /// The contract every index implements. Implementations receive only validated input:
 /// vectors of the right dimension with finite components (unit length under cosine).
 pub trait AnnIndex: Send + Sync + std::fmt::Debug {
-    /// Short name (`"exact"`, `"hnsw"`).
+    /// Short name (`"native"`, `"native_int8"`, `"exact"`, `"hnsw"`).
     fn name(&self) -> &'static str;
     /// Inserts or replaces the vectors of these catalog slots (already stored in `cat`).
     /// Called on the engine's thread pool.

@@ -19,18 +19,15 @@ pub(super) const FAR_MAX: usize = 32;
 /// How many vectors of `bytes` each to request into L1 ahead of the one being scored, so
 /// that about [`AHEAD_LINES`] lines are in flight: enough to overlap the memory latency,
 /// few enough that a prefetch never waits for a free L1 miss buffer while data already there
-/// goes unscored. Requesting every unvisited neighbour at once into L1 stalled on exactly
-/// that (ip-200k, ef 16, same process, alternating passes: 18.3-18.5k QPS against
-/// 19.6-20.0k with 32 lines; 16, 64 and 128 lines measured slower than 32 again on a
-/// Zen 4 VM).
+/// goes unscored (requesting every unvisited neighbour at once stalled on exactly that; the
+/// depths were measured, see docs/benchmarks.md, "Prefetch depths").
 pub(super) fn lookahead(bytes: usize) -> usize {
     (AHEAD_LINES / bytes.div_ceil(64).max(1)).clamp(1, 16)
 }
 
 /// How many vectors of `bytes` each to request into L2 ahead of the one being scored (at
-/// least [`lookahead`]'s count: the L2 tier then adds nothing). On top of the L1 tier,
-/// requesting 16 vectors of 128 floats into L2 measured +16-21 % QPS on ip-200k and +5-9 %
-/// on ip-1m (64 floats: 16 and 32 ahead the same), 2-core Zen 4 VM, alternating processes.
+/// least [`lookahead`]'s count: the L2 tier then adds nothing). A core keeps more misses in
+/// flight towards L2 than towards L1 (figures in docs/benchmarks.md, "Prefetch depths").
 pub(super) fn far_lookahead(bytes: usize) -> usize {
     (FAR_LINES / bytes.div_ceil(64).max(1)).clamp(lookahead(bytes), FAR_MAX)
 }

@@ -29,8 +29,7 @@ pub enum VectorStorage {
     /// is stored as `scale · codes` with `scale = max |v_i| / 127`, so a component is off by
     /// at most `scale / 2`. The stored (decoded) vector is what every score, recommendation,
     /// training run and [`Engine::item_vector`](crate::Engine::item_vector) uses, and scores
-    /// are exact for it. Recall@10 against f32 ground truth measured 0.97–0.98 on the
-    /// benchmark datasets (brute force on the codes); the benchmark has the index figures.
+    /// are exact for it. docs/benchmarks.md has the recall and memory measured with it.
     Int8,
 }
 
