@@ -34,12 +34,26 @@ pub(crate) fn interactions(
     })
 }
 
-fn split(parts: (Interactions, Interactions)) -> serde_json::Value {
-    serde_json::json!({
-        "train": embedrec_host::interactions(Style::Camel, &parts.0),
-        "test": embedrec_host::interactions(Style::Camel, &parts.1),
+/// Reads the interactions and the options, splits, and shapes `{ train, test }`.
+fn split(
+    env: &Env,
+    (users, items, weights, timestamps): Columns,
+    options: Option<Unknown<'_>>,
+    how: impl FnOnce(&Interactions, Options) -> embedrec::Result<(Interactions, Interactions)>,
+) -> Result<serde_json::Value> {
+    run(env, || {
+        let o = Options::new("options", Style::Camel, opt("options", options)?)?;
+        let d = interactions(users, items, weights, self::timestamps(timestamps)?)?;
+        let (train, test) = how(&d, o)?;
+        Ok(serde_json::json!({
+            "train": embedrec_host::interactions(Style::Camel, &train),
+            "test": embedrec_host::interactions(Style::Camel, &test),
+        }))
     })
 }
+
+/// User ids, item ids, weights and timestamps as JavaScript gives them.
+type Columns = (Vec<String>, Vec<String>, Option<Vec<f64>>, Option<Vec<f64>>);
 
 /// Per-user random holdout split: for users with at least `minInteractions` (default 5),
 /// `round(testFraction * n)` (default 0.2; at least 1) chosen with `seed` (default 42) go
@@ -57,14 +71,10 @@ pub fn holdout_split(
     timestamps: Option<Vec<f64>>,
     options: Option<Unknown<'_>>,
 ) -> Result<serde_json::Value> {
-    run(&env, || {
-        let p = embedrec_host::holdout_params(Options::new(
-            "options",
-            Style::Camel,
-            opt("options", options)?,
-        )?)?;
-        let d = interactions(user_ids, item_ids, weights, self::timestamps(timestamps)?)?;
-        embedrec::eval::holdout_split(&d, p.test_fraction, p.min_interactions, p.seed).map(split)
+    let columns = (user_ids, item_ids, weights, timestamps);
+    split(&env, columns, options, |d, o| {
+        let p = embedrec_host::holdout_params(o)?;
+        embedrec::eval::holdout_split(d, p.test_fraction, p.min_interactions, p.seed)
     })
 }
 
@@ -83,14 +93,10 @@ pub fn leave_last_out(
     timestamps: Option<Vec<f64>>,
     options: Option<Unknown<'_>>,
 ) -> Result<serde_json::Value> {
-    run(&env, || {
-        let p = embedrec_host::leave_last_out_params(Options::new(
-            "options",
-            Style::Camel,
-            opt("options", options)?,
-        )?)?;
-        let d = interactions(user_ids, item_ids, weights, self::timestamps(timestamps)?)?;
-        embedrec::eval::leave_last_out(&d, p.min_interactions).map(split)
+    let columns = (user_ids, item_ids, weights, timestamps);
+    split(&env, columns, options, |d, o| {
+        let p = embedrec_host::leave_last_out_params(o)?;
+        embedrec::eval::leave_last_out(d, p.min_interactions)
     })
 }
 
