@@ -14,8 +14,9 @@ echo "== rust: fmt, clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --exclude embedrec-python --exclude embedrec-node --all-targets -- -D warnings
 cargo clippy -p embedrec-python -p embedrec-node -- -D warnings  # cdylibs: no test targets
-# The hnsw_rs reference index is opt-in; it must keep compiling.
+# The opt-in hnsw_rs reference index and the build without EASE training must keep compiling.
 cargo clippy -p embedrec --features hnsw-rs --lib -- -D warnings
+cargo clippy -p embedrec --no-default-features --lib -- -D warnings
 
 echo "== rust: tests (core, shared host layer, doc tests)"
 cargo test
@@ -23,7 +24,7 @@ cargo test
 echo "== rust: quickstart example (main job) and MovieLens examples"
 cargo run --release --example quickstart > /dev/null
 cargo run --release --example movielens -- ../shared/data/movielens-latest-small > /dev/null
-cargo run --release --example evaluate -- ../shared/data/movielens-latest-small --quick
+cargo run --release --features ease --example evaluate -- ../shared/data/movielens-latest-small --quick
 cargo run --release --example index_compare -- 5000 32
 
 echo "== rust: benches, each once"

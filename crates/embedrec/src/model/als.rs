@@ -209,7 +209,9 @@ pub(crate) fn fit_als(
     Ok((x, y))
 }
 
-/// Solves `A x = b` for a symmetric positive definite `A` (`n * n`) by Cholesky, in f64.
+/// Solves `A x = b` for a symmetric positive definite `A` (`n * n`) by Cholesky, in f64: the
+/// small `dim × dim` system of the cold-start map, in every build (faer, behind the `ease`
+/// feature, is for EASE's large dense inverse).
 pub(crate) fn solve_spd(a: &[f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
     let mut l = vec![0.0f64; n * n];
     for i in 0..n {

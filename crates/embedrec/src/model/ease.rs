@@ -1,9 +1,12 @@
 //! EASE (Steck 2019): a closed-form item-item model.
 
 use super::csr::Csr;
-use super::spec::{EASE_MAX_ITEMS, EaseParams, Progress};
+#[cfg(feature = "ease")]
+use super::spec::EASE_MAX_ITEMS;
+use super::spec::{EaseParams, Progress};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "ease")]
 use std::time::Instant;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -20,8 +23,24 @@ pub(crate) struct EaseModel {
 /// Marks an item without a row in `b`, or a row whose item was removed.
 pub(crate) const NO_ROW: u32 = u32::MAX;
 
+/// Training EASE needs the `ease` cargo feature (on by default), which brings faer's dense
+/// kernels; a build without it still loads and serves EASE models.
+#[cfg(not(feature = "ease"))]
+pub(crate) fn fit_ease(
+    _m: &Csr,
+    _p: &EaseParams,
+    _progress: &mut dyn FnMut(Progress) -> bool,
+) -> Result<EaseModel> {
+    Err(Error::invalid(
+        "model",
+        "a model this build can train (EASE needs the `ease` cargo feature)",
+        "\"ease\"",
+    ))
+}
+
 /// EASE (Steck 2019): `P = (XᵀX + λI)⁻¹`, `B = I - P / diag(P)` over items with interactions,
 /// with a binary user x item matrix `X`. Dense f32 Cholesky inverse (faer, single thread).
+#[cfg(feature = "ease")]
 pub(crate) fn fit_ease(
     m: &Csr,
     p: &EaseParams,
