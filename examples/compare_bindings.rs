@@ -1,7 +1,7 @@
 //! Rust side of `scripts/compare_bindings.sh`: loads the engines the Python script saved and
 //! times the same calls the Python and Node scripts time, printing one JSON line.
 //!
-//! `cargo run --release --example compare_bindings -- small.embedrec big.embedrec`
+//! `cargo run --release -p embedrec-examples --example compare_bindings -- small.embedrec big.embedrec`
 
 use embedrec::{Engine, RecommendOptions};
 use std::time::Instant;

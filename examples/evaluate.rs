@@ -1,6 +1,6 @@
 //! # Evaluation on MovieLens: embedrec's models against the protocol
 //!
-//! `cargo run --release --features ease --example evaluate [movielens dir] [--quick]`
+//! `cargo run --release -p embedrec-examples --features ease --example evaluate [movielens dir] [--quick]`
 //!
 //! Protocol: every rating is an interaction with weight = rating; for users with at least 5
 //! interactions, 20 % (rounded, at least 1) chosen at random (seed 42) go to test. Metrics at

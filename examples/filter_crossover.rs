@@ -1,6 +1,6 @@
 //! # Where does the exact path beat the graph for filtered search?
 //!
-//! `cargo run --release --example filter_crossover [n]` (default n = 100,000, dim 64, cosine).
+//! `cargo run --release -p embedrec-examples --example filter_crossover [n]` (default n = 100,000, dim 64, cosine).
 //!
 //! Items carry a `bucket` attribute uniform in 0..1000, so `bucket < 10 * p` passes `p` % of
 //! them. For each selectivity we time (median over 200 queries, k = 10, cache off):

@@ -1,6 +1,6 @@
 //! # Native HNSW vs hnsw_rs vs exact, on the same engine data
 //!
-//! `cargo run --release --example index_compare [n] [dim]` (default 100,000 x 64): a Gaussian
+//! `cargo run --release -p embedrec-examples --example index_compare [n] [dim]` (default 100,000 x 64): a Gaussian
 //! mixture of 1,000 clusters (seeded), 1,000 held-out queries, L2. Prints build time, index
 //! memory, and recall@10 vs single-thread queries per second for ef in {16, 32, 64, 128, 256}.
 

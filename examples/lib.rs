@@ -1,2 +1,2 @@
-//! Runnable examples of embedrec; see each file under `examples/` (`cargo run --release
-//! --example quickstart`).
+//! Runnable examples of embedrec; see each file under `examples/` (`cargo run --release -p
+//! embedrec-examples --example quickstart`).

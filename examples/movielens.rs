@@ -1,6 +1,6 @@
 //! # MovieLens example
 //!
-//! Run with `cargo run --release --example movielens [path/to/movielens-latest-small]`
+//! Run with `cargo run --release -p embedrec-examples --example movielens [path/to/movielens-latest-small]`
 //! (default `../shared/data/movielens-latest-small`). MovieLens is © GroupLens; see the
 //! dataset's README.txt for its licence.
 //!

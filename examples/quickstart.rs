@@ -1,6 +1,6 @@
 //! # embedrec quickstart: a synthetic music service
 //!
-//! Run with `cargo run --release --example quickstart`. No download needed.
+//! Run with `cargo run --release -p embedrec-examples --example quickstart`. No download needed.
 //!
 //! We will:
 //! 1. build a catalog of 5,000 tracks in 12 genres, each with a 32-dimensional vector,

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 d=$(mktemp -d)
 .venv/bin/python python/benchmarks/compare.py make "$d"
-cargo run -q --release --example compare_bindings -- "$d/small.embedrec" "$d/big.embedrec"
+cargo run -q --release -p embedrec-examples --example compare_bindings -- "$d/small.embedrec" "$d/big.embedrec"
 .venv/bin/python python/benchmarks/compare.py run "$d"
 node node/bench/compare.js "$d"
 rm -rf "$d"

@@ -22,10 +22,10 @@ echo "== rust: tests (core, shared host layer, doc tests)"
 cargo test
 
 echo "== rust: quickstart example (main job) and MovieLens examples"
-cargo run --release --example quickstart > /dev/null
-cargo run --release --example movielens -- ../shared/data/movielens-latest-small > /dev/null
-cargo run --release --features ease --example evaluate -- ../shared/data/movielens-latest-small --quick
-cargo run --release --example index_compare -- 5000 32
+cargo run --release -p embedrec-examples --example quickstart > /dev/null
+cargo run --release -p embedrec-examples --example movielens -- ../shared/data/movielens-latest-small > /dev/null
+cargo run --release -p embedrec-examples --features ease --example evaluate -- ../shared/data/movielens-latest-small --quick
+cargo run --release -p embedrec-examples --example index_compare -- 5000 32
 
 echo "== rust: benches, each once"
 EMBEDREC_BENCH_N=20000 cargo bench -p embedrec --bench engine -- --test
