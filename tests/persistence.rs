@@ -199,35 +199,6 @@ fn hostile_headers_and_foreign_files() {
     must_fail(&c, "section count u32::MAX");
 }
 
-fn fix_header_crc(b: &mut [u8]) {
-    let c = crc32(&b[..28]);
-    b[28..32].copy_from_slice(&c.to_le_bytes());
-}
-
-fn crc_table_fix(b: &mut [u8]) -> u32 {
-    let n = u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize;
-    let c = crc32(&b[32..32 + 32 * n]);
-    b[24..28].copy_from_slice(&c.to_le_bytes());
-    fix_header_crc(b);
-    c
-}
-
-/// Bitwise CRC-32 (IEEE), independent of the crate's implementation.
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &byte in data {
-        crc ^= byte as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 #[test]
 fn load_of_missing_file_is_io_error() {
     let err = Engine::load("/definitely/not/here.embedrec").unwrap_err();
@@ -242,34 +213,6 @@ fn load_of_missing_file_is_io_error() {
         matches!(err, Error::Io { .. }) && err.to_string().contains("directory"),
         "{err}"
     );
-}
-
-/// Finds a section's (offset, length) in the table by kind.
-fn section(b: &[u8], kind: u32) -> Option<(usize, usize)> {
-    let n = u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize;
-    (0..n).find_map(|i| {
-        let e = &b[32 + i * 32..32 + (i + 1) * 32];
-        (u32::from_le_bytes(e[0..4].try_into().unwrap()) == kind).then(|| {
-            let off = u64::from_le_bytes(e[8..16].try_into().unwrap()) as usize;
-            let len = u64::from_le_bytes(e[16..24].try_into().unwrap()) as usize;
-            (off, len)
-        })
-    })
-}
-
-/// Rewrites the checksum of section `kind` and then the table and header checksums.
-fn fix_section_crc(b: &mut [u8], kind: u32) {
-    let n = u32::from_le_bytes(b[12..16].try_into().unwrap()) as usize;
-    for i in 0..n {
-        let e0 = 32 + i * 32;
-        if u32::from_le_bytes(b[e0..e0 + 4].try_into().unwrap()) == kind {
-            let off = u64::from_le_bytes(b[e0 + 8..e0 + 16].try_into().unwrap()) as usize;
-            let len = u64::from_le_bytes(b[e0 + 16..e0 + 24].try_into().unwrap()) as usize;
-            let c = crc32(&b[off..off + len]);
-            b[e0 + 24..e0 + 28].copy_from_slice(&c.to_le_bytes());
-        }
-    }
-    crc_table_fix(b);
 }
 
 #[test]

@@ -76,3 +76,14 @@ test('splits, ids, fit progress and cancellation', async () => {
   )
   assert.equal(e.model, 'als')
 })
+
+test('a file does not choose the thread count; weights are bounded', () => {
+  const os = require('node:os')
+  const e = new Engine({ dim: 2, threads: 1000 })
+  e.upsertItems(['a', 'b'], [[1, 0], [0, 1]])
+  const back = Engine.fromBytes(e.toBytes())
+  assert.ok(back.config.threads <= os.availableParallelism(), `${back.config.threads}`)
+  for (const w of [3e38, Infinity, NaN, 0, -1]) {
+    assert.throws(() => e.addInteractions(['u'], ['a'], [w]), { code: 'INVALID_INPUT', message: /weights\[0\]/ })
+  }
+})

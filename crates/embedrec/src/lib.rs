@@ -105,7 +105,9 @@ pub use model::{
     AlsParams, Confidence, EASE_MAX_ITEMS, EaseParams, KnnParams, KnnWeighting, ModelSpec, Progress,
 };
 pub use ndarray;
-pub use store::{Catalog, Filter, ItemAttrs, MAX_ID_BYTES, NumericRange, VectorStorage};
+pub use store::{
+    Catalog, Filter, ItemAttrs, MAX_ID_BYTES, MAX_WEIGHT, NumericRange, VectorStorage,
+};
 pub use util::rng::SplitMix64;
 
 /// The repository README; its Rust example runs as a doctest.

@@ -63,7 +63,8 @@ fn vector_section(storage: VectorStorage) -> (u32, &'static str) {
     }
 }
 
-/// Upper bound for the decoded metadata (bincode's allocation guard).
+/// Upper bound for the META and MODEL sections and their decoding (bincode's allocation
+/// guard).
 const META_LIMIT: usize = 1 << 31;
 
 /// The META section: the configuration, then the catalog's and the users' fields, inline.
@@ -184,10 +185,14 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
             ));
         }
     }
-    // The small sections are read whole and checked before they are decoded.
+    // The small sections are read whole and checked before they are decoded; one longer
+    // than the decoder's limit is refused before anything is read.
     let whole = |r: Option<SectionReader<'_>>, name: &str| -> Result<Option<Vec<u8>>> {
-        r.map(|r| r.into_bytes().map_err(|e| corrupt(name, e)))
-            .transpose()
+        r.map(|r| {
+            r.into_bytes(META_LIMIT as u64)
+                .map_err(|e| corrupt(name, e))
+        })
+        .transpose()
     };
     let meta_bytes =
         whole(meta_r, "meta")?.ok_or_else(|| corrupt("meta", "section missing".into()))?;

@@ -41,21 +41,35 @@ pub(crate) struct FileSource {
 }
 
 impl FileSource {
+    /// Opens `path` for reading. Anything but a regular file (or a link to one) is refused
+    /// at once: a directory would read as damage, and opening a FIFO for reading waits for a
+    /// writer, so on Linux the file is opened without blocking and checked before any read.
     pub(crate) fn open(path: &Path) -> std::io::Result<Self> {
-        let file = std::fs::File::open(path)?;
+        #[cfg(not(target_os = "linux"))]
+        if !std::fs::metadata(path)?.is_file() {
+            return Err(not_regular());
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(target_os = "linux")]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+        let file = options.open(path)?;
         let meta = file.metadata()?;
-        if meta.is_dir() {
-            // Opening a directory succeeds on Unix; reading it would then look like damage.
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::IsADirectory,
-                "is a directory, not an embedrec file",
-            ));
+        if !meta.is_file() {
+            return Err(not_regular());
         }
         let size = meta.len();
         #[cfg(not(any(unix, windows)))]
         let file = std::sync::Mutex::new(file);
         Ok(Self { file, size })
     }
+}
+
+fn not_regular() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "not a regular file (a directory, FIFO, socket or device), so not an embedrec file",
+    )
 }
 
 impl Source for FileSource {
@@ -164,15 +178,34 @@ impl<'a> SectionReader<'a> {
         self.end - self.next + (self.buf.len() - self.pos) as u64
     }
 
-    /// The whole section in one buffer, checked (for the small sections decoded at once).
-    pub(crate) fn into_bytes(mut self) -> std::result::Result<Vec<u8>, String> {
-        let n = usize::try_from(self.remaining())
-            .map_err(|_| "section too large for this platform".to_string())?;
-        self.take(n)?;
-        self.finish()?;
-        // Nothing was taken before: the buffer holds exactly the section.
-        debug_assert_eq!(self.buf.len(), n);
-        Ok(std::mem::take(&mut self.buf))
+    /// The whole section in one buffer, checked (for the small sections decoded at once). A
+    /// section declared longer than `limit` is refused before anything is read or allocated;
+    /// otherwise the buffer grows chunk by chunk as the bytes arrive, so the memory a load
+    /// takes follows what the file holds, never what its table claims.
+    pub(crate) fn into_bytes(mut self, limit: u64) -> std::result::Result<Vec<u8>, String> {
+        let n = self.remaining();
+        if n > limit {
+            return Err(format!(
+                "declares {n} bytes, more than this section may hold ({limit})"
+            ));
+        }
+        let mut out: Vec<u8> = std::mem::take(&mut self.buf);
+        out.drain(..self.pos);
+        self.pos = 0;
+        while self.next < self.end {
+            let want = (self.end - self.next).min(CHUNK as u64) as usize;
+            let start = out.len();
+            out.resize(start + want, 0);
+            self.src
+                .read_at(self.next, &mut out[start..])
+                .map_err(|e| format!("cannot read {want} bytes at offset {}: {e}", self.next))?;
+            self.crc.update(&out[start..]);
+            self.next += want as u64;
+        }
+        if self.crc.clone().finalize() != self.expected_crc {
+            return Err("checksum mismatch".into());
+        }
+        Ok(out)
     }
 
     /// Checks that the section was read to its end and that its checksum matches.

@@ -259,6 +259,10 @@ impl Engine {
         model: Option<Model>,
         graph: Option<StoredGraph>,
     ) -> Result<Self> {
+        // The file records the saving process's thread count; this machine may have fewer
+        // cores. Never more threads than cores unless the host asks (`set_threads`).
+        let mut config = config;
+        config.threads = Pool::capped(config.threads);
         let pool = Pool::new(config.threads);
         let index: Box<dyn AnnIndex> = match graph {
             Some(g) => {

@@ -24,6 +24,12 @@ impl Pool {
         }
     }
 
+    /// `threads` capped at this machine's cores (0, all cores, stays 0).
+    pub(crate) fn capped(threads: usize) -> usize {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads == 0 { 0 } else { threads.min(cores) }
+    }
+
     /// The configured thread count (0 = all cores).
     pub(crate) fn configured(&self) -> usize {
         self.threads.load(Ordering::Relaxed)

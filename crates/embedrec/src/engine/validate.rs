@@ -2,6 +2,7 @@
 //! attributes itself).
 
 use super::config::MAX_K;
+use crate::store::MAX_WEIGHT;
 use crate::{Error, Result};
 use ndarray::ArrayView2;
 
@@ -37,14 +38,14 @@ pub(super) fn check_len(field: &str, expected: usize, got: usize, of: &str) -> R
     Ok(())
 }
 
-/// Weights, when given, must be one per entry, finite and > 0.
+/// Weights, when given, must be one per entry, > 0 and at most [`MAX_WEIGHT`].
 pub(super) fn check_weights(weights: Option<&[f32]>, n: usize, of: &str) -> Result<()> {
     if let Some(w) = weights {
         check_len("weights", n, w.len(), of)?;
-        if let Some(i) = w.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
+        if let Some(i) = w.iter().position(|x| !(*x > 0.0 && *x <= MAX_WEIGHT)) {
             return Err(Error::invalid(
                 format!("weights[{i}]"),
-                "a finite weight > 0",
+                format!("a weight > 0 and at most {MAX_WEIGHT:e}"),
                 w[i],
             ));
         }

@@ -79,6 +79,15 @@ impl Model {
 
     /// Validates a decoded model against the catalog size and dimension.
     pub(crate) fn check(&self, slots: usize, dim: usize) -> std::result::Result<(), String> {
+        let spec = match self {
+            Model::Als(m) => Some(ModelSpec::Als(m.params.clone())),
+            Model::Knn(m) => Some(ModelSpec::ItemKnn(m.params.clone())),
+            Model::Ease(m) => Some(ModelSpec::Ease(m.params.clone())),
+            Model::Popularity { .. } => None,
+        };
+        if let Some(spec) = spec {
+            spec.validate().map_err(|e| format!("parameters: {e}"))?;
+        }
         match self {
             Model::Als(m) => {
                 let f = m.params.factors;

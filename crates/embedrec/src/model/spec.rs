@@ -116,6 +116,10 @@ impl Default for KnnParams {
     }
 }
 
+/// Largest ALS `alpha` and `regularization` accepted: with weights at most
+/// [`MAX_WEIGHT`](crate::MAX_WEIGHT), confidences stay finite in f32.
+const MAX_ALS_PARAM: f32 = 1e6;
+
 /// Largest number of trained items EASE accepts: it needs about `12 * n²` bytes while
 /// training (Gram matrix, Cholesky factor and inverse in f32) and `4 * n²` for the model
 /// (16,384 items: 3.2 GB to train, 1.1 GB to keep).
@@ -177,6 +181,8 @@ impl ModelSpec {
         }
     }
 
+    /// Checks every parameter (the engine does before training, the loader for a stored
+    /// model).
     pub(crate) fn validate(&self) -> Result<()> {
         match self {
             ModelSpec::Als(p) => {
@@ -205,8 +211,12 @@ impl ModelSpec {
                     ("als.regularization", p.regularization),
                     ("als.alpha", p.alpha),
                 ] {
-                    if !(v.is_finite() && v >= 0.0) {
-                        return Err(Error::invalid(f, "a finite number >= 0", v));
+                    if !(0.0..=MAX_ALS_PARAM).contains(&v) {
+                        return Err(Error::invalid(
+                            f,
+                            format!("a number in 0..={MAX_ALS_PARAM:e}"),
+                            v,
+                        ));
                     }
                 }
             }

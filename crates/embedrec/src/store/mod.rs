@@ -14,4 +14,5 @@ pub(crate) use catalog::{CatalogMeta, PreparedItem};
 pub use filter::{Filter, NumericRange};
 pub use ids::MAX_ID_BYTES;
 pub use rows::VectorStorage;
+pub use users::MAX_WEIGHT;
 pub(crate) use users::{Interaction, Users, UsersMeta};

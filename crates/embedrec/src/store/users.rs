@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Largest interaction weight accepted. With it, sums over any number of interactions a
+/// catalog can hold, and ALS confidences (`alpha` is bounded too), stay finite in f32.
+pub const MAX_WEIGHT: f32 = 1e9;
+
 /// One stored interaction: catalog slot, positive weight, timestamp (seconds, host-defined epoch).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Interaction {
@@ -71,7 +75,7 @@ impl Users {
                 return Err(format!("user {u}: invalid id of {} bytes", uid.len()));
             }
             for it in &hist {
-                if !(cat.is_live(it.slot) && it.weight.is_finite() && it.weight > 0.0) {
+                if !(cat.is_live(it.slot) && it.weight > 0.0 && it.weight <= MAX_WEIGHT) {
                     return Err(format!(
                         "user {uid:?}: interaction with slot {} weight {} is invalid",
                         it.slot, it.weight
