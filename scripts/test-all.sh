@@ -38,4 +38,6 @@ if [ -f node/package.json ]; then
   echo "== node"
   bash scripts/test-node.sh
 fi
+echo "== fuzz: the loader and sequences of operations, 60 s each"
+bash scripts/fuzz.sh 60
 echo "== all tests passed"

@@ -165,7 +165,7 @@ impl AnnIndex for HnswIndex {
             return Vec::new();
         }
         // hnsw_rs's filtered search never terminates early (it drains the whole candidate
-        // heap: 2 ms instead of 0.3 ms on 100k x 64, and 100+ ms for selective filters), so
+        // heap, several times slower; docs/benchmarks.md), so
         // the graph is searched unfiltered for `ef` candidates, scaled up for tombstones, and
         // filtered here. The engine sizes `ef` for its filter and falls back to the exact
         // path when fewer than `k` candidates pass.

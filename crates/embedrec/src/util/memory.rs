@@ -49,9 +49,8 @@ pub(crate) const RELEASE_AFTER: usize = 4096;
 ///
 /// A large upsert allocates transient buffers (the host's converted ids and attributes,
 /// validation sets, per-insertion search heaps) between long-lived columns that grow by
-/// reallocation; glibc keeps the freed holes mapped, which measured 43 MB of resident memory
-/// left over after inserting 200,000 vectors of 128 floats (about a third of the index).
-/// `malloc_trim` hands those pages back; it changes no allocator setting.
+/// reallocation; glibc keeps the freed holes mapped (docs/benchmarks.md has the resident
+/// memory measured). `malloc_trim` hands those pages back; it changes no allocator setting.
 pub(crate) fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free pages of the process heap; it is thread-safe.

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of the core with libFuzzer (cargo-fuzz): the loader (`load`: any
+# bytes to Engine::from_bytes) and sequences of operations (`operations`). Seeds for the
+# loader are valid files of every section kind and storage, written by the seed generator.
+# Usage: bash scripts/fuzz.sh SECONDS_PER_TARGET   (CI runs it briefly on every submission)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-60}"
+command -v cargo-fuzz > /dev/null || cargo install cargo-fuzz --locked --quiet
+# cargo-fuzz passes sanitizer flags that stable rustc accepts only with this switch.
+export RUSTC_BOOTSTRAP=1
+corpus=fuzz/corpus
+mkdir -p "$corpus/load" "$corpus/operations"
+cargo run -q --release --manifest-path fuzz/Cargo.toml --bin seeds -- "$corpus/load"
+for target in load operations; do
+  echo "== fuzz $target for ${secs}s"
+  log=$(mktemp)
+  if ! cargo fuzz run "$target" "$corpus/$target" -- -max_total_time="$secs" \
+      -rss_limit_mb=4096 -max_len=262144 > "$log" 2>&1; then
+    tail -60 "$log"
+    echo "fuzz target $target failed: the input is under fuzz/artifacts/$target/"
+    exit 1
+  fi
+  grep -E "^#[0-9]+ +DONE|^Done" "$log" || tail -3 "$log"
+  rm -f "$log"
+done
