@@ -28,7 +28,7 @@ export declare class Engine {
    * Inserts or replaces items. `vectors`: a row-major Float32Array (ids.length * dim) or
    * an array of arrays; `options.tags` and `options.attributes` hold one entry per id.
    */
-  upsertItems(ids: Array<string>, vectors: Float32Array | Array<Array<number>>, options?: UpsertOptions | undefined | null): void
+  upsertItems(ids: Array<string>, vectors: Float32Array | Float64Array | Array<Array<number>>, options?: UpsertOptions | undefined | null): void
   /** Removes items; throws `UNKNOWN_ITEM` (removing nothing) for an unknown id. */
   removeItems(ids: Array<string>): number
   /** The stored vector of an item. */
@@ -36,11 +36,11 @@ export declare class Engine {
   /** Ids of all items. */
   itemIds(): Array<string>
   /** The k most similar items to a vector, best first. */
-  search(vector: Float32Array | Array<number>, k: number, filter?: FilterOptions | undefined | null): Array<SearchHit>
+  search(vector: Float32Array | Float64Array | Array<number>, k: number, filter?: FilterOptions | undefined | null): Array<SearchHit>
   /** The k items most similar to an item (never the item itself). */
   similar(id: string, k: number, filter?: FilterOptions | undefined | null): Array<SearchHit>
   /** Records interactions (weights > 0, default 1; timestamps in whole seconds, default 0). */
-  addInteractions(userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | undefined | null, timestamps?: Array<number> | undefined | null): void
+  addInteractions(userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null): void
   /** Recommendations for a stored user (seen items excluded by default). */
   recommend(userId: string, k: number, options?: RecommendOptions | undefined | null): Array<SearchHit>
   /** Recommendations for an anonymous session from its items. */
@@ -49,11 +49,11 @@ export declare class Engine {
    * `search` for many queries (row-major Float32Array or array of arrays), on the libuv
    * pool.
    */
-  searchBatch(queries: Float32Array | Array<Array<number>>, k: number, filter?: FilterOptions | undefined | null): Promise<Array<Array<SearchHit>>>
+  searchBatch(queries: Float32Array | Float64Array | Array<Array<number>>, k: number, filter?: FilterOptions | undefined | null): Promise<Array<Array<SearchHit>>>
   /** `recommend` for many users, on the libuv pool. */
   recommendBatch(userIds: Array<string>, k: number, options?: RecommendOptions | undefined | null): Promise<Array<Array<SearchHit>>>
   /** `searchBatch` returning flat arrays (used by `lib.js`). */
-  searchBatchFlat(queries: Float32Array | Array<Array<number>>, k: number, filter?: FilterOptions | undefined | null): Promise<FlatHits>
+  searchBatchFlat(queries: Float32Array | Float64Array | Array<Array<number>>, k: number, filter?: FilterOptions | undefined | null): Promise<FlatHits>
   /** `recommendBatch` returning flat arrays (used by `lib.js`). */
   recommendBatchFlat(userIds: Array<string>, k: number, options?: RecommendOptions | undefined | null): Promise<FlatHits>
   /** Saves the engine to one file, atomically, on the libuv pool. */
@@ -253,7 +253,7 @@ export interface HoldoutOptions {
  * `round(testFraction * n)` (default 0.2; at least 1) chosen with `seed` (default 42) go
  * to test.
  */
-export declare function holdoutSplit(userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | undefined | null, timestamps?: Array<number> | undefined | null, options?: HoldoutOptions | undefined | null): Split
+export declare function holdoutSplit(userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null, options?: HoldoutOptions | undefined | null): Split
 
 /** Interactions as parallel arrays. */
 export interface Interactions {
@@ -267,7 +267,7 @@ export interface Interactions {
  * Leave-last-out split: each user's latest interaction (by timestamp) goes to test, for
  * users with at least `minInteractions` (default 2).
  */
-export declare function leaveLastOut(userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | undefined | null, timestamps?: Array<number> | undefined | null, options?: LeaveLastOutOptions | undefined | null): Split
+export declare function leaveLastOut(userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null, options?: LeaveLastOutOptions | undefined | null): Split
 
 /** Options of `leaveLastOut` (default minInteractions 2). */
 export interface LeaveLastOutOptions {

@@ -87,3 +87,19 @@ test('a file does not choose the thread count; weights are bounded', () => {
     assert.throws(() => e.addInteractions(['u'], ['a'], [w]), { code: 'INVALID_INPUT', message: /weights\[0\]/ })
   }
 })
+
+test('ids are valid Unicode; typed arrays of either width are numbers; every error has a code', () => {
+  const e = small()
+  assert.throws(() => e.upsertItems(['\ud800'], [[1, 0]]), { code: 'INVALID_INPUT', message: /ids\[0\].*surrogate/ })
+  assert.throws(() => e.upsertItems(['\udfff'], [[1, 0]]), { code: 'INVALID_INPUT', message: /surrogate/ })
+  assert.throws(() => e.similar('\ud800', 2), { code: 'INVALID_INPUT', message: /id/ })
+  assert.equal(e.size, 3)
+  e.upsertItems(['\ufffd'], new Float64Array([1, 1])) // a real U+FFFD is a valid id
+  assert.equal(e.has('\ufffd'), true)
+  assert.equal(e.search(new Float64Array([1, 0]), 2).length, 2)
+  e.addInteractions(['u'], ['a'], new Float32Array([2]), new Float64Array([5]))
+  assert.throws(() => e.search('nope', 2), { code: 'INVALID_INPUT', message: /vector/ })
+  assert.throws(() => e.upsertItems(['z'], [['x', 'y']]), { code: 'INVALID_INPUT', message: /vectors/ })
+  assert.throws(() => e.removeItems([1]), { code: 'INVALID_INPUT', message: /ids\[0\]/ })
+  assert.throws(() => e.addInteractions(['u'], ['a'], ['heavy']), { code: 'INVALID_INPUT', message: /weights/ })
+})

@@ -2,7 +2,7 @@
 
 use crate::error::{guard, invalid, js_err, run};
 use crate::types::{FlatHits, SearchHit};
-use crate::value::{int, opt, value};
+use crate::value::{int, numbers, opt, string, strings, value};
 use embedrec::ndarray::ArrayView2;
 use embedrec::{Engine, Hit};
 use embedrec_host::{Options, Style};
@@ -56,58 +56,63 @@ pub(crate) fn hits(h: Vec<Hit>) -> Vec<SearchHit> {
         .collect()
 }
 
-/// Row-major matrix from a Float32Array of n * dim values or an array of arrays.
-fn matrix(
-    v: Either<Float32Array, Vec<Vec<f64>>>,
-    dim: usize,
-    field: &str,
-) -> embedrec::Result<(Vec<f32>, usize)> {
-    match v {
-        Either::A(a) => {
-            let data = a.to_vec();
-            if dim == 0 || data.len() % dim != 0 {
-                return Err(invalid(
-                    field,
-                    &format!("a Float32Array whose length is a multiple of dim = {dim}"),
-                    format!("length {}", data.len()),
-                ));
-            }
-            let n = data.len() / dim;
-            Ok((data, n))
+/// Row-major matrix from a Float32Array or Float64Array of n * dim values, or an array of
+/// arrays of numbers.
+fn matrix(v: &Unknown<'_>, dim: usize, field: &str) -> embedrec::Result<(Vec<f32>, usize)> {
+    let mut is_array = false;
+    // SAFETY: a plain N-API query on a live value of this call.
+    unsafe { napi::sys::napi_is_array(v.value().env, v.raw(), &mut is_array) };
+    if !is_array {
+        let data: Vec<f32> = numbers(field, v)?.into_iter().map(|x| x as f32).collect();
+        if dim == 0 || !data.len().is_multiple_of(dim) {
+            return Err(invalid(
+                field,
+                &format!("a typed array whose length is a multiple of dim = {dim}"),
+                format!("length {}", data.len()),
+            ));
         }
-        Either::B(rows) => {
-            let n = rows.len();
-            let mut data = Vec::with_capacity(n * dim);
-            for (i, r) in rows.iter().enumerate() {
-                if r.len() != dim {
-                    return Err(embedrec::Error::DimensionMismatch {
-                        field: format!("{field}[{i}]"),
-                        expected: dim,
-                        got: r.len(),
-                    });
-                }
-                data.extend(r.iter().map(|x| *x as f32));
-            }
-            Ok((data, n))
-        }
+        let n = data.len() / dim;
+        return Ok((data, n));
     }
+    // SAFETY: the value is an array; a wrong element type is an error.
+    let rows: Vec<Vec<f64>> = unsafe { v.cast() }.map_err(|_| {
+        invalid(
+            field,
+            "a Float32Array, a Float64Array or an array of arrays of numbers",
+            "an array of something else",
+        )
+    })?;
+    let n = rows.len();
+    let mut data = Vec::with_capacity(n * dim);
+    for (i, r) in rows.iter().enumerate() {
+        if r.len() != dim {
+            return Err(embedrec::Error::DimensionMismatch {
+                field: format!("{field}[{i}]"),
+                expected: dim,
+                got: r.len(),
+            });
+        }
+        data.extend(r.iter().map(|x| *x as f32));
+    }
+    Ok((data, n))
 }
 
-fn vector(v: Either<Float32Array, Vec<f64>>) -> Vec<f32> {
-    match v {
-        Either::A(a) => a.to_vec(),
-        Either::B(v) => v.into_iter().map(|x| x as f32).collect(),
-    }
+fn vector(field: &str, v: &Unknown<'_>) -> embedrec::Result<Vec<f32>> {
+    Ok(numbers(field, v)?.into_iter().map(|x| x as f32).collect())
 }
 
-fn weights(w: Option<Vec<f64>>) -> Option<Vec<f32>> {
-    w.map(|w| w.into_iter().map(|x| x as f32).collect())
+pub(crate) fn weights(w: Option<Unknown<'_>>) -> embedrec::Result<Option<Vec<f32>>> {
+    w.filter(|w| !matches!(w.get_type(), Ok(ValueType::Undefined | ValueType::Null)))
+        .map(|w| vector("weights", &w))
+        .transpose()
 }
 
 /// Timestamps given as JavaScript numbers: whole seconds, exactly.
-pub(crate) fn timestamps(t: Option<Vec<f64>>) -> embedrec::Result<Option<Vec<i64>>> {
+pub(crate) fn timestamps(t: Option<Unknown<'_>>) -> embedrec::Result<Option<Vec<i64>>> {
+    let t = t.filter(|t| !matches!(t.get_type(), Ok(ValueType::Undefined | ValueType::Null)));
     t.map(|t| {
-        t.iter()
+        numbers("timestamps", &t)?
+            .iter()
             .enumerate()
             .map(|(i, &x)| {
                 embedrec_host::to_i64(&format!("timestamps[{i}]"), &embedrec_host::Value::Num(x))
@@ -157,29 +162,30 @@ impl JsEngine {
     }
 
     /// True when the item exists.
-    #[napi(catch_unwind)]
-    pub fn has(&self, id: String) -> bool {
-        self.inner.contains(&id)
+    #[napi(catch_unwind, ts_args_type = "id: string")]
+    pub fn has(&self, env: Env, id: Unknown<'_>) -> Result<bool> {
+        run(&env, || Ok(self.inner.contains(&string("id", &id)?)))
     }
 
     /// Inserts or replaces items. `vectors`: a row-major Float32Array (ids.length * dim) or
     /// an array of arrays; `options.tags` and `options.attributes` hold one entry per id.
     #[napi(
         catch_unwind,
-        ts_args_type = "ids: Array<string>, vectors: Float32Array | Array<Array<number>>, options?: UpsertOptions | undefined | null"
+        ts_args_type = "ids: Array<string>, vectors: Float32Array | Float64Array | Array<Array<number>>, options?: UpsertOptions | undefined | null"
     )]
     pub fn upsert_items(
         &self,
         env: Env,
-        ids: Vec<String>,
-        vectors: Either<Float32Array, Vec<Vec<f64>>>,
+        ids: Unknown<'_>,
+        vectors: Unknown<'_>,
         options: Option<Unknown<'_>>,
     ) -> Result<()> {
+        let ids = run(&env, || strings("ids", &ids))?;
         let items = ids.len();
         run(&env, move || {
             let attrs =
                 embedrec_host::upsert_options(ids.len(), self::options("options", options)?)?;
-            let (data, n) = matrix(vectors, self.inner.dim(), "vectors")?;
+            let (data, n) = matrix(&vectors, self.inner.dim(), "vectors")?;
             let view = ArrayView2::from_shape((n, self.inner.dim()), &data)
                 .map_err(|e| invalid("vectors", "a matrix", e))?;
             self.inner.upsert_items(&ids, view, attrs.as_deref())
@@ -190,15 +196,18 @@ impl JsEngine {
     }
 
     /// Removes items; throws `UNKNOWN_ITEM` (removing nothing) for an unknown id.
-    #[napi(catch_unwind)]
-    pub fn remove_items(&self, env: Env, ids: Vec<String>) -> Result<u32> {
-        run(&env, || self.inner.remove_items(&ids).map(|n| n as u32))
+    #[napi(catch_unwind, ts_args_type = "ids: Array<string>")]
+    pub fn remove_items(&self, env: Env, ids: Unknown<'_>) -> Result<u32> {
+        run(&env, || {
+            let ids = strings("ids", &ids)?;
+            self.inner.remove_items(&ids).map(|n| n as u32)
+        })
     }
 
     /// The stored vector of an item.
-    #[napi(catch_unwind)]
-    pub fn item_vector(&self, env: Env, id: String) -> Result<Float32Array> {
-        run(&env, || self.inner.item_vector(&id)).map(Float32Array::new)
+    #[napi(catch_unwind, ts_args_type = "id: string")]
+    pub fn item_vector(&self, env: Env, id: Unknown<'_>) -> Result<Float32Array> {
+        run(&env, || self.inner.item_vector(&string("id", &id)?)).map(Float32Array::new)
     }
 
     /// Ids of all items.
@@ -214,17 +223,17 @@ impl JsEngine {
     /// The k most similar items to a vector, best first.
     #[napi(
         catch_unwind,
-        ts_args_type = "vector: Float32Array | Array<number>, k: number, filter?: FilterOptions | undefined | null"
+        ts_args_type = "vector: Float32Array | Float64Array | Array<number>, k: number, filter?: FilterOptions | undefined | null"
     )]
     pub fn search(
         &self,
         env: Env,
-        vector: Either<Float32Array, Vec<f64>>,
+        vector: Unknown<'_>,
         k: Unknown<'_>,
         filter: Option<Unknown<'_>>,
     ) -> Result<Vec<SearchHit>> {
-        let q = self::vector(vector);
         run(&env, || {
+            let q = self::vector("vector", &vector)?;
             let (k, f) = (int("k", &k)?, self::filter(filter)?);
             self.inner.search(&q, k, f.as_ref())
         })
@@ -239,29 +248,36 @@ impl JsEngine {
     pub fn similar(
         &self,
         env: Env,
-        id: String,
+        id: Unknown<'_>,
         k: Unknown<'_>,
         filter: Option<Unknown<'_>>,
     ) -> Result<Vec<SearchHit>> {
         run(&env, || {
             let (k, f) = (int("k", &k)?, self::filter(filter)?);
-            self.inner.similar(&id, k, f.as_ref())
+            self.inner.similar(&string("id", &id)?, k, f.as_ref())
         })
         .map(hits)
     }
 
     /// Records interactions (weights > 0, default 1; timestamps in whole seconds, default 0).
-    #[napi(catch_unwind)]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null"
+    )]
     pub fn add_interactions(
         &self,
         env: Env,
-        user_ids: Vec<String>,
-        item_ids: Vec<String>,
-        weights: Option<Vec<f64>>,
-        timestamps: Option<Vec<f64>>,
+        user_ids: Unknown<'_>,
+        item_ids: Unknown<'_>,
+        weights: Option<Unknown<'_>>,
+        timestamps: Option<Unknown<'_>>,
     ) -> Result<()> {
-        let w = self::weights(weights);
         run(&env, || {
+            let (user_ids, item_ids) = (
+                strings("userIds", &user_ids)?,
+                strings("itemIds", &item_ids)?,
+            );
+            let w = self::weights(weights)?;
             let t = self::timestamps(timestamps)?;
             self.inner
                 .add_interactions(&user_ids, &item_ids, w.as_deref(), t.as_deref())
@@ -276,13 +292,13 @@ impl JsEngine {
     pub fn recommend(
         &self,
         env: Env,
-        user_id: String,
+        user_id: Unknown<'_>,
         k: Unknown<'_>,
         options: Option<Unknown<'_>>,
     ) -> Result<Vec<SearchHit>> {
         run(&env, || {
             let (k, o) = (int("k", &k)?, recommend_options(options)?);
-            self.inner.recommend(&user_id, k, &o)
+            self.inner.recommend(&string("userId", &user_id)?, k, &o)
         })
         .map(hits)
     }
@@ -295,13 +311,13 @@ impl JsEngine {
     pub fn recommend_for_items(
         &self,
         env: Env,
-        items: Vec<String>,
+        items: Unknown<'_>,
         k: Unknown<'_>,
-        weights: Option<Vec<f64>>,
+        weights: Option<Unknown<'_>>,
         options: Option<Unknown<'_>>,
     ) -> Result<Vec<SearchHit>> {
-        let w = self::weights(weights);
         run(&env, || {
+            let (items, w) = (strings("items", &items)?, self::weights(weights)?);
             let (k, o) = (int("k", &k)?, recommend_options(options)?);
             self.inner.recommend_for_items(&items, w.as_deref(), k, &o)
         })
@@ -312,13 +328,13 @@ impl JsEngine {
     /// pool.
     #[napi(
         catch_unwind,
-        ts_args_type = "queries: Float32Array | Array<Array<number>>, k: number, filter?: FilterOptions | undefined | null",
+        ts_args_type = "queries: Float32Array | Float64Array | Array<Array<number>>, k: number, filter?: FilterOptions | undefined | null",
         ts_return_type = "Promise<Array<Array<SearchHit>>>"
     )]
     pub fn search_batch(
         &self,
         env: Env,
-        queries: Either<Float32Array, Vec<Vec<f64>>>,
+        queries: Unknown<'_>,
         k: Unknown<'_>,
         filter: Option<Unknown<'_>>,
     ) -> Result<AsyncTask<CoreTask>> {
@@ -334,7 +350,7 @@ impl JsEngine {
     pub fn recommend_batch(
         &self,
         env: Env,
-        user_ids: Vec<String>,
+        user_ids: Unknown<'_>,
         k: Unknown<'_>,
         options: Option<Unknown<'_>>,
     ) -> Result<AsyncTask<CoreTask>> {
@@ -344,13 +360,13 @@ impl JsEngine {
     /// `searchBatch` returning flat arrays (used by `lib.js`).
     #[napi(
         catch_unwind,
-        ts_args_type = "queries: Float32Array | Array<Array<number>>, k: number, filter?: FilterOptions | undefined | null",
+        ts_args_type = "queries: Float32Array | Float64Array | Array<Array<number>>, k: number, filter?: FilterOptions | undefined | null",
         ts_return_type = "Promise<FlatHits>"
     )]
     pub fn search_batch_flat(
         &self,
         env: Env,
-        queries: Either<Float32Array, Vec<Vec<f64>>>,
+        queries: Unknown<'_>,
         k: Unknown<'_>,
         filter: Option<Unknown<'_>>,
     ) -> Result<AsyncTask<CoreTask>> {
@@ -366,7 +382,7 @@ impl JsEngine {
     pub fn recommend_batch_flat(
         &self,
         env: Env,
-        user_ids: Vec<String>,
+        user_ids: Unknown<'_>,
         k: Unknown<'_>,
         options: Option<Unknown<'_>>,
     ) -> Result<AsyncTask<CoreTask>> {
@@ -508,13 +524,17 @@ impl JsEngine {
     pub fn evaluate(
         &self,
         env: Env,
-        user_ids: Vec<String>,
-        item_ids: Vec<String>,
+        user_ids: Unknown<'_>,
+        item_ids: Unknown<'_>,
         k: Unknown<'_>,
     ) -> Result<AsyncTask<CoreTask>> {
         let (test, k) = run(&env, || {
+            let (users, items) = (
+                strings("userIds", &user_ids)?,
+                strings("itemIds", &item_ids)?,
+            );
             Ok((
-                crate::train::interactions(user_ids, item_ids, None, None)?,
+                crate::train::interactions(users, items, None, None)?,
                 int("k", &k)?,
             ))
         })?;
@@ -530,14 +550,14 @@ impl JsEngine {
     fn search_batch_as(
         &self,
         env: Env,
-        queries: Either<Float32Array, Vec<Vec<f64>>>,
+        queries: Unknown<'_>,
         k: Unknown<'_>,
         filter: Option<Unknown<'_>>,
         done: fn(Vec<Vec<Hit>>) -> Done,
     ) -> Result<AsyncTask<CoreTask>> {
         let dim = self.inner.dim();
         let (data, n, k, f) = run(&env, || {
-            let (data, n) = matrix(queries, dim, "queries")?;
+            let (data, n) = matrix(&queries, dim, "queries")?;
             Ok((data, n, int("k", &k)?, self::filter(filter)?))
         })?;
         let e = self.inner.clone();
@@ -551,12 +571,15 @@ impl JsEngine {
     fn recommend_batch_as(
         &self,
         env: Env,
-        user_ids: Vec<String>,
+        user_ids: Unknown<'_>,
         k: Unknown<'_>,
         options: Option<Unknown<'_>>,
         done: fn(Vec<Vec<Hit>>) -> Done,
     ) -> Result<AsyncTask<CoreTask>> {
-        let (k, o) = run(&env, || Ok((int("k", &k)?, recommend_options(options)?)))?;
+        let (user_ids, k, o) = run(&env, || {
+            let user_ids = strings("userIds", &user_ids)?;
+            Ok((user_ids, int("k", &k)?, recommend_options(options)?))
+        })?;
         let e = self.inner.clone();
         Ok(CoreTask::spawn(move || {
             e.recommend_batch(&user_ids, k, &o).map(done)

@@ -2,7 +2,7 @@
 
 use crate::engine::{CoreTask, Done, timestamps};
 use crate::error::{invalid, run};
-use crate::value::opt;
+use crate::value::{opt, strings};
 use embedrec::eval::Interactions;
 use embedrec_host::{Options, Style};
 use napi::Env;
@@ -12,7 +12,7 @@ use napi_derive::napi;
 pub(crate) fn interactions(
     users: Vec<String>,
     items: Vec<String>,
-    weights: Option<Vec<f64>>,
+    weights: Option<Vec<f32>>,
     timestamps: Option<Vec<i64>>,
 ) -> embedrec::Result<Interactions> {
     let n = users.len();
@@ -24,10 +24,7 @@ pub(crate) fn interactions(
         ));
     }
     Ok(Interactions {
-        weights: weights.map_or_else(
-            || vec![1.0; n],
-            |w| w.into_iter().map(|x| x as f32).collect(),
-        ),
+        weights: weights.unwrap_or_else(|| vec![1.0; n]),
         timestamps: timestamps.unwrap_or_else(|| vec![0; n]),
         users,
         items,
@@ -37,13 +34,15 @@ pub(crate) fn interactions(
 /// Reads the interactions and the options, splits, and shapes `{ train, test }`.
 fn split(
     env: &Env,
-    (users, items, weights, timestamps): Columns,
+    (users, items, weights, timestamps): Columns<'_>,
     options: Option<Unknown<'_>>,
     how: impl FnOnce(&Interactions, Options) -> embedrec::Result<(Interactions, Interactions)>,
 ) -> Result<serde_json::Value> {
     run(env, || {
         let o = Options::new("options", Style::Camel, opt("options", options)?)?;
-        let d = interactions(users, items, weights, self::timestamps(timestamps)?)?;
+        let (users, items) = (strings("userIds", &users)?, strings("itemIds", &items)?);
+        let w = crate::engine::weights(weights)?;
+        let d = interactions(users, items, w, self::timestamps(timestamps)?)?;
         let (train, test) = how(&d, o)?;
         Ok(serde_json::json!({
             "train": embedrec_host::interactions(Style::Camel, &train),
@@ -53,22 +52,27 @@ fn split(
 }
 
 /// User ids, item ids, weights and timestamps as JavaScript gives them.
-type Columns = (Vec<String>, Vec<String>, Option<Vec<f64>>, Option<Vec<f64>>);
+type Columns<'a> = (
+    Unknown<'a>,
+    Unknown<'a>,
+    Option<Unknown<'a>>,
+    Option<Unknown<'a>>,
+);
 
 /// Per-user random holdout split: for users with at least `minInteractions` (default 5),
 /// `round(testFraction * n)` (default 0.2; at least 1) chosen with `seed` (default 42) go
 /// to test.
 #[napi(
     catch_unwind,
-    ts_args_type = "userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | undefined | null, timestamps?: Array<number> | undefined | null, options?: HoldoutOptions | undefined | null",
+    ts_args_type = "userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null, options?: HoldoutOptions | undefined | null",
     ts_return_type = "Split"
 )]
 pub fn holdout_split(
     env: Env,
-    user_ids: Vec<String>,
-    item_ids: Vec<String>,
-    weights: Option<Vec<f64>>,
-    timestamps: Option<Vec<f64>>,
+    user_ids: Unknown<'_>,
+    item_ids: Unknown<'_>,
+    weights: Option<Unknown<'_>>,
+    timestamps: Option<Unknown<'_>>,
     options: Option<Unknown<'_>>,
 ) -> Result<serde_json::Value> {
     let columns = (user_ids, item_ids, weights, timestamps);
@@ -82,15 +86,15 @@ pub fn holdout_split(
 /// users with at least `minInteractions` (default 2).
 #[napi(
     catch_unwind,
-    ts_args_type = "userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | undefined | null, timestamps?: Array<number> | undefined | null, options?: LeaveLastOutOptions | undefined | null",
+    ts_args_type = "userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null, options?: LeaveLastOutOptions | undefined | null",
     ts_return_type = "Split"
 )]
 pub fn leave_last_out(
     env: Env,
-    user_ids: Vec<String>,
-    item_ids: Vec<String>,
-    weights: Option<Vec<f64>>,
-    timestamps: Option<Vec<f64>>,
+    user_ids: Unknown<'_>,
+    item_ids: Unknown<'_>,
+    weights: Option<Unknown<'_>>,
+    timestamps: Option<Unknown<'_>>,
     options: Option<Unknown<'_>>,
 ) -> Result<serde_json::Value> {
     let columns = (user_ids, item_ids, weights, timestamps);

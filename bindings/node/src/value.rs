@@ -93,3 +93,88 @@ pub(crate) fn opt(field: &str, v: Option<Unknown<'_>>) -> Result<Value> {
 pub(crate) fn int(field: &str, v: &Unknown<'_>) -> Result<usize> {
     embedrec_host::to_usize(field, &value(field, v)?)
 }
+
+fn type_name(v: &Unknown<'_>) -> String {
+    match v.get_type() {
+        Ok(t) => format!("{t:?}").to_lowercase(),
+        Err(_) => "an unreadable value".into(),
+    }
+}
+
+/// A JavaScript string as UTF-8. A lone surrogate is an error: napi would turn it into
+/// U+FFFD, so that two different ids became one. Only strings that hold U+FFFD after the
+/// conversion are read again as UTF-16 to tell the two apart.
+pub(crate) fn string(field: &str, v: &Unknown<'_>) -> Result<String> {
+    if v.get_type().map_err(napi)? != ValueType::String {
+        return Err(Error::invalid(field, "a string", type_name(v)));
+    }
+    // SAFETY (both casts): the value is a string.
+    let s: String = unsafe { v.cast() }.map_err(napi)?;
+    if s.contains('\u{FFFD}') {
+        let units: napi::bindgen_prelude::Utf16String = unsafe { v.cast() }.map_err(napi)?;
+        if char::decode_utf16(units.iter().copied()).any(|c| c.is_err()) {
+            return Err(Error::invalid(
+                field,
+                "a string of valid Unicode",
+                "a string with a lone surrogate",
+            ));
+        }
+    }
+    Ok(s)
+}
+
+/// An array of strings (ids), each checked by [`string`].
+pub(crate) fn strings(field: &str, v: &Unknown<'_>) -> Result<Vec<String>> {
+    let mut is_array = false;
+    // SAFETY: a plain N-API query on a live value of this call.
+    unsafe { napi::sys::napi_is_array(v.value().env, v.raw(), &mut is_array) };
+    if !is_array {
+        return Err(Error::invalid(field, "an array of strings", type_name(v)));
+    }
+    // SAFETY: the value is an array.
+    let arr: Array = unsafe { v.cast() }.map_err(napi)?;
+    let mut out = Vec::with_capacity(arr.len() as usize);
+    for i in 0..arr.len() {
+        let x: Unknown = arr
+            .get(i)
+            .map_err(napi)?
+            .ok_or_else(|| Error::invalid(format!("{field}[{i}]"), "a string", "a hole"))?;
+        out.push(string(&format!("{field}[{i}]"), &x)?);
+    }
+    Ok(out)
+}
+
+/// Numbers from an array or a typed array (Float32Array, Float64Array), each a JavaScript
+/// number.
+pub(crate) fn numbers(field: &str, v: &Unknown<'_>) -> Result<Vec<f64>> {
+    use napi::bindgen_prelude::{Float32Array, Float64Array};
+    let mut is_typed = false;
+    // SAFETY: a plain N-API query on a live value of this call.
+    unsafe { napi::sys::napi_is_typedarray(v.value().env, v.raw(), &mut is_typed) };
+    if is_typed {
+        // SAFETY: the value is a typed array; a cast to the wrong kind is an error.
+        if let Ok(a) = unsafe { v.cast::<Float32Array>() } {
+            return Ok(a.iter().map(|&x| x as f64).collect());
+        }
+        if let Ok(a) = unsafe { v.cast::<Float64Array>() } {
+            return Ok(a.to_vec());
+        }
+        return Err(Error::invalid(
+            field,
+            "numbers (an array, Float32Array or Float64Array)",
+            "another typed array",
+        ));
+    }
+    match value(field, v)? {
+        Value::List(xs) => xs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| embedrec_host::to_f64(&format!("{field}[{i}]"), x))
+            .collect(),
+        other => Err(Error::invalid(
+            field,
+            "numbers (an array, Float32Array or Float64Array)",
+            other.describe(),
+        )),
+    }
+}

@@ -30,6 +30,7 @@ use crate::codec::{self, SectionReader, Source};
 use crate::engine::{Engine, EngineConfig};
 use crate::index::NativeHnsw;
 use crate::model::Model;
+use crate::store::rows::Rows;
 use crate::store::{Catalog, CatalogMeta, Users, UsersMeta, VectorStorage};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -222,6 +223,18 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
     let links = config.row_links();
     let shape = (config.dim, config.metric, storage, links);
     let section = vector_section(storage).1;
+    // The slot count sizes the graph's arrays: it must match the vector section the file
+    // really holds before the graph reader starts (the catalog checks it again).
+    let row_bytes = Rows::section_row_bytes(storage, config.dim);
+    if (slots as u64).checked_mul(row_bytes) != Some(vec_r.remaining()) {
+        return Err(corrupt(
+            section,
+            format!(
+                "{} bytes, expected {slots} slots x {row_bytes} bytes",
+                vec_r.remaining()
+            ),
+        ));
+    }
     let (cat, graph) = std::thread::scope(|scope| {
         // Every length, link id and level of the graph is validated against the catalog's
         // slot count by `NativeHnsw::read`.
