@@ -97,3 +97,12 @@ def test_integer_arguments_name_themselves():
         e.set_threads(2**70)
     with pytest.raises(embedrec.InvalidInputError, match="min_interactions"):
         embedrec.leave_last_out(["u"], ["a"], min_interactions=-2)
+
+
+def test_timestamps_are_exact_integers_named_in_errors():
+    e = small()
+    with pytest.raises(embedrec.InvalidInputError, match=r"timestamps\[1\]"):
+        e.add_interactions(["u", "u"], ["a", "b"], timestamps=[1, 2**70])
+    with pytest.raises(embedrec.InvalidInputError, match=r"timestamps\[0\]"):
+        e.add_interactions(["u"], ["a"], timestamps=[1.5])
+    e.add_interactions(["u"], ["a"], timestamps=np.array([-5], dtype=np.int64))

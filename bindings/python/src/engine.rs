@@ -2,7 +2,7 @@
 
 use crate::error::{invalid, run, to_py};
 use crate::filter::PyFilter;
-use crate::value::{Int, kwargs, to_py as to_py_value, value};
+use crate::value::{Int, Timestamps, kwargs, to_py as to_py_value, value};
 use embedrec::ndarray::{Array2, ArrayView2};
 use embedrec::{Engine, Filter, Hit, ItemAttrs, RecommendOptions};
 use embedrec_host::{Attributes, Options, Style};
@@ -412,8 +412,9 @@ impl PyEngine {
         user_ids: Vec<String>,
         item_ids: Vec<String>,
         weights: Option<Vec<f32>>,
-        timestamps: Option<Vec<i64>>,
+        timestamps: Option<Timestamps>,
     ) -> PyResult<()> {
+        let timestamps = timestamps.map(|t| t.0);
         run(py, || {
             self.inner.add_interactions(
                 &user_ids,

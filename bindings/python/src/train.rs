@@ -2,7 +2,7 @@
 //! interactions they take.
 
 use crate::error::{invalid, run, to_py};
-use crate::value::{kwargs, to_py as to_py_value};
+use crate::value::{Timestamps, kwargs, to_py as to_py_value};
 use embedrec::eval::Interactions;
 use embedrec_host::{Options, Style};
 use pyo3::prelude::*;
@@ -54,12 +54,12 @@ pub(crate) fn holdout_split<'py>(
     user_ids: Vec<String>,
     item_ids: Vec<String>,
     weights: Option<Vec<f32>>,
-    timestamps: Option<Vec<i64>>,
+    timestamps: Option<Timestamps>,
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Split<'py>> {
     let o = Options::new("", Style::Snake, kwargs(py, options)?).map_err(|e| to_py(py, e))?;
     let p = embedrec_host::holdout_params(o).map_err(|e| to_py(py, e))?;
-    let d = interactions(py, user_ids, item_ids, weights, timestamps)?;
+    let d = interactions(py, user_ids, item_ids, weights, timestamps.map(|t| t.0))?;
     let parts = run(py, || {
         embedrec::eval::holdout_split(&d, p.test_fraction, p.min_interactions, p.seed)
     })?;
@@ -78,12 +78,12 @@ pub(crate) fn leave_last_out<'py>(
     user_ids: Vec<String>,
     item_ids: Vec<String>,
     weights: Option<Vec<f32>>,
-    timestamps: Option<Vec<i64>>,
+    timestamps: Option<Timestamps>,
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Split<'py>> {
     let o = Options::new("", Style::Snake, kwargs(py, options)?).map_err(|e| to_py(py, e))?;
     let p = embedrec_host::leave_last_out_params(o).map_err(|e| to_py(py, e))?;
-    let d = interactions(py, user_ids, item_ids, weights, timestamps)?;
+    let d = interactions(py, user_ids, item_ids, weights, timestamps.map(|t| t.0))?;
     let parts = run(py, || {
         embedrec::eval::leave_last_out(&d, p.min_interactions)
     })?;

@@ -159,3 +159,32 @@ impl Int {
         Int(Value::Int(embedrec_host::DEFAULT_K as i128))
     }
 }
+
+/// Timestamps (whole seconds): a sequence of integers, read fast when every one fits an
+/// `i64`; otherwise each is checked so that the error names the one at fault.
+pub(crate) struct Timestamps(pub(crate) Vec<i64>);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Timestamps {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if let Ok(v) = obj.extract::<Vec<i64>>() {
+            return Ok(Timestamps(v));
+        }
+        let py = obj.py();
+        match value(py, "timestamps", &obj)? {
+            Value::List(xs) => xs
+                .iter()
+                .enumerate()
+                .map(|(i, x)| embedrec_host::to_i64(&format!("timestamps[{i}]"), x))
+                .collect::<embedrec::Result<Vec<i64>>>()
+                .map(Timestamps)
+                .map_err(|e| crate::error::to_py(py, e)),
+            other => Err(crate::error::invalid(
+                py,
+                "timestamps",
+                "a sequence of integers (seconds)",
+                other.describe(),
+            )),
+        }
+    }
+}
