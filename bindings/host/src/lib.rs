@@ -15,8 +15,9 @@ mod value;
 
 pub use attrs::{Attributes, item_attrs, upsert_options};
 pub use options::{
-    SplitParams, engine_config, engine_options, filter, holdout_params, leave_last_out_params,
-    model_spec, recommend_call, recommend_options,
+    SplitParams, engine_config, engine_options, filter, holdout_params,
+    interactions as interactions_from, leave_last_out_params, model_spec, recommend_call,
+    recommend_options,
 };
 pub use shape::{config, fit_report, hits, interactions, progress, ranking_metrics, stats};
 pub use value::{Options, Style, Value, to_f64, to_i64, to_usize};

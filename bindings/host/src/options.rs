@@ -254,6 +254,37 @@ pub fn model_spec(name: &str, mut o: Options) -> Result<ModelSpec> {
     Ok(spec)
 }
 
+/// Interactions given as parallel lists (weights default to 1, timestamps to 0); every list
+/// must have one entry per user id.
+pub fn interactions(
+    style: Style,
+    users: Vec<String>,
+    items: Vec<String>,
+    weights: Option<Vec<f32>>,
+    timestamps: Option<Vec<i64>>,
+) -> Result<embedrec::eval::Interactions> {
+    let n = users.len();
+    for (key, len) in [
+        ("item_ids", Some(items.len())),
+        ("weights", weights.as_ref().map(Vec::len)),
+        ("timestamps", timestamps.as_ref().map(Vec::len)),
+    ] {
+        if let Some(len) = len.filter(|&l| l != n) {
+            return Err(Error::invalid(
+                style.key(key),
+                format!("{n} entries (one per user id)"),
+                len,
+            ));
+        }
+    }
+    Ok(embedrec::eval::Interactions {
+        weights: weights.unwrap_or_else(|| vec![1.0; n]),
+        timestamps: timestamps.unwrap_or_else(|| vec![0; n]),
+        users,
+        items,
+    })
+}
+
 /// Parameters of a split.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SplitParams {

@@ -1,7 +1,7 @@
 //! Splits for evaluation, and the test hooks of the boundary.
 
 use crate::engine::{CoreTask, Done, timestamps};
-use crate::error::{invalid, run};
+use crate::error::run;
 use crate::value::{opt, strings};
 use embedrec::eval::Interactions;
 use embedrec_host::{Options, Style};
@@ -15,20 +15,7 @@ pub(crate) fn interactions(
     weights: Option<Vec<f32>>,
     timestamps: Option<Vec<i64>>,
 ) -> embedrec::Result<Interactions> {
-    let n = users.len();
-    if items.len() != n {
-        return Err(invalid(
-            "itemIds",
-            &format!("{n} entries (one per user id)"),
-            items.len(),
-        ));
-    }
-    Ok(Interactions {
-        weights: weights.unwrap_or_else(|| vec![1.0; n]),
-        timestamps: timestamps.unwrap_or_else(|| vec![0; n]),
-        users,
-        items,
-    })
+    embedrec_host::interactions_from(Style::Camel, users, items, weights, timestamps)
 }
 
 /// Reads the interactions and the options, splits, and shapes `{ train, test }`.

@@ -1,7 +1,7 @@
 //! Training and evaluation helpers for Python: `holdout_split`, `leave_last_out` and the
 //! interactions they take.
 
-use crate::error::{invalid, run, to_py};
+use crate::error::{run, to_py};
 use crate::value::{Timestamps, kwargs, to_py as to_py_value};
 use embedrec::eval::Interactions;
 use embedrec_host::{Options, Style};
@@ -15,21 +15,8 @@ pub(crate) fn interactions(
     weights: Option<Vec<f32>>,
     timestamps: Option<Vec<i64>>,
 ) -> PyResult<Interactions> {
-    let n = users.len();
-    if items.len() != n {
-        return Err(invalid(
-            py,
-            "item_ids",
-            &format!("{n} entries (one per user id)"),
-            items.len(),
-        ));
-    }
-    Ok(Interactions {
-        weights: weights.unwrap_or_else(|| vec![1.0; n]),
-        timestamps: timestamps.unwrap_or_else(|| vec![0; n]),
-        users,
-        items,
-    })
+    embedrec_host::interactions_from(Style::Snake, users, items, weights, timestamps)
+        .map_err(|e| to_py(py, e))
 }
 
 type Split<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>);
