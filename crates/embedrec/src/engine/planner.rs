@@ -12,10 +12,16 @@ use std::sync::atomic::Ordering;
 const MAX_FETCH: usize = 4_096;
 
 impl Engine {
-    /// Runs a scan over `n` slots: on the engine's pool when it is large enough to be split
-    /// in parallel, in the calling thread otherwise. Never on the global rayon pool.
-    fn scan<R: Send>(&self, n: usize, f: impl Fn() -> R + Send + Sync) -> R {
-        if n > PARALLEL_SCAN
+    /// Runs a scan over `subset` (or every slot): on the engine's pool when it is large
+    /// enough to be split in parallel, in the calling thread otherwise. Never on the global
+    /// rayon pool.
+    fn scan<R: Send>(
+        &self,
+        st: &State,
+        subset: Option<&[u32]>,
+        f: impl Fn() -> R + Send + Sync,
+    ) -> R {
+        if subset.map_or(st.cat.slots(), <[u32]>::len) > PARALLEL_SCAN
             && let Ok(r) = self.pool.install(&f)
         {
             return r;
@@ -37,8 +43,9 @@ impl Engine {
         let accept = |s: u32| scores[s as usize] > f32::NEG_INFINITY && cf.matches(&st.cat, s);
         let score = |s: u32| scores[s as usize];
         let subset = cf.allow.as_deref();
-        let n = subset.map_or(st.cat.slots(), <[u32]>::len);
-        let hits = self.scan(n, || top_k_by(st.cat.slots(), &score, k, &accept, subset));
+        let hits = self.scan(st, subset, || {
+            top_k_by(st.cat.slots(), &score, k, &accept, subset)
+        });
         self.to_hits(st, hits)
     }
 
@@ -47,8 +54,9 @@ impl Engine {
         let score = |s: u32| st.users.popularity(s) as f32;
         let accept = |s: u32| cf.matches(&st.cat, s);
         let subset = cf.allow.as_deref();
-        let n = subset.map_or(st.cat.slots(), <[u32]>::len);
-        let hits = self.scan(n, || top_k_by(st.cat.slots(), &score, k, &accept, subset));
+        let hits = self.scan(st, subset, || {
+            top_k_by(st.cat.slots(), &score, k, &accept, subset)
+        });
         self.to_hits(st, hits)
     }
 
@@ -89,8 +97,7 @@ impl Engine {
         }
         let accept = |s: u32| cf.matches(&st.cat, s);
         let exact = |subset: Option<&[u32]>| {
-            let n = subset.map_or(st.cat.slots(), <[u32]>::len);
-            self.scan(n, || exact_top_k(&st.cat, q, k, &accept, subset))
+            self.scan(st, subset, || exact_top_k(&st.cat, q, k, &accept, subset))
         };
         // Brute force wins for small catalogs, large k, and selective filters (the graph
         // would have to examine k / fraction candidates).
