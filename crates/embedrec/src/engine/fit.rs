@@ -1,7 +1,7 @@
 //! Training: the interactions as a matrix, a model trained on the engine's pool and
 //! installed.
 
-use super::{Engine, FitReport};
+use super::{Engine, FitReport, factors::FactorIndex};
 use crate::model::{Csr, Model, ModelSpec, Progress};
 use crate::{Error, Result};
 use std::time::Instant;
@@ -63,11 +63,16 @@ impl Engine {
             seconds: t0.elapsed().as_secs_f64(),
             loss,
         };
-        let mut st = parking_lot::RwLockUpgradableReadGuard::upgrade(st);
         let mut model = model;
         let all: Vec<u32> = st.cat.live_slots().collect();
         model.on_upsert(&st.cat, &all);
+        let (m, ef) = (self.config.m, self.config.ef_construction);
+        let factors = self
+            .pool
+            .install(|| FactorIndex::build(&model, &st.cat, m, ef))??;
+        let mut st = parking_lot::RwLockUpgradableReadGuard::upgrade(st);
         st.model = Some(model);
+        st.factors = factors;
         drop(st);
         self.mutated();
         Ok(report)
@@ -80,7 +85,10 @@ impl Engine {
 
     /// Removes the trained model: queries go back to content-vector profiles.
     pub fn clear_model(&self) {
-        self.state.write().model = None;
+        let mut st = self.state.write();
+        st.model = None;
+        st.factors = None;
+        drop(st);
         self.mutated();
     }
 }

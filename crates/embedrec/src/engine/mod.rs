@@ -3,6 +3,7 @@
 mod batch;
 mod cache;
 pub(crate) mod config;
+mod factors;
 mod fit;
 mod metrics;
 mod planner;
@@ -26,6 +27,7 @@ use crate::store::Catalog;
 use crate::store::Users;
 use crate::{Error, Result};
 use cache::ResultCache;
+use factors::FactorIndex;
 use metrics::Metrics;
 use parking_lot::{Mutex, RwLock};
 use pool::Pool;
@@ -38,6 +40,8 @@ pub(crate) struct State {
     pub(crate) index: Box<dyn AnnIndex>,
     pub(crate) users: Users,
     pub(crate) model: Option<Model>,
+    /// The model's item factors as graphs (present exactly when the model has factors).
+    pub(crate) factors: Option<FactorIndex>,
 }
 
 /// The recommendation engine. All methods take `&self`; the engine is `Send + Sync` and meant
@@ -82,6 +86,7 @@ impl Engine {
                 index,
                 users: Users::default(),
                 model: None,
+                factors: None,
             },
         ))
     }
@@ -222,7 +227,9 @@ impl Engine {
             users: st.users.len(),
             interactions: st.users.total(),
             index: st.index.name(),
-            index_memory_bytes: st.index.memory_bytes() + st.cat.link_bytes(),
+            index_memory_bytes: st.index.memory_bytes()
+                + st.cat.link_bytes()
+                + st.factors.as_ref().map_or(0, FactorIndex::memory_bytes),
             vector_memory_bytes: st.cat.vector_bytes(),
             epoch: self.epoch.load(Ordering::SeqCst),
             threads: self.pool.threads(),
@@ -278,6 +285,12 @@ impl Engine {
                 index
             }
         };
+        let factors = match &model {
+            Some(m) => {
+                pool.install(|| FactorIndex::build(m, &cat, config.m, config.ef_construction))??
+            }
+            None => None,
+        };
         let mut e = Self::assemble(
             config,
             State {
@@ -285,6 +298,7 @@ impl Engine {
                 index,
                 users,
                 model,
+                factors,
             },
         );
         e.pool = pool;

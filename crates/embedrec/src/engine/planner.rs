@@ -3,10 +3,16 @@
 
 use super::{Engine, Hit, State};
 use crate::Metric;
-use crate::index::{PARALLEL_SCAN, exact_top_k, top_k_by};
+use crate::distance::dot;
+use crate::index::{PARALLEL_SCAN, top_k_by, top_k_pairs};
+use crate::model::{Model, Ranking};
 use crate::store::filter::CompiledFilter;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+
+/// An index search: breadth `ef`, the filter to apply; `(slot, exact score)` best first.
+pub(super) type Walk<'a> =
+    dyn Fn(usize, &(dyn Fn(u32) -> bool + Sync)) -> Vec<(u32, f32)> + Sync + 'a;
 
 /// Most graph candidates examined for one query before the exact path is preferred.
 const MAX_FETCH: usize = 4_096;
@@ -29,35 +35,66 @@ impl Engine {
         f()
     }
 
-    /// Top k slots by a dense score vector among those passing the filter.
-    pub(super) fn top_by_scores(
-        &self,
-        st: &State,
-        scores: &[f32],
-        k: usize,
-        cf: &CompiledFilter,
-    ) -> Vec<Hit> {
-        if cf.impossible {
-            return Vec::new();
-        }
-        let accept = |s: u32| scores[s as usize] > f32::NEG_INFINITY && cf.matches(&st.cat, s);
-        let score = |s: u32| scores[s as usize];
-        let subset = cf.allow.as_deref();
-        let hits = self.scan(st, subset, || {
-            top_k_by(st.cat.slots(), &score, k, &accept, subset)
-        });
+    /// Most popular items passing the filter.
+    pub(super) fn popular(&self, st: &State, k: usize, cf: &CompiledFilter) -> Vec<Hit> {
+        let hits = self.ranked(st, k, cf, &|s: u32| st.users.popularity(s) as f32, None);
         self.to_hits(st, hits)
     }
 
-    /// Most popular items (by summed interaction weight) passing the filter.
-    pub(super) fn popular(&self, st: &State, k: usize, cf: &CompiledFilter) -> Vec<Hit> {
+    /// The `k` best items by a model's ranking: factor rankings through the factor index
+    /// (or exactly, when the planner finds that cheaper), candidate lists by top-k
+    /// selection, then the most popular items when the model had fewer than `k`.
+    pub(super) fn rank_model(
+        &self,
+        st: &State,
+        model: &Model,
+        r: Ranking<'_>,
+        k: usize,
+        cf: &CompiledFilter,
+    ) -> Vec<Hit> {
+        let hits = match r {
+            Ranking::Factors(u) => {
+                let (y, f) = model.item_factors().expect("a factor ranking has factors");
+                let rows = (y.len() / f).min(st.cat.slots());
+                let score = |s: u32| {
+                    let s = s as usize;
+                    if s < rows {
+                        dot(&y[s * f..(s + 1) * f], &u)
+                    } else {
+                        f32::NEG_INFINITY
+                    }
+                };
+                let fx = st.factors.as_ref().map(|fx| &fx.inner);
+                let walk = |ef: usize, accept: &(dyn Fn(u32) -> bool + Sync)| {
+                    fx.map_or_else(Vec::new, |ix| ix.search(&u, k, ef, accept))
+                };
+                self.ranked(st, k, cf, &score, fx.map(|_| (&walk as &Walk<'_>, true)))
+            }
+            Ranking::CosineFactors(t) => match st.factors.as_ref().map(|fx| &fx.cosine) {
+                Some(ix) => {
+                    let score = ix.scorer(&t);
+                    let walk = |ef: usize, accept: &(dyn Fn(u32) -> bool + Sync)| {
+                        ix.search(&t, k, ef, accept)
+                    };
+                    self.ranked(st, k, cf, &score, Some((&walk, true)))
+                }
+                None => Vec::new(),
+            },
+            Ranking::Candidates(c) => top_k_pairs(c, k, &|s: u32| cf.matches(&st.cat, s)),
+            Ranking::Dense(d) => {
+                let score = |s: u32| d.get(s as usize).copied().unwrap_or(f32::NEG_INFINITY);
+                self.ranked(st, k, cf, &score, None)
+            }
+        };
+        if hits.len() >= k {
+            return self.to_hits(st, hits);
+        }
+        // Too few candidates: the rest by popularity.
+        let mut rest = cf.clone();
+        rest.exclude(hits.iter().map(|h| h.0));
         let score = |s: u32| st.users.popularity(s) as f32;
-        let accept = |s: u32| cf.matches(&st.cat, s);
-        let subset = cf.allow.as_deref();
-        let hits = self.scan(st, subset, || {
-            top_k_by(st.cat.slots(), &score, k, &accept, subset)
-        });
-        self.to_hits(st, hits)
+        let more = self.ranked(st, k - hits.len(), &rest, &score, None);
+        self.to_hits(st, hits.into_iter().chain(more).collect())
     }
 
     /// The query as the index compares it: unit length under cosine, else as given.
@@ -91,52 +128,83 @@ impl Engine {
         k: usize,
         cf: &CompiledFilter,
     ) -> Vec<Hit> {
+        let scorer = st.cat.scorer(q);
+        let trivial = cf.only_exclusions() && cf.excluded_count() == 0;
+        let walk = |ef: usize, accept: &(dyn Fn(u32) -> bool + Sync)| {
+            st.index
+                .search(&st.cat, q, k, ef, (!trivial).then_some(accept))
+        };
+        let graph = st.index.name() != "exact";
+        let hits = self.ranked(
+            st,
+            k,
+            cf,
+            &scorer,
+            graph.then_some((&walk as &Walk<'_>, st.index.filters_during_traversal())),
+        );
+        self.to_hits(st, hits)
+    }
+
+    /// The `k` best `(slot, score)` pairs passing `cf`: by the exact path (every candidate
+    /// scored with `score`; slots scored `-inf` are never returned) or, when the planner
+    /// finds it cheaper, by `walk` — an index search given its breadth `ef` and the filter
+    /// (the flag tells whether the index applies it while walking).
+    ///
+    /// Brute force wins for small catalogs, large `k` and selective filters (a graph would
+    /// have to examine `k / fraction` candidates); an allow-list is always scanned directly.
+    pub(super) fn ranked(
+        &self,
+        st: &State,
+        k: usize,
+        cf: &CompiledFilter,
+        score: &(dyn Fn(u32) -> f32 + Sync),
+        walk: Option<(&Walk<'_>, bool)>,
+    ) -> Vec<(u32, f32)> {
         let live = st.cat.len();
-        if live == 0 || cf.impossible {
+        if live == 0 || cf.impossible || k == 0 {
             return Vec::new();
         }
         let accept = |s: u32| cf.matches(&st.cat, s);
         let exact = |subset: Option<&[u32]>| {
-            self.scan(st, subset, || exact_top_k(&st.cat, q, k, &accept, subset))
+            self.scan(st, subset, || {
+                top_k_by(st.cat.slots(), score, k, &accept, subset)
+            })
         };
-        // Brute force wins for small catalogs, large k, and selective filters (the graph
-        // would have to examine k / fraction candidates).
+        let Some((walk, filters_while_walking)) = walk else {
+            return exact(cf.allow.as_deref());
+        };
+        if cf.allow.is_some() {
+            return exact(cf.allow.as_deref());
+        }
         let fraction = if cf.only_exclusions() {
             1.0
         } else {
             self.estimated_fraction(st, cf)
         };
         let wanted = (k + cf.excluded_count()) as f64 / fraction.max(1e-9);
-        let scan_all = st.index.name() == "exact"
-            || live <= self.config.exact_below
+        if live <= self.config.exact_below
             || k.saturating_mul(4) >= live
             || fraction <= self.config.exact_filter_fraction
-            || wanted > MAX_FETCH as f64;
-        let hits = if let Some(allow) = &cf.allow {
-            exact(Some(allow))
-        } else if scan_all {
+            || wanted > MAX_FETCH as f64
+        {
+            return exact(None);
+        }
+        // Candidates to examine: enough that k survive the filter and exclusions (an index
+        // that filters while walking counts only accepted items already).
+        let ef_search = self.ef_search.load(Ordering::Relaxed);
+        let ef = if filters_while_walking {
+            ef_search.max(k)
+        } else {
+            ef_search.max((wanted * 1.2).ceil() as usize)
+        };
+        let found = walk(ef, &accept);
+        if found.len() < k && found.len() < live {
+            // The walk ran out of matching candidates; the exact path guarantees k results
+            // whenever k matching items exist.
             exact(None)
         } else {
-            // Candidates to examine: enough that k survive the filter and exclusions (an
-            // index that filters while walking counts only accepted items already).
-            let ef = if st.index.filters_during_traversal() {
-                self.ef_search.load(Ordering::Relaxed).max(k)
-            } else {
-                (self.ef_search.load(Ordering::Relaxed)).max((wanted * 1.2).ceil() as usize)
-            };
-            let trivial = cf.only_exclusions() && cf.excluded_count() == 0;
-            let found = st
-                .index
-                .search(&st.cat, q, k, ef, (!trivial).then_some(&accept));
-            if found.len() < k && found.len() < live {
-                // The graph walk ran out of matching candidates; the exact path guarantees k
-                // results whenever k matching items exist.
-                exact(None)
-            } else {
-                found
-            }
-        };
-        self.to_hits(st, hits)
+            found
+        }
     }
 
     /// Fraction of live items passing the filter, estimated on an evenly spaced sample.

@@ -110,13 +110,10 @@ impl Engine {
                         None => CompiledFilter::default(),
                     };
                     cf.exclude([slot]);
-                    if let Some(model) = &st.model {
-                        let scores = self
-                            .pool
-                            .install(|| model.similar_scores(st.cat.slots(), slot))?;
-                        if let Some(scores) = scores {
-                            return Ok(self.top_by_scores(&st, &scores, k, &cf));
-                        }
+                    if let Some(model) = &st.model
+                        && let Some(r) = model.similar_ranking(st.cat.slots(), slot)
+                    {
+                        return Ok(self.rank_model(&st, model, r, k, &cf));
                     }
                     let q = st.cat.index_vector_ref(slot);
                     Ok(self.run_query(&st, &q, k, &cf))
@@ -221,11 +218,8 @@ impl Engine {
                     .filter(|i| st.cat.is_live(i.slot))
                     .map(|i| (i.slot, i.weight)),
             );
-            let scores = self
-                .pool
-                .install(|| model.scores(st.cat.slots(), user, &agg))?;
-            if let Some(scores) = scores {
-                return Ok(self.top_by_scores(st, &scores, k, &cf));
+            if let Some(r) = model.ranking(st.cat.slots(), user, &agg) {
+                return Ok(self.rank_model(st, model, r, k, &cf));
             }
         }
         match Users::profile(&st.cat, hist, self.config.recency_half_life_secs) {

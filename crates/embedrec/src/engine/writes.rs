@@ -88,11 +88,18 @@ impl Engine {
             let applied = st.cat.apply(&items);
             let slots: Vec<u32> = applied.iter().map(|(s, _)| *s).collect();
             let State {
-                cat, index, model, ..
+                cat,
+                index,
+                model,
+                factors,
+                ..
             } = &mut *st;
             self.pool.install(|| index.upsert(cat, &slots))??;
             if let Some(m) = model {
                 m.on_upsert(cat, &slots);
+                if let Some(fx) = factors {
+                    self.pool.install(|| fx.update(m, cat, &slots))??;
+                }
             }
             self.maybe_rebuild(&mut st)?;
             self.mutated();
@@ -137,6 +144,9 @@ impl Engine {
             if let Some(m) = &mut st.model {
                 m.forget(&slots);
             }
+            if let Some(fx) = &mut st.factors {
+                fx.remove(&slots);
+            }
             self.maybe_rebuild(&mut st)?;
             self.mutated();
             Ok(slots.len())
@@ -177,7 +187,13 @@ impl Engine {
                 };
                 st.users.add(user_ids[i].as_ref(), it);
             }
-            let State { users, model, .. } = &mut *st;
+            let State {
+                users,
+                model,
+                factors,
+                cat,
+                ..
+            } = &mut *st;
             if let Some(Model::Als(m)) = model {
                 // Incremental update of the users and items these interactions touch.
                 let mut touched_users: Vec<u32> = user_ids
@@ -190,6 +206,9 @@ impl Engine {
                 slots.dedup();
                 let (tu, ti) = (&touched_users, &slots);
                 self.pool.install(|| m.update(users, tu, ti))?;
+            }
+            if let (Some(model), Some(fx)) = (model, factors) {
+                self.pool.install(|| fx.update(model, cat, &slots))??;
             }
             self.mutated();
             Ok(())

@@ -70,6 +70,10 @@ fn scan(
             continue;
         }
         let sc = score(s);
+        if sc == f32::NEG_INFINITY {
+            // A slot the scorer has no view of (e.g. no model factors).
+            continue;
+        }
         if heap.len() < k {
             heap.push(MinHit(sc, s));
         } else if let Some(top) = heap.peek()
@@ -93,10 +97,37 @@ pub(crate) fn exact_top_k(
     top_k_by(cat.slots(), &cat.scorer(query), k, accept, subset)
 }
 
+/// The `k` best of `(slot, score)` pairs among slots `accept` takes, best first (a bounded
+/// heap: no full sort of the candidates).
+pub(crate) fn top_k_pairs(
+    pairs: Vec<(u32, f32)>,
+    k: usize,
+    accept: &(dyn Fn(u32) -> bool + Sync),
+) -> Vec<(u32, f32)> {
+    let mut heap: BinaryHeap<MinHit> = BinaryHeap::with_capacity(k + 1);
+    for (s, sc) in pairs {
+        if k == 0 || sc.is_nan() || sc == f32::NEG_INFINITY || !accept(s) {
+            continue;
+        }
+        if heap.len() < k {
+            heap.push(MinHit(sc, s));
+        } else if let Some(top) = heap.peek()
+            && MinHit(sc, s) < *top
+        {
+            heap.pop();
+            heap.push(MinHit(sc, s));
+        }
+    }
+    let mut hits: Vec<(u32, f32)> = heap.into_iter().map(|h| (h.1, h.0)).collect();
+    sort_hits(&mut hits);
+    hits
+}
+
 /// Scans of more slots than this are split into chunks scored in parallel.
 pub(crate) const PARALLEL_SCAN: usize = 16_384;
 
-/// Top-k by any per-slot score over `subset` (or slots `0..n_slots`), best first. A scan of
+/// Top-k by any per-slot score over `subset` (or slots `0..n_slots`), best first; slots
+/// scored `-inf` are skipped. A scan of
 /// more than [`PARALLEL_SCAN`] slots runs its chunks in parallel when the caller runs inside a
 /// rayon pool (the engine's), and in the calling thread otherwise: never on the global pool.
 pub(crate) fn top_k_by(

@@ -10,11 +10,13 @@ mod exact;
 mod hnsw;
 #[cfg(feature = "hnsw-rs")]
 mod hnsw_rs;
+mod vectors;
 
-pub(crate) use exact::{ExactIndex, PARALLEL_SCAN, exact_top_k, top_k_by};
+pub(crate) use exact::{ExactIndex, PARALLEL_SCAN, top_k_by, top_k_pairs};
 pub(crate) use hnsw::{NativeHnsw, StoredGraph, links_per_row};
 #[cfg(feature = "hnsw-rs")]
 pub(crate) use hnsw_rs::HnswIndex;
+pub(crate) use vectors::{Similarity, VectorIndex};
 
 /// The contract every index implements. Implementations receive only validated input:
 /// vectors of the right dimension with finite components (unit length under cosine).

@@ -23,10 +23,20 @@ pub use spec::{
 };
 
 use crate::Result;
-use crate::distance::dot;
 use crate::store::{Catalog, Users};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+
+/// How a model ranks items for one query.
+pub(crate) enum Ranking<'a> {
+    /// By inner product with the item factors ([`Model::item_factors`]): the query vector.
+    Factors(Vec<f32>),
+    /// By cosine between the item factors and this vector.
+    CosineFactors(Vec<f32>),
+    /// Only these `(slot, score)` candidates have a score.
+    Candidates(Vec<(u32, f32)>),
+    /// A score for every slot (missing trailing slots score nothing).
+    Dense(&'a [f32]),
+}
 
 /// A trained model, as stored in the engine and its file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -204,131 +214,113 @@ impl Model {
         }
     }
 
-    /// Per-slot scores for a history (`user` is the stored user index, if any), or `None`
-    /// when the model has nothing to say for it.
-    pub(crate) fn scores(
+    /// How the model ranks items for a history (`user` is the stored user index, if any),
+    /// or `None` when the model has nothing to say for it.
+    pub(crate) fn ranking(
         &self,
         slots: usize,
         user: Option<u32>,
         hist: &[(u32, f32)],
-    ) -> Option<Vec<f32>> {
+    ) -> Option<Ranking<'_>> {
         match self {
             Model::Als(m) => {
-                let f = m.params.factors;
-                let folded;
-                let u: &[f32] = match user.and_then(|u| m.user_factor(u)) {
-                    Some(x) => x,
-                    None => {
-                        folded = m.fold_in(hist)?;
-                        &folded
-                    }
+                let u = match user.and_then(|u| m.user_factor(u)) {
+                    Some(x) => x.to_vec(),
+                    None => m.fold_in(hist)?,
                 };
-                let rows = (m.item_factors.len() / f).min(slots);
-                let mut out = vec![f32::NEG_INFINITY; slots];
-                out[..rows]
-                    .par_iter_mut()
-                    .enumerate()
-                    .for_each(|(s, o)| *o = dot(&m.item_factors[s * f..(s + 1) * f], u));
-                Some(out)
+                Some(Ranking::Factors(u))
             }
             Model::Knn(m) => {
-                let mut out = vec![0.0f32; slots];
-                let mut any = false;
+                // Accumulate into a dense scratch, remembering which slots were touched, so
+                // that only the candidates are ranked.
+                let mut acc = vec![0.0f32; slots];
+                let mut touched = Vec::new();
                 for &(s, w) in hist {
-                    for &(j, sim) in m
-                        .neighbours
-                        .get(s as usize)
-                        .map(|v| v.as_slice())
-                        .unwrap_or(&[])
-                    {
+                    for &(j, sim) in m.neighbours.get(s as usize).map_or(&[][..], |v| v) {
                         if (j as usize) < slots {
-                            out[j as usize] += w * sim;
-                            any = true;
+                            if acc[j as usize] == 0.0 {
+                                touched.push(j);
+                            }
+                            acc[j as usize] += w * sim;
                         }
                     }
                 }
-                any.then_some(out)
+                if touched.is_empty() {
+                    return None;
+                }
+                touched.sort_unstable();
+                touched.dedup();
+                Some(Ranking::Candidates(
+                    touched.into_iter().map(|j| (j, acc[j as usize])).collect(),
+                ))
             }
             Model::Ease(m) => {
                 let n = m.items.len();
-                let rows: Vec<usize> = hist
-                    .iter()
-                    .filter_map(|&(s, _)| {
-                        m.row_of
-                            .get(s as usize)
-                            .filter(|&&r| r != NO_ROW)
-                            .map(|&r| r as usize)
-                    })
-                    .collect();
-                if rows.is_empty() {
-                    return None;
-                }
                 let mut acc = vec![0.0f32; n];
-                for r in rows {
-                    for (a, &w) in acc.iter_mut().zip(&m.b[r * n..(r + 1) * n]) {
-                        *a += w;
+                let mut any = false;
+                for &(s, _) in hist {
+                    if let Some(&r) = m.row_of.get(s as usize).filter(|&&r| r != NO_ROW) {
+                        let r = r as usize;
+                        any = true;
+                        for (a, &w) in acc.iter_mut().zip(&m.b[r * n..(r + 1) * n]) {
+                            *a += w;
+                        }
                     }
                 }
-                let mut out = vec![f32::NEG_INFINITY; slots];
-                for (j, &s) in m.items.iter().enumerate() {
-                    if s != NO_ROW && (s as usize) < slots {
-                        out[s as usize] = acc[j];
-                    }
-                }
-                Some(out)
+                any.then(|| {
+                    Ranking::Candidates(
+                        m.items
+                            .iter()
+                            .zip(acc)
+                            .filter(|&(&s, _)| s != NO_ROW && (s as usize) < slots)
+                            .map(|(&s, a)| (s, a))
+                            .collect(),
+                    )
+                })
             }
-            Model::Popularity { scores } => {
-                let mut out = scores.clone();
-                out.resize(slots, 0.0);
-                Some(out)
-            }
+            Model::Popularity { scores } => Some(Ranking::Dense(scores)),
         }
     }
 
-    /// Per-slot similarity to item `slot`, or `None` when the model has no view of it.
-    pub(crate) fn similar_scores(&self, slots: usize, slot: u32) -> Option<Vec<f32>> {
+    /// Item factors (`slots * factors`, row per slot) and their width, for a model that
+    /// ranks by inner product with them.
+    pub(crate) fn item_factors(&self) -> Option<(&[f32], usize)> {
+        match self {
+            Model::Als(m) => Some((&m.item_factors, m.params.factors)),
+            _ => None,
+        }
+    }
+
+    /// How the model ranks items by similarity to item `slot`, or `None` when the model has
+    /// no view of it.
+    pub(crate) fn similar_ranking(&self, slots: usize, slot: u32) -> Option<Ranking<'_>> {
         match self {
             Model::Als(m) => {
-                let f = m.params.factors;
-                let rows = (m.item_factors.len() / f).min(slots);
-                if slot as usize >= rows {
-                    return None;
-                }
+                let rows = (m.item_factors.len() / m.params.factors).min(slots);
                 let t = m.factor(slot);
-                let tn = dot(t, t).sqrt();
-                if tn == 0.0 {
-                    return None;
-                }
-                let mut out = vec![f32::NEG_INFINITY; slots];
-                out[..rows].par_iter_mut().enumerate().for_each(|(s, o)| {
-                    let y = &m.item_factors[s * f..(s + 1) * f];
-                    let n = dot(y, y).sqrt();
-                    if n > 0.0 {
-                        *o = dot(y, t) / (n * tn);
-                    }
-                });
-                Some(out)
+                ((slot as usize) < rows && t.iter().any(|&x| x != 0.0))
+                    .then(|| Ranking::CosineFactors(t.to_vec()))
             }
             Model::Knn(m) => {
                 let nb = m.neighbours.get(slot as usize).filter(|v| !v.is_empty())?;
-                let mut out = vec![f32::NEG_INFINITY; slots];
-                for &(j, sim) in nb {
-                    if (j as usize) < slots {
-                        out[j as usize] = sim;
-                    }
-                }
-                Some(out)
+                Some(Ranking::Candidates(
+                    nb.iter()
+                        .copied()
+                        .filter(|&(j, _)| (j as usize) < slots)
+                        .collect(),
+                ))
             }
             Model::Ease(m) => {
                 let n = m.items.len();
                 let r = *m.row_of.get(slot as usize).filter(|&&r| r != NO_ROW)? as usize;
-                let mut out = vec![f32::NEG_INFINITY; slots];
-                for (j, &s) in m.items.iter().enumerate() {
-                    if s != NO_ROW && (s as usize) < slots && j != r {
-                        out[s as usize] = m.b[r * n + j];
-                    }
-                }
-                Some(out)
+                Some(Ranking::Candidates(
+                    m.items
+                        .iter()
+                        .enumerate()
+                        .filter(|&(j, &s)| s != NO_ROW && (s as usize) < slots && j != r)
+                        .map(|(j, &s)| (s, m.b[r * n + j]))
+                        .collect(),
+                ))
             }
             Model::Popularity { .. } => None,
         }

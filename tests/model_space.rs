@@ -1,0 +1,181 @@
+//! Queries in model space: after an ALS fit, `recommend`, `recommend_for_items`, `similar`
+//! and the batch calls walk a graph over the item factors. At a high search breadth they
+//! return the exact model ranking; filters and seen items apply inside the walk; the graphs
+//! follow incremental updates, removals, new items and a save and load.
+
+mod common;
+use common::*;
+use embedrec::*;
+
+const ITEMS: usize = 6_000;
+
+/// An engine over `ITEMS` clustered items, 800 users with tastes for one genre plus noise,
+/// trained with ALS. `exact_below` above the catalog size forces the exact path.
+fn trained(exact_below: usize) -> Engine {
+    let mut config = EngineConfig::new(8).with_threads(2);
+    config.exact_below = exact_below;
+    let e = Engine::new(config).unwrap();
+    let (ids, v, a) = catalog(ITEMS, 8, 7);
+    e.upsert_items(&ids, v.view(), Some(&a)).unwrap();
+    let mut r = Rng(11);
+    let (mut users, mut items, mut weights) = (vec![], vec![], vec![]);
+    for u in 0..800 {
+        for j in 0..30 {
+            let item = if j % 3 == 0 {
+                r.below(ITEMS)
+            } else {
+                r.below(ITEMS / 5) * 5 + u % 5
+            };
+            users.push(format!("u{u}"));
+            items.push(format!("t{item}"));
+            weights.push(1.0 + r.below(5) as f32);
+        }
+    }
+    e.add_interactions(&users, &items, Some(&weights), None)
+        .unwrap();
+    e.fit(
+        &ModelSpec::Als(AlsParams {
+            factors: 16,
+            iterations: 8,
+            ..Default::default()
+        }),
+        None,
+    )
+    .unwrap();
+    e
+}
+
+fn overlap(a: &[Hit], b: &[Hit]) -> f64 {
+    let b = ids(b);
+    a.iter().filter(|h| b.contains(&h.id.to_string())).count() as f64 / b.len().max(1) as f64
+}
+
+fn close(a: &[Hit], b: &[Hit]) {
+    assert_eq!(a.len(), b.len());
+    // Equal rankings up to ties: the same scores position by position.
+    for (x, y) in a.iter().zip(b) {
+        assert!(
+            (x.score - y.score).abs() <= 1e-5 * y.score.abs().max(1.0),
+            "{a:?}\n{b:?}"
+        );
+    }
+}
+
+#[test]
+fn model_space_walk_matches_the_exact_ranking() {
+    let (graph, exact) = (trained(2_000), trained(usize::MAX));
+    let none = RecommendOptions::default();
+    // Default breadth: high recall.
+    let mut recall = 0.0;
+    for u in 0..100 {
+        let id = format!("u{u}");
+        recall += overlap(
+            &graph.recommend(&id, 10, &none).unwrap(),
+            &exact.recommend(&id, 10, &none).unwrap(),
+        );
+    }
+    assert!(recall / 100.0 >= 0.95, "recall@10 {}", recall / 100.0);
+    // A high breadth: the exact ranking.
+    graph.set_ef_search(1_000).unwrap();
+    for u in [0, 1, 2, 3, 17, 301] {
+        let id = format!("u{u}");
+        close(
+            &graph.recommend(&id, 10, &none).unwrap(),
+            &exact.recommend(&id, 10, &none).unwrap(),
+        );
+    }
+    for item in ["t0", "t1", "t4242"] {
+        close(
+            &graph.similar(item, 10, None).unwrap(),
+            &exact.similar(item, 10, None).unwrap(),
+        );
+    }
+    let session = ["t5", "t10", "t15"];
+    close(
+        &graph
+            .recommend_for_items(&session, None, 10, &none)
+            .unwrap(),
+        &exact
+            .recommend_for_items(&session, None, 10, &none)
+            .unwrap(),
+    );
+    let users = ["u4", "u5", "u6"];
+    for (a, b) in graph
+        .recommend_batch(&users, 10, &none)
+        .unwrap()
+        .iter()
+        .zip(&exact.recommend_batch(&users, 10, &none).unwrap())
+    {
+        close(a, b);
+    }
+}
+
+#[test]
+fn filters_and_seen_items_apply_inside_the_walk() {
+    let (graph, exact) = (trained(2_000), trained(usize::MAX));
+    graph.set_ef_search(1_000).unwrap();
+    let jazz_or_pop = RecommendOptions::with_filter(Filter::new().tags_any(["jazz", "pop"]));
+    let r = graph.recommend("u0", 20, &jazz_or_pop).unwrap();
+    assert_eq!(r.len(), 20);
+    assert!(r.iter().all(|h| {
+        let g = h.id[1..].parse::<usize>().unwrap() % 5;
+        g == 1 || g == 2
+    }));
+    close(&r, &exact.recommend("u0", 20, &jazz_or_pop).unwrap());
+    // Seen items never come back; with exclude_seen off they may.
+    let seen = graph
+        .recommend("u3", 50, &RecommendOptions::default())
+        .unwrap();
+    let keep = RecommendOptions {
+        exclude_seen: false,
+        ..Default::default()
+    };
+    let all = graph.recommend("u3", 50, &keep).unwrap();
+    let exact_all = exact.recommend("u3", 50, &keep).unwrap();
+    close(&all, &exact_all);
+    assert_ne!(ids(&seen), ids(&all));
+    let range = RecommendOptions::with_filter(Filter::new().range("year", Some(1990.0), None));
+    close(
+        &graph.recommend("u9", 10, &range).unwrap(),
+        &exact.recommend("u9", 10, &range).unwrap(),
+    );
+}
+
+#[test]
+fn the_factor_graphs_follow_updates_removals_and_a_reload() {
+    let (graph, exact) = (trained(2_000), trained(usize::MAX));
+    graph.set_ef_search(1_000).unwrap();
+    let none = RecommendOptions::default();
+    // New interactions move user and item factors; both engines update the same way.
+    for e in [&graph, &exact] {
+        e.add_interactions(&["u1", "u1", "new"], &["t3", "t8", "t13"], None, None)
+            .unwrap();
+    }
+    for u in ["u1", "new"] {
+        close(
+            &graph.recommend(u, 10, &none).unwrap(),
+            &exact.recommend(u, 10, &none).unwrap(),
+        );
+    }
+    // Removed items are never returned.
+    let top: Vec<String> = ids(&graph.recommend("u2", 5, &none).unwrap());
+    for e in [&graph, &exact] {
+        e.remove_items(&top).unwrap();
+    }
+    let after = graph.recommend("u2", 10, &none).unwrap();
+    assert!(after.iter().all(|h| !top.contains(&h.id.to_string())));
+    close(&after, &exact.recommend("u2", 10, &none).unwrap());
+    let sim = graph.similar("t7", 10, None).unwrap();
+    assert!(sim.iter().all(|h| !top.contains(&h.id.to_string())));
+    // A saved engine answers the same after loading.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.embedrec");
+    graph.save(&path).unwrap();
+    let loaded = Engine::load(&path).unwrap();
+    loaded.set_ef_search(1_000).unwrap();
+    close(
+        &loaded.recommend("u2", 10, &none).unwrap(),
+        &exact.recommend("u2", 10, &none).unwrap(),
+    );
+    assert!(loaded.stats().index_memory_bytes > 0);
+}
