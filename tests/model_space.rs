@@ -179,3 +179,81 @@ fn the_factor_graphs_follow_updates_removals_and_a_reload() {
     );
     assert!(loaded.stats().index_memory_bytes > 0);
 }
+
+#[test]
+fn factors_export_and_install_round_trip() {
+    let e = trained(2_000);
+    let items = e.item_factors().unwrap();
+    let users = e.user_factors().unwrap();
+    assert_eq!(items.values.ncols(), 16);
+    assert_eq!(users.ids.len(), 800);
+    assert!(items.ids.len() > 5_000 && items.ids.len() <= ITEMS);
+    assert_eq!(e.item_vectors().values.dim(), (ITEMS, 8));
+    // Another engine over the same catalog, with the factors installed instead of trained.
+    let other = Engine::new(EngineConfig::new(8).with_threads(2)).unwrap();
+    let (ids, v, a) = catalog(ITEMS, 8, 7);
+    other.upsert_items(&ids, v.view(), Some(&a)).unwrap();
+    let params = AlsParams {
+        factors: 16,
+        ..Default::default()
+    };
+    other
+        .install_factors(
+            &items.ids,
+            items.values.view(),
+            Some((&users.ids, users.values.view())),
+            &params,
+        )
+        .unwrap();
+    assert_eq!(other.model_name(), Some("als"));
+    for graph in [&e, &other] {
+        graph.set_ef_search(1_000).unwrap();
+    }
+    // Installed users have no history here, so nothing is excluded as seen.
+    let keep = RecommendOptions {
+        exclude_seen: false,
+        ..Default::default()
+    };
+    close(
+        &other.recommend("u5", 10, &keep).unwrap(),
+        &e.recommend("u5", 10, &keep).unwrap(),
+    );
+    close(
+        &other.similar("t12", 10, None).unwrap(),
+        &e.similar("t12", 10, None).unwrap(),
+    );
+    assert!(other.user_factors().unwrap() == users);
+    assert!(other.item_factors().unwrap() == items);
+    // A user the installed model never saw is folded in from their history.
+    other
+        .add_interactions(&["fresh", "fresh"], &["t1", "t6"], None, None)
+        .unwrap();
+    assert_eq!(other.recommend("fresh", 5, &keep).unwrap().len(), 5);
+    // Bad input names the argument and changes nothing.
+    let before = other.item_factors().unwrap();
+    let err = |r: Result<()>| r.unwrap_err().to_string();
+    let v = items.values.view();
+    let two = items.values.slice(embedrec::ndarray::s![..2, ..]);
+    let none: Option<(&[&str], _)> = None;
+    let msg = err(other.install_factors(&["t0", "nope"], two, none, &params));
+    assert!(msg.contains("item_ids[1]") && msg.contains("nope"), "{msg}");
+    let msg = err(other.install_factors(&["t0", "t0"], two, none, &params));
+    assert!(msg.contains("item_ids[1]"), "{msg}");
+    let msg = err(other.install_factors(&items.ids[..3], v, none, &params));
+    assert!(msg.contains("item_factors rows"), "{msg}");
+    let wide = AlsParams {
+        factors: 8,
+        ..Default::default()
+    };
+    let msg = err(other.install_factors(&items.ids, v, none, &wide));
+    assert!(msg.contains("item_factors"), "{msg}");
+    let mut nan = two.to_owned();
+    nan[[1, 3]] = f32::NAN;
+    let msg = err(other.install_factors(&["t0", "t1"], nan.view(), none, &params));
+    assert!(msg.contains("item_factors[1][3]"), "{msg}");
+    assert!(other.item_factors().unwrap() == before);
+    // No factor model: a clear error.
+    other.clear_model();
+    let msg = other.item_factors().unwrap_err().to_string();
+    assert!(msg.contains("model"), "{msg}");
+}

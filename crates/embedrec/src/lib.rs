@@ -96,7 +96,7 @@ mod util;
 pub use distance::{Metric, dot, l2_sq, simd_level};
 pub use engine::{
     CacheStats, Engine, EngineConfig, EngineStats, FitReport, Hit, IndexKind, MAX_DIM, MAX_EF,
-    MAX_HNSW_M, MAX_K, MAX_THREADS, OpStats, RecommendOptions,
+    MAX_FACTOR, MAX_HNSW_M, MAX_K, MAX_THREADS, OpStats, RecommendOptions, Rows,
 };
 pub use error::{Error, Result};
 pub use index::AnnIndex;

@@ -3,6 +3,7 @@
 mod batch;
 mod cache;
 pub(crate) mod config;
+mod export;
 mod factors;
 mod fit;
 mod metrics;
@@ -15,6 +16,7 @@ mod writes;
 
 pub use cache::CacheStats;
 pub use config::{EngineConfig, IndexKind, MAX_DIM, MAX_EF, MAX_HNSW_M, MAX_K, MAX_THREADS};
+pub use export::{MAX_FACTOR, Rows};
 pub(crate) use metrics::Op;
 pub use metrics::OpStats;
 pub use types::{EngineStats, FitReport, Hit, RecommendOptions};

@@ -467,3 +467,36 @@ impl AlsModel {
         }
     }
 }
+
+impl AlsModel {
+    /// A model from factors trained elsewhere: `item_factors` has a row per catalog slot
+    /// (zero rows where `trained` is false), `user_factors` a row per stored user (zero
+    /// rows for users without one: they are folded in from their history). `params` gives
+    /// the width and the fold-in's regularization and confidence.
+    pub(crate) fn from_factors(
+        params: AlsParams,
+        item_factors: Vec<f32>,
+        trained: Vec<bool>,
+        user_factors: Vec<f32>,
+    ) -> AlsModel {
+        let yty = gram(&item_factors, params.factors, |s| trained[s]);
+        AlsModel {
+            params,
+            item_factors,
+            trained,
+            yty,
+            cold_map: None,
+            user_factors,
+        }
+    }
+
+    /// Factors of the stored users (`users * factors`; zero rows for users without one).
+    pub(crate) fn user_factors(&self) -> &[f32] {
+        &self.user_factors
+    }
+
+    /// Whether the item in `slot` had interactions when the factors were made.
+    pub(crate) fn is_trained(&self, slot: u32) -> bool {
+        self.trained.get(slot as usize).copied().unwrap_or(false)
+    }
+}

@@ -282,6 +282,14 @@ impl Model {
         }
     }
 
+    /// The ALS model, when that is what is installed.
+    pub(crate) fn als(&self) -> Option<&AlsModel> {
+        match self {
+            Model::Als(m) => Some(m),
+            _ => None,
+        }
+    }
+
     /// Item factors (`slots * factors`, row per slot) and their width, for a model that
     /// ranks by inner product with them.
     pub(crate) fn item_factors(&self) -> Option<(&[f32], usize)> {

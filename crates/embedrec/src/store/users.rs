@@ -96,6 +96,11 @@ impl Users {
         self.ids.len()
     }
 
+    /// The id of stored user `u`.
+    pub(crate) fn id(&self, u: u32) -> &str {
+        &self.ids[u as usize]
+    }
+
     pub(crate) fn index(&self, user: &str) -> Option<u32> {
         self.by_id.get(user).copied()
     }
