@@ -33,6 +33,23 @@ export declare class Engine {
   removeItems(ids: Array<string>): number
   /** The stored vector of an item. */
   itemVector(id: string): Float32Array
+  /** Every item's content vector. */
+  itemVectors(): IdRows
+  /**
+   * The installed model's item factors (every item with factors); throws
+   * `INVALID_INPUT` when the model has none (only "als" has factors).
+   */
+  itemFactors(): IdRows
+  /** The installed model's user factors. */
+  userFactors(): IdRows
+  /**
+   * Installs factors trained elsewhere as an "als" model (scores are inner products).
+   * `itemFactors` has one row per id of `itemIds` (a row-major typed array or an array of
+   * arrays); `userIds`/`userFactors` optionally give users (registered if new); others
+   * are folded in from their histories with `options` (the ALS keys: `regularization`,
+   * `alpha`, `confidence`, `cgSteps`; `factors` defaults to the width).
+   */
+  installFactors(itemIds: Array<string>, itemFactors: Float32Array | Float64Array | Array<Array<number>>, userIds?: Array<string> | undefined | null, userFactors?: Float32Array | Float64Array | Array<Array<number>> | undefined | null, options?: FactorOptions | undefined | null): void
   /** Ids of all items. */
   itemIds(): Array<string>
   /** The k most similar items to a vector, best first. */
@@ -174,6 +191,20 @@ export interface EngineStats {
   ops: Record<string, OpStats>
 }
 
+/** ALS parameters of installed factors (`installFactors`): used to fold in users. */
+export interface FactorOptions {
+  /** Width of the factors (default: the width of `itemFactors`). */
+  factors?: number
+  /** L2 regularization (default 0.01). */
+  regularization?: number
+  /** Confidence scale (default 1). */
+  alpha?: number
+  /** "linear" (default) or "log". */
+  confidence?: 'linear' | 'log'
+  /** Conjugate-gradient steps (default 3). */
+  cgSteps?: number
+}
+
 /** Which items may be returned; every condition must hold. Unknown keys are errors. */
 export interface FilterOptions {
   tagsAny?: Array<string>
@@ -254,6 +285,16 @@ export interface HoldoutOptions {
  * to test.
  */
 export declare function holdoutSplit(userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null, options?: HoldoutOptions | undefined | null): Split
+
+/**
+ * Rows keyed by id (factors or vectors): row `i` of `values` (row-major, `width` columns)
+ * belongs to `ids[i]`.
+ */
+export interface IdRows {
+  ids: Array<string>
+  values: Float32Array
+  width: number
+}
 
 /** Interactions as parallel arrays. */
 export interface Interactions {

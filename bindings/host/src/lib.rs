@@ -15,7 +15,7 @@ mod value;
 
 pub use attrs::{Attributes, item_attrs, upsert_options};
 pub use options::{
-    SplitParams, engine_config, engine_options, filter, holdout_params,
+    SplitParams, engine_config, engine_options, factor_params, filter, holdout_params,
     interactions as interactions_from, leave_last_out_params, model_spec, recommend_call,
     recommend_options,
 };

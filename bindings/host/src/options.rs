@@ -6,7 +6,7 @@ use embedrec::eval::{
     DEFAULT_LEAVE_LAST_OUT_MIN, DEFAULT_MIN_INTERACTIONS, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION,
 };
 use embedrec::{
-    Confidence, EngineConfig, Error, Filter, IndexKind, KnnWeighting, Metric, ModelSpec,
+    AlsParams, Confidence, EngineConfig, Error, Filter, IndexKind, KnnWeighting, Metric, ModelSpec,
     RecommendOptions, Result, VectorStorage,
 };
 
@@ -179,6 +179,22 @@ pub fn recommend_call(mut o: Options) -> Result<RecommendOptions> {
     let exclude_seen = o.bool("exclude_seen")?;
     o.finish(&["filter", "exclude_seen"])?;
     Ok(recommend_options(f, exclude_seen))
+}
+
+/// The ALS parameters under which factors of `width` columns are installed
+/// ([`embedrec::Engine::install_factors`]): the ALS keys (`regularization`, `alpha`,
+/// `confidence`, … with the core's defaults; `factors` defaults to the width).
+pub fn factor_params(width: usize, o: Options) -> Result<AlsParams> {
+    let given = o.has("factors");
+    match model_spec("als", o)? {
+        ModelSpec::Als(mut p) => {
+            if !given {
+                p.factors = width;
+            }
+            Ok(p)
+        }
+        _ => unreachable!("\"als\" parses as ALS"),
+    }
 }
 
 /// The model `name` with the core's defaults, overridden by these parameters; a parameter

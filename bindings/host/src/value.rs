@@ -158,6 +158,14 @@ impl Options {
         }
     }
 
+    /// True when `key` (snake_case) is given and not null.
+    pub fn has(&self, key: &str) -> bool {
+        let k = self.style.key(key);
+        self.entries
+            .iter()
+            .any(|(n, v)| *n == k && !matches!(v, Value::Null))
+    }
+
     /// The value of `key` (snake_case), unless absent or null.
     pub fn take(&mut self, key: &str) -> Option<Value> {
         let k = self.style.key(key);

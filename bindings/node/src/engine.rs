@@ -1,7 +1,7 @@
 //! `Engine` for Node.
 
 use crate::error::{guard, invalid, js_err, run};
-use crate::types::{FlatHits, SearchHit};
+use crate::types::{FlatHits, IdRows, SearchHit};
 use crate::value::{int, numbers, opt, string, strings, value};
 use embedrec::ndarray::ArrayView2;
 use embedrec::{Engine, Hit};
@@ -97,29 +97,87 @@ fn matrix(v: &Unknown<'_>, dim: usize, field: &str) -> embedrec::Result<(Vec<f32
     Ok((data, n))
 }
 
+/// A matrix of `rows` rows whose width is read from the value (a typed array's length over
+/// `rows`, or the length of the first inner array), as `(row-major data, width)`.
+fn matrix_of_rows(
+    v: &Unknown<'_>,
+    rows: usize,
+    field: &str,
+) -> embedrec::Result<(Vec<f32>, usize)> {
+    let mut is_array = false;
+    // SAFETY: a plain N-API query on a live value of this call.
+    unsafe { napi::sys::napi_is_array(v.value().env, v.raw(), &mut is_array) };
+    let width = if is_array {
+        // SAFETY: the value is an array; a wrong element type is an error.
+        let outer: Vec<Unknown<'_>> = unsafe { v.cast() }.unwrap_or_default();
+        match outer.first() {
+            Some(first) => numbers(&format!("{field}[0]"), first)?.len(),
+            None => 0,
+        }
+    } else {
+        let n = numbers(field, v)?.len();
+        if rows == 0 || !n.is_multiple_of(rows) {
+            return Err(invalid(
+                field,
+                &format!("a typed array of length rows × width (rows = {rows})"),
+                format!("length {n}"),
+            ));
+        }
+        n / rows
+    };
+    let (data, _) = matrix(v, width.max(1), field)?;
+    Ok((data, width))
+}
+
+/// `data` as `rows × width`.
+fn view<'a>(
+    field: &str,
+    rows: usize,
+    width: usize,
+    data: &'a [f32],
+) -> embedrec::Result<ArrayView2<'a, f32>> {
+    ArrayView2::from_shape((rows, width), data)
+        .map_err(|e| invalid(field, "a matrix of one row per id", e))
+}
+
+/// An optional argument, unless undefined or null.
+fn present(v: Option<Unknown<'_>>) -> Option<Unknown<'_>> {
+    v.filter(|v| !matches!(v.get_type(), Ok(ValueType::Undefined | ValueType::Null)))
+}
+
+fn id_rows(r: embedrec::Rows) -> IdRows {
+    let width = r.values.ncols() as u32;
+    IdRows {
+        ids: r.ids.iter().map(|s| s.to_string()).collect(),
+        values: Float32Array::new(r.values.into_raw_vec_and_offset().0),
+        width,
+    }
+}
+
 fn vector(field: &str, v: &Unknown<'_>) -> embedrec::Result<Vec<f32>> {
     Ok(numbers(field, v)?.into_iter().map(|x| x as f32).collect())
 }
 
 pub(crate) fn weights(w: Option<Unknown<'_>>) -> embedrec::Result<Option<Vec<f32>>> {
-    w.filter(|w| !matches!(w.get_type(), Ok(ValueType::Undefined | ValueType::Null)))
-        .map(|w| vector("weights", &w))
-        .transpose()
+    present(w).map(|w| vector("weights", &w)).transpose()
 }
 
 /// Timestamps given as JavaScript numbers: whole seconds, exactly.
 pub(crate) fn timestamps(t: Option<Unknown<'_>>) -> embedrec::Result<Option<Vec<i64>>> {
-    let t = t.filter(|t| !matches!(t.get_type(), Ok(ValueType::Undefined | ValueType::Null)));
-    t.map(|t| {
-        numbers("timestamps", &t)?
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| {
-                embedrec_host::to_i64(&format!("timestamps[{i}]"), &embedrec_host::Value::Num(x))
-            })
-            .collect()
-    })
-    .transpose()
+    present(t)
+        .map(|t| {
+            numbers("timestamps", &t)?
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| {
+                    embedrec_host::to_i64(
+                        &format!("timestamps[{i}]"),
+                        &embedrec_host::Value::Num(x),
+                    )
+                })
+                .collect()
+        })
+        .transpose()
 }
 
 /// The embedrec engine. Cheap calls are synchronous; batch calls, training, save and load
@@ -208,6 +266,75 @@ impl JsEngine {
     #[napi(catch_unwind, ts_args_type = "id: string")]
     pub fn item_vector(&self, env: Env, id: Unknown<'_>) -> Result<Float32Array> {
         run(&env, || self.inner.item_vector(&string("id", &id)?)).map(Float32Array::new)
+    }
+
+    /// Every item's content vector.
+    #[napi(catch_unwind)]
+    pub fn item_vectors(&self) -> IdRows {
+        id_rows(self.inner.item_vectors())
+    }
+
+    /// The installed model's item factors (every item with factors); throws
+    /// `INVALID_INPUT` when the model has none (only "als" has factors).
+    #[napi(catch_unwind)]
+    pub fn item_factors(&self, env: Env) -> Result<IdRows> {
+        run(&env, || self.inner.item_factors()).map(id_rows)
+    }
+
+    /// The installed model's user factors.
+    #[napi(catch_unwind)]
+    pub fn user_factors(&self, env: Env) -> Result<IdRows> {
+        run(&env, || self.inner.user_factors()).map(id_rows)
+    }
+
+    /// Installs factors trained elsewhere as an "als" model (scores are inner products).
+    /// `itemFactors` has one row per id of `itemIds` (a row-major typed array or an array of
+    /// arrays); `userIds`/`userFactors` optionally give users (registered if new); others
+    /// are folded in from their histories with `options` (the ALS keys: `regularization`,
+    /// `alpha`, `confidence`, `cgSteps`; `factors` defaults to the width).
+    #[napi(
+        catch_unwind,
+        ts_args_type = "itemIds: Array<string>, itemFactors: Float32Array | Float64Array | Array<Array<number>>, userIds?: Array<string> | undefined | null, userFactors?: Float32Array | Float64Array | Array<Array<number>> | undefined | null, options?: FactorOptions | undefined | null"
+    )]
+    pub fn install_factors(
+        &self,
+        env: Env,
+        item_ids: Unknown<'_>,
+        item_factors: Unknown<'_>,
+        user_ids: Option<Unknown<'_>>,
+        user_factors: Option<Unknown<'_>>,
+        options: Option<Unknown<'_>>,
+    ) -> Result<()> {
+        let (user_ids, user_factors) = (present(user_ids), present(user_factors));
+        run(&env, || {
+            let items = strings("itemIds", &item_ids)?;
+            let (y, w) = matrix_of_rows(&item_factors, items.len(), "itemFactors")?;
+            let params = embedrec_host::factor_params(w, self::options("options", options)?)?;
+            let users = match (user_ids, user_factors) {
+                (None, None) => None,
+                (Some(ids), Some(x)) => {
+                    let ids = strings("userIds", &ids)?;
+                    let (x, xw) = matrix_of_rows(&x, ids.len(), "userFactors")?;
+                    Some((ids, x, xw))
+                }
+                (ids, _) => {
+                    let missing = if ids.is_none() {
+                        "userIds"
+                    } else {
+                        "userFactors"
+                    };
+                    return Err(invalid(missing, "given together with the other", "null"));
+                }
+            };
+            let yv = view("itemFactors", items.len(), w, &y)?;
+            let uv = match &users {
+                Some((ids, x, xw)) => {
+                    Some((ids.as_slice(), view("userFactors", ids.len(), *xw, x)?))
+                }
+                None => None,
+            };
+            self.inner.install_factors(&items, yv, uv, &params)
+        })
     }
 
     /// Ids of all items.

@@ -81,6 +81,22 @@ pub struct UpsertOptions {
     pub attributes: Option<Vec<std::collections::HashMap<String, f64>>>,
 }
 
+/// ALS parameters of installed factors (`installFactors`): used to fold in users.
+#[napi(object)]
+pub struct FactorOptions {
+    /// Width of the factors (default: the width of `itemFactors`).
+    pub factors: Option<u32>,
+    /// L2 regularization (default 0.01).
+    pub regularization: Option<f64>,
+    /// Confidence scale (default 1).
+    pub alpha: Option<f64>,
+    /// "linear" (default) or "log".
+    #[napi(ts_type = "'linear' | 'log'")]
+    pub confidence: Option<String>,
+    /// Conjugate-gradient steps (default 3).
+    pub cg_steps: Option<u32>,
+}
+
 /// Training parameters of `fit`; only those of the named model are accepted.
 #[napi(object)]
 pub struct FitOptions {
@@ -190,6 +206,15 @@ pub struct FlatHits {
     pub ids: Vec<String>,
     pub scores: Float32Array,
     pub counts: Vec<u32>,
+}
+
+/// Rows keyed by id (factors or vectors): row `i` of `values` (row-major, `width` columns)
+/// belongs to `ids[i]`.
+#[napi(object)]
+pub struct IdRows {
+    pub ids: Vec<String>,
+    pub values: Float32Array,
+    pub width: u32,
 }
 
 /// Result cache counters.

@@ -12,6 +12,14 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use std::collections::HashMap;
 
 type PyHits = Vec<(String, f32)>;
+type PyRows<'py> = (Vec<String>, Bound<'py, PyArray2<f32>>);
+
+fn rows(py: Python<'_>, r: embedrec::Rows) -> PyResult<PyRows<'_>> {
+    Ok((
+        r.ids.iter().map(|s| s.to_string()).collect(),
+        PyArray2::from_owned_array(py, r.values),
+    ))
+}
 
 /// Host ids copied into one buffer: one allocation per batch rather than one per id, so a
 /// large upsert leaves no scattered small blocks behind in the heap.
@@ -359,6 +367,86 @@ impl PyEngine {
     fn item_vector<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Bound<'py, PyArray1<f32>>> {
         let v = run(py, || self.inner.item_vector(id))?;
         Ok(PyArray1::from_vec(py, v))
+    }
+
+    /// Every item's content vector: ``(ids, array of shape (len(ids), dim))``.
+    fn item_vectors<'py>(&self, py: Python<'py>) -> PyResult<PyRows<'py>> {
+        rows(py, run(py, || Ok(self.inner.item_vectors()))?)
+    }
+
+    /// The installed model's item factors: ``(ids, float32 array (len(ids), factors))``,
+    /// for every item with factors. Raises InvalidInputError when the model has none
+    /// (only ``"als"`` has factors).
+    fn item_factors<'py>(&self, py: Python<'py>) -> PyResult<PyRows<'py>> {
+        rows(py, run(py, || self.inner.item_factors())?)
+    }
+
+    /// The installed model's user factors: ``(ids, float32 array (len(ids), factors))``.
+    fn user_factors<'py>(&self, py: Python<'py>) -> PyResult<PyRows<'py>> {
+        rows(py, run(py, || self.inner.user_factors())?)
+    }
+
+    /// Installs factors trained elsewhere (implicit, LightFM, …) as an ``"als"`` model:
+    /// scores are inner products of user and item factors, served through the same
+    /// factor index as a trained model.
+    ///
+    /// Args:
+    ///     item_ids: catalog items, one per row of ``item_factors``.
+    ///     item_factors: array of shape (len(item_ids), factors).
+    ///     user_ids, user_factors: optional users (registered if new) and their factors;
+    ///         other users are folded in from their histories.
+    ///     **params: the ALS keywords used for fold-in (``regularization``, ``alpha``,
+    ///         ``confidence``, ``cg_steps``; ``factors`` defaults to the width).
+    ///
+    /// Raises:
+    ///     InvalidInputError, UnknownItemError, DimensionMismatchError: nothing is changed.
+    #[pyo3(signature = (item_ids, item_factors, user_ids=None, user_factors=None, **params))]
+    fn install_factors<'py>(
+        &self,
+        py: Python<'py>,
+        item_ids: &Bound<'py, PyAny>,
+        item_factors: &Bound<'py, PyAny>,
+        user_ids: Option<&Bound<'py, PyAny>>,
+        user_factors: Option<&Bound<'py, PyAny>>,
+        params: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<()> {
+        let items = IdBatch::extract(item_ids)?;
+        let items = items.strs();
+        let y = f32_2d(py, item_factors, "item_factors", false)?;
+        let params =
+            Options::new("", Style::Snake, kwargs(py, params)?).map_err(|e| to_py(py, e))?;
+        let params =
+            embedrec_host::factor_params(y.shape()[1], params).map_err(|e| to_py(py, e))?;
+        let users = match (user_ids, user_factors) {
+            (None, None) => None,
+            (Some(ids), Some(x)) => Some((
+                IdBatch::extract(ids)?,
+                f32_2d(py, x, "user_factors", false)?,
+            )),
+            (ids, _) => {
+                let missing = if ids.is_none() {
+                    "user_ids"
+                } else {
+                    "user_factors"
+                };
+                return Err(invalid(
+                    py,
+                    missing,
+                    "given together with the other",
+                    "None",
+                ));
+            }
+        };
+        let users = users.as_ref().map(|(ids, x)| (ids.strs(), x.as_array()));
+        let view = y.as_array();
+        run(py, || {
+            self.inner.install_factors(
+                &items,
+                view,
+                users.as_ref().map(|(ids, x)| (ids.as_slice(), *x)),
+                &params,
+            )
+        })
     }
 
     /// Ids of all items.
