@@ -28,13 +28,14 @@ fn config_limits_are_errors_not_exits() {
             );
         }
     }
+    // dim 0 is an engine without content vectors; past MAX_DIM is an error.
+    assert!(Engine::new(EngineConfig::new(0)).is_ok());
     assert!(
-        Engine::new(EngineConfig::new(0))
+        Engine::new(EngineConfig::new(MAX_DIM + 1))
             .unwrap_err()
             .to_string()
             .contains("config.dim")
     );
-    assert!(Engine::new(EngineConfig::new(MAX_DIM + 1)).is_err());
     assert!(Engine::new(EngineConfig::new(4).with_hnsw(16, 0, 10)).is_err());
     assert!(Engine::new(EngineConfig::new(4).with_cache(10, 100, Some(-1.0))).is_err());
     assert!(Engine::new(EngineConfig::new(4).with_recency_half_life(Some(f64::NAN))).is_err());
@@ -174,15 +175,12 @@ fn bad_queries_are_errors() {
 fn bad_interactions_are_rejected_atomically() {
     let e = engine(50, 8, Metric::Cosine, IndexKind::Exact);
     let err = e
-        .add_interactions(&["u", "u"], &["t1", "nope"], None, None)
+        .add_interactions(&["u", "u"], &["t1", ""], None, None)
         .unwrap_err();
-    assert!(
-        matches!(&err, Error::UnknownItem { id, field } if id == "nope" && field == "item_ids[1]"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("item_ids[1]"), "{err}");
     assert_eq!(
-        e.stats().interactions,
-        0,
+        (e.stats().interactions, e.len()),
+        (0, 50),
         "the valid first pair was not applied"
     );
     for w in [0.0f32, -1.0, f32::NAN, f32::INFINITY] {

@@ -203,7 +203,7 @@ test('typed-array edge cases and error codes', () => {
   assert.throws(() => e.search([1, 2, 3, 4], 0), { code: 'INVALID_INPUT', message: /k/ })
   assert.throws(() => new Engine({ dim: 4, m: 300 }), { code: 'INVALID_INPUT', message: /config\.m/ })
   assert.throws(() => new Engine({ dim: 4, metric: 'manhattan' }), { code: 'INVALID_INPUT', message: /manhattan/ })
-  assert.throws(() => e.addInteractions(['u'], ['nope']), { code: 'UNKNOWN_ITEM', message: /nope/ })
+  assert.throws(() => e.addInteractions(['u'], ['']), { code: 'INVALID_INPUT', message: /item_ids\[0\]/ })
   assert.equal(e.size, 1)
 })
 

@@ -224,8 +224,8 @@ def test_errors_are_classes_with_codes():
     with pytest.raises(embedrec.InvalidInputError, match="zero vector"):
         e.upsert_items(["z"], [[0, 0]])
     with pytest.raises(embedrec.UnknownItemError) as ei:
-        e.add_interactions(["u"], ["nope"])
-    assert ei.value.code == "UNKNOWN_ITEM" and str(ei.value) == 'unknown item id "nope" in item_ids[0]'
+        e.recommend_for_items(["nope"])
+    assert ei.value.code == "UNKNOWN_ITEM" and str(ei.value) == 'unknown item id "nope" in items[0]'
     # Ids are read into one buffer: non-str ids are TypeErrors naming the position, and a
     # lone str is not taken for a sequence of one-letter ids.
     with pytest.raises(TypeError, match=r"ids\[1\]: expected str, got int"):

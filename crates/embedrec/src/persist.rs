@@ -12,7 +12,10 @@
 //! the rebuild; `5` ITEM_CODES — instead of ITEM_VECTORS under int8 vector storage: per slot
 //! a scale (f32 LE, finite and not negative) then `dim` codes (i8, never -128). The storage
 //! is recorded by which of the two kinds is present (exactly one must be), so files written
-//! before int8 storage existed load unchanged. Other kinds are rejected by this version.
+//! before int8 storage existed load unchanged; `6` VECTORLESS (optional) — the slots of
+//! items without a content vector (`u32` LE, increasing), written only when there are
+//! such items, so older files (which have none) load unchanged. Other kinds are rejected
+//! by this version.
 //!
 //! Loading verifies the header, the file length, the table and every section's bounds
 //! before any section is read. META (and MODEL) are then read whole, checksummed, decoded
@@ -44,6 +47,7 @@ const KIND_VECTORS: u32 = 2;
 const KIND_MODEL: u32 = 3;
 const KIND_GRAPH: u32 = 4;
 const KIND_CODES: u32 = 5;
+const KIND_VECTORLESS: u32 = 6;
 
 fn section_name(kind: u32) -> Option<&'static str> {
     Some(match kind {
@@ -52,6 +56,7 @@ fn section_name(kind: u32) -> Option<&'static str> {
         KIND_CODES => "item_codes",
         KIND_MODEL => "model",
         KIND_GRAPH => "graph",
+        KIND_VECTORLESS => "vectorless",
         _ => return None,
     })
 }
@@ -106,10 +111,19 @@ impl Engine {
             None => None,
         };
         let graph = st.index.to_bytes(&st.cat);
+        let vectorless: Vec<u8> = st
+            .cat
+            .vectorless_slots()
+            .iter()
+            .flat_map(|s| s.to_le_bytes())
+            .collect();
         let mut sections: Vec<(u32, &[u8])> = vec![
             (KIND_META, &meta_bytes),
             (vector_section(st.cat.storage()).0, &vec_bytes),
         ];
+        if !vectorless.is_empty() {
+            sections.push((KIND_VECTORLESS, &vectorless));
+        }
         if let Some(mb) = &model_bytes {
             sections.push((KIND_MODEL, mb));
         }
@@ -171,12 +185,14 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
     let mut vec_r: Option<(VectorStorage, SectionReader<'_>)> = None;
     let mut model_r: Option<SectionReader<'_>> = None;
     let mut graph_r: Option<SectionReader<'_>> = None;
+    let mut vectorless_r: Option<SectionReader<'_>> = None;
     for s in codec::read(src, path, section_name)? {
         let twice = match s.kind {
             KIND_META => meta_r.replace(s.reader).is_some(),
             KIND_VECTORS => vec_r.replace((VectorStorage::F32, s.reader)).is_some(),
             KIND_CODES => vec_r.replace((VectorStorage::Int8, s.reader)).is_some(),
             KIND_MODEL => model_r.replace(s.reader).is_some(),
+            KIND_VECTORLESS => vectorless_r.replace(s.reader).is_some(),
             _ => graph_r.replace(s.reader).is_some(),
         };
         if twice {
@@ -200,6 +216,7 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
     let (storage, mut vec_r) =
         vec_r.ok_or_else(|| corrupt("item_vectors", "section missing".into()))?;
     let model_bytes = whole(model_r, "model")?;
+    let vectorless_bytes = whole(vectorless_r, "vectorless")?.unwrap_or_default();
     let (meta, used): (Meta<'_>, usize) =
         bincode::serde::borrow_decode_from_slice(&meta_bytes, bincode_config())
             .map_err(|e| corrupt("meta", format!("cannot decode: {e}")))?;
@@ -235,6 +252,8 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
             ),
         ));
     }
+    let vectorless = read_vectorless(&vectorless_bytes, slots)
+        .map_err(|reason| corrupt("vectorless", reason))?;
     let (cat, graph) = std::thread::scope(|scope| {
         // Every length, link id and level of the graph is validated against the catalog's
         // slot count by `NativeHnsw::read`.
@@ -248,7 +267,7 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
                     },
                 )
             });
-        let cat = Catalog::read(meta.catalog, shape, &mut vec_r, section);
+        let cat = Catalog::read(meta.catalog, shape, &mut vec_r, section, &vectorless);
         let graph = graph.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         (cat, graph)
     });
@@ -276,4 +295,23 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
         }
     };
     Engine::restore(config, cat, users, model, graph)
+}
+
+/// The VECTORLESS section: the slots of items without content vectors, `u32` LE, strictly
+/// increasing and below the slot count (the catalog checks that each is a live item).
+fn read_vectorless(bytes: &[u8], slots: usize) -> std::result::Result<Vec<u32>, String> {
+    if !bytes.len().is_multiple_of(4) {
+        return Err(format!(
+            "{} bytes, not a whole number of slots",
+            bytes.len()
+        ));
+    }
+    let list: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    if list.windows(2).any(|w| w[0] >= w[1]) || list.last().is_some_and(|&s| s as usize >= slots) {
+        return Err("slots unsorted, repeated or out of range".into());
+    }
+    Ok(list)
 }

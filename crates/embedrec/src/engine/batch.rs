@@ -20,6 +20,7 @@ impl Engine {
     ) -> Result<Vec<Vec<Hit>>> {
         self.timed(Op::SearchBatch, || {
             check_k(k)?;
+            self.check_searchable("queries")?;
             if queries.ncols() != self.config.dim {
                 return Err(Error::DimensionMismatch {
                     field: "queries".into(),

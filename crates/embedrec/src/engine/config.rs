@@ -170,7 +170,7 @@ impl EngineConfig {
     /// its level-0 lists there (hnswlib's layout: a node's links next to its vector); other
     /// indexes keep none.
     pub(crate) fn row_links(&self) -> usize {
-        if self.index.stores_graph() {
+        if self.index.stores_graph() && self.dim > 0 {
             crate::index::links_per_row(self.m)
         } else {
             0
@@ -180,7 +180,8 @@ impl EngineConfig {
     /// Checks every field; the error names the field, the accepted range and the value.
     pub fn validate(&self) -> Result<()> {
         let range = |field: &str, v, lo, hi| check_range(&format!("config.{field}"), v, lo, hi);
-        range("dim", self.dim, 1, MAX_DIM)?;
+        // dim 0: an engine without content vectors (interactions and models only).
+        range("dim", self.dim, 0, MAX_DIM)?;
         if self.index == IndexKind::Hnsw && !cfg!(feature = "hnsw-rs") {
             return Err(Error::invalid(
                 "config.index",

@@ -60,10 +60,10 @@ impl Engine {
         ))
     }
 
-    /// Every live item's content vector (as stored), in slot order.
+    /// Every content vector (as stored) of the items that have one, in slot order.
     pub fn item_vectors(&self) -> Rows {
         let st = self.state.read();
-        let slots: Vec<u32> = st.cat.live_slots().collect();
+        let slots: Vec<u32> = st.cat.vector_slots().collect();
         let mut values = Array2::zeros((slots.len(), st.cat.dim()));
         for (mut row, &s) in values.rows_mut().into_iter().zip(&slots) {
             row.assign(&ndarray::ArrayView1::from(&*st.cat.vector(s)));

@@ -94,6 +94,10 @@ impl Engine {
     }
 
     fn make_index(config: &EngineConfig) -> Box<dyn AnnIndex> {
+        if config.dim == 0 {
+            // No content vectors: nothing to index.
+            return Box::new(ExactIndex);
+        }
         match config.index {
             IndexKind::Exact => Box::new(ExactIndex),
             IndexKind::Native => Box::new(NativeHnsw::new(
@@ -193,6 +197,13 @@ impl Engine {
     pub fn item_vector(&self, id: &str) -> Result<Vec<f32>> {
         let st = self.state.read();
         let s = st.cat.require(id, || "id".into())?;
+        if !st.cat.has_vector(s) {
+            return Err(Error::invalid(
+                "id",
+                "an item with a content vector",
+                format!("{id:?} (known from interactions or attributes only)"),
+            ));
+        }
         Ok(st.cat.vector(s).into_owned())
     }
     /// Ids of all live items (in slot order).

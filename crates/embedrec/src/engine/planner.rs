@@ -120,7 +120,8 @@ impl Engine {
             .collect()
     }
 
-    /// Chooses the path (exact over a subset, exact over all, or the index) and runs it.
+    /// Chooses the path (exact over a subset, exact over all, or the index) and runs it over
+    /// the items that have content vectors.
     pub(super) fn run_query(
         &self,
         st: &State,
@@ -128,6 +129,9 @@ impl Engine {
         k: usize,
         cf: &CompiledFilter,
     ) -> Vec<Hit> {
+        let mut cf = cf.clone();
+        cf.require_vectors();
+        let cf = &cf;
         let scorer = st.cat.scorer(q);
         let trivial = cf.only_exclusions() && cf.excluded_count() == 0;
         let walk = |ef: usize, accept: &(dyn Fn(u32) -> bool + Sync)| {

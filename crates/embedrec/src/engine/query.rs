@@ -53,10 +53,23 @@ impl Engine {
     pub fn search(&self, query: &[f32], k: usize, filter: Option<&Filter>) -> Result<Vec<Hit>> {
         self.timed(Op::Search, || {
             check_k(k)?;
+            self.check_searchable("query")?;
             Catalog::check_vector(self.config.dim, self.config.metric, "query", None, query)?;
             let st = self.state.read();
             self.search_in(&st, query, k, filter).map(unshare)
         })
+    }
+
+    /// Vector search needs content vectors: an engine of `dim` 0 has none.
+    pub(super) fn check_searchable(&self, field: &str) -> Result<()> {
+        if self.config.dim == 0 {
+            return Err(Error::invalid(
+                field,
+                "an engine with content vectors (dim > 0)",
+                "an engine of dim 0 (interactions only)",
+            ));
+        }
+        Ok(())
     }
 
     pub(super) fn search_in(
@@ -114,6 +127,10 @@ impl Engine {
                         && let Some(r) = model.similar_ranking(st.cat.slots(), slot)
                     {
                         return Ok(self.rank_model(&st, model, r, k, &cf));
+                    }
+                    if !st.cat.has_vector(slot) {
+                        // Neither a model view nor a content vector: the most popular items.
+                        return Ok(self.popular(&st, k, &cf));
                     }
                     let q = st.cat.index_vector_ref(slot);
                     Ok(self.run_query(&st, &q, k, &cf))

@@ -13,7 +13,8 @@ impl Engine {
     // ------------------------------------------------------------------ mutations
 
     /// Inserts items, or replaces them when the id exists (vector, tags and attributes are all
-    /// replaced; interactions with the item are kept). `vectors` has one row per id.
+    /// replaced; interactions with the item are kept). `vectors` has one row per id (an
+    /// engine of `dim` 0 takes rows of width 0: its items have no content vectors).
     ///
     /// Everything is validated before anything changes: on error the engine is untouched.
     pub fn upsert_items<S: AsRef<str>>(
@@ -22,20 +23,37 @@ impl Engine {
         vectors: ArrayView2<'_, f32>,
         attrs: Option<&[ItemAttrs]>,
     ) -> Result<()> {
+        check_len("vectors", ids.len(), vectors.nrows(), "id")?;
+        if vectors.ncols() != self.config.dim {
+            return Err(Error::DimensionMismatch {
+                field: "vectors".into(),
+                expected: self.config.dim,
+                got: vectors.ncols(),
+            });
+        }
+        self.upsert(ids, (self.config.dim > 0).then_some(vectors), attrs)
+    }
+
+    /// Inserts or updates items without touching content vectors: tags and attributes are
+    /// replaced, an existing item keeps its vector, a new item has none (it is recommended
+    /// through models and popularity, never by vector search, until it gets a vector from
+    /// [`Engine::upsert_items`]).
+    pub fn upsert_attributes<S: AsRef<str>>(&self, ids: &[S], attrs: &[ItemAttrs]) -> Result<()> {
+        self.upsert(ids, None, Some(attrs))
+    }
+
+    fn upsert<S: AsRef<str>>(
+        &self,
+        ids: &[S],
+        vectors: Option<ArrayView2<'_, f32>>,
+        attrs: Option<&[ItemAttrs]>,
+    ) -> Result<()> {
         let out = self.timed(Op::Upsert, || {
             let (dim, metric) = (self.config.dim, self.config.metric);
-            check_len("vectors", ids.len(), vectors.nrows(), "id")?;
-            if vectors.ncols() != dim {
-                return Err(Error::DimensionMismatch {
-                    field: "vectors".into(),
-                    expected: dim,
-                    got: vectors.ncols(),
-                });
-            }
             if let Some(a) = attrs {
                 check_len("attributes", ids.len(), a.len(), "id")?;
             }
-            let rows = row_slices(&vectors);
+            let rows = vectors.as_ref().map(row_slices);
             let mut seen = HashSet::with_capacity(ids.len());
             let mut items = Vec::with_capacity(ids.len());
             for (i, id) in ids.iter().enumerate() {
@@ -48,60 +66,22 @@ impl Engine {
                         format!("{id:?} repeated"),
                     ));
                 }
-                Catalog::check_vector(dim, metric, &format!("vectors[{i}]"), Some(id), &rows[i])?;
+                let vector = rows.as_ref().map(|r| &*r[i]);
+                if let Some(v) = vector {
+                    Catalog::check_vector(dim, metric, &format!("vectors[{i}]"), Some(id), v)?;
+                }
                 let a = attrs.map(|a| &a[i]);
                 if let Some(a) = a {
                     Catalog::check_attrs(id, a)?;
                 }
                 items.push(PreparedItem {
                     id,
-                    vector: &rows[i],
+                    vector,
                     attrs: a,
                 });
             }
             let mut st = self.state.write();
-            let new_slots = items
-                .iter()
-                .filter(|it| st.cat.slot_of(it.id).is_none())
-                .count();
-            let total = st.cat.slots() as u64 + new_slots as u64;
-            if total >= u32::MAX as u64 {
-                return Err(Error::CapacityExceeded {
-                    what: "catalog slots".into(),
-                    limit: u32::MAX as u64 - 1,
-                    got: total,
-                });
-            }
-            let tag_entries = st.cat.tag_entries()
-                + items
-                    .iter()
-                    .filter_map(|it| it.attrs)
-                    .map(|a| crate::store::tags::entries_for(a.tags.len()))
-                    .sum::<u64>();
-            if tag_entries > crate::store::tags::MAX_TAG_ENTRIES {
-                return Err(Error::CapacityExceeded {
-                    what: "tag entries (tags plus one per tagged item)".into(),
-                    limit: crate::store::tags::MAX_TAG_ENTRIES,
-                    got: tag_entries,
-                });
-            }
-            let applied = st.cat.apply(&items);
-            let slots: Vec<u32> = applied.iter().map(|(s, _)| *s).collect();
-            let State {
-                cat,
-                index,
-                model,
-                factors,
-                ..
-            } = &mut *st;
-            self.pool.install(|| index.upsert(cat, &slots))??;
-            if let Some(m) = model {
-                m.on_upsert(cat, &slots);
-                if let Some(fx) = factors {
-                    self.pool.install(|| fx.update(m, cat, &slots))??;
-                }
-            }
-            self.maybe_rebuild(&mut st)?;
+            self.apply_items(&mut st, &items)?;
             self.mutated();
             Ok(())
         });
@@ -110,6 +90,63 @@ impl Engine {
             crate::util::memory::release_free_memory();
         }
         out
+    }
+
+    /// Applies validated items under the write lock: capacity checked first (on error
+    /// nothing changed), then the catalog, the content index (items given a vector), the
+    /// model and its factor index. Returns the slots.
+    fn apply_items(&self, st: &mut State, items: &[PreparedItem<'_>]) -> Result<Vec<u32>> {
+        let new_slots = items
+            .iter()
+            .filter(|it| st.cat.slot_of(it.id).is_none())
+            .count();
+        let total = st.cat.slots() as u64 + new_slots as u64;
+        if total >= u32::MAX as u64 {
+            return Err(Error::CapacityExceeded {
+                what: "catalog slots".into(),
+                limit: u32::MAX as u64 - 1,
+                got: total,
+            });
+        }
+        let tag_entries = st.cat.tag_entries()
+            + items
+                .iter()
+                .filter_map(|it| it.attrs)
+                .map(|a| crate::store::tags::entries_for(a.tags.len()))
+                .sum::<u64>();
+        if tag_entries > crate::store::tags::MAX_TAG_ENTRIES {
+            return Err(Error::CapacityExceeded {
+                what: "tag entries (tags plus one per tagged item)".into(),
+                limit: crate::store::tags::MAX_TAG_ENTRIES,
+                got: tag_entries,
+            });
+        }
+        let applied = st.cat.apply(items);
+        let slots: Vec<u32> = applied.iter().map(|(s, _)| *s).collect();
+        let with_vectors: Vec<u32> = slots
+            .iter()
+            .zip(items)
+            .filter(|(_, it)| it.vector.is_some())
+            .map(|(s, _)| *s)
+            .collect();
+        let State {
+            cat,
+            index,
+            model,
+            factors,
+            ..
+        } = &mut *st;
+        if !with_vectors.is_empty() {
+            self.pool.install(|| index.upsert(cat, &with_vectors))??;
+        }
+        if let Some(m) = model {
+            m.on_upsert(cat, &slots);
+            if let Some(fx) = factors {
+                self.pool.install(|| fx.update(m, cat, &slots))??;
+            }
+        }
+        self.maybe_rebuild(st)?;
+        Ok(slots)
     }
 
     pub(super) fn maybe_rebuild(&self, st: &mut State) -> Result<()> {
@@ -154,8 +191,10 @@ impl Engine {
     }
 
     /// Records interactions: `user_ids[i]` interacted with `item_ids[i]` with `weights[i]`
-    /// (default 1.0; finite and > 0) at `timestamps[i]` (seconds; default 0). Items must be in
-    /// the catalog. Repeated pairs add up (e.g. several plays).
+    /// (default 1.0; finite and > 0) at `timestamps[i]` (seconds; default 0). Items the
+    /// catalog does not have join it without content vectors (an interaction log alone is
+    /// enough to start); users are created on first sight. Repeated pairs add up (e.g.
+    /// several plays).
     pub fn add_interactions<U: AsRef<str>, I: AsRef<str>>(
         &self,
         user_ids: &[U],
@@ -173,12 +212,34 @@ impl Engine {
             for (i, u) in user_ids.iter().enumerate() {
                 check_id(&format!("user_ids[{i}]"), u.as_ref())?;
             }
-            let mut st = self.state.write();
-            let mut slots = Vec::with_capacity(n);
             for (i, id) in item_ids.iter().enumerate() {
-                let id = id.as_ref();
-                slots.push(st.cat.require(id, || format!("item_ids[{i}]"))?);
+                check_id(&format!("item_ids[{i}]"), id.as_ref())?;
             }
+            let mut st = self.state.write();
+            // Items the catalog does not have yet join it, without content vectors.
+            let mut fresh: Vec<&str> = item_ids
+                .iter()
+                .map(AsRef::as_ref)
+                .filter(|id| st.cat.slot_of(id).is_none())
+                .collect();
+            fresh.sort_unstable();
+            fresh.dedup();
+            if !fresh.is_empty() {
+                let items: Vec<PreparedItem<'_>> = fresh
+                    .iter()
+                    .map(|&id| PreparedItem {
+                        id,
+                        vector: None,
+                        attrs: None,
+                    })
+                    .collect();
+                self.apply_items(&mut st, &items)?;
+            }
+            let slots: Vec<u32> = item_ids
+                .iter()
+                .map(|id| st.cat.slot_of(id.as_ref()).expect("applied above"))
+                .collect();
+            let mut slots = slots;
             for i in 0..n {
                 let it = Interaction {
                     slot: slots[i],

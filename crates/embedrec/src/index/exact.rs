@@ -27,7 +27,7 @@ impl AnnIndex for ExactIndex {
         _ef: usize,
         accept: Option<&(dyn Fn(u32) -> bool + Sync)>,
     ) -> Vec<(u32, f32)> {
-        let live = |s: u32| cat.is_live(s);
+        let live = |s: u32| cat.has_vector(s);
         exact_top_k(cat, query, k, accept.unwrap_or(&live), None)
     }
     fn rebuild(&mut self, _cat: &Catalog) -> Result<()> {

@@ -200,7 +200,7 @@ impl AnnIndex for HnswIndex {
         self.point_slot = Vec::with_capacity(cat.len());
         self.slot_point = vec![NONE; cat.slots()];
         self.tombstones = 0;
-        let slots: Vec<u32> = cat.live_slots().collect();
+        let slots: Vec<u32> = cat.vector_slots().collect();
         self.insert_points(cat, &slots);
         Ok(())
     }

@@ -247,7 +247,7 @@ impl VectorIndex {
             .zip(data.chunks_exact(w))
             .map(|(id, vector)| PreparedItem {
                 id,
-                vector,
+                vector: Some(vector),
                 attrs: None,
             })
             .collect();

@@ -264,7 +264,15 @@ impl AlsModel {
         let trained: Vec<bool> = (0..m.cols)
             .map(|i| cat.is_live(i as u32) && mt.indptr[i + 1] > mt.indptr[i])
             .collect();
-        let cold_map = cold_start_map(&cat.dense_vectors(), cat.dim(), &y, f, &trained);
+        // The map learns from trained items that have content vectors.
+        let with_vectors: Vec<bool> = (0..m.cols)
+            .map(|i| trained[i] && cat.has_vector(i as u32))
+            .collect();
+        let cold_map = if cat.dim() == 0 {
+            None
+        } else {
+            cold_start_map(&cat.dense_vectors(), cat.dim(), &y, f, &with_vectors)
+        };
         let yty = gram(&y, f, |i| trained[i]);
         let mut als = AlsModel {
             params: p.clone(),
@@ -289,7 +297,7 @@ impl AlsModel {
         self.item_factors.resize(n * f, 0.0);
         self.trained.resize(n, false);
         for &s in slots {
-            if !self.trained[s as usize] {
+            if !self.trained[s as usize] && cat.has_vector(s) {
                 let y = self.cold_factor(&cat.vector(s));
                 self.item_factors[s as usize * f..(s as usize + 1) * f].copy_from_slice(&y);
             }

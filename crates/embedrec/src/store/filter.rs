@@ -224,9 +224,16 @@ pub(crate) struct CompiledFilter {
     /// Sorted denied slots (also used for "seen" items and the query item itself).
     deny: Vec<u32>,
     pub(crate) impossible: bool,
+    /// Only items with a content vector match (queries answered by vector similarity).
+    vectors_only: bool,
 }
 
 impl CompiledFilter {
+    /// From now on only items with a content vector match.
+    pub(crate) fn require_vectors(&mut self) {
+        self.vectors_only = true;
+    }
+
     /// Adds slots that must never be returned.
     pub(crate) fn exclude(&mut self, slots: impl IntoIterator<Item = u32>) {
         self.deny.extend(slots);
@@ -252,6 +259,9 @@ impl CompiledFilter {
     #[inline]
     pub(crate) fn matches(&self, cat: &Catalog, slot: u32) -> bool {
         if self.impossible || !cat.is_live(slot) {
+            return false;
+        }
+        if self.vectors_only && !cat.has_vector(slot) {
             return false;
         }
         if let Some(a) = &self.allow

@@ -26,6 +26,8 @@ pub(crate) struct Users {
     /// Sum of interaction weights per catalog slot, grown only as far as the highest slot
     /// with an interaction (a catalog nobody has interacted with costs nothing here).
     popularity: Vec<f64>,
+    /// Distinct users per catalog slot (grown like `popularity`).
+    reach: Vec<u32>,
     total: usize,
 }
 
@@ -47,9 +49,14 @@ impl Users {
         &self.histories
     }
 
-    /// Summed interaction weight of a slot (0 without interactions).
+    /// Popularity of a slot: the number of distinct users who interacted with it, ties
+    /// broken by the summed interaction weight (the fraction `w / (w + 1)` added). Counting
+    /// users holds across domains: a few heavy listeners' play counts do not outweigh
+    /// an item many people chose. 0 without interactions.
     pub(crate) fn popularity(&self, slot: u32) -> f64 {
-        self.popularity.get(slot as usize).copied().unwrap_or(0.0)
+        let s = slot as usize;
+        let w = self.popularity.get(s).copied().unwrap_or(0.0);
+        self.reach.get(s).copied().unwrap_or(0) as f64 + w / (w + 1.0)
     }
 
     /// The users' fields of the META section.
@@ -131,8 +138,12 @@ impl Users {
         let s = it.slot as usize;
         if self.popularity.len() <= s {
             self.popularity.resize(s + 1, 0.0);
+            self.reach.resize(s + 1, 0);
         }
         self.popularity[s] += it.weight as f64;
+        if !self.histories[u as usize].iter().any(|i| i.slot == it.slot) {
+            self.reach[s] += 1;
+        }
         self.histories[u as usize].push(it);
         self.total += 1;
     }
@@ -151,13 +162,15 @@ impl Users {
         for &s in slots {
             if let Some(p) = self.popularity.get_mut(s as usize) {
                 *p = 0.0;
+                self.reach[s as usize] = 0;
             }
         }
     }
 
     /// Weighted profile vector of a history: sum of unit vectors for cosine, weighted mean for
     /// dot and L2. `half_life` (seconds) decays older interactions relative to the newest one.
-    /// `None` when the history carries no weight (empty, or only removed items).
+    /// `None` when the history carries no weight (empty, or only removed items or items
+    /// without content vectors).
     pub(crate) fn profile(
         cat: &Catalog,
         history: impl Iterator<Item = Interaction> + Clone,
@@ -167,7 +180,7 @@ impl Users {
         let mut acc = vec![0.0f64; cat.dim()];
         let mut total = 0.0f64;
         for it in history {
-            if !cat.is_live(it.slot) {
+            if !cat.has_vector(it.slot) {
                 continue;
             }
             let mut w = it.weight as f64;
@@ -229,8 +242,12 @@ mod tests {
             (u.popularity[7], u.popularity[3], u.popularity[0]),
             (2.5, 1.0, 0.0)
         );
+        // Ranked by distinct users, then by weight.
+        u.add("a", it(3, 9.0));
+        assert_eq!((u.reach[7], u.reach[3]), (2, 2));
+        assert!(u.popularity(3) > u.popularity(7) && u.popularity(7) > u.popularity(0));
         u.purge_slots(&[7, 100]);
         assert_eq!(u.popularity[7], 0.0);
-        assert_eq!(u.total, 1);
+        assert_eq!(u.total, 2);
     }
 }

@@ -160,7 +160,7 @@ mod tests {
                 .zip(&vecs)
                 .map(|(id, v)| PreparedItem {
                     id,
-                    vector: v,
+                    vector: Some(v),
                     attrs: None,
                 })
                 .collect();

@@ -13,12 +13,15 @@ pub(super) const GRAPH_MAGIC: &[u8; 4] = b"NHG1";
 
 impl NativeHnsw {
     /// Serialises the graph: magic, m, slots, entry, max level, tombstones, then per slot its
-    /// level (i8), dead flag (u8), level-0 links (count + ids) and upper-level links.
+    /// level (i8), dead flag (u8), level-0 links (count + ids) and upper-level links. Every
+    /// catalog slot is written (slots past the last node, e.g. items without vectors, as
+    /// empty ones), so the graph always matches the catalog it is saved with.
     pub(crate) fn to_bytes(&self, cat: &Catalog) -> Vec<u8> {
-        let mut o = Vec::with_capacity(self.levels.len() * (self.m0 * 4 + 2) + 64);
+        let slots = cat.slots().max(self.levels.len());
+        let mut o = Vec::with_capacity(slots * 2 + self.levels.len() * self.m0 * 4 + 64);
         o.extend_from_slice(GRAPH_MAGIC);
         o.extend_from_slice(&(self.m as u32).to_le_bytes());
-        o.extend_from_slice(&(self.levels.len() as u64).to_le_bytes());
+        o.extend_from_slice(&(slots as u64).to_le_bytes());
         o.extend_from_slice(&self.entry.load(AtomicOrd::Acquire).to_le_bytes());
         o.extend_from_slice(&(self.max_level.load(AtomicOrd::Acquire) as u32).to_le_bytes());
         o.extend_from_slice(&(self.tombstones as u64).to_le_bytes());
@@ -36,6 +39,9 @@ impl NativeHnsw {
                     o.extend_from_slice(&x.to_le_bytes());
                 }
             }
+        }
+        for _ in self.levels.len()..slots {
+            o.extend_from_slice(&[-1i8 as u8, 0]);
         }
         o
     }

@@ -402,7 +402,7 @@ impl AnnIndex for NativeHnsw {
         for s in 0..cat.slots() as u32 {
             self.set_links(cat, s, 0, &[]);
         }
-        let slots: Vec<u32> = cat.live_slots().collect();
+        let slots: Vec<u32> = cat.vector_slots().collect();
         self.insert_all(cat, &slots);
         Ok(())
     }
@@ -437,7 +437,7 @@ mod tests {
             .zip(vecs)
             .map(|(id, v)| crate::store::PreparedItem {
                 id,
-                vector: v,
+                vector: Some(v),
                 attrs: None,
             })
             .collect();

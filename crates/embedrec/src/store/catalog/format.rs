@@ -63,6 +63,7 @@ impl Catalog {
         (dim, metric, storage, links): (usize, Metric, VectorStorage, usize),
         vec_r: &mut SectionReader<'_>,
         section: &'static str,
+        vectorless: &[u32],
     ) -> std::result::Result<Catalog, Damage> {
         let bad = |reason: String| ("meta", reason);
         let slots = meta.ids.len();
@@ -94,7 +95,8 @@ impl Catalog {
         let mut cat = Catalog::new(dim, metric, storage, links);
         let ids = &meta.ids;
         let (vectors, ids_done) = std::thread::scope(|scope| {
-            let vectors = scope.spawn(|| load_vectors(storage, dim, metric, links, vec_r, ids));
+            let vectors =
+                scope.spawn(|| load_vectors(storage, dim, metric, links, vec_r, ids, vectorless));
             let ids_done = (|| -> std::result::Result<(), Damage> {
                 cat.tag_names = Interner::from_names(meta.tag_names)
                     .map_err(|e| bad(format!("tag names: {e}")))?;
@@ -141,6 +143,10 @@ impl Catalog {
         });
         ids_done?;
         (cat.vectors, cat.inv_norm) = vectors.map_err(|reason| (section, reason))?;
+        if let Some(&s) = vectorless.iter().find(|&&s| !cat.is_live(s)) {
+            return Err(("vectorless", format!("slot {s} holds no item")));
+        }
+        cat.mark_vectorless(vectorless);
         cat.free.reverse();
         cat.tags = TagLists::from_lists(&meta.tags)
             .ok_or_else(|| bad(format!("tag lists exceed {MAX_TAG_ENTRIES} entries")))?;
@@ -159,7 +165,8 @@ impl Catalog {
 }
 
 /// The vector section as [`Rows`] plus the inverse norms (cosine only), every vector validated (live
-/// ones as upserts would; free slots, which may keep a tombstone's vector, finite).
+/// ones as upserts would; free slots, which may keep a tombstone's vector, and items
+/// without vectors, finite).
 fn load_vectors(
     storage: VectorStorage,
     dim: usize,
@@ -167,6 +174,7 @@ fn load_vectors(
     links: usize,
     r: &mut SectionReader<'_>,
     ids: &[Option<&str>],
+    vectorless: &[u32],
 ) -> std::result::Result<(Rows, Vec<f32>), String> {
     let vectors =
         Rows::read_section(storage, dim, metric, links, ids.len(), r).map_err(|e| r.fail(e))?;
@@ -178,7 +186,8 @@ fn load_vectors(
         // check finds the offending component (or, for huge finite values whose square
         // overflows, passes).
         let n = vectors.norm(s);
-        match id {
+        let has_vector = id.is_some() && vectorless.binary_search(&(s as u32)).is_err();
+        match id.filter(|_| has_vector) {
             None => {
                 if !n.is_finite()
                     && let Some(i) = vectors.row(s).iter().position(|x| !x.is_finite())

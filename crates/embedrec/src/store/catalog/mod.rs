@@ -91,12 +91,16 @@ pub struct Catalog {
     attr_names: Interner,
     attrs: Vec<Vec<f64>>,
     free: Vec<u32>,
+    /// One bit per slot: set when the live item has no content vector (known from
+    /// interactions or attributes only; its row is zero and no index holds it).
+    vectorless: Vec<u64>,
 }
 
 /// A validated, ready-to-apply item.
 pub(crate) struct PreparedItem<'a> {
     pub(crate) id: &'a str,
-    pub(crate) vector: &'a [f32],
+    /// The content vector; `None` keeps an existing item's vector and gives a new item none.
+    pub(crate) vector: Option<&'a [f32]>,
     pub(crate) attrs: Option<&'a ItemAttrs>,
 }
 
@@ -116,7 +120,55 @@ impl Catalog {
             attr_names: Interner::default(),
             attrs: Vec::new(),
             free: Vec::new(),
+            vectorless: Vec::new(),
         }
+    }
+
+    /// True when the slot holds an item with a content vector.
+    #[inline]
+    pub fn has_vector(&self, slot: u32) -> bool {
+        self.is_live(slot) && !self.is_vectorless(slot)
+    }
+
+    #[inline]
+    fn is_vectorless(&self, slot: u32) -> bool {
+        self.vectorless
+            .get(slot as usize / 64)
+            .is_some_and(|w| w >> (slot % 64) & 1 == 1)
+    }
+
+    fn set_vectorless(&mut self, slot: u32, on: bool) {
+        let w = slot as usize / 64;
+        if self.vectorless.len() <= w {
+            if !on {
+                return;
+            }
+            self.vectorless.resize(w + 1, 0);
+        }
+        if on {
+            self.vectorless[w] |= 1 << (slot % 64);
+        } else {
+            self.vectorless[w] &= !(1 << (slot % 64));
+        }
+    }
+
+    /// Live items without a content vector, in slot order.
+    pub(crate) fn vectorless_slots(&self) -> Vec<u32> {
+        self.live_slots()
+            .filter(|&s| self.is_vectorless(s))
+            .collect()
+    }
+
+    /// Marks these live items as having no content vector (a file's record of them).
+    pub(crate) fn mark_vectorless(&mut self, slots: &[u32]) {
+        for &s in slots {
+            self.set_vectorless(s, true);
+        }
+    }
+
+    /// Live items with a content vector (what a content index holds).
+    pub fn vector_slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.live_slots().filter(|&s| !self.is_vectorless(s))
     }
 
     /// True when no item is live.
@@ -408,7 +460,17 @@ impl Catalog {
                     (s, false)
                 }
             };
-            self.vectors.set_row(slot as usize, it.vector);
+            match it.vector {
+                Some(v) => {
+                    self.vectors.set_row(slot as usize, v);
+                    self.set_vectorless(slot, false);
+                }
+                None if existed => {}
+                None => {
+                    self.vectors.zero_row(slot as usize);
+                    self.set_vectorless(slot, true);
+                }
+            }
             if self.metric == Metric::Cosine {
                 let n = self.vectors.norm(slot as usize);
                 self.inv_norm[slot as usize] = if n > 0.0 { 1.0 / n } else { 0.0 };
@@ -442,6 +504,7 @@ impl Catalog {
     pub(crate) fn remove(&mut self, slot: u32, keep_vector: bool) {
         let s = slot as usize;
         if self.ids.remove(slot) {
+            self.set_vectorless(slot, false);
             if !keep_vector {
                 self.zero_vector(s);
             }
@@ -519,7 +582,7 @@ mod tests {
                 let items: Vec<PreparedItem<'_>> = (0..100)
                     .map(|i| PreparedItem {
                         id: &ids[i],
-                        vector: &vecs[i],
+                        vector: Some(&vecs[i]),
                         attrs: (i < 10).then_some(&tagged),
                     })
                     .collect();
