@@ -60,7 +60,7 @@ fn an_interaction_log_alone_is_enough_to_start() {
     // Items gain tags later; filters apply to model recommendations.
     let tagged: Vec<String> = (0..300).step_by(2).map(|i| format!("i{i}")).collect();
     let attrs: Vec<ItemAttrs> = tagged.iter().map(|_| ItemAttrs::tags(["even"])).collect();
-    e.upsert_attributes(&tagged, &attrs).unwrap();
+    e.upsert_attributes(&tagged, Some(&attrs)).unwrap();
     let even = RecommendOptions::with_filter(Filter::new().tags_any(["even"]));
     let r = e.recommend("u1", 5, &even).unwrap();
     assert!(

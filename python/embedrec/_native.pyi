@@ -12,7 +12,10 @@ __all__ = ["Engine", "FORMAT_VERSION", "Filter", "holdout_split", "leave_last_ou
 FORMAT_VERSION: Final[int]
 
 _FilterLike = Union["Filter", Mapping[str, Any], None]
-_Hits = list[tuple[str, float]]
+# Ids are str or int (numpy integers too); an id comes back as the type it went in as.
+_Id = Union[str, int]
+_Ids = Union[Sequence[_Id], npt.NDArray[np.integer[Any]]]
+_Hits = list[tuple[_Id, float]]
 
 @final
 class Filter:
@@ -23,8 +26,8 @@ class Filter:
         tags_all: Optional[Sequence[str]] = ...,
         tags_none: Optional[Sequence[str]] = ...,
         ranges: Optional[Mapping[str, Sequence[Optional[float]]]] = ...,
-        allow_ids: Optional[Sequence[str]] = ...,
-        deny_ids: Optional[Sequence[str]] = ...,
+        allow_ids: Optional[Sequence[_Id]] = ...,
+        deny_ids: Optional[Sequence[_Id]] = ...,
     ) -> Filter: ...
 
 @final
@@ -52,41 +55,41 @@ class Engine:
     @property
     def config(self) -> dict[str, Any]: ...
     def __len__(self) -> int: ...
-    def __contains__(self, id: str, /) -> bool: ...
+    def __contains__(self, id: _Id, /) -> bool: ...
     def upsert_items(
         self,
-        ids: Sequence[str],
-        vectors: npt.ArrayLike,
+        ids: _Ids,
+        vectors: Optional[npt.ArrayLike] = None,
         tags: Optional[Sequence[Sequence[str]]] = None,
         attributes: Union[Mapping[str, npt.ArrayLike], Sequence[Mapping[str, float]], None] = None,
     ) -> None: ...
-    def remove_items(self, ids: Sequence[str]) -> int: ...
-    def item_vector(self, id: str) -> npt.NDArray[np.float32]: ...
-    def item_ids(self) -> list[str]: ...
-    def item_vectors(self) -> tuple[list[str], npt.NDArray[np.float32]]: ...
-    def item_factors(self) -> tuple[list[str], npt.NDArray[np.float32]]: ...
-    def user_factors(self) -> tuple[list[str], npt.NDArray[np.float32]]: ...
+    def remove_items(self, ids: _Ids) -> int: ...
+    def item_vector(self, id: _Id) -> npt.NDArray[np.float32]: ...
+    def item_ids(self) -> list[_Id]: ...
+    def item_vectors(self) -> tuple[list[_Id], npt.NDArray[np.float32]]: ...
+    def item_factors(self) -> tuple[list[_Id], npt.NDArray[np.float32]]: ...
+    def user_factors(self) -> tuple[list[_Id], npt.NDArray[np.float32]]: ...
     def install_factors(
         self,
-        item_ids: Sequence[str],
+        item_ids: _Ids,
         item_factors: npt.ArrayLike,
-        user_ids: Optional[Sequence[str]] = None,
+        user_ids: Optional[_Ids] = None,
         user_factors: Optional[npt.ArrayLike] = None,
         **params: Any,
     ) -> None: ...
     def search(self, vector: npt.ArrayLike, k: int = ..., filter: _FilterLike = None) -> _Hits: ...
-    def similar(self, id: str, k: int = ..., filter: _FilterLike = None) -> _Hits: ...
+    def similar(self, id: _Id, k: int = ..., filter: _FilterLike = None) -> _Hits: ...
     def add_interactions(
         self,
-        user_ids: Sequence[str],
-        item_ids: Sequence[str],
+        user_ids: _Ids,
+        item_ids: _Ids,
         weights: Optional[Sequence[float]] = None,
         timestamps: Optional[Sequence[int]] = None,
     ) -> None: ...
-    def recommend(self, user_id: str, k: int = ..., filter: _FilterLike = None, exclude_seen: bool = True) -> _Hits: ...
+    def recommend(self, user_id: _Id, k: int = ..., filter: _FilterLike = None, exclude_seen: bool = True) -> _Hits: ...
     def recommend_for_items(
         self,
-        items: Sequence[str],
+        items: _Ids,
         weights: Optional[Sequence[float]] = None,
         k: int = ...,
         filter: _FilterLike = None,
@@ -96,7 +99,7 @@ class Engine:
         self, queries: npt.ArrayLike, k: int = ..., filter: _FilterLike = None
     ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float32]]: ...
     def recommend_batch(
-        self, user_ids: Sequence[str], k: int = ..., filter: _FilterLike = None, exclude_seen: bool = True
+        self, user_ids: _Ids, k: int = ..., filter: _FilterLike = None, exclude_seen: bool = True
     ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float32]]: ...
     def save(self, path: Union[str, PathLike[str]]) -> None: ...
     @staticmethod
@@ -121,13 +124,13 @@ class Engine:
     @property
     def model(self) -> Optional[str]: ...
     def clear_model(self) -> None: ...
-    def evaluate(self, user_ids: Sequence[str], item_ids: Sequence[str], k: int = ...) -> dict[str, Any]: ...
+    def evaluate(self, user_ids: _Ids, item_ids: _Ids, k: int = ...) -> dict[str, Any]: ...
 
 _Split = tuple[dict[str, list[Any]], dict[str, list[Any]]]
 
 def holdout_split(
-    user_ids: Sequence[str],
-    item_ids: Sequence[str],
+    user_ids: _Ids,
+    item_ids: _Ids,
     weights: Optional[Sequence[float]] = None,
     timestamps: Optional[Sequence[int]] = None,
     *,
@@ -136,8 +139,8 @@ def holdout_split(
     seed: int = ...,
 ) -> _Split: ...
 def leave_last_out(
-    user_ids: Sequence[str],
-    item_ids: Sequence[str],
+    user_ids: _Ids,
+    item_ids: _Ids,
     weights: Optional[Sequence[float]] = None,
     timestamps: Optional[Sequence[int]] = None,
     *,

@@ -226,10 +226,10 @@ def test_errors_are_classes_with_codes():
     with pytest.raises(embedrec.UnknownItemError) as ei:
         e.recommend_for_items(["nope"])
     assert ei.value.code == "UNKNOWN_ITEM" and str(ei.value) == 'unknown item id "nope" in items[0]'
-    # Ids are read into one buffer: non-str ids are TypeErrors naming the position, and a
-    # lone str is not taken for a sequence of one-letter ids.
-    with pytest.raises(TypeError, match=r"ids\[1\]: expected str, got int"):
-        e.upsert_items(["a", 7], [[1, 0], [0, 1]])
+    # Ids are str or int: anything else is a TypeError naming the position, and a lone str
+    # is not taken for a sequence of one-letter ids.
+    with pytest.raises(TypeError, match=r"ids\[1\]: expected str or int, got float"):
+        e.upsert_items(["a", 7.0], [[1, 0], [0, 1]])
     with pytest.raises(TypeError, match="single str"):
         e.upsert_items("ab", [[1, 0], [0, 1]])
     e.upsert_items(("é", "日本"), np.eye(2, dtype=np.float32))  # any sequence, any UTF-8

@@ -9,11 +9,13 @@
 //! `camelCase` for Node; an unknown key is an error in both.
 
 mod attrs;
+mod ids;
 mod options;
 mod shape;
 mod value;
 
 pub use attrs::{Attributes, item_attrs, upsert_options};
+pub use ids::{HostId, MAX_SAFE_INTEGER, host_id, id, ids, integer_id, json_id, str_id};
 pub use options::{
     SplitParams, engine_config, engine_options, factor_params, filter, holdout_params,
     interactions as interactions_from, leave_last_out_params, model_spec, recommend_call,

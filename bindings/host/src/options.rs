@@ -95,7 +95,7 @@ pub fn filter(what: &str, style: Style, v: Value) -> Result<Option<Filter>> {
         .tags_any(o.strings("tags_any")?.unwrap_or_default())
         .tags_all(o.strings("tags_all")?.unwrap_or_default())
         .tags_none(o.strings("tags_none")?.unwrap_or_default())
-        .deny(o.strings("deny_ids")?.unwrap_or_default());
+        .deny(o.ids("deny_ids")?.unwrap_or_default());
     let ranges_field = o.field("ranges");
     let mut ranges = match o.take("ranges") {
         None => Vec::new(),
@@ -105,7 +105,7 @@ pub fn filter(what: &str, style: Style, v: Value) -> Result<Option<Filter>> {
     for (name, lo, hi) in ranges {
         f = f.range(name, lo, hi);
     }
-    if let Some(a) = o.strings("allow_ids")? {
+    if let Some(a) = o.ids("allow_ids")? {
         f = f.allow(a);
     }
     o.finish(FILTER_KEYS)?;

@@ -18,7 +18,7 @@ fn object(style: Style, entries: Vec<(&str, J)>) -> J {
 pub fn hits(h: &[Hit]) -> J {
     J::Array(
         h.iter()
-            .map(|h| json!({"id": &*h.id, "score": h.score}))
+            .map(|h| json!({"id": crate::ids::json_id(&h.id), "score": h.score}))
             .collect(),
     )
 }
@@ -151,8 +151,14 @@ pub fn interactions(style: Style, d: &Interactions) -> J {
     object(
         style,
         vec![
-            ("user_ids", json!(d.users)),
-            ("item_ids", json!(d.items)),
+            (
+                "user_ids",
+                d.users.iter().map(|u| crate::ids::json_id(u)).collect(),
+            ),
+            (
+                "item_ids",
+                d.items.iter().map(|i| crate::ids::json_id(i)).collect(),
+            ),
             ("weights", json!(d.weights)),
             ("timestamps", json!(d.timestamps)),
         ],

@@ -209,6 +209,15 @@ impl Options {
         }
     }
 
+    /// A list-of-ids option (strings or integers, see [`crate::ids`]).
+    pub fn ids(&mut self, key: &str) -> Result<Option<Vec<String>>> {
+        let f = self.field(key);
+        match self.take(key) {
+            None => Ok(None),
+            Some(v) => crate::ids::ids(&f, v).map(Some),
+        }
+    }
+
     /// A list-of-strings option.
     pub fn strings(&mut self, key: &str) -> Result<Option<Vec<String>>> {
         let f = self.field(key);

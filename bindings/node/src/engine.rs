@@ -226,16 +226,18 @@ impl JsEngine {
     }
 
     /// Inserts or replaces items. `vectors`: a row-major Float32Array (ids.length * dim) or
-    /// an array of arrays; `options.tags` and `options.attributes` hold one entry per id.
+    /// an array of arrays; `null` for tags and attributes only (existing items keep their
+    /// vectors, new items have none); `options.tags` and `options.attributes` hold one entry
+    /// per id.
     #[napi(
         catch_unwind,
-        ts_args_type = "ids: Array<string>, vectors: Float32Array | Float64Array | Array<Array<number>>, options?: UpsertOptions | undefined | null"
+        ts_args_type = "ids: Array<string>, vectors: Float32Array | Float64Array | Array<Array<number>> | null, options?: UpsertOptions | undefined | null"
     )]
     pub fn upsert_items(
         &self,
         env: Env,
         ids: Unknown<'_>,
-        vectors: Unknown<'_>,
+        vectors: Option<Unknown<'_>>,
         options: Option<Unknown<'_>>,
     ) -> Result<()> {
         let ids = run(&env, || strings("ids", &ids))?;
@@ -243,8 +245,17 @@ impl JsEngine {
         run(&env, move || {
             let attrs =
                 embedrec_host::upsert_options(ids.len(), self::options("options", options)?)?;
-            let (data, n) = matrix(&vectors, self.inner.dim(), "vectors")?;
-            let view = ArrayView2::from_shape((n, self.inner.dim()), &data)
+            let Some(vectors) = present(vectors) else {
+                return self.inner.upsert_attributes(&ids, attrs.as_deref());
+            };
+            let dim = self.inner.dim();
+            let (data, n) = if dim == 0 {
+                // Rows of width 0: one per id.
+                (Vec::new(), ids.len())
+            } else {
+                matrix(&vectors, dim, "vectors")?
+            };
+            let view = ArrayView2::from_shape((n, dim), &data)
                 .map_err(|e| invalid("vectors", "a matrix", e))?;
             self.inner.upsert_items(&ids, view, attrs.as_deref())
         })?;

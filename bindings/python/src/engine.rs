@@ -2,23 +2,21 @@
 
 use crate::error::{invalid, run, to_py};
 use crate::filter::PyFilter;
+use crate::ids::{id_of, ids_of, py_id, py_ids};
 use crate::value::{Int, Timestamps, kwargs, to_py as to_py_value, value};
 use embedrec::ndarray::{Array2, ArrayView2};
 use embedrec::{Engine, Filter, Hit, ItemAttrs, RecommendOptions};
 use embedrec_host::{Attributes, Options, Style};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList};
 use std::collections::HashMap;
 
-type PyHits = Vec<(String, f32)>;
-type PyRows<'py> = (Vec<String>, Bound<'py, PyArray2<f32>>);
+type PyHits<'py> = Vec<(Bound<'py, PyAny>, f32)>;
+type PyRows<'py> = (Vec<Bound<'py, PyAny>>, Bound<'py, PyArray2<f32>>);
 
 fn rows(py: Python<'_>, r: embedrec::Rows) -> PyResult<PyRows<'_>> {
-    Ok((
-        r.ids.iter().map(|s| s.to_string()).collect(),
-        PyArray2::from_owned_array(py, r.values),
-    ))
+    Ok((py_ids(py, &r.ids), PyArray2::from_owned_array(py, r.values)))
 }
 
 /// Host ids copied into one buffer: one allocation per batch rather than one per id, so a
@@ -29,29 +27,14 @@ struct IdBatch {
 }
 
 impl IdBatch {
-    fn extract(ids: &Bound<'_, PyAny>) -> PyResult<Self> {
-        if ids.is_instance_of::<PyString>() {
-            return Err(pyo3::exceptions::PyTypeError::new_err(
-                "ids: expected a sequence of str, got a single str",
-            ));
-        }
-        let n = ids.len().unwrap_or(0);
+    fn extract(ids: &Bound<'_, PyAny>, field: &str) -> PyResult<Self> {
+        let ids = ids_of(ids, field)?;
         let mut batch = IdBatch {
-            text: String::with_capacity(n * 8),
-            ends: Vec::with_capacity(n),
+            text: String::with_capacity(ids.iter().map(String::len).sum()),
+            ends: Vec::with_capacity(ids.len()),
         };
-        for (i, id) in ids.try_iter()?.enumerate() {
-            let id = id?;
-            let s = id.cast::<PyString>().map_err(|_| {
-                pyo3::exceptions::PyTypeError::new_err(format!(
-                    "ids[{i}]: expected str, got {}",
-                    id.get_type()
-                        .name()
-                        .map(|n| n.to_string())
-                        .unwrap_or_default()
-                ))
-            })?;
-            batch.text.push_str(&s.to_cow()?);
+        for id in ids {
+            batch.text.push_str(&id);
             batch.ends.push(batch.text.len());
         }
         Ok(batch)
@@ -70,8 +53,8 @@ impl IdBatch {
     }
 }
 
-fn hits(h: Vec<Hit>) -> PyHits {
-    h.into_iter().map(|h| (h.id.to_string(), h.score)).collect()
+fn hits(py: Python<'_>, h: Vec<Hit>) -> PyHits<'_> {
+    h.into_iter().map(|h| (py_id(py, &h.id), h.score)).collect()
 }
 
 /// Reads any array-like as a 2-D float32 array: float32 numpy arrays are read without a copy
@@ -166,7 +149,7 @@ fn batch_arrays<'py>(
     for (i, row) in rows.iter().enumerate() {
         for (j, h) in row.iter().enumerate() {
             scores[[i, j]] = h.score;
-            ids.append(&*h.id)?;
+            ids.append(py_id(py, &h.id))?;
         }
         for _ in row.len()..k {
             ids.append(py.None())?;
@@ -308,8 +291,8 @@ impl PyEngine {
         self.inner.len()
     }
 
-    fn __contains__(&self, id: &str) -> bool {
-        self.inner.contains(id)
+    fn __contains__(&self, id: &Bound<'_, PyAny>) -> PyResult<bool> {
+        Ok(self.inner.contains(&id_of(id, "id")?))
     }
 
     fn __repr__(&self) -> String {
@@ -328,29 +311,36 @@ impl PyEngine {
     /// Args:
     ///     ids: item ids (strings), unique within the call.
     ///     vectors: array of shape (len(ids), dim); float32 arrays are read without a copy,
-    ///         other numeric arrays are converted.
+    ///         other numeric arrays are converted. ``None``: tags and attributes only —
+    ///         existing items keep their vectors, new items have none (they are served by
+    ///         models and popularity, not by vector search).
     ///     tags: one list of tags per item.
     ///     attributes: numeric attributes, either ``{name: values}`` (one value per item,
     ///         ``nan`` = missing) or one ``{name: value}`` dict per item.
     ///
     /// Raises:
     ///     InvalidInputError, DimensionMismatchError: nothing is changed.
-    #[pyo3(signature = (ids, vectors, tags=None, attributes=None))]
+    #[pyo3(signature = (ids, vectors=None, tags=None, attributes=None))]
     fn upsert_items(
         &self,
         py: Python<'_>,
         ids: &Bound<'_, PyAny>,
-        vectors: &Bound<'_, PyAny>,
+        vectors: Option<&Bound<'_, PyAny>>,
         tags: Option<Vec<Vec<String>>>,
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let n = {
-            let batch = IdBatch::extract(ids)?;
+            let batch = IdBatch::extract(ids, "ids")?;
             let ids = batch.strs();
-            let v = f32_2d(py, vectors, "vectors", false)?;
             let attrs = attrs_of(py, ids.len(), tags, attributes)?;
-            let view: ArrayView2<'_, f32> = v.as_array();
-            run(py, || self.inner.upsert_items(&ids, view, attrs.as_deref()))?;
+            match vectors {
+                Some(vectors) => {
+                    let v = f32_2d(py, vectors, "vectors", false)?;
+                    let view: ArrayView2<'_, f32> = v.as_array();
+                    run(py, || self.inner.upsert_items(&ids, view, attrs.as_deref()))?;
+                }
+                None => run(py, || self.inner.upsert_attributes(&ids, attrs.as_deref()))?,
+            }
             ids.len()
         };
         // The converted arguments are dropped now: their pages can go back too.
@@ -359,13 +349,19 @@ impl PyEngine {
     }
 
     /// Removes items; returns how many. Raises UnknownItemError (removing nothing) if an id is unknown.
-    fn remove_items(&self, py: Python<'_>, ids: Vec<String>) -> PyResult<usize> {
+    fn remove_items(&self, py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let ids = ids_of(ids, "ids")?;
         run(py, || self.inner.remove_items(&ids))
     }
 
     /// The stored vector of an item as a float32 array. Raises UnknownItemError.
-    fn item_vector<'py>(&self, py: Python<'py>, id: &str) -> PyResult<Bound<'py, PyArray1<f32>>> {
-        let v = run(py, || self.inner.item_vector(id))?;
+    fn item_vector<'py>(
+        &self,
+        py: Python<'py>,
+        id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        let id = id_of(id, "id")?;
+        let v = run(py, || self.inner.item_vector(&id))?;
         Ok(PyArray1::from_vec(py, v))
     }
 
@@ -410,7 +406,7 @@ impl PyEngine {
         user_factors: Option<&Bound<'py, PyAny>>,
         params: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<()> {
-        let items = IdBatch::extract(item_ids)?;
+        let items = IdBatch::extract(item_ids, "item_ids")?;
         let items = items.strs();
         let y = f32_2d(py, item_factors, "item_factors", false)?;
         let params =
@@ -420,7 +416,7 @@ impl PyEngine {
         let users = match (user_ids, user_factors) {
             (None, None) => None,
             (Some(ids), Some(x)) => Some((
-                IdBatch::extract(ids)?,
+                IdBatch::extract(ids, "user_ids")?,
                 f32_2d(py, x, "user_factors", false)?,
             )),
             (ids, _) => {
@@ -450,11 +446,8 @@ impl PyEngine {
     }
 
     /// Ids of all items.
-    fn item_ids(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        Ok(run(py, || Ok(self.inner.item_ids()))?
-            .into_iter()
-            .map(|s| s.to_string())
-            .collect())
+    fn item_ids<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        Ok(py_ids(py, &run(py, || Ok(self.inner.item_ids()))?))
     }
 
     /// The k items most similar to a vector, best first, as ``[(id, score), ...]``.
@@ -464,31 +457,32 @@ impl PyEngine {
     ///     k: number of results (fewer if fewer items pass the filter).
     ///     filter: an ``embedrec.Filter`` or a dict of its arguments.
     #[pyo3(signature = (vector, k=Int::default_k(), filter=None))]
-    fn search(
+    fn search<'py>(
         &self,
-        py: Python<'_>,
-        vector: &Bound<'_, PyAny>,
+        py: Python<'py>,
+        vector: &Bound<'py, PyAny>,
         k: Int,
-        filter: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<PyHits> {
+        filter: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<PyHits<'py>> {
         let k = k.usize(py, "k")?;
         let q = f32_1d(py, vector, "vector")?;
         let f = filter_of(filter, py)?;
-        run(py, || self.inner.search(&q, k, f.as_ref())).map(hits)
+        run(py, || self.inner.search(&q, k, f.as_ref())).map(|h| hits(py, h))
     }
 
     /// The k items most similar to item ``id`` (never the item itself).
     #[pyo3(signature = (id, k=Int::default_k(), filter=None))]
-    fn similar(
+    fn similar<'py>(
         &self,
-        py: Python<'_>,
-        id: &str,
+        py: Python<'py>,
+        id: &Bound<'py, PyAny>,
         k: Int,
-        filter: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<PyHits> {
+        filter: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<PyHits<'py>> {
+        let id = id_of(id, "id")?;
         let k = k.usize(py, "k")?;
         let f = filter_of(filter, py)?;
-        run(py, || self.inner.similar(id, k, f.as_ref())).map(hits)
+        run(py, || self.inner.similar(&id, k, f.as_ref())).map(|h| hits(py, h))
     }
 
     /// Records interactions (plays, likes...). Weights default to 1 and must be > 0;
@@ -497,11 +491,13 @@ impl PyEngine {
     fn add_interactions(
         &self,
         py: Python<'_>,
-        user_ids: Vec<String>,
-        item_ids: Vec<String>,
+        user_ids: &Bound<'_, PyAny>,
+        item_ids: &Bound<'_, PyAny>,
         weights: Option<Vec<f32>>,
         timestamps: Option<Timestamps>,
     ) -> PyResult<()> {
+        let user_ids = ids_of(user_ids, "user_ids")?;
+        let item_ids = ids_of(item_ids, "item_ids")?;
         let timestamps = timestamps.map(|t| t.0);
         run(py, || {
             self.inner.add_interactions(
@@ -516,37 +512,39 @@ impl PyEngine {
     /// Recommendations for a stored user, best first; seen items excluded by default.
     /// Raises UnknownUserError for a user without interactions.
     #[pyo3(signature = (user_id, k=Int::default_k(), filter=None, exclude_seen=true))]
-    fn recommend(
+    fn recommend<'py>(
         &self,
-        py: Python<'_>,
-        user_id: &str,
+        py: Python<'py>,
+        user_id: &Bound<'py, PyAny>,
         k: Int,
-        filter: Option<&Bound<'_, PyAny>>,
+        filter: Option<&Bound<'py, PyAny>>,
         exclude_seen: bool,
-    ) -> PyResult<PyHits> {
+    ) -> PyResult<PyHits<'py>> {
+        let user_id = id_of(user_id, "user_id")?;
         let k = k.usize(py, "k")?;
         let o = Self::opts(filter_of(filter, py)?, exclude_seen);
-        run(py, || self.inner.recommend(user_id, k, &o)).map(hits)
+        run(py, || self.inner.recommend(&user_id, k, &o)).map(|h| hits(py, h))
     }
 
     /// Recommendations for an anonymous session from the items it interacted with.
     #[pyo3(signature = (items, weights=None, k=Int::default_k(), filter=None, exclude_seen=true))]
-    fn recommend_for_items(
+    fn recommend_for_items<'py>(
         &self,
-        py: Python<'_>,
-        items: Vec<String>,
+        py: Python<'py>,
+        items: &Bound<'py, PyAny>,
         weights: Option<Vec<f32>>,
         k: Int,
-        filter: Option<&Bound<'_, PyAny>>,
+        filter: Option<&Bound<'py, PyAny>>,
         exclude_seen: bool,
-    ) -> PyResult<PyHits> {
+    ) -> PyResult<PyHits<'py>> {
+        let items = ids_of(items, "items")?;
         let k = k.usize(py, "k")?;
         let o = Self::opts(filter_of(filter, py)?, exclude_seen);
         run(py, || {
             self.inner
                 .recommend_for_items(&items, weights.as_deref(), k, &o)
         })
-        .map(hits)
+        .map(|h| hits(py, h))
     }
 
     /// ``search`` for every row of ``queries`` (n, dim), in parallel. Returns ``(ids, scores)``:
@@ -572,11 +570,12 @@ impl PyEngine {
     fn recommend_batch<'py>(
         &self,
         py: Python<'py>,
-        user_ids: Vec<String>,
+        user_ids: &Bound<'py, PyAny>,
         k: Int,
         filter: Option<&Bound<'py, PyAny>>,
         exclude_seen: bool,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<f32>>)> {
+        let user_ids = ids_of(user_ids, "user_ids")?;
         let k = k.usize(py, "k")?;
         let o = Self::opts(filter_of(filter, py)?, exclude_seen);
         let rows = run(py, || self.inner.recommend_batch(&user_ids, k, &o))?;
@@ -745,10 +744,11 @@ impl PyEngine {
     fn evaluate<'py>(
         &self,
         py: Python<'py>,
-        user_ids: Vec<String>,
-        item_ids: Vec<String>,
+        user_ids: &Bound<'py, PyAny>,
+        item_ids: &Bound<'py, PyAny>,
         k: Int,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let (user_ids, item_ids) = (ids_of(user_ids, "user_ids")?, ids_of(item_ids, "item_ids")?);
         let k = k.usize(py, "k")?;
         let d = crate::train::interactions(py, user_ids, item_ids, None, None)?;
         let m = run(py, || self.inner.evaluate(&d, k))?;

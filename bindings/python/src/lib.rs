@@ -4,6 +4,7 @@
 mod engine;
 mod error;
 mod filter;
+mod ids;
 mod train;
 mod value;
 

@@ -2,6 +2,7 @@
 //! interactions they take.
 
 use crate::error::{run, to_py};
+use crate::ids::ids_of;
 use crate::value::{Timestamps, kwargs, to_py as to_py_value};
 use embedrec::eval::Interactions;
 use embedrec_host::{Options, Style};
@@ -38,12 +39,13 @@ fn split<'py>(py: Python<'py>, (a, b): (Interactions, Interactions)) -> PyResult
 #[pyo3(signature = (user_ids, item_ids, weights=None, timestamps=None, **options))]
 pub(crate) fn holdout_split<'py>(
     py: Python<'py>,
-    user_ids: Vec<String>,
-    item_ids: Vec<String>,
+    user_ids: &Bound<'py, PyAny>,
+    item_ids: &Bound<'py, PyAny>,
     weights: Option<Vec<f32>>,
     timestamps: Option<Timestamps>,
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Split<'py>> {
+    let (user_ids, item_ids) = (ids_of(user_ids, "user_ids")?, ids_of(item_ids, "item_ids")?);
     let o = Options::new("", Style::Snake, kwargs(py, options)?).map_err(|e| to_py(py, e))?;
     let p = embedrec_host::holdout_params(o).map_err(|e| to_py(py, e))?;
     let d = interactions(py, user_ids, item_ids, weights, timestamps.map(|t| t.0))?;
@@ -62,12 +64,13 @@ pub(crate) fn holdout_split<'py>(
 #[pyo3(signature = (user_ids, item_ids, weights=None, timestamps=None, **options))]
 pub(crate) fn leave_last_out<'py>(
     py: Python<'py>,
-    user_ids: Vec<String>,
-    item_ids: Vec<String>,
+    user_ids: &Bound<'py, PyAny>,
+    item_ids: &Bound<'py, PyAny>,
     weights: Option<Vec<f32>>,
     timestamps: Option<Timestamps>,
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Split<'py>> {
+    let (user_ids, item_ids) = (ids_of(user_ids, "user_ids")?, ids_of(item_ids, "item_ids")?);
     let o = Options::new("", Style::Snake, kwargs(py, options)?).map_err(|e| to_py(py, e))?;
     let p = embedrec_host::leave_last_out_params(o).map_err(|e| to_py(py, e))?;
     let d = interactions(py, user_ids, item_ids, weights, timestamps.map(|t| t.0))?;

@@ -2,6 +2,33 @@
 
 use std::path::PathBuf;
 
+/// Marks an id that a host gave as an integer: such ids are stored as this character
+/// followed by the integer's decimal digits (see [`int_id`]), so that `42` and `"42"` are
+/// different ids and an integer comes back as an integer.
+pub const INT_ID_MARK: char = '\0';
+
+/// The stored form of the integer id `i` (Python `int`, JavaScript number or BigInt).
+pub fn int_id(i: i64) -> String {
+    format!("{INT_ID_MARK}{i}")
+}
+
+/// The integer an id stands for, when it was given as an integer ([`int_id`]).
+pub fn parse_int_id(id: &str) -> Option<i64> {
+    id.strip_prefix(INT_ID_MARK)?.parse().ok()
+}
+
+/// An id as messages show it: an integer id as its digits, any other quoted.
+pub struct ShowId<'a>(pub &'a str);
+
+impl std::fmt::Display for ShowId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match parse_int_id(self.0) {
+            Some(i) => write!(f, "{i}"),
+            None => write!(f, "{:?}", self.0),
+        }
+    }
+}
+
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -34,7 +61,7 @@ pub enum Error {
         got: usize,
     },
     /// An item id is not in the catalog.
-    #[error("unknown item id {id:?} in {field}")]
+    #[error("unknown item id {} in {field}", ShowId(id))]
     UnknownItem {
         /// The id as given.
         id: String,
@@ -43,7 +70,8 @@ pub enum Error {
     },
     /// A user id has no stored interactions.
     #[error(
-        "unknown user id {id:?}: the engine has no interactions for this user (use recommend_for_items for anonymous sessions)"
+        "unknown user id {}: the engine has no interactions for this user (use recommend_for_items for anonymous sessions)",
+        ShowId(id)
     )]
     UnknownUser {
         /// The id as given.

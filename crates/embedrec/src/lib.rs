@@ -98,7 +98,7 @@ pub use engine::{
     CacheStats, Engine, EngineConfig, EngineStats, FitReport, Hit, IndexKind, MAX_DIM, MAX_EF,
     MAX_FACTOR, MAX_HNSW_M, MAX_K, MAX_THREADS, OpStats, RecommendOptions, Rows,
 };
-pub use error::{Error, Result};
+pub use error::{Error, INT_ID_MARK, Result, ShowId, int_id, parse_int_id};
 pub use index::AnnIndex;
 pub use model::eval;
 pub use model::{

@@ -3,6 +3,7 @@
 
 use super::validate::check_id;
 use super::{Engine, factors::FactorIndex};
+use crate::error::ShowId;
 use crate::model::{AlsModel, AlsParams, Model, ModelSpec};
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2};
@@ -210,7 +211,7 @@ fn unique<'a>(field: &str, ids: impl Iterator<Item = &'a str>) -> Result<()> {
             return Err(Error::invalid(
                 format!("{field}[{i}]"),
                 "ids that appear once",
-                format!("{id:?} (repeated)"),
+                format!("{} (repeated)", ShowId(id)),
             ));
         }
     }

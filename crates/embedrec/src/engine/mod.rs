@@ -21,6 +21,7 @@ pub(crate) use metrics::Op;
 pub use metrics::OpStats;
 pub use types::{EngineStats, FitReport, Hit, RecommendOptions};
 
+use crate::error::ShowId;
 #[cfg(feature = "hnsw-rs")]
 use crate::index::HnswIndex;
 use crate::index::{AnnIndex, ExactIndex, NativeHnsw, StoredGraph};
@@ -201,7 +202,10 @@ impl Engine {
             return Err(Error::invalid(
                 "id",
                 "an item with a content vector",
-                format!("{id:?} (known from interactions or attributes only)"),
+                format!(
+                    "{} (known from interactions or attributes only)",
+                    ShowId(id)
+                ),
             ));
         }
         Ok(st.cat.vector(s).into_owned())

@@ -3,6 +3,7 @@
 
 use super::validate::{check_id, check_len, check_weights, row_slices};
 use super::{Engine, Op, State};
+use crate::error::ShowId;
 use crate::model::Model;
 use crate::store::{Catalog, Interaction, ItemAttrs, PreparedItem};
 use crate::{Error, Result};
@@ -35,11 +36,15 @@ impl Engine {
     }
 
     /// Inserts or updates items without touching content vectors: tags and attributes are
-    /// replaced, an existing item keeps its vector, a new item has none (it is recommended
-    /// through models and popularity, never by vector search, until it gets a vector from
-    /// [`Engine::upsert_items`]).
-    pub fn upsert_attributes<S: AsRef<str>>(&self, ids: &[S], attrs: &[ItemAttrs]) -> Result<()> {
-        self.upsert(ids, None, Some(attrs))
+    /// replaced (cleared when `attrs` is `None`), an existing item keeps its vector, a new
+    /// item has none (it is recommended through models and popularity, never by vector
+    /// search, until it gets a vector from [`Engine::upsert_items`]).
+    pub fn upsert_attributes<S: AsRef<str>>(
+        &self,
+        ids: &[S],
+        attrs: Option<&[ItemAttrs]>,
+    ) -> Result<()> {
+        self.upsert(ids, None, attrs)
     }
 
     fn upsert<S: AsRef<str>>(
@@ -63,7 +68,7 @@ impl Engine {
                     return Err(Error::invalid(
                         format!("ids[{i}]"),
                         "ids unique within one call",
-                        format!("{id:?} repeated"),
+                        format!("{} repeated", ShowId(id)),
                     ));
                 }
                 let vector = rows.as_ref().map(|r| &*r[i]);

@@ -6,6 +6,7 @@ mod format;
 pub(crate) use format::CatalogMeta;
 
 use crate::distance::{dot, l2_sq};
+use crate::error::ShowId;
 use crate::store::ids::IdTable;
 use crate::store::rows::{Rows, VectorStorage};
 use crate::store::tags::TagLists;
@@ -363,7 +364,10 @@ impl Catalog {
         v: &[f32],
     ) -> Result<()> {
         // Built only on failure: this runs once per stored vector on every load.
-        let of_item = || item.map(|id| format!(" (item {id:?})")).unwrap_or_default();
+        let of_item = || {
+            item.map(|id| format!(" (item {})", ShowId(id)))
+                .unwrap_or_default()
+        };
         if v.len() != dim {
             return Err(Error::DimensionMismatch {
                 field: format!("{field}{}", of_item()),
@@ -396,7 +400,7 @@ impl Catalog {
         for t in &a.tags {
             if t.is_empty() {
                 return Err(Error::invalid(
-                    format!("tags of item {id:?}"),
+                    format!("tags of item {}", ShowId(id)),
                     "non-empty tag strings",
                     "\"\"",
                 ));
@@ -405,14 +409,14 @@ impl Catalog {
         for (name, v) in &a.numbers {
             if name.is_empty() {
                 return Err(Error::invalid(
-                    format!("attributes of item {id:?}"),
+                    format!("attributes of item {}", ShowId(id)),
                     "non-empty attribute names",
                     "\"\"",
                 ));
             }
             if !v.is_finite() {
                 return Err(Error::invalid(
-                    format!("attribute {name:?} of item {id:?}"),
+                    format!("attribute {name:?} of item {}", ShowId(id)),
                     "a finite number",
                     v,
                 ));
