@@ -23,16 +23,18 @@ export declare class Engine {
   /** The configuration the engine runs with (every option filled in). */
   get config(): Required<EngineOptions>
   /** True when the item exists. */
-  has(id: string): boolean
+  has(id: string | number | bigint): boolean
   /**
    * Inserts or replaces items. `vectors`: a row-major Float32Array (ids.length * dim) or
-   * an array of arrays; `options.tags` and `options.attributes` hold one entry per id.
+   * an array of arrays; `null` for tags and attributes only (existing items keep their
+   * vectors, new items have none); `options.tags` and `options.attributes` hold one entry
+   * per id.
    */
-  upsertItems(ids: Array<string>, vectors: Float32Array | Float64Array | Array<Array<number>>, options?: UpsertOptions | undefined | null): void
+  upsertItems(ids: Array<string | number | bigint>, vectors: Float32Array | Float64Array | Array<Array<number>> | null, options?: UpsertOptions | undefined | null): void
   /** Removes items; throws `UNKNOWN_ITEM` (removing nothing) for an unknown id. */
-  removeItems(ids: Array<string>): number
+  removeItems(ids: Array<string | number | bigint>): number
   /** The stored vector of an item. */
-  itemVector(id: string): Float32Array
+  itemVector(id: string | number | bigint): Float32Array
   /** Every item's content vector. */
   itemVectors(): IdRows
   /**
@@ -49,30 +51,30 @@ export declare class Engine {
    * are folded in from their histories with `options` (the ALS keys: `regularization`,
    * `alpha`, `confidence`, `cgSteps`; `factors` defaults to the width).
    */
-  installFactors(itemIds: Array<string>, itemFactors: Float32Array | Float64Array | Array<Array<number>>, userIds?: Array<string> | undefined | null, userFactors?: Float32Array | Float64Array | Array<Array<number>> | undefined | null, options?: FactorOptions | undefined | null): void
+  installFactors(itemIds: Array<string | number | bigint>, itemFactors: Float32Array | Float64Array | Array<Array<number>>, userIds?: Array<string | number | bigint> | undefined | null, userFactors?: Float32Array | Float64Array | Array<Array<number>> | undefined | null, options?: FactorOptions | undefined | null): void
   /** Ids of all items. */
-  itemIds(): Array<string>
+  itemIds(): Array<string | number | bigint>
   /** The k most similar items to a vector, best first. */
   search(vector: Float32Array | Float64Array | Array<number>, k: number, filter?: FilterOptions | undefined | null): Array<SearchHit>
   /** The k items most similar to an item (never the item itself). */
-  similar(id: string, k: number, filter?: FilterOptions | undefined | null): Array<SearchHit>
+  similar(id: string | number | bigint, k: number, filter?: FilterOptions | undefined | null): Array<SearchHit>
   /** Records interactions (weights > 0, default 1; timestamps in whole seconds, default 0). */
-  addInteractions(userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null): void
+  addInteractions(userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null): void
   /** Recommendations for a stored user (seen items excluded by default). */
-  recommend(userId: string, k: number, options?: RecommendOptions | undefined | null): Array<SearchHit>
+  recommend(userId: string | number | bigint, k: number, options?: RecommendOptions | undefined | null): Array<SearchHit>
   /** Recommendations for an anonymous session from its items. */
-  recommendForItems(items: Array<string>, k: number, weights?: Array<number> | undefined | null, options?: RecommendOptions | undefined | null): Array<SearchHit>
+  recommendForItems(items: Array<string | number | bigint>, k: number, weights?: Array<number> | undefined | null, options?: RecommendOptions | undefined | null): Array<SearchHit>
   /**
    * `search` for many queries (row-major Float32Array or array of arrays), on the libuv
    * pool.
    */
   searchBatch(queries: Float32Array | Float64Array | Array<Array<number>>, k: number, filter?: FilterOptions | undefined | null): Promise<Array<Array<SearchHit>>>
   /** `recommend` for many users, on the libuv pool. */
-  recommendBatch(userIds: Array<string>, k: number, options?: RecommendOptions | undefined | null): Promise<Array<Array<SearchHit>>>
+  recommendBatch(userIds: Array<string | number | bigint>, k: number, options?: RecommendOptions | undefined | null): Promise<Array<Array<SearchHit>>>
   /** `searchBatch` returning flat arrays (used by `lib.js`). */
   searchBatchFlat(queries: Float32Array | Float64Array | Array<Array<number>>, k: number, filter?: FilterOptions | undefined | null): Promise<FlatHits>
   /** `recommendBatch` returning flat arrays (used by `lib.js`). */
-  recommendBatchFlat(userIds: Array<string>, k: number, options?: RecommendOptions | undefined | null): Promise<FlatHits>
+  recommendBatchFlat(userIds: Array<string | number | bigint>, k: number, options?: RecommendOptions | undefined | null): Promise<FlatHits>
   /** Saves the engine to one file, atomically, on the libuv pool. */
   save(path: string): Promise<void>
   /** Saves synchronously. */
@@ -117,7 +119,7 @@ export declare class Engine {
   /** Removes the trained model. */
   clearModel(): void
   /** Ranking metrics at k on held-out interactions, on the libuv pool. */
-  evaluate(userIds: Array<string>, itemIds: Array<string>, k: number): Promise<RankingMetrics>
+  evaluate(userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, k: number): Promise<RankingMetrics>
 }
 export type JsEngine = Engine
 
@@ -211,8 +213,8 @@ export interface FilterOptions {
   tagsAll?: Array<string>
   tagsNone?: Array<string>
   ranges?: Array<RangeFilter>
-  allowIds?: Array<string>
-  denyIds?: Array<string>
+  allowIds?: Array<string | number | bigint>
+  denyIds?: Array<string | number | bigint>
 }
 
 /** Training parameters of `fit`; only those of the named model are accepted. */
@@ -267,7 +269,7 @@ export interface FitResult {
  * objects through napi).
  */
 export interface FlatHits {
-  ids: Array<string>
+  ids: Array<string | number | bigint>
   scores: Float32Array
   counts: Array<number>
 }
@@ -284,14 +286,14 @@ export interface HoldoutOptions {
  * `round(testFraction * n)` (default 0.2; at least 1) chosen with `seed` (default 42) go
  * to test.
  */
-export declare function holdoutSplit(userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null, options?: HoldoutOptions | undefined | null): Split
+export declare function holdoutSplit(userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null, options?: HoldoutOptions | undefined | null): Split
 
 /**
  * Rows keyed by id (factors or vectors): row `i` of `values` (row-major, `width` columns)
  * belongs to `ids[i]`.
  */
 export interface IdRows {
-  ids: Array<string>
+  ids: Array<string | number | bigint>
   values: Float32Array
   width: number
 }
@@ -308,7 +310,7 @@ export interface Interactions {
  * Leave-last-out split: each user's latest interaction (by timestamp) goes to test, for
  * users with at least `minInteractions` (default 2).
  */
-export declare function leaveLastOut(userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null, options?: LeaveLastOutOptions | undefined | null): Split
+export declare function leaveLastOut(userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null, options?: LeaveLastOutOptions | undefined | null): Split
 
 /** Options of `leaveLastOut` (default minInteractions 2). */
 export interface LeaveLastOutOptions {
@@ -353,7 +355,7 @@ export interface RecommendOptions {
 
 /** One result. */
 export interface SearchHit {
-  id: string
+  id: string | number | bigint
   score: number
 }
 

@@ -100,6 +100,7 @@ test('ids are valid Unicode; typed arrays of either width are numbers; every err
   e.addInteractions(['u'], ['a'], new Float32Array([2]), new Float64Array([5]))
   assert.throws(() => e.search('nope', 2), { code: 'INVALID_INPUT', message: /vector/ })
   assert.throws(() => e.upsertItems(['z'], [['x', 'y']]), { code: 'INVALID_INPUT', message: /vectors/ })
-  assert.throws(() => e.removeItems([1]), { code: 'INVALID_INPUT', message: /ids\[0\]/ })
+  assert.throws(() => e.removeItems([1.5]), { code: 'INVALID_INPUT', message: /ids\[0\]/ })
+  assert.throws(() => e.removeItems([1]), { code: 'UNKNOWN_ITEM', message: /unknown item id 1 in ids\[0\]/ })
   assert.throws(() => e.addInteractions(['u'], ['a'], ['heavy']), { code: 'INVALID_INPUT', message: /weights/ })
 })

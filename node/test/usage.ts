@@ -9,7 +9,17 @@ async function main(): Promise<void> {
   const loaded: Engine = await Engine.load('/tmp/x.embedrec').catch(() => e)
   await e.save('/tmp/x.embedrec')
   const s: EngineStats = e.stats()
-  const n: number = hits.length + batch.length + loaded.size + s.cache.hitRate
+  // Integer ids (numbers or BigInt) and interaction-only engines.
+  const logOnly: Engine = new Engine({ dim: 0 })
+  logOnly.addInteractions([1, 2n], [10, '11'])
+  logOnly.upsertItems([10], null, { tags: [['x']] })
+  await logOnly.fit('als', { factors: 4, iterations: 2 })
+  const recs: SearchHit[] = logOnly.recommend(1, 5, { filter: { allowIds: [10, 11n] } })
+  const id: string | number | bigint = recs.length > 0 ? recs[0].id : 0
+  const factors = logOnly.itemFactors()
+  logOnly.installFactors(factors.ids, factors.values, null, null, { regularization: 0.1 })
+  void id
+  const n: number = hits.length + batch.length + loaded.size + s.cache.hitRate + factors.width
   void n
 }
 void main

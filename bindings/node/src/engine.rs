@@ -2,7 +2,7 @@
 
 use crate::error::{guard, invalid, js_err, run};
 use crate::types::{FlatHits, IdRows, SearchHit};
-use crate::value::{int, numbers, opt, string, strings, value};
+use crate::value::{JsId, id, int, js_id, numbers, opt, value};
 use embedrec::ndarray::ArrayView2;
 use embedrec::{Engine, Hit};
 use embedrec_host::{Options, Style};
@@ -36,7 +36,7 @@ fn flat(rows: Vec<Vec<Hit>>) -> FlatHits {
     for r in rows {
         counts.push(r.len() as u32);
         for h in r {
-            ids.push(h.id.to_string());
+            ids.push(js_id(&h.id));
             scores.push(h.score);
         }
     }
@@ -50,7 +50,7 @@ fn flat(rows: Vec<Vec<Hit>>) -> FlatHits {
 pub(crate) fn hits(h: Vec<Hit>) -> Vec<SearchHit> {
     h.into_iter()
         .map(|h| SearchHit {
-            id: h.id.to_string(),
+            id: js_id(&h.id),
             score: h.score as f64,
         })
         .collect()
@@ -148,7 +148,7 @@ fn present(v: Option<Unknown<'_>>) -> Option<Unknown<'_>> {
 fn id_rows(r: embedrec::Rows) -> IdRows {
     let width = r.values.ncols() as u32;
     IdRows {
-        ids: r.ids.iter().map(|s| s.to_string()).collect(),
+        ids: r.ids.iter().map(|s| js_id(s)).collect(),
         values: Float32Array::new(r.values.into_raw_vec_and_offset().0),
         width,
     }
@@ -220,9 +220,9 @@ impl JsEngine {
     }
 
     /// True when the item exists.
-    #[napi(catch_unwind, ts_args_type = "id: string")]
+    #[napi(catch_unwind, ts_args_type = "id: string | number | bigint")]
     pub fn has(&self, env: Env, id: Unknown<'_>) -> Result<bool> {
-        run(&env, || Ok(self.inner.contains(&string("id", &id)?)))
+        run(&env, || Ok(self.inner.contains(&self::id("id", &id)?)))
     }
 
     /// Inserts or replaces items. `vectors`: a row-major Float32Array (ids.length * dim) or
@@ -231,7 +231,7 @@ impl JsEngine {
     /// per id.
     #[napi(
         catch_unwind,
-        ts_args_type = "ids: Array<string>, vectors: Float32Array | Float64Array | Array<Array<number>> | null, options?: UpsertOptions | undefined | null"
+        ts_args_type = "ids: Array<string | number | bigint>, vectors: Float32Array | Float64Array | Array<Array<number>> | null, options?: UpsertOptions | undefined | null"
     )]
     pub fn upsert_items(
         &self,
@@ -240,7 +240,7 @@ impl JsEngine {
         vectors: Option<Unknown<'_>>,
         options: Option<Unknown<'_>>,
     ) -> Result<()> {
-        let ids = run(&env, || strings("ids", &ids))?;
+        let ids = run(&env, || crate::value::ids("ids", &ids))?;
         let items = ids.len();
         run(&env, move || {
             let attrs =
@@ -265,18 +265,18 @@ impl JsEngine {
     }
 
     /// Removes items; throws `UNKNOWN_ITEM` (removing nothing) for an unknown id.
-    #[napi(catch_unwind, ts_args_type = "ids: Array<string>")]
+    #[napi(catch_unwind, ts_args_type = "ids: Array<string | number | bigint>")]
     pub fn remove_items(&self, env: Env, ids: Unknown<'_>) -> Result<u32> {
         run(&env, || {
-            let ids = strings("ids", &ids)?;
+            let ids = crate::value::ids("ids", &ids)?;
             self.inner.remove_items(&ids).map(|n| n as u32)
         })
     }
 
     /// The stored vector of an item.
-    #[napi(catch_unwind, ts_args_type = "id: string")]
+    #[napi(catch_unwind, ts_args_type = "id: string | number | bigint")]
     pub fn item_vector(&self, env: Env, id: Unknown<'_>) -> Result<Float32Array> {
-        run(&env, || self.inner.item_vector(&string("id", &id)?)).map(Float32Array::new)
+        run(&env, || self.inner.item_vector(&self::id("id", &id)?)).map(Float32Array::new)
     }
 
     /// Every item's content vector.
@@ -305,7 +305,7 @@ impl JsEngine {
     /// `alpha`, `confidence`, `cgSteps`; `factors` defaults to the width).
     #[napi(
         catch_unwind,
-        ts_args_type = "itemIds: Array<string>, itemFactors: Float32Array | Float64Array | Array<Array<number>>, userIds?: Array<string> | undefined | null, userFactors?: Float32Array | Float64Array | Array<Array<number>> | undefined | null, options?: FactorOptions | undefined | null"
+        ts_args_type = "itemIds: Array<string | number | bigint>, itemFactors: Float32Array | Float64Array | Array<Array<number>>, userIds?: Array<string | number | bigint> | undefined | null, userFactors?: Float32Array | Float64Array | Array<Array<number>> | undefined | null, options?: FactorOptions | undefined | null"
     )]
     pub fn install_factors(
         &self,
@@ -318,13 +318,13 @@ impl JsEngine {
     ) -> Result<()> {
         let (user_ids, user_factors) = (present(user_ids), present(user_factors));
         run(&env, || {
-            let items = strings("itemIds", &item_ids)?;
+            let items = crate::value::ids("itemIds", &item_ids)?;
             let (y, w) = matrix_of_rows(&item_factors, items.len(), "itemFactors")?;
             let params = embedrec_host::factor_params(w, self::options("options", options)?)?;
             let users = match (user_ids, user_factors) {
                 (None, None) => None,
                 (Some(ids), Some(x)) => {
-                    let ids = strings("userIds", &ids)?;
+                    let ids = crate::value::ids("userIds", &ids)?;
                     let (x, xw) = matrix_of_rows(&x, ids.len(), "userFactors")?;
                     Some((ids, x, xw))
                 }
@@ -349,13 +349,9 @@ impl JsEngine {
     }
 
     /// Ids of all items.
-    #[napi(catch_unwind)]
-    pub fn item_ids(&self) -> Vec<String> {
-        self.inner
-            .item_ids()
-            .into_iter()
-            .map(|s| s.to_string())
-            .collect()
+    #[napi(catch_unwind, ts_return_type = "Array<string | number | bigint>")]
+    pub fn item_ids(&self) -> Vec<JsId> {
+        self.inner.item_ids().iter().map(|s| js_id(s)).collect()
     }
 
     /// The k most similar items to a vector, best first.
@@ -381,7 +377,7 @@ impl JsEngine {
     /// The k items most similar to an item (never the item itself).
     #[napi(
         catch_unwind,
-        ts_args_type = "id: string, k: number, filter?: FilterOptions | undefined | null"
+        ts_args_type = "id: string | number | bigint, k: number, filter?: FilterOptions | undefined | null"
     )]
     pub fn similar(
         &self,
@@ -392,7 +388,7 @@ impl JsEngine {
     ) -> Result<Vec<SearchHit>> {
         run(&env, || {
             let (k, f) = (int("k", &k)?, self::filter(filter)?);
-            self.inner.similar(&string("id", &id)?, k, f.as_ref())
+            self.inner.similar(&self::id("id", &id)?, k, f.as_ref())
         })
         .map(hits)
     }
@@ -400,7 +396,7 @@ impl JsEngine {
     /// Records interactions (weights > 0, default 1; timestamps in whole seconds, default 0).
     #[napi(
         catch_unwind,
-        ts_args_type = "userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null"
+        ts_args_type = "userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null"
     )]
     pub fn add_interactions(
         &self,
@@ -412,8 +408,8 @@ impl JsEngine {
     ) -> Result<()> {
         run(&env, || {
             let (user_ids, item_ids) = (
-                strings("userIds", &user_ids)?,
-                strings("itemIds", &item_ids)?,
+                crate::value::ids("userIds", &user_ids)?,
+                crate::value::ids("itemIds", &item_ids)?,
             );
             let w = self::weights(weights)?;
             let t = self::timestamps(timestamps)?;
@@ -425,7 +421,7 @@ impl JsEngine {
     /// Recommendations for a stored user (seen items excluded by default).
     #[napi(
         catch_unwind,
-        ts_args_type = "userId: string, k: number, options?: RecommendOptions | undefined | null"
+        ts_args_type = "userId: string | number | bigint, k: number, options?: RecommendOptions | undefined | null"
     )]
     pub fn recommend(
         &self,
@@ -436,7 +432,7 @@ impl JsEngine {
     ) -> Result<Vec<SearchHit>> {
         run(&env, || {
             let (k, o) = (int("k", &k)?, recommend_options(options)?);
-            self.inner.recommend(&string("userId", &user_id)?, k, &o)
+            self.inner.recommend(&self::id("userId", &user_id)?, k, &o)
         })
         .map(hits)
     }
@@ -444,7 +440,7 @@ impl JsEngine {
     /// Recommendations for an anonymous session from its items.
     #[napi(
         catch_unwind,
-        ts_args_type = "items: Array<string>, k: number, weights?: Array<number> | undefined | null, options?: RecommendOptions | undefined | null"
+        ts_args_type = "items: Array<string | number | bigint>, k: number, weights?: Array<number> | undefined | null, options?: RecommendOptions | undefined | null"
     )]
     pub fn recommend_for_items(
         &self,
@@ -455,7 +451,7 @@ impl JsEngine {
         options: Option<Unknown<'_>>,
     ) -> Result<Vec<SearchHit>> {
         run(&env, || {
-            let (items, w) = (strings("items", &items)?, self::weights(weights)?);
+            let (items, w) = (crate::value::ids("items", &items)?, self::weights(weights)?);
             let (k, o) = (int("k", &k)?, recommend_options(options)?);
             self.inner.recommend_for_items(&items, w.as_deref(), k, &o)
         })
@@ -482,7 +478,7 @@ impl JsEngine {
     /// `recommend` for many users, on the libuv pool.
     #[napi(
         catch_unwind,
-        ts_args_type = "userIds: Array<string>, k: number, options?: RecommendOptions | undefined | null",
+        ts_args_type = "userIds: Array<string | number | bigint>, k: number, options?: RecommendOptions | undefined | null",
         ts_return_type = "Promise<Array<Array<SearchHit>>>"
     )]
     pub fn recommend_batch(
@@ -514,7 +510,7 @@ impl JsEngine {
     /// `recommendBatch` returning flat arrays (used by `lib.js`).
     #[napi(
         catch_unwind,
-        ts_args_type = "userIds: Array<string>, k: number, options?: RecommendOptions | undefined | null",
+        ts_args_type = "userIds: Array<string | number | bigint>, k: number, options?: RecommendOptions | undefined | null",
         ts_return_type = "Promise<FlatHits>"
     )]
     pub fn recommend_batch_flat(
@@ -656,7 +652,7 @@ impl JsEngine {
     /// Ranking metrics at k on held-out interactions, on the libuv pool.
     #[napi(
         catch_unwind,
-        ts_args_type = "userIds: Array<string>, itemIds: Array<string>, k: number",
+        ts_args_type = "userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, k: number",
         ts_return_type = "Promise<RankingMetrics>"
     )]
     pub fn evaluate(
@@ -668,8 +664,8 @@ impl JsEngine {
     ) -> Result<AsyncTask<CoreTask>> {
         let (test, k) = run(&env, || {
             let (users, items) = (
-                strings("userIds", &user_ids)?,
-                strings("itemIds", &item_ids)?,
+                crate::value::ids("userIds", &user_ids)?,
+                crate::value::ids("itemIds", &item_ids)?,
             );
             Ok((
                 crate::train::interactions(users, items, None, None)?,
@@ -715,7 +711,7 @@ impl JsEngine {
         done: fn(Vec<Vec<Hit>>) -> Done,
     ) -> Result<AsyncTask<CoreTask>> {
         let (user_ids, k, o) = run(&env, || {
-            let user_ids = strings("userIds", &user_ids)?;
+            let user_ids = crate::value::ids("userIds", &user_ids)?;
             Ok((user_ids, int("k", &k)?, recommend_options(options)?))
         })?;
         let e = self.inner.clone();

@@ -2,7 +2,7 @@
 
 use crate::engine::{CoreTask, Done, timestamps};
 use crate::error::run;
-use crate::value::{opt, strings};
+use crate::value::{ids, opt};
 use embedrec::eval::Interactions;
 use embedrec_host::{Options, Style};
 use napi::Env;
@@ -27,7 +27,7 @@ fn split(
 ) -> Result<serde_json::Value> {
     run(env, || {
         let o = Options::new("options", Style::Camel, opt("options", options)?)?;
-        let (users, items) = (strings("userIds", &users)?, strings("itemIds", &items)?);
+        let (users, items) = (ids("userIds", &users)?, ids("itemIds", &items)?);
         let w = crate::engine::weights(weights)?;
         let d = interactions(users, items, w, self::timestamps(timestamps)?)?;
         let (train, test) = how(&d, o)?;
@@ -51,7 +51,7 @@ type Columns<'a> = (
 /// to test.
 #[napi(
     catch_unwind,
-    ts_args_type = "userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null, options?: HoldoutOptions | undefined | null",
+    ts_args_type = "userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null, options?: HoldoutOptions | undefined | null",
     ts_return_type = "Split"
 )]
 pub fn holdout_split(
@@ -73,7 +73,7 @@ pub fn holdout_split(
 /// users with at least `minInteractions` (default 2).
 #[napi(
     catch_unwind,
-    ts_args_type = "userIds: Array<string>, itemIds: Array<string>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null, options?: LeaveLastOutOptions | undefined | null",
+    ts_args_type = "userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null, options?: LeaveLastOutOptions | undefined | null",
     ts_return_type = "Split"
 )]
 pub fn leave_last_out(

@@ -59,7 +59,9 @@ pub struct FilterOptions {
     pub tags_all: Option<Vec<String>>,
     pub tags_none: Option<Vec<String>>,
     pub ranges: Option<Vec<RangeFilter>>,
+    #[napi(ts_type = "Array<string | number | bigint>")]
     pub allow_ids: Option<Vec<String>>,
+    #[napi(ts_type = "Array<string | number | bigint>")]
     pub deny_ids: Option<Vec<String>>,
 }
 
@@ -194,7 +196,8 @@ pub struct LeaveLastOutOptions {
 /// One result.
 #[napi(object)]
 pub struct SearchHit {
-    pub id: String,
+    #[napi(ts_type = "string | number | bigint")]
+    pub id: crate::value::JsId,
     pub score: f64,
 }
 
@@ -203,7 +206,8 @@ pub struct SearchHit {
 /// objects through napi).
 #[napi(object)]
 pub struct FlatHits {
-    pub ids: Vec<String>,
+    #[napi(ts_type = "Array<string | number | bigint>")]
+    pub ids: Vec<crate::value::JsId>,
     pub scores: Float32Array,
     pub counts: Vec<u32>,
 }
@@ -212,7 +216,8 @@ pub struct FlatHits {
 /// belongs to `ids[i]`.
 #[napi(object)]
 pub struct IdRows {
-    pub ids: Vec<String>,
+    #[napi(ts_type = "Array<string | number | bigint>")]
+    pub ids: Vec<crate::value::JsId>,
     pub values: Float32Array,
     pub width: u32,
 }

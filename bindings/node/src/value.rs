@@ -14,8 +14,9 @@ fn napi(e: napi::Error) -> Error {
 }
 
 /// Any JavaScript value as a [`Value`]: `undefined` and `null` are [`Value::Null`] (absent),
-/// numbers [`Value::Num`], arrays lists, plain objects mappings. Anything else (functions,
-/// symbols, BigInt, typed arrays inside options) is an error naming `field`.
+/// numbers [`Value::Num`], BigInts [`Value::Int`], arrays lists, plain objects mappings.
+/// Anything else (functions, symbols, typed arrays inside options) is an error naming
+/// `field`.
 pub(crate) fn value(field: &str, v: &Unknown<'_>) -> Result<Value> {
     read(field, v, 0)
 }
@@ -41,6 +42,13 @@ fn read(field: &str, v: &Unknown<'_>, depth: usize) -> Result<Value> {
         ValueType::Boolean => Value::Bool(unsafe { v.cast::<bool>() }.map_err(napi)?),
         ValueType::Number => Value::Num(unsafe { v.cast::<f64>() }.map_err(napi)?),
         ValueType::String => Value::Str(unsafe { v.cast::<String>() }.map_err(napi)?),
+        ValueType::BigInt => {
+            let b: napi::bindgen_prelude::BigInt = unsafe { v.cast() }.map_err(napi)?;
+            match b.get_i128() {
+                (i, true) => Value::Int(i),
+                _ => return Err(bad("a BigInt beyond 128 bits")),
+            }
+        }
         ValueType::Object => {
             let mut is_array = false;
             let mut is_typed = false;
@@ -123,13 +131,46 @@ pub(crate) fn string(field: &str, v: &Unknown<'_>) -> Result<String> {
     Ok(s)
 }
 
-/// An array of strings (ids), each checked by [`string`].
-pub(crate) fn strings(field: &str, v: &Unknown<'_>) -> Result<Vec<String>> {
+/// One id: a string (checked by [`string`]), a number that is a safe integer, or a BigInt
+/// within the 64-bit signed range (stored in the core's integer form).
+pub(crate) fn id(field: &str, v: &Unknown<'_>) -> Result<String> {
+    match v.get_type().map_err(napi)? {
+        ValueType::String => embedrec_host::str_id(field, string(field, v)?),
+        // SAFETY (both casts): the type was just checked.
+        ValueType::Number => {
+            embedrec_host::id(field, Value::Num(unsafe { v.cast() }.map_err(napi)?))
+        }
+        ValueType::BigInt => {
+            let b: napi::bindgen_prelude::BigInt = unsafe { v.cast() }.map_err(napi)?;
+            let (i, lossless) = b.get_i128();
+            if !lossless {
+                return Err(Error::invalid(
+                    field,
+                    "an integer id within the 64-bit signed range",
+                    "a larger BigInt",
+                ));
+            }
+            embedrec_host::integer_id(field, i)
+        }
+        _ => Err(Error::invalid(
+            field,
+            "a string or an integer id",
+            type_name(v),
+        )),
+    }
+}
+
+/// An array of ids, each read by [`id`].
+pub(crate) fn ids(field: &str, v: &Unknown<'_>) -> Result<Vec<String>> {
     let mut is_array = false;
     // SAFETY: a plain N-API query on a live value of this call.
     unsafe { napi::sys::napi_is_array(v.value().env, v.raw(), &mut is_array) };
     if !is_array {
-        return Err(Error::invalid(field, "an array of strings", type_name(v)));
+        return Err(Error::invalid(
+            field,
+            "an array of ids (strings or integers)",
+            type_name(v),
+        ));
     }
     // SAFETY: the value is an array.
     let arr: Array = unsafe { v.cast() }.map_err(napi)?;
@@ -138,10 +179,25 @@ pub(crate) fn strings(field: &str, v: &Unknown<'_>) -> Result<Vec<String>> {
         let x: Unknown = arr
             .get(i)
             .map_err(napi)?
-            .ok_or_else(|| Error::invalid(format!("{field}[{i}]"), "a string", "a hole"))?;
-        out.push(string(&format!("{field}[{i}]"), &x)?);
+            .ok_or_else(|| Error::invalid(format!("{field}[{i}]"), "an id", "a hole"))?;
+        out.push(id(&format!("{field}[{i}]"), &x)?);
     }
     Ok(out)
+}
+
+/// A stored id as JavaScript gets it back: a string, a number for an integer id within the
+/// safe range, a BigInt beyond it.
+pub(crate) type JsId = napi::bindgen_prelude::Either3<String, f64, napi::bindgen_prelude::BigInt>;
+
+pub(crate) fn js_id(stored: &str) -> JsId {
+    use napi::bindgen_prelude::Either3;
+    match embedrec_host::host_id(stored) {
+        embedrec_host::HostId::Str(s) => Either3::A(s.to_string()),
+        embedrec_host::HostId::Int(i) if i.abs() <= embedrec_host::MAX_SAFE_INTEGER => {
+            Either3::B(i as f64)
+        }
+        embedrec_host::HostId::Int(i) => Either3::C(napi::bindgen_prelude::BigInt::from(i)),
+    }
 }
 
 /// Numbers from an array or a typed array (Float32Array, Float64Array), each a JavaScript
