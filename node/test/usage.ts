@@ -11,10 +11,10 @@ async function main(): Promise<void> {
   const s: EngineStats = e.stats()
   // Integer ids (numbers or BigInt) and interaction-only engines.
   const logOnly: Engine = new Engine({ dim: 0 })
-  logOnly.addInteractions([1, 2n], [10, '11'])
+  logOnly.addInteractions([1, BigInt(2)], [10, '11'])
   logOnly.upsertItems([10], null, { tags: [['x']] })
   await logOnly.fit('als', { factors: 4, iterations: 2 })
-  const recs: SearchHit[] = logOnly.recommend(1, 5, { filter: { allowIds: [10, 11n] } })
+  const recs: SearchHit[] = logOnly.recommend(1, 5, { filter: { allowIds: [10, BigInt(11)] } })
   const id: string | number | bigint = recs.length > 0 ? recs[0].id : 0
   const factors = logOnly.itemFactors()
   logOnly.installFactors(factors.ids, factors.values, null, null, { regularization: 0.1 })
