@@ -93,7 +93,7 @@ fn items_without_vectors_stay_out_of_vector_search() {
     // Similar to an item without a vector (and no model): popularity.
     assert_eq!(e.similar("x1", 2, None).unwrap().len(), 2);
     // Attributes alone keep an existing vector.
-    e.upsert_attributes(&["t1"], &[ItemAttrs::tags(["fav"])])
+    e.upsert_attributes(&["t1"], Some(&[ItemAttrs::tags(["fav"])]))
         .unwrap();
     assert_eq!(e.item_vector("t1").unwrap(), q);
     // Saved and loaded: still without vectors; a vector given later makes it searchable.

@@ -257,3 +257,32 @@ fn factors_export_and_install_round_trip() {
     let msg = other.item_factors().unwrap_err().to_string();
     assert!(msg.contains("model"), "{msg}");
 }
+
+#[test]
+fn batches_of_many_users_are_scored_in_blocks_with_the_same_ranking() {
+    let e = trained(usize::MAX);
+    let users: Vec<String> = (0..300).map(|u| format!("u{u}")).collect();
+    let jazz = RecommendOptions::with_filter(Filter::new().tags_any(["jazz"]));
+    let keep = RecommendOptions {
+        exclude_seen: false,
+        ..Default::default()
+    };
+    for opts in [RecommendOptions::default(), jazz, keep] {
+        let batch = e.recommend_batch(&users, 10, &opts).unwrap();
+        for (u, hits) in users.iter().zip(&batch) {
+            close(hits, &e.recommend(u, 10, &opts).unwrap());
+        }
+    }
+    // A user without a stored factor (new since the fit) is folded in.
+    e.add_interactions(&["late"], &["t3"], None, None).unwrap();
+    let mut with_late = users.clone();
+    with_late.push("late".into());
+    let batch = e
+        .recommend_batch(&with_late, 5, &RecommendOptions::default())
+        .unwrap();
+    close(
+        &batch[300],
+        &e.recommend("late", 5, &RecommendOptions::default())
+            .unwrap(),
+    );
+}

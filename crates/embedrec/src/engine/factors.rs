@@ -48,9 +48,9 @@ impl FactorIndex {
     }
 
     /// Items removed from the catalog.
-    pub(crate) fn remove(&mut self, slots: &[u32]) {
-        self.inner.remove(slots);
-        self.cosine.remove(slots);
+    pub(crate) fn remove(&mut self, slots: &[u32]) -> Result<()> {
+        self.inner.remove(slots)?;
+        self.cosine.remove(slots)
     }
 
     /// Heap bytes of both graphs and their rows.

@@ -1,6 +1,7 @@
 //! The [`Engine`]: catalog + index + interactions + cache + metrics behind one thread-safe handle.
 
 mod batch;
+mod blocked;
 mod cache;
 pub(crate) mod config;
 mod export;

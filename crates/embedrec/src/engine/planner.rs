@@ -14,6 +14,10 @@ use std::sync::atomic::Ordering;
 pub(super) type Walk<'a> =
     dyn Fn(usize, &(dyn Fn(u32) -> bool + Sync)) -> Vec<(u32, f32)> + Sync + 'a;
 
+/// Breadth multiplier of inner-product walks: an inner-product graph needs about twice the
+/// breadth of a metric one for the same recall (docs/benchmarks.md).
+const IP_BREADTH: usize = 2;
+
 /// Most graph candidates examined for one query before the exact path is preferred.
 const MAX_FETCH: usize = 4_096;
 
@@ -66,7 +70,7 @@ impl Engine {
                 };
                 let fx = st.factors.as_ref().map(|fx| &fx.inner);
                 let walk = |ef: usize, accept: &(dyn Fn(u32) -> bool + Sync)| {
-                    fx.map_or_else(Vec::new, |ix| ix.search(&u, k, ef, accept))
+                    fx.map_or_else(Vec::new, |ix| ix.search(&u, k, ef * IP_BREADTH, accept))
                 };
                 self.ranked(st, k, cf, &score, fx.map(|_| (&walk as &Walk<'_>, true)))
             }

@@ -187,7 +187,7 @@ impl Engine {
                 m.forget(&slots);
             }
             if let Some(fx) = &mut st.factors {
-                fx.remove(&slots);
+                self.pool.install(|| fx.remove(&slots))??;
             }
             self.maybe_rebuild(&mut st)?;
             self.mutated();

@@ -1,24 +1,26 @@
 //! A graph index over vectors that are derived rather than stored in the catalog (a
 //! model's item factors), keyed by catalog slot, for one of two similarities:
 //!
-//! - **inner product** (maximum inner-product search): each row `y` is augmented to
-//!   `[y, sqrt(R² − |y|²)]`, so every augmented row has norm `R` and, for a query `[q, 0]`,
-//!   the cosine of the augmented pair is `q·y / (|q| R)`: ordering by cosine in the
-//!   augmented space is ordering by inner product, and the graph is built in a proper
-//!   metric space (the norm-augmentation transform of Bachrach et al., 2014). `R` is the
-//!   largest norm at build time with headroom; a later row longer than `R` rebuilds the
-//!   graph with a larger one.
-//! - **cosine**: the rows as given, compared by cosine (the space keeps their inverse norms).
+//! - **inner product** (maximum inner-product search): the graph is built and walked with
+//!   the inner product itself as the similarity (as hnswlib's "ip" space). The
+//!   norm-augmentation transform (each row `y` as `[y, sqrt(R² − |y|²)]`, searched by
+//!   cosine) was measured against it on ALS factors and lost badly: recall@10 0.21 against
+//!   0.95 at the same breadth (docs/benchmarks.md), because most augmented rows then point
+//!   along the added axis;
+//! - **cosine**: the rows compared by cosine (the space keeps their inverse norms).
 //!
 //! The rows live in a private [`Catalog`] of their own (slot `s` of the space is slot `s` of
 //! the engine's catalog), so the native graph walks them with its usual row layout. Scores
-//! returned are exact: the inner product recomputed on the unaugmented row, or the cosine.
+//! returned are exact: the inner product or the cosine of the stored row.
 
-use super::{AnnIndex, NativeHnsw, links_per_row, sort_hits};
-use crate::distance::{dot, norm};
+use super::{AnnIndex, NativeHnsw, links_per_row};
+use crate::distance::norm;
 use crate::store::catalog::PreparedItem;
 use crate::store::{Catalog, VectorStorage};
 use crate::{Metric, Result};
+
+/// Share of tombstones (removed or re-linked rows) past which the graph is rebuilt.
+const REBUILD_FRACTION: f64 = 0.3;
 
 /// The similarity a [`VectorIndex`] ranks by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,16 +29,11 @@ pub(crate) enum Similarity {
     Cosine,
 }
 
-/// Headroom of the augmentation radius over the longest row at build time, so that rows
-/// updated later (incremental model updates) rarely force a rebuild.
-const RADIUS_HEADROOM: f32 = 1.25;
-
 /// An HNSW graph over externally supplied rows (see the module documentation).
 #[derive(Debug)]
 pub(crate) struct VectorIndex {
     similarity: Similarity,
     dim: usize,
-    radius: f32,
     space: Catalog,
     graph: NativeHnsw,
     /// Slots that are nodes of the graph (the others are never returned).
@@ -58,31 +55,15 @@ impl VectorIndex {
         ef_construction: usize,
     ) -> Result<Self> {
         let n = rows.len() / dim.max(1);
-        let radius = match similarity {
-            Similarity::InnerProduct => {
-                let longest = (0..n)
-                    .filter(|&s| include(s as u32))
-                    .map(|s| norm(&rows[s * dim..(s + 1) * dim]))
-                    .fold(0.0f32, f32::max);
-                (longest * RADIUS_HEADROOM).max(f32::MIN_POSITIVE.sqrt())
-            }
-            Similarity::Cosine => 0.0,
-        };
-        let space_dim = match similarity {
-            Similarity::InnerProduct => dim + 1,
-            Similarity::Cosine => dim,
+        let metric = match similarity {
+            Similarity::InnerProduct => Metric::Dot,
+            Similarity::Cosine => Metric::Cosine,
         };
         let mut ix = VectorIndex {
             similarity,
             dim,
-            radius,
-            space: Catalog::new(
-                space_dim,
-                Metric::Cosine,
-                VectorStorage::F32,
-                links_per_row(m),
-            ),
-            graph: NativeHnsw::new(m, ef_construction, 1.0),
+            space: Catalog::new(dim, metric, VectorStorage::F32, links_per_row(m)),
+            graph: NativeHnsw::new(m, ef_construction, REBUILD_FRACTION),
             members: Vec::new(),
             m,
             ef_construction,
@@ -98,8 +79,7 @@ impl VectorIndex {
     }
 
     /// Rows of these slots changed (or are new): stores them and re-links those `include`
-    /// accepts; unlinks the others. Rebuilds the whole graph when an inner-product row is
-    /// longer than the augmentation radius or tombstones dominate.
+    /// accepts; unlinks the others. Rebuilds the graph when tombstones dominate.
     pub(crate) fn update(
         &mut self,
         rows: &[f32],
@@ -107,22 +87,6 @@ impl VectorIndex {
         include: &dyn Fn(u32) -> bool,
     ) -> Result<()> {
         let dim = self.dim;
-        let row = |s: u32| &rows[s as usize * dim..(s as usize + 1) * dim];
-        let too_long = self.similarity == Similarity::InnerProduct
-            && slots
-                .iter()
-                .any(|&s| include(s) && norm(row(s)) > self.radius);
-        if too_long {
-            *self = Self::build(
-                self.similarity,
-                dim,
-                rows,
-                include,
-                self.m,
-                self.ef_construction,
-            )?;
-            return Ok(());
-        }
         // Rows of slots past the end are appended in order, so space slots stay aligned.
         let n = rows.len() / dim.max(1);
         let mut touched: Vec<u32> = slots.to_vec();
@@ -133,13 +97,24 @@ impl VectorIndex {
         let (link, unlink): (Vec<u32>, Vec<u32>) = touched
             .into_iter()
             .partition(|&s| self.linkable(s, include));
-        self.remove(&unlink);
+        self.unlink(&unlink);
         self.link(&link)?;
+        self.maybe_rebuild()
+    }
+
+    /// Unlinks these slots (items removed): they are never returned again.
+    pub(crate) fn remove(&mut self, slots: &[u32]) -> Result<()> {
+        self.unlink(slots);
+        self.maybe_rebuild()
+    }
+
+    /// A fresh graph over the members once tombstones pass [`REBUILD_FRACTION`].
+    fn maybe_rebuild(&mut self) -> Result<()> {
         if self.graph.wants_rebuild() {
             let all: Vec<u32> = (0..self.members.len() as u32)
                 .filter(|&s| self.members[s as usize])
                 .collect();
-            self.graph = NativeHnsw::new(self.m, self.ef_construction, 1.0);
+            self.graph = NativeHnsw::new(self.m, self.ef_construction, REBUILD_FRACTION);
             for s in 0..self.space.slots() as u32 {
                 // Old level-0 lists live in the rows: start from empty ones.
                 for l in self.space.links(s) {
@@ -152,8 +127,7 @@ impl VectorIndex {
         Ok(())
     }
 
-    /// Unlinks these slots (items removed): they are never returned again.
-    pub(crate) fn remove(&mut self, slots: &[u32]) {
+    fn unlink(&mut self, slots: &[u32]) {
         let gone: Vec<u32> = slots
             .iter()
             .copied()
@@ -176,14 +150,7 @@ impl VectorIndex {
     ) -> Vec<(u32, f32)> {
         let q = self.space_query(query);
         let members = |s: u32| self.members.get(s as usize).copied().unwrap_or(false) && accept(s);
-        let mut hits = self.graph.search(&self.space, &q, k, ef, Some(&members));
-        if self.similarity == Similarity::InnerProduct {
-            for h in &mut hits {
-                h.1 = dot(query, &self.space.vector(h.0)[..self.dim]);
-            }
-            sort_hits(&mut hits);
-        }
-        hits
+        self.graph.search(&self.space, &q, k, ef, Some(&members))
     }
 
     /// The exact score of a slot for `query` under this index's similarity, with the
@@ -203,7 +170,7 @@ impl VectorIndex {
             }
             match self.similarity {
                 Similarity::Cosine => self.space.score(&q, s),
-                Similarity::InnerProduct => dot(query, &self.space.vector(s)[..self.dim]),
+                Similarity::InnerProduct => self.space.score(query, s),
             }
         }
     }
@@ -227,21 +194,16 @@ impl VectorIndex {
         self.graph.upsert(&self.space, slots)
     }
 
-    /// Stores the (augmented) rows of `slots`, appending slots past the end in order.
+    /// Stores the rows of `slots`, appending slots past the end in order.
     fn write_rows(&mut self, rows: &[f32], slots: &[u32]) {
         let dim = self.dim;
         let mut names = Vec::with_capacity(slots.len());
-        let mut data = Vec::with_capacity(slots.len() * (dim + 1));
+        let mut data = Vec::with_capacity(slots.len() * dim);
         for &s in slots {
-            let y = &rows[s as usize * dim..(s as usize + 1) * dim];
-            data.extend_from_slice(y);
-            if self.similarity == Similarity::InnerProduct {
-                let n2 = dot(y, y).min(self.radius * self.radius);
-                data.push((self.radius * self.radius - n2).max(0.0).sqrt());
-            }
+            data.extend_from_slice(&rows[s as usize * dim..(s as usize + 1) * dim]);
             names.push(s.to_string());
         }
-        let w = self.space.dim();
+        let w = dim.max(1);
         let items: Vec<PreparedItem<'_>> = names
             .iter()
             .zip(data.chunks_exact(w))
@@ -255,14 +217,15 @@ impl VectorIndex {
         debug_assert!(placed.iter().zip(slots).all(|((p, _), s)| p == s));
     }
 
-    /// The query in the space: unit length, with a zero augmentation component.
+    /// The query as the space compares it: unit length under cosine, else as given.
     fn space_query(&self, query: &[f32]) -> Vec<f32> {
-        let n = norm(query);
-        let inv = if n > 0.0 { 1.0 / n } else { 0.0 };
-        let mut q: Vec<f32> = query.iter().map(|x| x * inv).collect();
-        if self.similarity == Similarity::InnerProduct {
-            q.push(0.0);
+        match self.similarity {
+            Similarity::InnerProduct => query.to_vec(),
+            Similarity::Cosine => {
+                let n = norm(query);
+                let inv = if n > 0.0 { 1.0 / n } else { 0.0 };
+                query.iter().map(|x| x * inv).collect()
+            }
         }
-        q
     }
 }
