@@ -2,7 +2,8 @@
 //! model's item factors), keyed by catalog slot, for one of two similarities:
 //!
 //! - **inner product** (maximum inner-product search): the graph is built and walked with
-//!   the inner product itself as the similarity (as hnswlib's "ip" space). The
+//!   the inner product itself as the similarity (as hnswlib's "ip" space), neighbours
+//!   chosen as the best `m` (see [`NativeHnsw::with_plain_selection`]). The
 //!   norm-augmentation transform (each row `y` as `[y, sqrt(R² − |y|²)]`, searched by
 //!   cosine) was measured against it on ALS factors and lost badly: recall@10 0.21 against
 //!   0.95 at the same breadth (docs/benchmarks.md), because most augmented rows then point
@@ -63,7 +64,7 @@ impl VectorIndex {
             similarity,
             dim,
             space: Catalog::new(dim, metric, VectorStorage::F32, links_per_row(m)),
-            graph: NativeHnsw::new(m, ef_construction, REBUILD_FRACTION),
+            graph: Self::graph(similarity, m, ef_construction),
             members: Vec::new(),
             m,
             ef_construction,
@@ -114,7 +115,7 @@ impl VectorIndex {
             let all: Vec<u32> = (0..self.members.len() as u32)
                 .filter(|&s| self.members[s as usize])
                 .collect();
-            self.graph = NativeHnsw::new(self.m, self.ef_construction, REBUILD_FRACTION);
+            self.graph = Self::graph(self.similarity, self.m, self.ef_construction);
             for s in 0..self.space.slots() as u32 {
                 // Old level-0 lists live in the rows: start from empty ones.
                 for l in self.space.links(s) {
@@ -178,6 +179,14 @@ impl VectorIndex {
     /// Heap bytes of the index (rows, links, graph).
     pub(crate) fn memory_bytes(&self) -> usize {
         self.space.vector_bytes() + self.graph.memory_bytes() + self.members.len()
+    }
+
+    fn graph(similarity: Similarity, m: usize, ef_construction: usize) -> NativeHnsw {
+        let g = NativeHnsw::new(m, ef_construction, REBUILD_FRACTION);
+        match similarity {
+            Similarity::InnerProduct => g.with_plain_selection(),
+            Similarity::Cosine => g,
+        }
     }
 
     fn linkable(&self, s: u32, include: &dyn Fn(u32) -> bool) -> bool {

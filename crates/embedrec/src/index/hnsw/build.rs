@@ -11,8 +11,12 @@ use std::sync::atomic::{AtomicU32, Ordering as AtomicOrd};
 
 impl NativeHnsw {
     /// The paper's heuristic: keep a candidate (best first) only if it is closer to the base
-    /// node than to every neighbour kept so far.
+    /// node than to every neighbour kept so far. A graph built for plain selection keeps the
+    /// best `m` instead.
     pub(super) fn select(&self, cat: &Catalog, candidates: &[Cand], m: usize) -> Vec<u32> {
+        if self.plain_selection {
+            return candidates.iter().take(m).map(|c| c.slot).collect();
+        }
         let mut kept: Vec<u32> = Vec::with_capacity(m);
         for c in candidates {
             if kept.len() >= m {

@@ -140,6 +140,8 @@ pub(crate) struct NativeHnsw {
     rebuild_fraction: f64,
     /// Int8 codes used for traversal when enabled (`None`: traversal on f32 vectors).
     int8: Option<Int8Codes>,
+    /// Neighbours chosen as the best `m` candidates rather than by the heuristic.
+    plain_selection: bool,
 }
 
 /// Batches at least this large are inserted in parallel on the current rayon pool.
@@ -171,7 +173,17 @@ impl NativeHnsw {
             dead: Vec::new(),
             rebuild_fraction,
             int8: None,
+            plain_selection: false,
         }
+    }
+
+    /// Chooses neighbours as the best `m` candidates instead of by the paper's heuristic.
+    /// For inner-product graphs: the heuristic prunes links towards long vectors (their
+    /// inner product with every neighbour is large) and left recall@10 of ALS factors at
+    /// 0.90 against 0.97 with plain selection at the same breadth (docs/benchmarks.md).
+    pub(crate) fn with_plain_selection(mut self) -> Self {
+        self.plain_selection = true;
+        self
     }
 
     /// Traverses on int8 codes (fitted on the first vectors inserted, refitted on rebuild)
@@ -392,8 +404,9 @@ impl AnnIndex for NativeHnsw {
 
     fn rebuild(&mut self, cat: &Catalog) -> Result<()> {
         self.check_rows(cat)?;
-        let int8 = self.int8.is_some();
+        let (int8, plain) = (self.int8.is_some(), self.plain_selection);
         *self = NativeHnsw::new(self.m, self.ef_construction, self.rebuild_fraction);
+        self.plain_selection = plain;
         if int8 {
             self.int8 = Some(Int8Codes::default());
         }
