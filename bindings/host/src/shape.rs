@@ -110,6 +110,7 @@ pub fn fit_report(style: Style, r: &FitReport) -> J {
             ("items", json!(r.items)),
             ("interactions", json!(r.interactions)),
             ("seconds", json!(r.seconds)),
+            ("index_seconds", json!(r.index_seconds)),
             ("loss", json!(r.loss)),
         ],
     )

@@ -147,6 +147,7 @@ pub struct FitResult {
     pub items: u32,
     pub interactions: f64,
     pub seconds: f64,
+    pub index_seconds: f64,
     pub loss: Option<f64>,
 }
 

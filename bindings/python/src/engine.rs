@@ -663,7 +663,8 @@ impl PyEngine {
     ///     show_progress: draw a tqdm progress bar (on stderr) when tqdm is installed.
     ///
     /// Returns:
-    ///     A dict: ``model``, ``users``, ``items``, ``interactions``, ``seconds``, ``loss``.
+    ///     A dict: ``model``, ``users``, ``items``, ``interactions``, ``seconds`` (of which
+    ///     ``index_seconds`` indexing the factors), ``loss``.
     #[pyo3(signature = (model="als", *, progress=None, show_progress=true, **params))]
     fn fit<'py>(
         &self,

@@ -1,8 +1,8 @@
 //! Factors and vectors in bulk: exporting the installed model's item and user factors and
 //! the catalog's content vectors, and installing factors trained elsewhere as a model.
 
+use super::Engine;
 use super::validate::check_id;
-use super::{Engine, factors::FactorIndex};
 use crate::error::ShowId;
 use crate::model::{AlsModel, AlsParams, Model, ModelSpec};
 use crate::{Error, Result};
@@ -132,10 +132,7 @@ impl Engine {
             }
         }
         let model = Model::Als(AlsModel::from_factors(params.clone(), y, trained, x));
-        let (m, ef) = (self.config.m, self.config.ef_construction);
-        let factors = self
-            .pool
-            .install(|| FactorIndex::build(&model, &st.cat, m, ef))??;
+        let factors = self.index_factors(&model, &st.cat)?;
         st.model = Some(model);
         st.factors = factors;
         drop(st);

@@ -8,6 +8,11 @@ use crate::index::{Similarity, VectorIndex};
 use crate::model::Model;
 use crate::store::Catalog;
 
+/// Construction breadth of the factor graphs: half the content graph's default costs half
+/// the build time and left recall unchanged for inner product, 0.985 for cosine (ALS
+/// factors, 100k items; docs/benchmarks.md).
+pub(crate) const MAX_EF_CONSTRUCTION: usize = 100;
+
 /// Graph indexes over a model's item factors (see the module documentation).
 #[derive(Debug)]
 pub(crate) struct FactorIndex {
@@ -17,8 +22,10 @@ pub(crate) struct FactorIndex {
 
 impl FactorIndex {
     /// Indexes the factors of `model` over the live items of `cat` (`None` for models that
-    /// do not rank by factors). Builds both graphs at once on the current rayon pool.
+    /// do not rank by factors). Builds both graphs at once on the current rayon pool, with
+    /// at most [`MAX_EF_CONSTRUCTION`].
     pub(crate) fn build(model: &Model, cat: &Catalog, m: usize, ef: usize) -> Result<Option<Self>> {
+        let ef = ef.min(MAX_EF_CONSTRUCTION);
         let Some((rows, f)) = model.item_factors() else {
             return Ok(None);
         };

@@ -55,27 +55,37 @@ impl Engine {
             };
             Model::train(spec, &m, &st.cat, &st.users, &mut cb)
         })??;
+        let mut model = model;
+        let all: Vec<u32> = st.cat.live_slots().collect();
+        model.on_upsert(&st.cat, &all);
+        let t1 = Instant::now();
+        let factors = self.index_factors(&model, &st.cat)?;
         let report = FitReport {
             model: model.name(),
             users: m.rows,
             items: m.cols,
             interactions: m.indices.len(),
             seconds: t0.elapsed().as_secs_f64(),
+            index_seconds: t1.elapsed().as_secs_f64(),
             loss,
         };
-        let mut model = model;
-        let all: Vec<u32> = st.cat.live_slots().collect();
-        model.on_upsert(&st.cat, &all);
-        let (m, ef) = (self.config.m, self.config.ef_construction);
-        let factors = self
-            .pool
-            .install(|| FactorIndex::build(&model, &st.cat, m, ef))??;
         let mut st = parking_lot::RwLockUpgradableReadGuard::upgrade(st);
         st.model = Some(model);
         st.factors = factors;
         drop(st);
         self.mutated();
         Ok(report)
+    }
+
+    /// The factor index of a model (on the engine's pool), `None` for models without factors.
+    pub(super) fn index_factors(
+        &self,
+        model: &Model,
+        cat: &crate::store::Catalog,
+    ) -> Result<Option<FactorIndex>> {
+        let (m, ef) = (self.config.m, self.config.ef_construction);
+        self.pool
+            .install(|| FactorIndex::build(model, cat, m, ef))?
     }
 
     /// Name of the installed model (`"als"`, `"item_knn"`, `"ease"`, `"popularity"`), if any.

@@ -83,8 +83,11 @@ pub struct FitReport {
     pub items: usize,
     /// Distinct (user, item) pairs trained on.
     pub interactions: usize,
-    /// Wall-clock seconds.
+    /// Wall-clock seconds, training and indexing.
     pub seconds: f64,
+    /// Of those, the seconds spent indexing the model's item factors (0 for models without
+    /// factors).
+    pub index_seconds: f64,
     /// Final training loss, where the model defines one.
     pub loss: Option<f64>,
 }
