@@ -260,6 +260,7 @@ export interface FitResult {
   items: number
   interactions: number
   seconds: number
+  indexSeconds: number
   loss?: number
 }
 

@@ -63,7 +63,7 @@ fn close(a: &[Hit], b: &[Hit]) {
 
 #[test]
 fn model_space_walk_matches_the_exact_ranking() {
-    let (graph, exact) = (trained(2_000), trained(usize::MAX));
+    let (graph, exact) = (trained(100), trained(usize::MAX));
     let none = RecommendOptions::default();
     // Default breadth: high recall.
     let mut recall = 0.0;
@@ -112,7 +112,7 @@ fn model_space_walk_matches_the_exact_ranking() {
 
 #[test]
 fn filters_and_seen_items_apply_inside_the_walk() {
-    let (graph, exact) = (trained(2_000), trained(usize::MAX));
+    let (graph, exact) = (trained(100), trained(usize::MAX));
     graph.set_ef_search(1_000).unwrap();
     let jazz_or_pop = RecommendOptions::with_filter(Filter::new().tags_any(["jazz", "pop"]));
     let r = graph.recommend("u0", 20, &jazz_or_pop).unwrap();
@@ -143,7 +143,7 @@ fn filters_and_seen_items_apply_inside_the_walk() {
 
 #[test]
 fn the_factor_graphs_follow_updates_removals_and_a_reload() {
-    let (graph, exact) = (trained(2_000), trained(usize::MAX));
+    let (graph, exact) = (trained(100), trained(usize::MAX));
     graph.set_ef_search(1_000).unwrap();
     let none = RecommendOptions::default();
     // New interactions move user and item factors; both engines update the same way.
@@ -182,7 +182,7 @@ fn the_factor_graphs_follow_updates_removals_and_a_reload() {
 
 #[test]
 fn factors_export_and_install_round_trip() {
-    let e = trained(2_000);
+    let e = trained(100);
     let items = e.item_factors().unwrap();
     let users = e.user_factors().unwrap();
     assert_eq!(items.values.ncols(), 16);

@@ -6,7 +6,7 @@ const { Engine } = require('..')
 
 const N = 4000
 
-async function trained(exactBelow = 2000) {
+async function trained(exactBelow = 100) {
   let s = 7
   const r = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32)
   const e = new Engine({ dim: 4, threads: 2, exactBelow })

@@ -10,7 +10,7 @@ from conftest import make_catalog
 N = 4000
 
 
-def trained(exact_below=2000):
+def trained(exact_below=100):
     e = embedrec.Engine(dim=16, threads=2, exact_below=exact_below)
     ids, v, tags, attrs = make_catalog(N, 16, seed=3)
     e.upsert_items(ids, v, tags=tags, attributes=attrs)

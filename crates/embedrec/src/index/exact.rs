@@ -58,20 +58,37 @@ impl Ord for MinHit {
     }
 }
 
+/// Which of a slot's two checks a scan makes first.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum ScanOrder {
+    /// The filter, then the score (scores that cost more than the filter: long vectors).
+    FilterFirst,
+    /// The score, then the filter only for a score that would enter the top k (cheap scores
+    /// such as model factors, where the filter's checks would dominate).
+    ScoreFirst,
+}
+
 fn scan(
     score: &(dyn Fn(u32) -> f32 + Sync),
     k: usize,
     accept: &(dyn Fn(u32) -> bool + Sync),
     slots: impl Iterator<Item = u32>,
+    order: ScanOrder,
 ) -> Vec<(u32, f32)> {
     let mut heap: BinaryHeap<MinHit> = BinaryHeap::with_capacity(k + 1);
     for s in slots {
-        if !accept(s) {
+        if order == ScanOrder::FilterFirst && !accept(s) {
             continue;
         }
         let sc = score(s);
         if sc == f32::NEG_INFINITY {
             // A slot the scorer has no view of (e.g. no model factors).
+            continue;
+        }
+        if order == ScanOrder::ScoreFirst
+            && (heap.len() == k && heap.peek().is_some_and(|top| MinHit(sc, s) >= *top)
+                || !accept(s))
+        {
             continue;
         }
         if heap.len() < k {
@@ -94,7 +111,14 @@ pub(crate) fn exact_top_k(
     accept: &(dyn Fn(u32) -> bool + Sync),
     subset: Option<&[u32]>,
 ) -> Vec<(u32, f32)> {
-    top_k_by(cat.slots(), &cat.scorer(query), k, accept, subset)
+    top_k_by(
+        cat.slots(),
+        &cat.scorer(query),
+        k,
+        accept,
+        subset,
+        ScanOrder::FilterFirst,
+    )
 }
 
 /// The `k` best of `(slot, score)` pairs among slots `accept` takes, best first (a bounded
@@ -136,6 +160,7 @@ pub(crate) fn top_k_by(
     k: usize,
     accept: &(dyn Fn(u32) -> bool + Sync),
     subset: Option<&[u32]>,
+    order: ScanOrder,
 ) -> Vec<(u32, f32)> {
     if k == 0 {
         return Vec::new();
@@ -144,8 +169,8 @@ pub(crate) fn top_k_by(
     let n = subset.map_or(n_slots, |s| s.len());
     let mut hits = if n <= CHUNK || rayon::current_thread_index().is_none() {
         match subset {
-            Some(s) => scan(score, k, accept, s.iter().copied()),
-            None => scan(score, k, accept, 0..n_slots as u32),
+            Some(s) => scan(score, k, accept, s.iter().copied(), order),
+            None => scan(score, k, accept, 0..n_slots as u32, order),
         }
     } else {
         let parts: Vec<Vec<(u32, f32)>> = (0..n.div_ceil(CHUNK))
@@ -154,8 +179,8 @@ pub(crate) fn top_k_by(
                 let lo = c * CHUNK;
                 let hi = (lo + CHUNK).min(n);
                 match subset {
-                    Some(s) => scan(score, k, accept, s[lo..hi].iter().copied()),
-                    None => scan(score, k, accept, lo as u32..hi as u32),
+                    Some(s) => scan(score, k, accept, s[lo..hi].iter().copied(), order),
+                    None => scan(score, k, accept, lo as u32..hi as u32, order),
                 }
             })
             .collect();

@@ -149,29 +149,21 @@ impl VectorIndex {
         ef: usize,
         accept: &(dyn Fn(u32) -> bool + Sync),
     ) -> Vec<(u32, f32)> {
-        let q = self.space_query(query);
+        let q = self.prepare(query);
         let members = |s: u32| self.members.get(s as usize).copied().unwrap_or(false) && accept(s);
         self.graph.search(&self.space, &q, k, ef, Some(&members))
     }
 
-    /// The exact score of a slot for `query` under this index's similarity, with the
-    /// query prepared once: the cosine reads the stored norms (no norm computed per call).
+    /// The exact score of a slot for a query prepared by [`VectorIndex::prepare`], the
+    /// kernel resolved once (the cosine reads the stored norms: no norm computed per slot).
     /// Slots that are not members score `-inf`.
-    pub(crate) fn scorer<'a>(&'a self, query: &'a [f32]) -> impl Fn(u32) -> f32 + Sync + 'a {
-        let q = match self.similarity {
-            Similarity::Cosine => {
-                let n = norm(query);
-                query.iter().map(|x| x / n).collect()
-            }
-            Similarity::InnerProduct => Vec::new(),
-        };
+    pub(crate) fn scorer<'a>(&'a self, prepared: &'a [f32]) -> impl Fn(u32) -> f32 + Sync + 'a {
+        let score = self.space.scorer(prepared);
         move |s: u32| {
-            if !self.members.get(s as usize).copied().unwrap_or(false) {
-                return f32::NEG_INFINITY;
-            }
-            match self.similarity {
-                Similarity::Cosine => self.space.score(&q, s),
-                Similarity::InnerProduct => self.space.score(query, s),
+            if self.members.get(s as usize).copied().unwrap_or(false) {
+                score(s)
+            } else {
+                f32::NEG_INFINITY
             }
         }
     }
@@ -227,7 +219,7 @@ impl VectorIndex {
     }
 
     /// The query as the space compares it: unit length under cosine, else as given.
-    fn space_query(&self, query: &[f32]) -> Vec<f32> {
+    pub(crate) fn prepare(&self, query: &[f32]) -> Vec<f32> {
         match self.similarity {
             Similarity::InnerProduct => query.to_vec(),
             Similarity::Cosine => {

@@ -272,15 +272,18 @@ impl CompiledFilter {
         if !self.deny.is_empty() && self.deny.binary_search(&slot).is_ok() {
             return false;
         }
-        let tags = cat.item_tags(slot);
-        if !self.any.is_empty() && !self.any.iter().any(|t| tags.binary_search(t).is_ok()) {
-            return false;
-        }
-        if !self.all.iter().all(|t| tags.binary_search(t).is_ok()) {
-            return false;
-        }
-        if self.none.iter().any(|t| tags.binary_search(t).is_ok()) {
-            return false;
+        if !(self.any.is_empty() && self.all.is_empty() && self.none.is_empty()) {
+            // The item's tag list is read only when a tag condition needs it.
+            let tags = cat.item_tags(slot);
+            if !self.any.is_empty() && !self.any.iter().any(|t| tags.binary_search(t).is_ok()) {
+                return false;
+            }
+            if !self.all.iter().all(|t| tags.binary_search(t).is_ok()) {
+                return false;
+            }
+            if self.none.iter().any(|t| tags.binary_search(t).is_ok()) {
+                return false;
+            }
         }
         for &(c, lo, hi) in &self.ranges {
             let v = cat.attr(c, slot as usize as u32);
