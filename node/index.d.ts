@@ -113,7 +113,7 @@ export declare class Engine {
    * aborting `signal` cancels too. A cancelled fit rejects with `CANCELLED` and keeps the
    * previous model.
    */
-  fit(model: 'als' | 'item_knn' | 'ease' | 'popularity', options?: FitOptions | undefined | null, onProgress?: ((progress: FitProgress) => boolean | void) | undefined | null, signal?: AbortSignal | undefined | null): Promise<FitResult>
+  fit(model: 'als' | 'item_knn' | 'ease' | 'popularity' | 'auto', options?: FitOptions | undefined | null, onProgress?: ((progress: FitProgress) => boolean | void) | undefined | null, signal?: AbortSignal | undefined | null): Promise<FitResult>
   /** Name of the installed model, or null. */
   get model(): string | null
   /** Removes the trained model. */
@@ -135,6 +135,12 @@ export interface CacheStats {
   capacity: number
   maxBytes: number
   hitRate: number
+}
+
+/** A model and its parameters. */
+export interface ChosenModel {
+  model: string
+  params: Record<string, number | string>
 }
 
 /** Engine configuration; every field but `dim` is optional and defaults to the core's value. */
@@ -201,7 +207,7 @@ export interface FactorOptions {
   regularization?: number
   /** Confidence scale (default 1). */
   alpha?: number
-  /** "linear" (default) or "log". */
+  /** "log" (default) or "linear". */
   confidence?: 'linear' | 'log'
   /** Conjugate-gradient steps (default 3). */
   cgSteps?: number
@@ -219,7 +225,7 @@ export interface FilterOptions {
 
 /** Training parameters of `fit`; only those of the named model are accepted. */
 export interface FitOptions {
-  /** ALS: latent factors (default 64). */
+  /** ALS: latent factors (default 0: chosen from the data, 16–128). */
   factors?: number
   /** ALS: iterations (default 15). */
   iterations?: number
@@ -227,13 +233,13 @@ export interface FitOptions {
   regularization?: number
   /** ALS: confidence scale (default 1). */
   alpha?: number
-  /** ALS: "linear" (default) or "log". */
+  /** ALS: "log" (default) or "linear". */
   confidence?: 'linear' | 'log'
   /** ALS: conjugate-gradient steps (default 3). */
   cgSteps?: number
   /** ALS: random seed (default 42). */
   seed?: number
-  /** item-kNN: neighbours per item (default 100). */
+  /** item-kNN: neighbours per item (default 50). */
   neighbours?: number
   /** item-kNN: "bm25" (default) or "cosine". */
   weighting?: 'bm25' | 'cosine'
@@ -241,6 +247,8 @@ export interface FitOptions {
   k1?: number
   /** item-kNN BM25: b (default 0.75). */
   b?: number
+  /** Choose the parameters (and with model "auto" the model) on a validation split. */
+  tune?: boolean | TuneOptions
 }
 
 /** Progress of a fit, after each iteration. */
@@ -262,6 +270,8 @@ export interface FitResult {
   seconds: number
   indexSeconds: number
   loss?: number
+  /** Present after a tuned fit (`options.tune`). */
+  tuning?: Tuning
 }
 
 /**
@@ -367,6 +377,37 @@ export declare function simdLevel(): string
 export interface Split {
   train: Interactions
   test: Interactions
+}
+
+/** Options of a tuned fit (`fit(model, { tune: … })`). */
+export interface TuneOptions {
+  /** Seconds after which no new candidate starts (default 120). */
+  budget?: number
+  /** Models to consider (default: the one named, or all for "auto"). */
+  models?: Array<string>
+  /** Cut-off of the validation NDCG (default 10). */
+  k?: number
+  /** Held-out users scored at most (default 2000). */
+  maxUsers?: number
+  /** Seed of the split (default 42). */
+  seed?: number
+}
+
+/** One candidate of a tuned fit and its validation figures. */
+export interface TuneTrial {
+  model: string
+  params: Record<string, number | string>
+  ndcg: number
+  recall: number
+  seconds: number
+}
+
+/** What a tuned fit chose, from which candidates. */
+export interface Tuning {
+  chosen: ChosenModel
+  trials: Array<TuneTrial>
+  validationUsers: number
+  k: number
 }
 
 /** Per-item tags and numeric attributes for `upsertItems`: one entry per id. */

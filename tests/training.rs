@@ -317,13 +317,16 @@ fn cancellation_keeps_the_previous_model() {
     assert!(
         e.fit(
             &ModelSpec::Als(AlsParams {
-                factors: 0,
+                factors: 2000,
                 ..Default::default()
             }),
             None
         )
         .is_err()
     );
+    // factors 0 (the default) chooses them from the data: 16 for this small log.
+    e.fit(&ModelSpec::Als(AlsParams::default()), None).unwrap();
+    assert_eq!(e.item_factors().unwrap().values.ncols(), 16);
     let empty = Engine::new(EngineConfig::new(2)).unwrap();
     assert!(
         empty
@@ -435,4 +438,72 @@ fn movielens_quality_floor() {
     );
     assert!(pop.ndcg > 0.15 && pop.ndcg < 0.22, "popularity {pop:?}");
     assert!(als.ndcg > 0.27, "ALS {als:?}");
+}
+
+#[test]
+fn tuning_chooses_on_a_validation_split_and_installs_the_best() {
+    let (e, d) = world(8);
+    add(&e, &d);
+    let opts = TuneOptions {
+        models: vec!["als".into(), "item_knn".into(), "popularity".into()],
+        budget_secs: 60.0,
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    let mut cb = |p: &Progress| {
+        seen.push((p.model, p.iteration));
+        true
+    };
+    let r = e.fit_tuned(&opts, Some(&mut cb)).unwrap();
+    assert!(r.trials.len() >= 3 && r.validation_users > 0);
+    let best = r.trials.iter().map(|t| t.ndcg).fold(0.0, f64::max);
+    let chosen = r.trials.iter().find(|t| t.spec == r.chosen).unwrap();
+    assert_eq!(chosen.ndcg, best);
+    assert_eq!(e.model_name(), Some(r.chosen.name()));
+    assert_eq!(r.fit.model, r.chosen.name());
+    // On genre-clustered tastes a collaborative model beats popularity.
+    let pop = r
+        .trials
+        .iter()
+        .find(|t| t.spec == ModelSpec::Popularity)
+        .unwrap();
+    assert!(best > pop.ndcg + 0.05, "{:?}", r.trials);
+    assert_eq!(
+        seen.iter().filter(|s| s.0 == "tune").count(),
+        r.trials.len()
+    );
+    // A tight budget still tries one candidate; cancelling keeps the model.
+    let quick = TuneOptions {
+        budget_secs: 1e-9,
+        ..opts.clone()
+    };
+    assert_eq!(e.fit_tuned(&quick, None).unwrap().trials.len(), 1);
+    let before = e.model_name();
+    let mut stop = |_: &Progress| false;
+    let err = e.fit_tuned(&opts, Some(&mut stop)).unwrap_err();
+    assert_eq!(err.code(), "CANCELLED");
+    assert_eq!(e.model_name(), before);
+    // Bad options are named.
+    let bad = |o: TuneOptions| e.fit_tuned(&o, None).unwrap_err().to_string();
+    assert!(
+        bad(TuneOptions {
+            budget_secs: 0.0,
+            ..opts.clone()
+        })
+        .contains("budget")
+    );
+    assert!(
+        bad(TuneOptions {
+            k: 0,
+            ..opts.clone()
+        })
+        .contains("tune.k")
+    );
+    assert!(
+        bad(TuneOptions {
+            models: vec!["svd".into()],
+            ..opts.clone()
+        })
+        .contains("svd")
+    );
 }

@@ -50,7 +50,7 @@ test('item-kNN, popularity, bad options, clearModel', async () => {
   await e.fit('popularity')
   assert.equal(e.model, 'popularity')
   assert.throws(() => e.fit('svd'), { code: 'INVALID_INPUT', message: /svd/ })
-  await assert.rejects(e.fit('als', { factors: 0 }), { code: 'INVALID_INPUT', message: /als\.factors/ })
+  await assert.rejects(e.fit('als', { factors: 2000 }), { code: 'INVALID_INPUT', message: /als\.factors/ })
   e.clearModel()
   assert.equal(e.model, null)
 })
@@ -76,4 +76,23 @@ test('a trained model survives save and load', async () => {
   const l = Engine.fromBytes(e.toBytes())
   assert.equal(l.model, 'als')
   assert.deepEqual(l.recommend('u3', 10), e.recommend('u3', 10))
+})
+
+test('a tuned fit chooses the model on a validation split', async () => {
+  const { e, users, items } = world(9)
+  e.addInteractions(users, items)
+  const seen = []
+  const r = await e.fit('auto', { tune: { budget: 60, models: ['als', 'item_knn', 'popularity'] } }, (p) => {
+    seen.push(p.model)
+  })
+  const t = r.tuning
+  assert.ok(t.validationUsers > 0 && t.k === 10 && t.trials.length >= 3)
+  const best = Math.max(...t.trials.map((x) => x.ndcg))
+  assert.ok(t.trials.some((x) => x.ndcg === best && x.model === t.chosen.model))
+  assert.equal(e.model, t.chosen.model)
+  assert.equal(seen.filter((m) => m === 'tune').length, t.trials.length)
+  assert.equal((await e.fit('als', { tune: true })).tuning.chosen.model, 'als')
+  await assert.rejects(e.fit('auto', { tune: true }, () => false), { code: 'CANCELLED' })
+  assert.throws(() => e.fit('als', { tune: true, factors: 8 }), { code: 'INVALID_INPUT', message: /tune/ })
+  await assert.rejects(e.fit('auto', { tune: { budget: -1 } }), { code: 'INVALID_INPUT', message: /budget/ })
 })

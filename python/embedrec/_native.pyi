@@ -117,6 +117,7 @@ class Engine:
         self,
         model: str = "als",
         *,
+        tune: Union[bool, Mapping[str, Any], None] = None,
         progress: Optional[Callable[[dict[str, Any]], Optional[bool]]] = None,
         show_progress: bool = True,
         **params: Any,

@@ -58,7 +58,7 @@ def test_knn_popularity_and_bad_arguments():
     with pytest.raises(embedrec.InvalidInputError, match="model"):
         e.fit("svd")
     with pytest.raises(embedrec.InvalidInputError, match="als.factors"):
-        e.fit("als", factors=0)
+        e.fit("als", factors=2000)
     e.clear_model()
     assert e.model is None
 
@@ -139,3 +139,26 @@ def test_tqdm_progress_bar_when_installed(capsys):
     assert "embedrec fit als" in err and "3/3" in err, err
     e.fit("als", factors=8, iterations=3, show_progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_tuned_fit_chooses_model_and_reports_validation_figures():
+    e, users, items, weights = world(9)
+    e.add_interactions(users, items, weights=weights)
+    seen = []
+    r = e.fit("auto", tune={"budget": 60, "models": ["als", "item_knn", "popularity"]},
+              progress=seen.append, show_progress=False)
+    t = r["tuning"]
+    assert t["validation_users"] > 0 and t["k"] == 10 and len(t["trials"]) >= 3
+    best = max(tr["ndcg"] for tr in t["trials"])
+    assert any(tr["ndcg"] == best and tr["model"] == t["chosen"]["model"] for tr in t["trials"])
+    assert e.model == t["chosen"]["model"] == r["model"]
+    assert [p["model"] for p in seen].count("tune") == len(t["trials"])
+    assert e.fit("als", tune=True, show_progress=False)["tuning"]["chosen"]["model"] == "als"
+    with pytest.raises(embedrec.CancelledError):
+        e.fit("auto", tune=True, progress=lambda p: False, show_progress=False)
+    with pytest.raises(embedrec.InvalidInputError, match="tune"):
+        e.fit("als", tune=True, factors=8)
+    with pytest.raises(embedrec.InvalidInputError, match="budget"):
+        e.fit("auto", tune={"budget": -1})
+    with pytest.raises(embedrec.InvalidInputError, match="auto"):
+        e.fit("auto")

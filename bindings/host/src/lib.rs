@@ -17,11 +17,14 @@ mod value;
 pub use attrs::{Attributes, item_attrs, upsert_options};
 pub use ids::{HostId, MAX_SAFE_INTEGER, host_id, id, ids, integer_id, json_id, str_id};
 pub use options::{
-    SplitParams, engine_config, engine_options, factor_params, filter, holdout_params,
-    interactions as interactions_from, leave_last_out_params, model_spec, recommend_call,
-    recommend_options,
+    FitCall, SplitParams, engine_config, engine_options, factor_params, filter, fit_call,
+    holdout_params, interactions as interactions_from, leave_last_out_params, model_spec,
+    recommend_call, recommend_options,
 };
-pub use shape::{config, fit_report, hits, interactions, progress, ranking_metrics, stats};
+pub use shape::{
+    config, fit_report, hits, interactions, model_spec as spec_json, progress, ranking_metrics,
+    stats, tune_report,
+};
 pub use value::{Options, Style, Value, to_f64, to_i64, to_usize};
 
 /// Results a query returns when the caller names no `k` (Python's keyword default; Node

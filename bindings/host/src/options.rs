@@ -7,7 +7,7 @@ use embedrec::eval::{
 };
 use embedrec::{
     AlsParams, Confidence, EngineConfig, Error, Filter, IndexKind, KnnWeighting, Metric, ModelSpec,
-    RecommendOptions, Result, VectorStorage,
+    RecommendOptions, Result, TuneOptions, VectorStorage,
 };
 
 const ENGINE_KEYS: &[&str] = &[
@@ -195,6 +195,74 @@ pub fn factor_params(width: usize, o: Options) -> Result<AlsParams> {
         }
         _ => unreachable!("\"als\" parses as ALS"),
     }
+}
+
+/// What a `fit` call asks for: a model to train, or a search over models and parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FitCall {
+    /// Train this model.
+    Train(ModelSpec),
+    /// Tune ([`embedrec::Engine::fit_tuned`]).
+    Tune(TuneOptions),
+}
+
+/// A `fit` call: `model` with these parameters, or — when `tune` is given (true or an
+/// object of `budget`, `models`, `k`, `max_users`, `seed`) — a search. `model` `"auto"`
+/// searches every model; another name searches that model unless `tune.models` says
+/// otherwise. Model parameters and `tune` do not mix.
+pub fn fit_call(model: &str, mut o: Options) -> Result<FitCall> {
+    let style = o.style();
+    let field = o.field("tune");
+    let tune = match o.take("tune") {
+        None | Some(Value::Bool(false)) => None,
+        Some(Value::Bool(true)) => Some(Value::Map(Vec::new())),
+        Some(v @ Value::Map(_)) => Some(v),
+        Some(other) => {
+            return Err(Error::invalid(
+                field,
+                "true, false or an object of tuning options",
+                other.describe(),
+            ));
+        }
+    };
+    let Some(tune) = tune else {
+        if model == "auto" {
+            return Err(Error::invalid(
+                "model",
+                "a model name (\"auto\" needs tune)",
+                "\"auto\"",
+            ));
+        }
+        return model_spec(model, o).map(FitCall::Train);
+    };
+    o.finish(&["tune"]).map_err(|_| {
+        Error::invalid(
+            "tune",
+            "no model parameters beside it (tuning chooses them)",
+            "model parameters",
+        )
+    })?;
+    let mut t = Options::new(&field, style, tune)?;
+    let mut opts = TuneOptions::default();
+    if let Some(b) = t.f64("budget")? {
+        opts.budget_secs = b;
+    }
+    opts.models = match t.strings("models")? {
+        Some(m) => m,
+        None if model == "auto" => Vec::new(),
+        None => vec![model.to_string()],
+    };
+    if let Some(k) = t.usize("k")? {
+        opts.k = k;
+    }
+    if let Some(n) = t.usize("max_users")? {
+        opts.max_users = n;
+    }
+    if let Some(s) = t.usize("seed")? {
+        opts.seed = s as u64;
+    }
+    t.finish(&["budget", "models", "k", "max_users", "seed"])?;
+    Ok(FitCall::Tune(opts))
 }
 
 /// The model `name` with the core's defaults, overridden by these parameters; a parameter

@@ -3,7 +3,9 @@
 
 use crate::value::Style;
 use embedrec::eval::{Interactions, RankingMetrics};
-use embedrec::{EngineConfig, EngineStats, FitReport, Hit, Progress};
+use embedrec::{
+    EngineConfig, EngineStats, FitReport, Hit, KnnWeighting, ModelSpec, Progress, TuneReport,
+};
 use serde_json::{Map, Value as J, json};
 
 fn object(style: Style, entries: Vec<(&str, J)>) -> J {
@@ -114,6 +116,73 @@ pub fn fit_report(style: Style, r: &FitReport) -> J {
             ("loss", json!(r.loss)),
         ],
     )
+}
+
+/// An `f32` parameter as the decimal it was written as (0.01, not 0.009999999776).
+fn decimal(x: f32) -> J {
+    json!(x.to_string().parse::<f64>().unwrap_or(x as f64))
+}
+
+/// A model and its parameters: `{model, params}`.
+pub fn model_spec(style: Style, spec: &ModelSpec) -> J {
+    let params = match spec {
+        ModelSpec::Als(p) => object(
+            style,
+            vec![
+                ("factors", json!(p.factors)),
+                ("iterations", json!(p.iterations)),
+                ("regularization", decimal(p.regularization)),
+                ("alpha", decimal(p.alpha)),
+                ("confidence", json!(p.confidence.name())),
+                ("cg_steps", json!(p.cg_steps)),
+                ("seed", json!(p.seed)),
+            ],
+        ),
+        ModelSpec::ItemKnn(p) => {
+            let mut v = vec![
+                ("neighbours", json!(p.neighbours)),
+                ("weighting", json!(p.weighting.name())),
+            ];
+            if let KnnWeighting::Bm25 { k1, b } = p.weighting {
+                v.extend([("k1", decimal(k1)), ("b", decimal(b))]);
+            }
+            object(style, v)
+        }
+        ModelSpec::Ease(p) => object(style, vec![("regularization", decimal(p.regularization))]),
+        _ => json!({}),
+    };
+    json!({"model": spec.name(), "params": params})
+}
+
+/// What a tuned fit did: the final fit's report with `tuning` (the chosen model and
+/// parameters, every trial with its validation figures, the users scored and `k`).
+pub fn tune_report(style: Style, r: &TuneReport, k: usize) -> J {
+    let mut out = fit_report(style, &r.fit);
+    let trials: Vec<J> = r
+        .trials
+        .iter()
+        .map(|t| {
+            let mut j = model_spec(style, &t.spec);
+            let m = j.as_object_mut().expect("an object");
+            m.insert("ndcg".into(), json!(t.ndcg));
+            m.insert("recall".into(), json!(t.recall));
+            m.insert("seconds".into(), json!(t.seconds));
+            j
+        })
+        .collect();
+    let tuning = object(
+        style,
+        vec![
+            ("chosen", model_spec(style, &r.chosen)),
+            ("trials", J::Array(trials)),
+            ("validation_users", json!(r.validation_users)),
+            ("k", json!(k)),
+        ],
+    );
+    out.as_object_mut()
+        .expect("an object")
+        .insert("tuning".into(), tuning);
+    out
 }
 
 /// One progress report of a fit.

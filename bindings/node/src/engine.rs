@@ -5,7 +5,7 @@ use crate::types::{FlatHits, IdRows, SearchHit};
 use crate::value::{JsId, id, int, js_id, numbers, opt, value};
 use embedrec::ndarray::ArrayView2;
 use embedrec::{Engine, Hit};
-use embedrec_host::{Options, Style};
+use embedrec_host::{FitCall, Options, Style};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Task};
@@ -600,7 +600,7 @@ impl JsEngine {
     /// previous model.
     #[napi(
         catch_unwind,
-        ts_args_type = "model: 'als' | 'item_knn' | 'ease' | 'popularity', options?: FitOptions | undefined | null, onProgress?: ((progress: FitProgress) => boolean | void) | undefined | null, signal?: AbortSignal | undefined | null",
+        ts_args_type = "model: 'als' | 'item_knn' | 'ease' | 'popularity' | 'auto', options?: FitOptions | undefined | null, onProgress?: ((progress: FitProgress) => boolean | void) | undefined | null, signal?: AbortSignal | undefined | null",
         ts_return_type = "Promise<FitResult>"
     )]
     pub fn fit(
@@ -611,8 +611,8 @@ impl JsEngine {
         on_progress: Option<Progress>,
         signal: Option<AbortSignal>,
     ) -> Result<AsyncTask<CoreTask>> {
-        let spec = run(&env, || {
-            embedrec_host::model_spec(&model, self::options("options", options)?)
+        let call = run(&env, || {
+            embedrec_host::fit_call(&model, self::options("options", options)?)
         })?;
         let cancel = Arc::new(AtomicBool::new(false));
         if let Some(s) = &signal {
@@ -630,8 +630,14 @@ impl JsEngine {
                     }
                     !cancel.load(Ordering::SeqCst)
                 };
-                e.fit(&spec, Some(&mut cb))
-                    .map(|r| Done::Json(embedrec_host::fit_report(STYLE, &r)))
+                match &call {
+                    FitCall::Train(spec) => e
+                        .fit(spec, Some(&mut cb))
+                        .map(|r| Done::Json(embedrec_host::fit_report(STYLE, &r))),
+                    FitCall::Tune(o) => e
+                        .fit_tuned(o, Some(&mut cb))
+                        .map(|r| Done::Json(embedrec_host::tune_report(STYLE, &r, o.k))),
+                }
             })),
         };
         Ok(AsyncTask::with_optional_signal(task, signal))

@@ -92,7 +92,7 @@ pub struct FactorOptions {
     pub regularization: Option<f64>,
     /// Confidence scale (default 1).
     pub alpha: Option<f64>,
-    /// "linear" (default) or "log".
+    /// "log" (default) or "linear".
     #[napi(ts_type = "'linear' | 'log'")]
     pub confidence: Option<String>,
     /// Conjugate-gradient steps (default 3).
@@ -102,7 +102,7 @@ pub struct FactorOptions {
 /// Training parameters of `fit`; only those of the named model are accepted.
 #[napi(object)]
 pub struct FitOptions {
-    /// ALS: latent factors (default 64).
+    /// ALS: latent factors (default 0: chosen from the data, 16–128).
     pub factors: Option<u32>,
     /// ALS: iterations (default 15).
     pub iterations: Option<u32>,
@@ -110,14 +110,14 @@ pub struct FitOptions {
     pub regularization: Option<f64>,
     /// ALS: confidence scale (default 1).
     pub alpha: Option<f64>,
-    /// ALS: "linear" (default) or "log".
+    /// ALS: "log" (default) or "linear".
     #[napi(ts_type = "'linear' | 'log'")]
     pub confidence: Option<String>,
     /// ALS: conjugate-gradient steps (default 3).
     pub cg_steps: Option<u32>,
     /// ALS: random seed (default 42).
     pub seed: Option<u32>,
-    /// item-kNN: neighbours per item (default 100).
+    /// item-kNN: neighbours per item (default 50).
     pub neighbours: Option<u32>,
     /// item-kNN: "bm25" (default) or "cosine".
     #[napi(ts_type = "'bm25' | 'cosine'")]
@@ -126,6 +126,9 @@ pub struct FitOptions {
     pub k1: Option<f64>,
     /// item-kNN BM25: b (default 0.75).
     pub b: Option<f64>,
+    /// Choose the parameters (and with model "auto" the model) on a validation split.
+    #[napi(ts_type = "boolean | TuneOptions")]
+    pub tune: Option<serde_json::Value>,
 }
 
 /// Progress of a fit, after each iteration.
@@ -149,6 +152,51 @@ pub struct FitResult {
     pub seconds: f64,
     pub index_seconds: f64,
     pub loss: Option<f64>,
+    /// Present after a tuned fit (`options.tune`).
+    pub tuning: Option<Tuning>,
+}
+
+/// A model and its parameters.
+#[napi(object)]
+pub struct ChosenModel {
+    pub model: String,
+    #[napi(ts_type = "Record<string, number | string>")]
+    pub params: serde_json::Value,
+}
+
+/// One candidate of a tuned fit and its validation figures.
+#[napi(object)]
+pub struct TuneTrial {
+    pub model: String,
+    #[napi(ts_type = "Record<string, number | string>")]
+    pub params: serde_json::Value,
+    pub ndcg: f64,
+    pub recall: f64,
+    pub seconds: f64,
+}
+
+/// What a tuned fit chose, from which candidates.
+#[napi(object)]
+pub struct Tuning {
+    pub chosen: ChosenModel,
+    pub trials: Vec<TuneTrial>,
+    pub validation_users: u32,
+    pub k: u32,
+}
+
+/// Options of a tuned fit (`fit(model, { tune: … })`).
+#[napi(object)]
+pub struct TuneOptions {
+    /// Seconds after which no new candidate starts (default 120).
+    pub budget: Option<f64>,
+    /// Models to consider (default: the one named, or all for "auto").
+    pub models: Option<Vec<String>>,
+    /// Cut-off of the validation NDCG (default 10).
+    pub k: Option<u32>,
+    /// Held-out users scored at most (default 2000).
+    pub max_users: Option<u32>,
+    /// Seed of the split (default 42).
+    pub seed: Option<u32>,
 }
 
 /// Ranking metrics at k (see the Rust `eval` module for definitions).

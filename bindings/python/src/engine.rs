@@ -6,7 +6,7 @@ use crate::ids::{id_of, ids_of, py_id, py_ids};
 use crate::value::{Int, Timestamps, kwargs, to_py as to_py_value, value};
 use embedrec::ndarray::{Array2, ArrayView2};
 use embedrec::{Engine, Filter, Hit, ItemAttrs, RecommendOptions};
-use embedrec_host::{Attributes, Options, Style};
+use embedrec_host::{Attributes, FitCall, Options, Style};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
@@ -652,11 +652,18 @@ impl PyEngine {
     /// released while training.
     ///
     /// Args:
-    ///     model: ``"als"`` (implicit ALS; keywords ``factors=64, iterations=15,
-    ///         regularization=0.01, alpha=1.0, confidence="linear"|"log", cg_steps=3, seed=42``),
-    ///         ``"item_knn"`` (``neighbours=100, weighting="bm25"|"cosine", k1=1.2, b=0.75``),
+    ///     model: ``"als"`` (implicit ALS; keywords ``factors=0`` (chosen from the data,
+    ///         16–128), ``iterations=15, regularization=0.01, alpha=1.0,
+    ///         confidence="log"|"linear", cg_steps=3, seed=42``),
+    ///         ``"item_knn"`` (``neighbours=50, weighting="bm25"|"cosine", k1=1.2, b=0.75``),
     ///         ``"ease"`` (``regularization=200``; dense, up to 16,384 items with interactions,
     ///         about 12 n² bytes while training) or ``"popularity"``.
+    ///     tune: ``True`` or a dict (``budget`` seconds, default 120; ``models``; ``k``,
+    ///         default 10; ``max_users``, default 2000; ``seed``): choose the parameters —
+    ///         and with ``model="auto"`` the model — by NDCG@k on a validation split of the
+    ///         stored interactions, then train the best on all of them. The result gains
+    ///         ``tuning``: ``chosen``, ``trials`` (each with ``ndcg``, ``recall``,
+    ///         ``seconds``), ``validation_users``, ``k``.
     ///     progress: called after every iteration with a dict (``iteration``, ``total``,
     ///         ``elapsed``, ``loss``); returning ``False`` cancels (CancelledError), and an
     ///         exception it raises propagates. The previous model stays on cancellation.
@@ -665,18 +672,22 @@ impl PyEngine {
     /// Returns:
     ///     A dict: ``model``, ``users``, ``items``, ``interactions``, ``seconds`` (of which
     ///     ``index_seconds`` indexing the factors), ``loss``.
-    #[pyo3(signature = (model="als", *, progress=None, show_progress=true, **params))]
+    #[pyo3(signature = (model="als", *, tune=None, progress=None, show_progress=true, **params))]
     fn fit<'py>(
         &self,
         py: Python<'py>,
         model: &str,
+        tune: Option<&Bound<'py, PyAny>>,
         progress: Option<Py<PyAny>>,
         show_progress: bool,
         params: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let params =
-            Options::new("", Style::Snake, kwargs(py, params)?).map_err(|e| to_py(py, e))?;
-        let spec = embedrec_host::model_spec(model, params).map_err(|e| to_py(py, e))?;
+        let mut params = kwargs(py, params)?;
+        if let (Some(t), embedrec_host::Value::Map(m)) = (tune, &mut params) {
+            m.push(("tune".into(), value(py, "tune", t)?));
+        }
+        let params = Options::new("", Style::Snake, params).map_err(|e| to_py(py, e))?;
+        let call = embedrec_host::fit_call(model, params).map_err(|e| to_py(py, e))?;
         let bar: Option<Py<PyAny>> = if show_progress {
             match py.import("tqdm") {
                 Ok(t) => Some(
@@ -719,13 +730,22 @@ impl PyEngine {
                 }
             })
         };
-        let result = crate::error::run_raw(py, || self.inner.fit(&spec, Some(&mut cb)));
+        let result = crate::error::run_raw(py, || match &call {
+            FitCall::Train(spec) => self
+                .inner
+                .fit(spec, Some(&mut cb))
+                .map(|r| embedrec_host::fit_report(Style::Snake, &r)),
+            FitCall::Tune(o) => self
+                .inner
+                .fit_tuned(o, Some(&mut cb))
+                .map(|r| embedrec_host::tune_report(Style::Snake, &r, o.k)),
+        });
         if let Some(b) = &bar {
             let _ = b.bind(py).call_method0("close");
         }
         let r = result
             .map_err(|e| crate::train::callback_error(py, e, raised.lock().unwrap().take()))?;
-        to_py_value(py, &embedrec_host::fit_report(Style::Snake, &r))
+        to_py_value(py, &r)
     }
 
     /// Name of the installed model (``"als"``, ``"item_knn"``, ``"popularity"``) or None.

@@ -53,7 +53,7 @@ impl Engine {
                 loss = p.loss;
                 progress(&p)
             };
-            Model::train(spec, &m, &st.cat, &st.users, &mut cb)
+            Model::train(spec, &m, &st.cat, &mut cb)
         })??;
         let mut model = model;
         let all: Vec<u32> = st.cat.live_slots().collect();

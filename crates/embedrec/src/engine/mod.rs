@@ -11,6 +11,7 @@ mod metrics;
 mod planner;
 mod pool;
 mod query;
+mod tune;
 mod types;
 mod validate;
 mod writes;
@@ -20,6 +21,7 @@ pub use config::{EngineConfig, IndexKind, MAX_DIM, MAX_EF, MAX_HNSW_M, MAX_K, MA
 pub use export::{MAX_FACTOR, Rows};
 pub(crate) use metrics::Op;
 pub use metrics::OpStats;
+pub use tune::{Trial, TuneOptions, TuneReport};
 pub use types::{EngineStats, FitReport, Hit, RecommendOptions};
 
 use crate::error::ShowId;

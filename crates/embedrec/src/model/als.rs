@@ -258,9 +258,15 @@ impl AlsModel {
         cat: &Catalog,
         cb: &mut dyn FnMut(Progress) -> bool,
     ) -> Result<AlsModel> {
+        let mt = m.transpose();
+        let active = |c: &Csr| {
+            (0..c.rows)
+                .filter(|&r| c.indptr[r + 1] > c.indptr[r])
+                .count()
+        };
+        let p = &p.resolved(active(m), active(&mt), m.indices.len());
         let (x, y) = fit_als(m, p, cb)?;
         let f = p.factors;
-        let mt = m.transpose();
         let trained: Vec<bool> = (0..m.cols)
             .map(|i| cat.is_live(i as u32) && mt.indptr[i + 1] > mt.indptr[i])
             .collect();

@@ -23,7 +23,7 @@ pub use spec::{
 };
 
 use crate::Result;
-use crate::store::{Catalog, Users};
+use crate::store::Catalog;
 use serde::{Deserialize, Serialize};
 
 /// How a model ranks items for one query.
@@ -48,14 +48,14 @@ pub(crate) enum Model {
 }
 
 impl Model {
-    /// Trains the model `spec` asks for on `m` (users × catalog slots). ALS items without
+    /// Trains the model `spec` asks for on `m` (users × catalog slots); popularity counts
+    /// the users of each item in `m` (as `Users::popularity` ranks). ALS items without
     /// interactions get factors from the content vectors' cold-start map. `cb` is called
     /// after every iteration; `false` cancels.
     pub(crate) fn train(
         spec: &ModelSpec,
         m: &Csr,
         cat: &Catalog,
-        users: &Users,
         cb: &mut dyn FnMut(Progress) -> bool,
     ) -> Result<Model> {
         Ok(match spec {
@@ -63,9 +63,7 @@ impl Model {
             ModelSpec::ItemKnn(p) => Model::Knn(knn::fit_knn(m, p, cb)?),
             ModelSpec::Ease(p) => Model::Ease(ease::fit_ease(m, p, cb)?),
             ModelSpec::Popularity => {
-                let scores = (0..m.cols)
-                    .map(|s| users.popularity(s as u32) as f32)
-                    .collect();
+                let scores = popularity(m);
                 cb(Progress {
                     model: "popularity",
                     iteration: 1,
@@ -154,6 +152,22 @@ impl Model {
         }
         Ok(())
     }
+}
+
+/// Per column of `m`: distinct users, ties broken by the summed weight `w` (`w / (w + 1)`
+/// added), the ranking of `Users::popularity`.
+fn popularity(m: &Csr) -> Vec<f32> {
+    let mut users = vec![0u32; m.cols];
+    let mut weight = vec![0.0f64; m.cols];
+    for (&c, &w) in m.indices.iter().zip(&m.data) {
+        users[c as usize] += 1;
+        weight[c as usize] += w as f64;
+    }
+    users
+        .iter()
+        .zip(&weight)
+        .map(|(&n, &w)| (n as f64 + w / (w + 1.0)) as f32)
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------- ALS
