@@ -62,6 +62,12 @@ export declare class Engine {
   addInteractions(userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null): void
   /** Recommendations for a stored user (seen items excluded by default). */
   recommend(userId: string | number | bigint, k: number, options?: RecommendOptions | undefined | null): Array<SearchHit>
+  /**
+   * Why an item is recommended to a user: the `k` history items that contribute most to
+   * the model's score, with their contributions ("because you played …"). ALS, item_knn
+   * and ease explain; other models throw `INVALID_INPUT`.
+   */
+  explain(userId: string | number | bigint, itemId: string | number | bigint, k: number): Array<SearchHit>
   /** Recommendations for an anonymous session from its items. */
   recommendForItems(items: Array<string | number | bigint>, k: number, weights?: Array<number> | undefined | null, options?: RecommendOptions | undefined | null): Array<SearchHit>
   /**
@@ -362,6 +368,8 @@ export interface RecommendOptions {
   filter?: FilterOptions
   /** Leave out items already interacted with (default true). */
   excludeSeen?: boolean
+  /** Trade relevance for variety, 0..1 (default 0; maximal marginal relevance). */
+  diversity?: number
 }
 
 /** One result. */

@@ -507,3 +507,110 @@ fn tuning_chooses_on_a_validation_split_and_installs_the_best() {
         .contains("svd")
     );
 }
+
+#[test]
+fn explanations_decompose_the_models_scores() {
+    let (e, d) = world(10);
+    add(&e, &d);
+    let none = RecommendOptions::default();
+    for spec in [
+        als(),
+        ModelSpec::ItemKnn(KnnParams::default()),
+        ModelSpec::Ease(EaseParams::default()),
+    ] {
+        e.fit(&spec, None).unwrap();
+        // The history of u4, as the model sees it (summed weights per item).
+        let mut hist: std::collections::BTreeMap<&str, f32> = Default::default();
+        for ((u, i), w) in d.users.iter().zip(&d.items).zip(&d.weights) {
+            if u == "u4" {
+                *hist.entry(i).or_default() += w;
+            }
+        }
+        let (items, weights): (Vec<&str>, Vec<f32>) = hist.into_iter().unzip();
+        // An anonymous session with the same history is scored by the same fold-in.
+        let recs = match spec {
+            ModelSpec::Als(_) => e.recommend_for_items(&items, Some(&weights), 3, &none),
+            _ => e.recommend("u4", 3, &none),
+        }
+        .unwrap();
+        for h in &recs {
+            let why = e.explain("u4", &h.id, 1000).unwrap();
+            let total: f32 = why.iter().map(|w| w.score).sum();
+            assert!(
+                (total - h.score).abs() <= 1e-3 * h.score.abs().max(1e-3),
+                "{}: {total} vs {}",
+                spec.name(),
+                h.score
+            );
+            assert!(why.windows(2).all(|w| w[0].score >= w[1].score));
+            assert!(why.iter().all(|w| items.contains(&&*w.id)));
+            // The top contributors come from the same taste group.
+            assert_eq!(genre(&why[0].id), genre(&h.id), "{}", spec.name());
+            assert!(e.explain("u4", &h.id, 2).unwrap().len() <= 2);
+        }
+    }
+    e.fit(&ModelSpec::Popularity, None).unwrap();
+    assert!(
+        e.explain("u4", "t0", 3)
+            .unwrap_err()
+            .to_string()
+            .contains("model")
+    );
+    assert_eq!(
+        e.explain("nobody", "t0", 3).unwrap_err().code(),
+        "UNKNOWN_USER"
+    );
+    e.fit(&als(), None).unwrap();
+    assert_eq!(
+        e.explain("u4", "zzz", 3).unwrap_err().code(),
+        "UNKNOWN_ITEM"
+    );
+    assert_eq!(
+        e.explain("u4", "t0", 0).unwrap_err().code(),
+        "INVALID_INPUT"
+    );
+}
+
+#[test]
+fn diversity_trades_relevance_for_variety() {
+    let (e, d) = world(11);
+    add(&e, &d);
+    // Two tastes per user: u0 also likes genre 1 a little.
+    let extra: Vec<String> = (0..4).map(|j| format!("t{}", j * 5 + 1)).collect();
+    let users = vec!["u0"; extra.len()];
+    e.add_interactions(&users, &extra, None, None).unwrap();
+    e.fit(&als(), None).unwrap();
+    let plain = e.recommend("u0", 10, &RecommendOptions::default()).unwrap();
+    let varied = RecommendOptions {
+        diversity: 0.7,
+        ..Default::default()
+    };
+    let mixed = e.recommend("u0", 10, &varied).unwrap();
+    assert_eq!(mixed.len(), 10);
+    let genres = |h: &[Hit]| {
+        h.iter()
+            .map(|h| genre(&h.id))
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    };
+    assert!(genres(&mixed) > genres(&plain), "{plain:?}\n{mixed:?}");
+    // Relevance still leads: the first pick is the most relevant item.
+    assert_eq!(mixed[0].id, plain[0].id);
+    // diversity 0 is the plain ranking; out of range is an error naming it.
+    let zero = RecommendOptions {
+        diversity: 0.0,
+        ..Default::default()
+    };
+    assert_eq!(ids(&e.recommend("u0", 10, &zero).unwrap()), ids(&plain));
+    for bad in [-0.1, 1.5, f32::NAN] {
+        let o = RecommendOptions {
+            diversity: bad,
+            ..Default::default()
+        };
+        let msg = e.recommend("u0", 5, &o).unwrap_err().to_string();
+        assert!(msg.contains("diversity"), "{msg}");
+    }
+    // Batches honour it too.
+    let batch = e.recommend_batch(&["u0"], 10, &varied).unwrap();
+    assert_eq!(ids(&batch[0]), ids(&mixed));
+}

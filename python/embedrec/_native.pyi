@@ -86,7 +86,8 @@ class Engine:
         weights: Optional[Sequence[float]] = None,
         timestamps: Optional[Sequence[int]] = None,
     ) -> None: ...
-    def recommend(self, user_id: _Id, k: int = ..., filter: _FilterLike = None, exclude_seen: bool = True) -> _Hits: ...
+    def recommend(self, user_id: _Id, k: int = ..., filter: _FilterLike = None, exclude_seen: bool = True, diversity: float = 0.0) -> _Hits: ...
+    def explain(self, user_id: _Id, item_id: _Id, k: int = ...) -> _Hits: ...
     def recommend_for_items(
         self,
         items: _Ids,
@@ -94,12 +95,18 @@ class Engine:
         k: int = ...,
         filter: _FilterLike = None,
         exclude_seen: bool = True,
+        diversity: float = 0.0,
     ) -> _Hits: ...
     def search_batch(
         self, queries: npt.ArrayLike, k: int = ..., filter: _FilterLike = None
     ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float32]]: ...
     def recommend_batch(
-        self, user_ids: _Ids, k: int = ..., filter: _FilterLike = None, exclude_seen: bool = True
+        self,
+        user_ids: _Ids,
+        k: int = ...,
+        filter: _FilterLike = None,
+        exclude_seen: bool = True,
+        diversity: float = 0.0,
     ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float32]]: ...
     def save(self, path: Union[str, PathLike[str]]) -> None: ...
     @staticmethod

@@ -162,3 +162,28 @@ def test_tuned_fit_chooses_model_and_reports_validation_figures():
         e.fit("auto", tune={"budget": -1})
     with pytest.raises(embedrec.InvalidInputError, match="auto"):
         e.fit("auto")
+
+
+def test_explanations_and_diversity():
+    e, users, items, weights = world(10)
+    e.add_interactions(users, items, weights=weights)
+    e.fit("item_knn", show_progress=False)
+    top, score = e.recommend("u4", k=1)[0]
+    why = e.explain("u4", top, k=100)
+    assert abs(sum(c for _, c in why) - score) <= 1e-3 * max(abs(score), 1e-3)
+    assert genre(why[0][0]) == genre(top) and len(e.explain("u4", top, k=2)) <= 2
+    e.fit("als", factors=16, iterations=8, show_progress=False)
+    assert e.explain("u4", top, k=3)
+    plain = e.recommend("u0", k=10)
+    mixed = e.recommend("u0", k=10, diversity=0.9)
+    assert len(mixed) == 10 and mixed[0][0] == plain[0][0]
+    assert len({genre(i) for i, _ in mixed}) >= len({genre(i) for i, _ in plain})
+    ids, _ = e.recommend_batch(["u0"], k=10, diversity=0.9)
+    assert list(ids[0]) == [i for i, _ in mixed]
+    with pytest.raises(embedrec.InvalidInputError, match="diversity"):
+        e.recommend("u0", k=5, diversity=2.0)
+    e.fit("popularity", show_progress=False)
+    with pytest.raises(embedrec.InvalidInputError, match="model"):
+        e.explain("u4", top)
+    with pytest.raises(embedrec.UnknownUserError):
+        e.explain("nobody", top)

@@ -160,15 +160,22 @@ fn ranges(field: &str, style: Style, v: Value) -> Result<Vec<Range>> {
 
 /// Options of a recommend call: a filter and whether seen items are left out (default
 /// true).
-pub fn recommend_options(filter: Option<Filter>, exclude_seen: Option<bool>) -> RecommendOptions {
+pub fn recommend_options(
+    filter: Option<Filter>,
+    exclude_seen: Option<bool>,
+    diversity: Option<f64>,
+) -> RecommendOptions {
+    let d = RecommendOptions::default();
     RecommendOptions {
         filter,
-        exclude_seen: exclude_seen.unwrap_or(RecommendOptions::default().exclude_seen),
+        exclude_seen: exclude_seen.unwrap_or(d.exclude_seen),
+        // Range checked by the core (a value past f32 becomes infinite and is refused).
+        diversity: diversity.map_or(d.diversity, |x| x as f32),
     }
 }
 
-/// Options of a recommend call given as one object (Node's form): `filter` and
-/// `exclude_seen`.
+/// Options of a recommend call given as one object (Node's form): `filter`,
+/// `exclude_seen` and `diversity`.
 pub fn recommend_call(mut o: Options) -> Result<RecommendOptions> {
     let style = o.style();
     let field = o.field("filter");
@@ -177,8 +184,9 @@ pub fn recommend_call(mut o: Options) -> Result<RecommendOptions> {
         Some(v) => filter(&field, style, v)?,
     };
     let exclude_seen = o.bool("exclude_seen")?;
-    o.finish(&["filter", "exclude_seen"])?;
-    Ok(recommend_options(f, exclude_seen))
+    let diversity = o.f64("diversity")?;
+    o.finish(&["filter", "exclude_seen", "diversity"])?;
+    Ok(recommend_options(f, exclude_seen, diversity))
 }
 
 /// The ALS parameters under which factors of `width` columns are installed

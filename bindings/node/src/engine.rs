@@ -437,6 +437,27 @@ impl JsEngine {
         .map(hits)
     }
 
+    /// Why an item is recommended to a user: the `k` history items that contribute most to
+    /// the model's score, with their contributions ("because you played …"). ALS, item_knn
+    /// and ease explain; other models throw `INVALID_INPUT`.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "userId: string | number | bigint, itemId: string | number | bigint, k: number"
+    )]
+    pub fn explain(
+        &self,
+        env: Env,
+        user_id: Unknown<'_>,
+        item_id: Unknown<'_>,
+        k: Unknown<'_>,
+    ) -> Result<Vec<SearchHit>> {
+        run(&env, || {
+            let (u, i) = (id("userId", &user_id)?, id("itemId", &item_id)?);
+            self.inner.explain(&u, &i, int("k", &k)?)
+        })
+        .map(hits)
+    }
+
     /// Recommendations for an anonymous session from its items.
     #[napi(
         catch_unwind,

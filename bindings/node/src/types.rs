@@ -71,6 +71,8 @@ pub struct RecommendOptions {
     pub filter: Option<FilterOptions>,
     /// Leave out items already interacted with (default true).
     pub exclude_seen: Option<bool>,
+    /// Trade relevance for variety, 0..1 (default 0; maximal marginal relevance).
+    pub diversity: Option<f64>,
 }
 
 /// Per-item tags and numeric attributes for `upsertItems`: one entry per id.

@@ -250,8 +250,8 @@ pub(crate) struct PyEngine {
 }
 
 impl PyEngine {
-    fn opts(filter: Option<Filter>, exclude_seen: bool) -> RecommendOptions {
-        embedrec_host::recommend_options(filter, Some(exclude_seen))
+    fn opts(filter: Option<Filter>, exclude_seen: bool, diversity: f64) -> RecommendOptions {
+        embedrec_host::recommend_options(filter, Some(exclude_seen), Some(diversity))
     }
 }
 
@@ -510,8 +510,9 @@ impl PyEngine {
     }
 
     /// Recommendations for a stored user, best first; seen items excluded by default.
+    /// ``diversity`` in 0..1 trades relevance for variety (maximal marginal relevance).
     /// Raises UnknownUserError for a user without interactions.
-    #[pyo3(signature = (user_id, k=Int::default_k(), filter=None, exclude_seen=true))]
+    #[pyo3(signature = (user_id, k=Int::default_k(), filter=None, exclude_seen=true, diversity=0.0))]
     fn recommend<'py>(
         &self,
         py: Python<'py>,
@@ -519,15 +520,32 @@ impl PyEngine {
         k: Int,
         filter: Option<&Bound<'py, PyAny>>,
         exclude_seen: bool,
+        diversity: f64,
     ) -> PyResult<PyHits<'py>> {
         let user_id = id_of(user_id, "user_id")?;
         let k = k.usize(py, "k")?;
-        let o = Self::opts(filter_of(filter, py)?, exclude_seen);
+        let o = Self::opts(filter_of(filter, py)?, exclude_seen, diversity);
         run(py, || self.inner.recommend(&user_id, k, &o)).map(|h| hits(py, h))
     }
 
+    /// Why ``item_id`` is recommended to ``user_id``: the ``k`` history items that contribute
+    /// most to the model's score, as ``[(history_item, contribution), ...]`` ("because you
+    /// played ..."). ALS, item_knn and ease explain; other models raise InvalidInputError.
+    #[pyo3(signature = (user_id, item_id, k=Int::default_k()))]
+    fn explain<'py>(
+        &self,
+        py: Python<'py>,
+        user_id: &Bound<'py, PyAny>,
+        item_id: &Bound<'py, PyAny>,
+        k: Int,
+    ) -> PyResult<PyHits<'py>> {
+        let (user_id, item_id) = (id_of(user_id, "user_id")?, id_of(item_id, "item_id")?);
+        let k = k.usize(py, "k")?;
+        run(py, || self.inner.explain(&user_id, &item_id, k)).map(|h| hits(py, h))
+    }
+
     /// Recommendations for an anonymous session from the items it interacted with.
-    #[pyo3(signature = (items, weights=None, k=Int::default_k(), filter=None, exclude_seen=true))]
+    #[pyo3(signature = (items, weights=None, k=Int::default_k(), filter=None, exclude_seen=true, diversity=0.0))]
     fn recommend_for_items<'py>(
         &self,
         py: Python<'py>,
@@ -536,10 +554,11 @@ impl PyEngine {
         k: Int,
         filter: Option<&Bound<'py, PyAny>>,
         exclude_seen: bool,
+        diversity: f64,
     ) -> PyResult<PyHits<'py>> {
         let items = ids_of(items, "items")?;
         let k = k.usize(py, "k")?;
-        let o = Self::opts(filter_of(filter, py)?, exclude_seen);
+        let o = Self::opts(filter_of(filter, py)?, exclude_seen, diversity);
         run(py, || {
             self.inner
                 .recommend_for_items(&items, weights.as_deref(), k, &o)
@@ -566,7 +585,7 @@ impl PyEngine {
     }
 
     /// ``recommend`` for every user, in parallel. Returns ``(ids, scores)`` arrays of shape (n, k).
-    #[pyo3(signature = (user_ids, k=Int::default_k(), filter=None, exclude_seen=true))]
+    #[pyo3(signature = (user_ids, k=Int::default_k(), filter=None, exclude_seen=true, diversity=0.0))]
     fn recommend_batch<'py>(
         &self,
         py: Python<'py>,
@@ -574,10 +593,11 @@ impl PyEngine {
         k: Int,
         filter: Option<&Bound<'py, PyAny>>,
         exclude_seen: bool,
+        diversity: f64,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<f32>>)> {
         let user_ids = ids_of(user_ids, "user_ids")?;
         let k = k.usize(py, "k")?;
-        let o = Self::opts(filter_of(filter, py)?, exclude_seen);
+        let o = Self::opts(filter_of(filter, py)?, exclude_seen, diversity);
         let rows = run(py, || self.inner.recommend_batch(&user_ids, k, &o))?;
         batch_arrays(py, rows, k)
     }

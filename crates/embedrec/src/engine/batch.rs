@@ -1,7 +1,7 @@
 //! Batch calls and evaluation, in parallel on the engine's pool.
 
 use super::query::unshare;
-use super::validate::{check_k, row_slices};
+use super::validate::{check_k, check_options, row_slices};
 use super::{Engine, Hit, Op, RecommendOptions, blocked};
 use crate::model::Model;
 use crate::store::{Catalog, Filter};
@@ -60,6 +60,7 @@ impl Engine {
     ) -> Result<Vec<Vec<Hit>>> {
         self.timed(Op::RecommendBatch, || {
             check_k(k)?;
+            check_options(opts)?;
             let st = self.state.read();
             for u in user_ids {
                 if st.users.history(u.as_ref()).is_none() {
@@ -69,6 +70,7 @@ impl Engine {
                 }
             }
             if let Some(Model::Als(m)) = &st.model
+                && opts.diversity == 0.0
                 && user_ids.len() >= blocked::MIN_USERS
                 && st.cat.slots() <= blocked::MAX_ITEMS
             {

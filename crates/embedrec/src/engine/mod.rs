@@ -4,6 +4,7 @@ mod batch;
 mod blocked;
 mod cache;
 pub(crate) mod config;
+mod diversity;
 mod export;
 mod factors;
 mod fit;

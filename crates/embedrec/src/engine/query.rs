@@ -1,7 +1,7 @@
 //! Single queries: search, similar, recommend and recommend-for-items, through the result
 //! cache.
 
-use super::validate::{check_k, check_weights};
+use super::validate::{check_k, check_options, check_weights};
 use super::{Engine, Hit, Op, RecommendOptions, State};
 use crate::model::aggregate;
 use crate::store::filter::CompiledFilter;
@@ -18,6 +18,7 @@ pub(super) fn key_str(out: &mut Vec<u8>, s: &str) {
 pub(super) fn key_opts(out: &mut Vec<u8>, k: usize, opts: &RecommendOptions) {
     out.extend_from_slice(&(k as u64).to_le_bytes());
     out.push(opts.exclude_seen as u8);
+    out.extend_from_slice(&opts.diversity.to_bits().to_le_bytes());
     match &opts.filter {
         Some(f) => {
             out.push(1);
@@ -147,6 +148,7 @@ impl Engine {
     pub fn recommend(&self, user_id: &str, k: usize, opts: &RecommendOptions) -> Result<Vec<Hit>> {
         self.timed(Op::Recommend, || {
             check_k(k)?;
+            check_options(opts)?;
             let st = self.state.read();
             self.recommend_in(&st, user_id, k, opts).map(unshare)
         })
@@ -188,6 +190,7 @@ impl Engine {
     ) -> Result<Vec<Hit>> {
         self.timed(Op::RecommendForItems, || {
             check_k(k)?;
+            check_options(opts)?;
             check_weights(weights, items.len(), "item")?;
             let st = self.state.read();
             let mut hist = Vec::with_capacity(items.len());
@@ -214,7 +217,61 @@ impl Engine {
         })
     }
 
+    /// Why `item_id` scores as it does for `user_id`: the `k` history items that contribute
+    /// most to the model's score ("because you played …"), best first, each with its
+    /// contribution (ALS: the exact decomposition of the folded-in score, as implicit's
+    /// `explain`; item-kNN: weight × similarity; EASE: the item-item weight). Errors:
+    /// unknown user or item, or a model that does not explain (none, popularity).
+    pub fn explain(&self, user_id: &str, item_id: &str, k: usize) -> Result<Vec<Hit>> {
+        check_k(k)?;
+        let st = self.state.read();
+        let hist = st
+            .users
+            .history(user_id)
+            .ok_or_else(|| Error::UnknownUser {
+                id: user_id.to_string(),
+            })?;
+        let item = st.cat.require(item_id, || "item_id".into())?;
+        let model = st.model.as_ref().ok_or_else(|| {
+            Error::invalid("model", "a trained model (als, item_knn or ease)", "none")
+        })?;
+        let agg = aggregate(
+            hist.iter()
+                .filter(|i| st.cat.is_live(i.slot))
+                .map(|i| (i.slot, i.weight)),
+        );
+        let mut parts = model.explain(&agg, item).ok_or_else(|| {
+            Error::invalid(
+                "model",
+                "a model that explains its scores (als, item_knn or ease)",
+                model.name(),
+            )
+        })?;
+        crate::index::sort_hits(&mut parts);
+        parts.truncate(k);
+        Ok(self.to_hits(&st, parts))
+    }
+
     pub(super) fn recommend_from(
+        &self,
+        st: &State,
+        user: Option<u32>,
+        hist: impl Iterator<Item = Interaction> + Clone,
+        k: usize,
+        opts: &RecommendOptions,
+    ) -> Result<Vec<Hit>> {
+        if opts.diversity > 0.0 {
+            let pool = k
+                .saturating_mul(super::diversity::POOL)
+                .min(super::MAX_K)
+                .max(k);
+            let candidates = self.recommend_ranked(st, user, hist, pool, opts)?;
+            return Ok(self.diversify(st, candidates, k, opts.diversity));
+        }
+        self.recommend_ranked(st, user, hist, k, opts)
+    }
+
+    fn recommend_ranked(
         &self,
         st: &State,
         user: Option<u32>,

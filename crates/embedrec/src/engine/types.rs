@@ -23,6 +23,11 @@ pub struct RecommendOptions {
     /// Leaves out items the user (or the given session items) already interacted with.
     /// Default `true`.
     pub exclude_seen: bool,
+    /// Trades relevance for variety, in `0..=1` (default 0: pure relevance): the list is
+    /// re-ranked by maximal marginal relevance over a wider candidate pool, each pick
+    /// maximising `(1 − diversity) · relevance − diversity · (largest cosine to an item
+    /// already picked)`, with cosines between model factors (ALS) or content vectors.
+    pub diversity: f32,
 }
 
 impl Default for RecommendOptions {
@@ -30,6 +35,7 @@ impl Default for RecommendOptions {
         RecommendOptions {
             filter: None,
             exclude_seen: true,
+            diversity: 0.0,
         }
     }
 }

@@ -13,6 +13,17 @@ pub(super) fn check_k(k: usize) -> Result<()> {
     Ok(())
 }
 
+pub(super) fn check_options(opts: &super::RecommendOptions) -> Result<()> {
+    if !(opts.diversity.is_finite() && (0.0..=1.0).contains(&opts.diversity)) {
+        return Err(Error::invalid(
+            "opts.diversity",
+            "a number in 0..=1",
+            opts.diversity,
+        ));
+    }
+    Ok(())
+}
+
 pub(super) fn check_id(field: &str, id: &str) -> Result<()> {
     if id.is_empty() {
         return Err(Error::invalid(field, "a non-empty id", "\"\""));

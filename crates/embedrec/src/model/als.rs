@@ -310,26 +310,26 @@ impl AlsModel {
         }
     }
 
-    /// Exact fold-in of a user from `(slot, weight)` history (implicit's `recalculate_user`).
-    pub(crate) fn fold_in(&self, hist: &[(u32, f32)]) -> Option<Vec<f32>> {
+    /// The fold-in system of a history: `A = YᵀY + Σ (c−1) y yᵀ + λI`, `b = Σ c y`, and the
+    /// `(slot, c)` of the history items that have factors; `None` when none has.
+    fn system(&self, hist: &[(u32, f32)]) -> Option<(Vec<f64>, Vec<f64>, Vec<(u32, f64)>)> {
         let f = self.params.factors;
         let mut a: Vec<f64> = self.yty.iter().map(|&v| v as f64).collect();
         for d in 0..f {
             a[d * f + d] += self.params.regularization as f64 + 1e-9;
         }
         let mut b = vec![0.0f64; f];
-        let mut any = false;
+        let mut used = Vec::new();
         for &(s, w) in hist {
-            let s = s as usize;
-            if s >= self.trained.len() {
+            if s as usize >= self.trained.len() {
                 continue;
             }
-            let yi = &self.item_factors[s * f..(s + 1) * f];
+            let yi = self.factor(s);
             if yi.iter().all(|v| *v == 0.0) {
                 continue;
             }
-            any = true;
             let c = confidence(&self.params, w) as f64;
+            used.push((s, c));
             for p in 0..f {
                 b[p] += c * yi[p] as f64;
                 for q in 0..f {
@@ -337,10 +337,35 @@ impl AlsModel {
                 }
             }
         }
-        if !any {
+        (!used.is_empty()).then_some((a, b, used))
+    }
+
+    /// Exact fold-in of a user from `(slot, weight)` history (implicit's `recalculate_user`).
+    pub(crate) fn fold_in(&self, hist: &[(u32, f32)]) -> Option<Vec<f32>> {
+        let (a, b, _) = self.system(hist)?;
+        solve_spd(&a, &b, self.params.factors).map(|x| x.into_iter().map(|v| v as f32).collect())
+    }
+
+    /// How much each history item contributes to the folded-in score of `item`: the score
+    /// is `yᵢᵀ A⁻¹ b = Σⱼ cⱼ · yᵢᵀ A⁻¹ yⱼ` (implicit's `explain`), so item `j` contributes
+    /// `cⱼ · zᵀ yⱼ` with `A z = yᵢ` (one solve). `None` without usable history or factors.
+    pub(crate) fn explain(&self, hist: &[(u32, f32)], item: u32) -> Option<Vec<(u32, f32)>> {
+        let f = self.params.factors;
+        if item as usize >= self.trained.len() {
             return None;
         }
-        solve_spd(&a, &b, f).map(|x| x.into_iter().map(|v| v as f32).collect())
+        let (a, _, used) = self.system(hist)?;
+        let yi: Vec<f64> = self.factor(item).iter().map(|&v| v as f64).collect();
+        let z = solve_spd(&a, &yi, f)?;
+        Some(
+            used.into_iter()
+                .map(|(s, c)| {
+                    let yj = self.factor(s);
+                    let d: f64 = (0..f).map(|p| z[p] * yj[p] as f64).sum();
+                    (s, (c * d) as f32)
+                })
+                .collect(),
+        )
     }
 
     pub(crate) fn factor(&self, slot: u32) -> &[f32] {

@@ -304,6 +304,37 @@ impl Model {
         }
     }
 
+    /// How much each history item contributes to the model's score of `item` for this
+    /// history (ALS: the fold-in's exact decomposition; item-kNN: weight × similarity;
+    /// EASE: the item-item weight), or `None` when the model cannot say (popularity, or no
+    /// history item the model knows).
+    pub(crate) fn explain(&self, hist: &[(u32, f32)], item: u32) -> Option<Vec<(u32, f32)>> {
+        let out: Vec<(u32, f32)> = match self {
+            Model::Als(m) => m.explain(hist, item)?,
+            Model::Knn(m) => hist
+                .iter()
+                .filter_map(|&(s, w)| {
+                    let nb = m.neighbours.get(s as usize)?;
+                    nb.iter()
+                        .find(|(j, _)| *j == item)
+                        .map(|&(_, sim)| (s, w * sim))
+                })
+                .collect(),
+            Model::Ease(m) => {
+                let n = m.items.len();
+                let col = *m.row_of.get(item as usize).filter(|&&r| r != NO_ROW)? as usize;
+                hist.iter()
+                    .filter_map(|&(s, _)| {
+                        let r = *m.row_of.get(s as usize).filter(|&&r| r != NO_ROW)? as usize;
+                        Some((s, m.b[r * n + col]))
+                    })
+                    .collect()
+            }
+            Model::Popularity { .. } => return None,
+        };
+        Some(out)
+    }
+
     /// Item factors (`slots * factors`, row per slot) and their width, for a model that
     /// ranks by inner product with them.
     pub(crate) fn item_factors(&self) -> Option<(&[f32], usize)> {
