@@ -161,7 +161,7 @@ fn recommend_excludes_seen_and_uses_history() {
     }
     let all_opts = RecommendOptions {
         exclude_seen: false,
-        filter: None,
+        ..Default::default()
     };
     let everything = ids(&e.recommend("u1", e.len(), &all_opts).unwrap());
     assert_eq!(everything.len(), e.len());

@@ -312,7 +312,7 @@ impl AlsModel {
 
     /// The fold-in system of a history: `A = YᵀY + Σ (c−1) y yᵀ + λI`, `b = Σ c y`, and the
     /// `(slot, c)` of the history items that have factors; `None` when none has.
-    fn system(&self, hist: &[(u32, f32)]) -> Option<(Vec<f64>, Vec<f64>, Vec<(u32, f64)>)> {
+    fn system(&self, hist: &[(u32, f32)]) -> Option<FoldIn> {
         let f = self.params.factors;
         let mut a: Vec<f64> = self.yty.iter().map(|&v| v as f64).collect();
         for d in 0..f {
@@ -444,6 +444,9 @@ impl AlsModel {
         r.iter().any(|x| *x != 0.0).then_some(r)
     }
 }
+
+/// A fold-in system: `A` (`f × f`), `b`, and the `(slot, confidence)` of the items used.
+type FoldIn = (Vec<f64>, Vec<f64>, Vec<(u32, f64)>);
 
 impl AlsModel {
     /// Incremental update after new interactions: re-solve the touched users from their
