@@ -11,3 +11,6 @@ VENV="${EMBEDREC_VENV:-.venv}"
 # Smoke run of the hnswlib comparison (benches/compare_hnswlib.py) on a tiny dataset.
 "$VENV/bin/pip" install -q "hnswlib==0.8.0" "matplotlib>=3.7"
 "$VENV/bin/python" benches/compare_hnswlib.py --smoke --libs hnswlib,native,native_i8store > /dev/null
+# Smoke run of the model comparison (benches/compare_models.py) against implicit and hnswlib.
+"$VENV/bin/pip" install -q "implicit>=0.7,<0.8" "scipy>=1.10" "threadpoolctl>=3"
+"$VENV/bin/python" benches/compare_models.py --smoke > /dev/null

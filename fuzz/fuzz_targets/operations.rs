@@ -1,4 +1,5 @@
-//! Sequences of operations (upserts, removals, interactions, fits, queries, save and load)
+//! Sequences of operations (upserts, attributes, removals, interactions, fits, factors out
+//! and in, queries with diversity, explanations, batches, save and load)
 //! on a small engine: every call returns a result or an error, never a panic, and after each
 //! step the engine's invariants hold (queries return at most k live items, best first; what
 //! it saves loads back equal in size, users and answers).
@@ -21,6 +22,11 @@ enum Op {
     Similar { id: u8, k: u8 },
     Recommend { user: u8, k: u8, exclude_seen: bool },
     Session { items: Vec<u8>, k: u8 },
+    Attributes { ids: Vec<u8>, tag: u8 },
+    Diverse { user: u8, k: u8, diversity: u8 },
+    Explain { user: u8, item: u8, k: u8 },
+    Batch { first: u8, k: u8 },
+    Factors,
     SaveLoad,
 }
 
@@ -100,7 +106,7 @@ fuzz_target!(|case: Case| {
             }
             Op::Recommend { user, k, exclude_seen } => {
                 let k = 1 + k as usize % 20;
-                let o = RecommendOptions { filter: None, exclude_seen };
+                let o = RecommendOptions { exclude_seen, ..Default::default() };
                 if let Ok(h) = e.recommend(&format!("u{}", user % 16), k, &o) {
                     check(&e, &h, k);
                 }
@@ -110,6 +116,40 @@ fuzz_target!(|case: Case| {
                 let items: Vec<String> = items.iter().take(8).map(|i| format!("i{}", i % 64)).collect();
                 if let Ok(h) = e.recommend_for_items(&items, None, k, &RecommendOptions::default()) {
                     check(&e, &h, k);
+                }
+            }
+            Op::Attributes { ids, tag } => {
+                // Items that may not exist yet join without vectors.
+                let ids: Vec<String> = ids.iter().take(8).map(|i| format!("i{}", i % 80)).collect();
+                let attrs: Vec<ItemAttrs> = ids.iter().map(|_| ItemAttrs::tags([format!("t{}", tag % 4)])).collect();
+                let _ = e.upsert_attributes(&ids, Some(&attrs));
+            }
+            Op::Diverse { user, k, diversity } => {
+                let k = 1 + k as usize % 20;
+                let o = RecommendOptions { diversity: diversity as f32 / 200.0, ..Default::default() };
+                if let Ok(h) = e.recommend(&format!("u{}", user % 16), k, &o) {
+                    check(&e, &h, k);
+                }
+            }
+            Op::Explain { user, item, k } => {
+                let k = 1 + k as usize % 20;
+                if let Ok(h) = e.explain(&format!("u{}", user % 16), &format!("i{}", item % 80), k) {
+                    assert!(h.len() <= k && h.iter().all(|h| e.contains(&h.id)));
+                }
+            }
+            Op::Batch { first, k } => {
+                // Enough users for the blocked path of a factor model.
+                let k = 1 + k as usize % 20;
+                let users: Vec<String> = (0..70).map(|j| format!("u{}", (first as usize + j) % 16)).collect();
+                if let Ok(rows) = e.recommend_batch(&users, k, &RecommendOptions::default()) {
+                    rows.iter().for_each(|h| check(&e, h, k));
+                }
+            }
+            Op::Factors => {
+                if let (Ok(items), Ok(users)) = (e.item_factors(), e.user_factors()) {
+                    let p = embedrec::AlsParams { factors: items.values.ncols(), ..Default::default() };
+                    e.install_factors(&items.ids, items.values.view(), Some((&users.ids, users.values.view())), &p)
+                        .expect("exported factors install");
                 }
             }
             Op::SaveLoad => {
