@@ -520,3 +520,57 @@ fn native_links_count_as_index_memory() {
         "vector memory {a} with the graph's rows vs {b} without"
     );
 }
+
+#[test]
+fn selective_tag_filters_visit_the_tags_items_and_follow_changes() {
+    let e = Engine::new(EngineConfig::new(8).with_threads(2)).unwrap();
+    let (ids_, v, _) = catalog(3_200, 8, 5);
+    // 1 % of the items are "rare", every other one "even".
+    let attrs: Vec<ItemAttrs> = (0..3_200)
+        .map(|i| {
+            let mut t = vec![if i % 2 == 0 { "even" } else { "odd" }];
+            if i % 100 == 7 {
+                t.push("rare");
+            }
+            ItemAttrs::tags(t)
+        })
+        .collect();
+    e.upsert_items(&ids_, v.view(), Some(&attrs)).unwrap();
+    let q = e.item_vector("t1").unwrap();
+    let brute = |keep: &dyn Fn(usize) -> bool| -> Vec<String> {
+        let mut all: Vec<(f32, usize)> = (0..3_200)
+            .filter(|&i| keep(i))
+            .map(|i| {
+                let x = e.item_vector(&format!("t{i}")).unwrap();
+                let cos = embedrec::dot(&q, &x)
+                    / (embedrec::dot(&q, &q).sqrt() * embedrec::dot(&x, &x).sqrt());
+                (cos, i)
+            })
+            .collect();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0));
+        all.iter().take(10).map(|p| format!("t{}", p.1)).collect()
+    };
+    let rare = Filter::new().tags_any(["rare"]);
+    assert_eq!(
+        ids(&e.search(&q, 10, Some(&rare)).unwrap()),
+        brute(&|i| i % 100 == 7)
+    );
+    let rare_odd = Filter::new().tags_all(["rare", "odd"]);
+    assert_eq!(
+        ids(&e.search(&q, 10, Some(&rare_odd)).unwrap()),
+        brute(&|i| i % 100 == 7 && i % 2 == 1)
+    );
+    let allowed = Filter::new().tags_any(["rare"]).allow(["t7", "t107", "t8"]);
+    assert_eq!(ids(&e.search(&q, 10, Some(&allowed)).unwrap()).len(), 2);
+    // Tags change: the next query sees the new items of the tag.
+    e.upsert_items(
+        &["t8"],
+        v.slice(embedrec::ndarray::s![8..9, ..]),
+        Some(&[ItemAttrs::tags(["rare"])]),
+    )
+    .unwrap();
+    let got = ids(&e.search(&q, 40, Some(&rare)).unwrap());
+    assert!(got.contains(&"t8".to_string()) && got.len() == 33);
+    e.remove_items(&["t7"]).unwrap();
+    assert!(!ids(&e.search(&q, 40, Some(&rare)).unwrap()).contains(&"t7".to_string()));
+}

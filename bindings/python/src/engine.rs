@@ -546,6 +546,7 @@ impl PyEngine {
 
     /// Recommendations for an anonymous session from the items it interacted with.
     #[pyo3(signature = (items, weights=None, k=Int::default_k(), filter=None, exclude_seen=true, diversity=0.0))]
+    #[allow(clippy::too_many_arguments)] // the keyword arguments of the Python signature
     fn recommend_for_items<'py>(
         &self,
         py: Python<'py>,

@@ -208,9 +208,15 @@ impl Filter {
             .collect();
         cf.deny.sort_unstable();
         cf.deny.dedup();
+        cf.narrow_by_tags(cat);
         Ok(cf)
     }
 }
+
+/// A tag condition whose items are at most this share (1 / 16) of the catalog becomes the
+/// list of slots to visit: the planner scans selective filters anyway (its cut-off is 10 %
+/// by default), and then visits only those slots instead of checking every item.
+const SUBSET_SHARE: usize = 16;
 
 /// A filter resolved to slot-level checks.
 #[derive(Clone, Debug, Default)]
@@ -229,6 +235,44 @@ pub(crate) struct CompiledFilter {
 }
 
 impl CompiledFilter {
+    /// Turns selective tag conditions into the slots to visit: the union of the `any`
+    /// tags' items, or the items of the rarest `all` tag, when at most
+    /// 1/[`SUBSET_SHARE`] of the catalog (intersected with an allow-list). Every condition is
+    /// still checked per slot.
+    fn narrow_by_tags(&mut self, cat: &Catalog) {
+        if self.impossible || (self.any.is_empty() && self.all.is_empty()) {
+            return;
+        }
+        let postings = cat.tag_postings();
+        let list = |t: u32| postings.get(t as usize).map_or(&[][..], Vec::as_slice);
+        let any_total: usize = self.any.iter().map(|&t| list(t).len()).sum();
+        let rarest_all = self.all.iter().map(|&t| list(t)).min_by_key(|l| l.len());
+        let budget = cat.len() / SUBSET_SHARE;
+        let subset: Vec<u32> = match rarest_all {
+            Some(l) if l.len() <= budget && (self.any.is_empty() || l.len() <= any_total) => {
+                l.to_vec()
+            }
+            _ if !self.any.is_empty() && any_total <= budget => {
+                let mut v: Vec<u32> = self
+                    .any
+                    .iter()
+                    .flat_map(|&t| list(t).iter().copied())
+                    .collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            }
+            _ => return,
+        };
+        self.allow = Some(match self.allow.take() {
+            Some(a) => subset
+                .into_iter()
+                .filter(|s| a.binary_search(s).is_ok())
+                .collect(),
+            None => subset,
+        });
+    }
+
     /// From now on only items with a content vector match.
     pub(crate) fn require_vectors(&mut self) {
         self.vectors_only = true;

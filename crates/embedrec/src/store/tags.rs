@@ -23,6 +23,10 @@ pub(crate) struct TagLists {
     pool: Vec<u32>,
     /// Pool entries that belong to no slot's list.
     garbage: usize,
+    /// Per tag id, the sorted slots that carry it: built by the first query that asks
+    /// after a change (a selective tag filter then visits only those slots), dropped by
+    /// every change.
+    postings: std::sync::OnceLock<Vec<Vec<u32>>>,
 }
 
 impl Default for TagLists {
@@ -31,6 +35,7 @@ impl Default for TagLists {
             at: Vec::new(),
             pool: vec![0],
             garbage: 0,
+            postings: std::sync::OnceLock::new(),
         }
     }
 }
@@ -81,9 +86,25 @@ impl TagLists {
         self.at.push(0);
     }
 
+    /// The slots of each tag id below `tags`, sorted (see the `postings` field).
+    pub(crate) fn postings(&self, tags: usize) -> &[Vec<u32>] {
+        self.postings.get_or_init(|| {
+            let mut p = vec![Vec::new(); tags];
+            for (s, list) in self.iter().enumerate() {
+                for &t in list {
+                    if let Some(v) = p.get_mut(t as usize) {
+                        v.push(s as u32);
+                    }
+                }
+            }
+            p
+        })
+    }
+
     /// Replaces the list of `slot` by `tags` (sorted, deduplicated). The caller keeps
     /// [`TagLists::entries`] within [`MAX_TAG_ENTRIES`].
     pub(crate) fn set(&mut self, slot: u32, tags: &[u32]) {
+        self.postings = std::sync::OnceLock::new();
         let s = slot as usize;
         let o = self.at[s] as usize;
         let old = self.pool[o] as usize;
@@ -169,5 +190,17 @@ mod tests {
         let loaded = TagLists::from_lists(&model).unwrap();
         assert!(loaded.iter().eq(t.iter()));
         assert_eq!(loaded.pool.len(), live + 1);
+        // Postings list exactly the slots of each tag, in order, and follow changes.
+        for round in 0..2 {
+            let p = t.postings(50);
+            for (tag, slots) in p.iter().enumerate() {
+                let want: Vec<u32> = (0..model.len() as u32)
+                    .filter(|&s| model[s as usize].contains(&(tag as u32)))
+                    .collect();
+                assert_eq!(slots, &want, "round {round}, tag {tag}");
+            }
+            t.set(3, &[7, 9]);
+            model[3] = vec![7, 9];
+        }
     }
 }

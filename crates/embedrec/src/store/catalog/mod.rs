@@ -205,6 +205,11 @@ impl Catalog {
         &self.attr_names.names
     }
     /// The sorted tag ids of a slot.
+    /// Per tag id, the sorted slots that carry it (built on first use after a change).
+    pub(crate) fn tag_postings(&self) -> &[Vec<u32>] {
+        self.tags.postings(self.tag_names.names.len())
+    }
+
     pub(crate) fn item_tags(&self, slot: u32) -> &[u32] {
         self.tags.get(slot)
     }
