@@ -128,7 +128,8 @@ fuzz_target!(|case: Case| {
                 let k = 1 + k as usize % 20;
                 let o = RecommendOptions { diversity: diversity as f32 / 200.0, ..Default::default() };
                 if let Ok(h) = e.recommend(&format!("u{}", user % 16), k, &o) {
-                    check(&e, &h, k);
+                    // Re-ranked for variety: relevance scores need not decrease.
+                    assert!(h.len() <= k && h.iter().all(|h| e.contains(&h.id)));
                 }
             }
             Op::Explain { user, item, k } => {

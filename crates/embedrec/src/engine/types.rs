@@ -26,7 +26,9 @@ pub struct RecommendOptions {
     /// Trades relevance for variety, in `0..=1` (default 0: pure relevance): the list is
     /// re-ranked by maximal marginal relevance over a wider candidate pool, each pick
     /// maximising `(1 − diversity) · relevance − diversity · (largest cosine to an item
-    /// already picked)`, with cosines between model factors (ALS) or content vectors.
+    /// already picked)`, with cosines between model factors (ALS) or content vectors. Hits
+    /// keep their relevance scores, so with diversity the scores need not decrease down
+    /// the list.
     pub diversity: f32,
 }
 
