@@ -63,11 +63,7 @@ impl Engine {
             check_options(opts)?;
             let st = self.state.read();
             for u in user_ids {
-                if st.users.history(u.as_ref()).is_none() {
-                    return Err(Error::UnknownUser {
-                        id: u.as_ref().to_string(),
-                    });
-                }
+                st.users.require(u.as_ref())?;
             }
             if let Some(Model::Als(m)) = &st.model
                 && opts.diversity == 0.0

@@ -6,12 +6,11 @@
 
 use super::{Engine, Hit, RecommendOptions, State};
 use crate::Result;
+use crate::index::TopK;
 use crate::model::{AlsModel, aggregate};
 use crate::store::filter::CompiledFilter;
 use ndarray::{Array2, ArrayView2, s};
 use rayon::prelude::*;
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 
 /// Users scored together in one tile.
 pub(super) const USER_BLOCK: usize = 128;
@@ -22,21 +21,6 @@ pub(super) const MIN_USERS: usize = 64;
 /// Largest catalog scored in blocks: past it a graph walk per user is cheaper than scoring
 /// every item (measured in docs/benchmarks.md).
 pub(super) const MAX_ITEMS: usize = 400_000;
-
-#[derive(Clone, Copy, PartialEq)]
-struct Worst(f32, u32);
-impl Eq for Worst {}
-impl PartialOrd for Worst {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Worst {
-    // A max-heap of these keeps the worst hit on top: lower score, then larger slot.
-    fn cmp(&self, o: &Self) -> Ordering {
-        o.0.total_cmp(&self.0).then(self.1.cmp(&o.1))
-    }
-}
 
 impl Engine {
     /// `recommend` for each user (stored user indexes, all known) with the ALS model `m`, in
@@ -133,10 +117,7 @@ impl Tiles<'_> {
                 cf
             })
             .collect();
-        let mut heaps: Vec<BinaryHeap<Worst>> = placed
-            .iter()
-            .map(|_| BinaryHeap::with_capacity(k + 1))
-            .collect();
+        let mut heaps: Vec<TopK> = placed.iter().map(|_| TopK::new(k)).collect();
         let n = y.nrows();
         let mut scores = Array2::<f32>::zeros((placed.len(), ITEM_CHUNK.min(n)));
         for lo in (0..n).step_by(ITEM_CHUNK) {
@@ -153,24 +134,14 @@ impl Tiles<'_> {
                 let cf = &filters[r];
                 for (j, &sc) in tile.row(r).iter().enumerate() {
                     let slot = (lo + j) as u32;
-                    if heap.len() == k && heap.peek().is_some_and(|w| Worst(sc, slot) >= *w) {
+                    if sc.is_nan() || !heap.would_keep(slot, sc) || !cf.matches(&st.cat, slot) {
                         continue;
                     }
-                    if sc.is_nan() || !cf.matches(&st.cat, slot) {
-                        continue;
-                    }
-                    heap.push(Worst(sc, slot));
-                    if heap.len() > k {
-                        heap.pop();
-                    }
+                    heap.offer(slot, sc);
                 }
             }
         }
-        let mut ranked = heaps.into_iter().map(|h| {
-            let mut v: Vec<(u32, f32)> = h.into_iter().map(|w| (w.1, w.0)).collect();
-            crate::index::sort_hits(&mut v);
-            v
-        });
+        let mut ranked = heaps.into_iter().map(TopK::into_sorted);
         let mut next = placed.iter().peekable();
         block
             .iter()

@@ -161,12 +161,7 @@ impl Engine {
         k: usize,
         opts: &RecommendOptions,
     ) -> Result<Arc<Vec<Hit>>> {
-        let hist = st
-            .users
-            .history(user_id)
-            .ok_or_else(|| Error::UnknownUser {
-                id: user_id.to_string(),
-            })?;
+        let hist = st.users.require(user_id)?;
         let mut key = vec![b'U'];
         key.extend_from_slice(&self.epoch.load(Ordering::SeqCst).to_le_bytes());
         key_str(&mut key, user_id);
@@ -225,12 +220,7 @@ impl Engine {
     pub fn explain(&self, user_id: &str, item_id: &str, k: usize) -> Result<Vec<Hit>> {
         check_k(k)?;
         let st = self.state.read();
-        let hist = st
-            .users
-            .history(user_id)
-            .ok_or_else(|| Error::UnknownUser {
-                id: user_id.to_string(),
-            })?;
+        let hist = st.users.require(user_id)?;
         let item = st.cat.require(item_id, || "item_id".into())?;
         let model = st.model.as_ref().ok_or_else(|| {
             Error::invalid("model", "a trained model (als, item_knn or ease)", "none")

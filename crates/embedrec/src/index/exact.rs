@@ -58,6 +58,56 @@ impl Ord for MinHit {
     }
 }
 
+/// The best `k` `(slot, score)` pairs seen so far, in a bounded heap whose top is the worst
+/// kept (ties: the larger slot is worse).
+pub(crate) struct TopK {
+    k: usize,
+    heap: BinaryHeap<MinHit>,
+}
+
+impl TopK {
+    pub(crate) fn new(k: usize) -> Self {
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    /// Whether `(slot, score)` would be kept now.
+    #[inline]
+    pub(crate) fn would_keep(&self, slot: u32, score: f32) -> bool {
+        self.k > 0
+            && (self.heap.len() < self.k
+                || self
+                    .heap
+                    .peek()
+                    .is_some_and(|top| MinHit(score, slot) < *top))
+    }
+
+    /// Offers `(slot, score)`; kept when it is among the best `k` so far.
+    #[inline]
+    pub(crate) fn offer(&mut self, slot: u32, score: f32) {
+        if self.would_keep(slot, score) {
+            if self.heap.len() == self.k {
+                self.heap.pop();
+            }
+            self.heap.push(MinHit(score, slot));
+        }
+    }
+
+    /// The kept pairs, in no particular order.
+    pub(crate) fn into_vec(self) -> Vec<(u32, f32)> {
+        self.heap.into_iter().map(|h| (h.1, h.0)).collect()
+    }
+
+    /// The kept pairs, best first.
+    pub(crate) fn into_sorted(self) -> Vec<(u32, f32)> {
+        let mut v = self.into_vec();
+        sort_hits(&mut v);
+        v
+    }
+}
+
 /// Which of a slot's two checks a scan makes first.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum ScanOrder {
@@ -75,7 +125,7 @@ fn scan(
     slots: impl Iterator<Item = u32>,
     order: ScanOrder,
 ) -> Vec<(u32, f32)> {
-    let mut heap: BinaryHeap<MinHit> = BinaryHeap::with_capacity(k + 1);
+    let mut top = TopK::new(k);
     for s in slots {
         if order == ScanOrder::FilterFirst && !accept(s) {
             continue;
@@ -85,22 +135,12 @@ fn scan(
             // A slot the scorer has no view of (e.g. no model factors).
             continue;
         }
-        if order == ScanOrder::ScoreFirst
-            && (heap.len() == k && heap.peek().is_some_and(|top| MinHit(sc, s) >= *top)
-                || !accept(s))
-        {
+        if order == ScanOrder::ScoreFirst && (!top.would_keep(s, sc) || !accept(s)) {
             continue;
         }
-        if heap.len() < k {
-            heap.push(MinHit(sc, s));
-        } else if let Some(top) = heap.peek()
-            && MinHit(sc, s) < *top
-        {
-            heap.pop();
-            heap.push(MinHit(sc, s));
-        }
+        top.offer(s, sc);
     }
-    heap.into_iter().map(|h| (h.1, h.0)).collect()
+    top.into_vec()
 }
 
 /// Exact top-k by the metric over `subset` (or all slots), best first.
@@ -128,23 +168,14 @@ pub(crate) fn top_k_pairs(
     k: usize,
     accept: &(dyn Fn(u32) -> bool + Sync),
 ) -> Vec<(u32, f32)> {
-    let mut heap: BinaryHeap<MinHit> = BinaryHeap::with_capacity(k + 1);
+    let mut top = TopK::new(k);
     for (s, sc) in pairs {
-        if k == 0 || sc.is_nan() || sc == f32::NEG_INFINITY || !accept(s) {
+        if sc.is_nan() || sc == f32::NEG_INFINITY || !top.would_keep(s, sc) || !accept(s) {
             continue;
         }
-        if heap.len() < k {
-            heap.push(MinHit(sc, s));
-        } else if let Some(top) = heap.peek()
-            && MinHit(sc, s) < *top
-        {
-            heap.pop();
-            heap.push(MinHit(sc, s));
-        }
+        top.offer(s, sc);
     }
-    let mut hits: Vec<(u32, f32)> = heap.into_iter().map(|h| (h.1, h.0)).collect();
-    sort_hits(&mut hits);
-    hits
+    top.into_sorted()
 }
 
 /// Scans of more slots than this are split into chunks scored in parallel.

@@ -12,7 +12,7 @@ mod hnsw;
 mod hnsw_rs;
 mod vectors;
 
-pub(crate) use exact::{ExactIndex, PARALLEL_SCAN, ScanOrder, top_k_by, top_k_pairs};
+pub(crate) use exact::{ExactIndex, PARALLEL_SCAN, ScanOrder, TopK, top_k_by, top_k_pairs};
 pub(crate) use hnsw::{NativeHnsw, StoredGraph, links_per_row};
 #[cfg(feature = "hnsw-rs")]
 pub(crate) use hnsw_rs::HnswIndex;

@@ -118,6 +118,13 @@ impl Users {
             .map(|&u| self.histories[u as usize].as_slice())
     }
 
+    /// The history of a stored user, or [`crate::Error::UnknownUser`].
+    pub(crate) fn require(&self, user: &str) -> crate::Result<&[Interaction]> {
+        self.history(user).ok_or_else(|| crate::Error::UnknownUser {
+            id: user.to_string(),
+        })
+    }
+
     /// The index of a user, registering it (with an empty history) when new.
     pub(crate) fn ensure_user(&mut self, user: &str) -> u32 {
         match self.by_id.get(user) {
