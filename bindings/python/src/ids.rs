@@ -2,7 +2,7 @@
 //! core's integer form so that an integer comes back as an `int` (see `embedrec_host::id`).
 
 use crate::error::to_py;
-use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyString};
 
@@ -48,23 +48,13 @@ pub(crate) fn ids_of(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Vec<String
             "{field}: expected a sequence of ids, got a single str"
         )));
     }
-    if let Ok(a) = obj.cast::<PyArray1<i64>>() {
-        return Ok(a
-            .readonly()
-            .as_array()
-            .iter()
-            .map(|&i| embedrec::int_id(i))
-            .collect());
-    }
+    // A numpy integer array: one conversion to int64 (none when it already is), then read.
     if let Ok(kind) = obj.getattr("dtype").and_then(|d| d.getattr("kind"))
         && matches!(kind.extract::<String>().as_deref(), Ok("i" | "u"))
-        && obj.hasattr("astype")?
     {
         let np = obj.py().import("numpy")?;
-        let a = obj.call_method1("astype", (np.getattr("int64")?,))?;
-        if let Ok(a) = a.cast::<PyArray1<i64>>()
-            && a.len() == obj.len()?
-        {
+        let a = np.call_method1("asarray", (obj, np.getattr("int64")?))?;
+        if let Ok(a) = a.cast::<PyArray1<i64>>() {
             return Ok(a
                 .readonly()
                 .as_array()
