@@ -408,13 +408,13 @@ impl JsEngine {
     ) -> Result<()> {
         run(&env, || {
             let (user_ids, item_ids) = (
-                crate::value::ids("userIds", &user_ids)?,
-                crate::value::ids("itemIds", &item_ids)?,
+                crate::value::column("userIds", &user_ids)?,
+                crate::value::column("itemIds", &item_ids)?,
             );
             let w = self::weights(weights)?;
             let t = self::timestamps(timestamps)?;
             self.inner
-                .add_interactions(&user_ids, &item_ids, w.as_deref(), t.as_deref())
+                .add_interaction_columns(&user_ids, &item_ids, w.as_deref(), t.as_deref())
         })
     }
 

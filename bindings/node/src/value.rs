@@ -162,6 +162,20 @@ pub(crate) fn id(field: &str, v: &Unknown<'_>) -> Result<String> {
 
 /// An array of ids, each read by [`id`].
 pub(crate) fn ids(field: &str, v: &Unknown<'_>) -> Result<Vec<String>> {
+    each_id(field, v)?.collect()
+}
+
+/// A long column of ids (an interaction log's users or items), accepted as [`ids`] accepts
+/// them and dictionary-encoded: each distinct id is stored once.
+pub(crate) fn column(field: &str, v: &Unknown<'_>) -> Result<embedrec::IdColumn> {
+    embedrec::IdColumn::try_from_keys(each_id(field, v)?, String::clone)
+}
+
+/// The ids of an array, one by one; an element's name is formatted only for an error.
+fn each_id<'a>(
+    field: &'a str,
+    v: &Unknown<'_>,
+) -> Result<impl Iterator<Item = Result<String>> + 'a> {
     let mut is_array = false;
     // SAFETY: a plain N-API query on a live value of this call.
     unsafe { napi::sys::napi_is_array(v.value().env, v.raw(), &mut is_array) };
@@ -174,15 +188,13 @@ pub(crate) fn ids(field: &str, v: &Unknown<'_>) -> Result<Vec<String>> {
     }
     // SAFETY: the value is an array.
     let arr: Array = unsafe { v.cast() }.map_err(napi)?;
-    let mut out = Vec::with_capacity(arr.len() as usize);
-    for i in 0..arr.len() {
+    Ok((0..arr.len()).map(move |i| {
         let x: Unknown = arr
             .get(i)
             .map_err(napi)?
             .ok_or_else(|| Error::invalid(format!("{field}[{i}]"), "an id", "a hole"))?;
-        out.push(id(&format!("{field}[{i}]"), &x)?);
-    }
-    Ok(out)
+        id(field, &x).or_else(|_| id(&format!("{field}[{i}]"), &x))
+    }))
 }
 
 /// A stored id as JavaScript gets it back: a string, a number for an integer id within the

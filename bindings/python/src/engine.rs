@@ -2,8 +2,8 @@
 
 use crate::error::{invalid, run, to_py};
 use crate::filter::PyFilter;
-use crate::ids::{id_of, ids_of, py_id, py_ids};
-use crate::value::{Int, Timestamps, kwargs, to_py as to_py_value, value};
+use crate::ids::{column_of, id_of, ids_of, py_id, py_ids};
+use crate::value::{Int, Timestamps, Weights, kwargs, to_py as to_py_value, value};
 use embedrec::ndarray::{Array2, ArrayView2};
 use embedrec::{Engine, Filter, Hit, ItemAttrs, RecommendOptions};
 use embedrec_host::{Attributes, FitCall, Options, Style};
@@ -493,14 +493,15 @@ impl PyEngine {
         py: Python<'_>,
         user_ids: &Bound<'_, PyAny>,
         item_ids: &Bound<'_, PyAny>,
-        weights: Option<Vec<f32>>,
+        weights: Option<Weights<'_>>,
         timestamps: Option<Timestamps>,
     ) -> PyResult<()> {
-        let user_ids = ids_of(user_ids, "user_ids")?;
-        let item_ids = ids_of(item_ids, "item_ids")?;
+        let user_ids = column_of(user_ids, "user_ids")?;
+        let item_ids = column_of(item_ids, "item_ids")?;
+        let weights = weights.as_ref().map(Weights::get);
         let timestamps = timestamps.map(|t| t.0);
         run(py, || {
-            self.inner.add_interactions(
+            self.inner.add_interaction_columns(
                 &user_ids,
                 &item_ids,
                 weights.as_deref(),
@@ -551,7 +552,7 @@ impl PyEngine {
         &self,
         py: Python<'py>,
         items: &Bound<'py, PyAny>,
-        weights: Option<Vec<f32>>,
+        weights: Option<Weights<'py>>,
         k: Int,
         filter: Option<&Bound<'py, PyAny>>,
         exclude_seen: bool,
@@ -560,6 +561,7 @@ impl PyEngine {
         let items = ids_of(items, "items")?;
         let k = k.usize(py, "k")?;
         let o = Self::opts(filter_of(filter, py)?, exclude_seen, diversity);
+        let weights = weights.as_ref().map(Weights::get);
         run(py, || {
             self.inner
                 .recommend_for_items(&items, weights.as_deref(), k, &o)

@@ -2,6 +2,7 @@
 //! core's integer form so that an integer comes back as an `int` (see `embedrec_host::id`).
 
 use crate::error::to_py;
+use embedrec::IdColumn;
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyString};
@@ -43,31 +44,55 @@ pub(crate) fn id_of(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<String> {
 /// A sequence of ids (`str` or `int`, mixed or not; a numpy integer array is read at once).
 /// A lone `str` is not taken for a sequence of one-letter ids.
 pub(crate) fn ids_of(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Vec<String>> {
+    if let Some(a) = int_array(obj, field)? {
+        let a = a.readonly();
+        return Ok(a.as_array().iter().map(|&i| embedrec::int_id(i)).collect());
+    }
+    let mut out = Vec::with_capacity(obj.len().unwrap_or(0));
+    for (i, x) in obj.try_iter()?.enumerate() {
+        out.push(item_id(&x?, field, i)?);
+    }
+    Ok(out)
+}
+
+/// A long column of ids (an interaction log's users or items), accepted as [`ids_of`]
+/// accepts them and dictionary-encoded: each distinct id is converted and stored once.
+pub(crate) fn column_of(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<IdColumn> {
+    if let Some(a) = int_array(obj, field)? {
+        let a = a.readonly();
+        let rows = a.as_array();
+        return IdColumn::try_from_keys(rows.iter().map(|&i| Ok::<i64, PyErr>(i)), |&i| {
+            embedrec::int_id(i)
+        });
+    }
+    let rows = obj.try_iter()?.enumerate();
+    IdColumn::try_from_keys(rows.map(|(i, x)| item_id(&x?, field, i)), String::clone)
+}
+
+/// A numpy integer array as int64 (one conversion, none when it already is), `None` for
+/// anything else; refuses a lone `str`.
+fn int_array<'py>(
+    obj: &Bound<'py, PyAny>,
+    field: &str,
+) -> PyResult<Option<Bound<'py, PyArray1<i64>>>> {
     if obj.is_instance_of::<PyString>() {
         return Err(pyo3::exceptions::PyTypeError::new_err(format!(
             "{field}: expected a sequence of ids, got a single str"
         )));
     }
-    // A numpy integer array: one conversion to int64 (none when it already is), then read.
     if let Ok(kind) = obj.getattr("dtype").and_then(|d| d.getattr("kind"))
         && matches!(kind.extract::<String>().as_deref(), Ok("i" | "u"))
     {
         let np = obj.py().import("numpy")?;
         let a = np.call_method1("asarray", (obj, np.getattr("int64")?))?;
-        if let Ok(a) = a.cast::<PyArray1<i64>>() {
-            return Ok(a
-                .readonly()
-                .as_array()
-                .iter()
-                .map(|&i| embedrec::int_id(i))
-                .collect());
-        }
+        return Ok(a.cast_into::<PyArray1<i64>>().ok());
     }
-    let mut out = Vec::with_capacity(obj.len().unwrap_or(0));
-    for (i, x) in obj.try_iter()?.enumerate() {
-        out.push(id_of(&x?, &format!("{field}[{i}]"))?);
-    }
-    Ok(out)
+    Ok(None)
+}
+
+/// Element `i` of a sequence of ids; the row's name is formatted only for an error.
+fn item_id(x: &Bound<'_, PyAny>, field: &str, i: usize) -> PyResult<String> {
+    id_of(x, field).or_else(|_| id_of(x, &format!("{field}[{i}]")))
 }
 
 /// A stored id as Python gets it back: an `int` for an integer id, else a `str`.

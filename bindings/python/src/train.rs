@@ -3,7 +3,7 @@
 
 use crate::error::{run, to_py};
 use crate::ids::ids_of;
-use crate::value::{Timestamps, kwargs, to_py as to_py_value};
+use crate::value::{Timestamps, Weights, kwargs, to_py as to_py_value};
 use embedrec::eval::Interactions;
 use embedrec_host::{Options, Style};
 use pyo3::prelude::*;
@@ -41,14 +41,20 @@ pub(crate) fn holdout_split<'py>(
     py: Python<'py>,
     user_ids: &Bound<'py, PyAny>,
     item_ids: &Bound<'py, PyAny>,
-    weights: Option<Vec<f32>>,
+    weights: Option<Weights<'py>>,
     timestamps: Option<Timestamps>,
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Split<'py>> {
     let (user_ids, item_ids) = (ids_of(user_ids, "user_ids")?, ids_of(item_ids, "item_ids")?);
     let o = Options::new("", Style::Snake, kwargs(py, options)?).map_err(|e| to_py(py, e))?;
     let p = embedrec_host::holdout_params(o).map_err(|e| to_py(py, e))?;
-    let d = interactions(py, user_ids, item_ids, weights, timestamps.map(|t| t.0))?;
+    let d = interactions(
+        py,
+        user_ids,
+        item_ids,
+        weights.as_ref().map(|w| w.get().into_owned()),
+        timestamps.map(|t| t.0),
+    )?;
     let parts = run(py, || {
         embedrec::eval::holdout_split(&d, p.test_fraction, p.min_interactions, p.seed)
     })?;
@@ -66,14 +72,20 @@ pub(crate) fn leave_last_out<'py>(
     py: Python<'py>,
     user_ids: &Bound<'py, PyAny>,
     item_ids: &Bound<'py, PyAny>,
-    weights: Option<Vec<f32>>,
+    weights: Option<Weights<'py>>,
     timestamps: Option<Timestamps>,
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Split<'py>> {
     let (user_ids, item_ids) = (ids_of(user_ids, "user_ids")?, ids_of(item_ids, "item_ids")?);
     let o = Options::new("", Style::Snake, kwargs(py, options)?).map_err(|e| to_py(py, e))?;
     let p = embedrec_host::leave_last_out_params(o).map_err(|e| to_py(py, e))?;
-    let d = interactions(py, user_ids, item_ids, weights, timestamps.map(|t| t.0))?;
+    let d = interactions(
+        py,
+        user_ids,
+        item_ids,
+        weights.as_ref().map(|w| w.get().into_owned()),
+        timestamps.map(|t| t.0),
+    )?;
     let parts = run(py, || {
         embedrec::eval::leave_last_out(&d, p.min_interactions)
     })?;

@@ -160,6 +160,43 @@ impl Int {
     }
 }
 
+/// Interaction weights: a numpy numeric array (a float32 one is read in place, others are
+/// converted once) or a sequence of numbers. The core checks the values.
+pub(crate) enum Weights<'py> {
+    List(Vec<f32>),
+    Array(numpy::PyReadonlyArray1<'py, f32>),
+}
+
+impl Weights<'_> {
+    /// The weights as one slice (copied only from a strided array).
+    pub(crate) fn get(&self) -> std::borrow::Cow<'_, [f32]> {
+        match self {
+            Weights::List(v) => v.as_slice().into(),
+            Weights::Array(a) => match a.as_slice() {
+                Ok(s) => s.into(),
+                Err(_) => a.as_array().to_vec().into(),
+            },
+        }
+    }
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Weights<'py> {
+    type Error = PyErr;
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        use numpy::{PyArray1, PyArrayMethods};
+        if let Ok(kind) = obj.getattr("dtype").and_then(|d| d.getattr("kind"))
+            && matches!(kind.extract::<String>().as_deref(), Ok("f" | "i" | "u"))
+        {
+            let np = obj.py().import("numpy")?;
+            let a = np.call_method1("asarray", (obj, np.getattr("float32")?))?;
+            if let Ok(a) = a.cast_into::<PyArray1<f32>>() {
+                return Ok(Weights::Array(a.readonly()));
+            }
+        }
+        obj.extract::<Vec<f32>>().map(Weights::List)
+    }
+}
+
 /// Timestamps (whole seconds): a sequence of integers, read fast when every one fits an
 /// `i64`; otherwise each is checked so that the error names the one at fault.
 pub(crate) struct Timestamps(pub(crate) Vec<i64>);

@@ -107,7 +107,7 @@ pub use model::{
 };
 pub use ndarray;
 pub use store::{
-    Catalog, Filter, ItemAttrs, MAX_ID_BYTES, MAX_WEIGHT, NumericRange, VectorStorage,
+    Catalog, Filter, IdColumn, ItemAttrs, MAX_ID_BYTES, MAX_WEIGHT, NumericRange, VectorStorage,
 };
 pub use util::rng::SplitMix64;
 

@@ -123,7 +123,7 @@ impl Engine {
                     self.recommend_from(
                         &st,
                         st.users.index(u),
-                        st.users.history(u).unwrap_or(&[]).iter().copied(),
+                        st.users.history_or_empty(u).iter(),
                         k,
                         &opts,
                     )

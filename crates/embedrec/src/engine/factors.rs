@@ -13,18 +13,30 @@ use crate::store::Catalog;
 /// factors, 100k items; docs/benchmarks.md).
 pub(crate) const MAX_EF_CONSTRUCTION: usize = 100;
 
-/// Graph indexes over a model's item factors (see the module documentation).
+/// Graph indexes over a model's item factors (see the module documentation). The
+/// inner-product graph exists only once the catalog is large enough for the planner to walk
+/// it (`ip_from` live items); below that, inner-product queries score every item.
 #[derive(Debug)]
 pub(crate) struct FactorIndex {
-    pub(super) inner: VectorIndex,
-    pub(super) cosine: VectorIndex,
+    inner: Option<VectorIndex>,
+    cosine: VectorIndex,
+    /// Graph breadth and construction breadth, for an inner-product graph built later.
+    m: usize,
+    ef: usize,
+    ip_from: usize,
 }
 
 impl FactorIndex {
     /// Indexes the factors of `model` over the live items of `cat` (`None` for models that
-    /// do not rank by factors). Builds both graphs at once on the current rayon pool, with
-    /// at most [`MAX_EF_CONSTRUCTION`].
-    pub(crate) fn build(model: &Model, cat: &Catalog, m: usize, ef: usize) -> Result<Option<Self>> {
+    /// do not rank by factors). Builds the graphs at once on the current rayon pool, with at
+    /// most [`MAX_EF_CONSTRUCTION`]; the inner-product graph only above `ip_from` live items.
+    pub(crate) fn build(
+        model: &Model,
+        cat: &Catalog,
+        m: usize,
+        ef: usize,
+        ip_from: usize,
+    ) -> Result<Option<Self>> {
         let ef = ef.min(MAX_EF_CONSTRUCTION);
         let Some((rows, f)) = model.item_factors() else {
             return Ok(None);
@@ -32,16 +44,34 @@ impl FactorIndex {
         let rows = &rows[..rows.len().min(cat.slots() * f)];
         let live = |s: u32| cat.is_live(s);
         let (inner, cosine) = rayon::join(
-            || VectorIndex::build(Similarity::InnerProduct, f, rows, &live, m, ef),
+            || {
+                (cat.len() > ip_from)
+                    .then(|| VectorIndex::build(Similarity::InnerProduct, f, rows, &live, m, ef))
+                    .transpose()
+            },
             || VectorIndex::build(Similarity::Cosine, f, rows, &live, m, ef),
         );
         Ok(Some(FactorIndex {
             inner: inner?,
             cosine: cosine?,
+            m,
+            ef,
+            ip_from,
         }))
     }
 
-    /// The factors of these slots changed (new items, incremental updates).
+    /// The inner-product graph, when the catalog is large enough to have one.
+    pub(super) fn inner(&self) -> Option<&VectorIndex> {
+        self.inner.as_ref()
+    }
+
+    /// The cosine index (its rows score `similar`, its graph walks it).
+    pub(super) fn cosine(&self) -> &VectorIndex {
+        &self.cosine
+    }
+
+    /// The factors of these slots changed (new items, incremental updates). A catalog that
+    /// grew past `ip_from` gets its inner-product graph now.
     pub(crate) fn update(&mut self, model: &Model, cat: &Catalog, slots: &[u32]) -> Result<()> {
         let Some((rows, f)) = model.item_factors() else {
             return Ok(());
@@ -50,18 +80,92 @@ impl FactorIndex {
         let n = (rows.len() / f) as u32;
         let slots: Vec<u32> = slots.iter().copied().filter(|&s| s < n).collect();
         let live = |s: u32| cat.is_live(s);
-        self.inner.update(rows, &slots, &live)?;
+        match &mut self.inner {
+            Some(ix) => ix.update(rows, &slots, &live)?,
+            None if cat.len() > self.ip_from => {
+                let (m, ef) = (self.m, self.ef);
+                let ix = VectorIndex::build(Similarity::InnerProduct, f, rows, &live, m, ef)?;
+                self.inner = Some(ix);
+            }
+            None => {}
+        }
         self.cosine.update(rows, &slots, &live)
     }
 
     /// Items removed from the catalog.
     pub(crate) fn remove(&mut self, slots: &[u32]) -> Result<()> {
-        self.inner.remove(slots)?;
+        if let Some(ix) = &mut self.inner {
+            ix.remove(slots)?;
+        }
         self.cosine.remove(slots)
     }
 
     /// Heap bytes of both graphs and their rows.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.inner.memory_bytes() + self.cosine.memory_bytes()
+        self.inner.as_ref().map_or(0, VectorIndex::memory_bytes) + self.cosine.memory_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AlsModel, AlsParams};
+    use crate::store::{PreparedItem, VectorStorage};
+
+    fn catalog(n: usize) -> Catalog {
+        let mut cat = Catalog::new(0, crate::Metric::Cosine, VectorStorage::F32, 16);
+        let ids: Vec<String> = (0..n).map(|i| format!("i{i}")).collect();
+        let items: Vec<PreparedItem<'_>> = ids
+            .iter()
+            .map(|id| PreparedItem {
+                id,
+                vector: None,
+                attrs: None,
+            })
+            .collect();
+        cat.apply(&items);
+        cat
+    }
+
+    fn model(n: usize, f: usize) -> Model {
+        let mut rng = crate::util::rng::SplitMix64(3);
+        let y: Vec<f32> = (0..n * f).map(|_| rng.uniform() - 0.5).collect();
+        let params = AlsParams {
+            factors: f,
+            ..Default::default()
+        };
+        Model::Als(AlsModel::from_factors(params, y, vec![true; n], vec![]))
+    }
+
+    /// Below `ip_from` live items there is no inner-product graph (queries scan); a catalog
+    /// that grows past it gets one with the update that crosses the line.
+    #[test]
+    fn the_inner_product_graph_is_built_once_the_catalog_is_large_enough() {
+        let (f, ip_from) = (8, 300);
+        let cat = catalog(200);
+        let fx = FactorIndex::build(&model(200, f), &cat, 16, 50, ip_from)
+            .unwrap()
+            .unwrap();
+        assert!(fx.inner().is_none());
+        let cat = catalog(400);
+        let mut fx = fx;
+        let grown = model(400, f);
+        let new: Vec<u32> = (200..400).collect();
+        fx.update(&grown, &cat, &new).unwrap();
+        let ip = fx.inner().expect("built once past ip_from");
+        let (y, _) = grown.item_factors().unwrap();
+        let q = &y[5 * f..6 * f];
+        let best = ip.search(q, 1, 400, &|_| true);
+        let exact = (0..400u32)
+            .max_by(|&a, &b| {
+                let s = |i: u32| crate::dot(q, &y[i as usize * f..(i as usize + 1) * f]);
+                s(a).total_cmp(&s(b))
+            })
+            .unwrap();
+        assert_eq!(best[0].0, exact);
+        let big = FactorIndex::build(&grown, &cat, 16, 50, ip_from)
+            .unwrap()
+            .unwrap();
+        assert!(big.inner().is_some());
     }
 }

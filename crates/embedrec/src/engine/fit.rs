@@ -28,18 +28,15 @@ impl Engine {
         // Upgradable: queries keep running during training, writers wait, so the model
         // installed below matches the catalog and interactions it was trained on.
         let st = self.state.upgradable_read();
-        let rows: Vec<Vec<(u32, f32)>> = st
-            .users
-            .histories()
-            .iter()
-            .map(|h| {
+        let m = Csr::build(
+            st.users.histories().iter().map(|h| {
                 h.iter()
                     .filter(|i| st.cat.is_live(i.slot))
                     .map(|i| (i.slot, i.weight))
-                    .collect()
-            })
-            .collect();
-        let m = Csr::from_rows(&rows, st.cat.slots());
+            }),
+            st.cat.slots(),
+            st.users.total(),
+        );
         if m.indices.is_empty() {
             return Err(Error::invalid(
                 "interactions",
@@ -47,13 +44,14 @@ impl Engine {
                 0,
             ));
         }
+        let (users, items, interactions) = (m.rows, m.cols, m.indices.len());
         let mut loss = None;
         let model = self.pool.install(|| {
             let mut cb = |p: Progress| {
                 loss = p.loss;
                 progress(&p)
             };
-            Model::train(spec, &m, &st.cat, &mut cb)
+            Model::train(spec, m, &st.cat, &mut cb)
         })??;
         let mut model = model;
         let all: Vec<u32> = st.cat.live_slots().collect();
@@ -62,9 +60,9 @@ impl Engine {
         let factors = self.index_factors(&model, &st.cat)?;
         let report = FitReport {
             model: model.name(),
-            users: m.rows,
-            items: m.cols,
-            interactions: m.indices.len(),
+            users,
+            items,
+            interactions,
             seconds: t0.elapsed().as_secs_f64(),
             index_seconds: t1.elapsed().as_secs_f64(),
             loss,
@@ -84,8 +82,9 @@ impl Engine {
         cat: &crate::store::Catalog,
     ) -> Result<Option<FactorIndex>> {
         let (m, ef) = (self.config.m, self.config.ef_construction);
+        let ip_from = super::planner::factor_walk_from(&self.config);
         self.pool
-            .install(|| FactorIndex::build(model, cat, m, ef))?
+            .install(|| FactorIndex::build(model, cat, m, ef, ip_from))?
     }
 
     /// Name of the installed model (`"als"`, `"item_knn"`, `"ease"`, `"popularity"`), if any.

@@ -308,7 +308,9 @@ impl Engine {
         };
         let factors = match &model {
             Some(m) => {
-                pool.install(|| FactorIndex::build(m, &cat, config.m, config.ef_construction))??
+                let ip_from = planner::factor_walk_from(&config);
+                let (gm, ef) = (config.m, config.ef_construction);
+                pool.install(|| FactorIndex::build(m, &cat, gm, ef, ip_from))??
             }
             None => None,
         };

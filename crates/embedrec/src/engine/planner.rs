@@ -1,6 +1,7 @@
 //! The query planner: the exact path over a subset, over all items, or the index, and the
 //! hits it returns.
 
+use super::factors::FactorIndex;
 use super::{Engine, Hit, State};
 use crate::Metric;
 use crate::distance::dot;
@@ -19,6 +20,12 @@ pub(super) type Walk<'a> =
 /// nanoseconds (MovieLens, 9.7k items, 64 factors: 0.13 ms scanning, 0.17 ms walking; the
 /// cosine walk of `similar` wins from the usual `exact_below`: 0.07 ms against 0.2 ms).
 const FACTOR_SCAN_RATIO: usize = 8;
+
+/// Live items from which inner-product queries over model factors walk a graph (below, they
+/// score every item, and the engine builds no inner-product graph).
+pub(super) fn factor_walk_from(config: &super::EngineConfig) -> usize {
+    config.exact_below.saturating_mul(FACTOR_SCAN_RATIO)
+}
 
 /// Breadth multiplier of inner-product walks: an inner-product graph needs about twice the
 /// breadth of a metric one for the same recall (docs/benchmarks.md).
@@ -69,7 +76,7 @@ impl Engine {
         k: usize,
         cf: &CompiledFilter,
     ) -> Vec<Hit> {
-        let factor_scan = self.config.exact_below.saturating_mul(FACTOR_SCAN_RATIO);
+        let factor_scan = factor_walk_from(&self.config);
         let hits = match r {
             Ranking::Factors(u) => {
                 let (y, f) = model.item_factors().expect("a factor ranking has factors");
@@ -82,7 +89,7 @@ impl Engine {
                         f32::NEG_INFINITY
                     }
                 };
-                let fx = st.factors.as_ref().map(|fx| &fx.inner);
+                let fx = st.factors.as_ref().and_then(FactorIndex::inner);
                 let walk = |ef: usize, accept: &(dyn Fn(u32) -> bool + Sync)| {
                     fx.map_or_else(Vec::new, |ix| ix.search(&u, k, ef * IP_BREADTH, accept))
                 };
@@ -95,7 +102,7 @@ impl Engine {
                     fx.map(|_| (&walk as &Walk<'_>, true, factor_scan)),
                 )
             }
-            Ranking::CosineFactors(t) => match st.factors.as_ref().map(|fx| &fx.cosine) {
+            Ranking::CosineFactors(t) => match st.factors.as_ref().map(FactorIndex::cosine) {
                 Some(ix) => {
                     let q = ix.prepare(&t);
                     let score = ix.scorer(&q);

@@ -169,7 +169,7 @@ impl Engine {
         let user = st.users.index(user_id);
         self.cached(
             || key,
-            || self.recommend_from(st, user, hist.iter().copied(), k, opts),
+            || self.recommend_from(st, user, hist.iter(), k, opts),
         )
     }
 

@@ -198,7 +198,7 @@ impl Engine {
                 let st = self.state.read();
                 let mut cb = |_: Progress| true;
                 self.pool
-                    .install(|| Model::train(spec, &train, &st.cat, &mut cb))?
+                    .install(|| Model::train(spec, train.clone(), &st.cat, &mut cb))?
             };
             let model = match trained {
                 Ok(m) => m,

@@ -5,7 +5,7 @@ use super::validate::{check_id, check_len, check_weights, row_slices};
 use super::{Engine, Op, State};
 use crate::error::ShowId;
 use crate::model::Model;
-use crate::store::{Catalog, Interaction, ItemAttrs, PreparedItem};
+use crate::store::{Catalog, IdColumn, Interaction, ItemAttrs, PreparedItem};
 use crate::{Error, Result};
 use ndarray::ArrayView2;
 use std::collections::HashSet;
@@ -207,28 +207,53 @@ impl Engine {
         weights: Option<&[f32]>,
         timestamps: Option<&[i64]>,
     ) -> Result<()> {
+        self.add_interaction_columns(
+            &IdColumn::from_ids(user_ids),
+            &IdColumn::from_ids(item_ids),
+            weights,
+            timestamps,
+        )
+    }
+
+    /// [`Engine::add_interactions`] with the id columns dictionary-encoded (each distinct id
+    /// once, a code per row): the form for long logs, which it takes without a string per row.
+    pub fn add_interaction_columns(
+        &self,
+        user_ids: &IdColumn,
+        item_ids: &IdColumn,
+        weights: Option<&[f32]>,
+        timestamps: Option<&[i64]>,
+    ) -> Result<()> {
         self.timed(Op::AddInteractions, || {
             let n = user_ids.len();
+            if n > u32::MAX as usize {
+                return Err(Error::invalid(
+                    "user_ids",
+                    format!("at most {} interactions per call", u32::MAX),
+                    n,
+                ));
+            }
             check_len("item_ids", n, item_ids.len(), "user id")?;
             check_weights(weights, n, "user id")?;
             if let Some(t) = timestamps {
                 check_len("timestamps", n, t.len(), "user id")?;
             }
-            for (i, u) in user_ids.iter().enumerate() {
-                check_id(&format!("user_ids[{i}]"), u.as_ref())?;
-            }
-            for (i, id) in item_ids.iter().enumerate() {
-                check_id(&format!("item_ids[{i}]"), id.as_ref())?;
+            for (field, col) in [("user_ids", user_ids), ("item_ids", item_ids)] {
+                for (code, id) in col.values().iter().enumerate() {
+                    if check_id("", id).is_err() {
+                        check_id(&format!("{field}[{}]", col.first_row(code)), id)?;
+                    }
+                }
             }
             let mut st = self.state.write();
             // Items the catalog does not have yet join it, without content vectors.
             let mut fresh: Vec<&str> = item_ids
+                .values()
                 .iter()
-                .map(AsRef::as_ref)
+                .map(String::as_str)
                 .filter(|id| st.cat.slot_of(id).is_none())
                 .collect();
             fresh.sort_unstable();
-            fresh.dedup();
             if !fresh.is_empty() {
                 let items: Vec<PreparedItem<'_>> = fresh
                     .iter()
@@ -240,19 +265,27 @@ impl Engine {
                     .collect();
                 self.apply_items(&mut st, &items)?;
             }
-            let slots: Vec<u32> = item_ids
+            // Every distinct id resolved once: items to slots, users to user indices.
+            let slot_of: Vec<u32> = item_ids
+                .values()
                 .iter()
-                .map(|id| st.cat.slot_of(id.as_ref()).expect("applied above"))
+                .map(|id| st.cat.slot_of(id).expect("applied above"))
                 .collect();
-            let mut slots = slots;
-            for i in 0..n {
-                let it = Interaction {
-                    slot: slots[i],
-                    weight: weights.map_or(1.0, |w| w[i]),
-                    ts: timestamps.map_or(0, |t| t[i]),
-                };
-                st.users.add(user_ids[i].as_ref(), it);
-            }
+            let user_of: Vec<u32> = user_ids
+                .values()
+                .iter()
+                .map(|id| st.users.ensure_user(id))
+                .collect();
+            let (ucodes, icodes) = (user_ids.codes(), item_ids.codes());
+            st.users.add_batch(
+                n,
+                |r| user_of[ucodes[r] as usize],
+                |r| Interaction {
+                    slot: slot_of[icodes[r] as usize],
+                    weight: weights.map_or(1.0, |w| w[r]),
+                    ts: timestamps.map_or(0, |t| t[r]),
+                },
+            );
             let State {
                 users,
                 model,
@@ -260,16 +293,14 @@ impl Engine {
                 cat,
                 ..
             } = &mut *st;
+            let mut slots = slot_of;
+            slots.sort_unstable();
+            slots.dedup();
             if let Some(Model::Als(m)) = model {
                 // Incremental update of the users and items these interactions touch.
-                let mut touched_users: Vec<u32> = user_ids
-                    .iter()
-                    .filter_map(|u| users.index(u.as_ref()))
-                    .collect();
+                let mut touched_users = user_of;
                 touched_users.sort_unstable();
                 touched_users.dedup();
-                slots.sort_unstable();
-                slots.dedup();
                 let (tu, ti) = (&touched_users, &slots);
                 self.pool.install(|| m.update(users, tu, ti))?;
             }

@@ -125,6 +125,7 @@ pub(super) fn cg_row(
     }
 }
 
+/// One half-iteration: every row of `x` solved against `y`; `m` holds confidences.
 fn sweep(
     x: &mut [f32],
     y: &[f32],
@@ -135,9 +136,9 @@ fn sweep(
 ) {
     let yty = gram(y, f, keep_y);
     x.par_chunks_mut(f).enumerate().for_each(|(r, xr)| {
-        let (cols, ws) = m.row(r);
+        let (cols, cs) = m.row(r);
         if !cols.is_empty() {
-            cg_row(xr, &yty, y, f, cols, ws, p);
+            cg_row(xr, &yty, y, f, cols, cs, p);
         }
     });
 }
@@ -149,15 +150,15 @@ fn als_loss(x: &[f32], y: &[f32], m: &Csr, f: usize, p: &AlsParams) -> f64 {
         .into_par_iter()
         .map(|u| {
             let xu = &x[u * f..(u + 1) * f];
-            let (cols, ws) = m.row(u);
+            let (cols, cs) = m.row(u); // the matrix holds confidences
             let mut l = 0.0f64;
             // xᵀ YᵀY x: the loss of all-zero preferences with confidence 1.
             for a in 0..f {
                 l += xu[a] as f64 * dot(&yty[a * f..(a + 1) * f], xu) as f64;
             }
-            for (&c, &w) in cols.iter().zip(ws) {
+            for (&c, &conf) in cols.iter().zip(cs) {
                 let s = dot(xu, &y[c as usize * f..(c as usize + 1) * f]) as f64;
-                let conf = w as f64; // the matrix holds confidences
+                let conf = conf as f64;
                 l += conf * (1.0 - s) * (1.0 - s) - s * s;
             }
             l
@@ -169,7 +170,7 @@ fn als_loss(x: &[f32], y: &[f32], m: &Csr, f: usize, p: &AlsParams) -> f64 {
 
 /// Trains ALS on `m` (users x slots). Returns (user factors, item factors).
 pub(crate) fn fit_als(
-    m: &Csr,
+    mut m: Csr,
     p: &AlsParams,
     progress: &mut dyn FnMut(Progress) -> bool,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
@@ -178,21 +179,18 @@ pub(crate) fn fit_als(
     let mut init = |n: usize| -> Vec<f32> { (0..n * f).map(|_| rng.uniform() * 0.01).collect() };
     let mut x = init(m.rows);
     let mut y = init(m.cols);
-    // Confidences computed once; the sweeps and the loss read them directly.
-    let m = &Csr {
-        rows: m.rows,
-        cols: m.cols,
-        indptr: m.indptr.clone(),
-        indices: m.indices.clone(),
-        data: m.data.iter().map(|&w| confidence(p, w)).collect(),
-    };
+    // Confidences computed once, in place of the weights (and in the transpose); the
+    // sweeps and the loss read them directly.
+    for w in &mut m.data {
+        *w = confidence(p, *w);
+    }
     let mt = m.transpose();
     let item_has = |i: usize| mt.indptr[i + 1] > mt.indptr[i];
     let t0 = Instant::now();
     for it in 0..p.iterations {
-        sweep(&mut x, &y, m, f, p, &item_has);
+        sweep(&mut x, &y, &m, f, p, &item_has);
         sweep(&mut y, &x, &mt, f, p, &|_| true);
-        let loss = als_loss(&x, &y, m, f, p);
+        let loss = als_loss(&x, &y, &m, f, p);
         let go = progress(Progress {
             model: "als",
             iteration: it + 1,
@@ -253,25 +251,26 @@ impl AlsModel {
     /// Trains on `m` and completes the model: items without interactions (or not live) are
     /// untrained and get factors from the content vectors' cold-start map.
     pub(crate) fn train(
-        m: &Csr,
+        m: Csr,
         p: &AlsParams,
         cat: &Catalog,
         cb: &mut dyn FnMut(Progress) -> bool,
     ) -> Result<AlsModel> {
-        let mt = m.transpose();
-        let active = |c: &Csr| {
-            (0..c.rows)
-                .filter(|&r| c.indptr[r + 1] > c.indptr[r])
-                .count()
-        };
-        let p = &p.resolved(active(m), active(&mt), m.indices.len());
+        let per_item = m.col_counts();
+        let active_users = (0..m.rows)
+            .filter(|&r| m.indptr[r + 1] > m.indptr[r])
+            .count();
+        let active_items = per_item.iter().filter(|&&n| n > 0).count();
+        let p = &p.resolved(active_users, active_items, m.indices.len());
+        let cols = m.cols;
         let (x, y) = fit_als(m, p, cb)?;
         let f = p.factors;
-        let trained: Vec<bool> = (0..m.cols)
-            .map(|i| cat.is_live(i as u32) && mt.indptr[i + 1] > mt.indptr[i])
+        let trained: Vec<bool> = (0..cols)
+            .map(|i| cat.is_live(i as u32) && per_item[i] > 0)
             .collect();
+        drop(per_item);
         // The map learns from trained items that have content vectors.
-        let with_vectors: Vec<bool> = (0..m.cols)
+        let with_vectors: Vec<bool> = (0..cols)
             .map(|i| trained[i] && cat.has_vector(i as u32))
             .collect();
         let cold_map = if cat.dim() == 0 {
@@ -474,7 +473,7 @@ impl AlsModel {
         let mut by_item: std::collections::HashMap<u32, Vec<(u32, f32)>> =
             touched_items.iter().map(|&i| (i, Vec::new())).collect();
         for (u, h) in users.histories().iter().enumerate() {
-            for it in h {
+            for it in h.iter() {
                 if let Some(v) = by_item.get_mut(&it.slot) {
                     v.push((u as u32, it.weight));
                 }

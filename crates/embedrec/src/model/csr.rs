@@ -2,6 +2,7 @@
 //! training algorithm.
 
 /// Interactions aggregated per (user, item), in compressed sparse rows.
+#[derive(Clone)]
 pub(crate) struct Csr {
     pub(crate) rows: usize,
     pub(crate) cols: usize,
@@ -13,14 +14,30 @@ pub(crate) struct Csr {
 impl Csr {
     /// Builds rows from `(col, weight)` lists, summing repeated columns.
     pub(crate) fn from_rows(rows: &[Vec<(u32, f32)>], cols: usize) -> Csr {
-        let mut indptr = Vec::with_capacity(rows.len() + 1);
-        let (mut indices, mut data) = (Vec::new(), Vec::new());
+        let nnz = rows.iter().map(Vec::len).sum();
+        Csr::build(rows.iter().map(|r| r.iter().copied()), cols, nnz)
+    }
+
+    /// Builds rows from `(col, weight)` sequences, summing repeated columns; `nnz` is the
+    /// number of pairs (or a bound on it). The matrix is the only allocation that grows with
+    /// the input, reserved once (one scratch row is reused).
+    pub(crate) fn build<R: IntoIterator<Item = (u32, f32)>>(
+        rows: impl IntoIterator<Item = R>,
+        cols: usize,
+        nnz: usize,
+    ) -> Csr {
+        let rows = rows.into_iter();
+        let mut indptr = Vec::with_capacity(rows.size_hint().0 + 1);
+        let (mut indices, mut data) = (Vec::with_capacity(nnz), Vec::with_capacity(nnz));
+        let mut scratch: Vec<(u32, f32)> = Vec::new();
         indptr.push(0);
         for r in rows {
-            let mut r = r.clone();
-            r.sort_unstable_by_key(|x| x.0);
-            for (c, w) in r {
-                if indices.len() > *indptr.last().unwrap() && *indices.last().unwrap() == c {
+            scratch.clear();
+            scratch.extend(r);
+            scratch.sort_unstable_by_key(|x| x.0);
+            let start = indices.len();
+            for &(c, w) in &scratch {
+                if indices.len() > start && *indices.last().unwrap() == c {
                     *data.last_mut().unwrap() += w;
                 } else {
                     indices.push(c);
@@ -29,13 +46,24 @@ impl Csr {
             }
             indptr.push(indices.len());
         }
+        indices.shrink_to_fit();
+        data.shrink_to_fit();
         Csr {
-            rows: rows.len(),
+            rows: indptr.len() - 1,
             cols,
             indptr,
             indices,
             data,
         }
+    }
+
+    /// Non-zeros per column.
+    pub(crate) fn col_counts(&self) -> Vec<u32> {
+        let mut n = vec![0u32; self.cols];
+        for &c in &self.indices {
+            n[c as usize] += 1;
+        }
+        n
     }
 
     pub(crate) fn row(&self, r: usize) -> (&[u32], &[f32]) {
@@ -54,13 +82,13 @@ impl Csr {
         let indptr = counts.clone();
         let mut next = counts;
         let mut indices = vec![0u32; self.indices.len()];
-        let mut data = vec![0f32; self.data.len()];
+        let mut out = vec![0f32; self.indices.len()];
         for r in 0..self.rows {
             let (cs, ws) = self.row(r);
             for (&c, &w) in cs.iter().zip(ws) {
                 let p = next[c as usize];
                 indices[p] = r as u32;
-                data[p] = w;
+                out[p] = w;
                 next[c as usize] += 1;
             }
         }
@@ -69,7 +97,7 @@ impl Csr {
             cols: self.rows,
             indptr,
             indices,
-            data,
+            data: out,
         }
     }
 }

@@ -54,16 +54,16 @@ impl Model {
     /// after every iteration; `false` cancels.
     pub(crate) fn train(
         spec: &ModelSpec,
-        m: &Csr,
+        m: Csr,
         cat: &Catalog,
         cb: &mut dyn FnMut(Progress) -> bool,
     ) -> Result<Model> {
         Ok(match spec {
             ModelSpec::Als(p) => Model::Als(AlsModel::train(m, p, cat, cb)?),
-            ModelSpec::ItemKnn(p) => Model::Knn(knn::fit_knn(m, p, cb)?),
-            ModelSpec::Ease(p) => Model::Ease(ease::fit_ease(m, p, cb)?),
+            ModelSpec::ItemKnn(p) => Model::Knn(knn::fit_knn(&m, p, cb)?),
+            ModelSpec::Ease(p) => Model::Ease(ease::fit_ease(&m, p, cb)?),
             ModelSpec::Popularity => {
-                let scores = popularity(m);
+                let scores = popularity(&m);
                 cb(Progress {
                     model: "popularity",
                     iteration: 1,

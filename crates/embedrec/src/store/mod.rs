@@ -4,6 +4,8 @@
 
 pub(crate) mod catalog;
 pub(crate) mod filter;
+pub(crate) mod history;
+pub(crate) mod id_column;
 pub(crate) mod ids;
 pub(crate) mod rows;
 pub(crate) mod tags;
@@ -12,7 +14,9 @@ pub(crate) mod users;
 pub use catalog::{Catalog, ItemAttrs};
 pub(crate) use catalog::{CatalogMeta, PreparedItem};
 pub use filter::{Filter, NumericRange};
+pub(crate) use history::Interaction;
+pub use id_column::IdColumn;
 pub use ids::MAX_ID_BYTES;
 pub use rows::VectorStorage;
 pub use users::MAX_WEIGHT;
-pub(crate) use users::{Interaction, Users, UsersMeta};
+pub(crate) use users::{Users, UsersMeta};

@@ -1,6 +1,7 @@
 //! Interaction histories per user and item popularity.
 
 use crate::store::catalog::Catalog;
+use crate::store::history::{EMPTY, History, Interaction};
 use crate::store::ids::MAX_ID_BYTES;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -10,19 +11,11 @@ use std::sync::Arc;
 /// catalog can hold, and ALS confidences (`alpha` is bounded too), stay finite in f32.
 pub const MAX_WEIGHT: f32 = 1e9;
 
-/// One stored interaction: catalog slot, positive weight, timestamp (seconds, host-defined epoch).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Interaction {
-    pub(crate) slot: u32,
-    pub(crate) weight: f32,
-    pub(crate) ts: i64,
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct Users {
     ids: Vec<Arc<str>>,
     by_id: HashMap<Arc<str>, u32>,
-    histories: Vec<Vec<Interaction>>,
+    histories: Vec<History>,
     /// Sum of interaction weights per catalog slot, grown only as far as the highest slot
     /// with an interaction (a catalog nobody has interacted with costs nothing here).
     popularity: Vec<f64>,
@@ -45,7 +38,7 @@ impl Users {
     }
 
     /// Every user's history, in user index order.
-    pub(crate) fn histories(&self) -> &[Vec<Interaction>] {
+    pub(crate) fn histories(&self) -> &[History] {
         &self.histories
     }
 
@@ -63,7 +56,7 @@ impl Users {
     pub(crate) fn meta(&self) -> UsersMeta {
         UsersMeta {
             users: self.ids.iter().map(|s| s.to_string()).collect(),
-            histories: self.histories.clone(),
+            histories: self.histories.iter().map(|h| h.iter().collect()).collect(),
         }
     }
 
@@ -92,9 +85,7 @@ impl Users {
             if users.ensure_user(&uid) as usize != u {
                 return Err(format!("user id {uid:?} appears twice"));
             }
-            for it in hist {
-                users.add(&uid, it);
-            }
+            users.append(u, hist.into_iter());
         }
         Ok(users)
     }
@@ -112,14 +103,17 @@ impl Users {
         self.by_id.get(user).copied()
     }
 
-    pub(crate) fn history(&self, user: &str) -> Option<&[Interaction]> {
-        self.by_id
-            .get(user)
-            .map(|&u| self.histories[u as usize].as_slice())
+    pub(crate) fn history(&self, user: &str) -> Option<&History> {
+        self.by_id.get(user).map(|&u| &self.histories[u as usize])
+    }
+
+    /// The history of a user, empty for one not stored.
+    pub(crate) fn history_or_empty(&self, user: &str) -> &History {
+        self.history(user).unwrap_or(&EMPTY)
     }
 
     /// The history of a stored user, or [`crate::Error::UnknownUser`].
-    pub(crate) fn require(&self, user: &str) -> crate::Result<&[Interaction]> {
+    pub(crate) fn require(&self, user: &str) -> crate::Result<&History> {
         self.history(user).ok_or_else(|| crate::Error::UnknownUser {
             id: user.to_string(),
         })
@@ -134,25 +128,92 @@ impl Users {
                 let id: Arc<str> = Arc::from(user);
                 self.ids.push(id.clone());
                 self.by_id.insert(id, u);
-                self.histories.push(Vec::new());
+                self.histories.push(History::default());
                 u
             }
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn add(&mut self, user: &str, it: Interaction) {
         let u = self.ensure_user(user);
+        self.append(u as usize, std::iter::once(it));
+    }
+
+    /// Appends a batch of `rows` interactions: row `r` is `it(r)` by stored user `user(r)`
+    /// (an index from [`Users::ensure_user`]). Each user's rows keep their order; a user's
+    /// first batch is stored without spare capacity.
+    pub(crate) fn add_batch(
+        &mut self,
+        rows: usize,
+        user: impl Fn(usize) -> u32,
+        it: impl Fn(usize) -> Interaction,
+    ) {
+        // Room for each user's rows first, so that a bulk load leaves no spare capacity.
+        let mut added = vec![0u32; self.ids.len()];
+        for r in 0..rows {
+            added[user(r) as usize] += 1;
+        }
+        let mut old = Vec::new();
+        for (u, &n) in added.iter().enumerate() {
+            if n > 0 {
+                old.push((u as u32, self.histories[u].len()));
+                self.histories[u].reserve(n as usize);
+            }
+        }
+        drop(added);
+        for r in 0..rows {
+            let it = it(r);
+            self.count(it);
+            self.histories[user(r) as usize].push(it);
+        }
+        self.total += rows;
+        for (u, len) in old {
+            self.count_reach(u as usize, len);
+        }
+    }
+
+    /// Adds an interaction's weight to its slot's popularity.
+    fn count(&mut self, it: Interaction) {
         let s = it.slot as usize;
         if self.popularity.len() <= s {
             self.popularity.resize(s + 1, 0.0);
             self.reach.resize(s + 1, 0);
         }
         self.popularity[s] += it.weight as f64;
-        if !self.histories[u as usize].iter().any(|i| i.slot == it.slot) {
-            self.reach[s] += 1;
+    }
+
+    /// Appends interactions to user `u`'s history and counts them in popularity and reach.
+    fn append(&mut self, u: usize, its: impl ExactSizeIterator<Item = Interaction>) {
+        self.histories[u].reserve(its.len());
+        let old = self.histories[u].len();
+        for it in its {
+            self.count(it);
+            self.histories[u].push(it);
+            self.total += 1;
         }
-        self.histories[u as usize].push(it);
-        self.total += 1;
+        self.count_reach(u, old);
+    }
+
+    /// Counts in `reach` the distinct slots that user `u`'s history gained after its first
+    /// `old` interactions.
+    fn count_reach(&mut self, u: usize, old: usize) {
+        let h = &self.histories[u];
+        // Reach: the distinct slots this user had not interacted with before.
+        let (before, added) = h.slots().split_at(old);
+        let mut fresh: Vec<u32> = added.to_vec();
+        fresh.sort_unstable();
+        fresh.dedup();
+        if before.len().saturating_mul(fresh.len()) <= 4096 {
+            fresh.retain(|s| !before.contains(s));
+        } else {
+            let mut had: Vec<u32> = before.to_vec();
+            had.sort_unstable();
+            fresh.retain(|s| had.binary_search(s).is_err());
+        }
+        for s in fresh {
+            self.reach[s as usize] += 1;
+        }
     }
 
     /// Forgets every interaction with these (removed) slots, so a recycled slot starts clean.
@@ -161,9 +222,7 @@ impl Users {
         sorted.sort_unstable();
         let mut removed = 0;
         for h in &mut self.histories {
-            let before = h.len();
-            h.retain(|i| sorted.binary_search(&i.slot).is_err());
-            removed += before - h.len();
+            removed += h.retain_slots(|s| sorted.binary_search(&s).is_err());
         }
         self.total -= removed;
         for &s in slots {
