@@ -135,3 +135,90 @@ fn knn_users_without_neighbour_scores_get_popularity() {
         "{r:?}"
     );
 }
+
+/// A log given in one call as dictionary-encoded columns, or in uneven pieces as plain
+/// slices, makes the same engine: the same counts, popularity and trained model (the items
+/// are created first, so that both engines give them the same slots).
+#[test]
+fn a_log_in_one_call_or_in_pieces_makes_the_same_engine() {
+    let (users, items) = log();
+    let weights: Vec<f32> = (0..users.len()).map(|r| 1.0 + (r % 4) as f32).collect();
+    let ts: Vec<i64> = (0..users.len() as i64).map(|r| r % 5 * 100).collect();
+    let config = || EngineConfig::new(0).with_threads(2);
+    let (whole, pieces) = (
+        Engine::new(config()).unwrap(),
+        Engine::new(config()).unwrap(),
+    );
+    let catalog: Vec<String> = (0..300).map(|i| format!("i{i}")).collect();
+    for e in [&whole, &pieces] {
+        e.upsert_attributes(&catalog, None).unwrap();
+    }
+    whole
+        .add_interaction_columns(
+            &IdColumn::from_ids(&users),
+            &IdColumn::from_ids(&items),
+            Some(&weights),
+            Some(&ts),
+        )
+        .unwrap();
+    let mut at = 0;
+    for (i, n) in [1, 7, 100, 3, 500].iter().cycle().enumerate() {
+        let end = (at + n + i).min(users.len());
+        let r = at..end;
+        pieces
+            .add_interactions(
+                &users[r.clone()],
+                &items[r.clone()],
+                Some(&weights[r.clone()]),
+                Some(&ts[r]),
+            )
+            .unwrap();
+        at = end;
+        if at == users.len() {
+            break;
+        }
+    }
+    let (a, b) = (whole.stats(), pieces.stats());
+    assert_eq!(
+        (a.items, a.users, a.interactions),
+        (b.items, b.users, b.interactions)
+    );
+    let none = RecommendOptions::default();
+    let popular = |e: &Engine| e.recommend_for_items::<&str>(&[], None, 20, &none).unwrap();
+    assert_eq!(popular(&whole), popular(&pieces));
+    let spec = ModelSpec::Als(AlsParams {
+        factors: 8,
+        iterations: 4,
+        ..Default::default()
+    });
+    for e in [&whole, &pieces] {
+        e.fit(&spec, None).unwrap();
+    }
+    for u in ["u0", "u7", "u45"] {
+        assert_eq!(
+            whole.recommend(u, 10, &none).unwrap(),
+            pieces.recommend(u, 10, &none).unwrap()
+        );
+    }
+    // A bad id is named by the first row that holds it; nothing is stored.
+    let err = whole
+        .add_interaction_columns(
+            &IdColumn::from_ids(&["a", "b", "", "c", ""]),
+            &IdColumn::from_ids(&["i0"; 5]),
+            None,
+            None,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("user_ids[2]"), "{err}");
+    assert_eq!(whole.stats().interactions, a.interactions);
+    assert!(
+        whole
+            .add_interaction_columns(
+                &IdColumn::from_ids(&["a"]),
+                &IdColumn::from_ids(&["i0", "i1"]),
+                None,
+                None
+            )
+            .is_err()
+    );
+}

@@ -83,3 +83,32 @@ test('items without vectors stay out of vector search', () => {
   assert.deepEqual(e.itemVector('t1'), q)
   assert.equal(e.itemVectors().ids.length, 50)
 })
+
+test('a log in one call or in pieces makes the same engine', async () => {
+  // One call (typed-array weights) or uneven pieces: the same counts, popularity and model.
+  const { users, items } = log()
+  const n = users.length
+  const w = Float32Array.from({ length: n }, (_, r) => 1 + (r % 4))
+  const whole = new Engine({ dim: 0, threads: 2 })
+  const pieces = new Engine({ dim: 0, threads: 2 })
+  const catalog = Array.from({ length: 300 }, (_, i) => i)
+  for (const e of [whole, pieces]) e.upsertItems(catalog, null)
+  whole.addInteractions(users, items, w)
+  for (let at = 0, step = 1; at < n; step *= 3) {
+    const end = Math.min(n, at + step)
+    pieces.addInteractions(users.slice(at, end), items.slice(at, end), Array.from(w.slice(at, end)))
+    at = end
+  }
+  const [a, b] = [whole.stats(), pieces.stats()]
+  assert.deepEqual([a.items, a.users, a.interactions], [300, 90, n])
+  assert.deepEqual([b.items, b.users, b.interactions], [300, 90, n])
+  assert.deepEqual(whole.recommendForItems([], 20), pieces.recommendForItems([], 20))
+  for (const e of [whole, pieces]) await e.fit('als', { factors: 8, iterations: 4 })
+  for (const u of [0, 7, 45]) assert.deepEqual(whole.recommend(u, 10), pieces.recommend(u, 10))
+  // A bad id is named by the first row that holds it; nothing is stored.
+  assert.throws(() => whole.addInteractions(['a', 'b', '', 'c', ''], [1, 1, 1, 1, 1]), {
+    code: 'INVALID_INPUT',
+    message: /user_ids\[2\]/,
+  })
+  assert.equal(whole.stats().interactions, n)
+})

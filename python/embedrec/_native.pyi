@@ -15,6 +15,7 @@ _FilterLike = Union["Filter", Mapping[str, Any], None]
 # Ids are str or int (numpy integers too); an id comes back as the type it went in as.
 _Id = Union[str, int]
 _Ids = Union[Sequence[_Id], npt.NDArray[np.integer[Any]]]
+_Weights = Union[Sequence[float], npt.NDArray[np.floating[Any]], npt.NDArray[np.integer[Any]]]
 _Hits = list[tuple[_Id, float]]
 
 @final
@@ -83,7 +84,7 @@ class Engine:
         self,
         user_ids: _Ids,
         item_ids: _Ids,
-        weights: Optional[Sequence[float]] = None,
+        weights: Optional[_Weights] = None,
         timestamps: Optional[Sequence[int]] = None,
     ) -> None: ...
     def recommend(self, user_id: _Id, k: int = ..., filter: _FilterLike = None, exclude_seen: bool = True, diversity: float = 0.0) -> _Hits: ...
@@ -91,7 +92,7 @@ class Engine:
     def recommend_for_items(
         self,
         items: _Ids,
-        weights: Optional[Sequence[float]] = None,
+        weights: Optional[_Weights] = None,
         k: int = ...,
         filter: _FilterLike = None,
         exclude_seen: bool = True,
@@ -139,7 +140,7 @@ _Split = tuple[dict[str, list[Any]], dict[str, list[Any]]]
 def holdout_split(
     user_ids: _Ids,
     item_ids: _Ids,
-    weights: Optional[Sequence[float]] = None,
+    weights: Optional[_Weights] = None,
     timestamps: Optional[Sequence[int]] = None,
     *,
     test_fraction: float = ...,
@@ -149,7 +150,7 @@ def holdout_split(
 def leave_last_out(
     user_ids: _Ids,
     item_ids: _Ids,
-    weights: Optional[Sequence[float]] = None,
+    weights: Optional[_Weights] = None,
     timestamps: Optional[Sequence[int]] = None,
     *,
     min_interactions: int = ...,

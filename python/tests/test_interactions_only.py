@@ -83,3 +83,33 @@ def test_items_without_vectors_stay_out_of_vector_search():
     assert np.array_equal(e.item_vector("t1"), q)
     ids, vectors = e.item_vectors()
     assert len(ids) == 50 and vectors.shape == (50, 4)
+
+
+def test_a_log_in_one_call_or_in_pieces_makes_the_same_engine():
+    # numpy columns (int64 ids, float32 weights read in place, a strided view too) in one
+    # call, or plain lists in uneven pieces: the same counts, popularity and model.
+    users, items = log(as_int=True)
+    n = len(users)
+    w = (1 + np.arange(2 * n) % 4).astype(np.float32)[::2]
+    whole, pieces = embedrec.Engine(dim=0, threads=2), embedrec.Engine(dim=0, threads=2)
+    for e in (whole, pieces):
+        e.upsert_items(list(range(300)))
+    whole.add_interactions(np.array(users), np.array(items, dtype=np.uint16), weights=w)
+    at, step = 0, 1
+    while at < n:
+        end = min(n, at + step)
+        pieces.add_interactions(users[at:end], items[at:end], weights=[float(x) for x in w[at:end]])
+        at, step = end, step * 3
+    a, b = whole.stats(), pieces.stats()
+    assert (a["items"], a["users"], a["interactions"]) == (b["items"], b["users"], b["interactions"]) == (300, 90, n)
+    assert whole.recommend_for_items([], k=20) == pieces.recommend_for_items([], k=20)
+    for e in (whole, pieces):
+        e.fit("als", factors=8, iterations=4, show_progress=False)
+    for u in (0, 7, 45):
+        assert whole.recommend(u, k=10) == pieces.recommend(u, k=10)
+    # A bad id is named by the first row that holds it; nothing is stored.
+    with pytest.raises(embedrec.InvalidInputError, match=r"user_ids\[2\]"):
+        whole.add_interactions(["a", "b", "", "c", ""], [1] * 5)
+    with pytest.raises(TypeError, match=r"item_ids\[1\]"):
+        whole.add_interactions(["a", "b"], [1, 2.5])
+    assert whole.stats()["interactions"] == n

@@ -486,7 +486,9 @@ impl PyEngine {
     }
 
     /// Records interactions (plays, likes...). Weights default to 1 and must be > 0;
-    /// timestamps are seconds (any epoch) and default to 0. Items must exist.
+    /// timestamps are seconds (any epoch) and default to 0. Unknown items join the catalog
+    /// without content vectors; users are created on first sight. numpy columns are read
+    /// at once (each distinct id converted once).
     #[pyo3(signature = (user_ids, item_ids, weights=None, timestamps=None))]
     fn add_interactions(
         &self,

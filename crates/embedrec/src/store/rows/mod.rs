@@ -182,6 +182,10 @@ impl RowBlock {
 
     /// The part of [`RowBlock::bytes`] that row headers take.
     fn head_bytes(&self) -> usize {
+        // Rows of no bytes (no vector, no links: an engine without content vectors).
+        if self.stride == 0 {
+            return 0;
+        }
         self.bytes() / self.stride * self.head * 4
     }
 
