@@ -20,6 +20,19 @@ pub(crate) fn interactions(
         .map_err(|e| to_py(py, e))
 }
 
+/// A log from the Python arguments of a split: id sequences, optional weights and times.
+fn log_of<'py>(
+    py: Python<'py>,
+    user_ids: &Bound<'py, PyAny>,
+    item_ids: &Bound<'py, PyAny>,
+    weights: Option<Weights<'py>>,
+    timestamps: Option<Timestamps>,
+) -> PyResult<Interactions> {
+    let (users, items) = (ids_of(user_ids, "user_ids")?, ids_of(item_ids, "item_ids")?);
+    let weights = weights.as_ref().map(|w| w.get().into_owned());
+    interactions(py, users, items, weights, timestamps.map(|t| t.0))
+}
+
 type Split<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>);
 
 fn split<'py>(py: Python<'py>, (a, b): (Interactions, Interactions)) -> PyResult<Split<'py>> {
@@ -45,16 +58,9 @@ pub(crate) fn holdout_split<'py>(
     timestamps: Option<Timestamps>,
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Split<'py>> {
-    let (user_ids, item_ids) = (ids_of(user_ids, "user_ids")?, ids_of(item_ids, "item_ids")?);
     let o = Options::new("", Style::Snake, kwargs(py, options)?).map_err(|e| to_py(py, e))?;
     let p = embedrec_host::holdout_params(o).map_err(|e| to_py(py, e))?;
-    let d = interactions(
-        py,
-        user_ids,
-        item_ids,
-        weights.as_ref().map(|w| w.get().into_owned()),
-        timestamps.map(|t| t.0),
-    )?;
+    let d = log_of(py, user_ids, item_ids, weights, timestamps)?;
     let parts = run(py, || {
         embedrec::eval::holdout_split(&d, p.test_fraction, p.min_interactions, p.seed)
     })?;
@@ -76,16 +82,9 @@ pub(crate) fn leave_last_out<'py>(
     timestamps: Option<Timestamps>,
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Split<'py>> {
-    let (user_ids, item_ids) = (ids_of(user_ids, "user_ids")?, ids_of(item_ids, "item_ids")?);
     let o = Options::new("", Style::Snake, kwargs(py, options)?).map_err(|e| to_py(py, e))?;
     let p = embedrec_host::leave_last_out_params(o).map_err(|e| to_py(py, e))?;
-    let d = interactions(
-        py,
-        user_ids,
-        item_ids,
-        weights.as_ref().map(|w| w.get().into_owned()),
-        timestamps.map(|t| t.0),
-    )?;
+    let d = log_of(py, user_ids, item_ids, weights, timestamps)?;
     let parts = run(py, || {
         embedrec::eval::leave_last_out(&d, p.min_interactions)
     })?;
