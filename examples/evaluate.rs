@@ -213,7 +213,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Some(s) => {
                 e.fit(s, None)?;
             }
-            None => e.clear_model(),
+            None => e.clear_model()?,
         }
         let secs = t.elapsed().as_secs_f64();
         let m = e.evaluate(&test, 10)?;

@@ -90,6 +90,24 @@ export declare class Engine {
    * damaged files.
    */
   static load(path: string): Promise<Engine>
+  /**
+   * Opens the engine stored at `path` in durable mode, creating it when the file does not
+   * exist (`dim` and engine options as for the constructor). Every acknowledged write is
+   * in the journal `<path>-wal` before the call returns; `fit` and `installFactors` are
+   * written by a checkpoint. `sync`: `'full'` (default), `'grouped'` (fsync at least every
+   * `syncIntervalMs`, default 100) or `'off'`; `checkpointBytes` (default 64 MiB). One
+   * process at a time opens an engine for writing; `close()` releases it.
+   */
+  static open(path: string, options?: (Partial<EngineOptions> & DurableOptions) | undefined | null): Engine
+  /** Durable mode: writes a new snapshot and empties the journal (readers keep running). */
+  checkpoint(): void
+  /**
+   * Durable mode: syncs and closes the journal and releases the writer's lock; later
+   * writes throw, reads keep working. A no-op for an engine in memory.
+   */
+  close(): void
+  /** Whether the engine was opened with `Engine.open` (writes go to a journal). */
+  get durable(): boolean
   /** Loads synchronously. */
   static loadSync(path: string): Engine
   /** The engine in its file format. */
@@ -147,6 +165,22 @@ export interface CacheStats {
 export interface ChosenModel {
   model: string
   params: Record<string, number | string>
+}
+
+/**
+ * How `Engine.open` syncs and checkpoints (with `Partial<EngineOptions>`, which creates
+ * the engine when the file does not exist).
+ */
+export interface DurableOptions {
+  /**
+   * "full" (default: fsync per acknowledged write), "grouped" (fsync at least every
+   * `syncIntervalMs`) or "off" (the OS writes back; a process crash loses nothing).
+   */
+  sync?: 'full' | 'grouped' | 'off'
+  /** Longest time between a write and its fsync with sync "grouped" (default 100 ms). */
+  syncIntervalMs?: number
+  /** Journal bytes after which a write triggers a checkpoint (default 64 MiB). */
+  checkpointBytes?: number
 }
 
 /** Engine configuration; every field but `dim` is optional and defaults to the core's value. */

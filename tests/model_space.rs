@@ -253,7 +253,7 @@ fn factors_export_and_install_round_trip() {
     assert!(msg.contains("item_factors[1][3]"), "{msg}");
     assert!(other.item_factors().unwrap() == before);
     // No factor model: a clear error.
-    other.clear_model();
+    other.clear_model().unwrap();
     let msg = other.item_factors().unwrap_err().to_string();
     assert!(msg.contains("model"), "{msg}");
 }

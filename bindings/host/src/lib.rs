@@ -19,7 +19,7 @@ pub use ids::{HostId, MAX_SAFE_INTEGER, host_id, id, ids, integer_id, json_id, s
 pub use options::{
     FitCall, SplitParams, engine_config, engine_options, factor_params, filter, fit_call,
     holdout_params, interactions as interactions_from, leave_last_out_params, model_spec,
-    recommend_call, recommend_options,
+    open_options, recommend_call, recommend_options,
 };
 pub use shape::{
     config, fit_report, hits, interactions, model_spec as spec_json, progress, ranking_metrics,

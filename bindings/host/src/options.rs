@@ -7,7 +7,7 @@ use embedrec::eval::{
 };
 use embedrec::{
     AlsParams, Confidence, EngineConfig, Error, Filter, IndexKind, KnnWeighting, Metric, ModelSpec,
-    RecommendOptions, Result, TuneOptions, VectorStorage,
+    OpenOptions, RecommendOptions, Result, SyncMode, TuneOptions, VectorStorage,
 };
 
 const ENGINE_KEYS: &[&str] = &[
@@ -33,6 +33,26 @@ pub fn engine_options(mut o: Options) -> Result<EngineConfig> {
         .take("dim")
         .ok_or_else(|| Error::invalid(f, "the vector dimension (an integer)", "nothing"))?;
     engine_config(&dim, o)
+}
+
+/// `Engine.open`'s options: how writes are synced (`sync`, `sync_interval_ms`), when to
+/// checkpoint (`checkpoint_bytes`), and — with `dim` — the configuration that creates the
+/// engine when the file does not exist.
+pub fn open_options(mut o: Options) -> Result<(Option<EngineConfig>, OpenOptions)> {
+    let mut open = OpenOptions::default();
+    let interval = o.usize("sync_interval_ms")?.map(|ms| ms as u64);
+    let sync = o.string("sync")?;
+    if sync.is_some() || interval.is_some() {
+        open.sync = SyncMode::parse(sync.as_deref().unwrap_or("full"), interval)?;
+    }
+    if let Some(b) = o.usize("checkpoint_bytes")? {
+        open.checkpoint_bytes = b as u64;
+    }
+    if o.has("dim") {
+        return Ok((Some(engine_options(o)?), open));
+    }
+    o.finish(&["dim", "sync", "sync_interval_ms", "checkpoint_bytes"])?;
+    Ok((None, open))
 }
 
 /// The engine configuration for `dim` and these options; every option left out keeps

@@ -564,6 +564,45 @@ impl JsEngine {
         CoreTask::spawn(move || Engine::load(&path).map(|e| Done::Engine(Arc::new(e))))
     }
 
+    /// Opens the engine stored at `path` in durable mode, creating it when the file does not
+    /// exist (`dim` and engine options as for the constructor). Every acknowledged write is
+    /// in the journal `<path>-wal` before the call returns; `fit` and `installFactors` are
+    /// written by a checkpoint. `sync`: `'full'` (default), `'grouped'` (fsync at least every
+    /// `syncIntervalMs`, default 100) or `'off'`; `checkpointBytes` (default 64 MiB). One
+    /// process at a time opens an engine for writing; `close()` releases it.
+    #[napi(
+        factory,
+        catch_unwind,
+        ts_args_type = "path: string, options?: (Partial<EngineOptions> & DurableOptions) | undefined | null"
+    )]
+    pub fn open(env: Env, path: String, options: Option<Unknown<'_>>) -> Result<Self> {
+        run(&env, || {
+            let o = Options::new("options", STYLE, opt("options", options)?)?;
+            let (create, open) = embedrec_host::open_options(o)?;
+            Engine::open(&path, create, open)
+        })
+        .map(|e| JsEngine { inner: Arc::new(e) })
+    }
+
+    /// Durable mode: writes a new snapshot and empties the journal (readers keep running).
+    #[napi(catch_unwind)]
+    pub fn checkpoint(&self, env: Env) -> Result<()> {
+        run(&env, || self.inner.checkpoint())
+    }
+
+    /// Durable mode: syncs and closes the journal and releases the writer's lock; later
+    /// writes throw, reads keep working. A no-op for an engine in memory.
+    #[napi(catch_unwind)]
+    pub fn close(&self, env: Env) -> Result<()> {
+        run(&env, || self.inner.close())
+    }
+
+    /// Whether the engine was opened with `Engine.open` (writes go to a journal).
+    #[napi(getter, catch_unwind)]
+    pub fn durable(&self) -> bool {
+        self.inner.is_durable()
+    }
+
     /// Loads synchronously.
     #[napi(factory, catch_unwind)]
     pub fn load_sync(env: Env, path: String) -> Result<Self> {
@@ -672,8 +711,8 @@ impl JsEngine {
 
     /// Removes the trained model.
     #[napi(catch_unwind)]
-    pub fn clear_model(&self) {
-        self.inner.clear_model()
+    pub fn clear_model(&self, env: Env) -> Result<()> {
+        run(&env, || self.inner.clear_model())
     }
 
     /// Ranking metrics at k on held-out interactions, on the libuv pool.

@@ -44,6 +44,20 @@ pub struct EngineOptions {
     pub vector_storage: Option<String>,
 }
 
+/// How `Engine.open` syncs and checkpoints (with `Partial<EngineOptions>`, which creates
+/// the engine when the file does not exist).
+#[napi(object)]
+pub struct DurableOptions {
+    /// "full" (default: fsync per acknowledged write), "grouped" (fsync at least every
+    /// `syncIntervalMs`) or "off" (the OS writes back; a process crash loses nothing).
+    #[napi(ts_type = "'full' | 'grouped' | 'off'")]
+    pub sync: Option<String>,
+    /// Longest time between a write and its fsync with sync "grouped" (default 100 ms).
+    pub sync_interval_ms: Option<u32>,
+    /// Journal bytes after which a write triggers a checkpoint (default 64 MiB).
+    pub checkpoint_bytes: Option<f64>,
+}
+
 /// An inclusive numeric range on an attribute.
 #[napi(object)]
 pub struct RangeFilter {

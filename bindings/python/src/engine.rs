@@ -612,6 +612,63 @@ impl PyEngine {
         run(py, || self.inner.save(&path))
     }
 
+    /// Opens the engine stored at ``path`` in durable mode, creating it when the file does
+    /// not exist (then ``dim`` and any engine option are required/accepted as in
+    /// ``Engine(...)``). Every acknowledged write (upserts, removals, interactions,
+    /// ``clear_model``) is in the journal ``<path>-wal`` before the call returns; ``fit``
+    /// and ``install_factors`` are written by a checkpoint. ``sync``: ``"full"`` (default:
+    /// fsync per write), ``"grouped"`` (fsync at least every ``sync_interval_ms``, default
+    /// 100) or ``"off"`` (the OS writes back; a process crash still loses nothing).
+    /// ``checkpoint_bytes`` (default 64 MiB): journal size that triggers a checkpoint.
+    /// One process at a time opens an engine for writing; ``close()`` (or leaving a
+    /// ``with`` block) releases it.
+    #[staticmethod]
+    #[pyo3(signature = (path, **options))]
+    fn open(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let o = Options::new("", Style::Snake, kwargs(py, options)?).map_err(|e| to_py(py, e))?;
+        let (create, open) = embedrec_host::open_options(o).map_err(|e| to_py(py, e))?;
+        Ok(PyEngine {
+            inner: run(py, || Engine::open(&path, create, open))?,
+        })
+    }
+
+    /// Durable mode: writes a new snapshot and empties the journal (readers keep running).
+    fn checkpoint(&self, py: Python<'_>) -> PyResult<()> {
+        run(py, || self.inner.checkpoint())
+    }
+
+    /// Durable mode: syncs and closes the journal and releases the writer's lock; later
+    /// writes raise, reads keep working. A no-op for an engine in memory.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        run(py, || self.inner.close())
+    }
+
+    /// Whether the engine was opened with ``Engine.open`` (writes go to a journal).
+    #[getter]
+    fn durable(&self) -> bool {
+        self.inner.is_durable()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Leaving a ``with`` block closes the engine (durable mode).
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _t: Option<&Bound<'_, PyAny>>,
+        _v: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+
     /// Loads an engine saved with ``save``. Raises CorruptFileError for damaged files.
     #[staticmethod]
     fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
@@ -780,8 +837,8 @@ impl PyEngine {
     }
 
     /// Removes the trained model (queries go back to content-vector profiles).
-    fn clear_model(&self) {
-        self.inner.clear_model()
+    fn clear_model(&self, py: Python<'_>) -> PyResult<()> {
+        run(py, || self.inner.clear_model())
     }
 
     /// Ranking metrics at k on held-out interactions (e.g. the ``test`` part of

@@ -1,12 +1,16 @@
 //! The file codec: the container of checksummed sections, reading sections from bytes or a
-//! file at offsets, and atomic replacement of a file. It knows nothing of the engine; each
+//! file at offsets, atomic replacement of a file, and the write-ahead journal's framing. It knows nothing of the engine; each
 //! type that is saved encodes and decodes its own section content.
 
 mod atomic;
+pub(crate) mod bytes;
 mod container;
+pub(crate) mod journal;
 mod source;
 
 pub(crate) use atomic::write_atomic;
 pub use container::{FORMAT_VERSION, MAGIC};
 pub(crate) use container::{read, write};
+pub(crate) use journal::Journal;
+pub use journal::{DEFAULT_SYNC_INTERVAL_MS, SyncMode};
 pub(crate) use source::{FileSource, SectionReader, Source};

@@ -90,6 +90,7 @@ impl Engine {
         params: &AlsParams,
     ) -> Result<()> {
         ModelSpec::Als(params.clone()).validate()?;
+        self.check_writable()?;
         let f = params.factors;
         check_matrix("item_factors", item_factors, item_ids.len(), f, "item_ids")?;
         if let Some((ids, x)) = &users {
@@ -137,7 +138,8 @@ impl Engine {
         st.factors = factors;
         drop(st);
         self.mutated();
-        Ok(())
+        // Durable mode: the installed model is in the snapshot a checkpoint writes.
+        self.checkpoint()
     }
 
     fn als_of(model: Option<&Model>) -> Result<&AlsModel> {

@@ -19,6 +19,7 @@ impl Engine {
         progress: Option<&mut (dyn FnMut(&Progress) -> bool + Send)>,
     ) -> Result<FitReport> {
         spec.validate()?;
+        self.check_writable()?;
         let t0 = Instant::now();
         let mut noop = |_: &Progress| true;
         let progress: &mut (dyn FnMut(&Progress) -> bool + Send) = match progress {
@@ -72,6 +73,8 @@ impl Engine {
         st.factors = factors;
         drop(st);
         self.mutated();
+        // Durable mode: the new model is in the snapshot a checkpoint writes.
+        self.checkpoint()?;
         Ok(report)
     }
 
@@ -93,11 +96,12 @@ impl Engine {
     }
 
     /// Removes the trained model: queries go back to content-vector profiles.
-    pub fn clear_model(&self) {
+    pub fn clear_model(&self) -> Result<()> {
+        self.check_writable()?;
         let mut st = self.state.write();
         st.model = None;
         st.factors = None;
-        drop(st);
         self.mutated();
+        self.journal_clear_model()
     }
 }

@@ -5,6 +5,7 @@ mod blocked;
 mod cache;
 pub(crate) mod config;
 mod diversity;
+mod durable;
 mod export;
 mod factors;
 mod fit;
@@ -19,6 +20,8 @@ mod writes;
 
 pub use cache::CacheStats;
 pub use config::{EngineConfig, IndexKind, MAX_DIM, MAX_EF, MAX_HNSW_M, MAX_K, MAX_THREADS};
+pub(crate) use durable::Durable;
+pub use durable::OpenOptions;
 pub use export::{MAX_FACTOR, Rows};
 pub(crate) use metrics::Op;
 pub use metrics::OpStats;
@@ -63,6 +66,8 @@ pub struct Engine {
     metrics: Metrics,
     pool: Pool,
     epoch: AtomicU64,
+    /// Durable mode's journal (`None` for an engine in memory).
+    durable: Option<Durable>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -142,6 +147,7 @@ impl Engine {
             metrics: Metrics::new(),
             state: RwLock::new(state),
             epoch: AtomicU64::new(0),
+            durable: None,
             ef_search: AtomicUsize::new(config.ef_search),
             config,
         }

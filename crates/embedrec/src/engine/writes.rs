@@ -54,6 +54,7 @@ impl Engine {
         attrs: Option<&[ItemAttrs]>,
     ) -> Result<()> {
         let out = self.timed(Op::Upsert, || {
+            self.check_writable()?;
             let (dim, metric) = (self.config.dim, self.config.metric);
             if let Some(a) = attrs {
                 check_len("attributes", ids.len(), a.len(), "id")?;
@@ -88,8 +89,9 @@ impl Engine {
             let mut st = self.state.write();
             self.apply_items(&mut st, &items)?;
             self.mutated();
-            Ok(())
+            self.journal_upsert(ids, vectors.as_ref(), attrs)
         });
+        self.after_write();
         // A large batch's transient buffers go back to the operating system.
         if ids.len() >= crate::util::memory::RELEASE_AFTER {
             crate::util::memory::release_free_memory();
@@ -166,7 +168,8 @@ impl Engine {
     /// Removes items. Unknown ids are an error ([`Error::UnknownItem`]) and nothing is removed.
     /// Interactions with removed items are forgotten. Returns the number removed.
     pub fn remove_items<S: AsRef<str>>(&self, ids: &[S]) -> Result<usize> {
-        self.timed(Op::Remove, || {
+        let out = self.timed(Op::Remove, || {
+            self.check_writable()?;
             let mut st = self.state.write();
             let mut slots = Vec::with_capacity(ids.len());
             for (i, id) in ids.iter().enumerate() {
@@ -191,8 +194,11 @@ impl Engine {
             }
             self.maybe_rebuild(&mut st)?;
             self.mutated();
+            self.journal_remove(ids)?;
             Ok(slots.len())
-        })
+        });
+        self.after_write();
+        out
     }
 
     /// Records interactions: `user_ids[i]` interacted with `item_ids[i]` with `weights[i]`
@@ -224,7 +230,8 @@ impl Engine {
         weights: Option<&[f32]>,
         timestamps: Option<&[i64]>,
     ) -> Result<()> {
-        self.timed(Op::AddInteractions, || {
+        let out = self.timed(Op::AddInteractions, || {
+            self.check_writable()?;
             let n = user_ids.len();
             if n > u32::MAX as usize {
                 return Err(Error::invalid(
@@ -308,7 +315,9 @@ impl Engine {
                 self.pool.install(|| fx.update(model, cat, &slots))??;
             }
             self.mutated();
-            Ok(())
-        })
+            self.journal_interactions(user_ids, item_ids, weights, timestamps)
+        });
+        self.after_write();
+        out
     }
 }

@@ -47,6 +47,14 @@ impl IdColumn {
         Ok(IdColumn { values, codes })
     }
 
+    /// A column from its parts; `None` when a code points past `values`.
+    pub(crate) fn from_parts(values: Vec<String>, codes: Vec<u32>) -> Option<IdColumn> {
+        codes
+            .iter()
+            .all(|&c| (c as usize) < values.len())
+            .then_some(IdColumn { values, codes })
+    }
+
     /// Rows in the column.
     pub fn len(&self) -> usize {
         self.codes.len()

@@ -29,6 +29,10 @@
 //!
 //! The hnsw_rs graph is never stored (it is rebuilt); its loader is never used.
 
+mod durable;
+
+pub use durable::journal_path;
+
 use crate::codec::{self, SectionReader, Source};
 use crate::engine::{Engine, EngineConfig};
 use crate::index::NativeHnsw;
@@ -92,45 +96,7 @@ fn bincode_config() -> impl bincode::config::Config {
 impl Engine {
     /// Serialises the whole engine into the embedrec file format (see [`crate::persist`]).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let config = self.config();
-        let st = self.state();
-        let meta = Meta {
-            config,
-            catalog: st.cat.meta(),
-            users: st.users.meta(),
-        };
-        let meta_bytes = bincode::serde::encode_to_vec(&meta, bincode_config())
-            .map_err(|e| Error::Internal(format!("cannot encode metadata: {e}")))?;
-        let mut vec_bytes = Vec::new();
-        st.cat.write_vectors(&mut vec_bytes);
-        let model_bytes = match &st.model {
-            Some(m) => Some(
-                bincode::serde::encode_to_vec(m, bincode_config())
-                    .map_err(|e| Error::Internal(format!("cannot encode model: {e}")))?,
-            ),
-            None => None,
-        };
-        let graph = st.index.to_bytes(&st.cat);
-        let vectorless: Vec<u8> = st
-            .cat
-            .vectorless_slots()
-            .iter()
-            .flat_map(|s| s.to_le_bytes())
-            .collect();
-        let mut sections: Vec<(u32, &[u8])> = vec![
-            (KIND_META, &meta_bytes),
-            (vector_section(st.cat.storage()).0, &vec_bytes),
-        ];
-        if !vectorless.is_empty() {
-            sections.push((KIND_VECTORLESS, &vectorless));
-        }
-        if let Some(mb) = &model_bytes {
-            sections.push((KIND_MODEL, mb));
-        }
-        if let Some(g) = &graph {
-            sections.push((KIND_GRAPH, g));
-        }
-        Ok(codec::write(&sections))
+        encode(self, &self.state())
     }
 
     /// Saves the engine to `path` atomically: a temporary file in the same directory is
@@ -170,6 +136,48 @@ impl Engine {
         engine.record(crate::engine::Op::Load, t.elapsed());
         Ok(engine)
     }
+}
+
+/// The file of an engine whose state the caller holds (a read guard).
+pub(crate) fn encode(e: &Engine, st: &crate::engine::State) -> Result<Vec<u8>> {
+    let config = e.config();
+    let meta = Meta {
+        config,
+        catalog: st.cat.meta(),
+        users: st.users.meta(),
+    };
+    let meta_bytes = bincode::serde::encode_to_vec(&meta, bincode_config())
+        .map_err(|e| Error::Internal(format!("cannot encode metadata: {e}")))?;
+    let mut vec_bytes = Vec::new();
+    st.cat.write_vectors(&mut vec_bytes);
+    let model_bytes = match &st.model {
+        Some(m) => Some(
+            bincode::serde::encode_to_vec(m, bincode_config())
+                .map_err(|e| Error::Internal(format!("cannot encode model: {e}")))?,
+        ),
+        None => None,
+    };
+    let graph = st.index.to_bytes(&st.cat);
+    let vectorless: Vec<u8> = st
+        .cat
+        .vectorless_slots()
+        .iter()
+        .flat_map(|s| s.to_le_bytes())
+        .collect();
+    let mut sections: Vec<(u32, &[u8])> = vec![
+        (KIND_META, &meta_bytes),
+        (vector_section(st.cat.storage()).0, &vec_bytes),
+    ];
+    if !vectorless.is_empty() {
+        sections.push((KIND_VECTORLESS, &vectorless));
+    }
+    if let Some(mb) = &model_bytes {
+        sections.push((KIND_MODEL, mb));
+    }
+    if let Some(g) = &graph {
+        sections.push((KIND_GRAPH, g));
+    }
+    Ok(codec::write(&sections))
 }
 
 /// Decodes and verifies a file. The graph section (when the configuration uses a stored

@@ -1,0 +1,140 @@
+//! Explicit little-endian encoding of plain values, for records whose layout is documented
+//! byte by byte (the journal's): a writer over a `Vec<u8>` and a bounds-checked reader that
+//! never trusts a length before checking it against the bytes left.
+
+/// Appends little-endian values.
+#[derive(Default)]
+pub(crate) struct Writer(pub(crate) Vec<u8>);
+
+impl Writer {
+    pub(crate) fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    pub(crate) fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    pub(crate) fn f32s(&mut self, v: &[f32]) {
+        for x in v {
+            self.0.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    pub(crate) fn f64(&mut self, v: f64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    pub(crate) fn u32s(&mut self, v: &[u32]) {
+        for x in v {
+            self.0.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    pub(crate) fn i64s(&mut self, v: &[i64]) {
+        for x in v {
+            self.0.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    /// A count: u32 (callers keep counts below 2³²).
+    pub(crate) fn len(&mut self, n: usize) {
+        self.u32(n as u32);
+    }
+    /// A string: its byte length (u32), then its UTF-8 bytes.
+    pub(crate) fn str(&mut self, s: &str) {
+        self.len(s.len());
+        self.0.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// Reads little-endian values; every read checks the bytes left.
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+type R<T> = std::result::Result<T, String>;
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, at: 0 }
+    }
+    fn take(&mut self, n: usize) -> R<&'a [u8]> {
+        if self.bytes.len() - self.at < n {
+            return Err(format!(
+                "{n} bytes wanted at offset {}, {} left",
+                self.at,
+                self.bytes.len() - self.at
+            ));
+        }
+        self.at += n;
+        Ok(&self.bytes[self.at - n..self.at])
+    }
+    pub(crate) fn u8(&mut self) -> R<u8> {
+        Ok(self.take(1)?[0])
+    }
+    pub(crate) fn u32(&mut self) -> R<u32> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    pub(crate) fn f64(&mut self) -> R<f64> {
+        Ok(f64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    /// A count of items of at least `item_bytes` bytes each, checked against the bytes left
+    /// (so a hostile count cannot make the caller reserve more than the record holds).
+    pub(crate) fn len(&mut self, item_bytes: usize) -> R<usize> {
+        let n = self.u32()? as usize;
+        if n.saturating_mul(item_bytes.max(1)) > self.bytes.len() - self.at {
+            return Err(format!("a count of {n} exceeds the bytes left"));
+        }
+        Ok(n)
+    }
+    pub(crate) fn f32s(&mut self, n: usize) -> R<Vec<f32>> {
+        let b = self.take(n.checked_mul(4).ok_or("too many values")?)?;
+        Ok(b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect())
+    }
+    pub(crate) fn u32s(&mut self, n: usize) -> R<Vec<u32>> {
+        let b = self.take(n.checked_mul(4).ok_or("too many values")?)?;
+        Ok(b.chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect())
+    }
+    pub(crate) fn i64s(&mut self, n: usize) -> R<Vec<i64>> {
+        let b = self.take(n.checked_mul(8).ok_or("too many values")?)?;
+        Ok(b.chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+            .collect())
+    }
+    pub(crate) fn str(&mut self) -> R<&'a str> {
+        let n = self.len(1)?;
+        std::str::from_utf8(self.take(n)?).map_err(|e| format!("a string is not UTF-8: {e}"))
+    }
+    /// Fails unless every byte was read.
+    pub(crate) fn finish(&self) -> R<()> {
+        if self.at != self.bytes.len() {
+            return Err(format!("{} bytes left over", self.bytes.len() - self.at));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_and_short_or_hostile_input_is_an_error() {
+        let mut w = Writer::default();
+        w.u8(1);
+        w.u32(7);
+        w.f64(-0.5);
+        w.str("héllo");
+        w.len(2);
+        w.f32s(&[1.5, 2.5]);
+        let mut r = Reader::new(&w.0);
+        assert_eq!((r.u8(), r.u32()), (Ok(1), Ok(7)));
+        assert_eq!((r.f64(), r.str()), (Ok(-0.5), Ok("héllo")));
+        let n = r.len(4).unwrap();
+        assert_eq!(r.f32s(n), Ok(vec![1.5, 2.5]));
+        assert!(r.finish().is_ok() && r.u8().is_err());
+        let hostile = [0xff, 0xff, 0xff, 0xff, 0];
+        assert!(Reader::new(&hostile).len(1).is_err());
+        assert!(Reader::new(&hostile).str().is_err());
+    }
+}
