@@ -106,6 +106,8 @@ impl SyncMode {
 #[derive(Debug)]
 pub(crate) struct Journal {
     file: File,
+    /// A second handle on the file, for fsyncs run outside the caller's locks.
+    sync_file: Arc<File>,
     path: PathBuf,
     len: u64,
     sync: SyncMode,
@@ -177,6 +179,7 @@ impl Journal {
             .map_err(io("open journal", path))?;
         file.seek(SeekFrom::Start(len))
             .map_err(io("seek journal", path))?;
+        let sync_file = Arc::new(file.try_clone().map_err(io("open journal", path))?);
         let (dirty, stop) = (
             Arc::new(AtomicBool::new(false)),
             Arc::new(AtomicBool::new(false)),
@@ -204,6 +207,7 @@ impl Journal {
         };
         Ok(Journal {
             file,
+            sync_file,
             path: path.to_path_buf(),
             len,
             sync,
@@ -218,9 +222,11 @@ impl Journal {
         self.len
     }
 
-    /// Appends a record; when this returns, the record is as durable as the mode promises.
-    /// On error the file is cut back to its previous length (best effort).
-    pub(crate) fn append(&mut self, kind: u32, payload: &[u8]) -> Result<()> {
+    /// Appends a record (written to the operating system); in [`SyncMode::Full`] the caller
+    /// then runs the returned [`PendingSync`] before acknowledging the write — outside its
+    /// locks, so readers never wait for the disk. On error the file is cut back to its
+    /// previous length (best effort).
+    pub(crate) fn append(&mut self, kind: u32, payload: &[u8]) -> Result<Option<PendingSync>> {
         let mut rec = Vec::with_capacity(FRAME + payload.len());
         let len = u32::try_from(payload.len())
             .ok()
@@ -242,18 +248,21 @@ impl Journal {
             .file
             .write_all(&rec)
             .map_err(io("write journal", &path))
-            .and_then(|_| match self.sync {
-                SyncMode::Full => self.file.sync_data().map_err(io("fsync journal", &path)),
+            .map(|_| match self.sync {
+                SyncMode::Full => Some(PendingSync {
+                    file: self.sync_file.clone(),
+                    path: path.clone(),
+                }),
                 SyncMode::Grouped { .. } => {
                     self.dirty.store(true, Ordering::Release);
-                    Ok(())
+                    None
                 }
-                SyncMode::Off => Ok(()),
+                SyncMode::Off => None,
             });
         match written {
-            Ok(()) => {
+            Ok(pending) => {
                 self.len += rec.len() as u64;
-                Ok(())
+                Ok(pending)
             }
             Err(e) => {
                 let _ = self.file.set_len(self.len);
@@ -261,6 +270,22 @@ impl Journal {
                 Err(e)
             }
         }
+    }
+}
+
+/// An fsync the caller owes before acknowledging a write ([`SyncMode::Full`]); it covers
+/// every record appended before it.
+#[derive(Debug)]
+pub(crate) struct PendingSync {
+    file: Arc<File>,
+    path: PathBuf,
+}
+
+impl PendingSync {
+    pub(crate) fn run(self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(io("fsync journal", &self.path))
     }
 }
 
@@ -322,7 +347,7 @@ mod tests {
         let path = dir.path().join("j");
         let base = [7u8; 32];
         let mut j = Journal::create(&path, &base, SyncMode::Full).unwrap();
-        j.append(1, b"one").unwrap();
+        j.append(1, b"one").unwrap().unwrap().run().unwrap();
         j.append(2, b"").unwrap();
         j.append(3, &[9; 1000]).unwrap();
         let full = j.len();

@@ -11,6 +11,6 @@ mod source;
 pub(crate) use atomic::write_atomic;
 pub use container::{FORMAT_VERSION, MAGIC};
 pub(crate) use container::{read, write};
-pub(crate) use journal::Journal;
 pub use journal::{DEFAULT_SYNC_INTERVAL_MS, SyncMode};
+pub(crate) use journal::{Journal, PendingSync};
 pub(crate) use source::{FileSource, SectionReader, Source};

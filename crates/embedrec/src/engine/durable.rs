@@ -6,7 +6,7 @@
 
 use super::{Engine, State};
 use crate::codec::bytes::{Reader, Writer};
-use crate::codec::{Journal, SyncMode};
+use crate::codec::{Journal, PendingSync, SyncMode};
 use crate::store::{IdColumn, ItemAttrs};
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2};
@@ -18,6 +18,13 @@ const UPSERT: u32 = 1;
 const REMOVE: u32 = 2;
 const INTERACTIONS: u32 = 3;
 const CLEAR_MODEL: u32 = 4;
+
+thread_local! {
+    /// The fsync a write on this thread owes before it returns (sync mode `full`): set when
+    /// its record is appended under the state's lock, run by [`Engine::after_write`] once
+    /// the lock is released, so readers never wait for the disk.
+    static OWED: std::cell::RefCell<Option<PendingSync>> = const { std::cell::RefCell::new(None) };
+}
 
 /// Writes a snapshot of the engine (its state held by the caller) and starts a new journal
 /// that continues it; returns the new journal.
@@ -127,11 +134,16 @@ impl Engine {
         let Some(journal) = j.as_mut() else {
             return self.check_writable();
         };
-        let out = journal.append(kind, &record().0);
-        if out.is_err() {
-            *j = None;
+        match journal.append(kind, &record().0) {
+            Ok(sync) => {
+                OWED.with(|o| *o.borrow_mut() = sync);
+                Ok(())
+            }
+            Err(e) => {
+                *j = None;
+                Err(e)
+            }
         }
-        out
     }
 
     /// Durable mode: syncs and closes the journal and releases the writer's lock, so another
@@ -149,13 +161,22 @@ impl Engine {
         synced
     }
 
-    /// After a write, outside the write lock: a checkpoint when the journal has grown past
-    /// its bound. A failed automatic checkpoint is retried after the next write (the write
-    /// itself is in the journal).
-    pub(super) fn after_write(&self) {
+    /// After a write, outside the write lock: the fsync it owes (sync mode `full`), then a
+    /// checkpoint when the journal has grown past its bound. A failed fsync fails the call
+    /// and closes the journal; a failed automatic checkpoint is retried after the next write
+    /// (the write itself is in the journal).
+    pub(super) fn after_write<T>(&self, out: Result<T>) -> Result<T> {
         let Some(d) = &self.durable else {
-            return;
+            return out;
         };
+        let sync = OWED.with(|o| o.borrow_mut().take());
+        let value = out?;
+        if let Some(sync) = sync
+            && let Err(e) = sync.run()
+        {
+            *d.journal.lock() = None;
+            return Err(e);
+        }
         let big = d
             .journal
             .lock()
@@ -164,6 +185,7 @@ impl Engine {
         if big {
             let _ = self.checkpoint();
         }
+        Ok(value)
     }
 
     /// Writes a new snapshot and starts an empty journal: from then on the journal's records

@@ -91,7 +91,7 @@ impl Engine {
             self.mutated();
             self.journal_upsert(ids, vectors.as_ref(), attrs)
         });
-        self.after_write();
+        let out = self.after_write(out);
         // A large batch's transient buffers go back to the operating system.
         if ids.len() >= crate::util::memory::RELEASE_AFTER {
             crate::util::memory::release_free_memory();
@@ -197,8 +197,7 @@ impl Engine {
             self.journal_remove(ids)?;
             Ok(slots.len())
         });
-        self.after_write();
-        out
+        self.after_write(out)
     }
 
     /// Records interactions: `user_ids[i]` interacted with `item_ids[i]` with `weights[i]`
@@ -317,7 +316,6 @@ impl Engine {
             self.mutated();
             self.journal_interactions(user_ids, item_ids, weights, timestamps)
         });
-        self.after_write();
-        out
+        self.after_write(out)
     }
 }
