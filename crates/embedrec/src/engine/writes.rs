@@ -299,19 +299,23 @@ impl Engine {
                 cat,
                 ..
             } = &mut *st;
-            let mut slots = slot_of;
-            slots.sort_unstable();
-            slots.dedup();
             if let Some(Model::Als(m)) = model {
-                // Incremental update of the users and items these interactions touch.
+                // Incremental update of the users and items these interactions touch (each
+                // item with its number of new interactions), then of the graphs over the
+                // item factors that moved.
+                let mut new = vec![0usize; slot_of.len()];
+                for &c in icodes {
+                    new[c as usize] += 1;
+                }
+                let items: Vec<(u32, usize)> = slot_of.iter().copied().zip(new).collect();
                 let mut touched_users = user_of;
                 touched_users.sort_unstable();
-                touched_users.dedup();
-                let (tu, ti) = (&touched_users, &slots);
-                self.pool.install(|| m.update(users, tu, ti))?;
-            }
-            if let (Some(model), Some(fx)) = (model, factors) {
-                self.pool.install(|| fx.update(model, cat, &slots))??;
+                let moved = self
+                    .pool
+                    .install(|| m.update(users, &touched_users, &items))?;
+                if let (Some(model), Some(fx)) = (model.as_ref(), factors) {
+                    self.pool.install(|| fx.update(model, cat, &moved))??;
+                }
             }
             self.mutated();
             self.journal_interactions(user_ids, item_ids, weights, timestamps)

@@ -23,6 +23,32 @@ pub(crate) struct AlsModel {
     pub(crate) cold_map: Option<Vec<f32>>,
     /// `users * factors`, kept current by incremental updates.
     pub(crate) user_factors: Vec<f32>,
+    /// `Xᵀ X` over the user factors for incremental item updates, kept current by rank-1
+    /// updates as user rows change (recomputed after as many updates as there are users,
+    /// so rounding cannot accumulate). Not saved: the first update after a load computes it.
+    #[serde(skip)]
+    pub(crate) xtx: Option<Gram>,
+}
+
+/// A Gram matrix maintained by rank-1 updates, with the number of updates since it was
+/// last computed in full.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Gram {
+    pub(crate) m: Vec<f32>,
+    pub(crate) updates: usize,
+}
+
+impl Gram {
+    /// Replaces row `old` by row `new` in the sum of outer products.
+    fn replace(&mut self, old: &[f32], new: &[f32]) {
+        let f = old.len();
+        for a in 0..f {
+            for b in 0..f {
+                self.m[a * f + b] += new[a] * new[b] - old[a] * old[b];
+            }
+        }
+        self.updates += 1;
+    }
 }
 
 pub(super) fn confidence(p: &AlsParams, w: f32) -> f32 {
@@ -286,6 +312,7 @@ impl AlsModel {
             yty,
             cold_map,
             user_factors: x,
+            xtx: None,
         };
         let cold: Vec<u32> = cat
             .live_slots()
@@ -312,31 +339,8 @@ impl AlsModel {
     /// The fold-in system of a history: `A = YᵀY + Σ (c−1) y yᵀ + λI`, `b = Σ c y`, and the
     /// `(slot, c)` of the history items that have factors; `None` when none has.
     fn system(&self, hist: &[(u32, f32)]) -> Option<FoldIn> {
-        let f = self.params.factors;
-        let mut a: Vec<f64> = self.yty.iter().map(|&v| v as f64).collect();
-        for d in 0..f {
-            a[d * f + d] += self.params.regularization as f64 + 1e-9;
-        }
-        let mut b = vec![0.0f64; f];
-        let mut used = Vec::new();
-        for &(s, w) in hist {
-            if s as usize >= self.trained.len() {
-                continue;
-            }
-            let yi = self.factor(s);
-            if yi.iter().all(|v| *v == 0.0) {
-                continue;
-            }
-            let c = confidence(&self.params, w) as f64;
-            used.push((s, c));
-            for p in 0..f {
-                b[p] += c * yi[p] as f64;
-                for q in 0..f {
-                    a[p * f + q] += (c - 1.0) * yi[p] as f64 * yi[q] as f64;
-                }
-            }
-        }
-        (!used.is_empty()).then_some((a, b, used))
+        let n = (self.trained.len() * self.params.factors).min(self.item_factors.len());
+        system(&self.item_factors[..n], &self.yty, &self.params, hist)
     }
 
     /// Exact fold-in of a user from `(slot, weight)` history (implicit's `recalculate_user`).
@@ -444,21 +448,68 @@ impl AlsModel {
     }
 }
 
+/// An item touched by new interactions is re-solved when they number at least 1/this of
+/// its distinct users (see [`AlsModel::update`]).
+pub(crate) const ITEM_RESOLVE_RATIO: usize = 100;
+
 /// A fold-in system: `A` (`f × f`), `b`, and the `(slot, confidence)` of the items used.
 type FoldIn = (Vec<f64>, Vec<f64>, Vec<(u32, f64)>);
 
+/// The fold-in system of one row against `rows` (`n * f`, their Gram matrix `gram`) from a
+/// `(row, weight)` history: rows past the end or all zero are skipped. `None` when none is
+/// usable.
+fn system(rows: &[f32], gram: &[f32], p: &AlsParams, hist: &[(u32, f32)]) -> Option<FoldIn> {
+    let f = p.factors;
+    let mut a: Vec<f64> = gram.iter().map(|&v| v as f64).collect();
+    for d in 0..f {
+        a[d * f + d] += p.regularization as f64 + 1e-9;
+    }
+    let mut b = vec![0.0f64; f];
+    let mut used = Vec::new();
+    for &(s, w) in hist {
+        let Some(yi) = rows.get(s as usize * f..(s as usize + 1) * f) else {
+            continue;
+        };
+        if yi.iter().all(|v| *v == 0.0) {
+            continue;
+        }
+        let c = confidence(p, w) as f64;
+        used.push((s, c));
+        for q in 0..f {
+            b[q] += c * yi[q] as f64;
+            for r in 0..f {
+                a[q * f + r] += (c - 1.0) * yi[q] as f64 * yi[r] as f64;
+            }
+        }
+    }
+    (!used.is_empty()).then_some((a, b, used))
+}
+
 impl AlsModel {
     /// Incremental update after new interactions: re-solve the touched users from their
-    /// histories, then the touched items from the users who interacted with them. Costs
-    /// O(users·f² + touched·(f³ + history)) — refit from time to time for the best model.
+    /// histories, then the touched items (`(slot, new interactions)`) from the users who
+    /// interacted with them — except items whose new interactions are under
+    /// 1/[`ITEM_RESOLVE_RATIO`] of their users, which keep their factors (a popular item's
+    /// re-solve reads every one of its users and barely moves it). Returns the items
+    /// re-solved. Costs
+    /// O(interactions + f²·(touched users + history of re-solved items) + touched·f³);
+    /// `XᵀX` is kept by rank-1 updates. Refit from time to time for the best model.
     pub(crate) fn update(
         &mut self,
         users: &crate::store::users::Users,
         touched_users: &[u32],
-        touched_items: &[u32],
-    ) {
+        touched_items: &[(u32, usize)],
+    ) -> Vec<u32> {
         let f = self.params.factors;
         self.user_factors.resize(users.len() * f, 0.0);
+        // New users' rows are zero, so they add nothing to a Gram matrix computed before.
+        let mut xtx = match self.xtx.take() {
+            Some(g) if g.m.len() == f * f && g.updates < users.len().max(1) => g,
+            _ => Gram {
+                m: gram(&self.user_factors, f, |_| true),
+                updates: 0,
+            },
+        };
         for &u in touched_users {
             let hist = aggregate(
                 users.histories()[u as usize]
@@ -466,12 +517,17 @@ impl AlsModel {
                     .map(|i| (i.slot, i.weight)),
             );
             if let Some(x) = self.fold_in(&hist) {
-                self.user_factors[u as usize * f..(u as usize + 1) * f].copy_from_slice(&x);
+                let row = &mut self.user_factors[u as usize * f..(u as usize + 1) * f];
+                xtx.replace(row, &x);
+                row.copy_from_slice(&x);
             }
         }
         // Item side: the same normal equations with the roles of users and items swapped.
-        let mut by_item: std::collections::HashMap<u32, Vec<(u32, f32)>> =
-            touched_items.iter().map(|&i| (i, Vec::new())).collect();
+        let mut by_item: std::collections::HashMap<u32, Vec<(u32, f32)>> = touched_items
+            .iter()
+            .filter(|&&(i, new)| users.reach(i) <= ITEM_RESOLVE_RATIO.saturating_mul(new))
+            .map(|&(i, _)| (i, Vec::new()))
+            .collect();
         for (u, h) in users.histories().iter().enumerate() {
             for it in h.iter() {
                 if let Some(v) = by_item.get_mut(&it.slot) {
@@ -479,33 +535,36 @@ impl AlsModel {
                 }
             }
         }
-        let xtx = gram(&self.user_factors, f, |_| true);
-        let swapped = AlsModel {
-            params: self.params.clone(),
-            item_factors: self.user_factors.clone(),
-            trained: vec![true; users.len()],
-            yty: xtx,
-            cold_map: None,
-            user_factors: Vec::new(),
-        };
+        let mut moved = Vec::with_capacity(by_item.len());
         for (i, us) in by_item {
-            if let Some(y) = swapped.fold_in(&aggregate(us.into_iter())) {
-                let i = i as usize;
-                if i < self.trained.len() {
-                    // Keep YᵀY current by rank-1 updates instead of recomputing it.
-                    let old: Vec<f32> = self.item_factors[i * f..(i + 1) * f].to_vec();
-                    let was = self.trained[i];
-                    for a in 0..f {
-                        for b in 0..f {
-                            let remove = if was { old[a] * old[b] } else { 0.0 };
-                            self.yty[a * f + b] += y[a] * y[b] - remove;
-                        }
-                    }
-                    self.item_factors[i * f..(i + 1) * f].copy_from_slice(&y);
-                    self.trained[i] = true;
+            let i = i as usize;
+            if i >= self.trained.len() {
+                continue;
+            }
+            let hist = aggregate(us.into_iter());
+            let Some((a, b, _)) = system(&self.user_factors, &xtx.m, &self.params, &hist) else {
+                continue;
+            };
+            let Some(y) = solve_spd(&a, &b, f) else {
+                continue;
+            };
+            let y: Vec<f32> = y.into_iter().map(|v| v as f32).collect();
+            // Keep YᵀY current by rank-1 updates instead of recomputing it.
+            let old: Vec<f32> = self.item_factors[i * f..(i + 1) * f].to_vec();
+            let was = self.trained[i];
+            for a in 0..f {
+                for b in 0..f {
+                    let remove = if was { old[a] * old[b] } else { 0.0 };
+                    self.yty[a * f + b] += y[a] * y[b] - remove;
                 }
             }
+            self.item_factors[i * f..(i + 1) * f].copy_from_slice(&y);
+            self.trained[i] = true;
+            moved.push(i as u32);
         }
+        self.xtx = Some(xtx);
+        moved.sort_unstable();
+        moved
     }
 }
 
@@ -528,6 +587,7 @@ impl AlsModel {
             yty,
             cold_map: None,
             user_factors,
+            xtx: None,
         }
     }
 

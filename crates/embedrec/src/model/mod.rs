@@ -436,6 +436,7 @@ mod tests {
             yty,
             cold_map: None,
             user_factors: vec![],
+            xtx: None,
         };
         let exact = model.fold_in(&[(0, 1.0), (3, 4.0)]).unwrap();
         for (a, b) in x.iter().zip(&exact) {
@@ -493,8 +494,17 @@ mod tests {
             yty,
             cold_map: None,
             user_factors,
+            xtx: None,
         };
-        m.update(&users, &[0, 1], &[2, 5]);
+        m.update(&users, &[0, 1], &[(2, 1), (5, 1)]);
+        m.update(&users, &[3], &[(1, 1)]);
+        // XᵀX follows the user rows that changed, without a full recomputation.
+        let xtx = m.xtx.clone().unwrap();
+        assert!(xtx.updates >= 3);
+        let full = gram(&m.user_factors, f, |_| true);
+        for (a, b) in xtx.m.iter().zip(&full) {
+            assert!((a - b).abs() < 1e-4, "{:?} vs {full:?}", xtx.m);
+        }
         assert!(
             m.trained[5],
             "an item with its first interactions becomes trained"
@@ -504,5 +514,42 @@ mod tests {
         for (a, b) in m.yty.iter().zip(&expect) {
             assert!((a - b).abs() < 1e-4, "{:?} vs {expect:?}", m.yty);
         }
+    }
+
+    /// A popular item gaining a few interactions keeps its factors (re-solving it would read
+    /// every one of its users); an item whose new interactions are a real share of its
+    /// users is re-solved.
+    #[test]
+    fn popular_items_keep_their_factors_after_a_few_interactions() {
+        use super::als::ITEM_RESOLVE_RATIO;
+        use crate::store::{Interaction, Users};
+        let mut users = Users::default();
+        let it = |slot| Interaction {
+            slot,
+            weight: 1.0,
+            ts: 0,
+        };
+        for u in 0..=ITEM_RESOLVE_RATIO {
+            users.add(&format!("u{u}"), it(0));
+            users.add(&format!("u{u}"), it(1 + (u % 2) as u32));
+        }
+        users.add("new", it(0));
+        users.add("new", it(2));
+        let f = 4;
+        let y: Vec<f32> = (0..3 * f).map(|i| 0.1 + (i % 5) as f32 / 10.0).collect();
+        let mut m = AlsModel::from_factors(
+            AlsParams {
+                factors: f,
+                ..Default::default()
+            },
+            y.clone(),
+            vec![true; 3],
+            vec![0.1; users.len() * f],
+        );
+        // Item 0 has 102 users, one of them new; item 2 has 51, one new.
+        let moved = m.update(&users, &[users.len() as u32 - 1], &[(0, 1), (2, 1)]);
+        assert_eq!(moved, vec![2]);
+        assert_eq!(m.item_factors[..f], y[..f]);
+        assert_ne!(m.item_factors[2 * f..], y[2 * f..]);
     }
 }

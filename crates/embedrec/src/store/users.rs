@@ -52,6 +52,11 @@ impl Users {
         self.reach.get(s).copied().unwrap_or(0) as f64 + w / (w + 1.0)
     }
 
+    /// Distinct users who interacted with a slot.
+    pub(crate) fn reach(&self, slot: u32) -> usize {
+        self.reach.get(slot as usize).copied().unwrap_or(0) as usize
+    }
+
     /// The users' fields of the META section.
     pub(crate) fn meta(&self) -> UsersMeta {
         UsersMeta {
