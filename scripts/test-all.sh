@@ -38,6 +38,6 @@ if [ -f node/package.json ]; then
   echo "== node"
   bash scripts/test-node.sh
 fi
-echo "== fuzz: the loader, sequences of operations and journals, 40 s each"
-bash scripts/fuzz.sh 40
+echo "== fuzz: the loader, sequences of operations and journals, 25 s each"
+bash scripts/fuzz.sh 25
 echo "== all tests passed"

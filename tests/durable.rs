@@ -155,6 +155,14 @@ fn a_journal_from_before_a_finished_checkpoint_is_not_applied_twice() {
     e.add_interactions(&["a", "b"], &["x", "y"], None, None)
         .unwrap();
     let old = std::fs::read(journal_path(&path)).unwrap();
+    // Saving to its own path is a checkpoint: the journal then names the new snapshot, and
+    // writes after it survive a reopen.
+    e.save(&path).unwrap();
+    e.add_interactions(&["c"], &["z"], None, None).unwrap();
+    drop(e);
+    let e = Engine::open(&path, None, OpenOptions::default()).unwrap();
+    assert_eq!(e.stats().interactions, 3);
+    e.remove_items(&["z"]).unwrap();
     e.checkpoint().unwrap();
     drop(e);
     // A crash after the new snapshot's rename, before the new journal replaced the old one.

@@ -111,6 +111,15 @@ impl Engine {
         self.durable.is_some()
     }
 
+    /// Whether `path` is the snapshot of this engine's durable mode (the same file).
+    pub(crate) fn is_own_snapshot(&self, path: &std::path::Path) -> bool {
+        let Some(d) = &self.durable else {
+            return false;
+        };
+        let same = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+        path == d.path || (same(path).is_some() && same(path) == same(&d.path))
+    }
+
     /// Fails when durable mode stopped after a failed journal write.
     pub(super) fn check_writable(&self) -> Result<()> {
         match &self.durable {

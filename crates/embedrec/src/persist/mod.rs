@@ -101,8 +101,13 @@ impl Engine {
 
     /// Saves the engine to `path` atomically: a temporary file in the same directory is
     /// written, fsynced and renamed over `path`, then the directory is fsynced. A crash at any
-    /// point leaves either the previous file or the new one.
+    /// point leaves either the previous file or the new one. An engine opened with
+    /// [`Engine::open`] saving to its own path checkpoints instead (a plain save there would
+    /// leave its journal continuing the replaced snapshot).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        if self.is_own_snapshot(path.as_ref()) {
+            return self.checkpoint();
+        }
         self.timed(crate::engine::Op::Save, || {
             let bytes = self.to_bytes()?;
             codec::write_atomic(path.as_ref(), &bytes)
