@@ -308,9 +308,9 @@ fn multi_chunk_sections_load_from_file_like_from_bytes() {
     let path = dir.path().join("big.embedrec");
     e.save(&path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
-    let (voff, vlen) = section(&bytes, 2).expect("vector section");
-    let (_, glen) = section(&bytes, 4).expect("graph section");
-    assert!(vlen > 1 << 20 && glen > 1 << 20, "{vlen} {glen}");
+    let (voff, vlen) = section(&bytes, 7).expect("rows section");
+    assert!(section(&bytes, 4).is_some(), "graph section");
+    assert!(vlen > 1 << 20, "{vlen}");
     let (from_file, from_mem) = (
         Engine::load(&path).unwrap(),
         Engine::from_bytes(&bytes).unwrap(),
@@ -332,22 +332,30 @@ fn multi_chunk_sections_load_from_file_like_from_bytes() {
     let err = Engine::load(&path).unwrap_err();
     assert!(
         matches!(&err, Error::Corrupt { section, reason, .. }
-            if section == "item_vectors" && reason.contains("checksum")),
+            if section == "rows" && reason.contains("checksum")),
         "{err}"
     );
 }
 
-/// Int8 vector storage: the engine keeps codes (a quarter of the bytes), saves them in their
-/// own section kind, loads them back with identical answers and vectors, and refuses codes or
-/// scales a save never writes.
+/// Int8 vector storage: the engine keeps codes (a quarter of the bytes), saves them in its
+/// rows with a scale per row, loads them back with identical answers and vectors, and
+/// refuses codes or scales a save never writes.
 #[test]
 fn int8_storage_round_trips_and_hostile_codes_are_rejected() {
     let e = sample_stored(VectorStorage::Int8);
     assert_eq!(e.config().vector_storage, VectorStorage::Int8);
     let bytes = e.to_bytes().unwrap();
-    assert!(section(&bytes, 2).is_none(), "no f32 vector section");
-    let (off, len) = section(&bytes, 5).expect("code section");
-    assert_eq!(len, 300 * (4 + 8));
+    let (off, len) = section(&bytes, 7).expect("rows section");
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap()) as usize;
+    // The shape page: storage 1 (int8), dim, rows, link entries, body bytes, stride.
+    assert_eq!(&bytes[off..off + 8], b"ROWS\x01\0\0\0");
+    let (head, stride) = (u64_at(off + 24), u64_at(off + 40));
+    assert_eq!((u64_at(off + 8), u64_at(off + 16)), (8, 300));
+    // Codes take 16 bytes a row (8 rounded up), headers 4 bytes per link entry; the
+    // scales (cosine: no squared norms) end the section.
+    assert_eq!(stride, head * 4 + 16);
+    assert_eq!(len, 4096 + (300 * stride).div_ceil(64) * 64 + 300 * 4);
+    let scales = off + len - 300 * 4;
     let l = Engine::from_bytes(&bytes).unwrap();
     assert_eq!(l.config(), e.config());
     assert_eq!(l.item_vector("t7").unwrap(), e.item_vector("t7").unwrap());
@@ -355,30 +363,83 @@ fn int8_storage_round_trips_and_hostile_codes_are_rejected() {
         l.search(&[1.0; 8], 10, None).unwrap(),
         e.search(&[1.0; 8], 10, None).unwrap()
     );
-    let f32_len = section(&sample().to_bytes().unwrap(), 2).unwrap().1;
-    assert_eq!(f32_len, 300 * 8 * 4);
-    // Slot 0's row: scale, then 8 codes.
+    // Slot 0's codes follow its header; its scale is the first of the tail.
     for (what, at, value, needle) in [
-        ("code -128", off + 4, vec![0x80u8], "-128"),
-        ("NaN scale", off, f32::NAN.to_le_bytes().to_vec(), "scale"),
+        ("code -128", off + 4096 + head * 4 + 3, vec![0x80u8], "-128"),
+        (
+            "NaN scale",
+            scales,
+            f32::NAN.to_le_bytes().to_vec(),
+            "scale",
+        ),
         (
             "negative scale",
-            off,
+            scales,
             (-1.0f32).to_le_bytes().to_vec(),
             "scale",
         ),
     ] {
         let mut bad = bytes.clone();
         bad[at..at + value.len()].copy_from_slice(&value);
-        fix_section_crc(&mut bad, 5);
+        fix_section_crc(&mut bad, 7);
         match Engine::from_bytes(&bad) {
             Err(Error::Corrupt {
                 section, reason, ..
             }) => assert!(
-                section == "item_codes" && reason.contains(needle),
+                section == "rows" && reason.contains(needle),
                 "{what}: {section}: {reason}"
             ),
             other => panic!("{what}: {other:?}"),
         }
+    }
+}
+
+/// The answers a file in `tests/data/format-v1` must give (written with it by the last
+/// build that wrote format version 1; see `generate.rs` there).
+fn v1_answers(e: &Engine) -> String {
+    let q = [0.3, -0.2, 0.1, 0.5, -0.4, 0.2, 0.0, 0.1];
+    let show = |h: Vec<Hit>| ids(&h).join(" ");
+    let f = Filter::new()
+        .tags_any(["jazz"])
+        .range("year", Some(1990.0), None);
+    let o = RecommendOptions::default();
+    format!(
+        "len {}\nsearch {}\nfiltered {}\nsimilar {}\nrecommend {}\n",
+        e.len(),
+        show(e.search(&q, 10, None).unwrap()),
+        show(e.search(&q, 10, Some(&f)).unwrap()),
+        show(e.similar("i7", 5, None).unwrap()),
+        show(e.recommend("u3", 5, &o).unwrap()),
+    )
+}
+
+/// Files of format version 1 still load (from a file and from bytes) with the answers they
+/// gave when written, and are saved again as version 2 with the same answers.
+#[test]
+fn version_1_files_still_load() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/format-v1");
+    for name in ["cosine-als", "l2-int8"] {
+        let path = data.join(format!("{name}.embedrec"));
+        let want = std::fs::read_to_string(data.join(format!("{name}.answers"))).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            &bytes[8..10],
+            &1u16.to_le_bytes(),
+            "{name} is a version-1 file"
+        );
+        let e = Engine::load(&path).unwrap();
+        assert_eq!(v1_answers(&e), want, "{name}");
+        assert_eq!(
+            v1_answers(&Engine::from_bytes(&bytes).unwrap()),
+            want,
+            "{name}"
+        );
+        let v2 = e.to_bytes().unwrap();
+        assert_eq!(&v2[8..10], &2u16.to_le_bytes());
+        assert_eq!(
+            v1_answers(&Engine::from_bytes(&v2).unwrap()),
+            want,
+            "{name} again"
+        );
     }
 }

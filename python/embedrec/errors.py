@@ -47,6 +47,10 @@ class EmbedrecIOError(EmbedrecError, OSError):
     """Reading or writing a file failed."""
 
 
+class ReadOnlyError(EmbedrecError):
+    """A write was refused: the engine was opened with ``read_only=True``."""
+
+
 class CancelledError(EmbedrecError):
     """Training was cancelled by its progress callback."""
 

@@ -93,6 +93,7 @@ pub fn stats(style: Style, s: &EngineStats) -> J {
             ("index", json!(s.index)),
             ("index_memory_bytes", json!(s.index_memory_bytes)),
             ("vector_memory_bytes", json!(s.vector_memory_bytes)),
+            ("mapped_bytes", json!(s.mapped_bytes)),
             ("epoch", json!(s.epoch)),
             ("threads", json!(s.threads)),
             ("model", json!(s.model)),

@@ -324,6 +324,8 @@ pub struct EngineStats {
     pub index_memory_bytes: f64,
     /// Bytes held by the item vectors (f32 rows or int8 codes).
     pub vector_memory_bytes: f64,
+    /// Bytes of the memory-mapped file a read-only engine serves from (0 otherwise).
+    pub mapped_bytes: f64,
     pub epoch: f64,
     pub threads: u32,
     pub model: Option<String>,

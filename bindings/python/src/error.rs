@@ -16,6 +16,7 @@ fn class_name(e: &Error) -> &'static str {
         Error::Corrupt { .. } => "CorruptFileError",
         Error::UnsupportedVersion { .. } => "UnsupportedVersionError",
         Error::Io { .. } => "EmbedrecIOError",
+        Error::ReadOnly { .. } => "ReadOnlyError",
         Error::Cancelled { .. } => "CancelledError",
         Error::Internal(_) => "InternalError",
         // Error is #[non_exhaustive]: kinds added later still surface as EmbedrecError.

@@ -130,6 +130,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A write was refused: the engine was opened read-only.
+    #[error(
+        "read-only engine (opened read-only from {path:?}): {op} refused; open it without read_only to write"
+    )]
+    ReadOnly {
+        /// The refused operation.
+        op: &'static str,
+        /// The file the engine was opened from.
+        path: PathBuf,
+    },
     /// Work stopped because the caller asked (a progress callback returned `false`).
     #[error("cancelled: {what}")]
     Cancelled {
@@ -155,6 +165,7 @@ impl Error {
             Error::Corrupt { .. } => "CORRUPT",
             Error::UnsupportedVersion { .. } => "UNSUPPORTED_VERSION",
             Error::Io { .. } => "IO",
+            Error::ReadOnly { .. } => "READ_ONLY",
             Error::Cancelled { .. } => "CANCELLED",
             Error::Internal(_) => "INTERNAL",
         }

@@ -13,6 +13,22 @@ use std::path::Path;
 /// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename,
 /// directory fsync). On error the temp file is removed and `path` is untouched.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |f| {
+        f.write_all(bytes).map_err(|source| Error::Io {
+            op: "write",
+            path: path.to_path_buf(),
+            source,
+        })
+    })
+}
+
+/// Writes `path` atomically with what `fill` writes into the (empty) temp file, then
+/// fsync, rename and directory fsync. On error the temp file is removed and `path` is
+/// untouched.
+pub(crate) fn write_atomic_with<T>(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> Result<T>,
+) -> Result<T> {
     let io = |op: &'static str, p: &Path| {
         let p = p.to_path_buf();
         move |source| Error::Io {
@@ -34,7 +50,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     remove_stale(&dir, &prefix);
     let (tmp, mut f) = create_temp(&dir, &prefix).map_err(io("create temp file", &dir))?;
     let result = (|| {
-        f.write_all(bytes).map_err(io("write", &tmp))?;
+        let out = fill(&mut f)?;
         f.sync_all().map_err(io("fsync", &tmp))?;
         drop(f);
         std::fs::rename(&tmp, path).map_err(io("rename", path))?;
@@ -43,7 +59,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         if let Ok(d) = std::fs::File::open(&dir) {
             d.sync_all().map_err(io("fsync directory", &dir))?;
         }
-        Ok(())
+        Ok(out)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

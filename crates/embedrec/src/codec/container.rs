@@ -1,27 +1,36 @@
-//! The container: a 32-byte header, a table of sections, then the sections back to back.
-//! It knows sizes, offsets and checksums, not what a section holds (see `persist`).
+//! The container: a 32-byte header, a table of sections, then the sections. It knows
+//! sizes, offsets and checksums, not what a section holds (see `persist`).
 //!
 //! ```text
 //! offset  size  field
 //! 0       8     magic  b"EMBEDREC"
-//! 8       2     format version (u16 LE) = 1
+//! 8       2     format version (u16 LE): 2 (1 is still read)
 //! 10      2     flags (u16 LE) = 0
 //! 12      4     section count (u32 LE), at most 16
 //! 16      8     total file length (u64 LE)
 //! 24      4     CRC-32 of the section table
 //! 28      4     CRC-32 of bytes 0..28
 //! 32      32*n  section table: kind u32 | reserved u32 | offset u64 | length u64 | CRC-32 u32 | reserved u32
-//! ...           sections, in table order, without gaps or overlaps
+//! ...           sections, in table order: version 2 starts each on a 4096-byte page
+//!               boundary (the first at 4096; zero padding between), version 1 put them back
+//!               to back
 //! ```
+//!
+//! Version 2 is written by streaming each section into the file (the table is written
+//! last, at the start), so a save never holds the file in memory, and its page-aligned
+//! sections can be mapped and used in place.
 
 use super::source::{SectionReader, Source};
 use crate::{Error, Result};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"EMBEDREC";
-/// Format version written and read by this build.
-pub const FORMAT_VERSION: u16 = 1;
+/// Format version written by this build (it also reads version 1).
+pub const FORMAT_VERSION: u16 = 2;
+/// Sections of a version-2 file start on multiples of this.
+pub(crate) const PAGE: u64 = 4096;
 const HEADER: usize = 32;
 const ENTRY: usize = 32;
 const MAX_SECTIONS: usize = 16;
@@ -36,36 +45,101 @@ fn u64_at(b: &[u8], o: usize) -> u64 {
     u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"))
 }
 
-/// The whole file for these `(kind, bytes)` sections, in order.
-pub(crate) fn write(sections: &[(u32, &[u8])]) -> Vec<u8> {
-    let table_len = ENTRY * sections.len();
-    let total = HEADER + table_len + sections.iter().map(|(_, d)| d.len()).sum::<usize>();
-    let mut table = Vec::with_capacity(table_len);
-    let mut offset = (HEADER + table_len) as u64;
-    for (kind, data) in sections {
-        table.extend_from_slice(&kind.to_le_bytes());
-        table.extend_from_slice(&0u32.to_le_bytes());
-        table.extend_from_slice(&offset.to_le_bytes());
-        table.extend_from_slice(&(data.len() as u64).to_le_bytes());
-        table.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
-        table.extend_from_slice(&0u32.to_le_bytes());
-        offset += data.len() as u64;
+/// Writes a version-2 file section by section to `w`: the first page is reserved for the
+/// header and table, each section is padded to a page boundary and streamed with its
+/// checksum computed on the way, and [`ContainerWriter::finish`] writes the table.
+pub(crate) struct ContainerWriter<W: Write + Seek> {
+    w: W,
+    pos: u64,
+    /// Per section: kind, offset, length, checksum.
+    entries: Vec<(u32, u64, u64, u32)>,
+}
+
+/// Counts and checksums what passes through.
+struct Tally<'a> {
+    w: &'a mut dyn Write,
+    n: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl Write for Tally<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.w.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.n += n as u64;
+        Ok(n)
     }
-    let mut out = Vec::with_capacity(total);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&(sections.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(total as u64).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&table).to_le_bytes());
-    let hcrc = crc32fast::hash(&out[..28]);
-    out.extend_from_slice(&hcrc.to_le_bytes());
-    out.extend_from_slice(&table);
-    for (_, data) in sections {
-        out.extend_from_slice(data);
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.w.flush()
     }
-    debug_assert_eq!(out.len(), total);
-    out
+}
+
+impl<W: Write + Seek> ContainerWriter<W> {
+    /// Starts a file at the current end of `w` (which must be empty).
+    pub(crate) fn new(mut w: W) -> std::io::Result<Self> {
+        w.write_all(&[0; PAGE as usize])?;
+        Ok(ContainerWriter {
+            w,
+            pos: PAGE,
+            entries: Vec::new(),
+        })
+    }
+
+    /// Appends a section of `kind` whose bytes `content` writes.
+    pub(crate) fn section(
+        &mut self,
+        kind: u32,
+        content: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        assert!(self.entries.len() < MAX_SECTIONS, "too many sections");
+        let pad = self.pos.next_multiple_of(PAGE) - self.pos;
+        self.w.write_all(&vec![0; pad as usize])?;
+        self.pos += pad;
+        let mut t = Tally {
+            w: &mut self.w,
+            n: 0,
+            crc: crc32fast::Hasher::new(),
+        };
+        content(&mut t)?;
+        let (n, crc) = (t.n, t.crc.finalize());
+        self.entries.push((kind, self.pos, n, crc));
+        self.pos += n;
+        Ok(())
+    }
+
+    /// Writes the header and table; returns the writer and the 32-byte header (which
+    /// identifies the file: it covers the table, which covers every section's checksum).
+    pub(crate) fn finish(mut self) -> std::io::Result<(W, [u8; HEADER])> {
+        let mut table = Vec::with_capacity(ENTRY * self.entries.len());
+        for &(kind, offset, len, crc) in &self.entries {
+            table.extend_from_slice(&kind.to_le_bytes());
+            table.extend_from_slice(&0u32.to_le_bytes());
+            table.extend_from_slice(&offset.to_le_bytes());
+            table.extend_from_slice(&len.to_le_bytes());
+            table.extend_from_slice(&crc.to_le_bytes());
+            table.extend_from_slice(&0u32.to_le_bytes());
+        }
+        let mut head = [0u8; HEADER];
+        head[..8].copy_from_slice(MAGIC);
+        head[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        head[12..16].copy_from_slice(&(self.entries.len() as u32).to_le_bytes());
+        head[16..24].copy_from_slice(&self.pos.to_le_bytes());
+        head[24..28].copy_from_slice(&crc32fast::hash(&table).to_le_bytes());
+        let hcrc = crc32fast::hash(&head[..28]);
+        head[28..32].copy_from_slice(&hcrc.to_le_bytes());
+        self.w.seek(SeekFrom::Start(0))?;
+        self.w.write_all(&head)?;
+        self.w.write_all(&table)?;
+        self.w.seek(SeekFrom::Start(self.pos))?;
+        self.w.flush()?;
+        Ok((self.w, head))
+    }
+}
+
+/// The sections of a file and its format version.
+pub(crate) struct Contents<'a> {
+    pub(crate) version: u16,
+    pub(crate) sections: Vec<Section<'a>>,
 }
 
 /// One entry of the section table, with a reader over its bytes.
@@ -84,7 +158,7 @@ pub(crate) fn read<'a>(
     src: &'a dyn Source,
     path: &Path,
     name_of: impl Fn(u32) -> Option<&'static str>,
-) -> Result<Vec<Section<'a>>> {
+) -> Result<Contents<'a>> {
     let corrupt = |section: &str, reason: String| Error::Corrupt {
         path: path.to_path_buf(),
         section: section.to_string(),
@@ -115,7 +189,7 @@ pub(crate) fn read<'a>(
         ));
     }
     let version = u16_at(&b, 8);
-    if version != FORMAT_VERSION {
+    if !(1..=FORMAT_VERSION).contains(&version) {
         return Err(Error::UnsupportedVersion {
             path: path.to_path_buf(),
             found: version,
@@ -165,11 +239,29 @@ pub(crate) fn read<'a>(
                 format!("entry {i} has unknown section kind {kind}"),
             )
         })?;
-        if off != expected_offset {
+        // Version 1: back to back; version 2: at the first page boundary from the end of
+        // the table or the previous section.
+        let start = if version == 1 {
+            expected_offset
+        } else {
+            expected_offset.next_multiple_of(PAGE)
+        };
+        if off != start {
             return Err(corrupt(
                 name,
-                format!("starts at {off}, expected {expected_offset} (gap or overlap)"),
+                format!("starts at {off}, expected {start} (gap or overlap)"),
             ));
+        }
+        // The padding before a section is zeros (no checksum covers it; any other byte is
+        // damage).
+        if start > expected_offset {
+            let pad = read(expected_offset, (start - expected_offset) as usize, name)?;
+            if pad.iter().any(|&b| b != 0) {
+                return Err(corrupt(
+                    name,
+                    "padding before the section is not zeros".into(),
+                ));
+            }
         }
         let end = off.checked_add(len).filter(|&e| e <= size).ok_or_else(|| {
             corrupt(
@@ -190,5 +282,5 @@ pub(crate) fn read<'a>(
             "bytes after the last section".into(),
         ));
     }
-    Ok(sections)
+    Ok(Contents { version, sections })
 }

@@ -8,9 +8,9 @@ mod container;
 pub(crate) mod journal;
 mod source;
 
-pub(crate) use atomic::write_atomic;
+pub(crate) use atomic::{write_atomic, write_atomic_with};
+pub(crate) use container::{ContainerWriter, read};
 pub use container::{FORMAT_VERSION, MAGIC};
-pub(crate) use container::{read, write};
 pub use journal::{DEFAULT_SYNC_INTERVAL_MS, SyncMode};
 pub(crate) use journal::{Journal, PendingSync};
-pub(crate) use source::{FileSource, SectionReader, Source};
+pub(crate) use source::{FileSource, MappedSource, SectionReader, Source, open_regular};

@@ -1,7 +1,9 @@
 //! Reading a file's sections: where the bytes come from ([`Source`]) and a checksummed,
 //! chunked reader of one section ([`SectionReader`]).
 
+use crate::util::mapped::Mapping;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Where a file's bytes come from: the bytes themselves ([`Engine::from_bytes`]) or an open
 /// file read at offsets ([`Engine::load`]). Large sections are streamed from it in chunks into
@@ -14,6 +16,26 @@ pub(crate) trait Source: Sync {
     fn size(&self) -> u64;
     /// Fills `buf` from offset `off`; an error when the bytes are not there (any more).
     fn read_at(&self, off: u64, buf: &mut [u8]) -> std::io::Result<()>;
+    /// The mapping when the bytes are a mapped file (whose parts may then be viewed rather
+    /// than copied).
+    fn mapping(&self) -> Option<&Arc<Mapping>> {
+        None
+    }
+}
+
+/// A mapped file as a source.
+pub(crate) struct MappedSource(pub(crate) Arc<Mapping>);
+
+impl Source for MappedSource {
+    fn size(&self) -> u64 {
+        self.0.bytes().len() as u64
+    }
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        self.0.bytes().read_at(off, buf)
+    }
+    fn mapping(&self) -> Option<&Arc<Mapping>> {
+        Some(&self.0)
+    }
 }
 
 impl Source for &[u8] {
@@ -41,28 +63,33 @@ pub(crate) struct FileSource {
 }
 
 impl FileSource {
-    /// Opens `path` for reading. Anything but a regular file (or a link to one) is refused
-    /// at once: a directory would read as damage, and opening a FIFO for reading waits for a
-    /// writer, so on Linux the file is opened without blocking and checked before any read.
+    /// Opens `path` for reading ([`open_regular`]).
     pub(crate) fn open(path: &Path) -> std::io::Result<Self> {
-        #[cfg(not(target_os = "linux"))]
-        if !std::fs::metadata(path)?.is_file() {
-            return Err(not_regular());
-        }
-        let mut options = std::fs::OpenOptions::new();
-        options.read(true);
-        #[cfg(target_os = "linux")]
-        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
-        let file = options.open(path)?;
-        let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Err(not_regular());
-        }
-        let size = meta.len();
+        let file = open_regular(path)?;
+        let size = file.metadata()?.len();
         #[cfg(not(any(unix, windows)))]
         let file = std::sync::Mutex::new(file);
         Ok(Self { file, size })
     }
+}
+
+/// Opens `path` for reading, refusing anything but a regular file (or a link to one) at
+/// once: a directory would read as damage, and opening a FIFO for reading waits for a
+/// writer, so on Linux the file is opened without blocking and checked before any read.
+pub(crate) fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    #[cfg(not(target_os = "linux"))]
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(target_os = "linux")]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_regular());
+    }
+    Ok(file)
 }
 
 fn not_regular() -> std::io::Error {
@@ -122,6 +149,9 @@ pub(crate) struct SectionReader<'a> {
     pos: usize,
     crc: crc32fast::Hasher,
     expected_crc: u32,
+    /// Some bytes were viewed in a mapping rather than read: the checksum is left to an
+    /// on-demand verification.
+    viewed: bool,
 }
 
 impl<'a> SectionReader<'a> {
@@ -134,7 +164,29 @@ impl<'a> SectionReader<'a> {
             pos: 0,
             crc: crc32fast::Hasher::new(),
             expected_crc,
+            viewed: false,
         }
+    }
+
+    /// With a mapped source, the mapping and the file offset of the next `n` bytes, which
+    /// are then skipped (viewed, not read; the section's checksum is no longer computed);
+    /// `None` for other sources. An error when fewer than `n` bytes are left.
+    pub(crate) fn view_bytes(
+        &mut self,
+        n: usize,
+    ) -> std::result::Result<Option<(Arc<Mapping>, usize)>, String> {
+        if self.remaining() < n as u64 {
+            return Err("section ends early (truncated)".into());
+        }
+        let Some(map) = self.src.mapping() else {
+            return Ok(None);
+        };
+        let at = self.next - (self.buf.len() - self.pos) as u64;
+        self.buf.clear();
+        self.pos = 0;
+        self.next = at + n as u64;
+        self.viewed = true;
+        Ok(Some((Arc::clone(map), at as usize)))
     }
 
     /// A reader over `bytes` as a whole section with the given checksum.
@@ -151,6 +203,14 @@ impl<'a> SectionReader<'a> {
         let r = &self.buf[self.pos..self.pos + n];
         self.pos += n;
         Ok(r)
+    }
+
+    /// The next `n` bytes of the section, left in place for the next `take`.
+    pub(crate) fn peek(&mut self, n: usize) -> std::result::Result<&[u8], String> {
+        if self.buf.len() - self.pos < n {
+            self.refill(n)?;
+        }
+        Ok(&self.buf[self.pos..self.pos + n])
     }
 
     fn refill(&mut self, n: usize) -> std::result::Result<(), String> {
@@ -208,12 +268,40 @@ impl<'a> SectionReader<'a> {
         Ok(out)
     }
 
+    /// Reads the whole (untouched) section only to check its checksum.
+    pub(crate) fn verify(mut self) -> std::result::Result<(), String> {
+        if let Some(map) = self.src.mapping() {
+            let bytes = map
+                .bytes()
+                .get(self.next as usize..self.end as usize)
+                .ok_or("section outside the file")?;
+            return if crc32fast::hash(bytes) == self.expected_crc {
+                Ok(())
+            } else {
+                Err("checksum mismatch".into())
+            };
+        }
+        let mut buf = vec![0u8; CHUNK];
+        while self.next < self.end {
+            let n = (self.end - self.next).min(CHUNK as u64) as usize;
+            self.src
+                .read_at(self.next, &mut buf[..n])
+                .map_err(|e| format!("cannot read {n} bytes at offset {}: {e}", self.next))?;
+            self.crc.update(&buf[..n]);
+            self.next += n as u64;
+        }
+        if self.crc.clone().finalize() != self.expected_crc {
+            return Err("checksum mismatch".into());
+        }
+        Ok(())
+    }
+
     /// Checks that the section was read to its end and that its checksum matches.
     pub(crate) fn finish(&mut self) -> std::result::Result<(), String> {
         if self.pos != self.buf.len() || self.next != self.end {
             return Err(self.fail("trailing bytes after the data".into()));
         }
-        if self.crc.clone().finalize() != self.expected_crc {
+        if !self.viewed && self.crc.clone().finalize() != self.expected_crc {
             return Err("checksum mismatch".into());
         }
         Ok(())
@@ -222,6 +310,9 @@ impl<'a> SectionReader<'a> {
     /// The error to report for `reason`, found while parsing: "checksum mismatch" when the
     /// section's bytes are damaged (the rest is read to tell), else `reason`.
     pub(crate) fn fail(&mut self, reason: String) -> String {
+        if self.viewed {
+            return reason;
+        }
         while self.next < self.end {
             self.pos = self.buf.len();
             if self.refill(0).is_err() {

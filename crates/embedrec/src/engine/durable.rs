@@ -75,6 +75,9 @@ pub struct OpenOptions {
     /// A checkpoint (new snapshot, empty journal) runs after a write that grows the journal
     /// past this many bytes (default 64 MiB).
     pub checkpoint_bytes: u64,
+    /// Open the file read-only, memory-mapped (default `false`): no journal and no lock;
+    /// many processes share one copy of the file's pages; writes are refused.
+    pub read_only: bool,
 }
 
 impl Default for OpenOptions {
@@ -82,6 +85,7 @@ impl Default for OpenOptions {
         OpenOptions {
             sync: SyncMode::Full,
             checkpoint_bytes: 64 << 20,
+            read_only: false,
         }
     }
 }
@@ -90,6 +94,12 @@ impl OpenOptions {
     /// These options with another sync mode.
     pub fn with_sync(mut self, sync: SyncMode) -> Self {
         self.sync = sync;
+        self
+    }
+
+    /// These options, read-only or not.
+    pub fn with_read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
         self
     }
 
@@ -120,8 +130,10 @@ impl Engine {
         path == d.path || (same(path).is_some() && same(path) == same(&d.path))
     }
 
-    /// Fails when durable mode stopped after a failed journal write.
-    pub(super) fn check_writable(&self) -> Result<()> {
+    /// Fails when the engine is read-only, or when durable mode stopped after a failed
+    /// journal write.
+    pub(super) fn check_writable(&self, op: &'static str) -> Result<()> {
+        self.check_not_read_only(op)?;
         match &self.durable {
             Some(d) if d.journal.lock().is_none() => Err(Error::Io {
                 op: "write (the engine was closed, or a journal write failed; reopen it)",
@@ -141,7 +153,7 @@ impl Engine {
         };
         let mut j = d.journal.lock();
         let Some(journal) = j.as_mut() else {
-            return self.check_writable();
+            return self.check_writable("write");
         };
         match journal.append(kind, &record().0) {
             Ok(sync) => {
@@ -209,7 +221,7 @@ impl Engine {
         let mut j = d.journal.lock();
         if j.is_none() {
             drop(j);
-            return self.check_writable();
+            return self.check_writable("checkpoint");
         }
         let fresh = (d.checkpointer)(self, &st)?;
         *j = Some(fresh);

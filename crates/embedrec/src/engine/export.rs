@@ -90,7 +90,7 @@ impl Engine {
         params: &AlsParams,
     ) -> Result<()> {
         ModelSpec::Als(params.clone()).validate()?;
-        self.check_writable()?;
+        self.check_writable("install_factors")?;
         let f = params.factors;
         check_matrix("item_factors", item_factors, item_ids.len(), f, "item_ids")?;
         if let Some((ids, x)) = &users {

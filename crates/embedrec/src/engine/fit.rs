@@ -19,7 +19,7 @@ impl Engine {
         progress: Option<&mut (dyn FnMut(&Progress) -> bool + Send)>,
     ) -> Result<FitReport> {
         spec.validate()?;
-        self.check_writable()?;
+        self.check_writable("fit")?;
         let t0 = Instant::now();
         let mut noop = |_: &Progress| true;
         let progress: &mut (dyn FnMut(&Progress) -> bool + Send) = match progress {
@@ -97,7 +97,7 @@ impl Engine {
 
     /// Removes the trained model: queries go back to content-vector profiles.
     pub fn clear_model(&self) -> Result<()> {
-        self.check_writable()?;
+        self.check_writable("clear_model")?;
         let mut st = self.state.write();
         st.model = None;
         st.factors = None;

@@ -202,6 +202,13 @@ pub(crate) fn prometheus(s: &crate::EngineStats) -> String {
         "gauge",
         s.vector_memory_bytes as f64,
     );
+    family(
+        &mut o,
+        "mapped_bytes",
+        "Bytes of the memory-mapped file a read-only engine serves from.",
+        "gauge",
+        s.mapped_bytes as f64,
+    );
     let c = &s.cache;
     family(
         &mut o,

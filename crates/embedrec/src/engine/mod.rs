@@ -13,6 +13,7 @@ mod metrics;
 mod planner;
 mod pool;
 mod query;
+mod read_only;
 mod tune;
 mod types;
 mod validate;
@@ -25,13 +26,14 @@ pub use durable::OpenOptions;
 pub use export::{MAX_FACTOR, Rows};
 pub(crate) use metrics::Op;
 pub use metrics::OpStats;
+pub(crate) use read_only::ReadOnly;
 pub use tune::{Trial, TuneOptions, TuneReport};
 pub use types::{EngineStats, FitReport, Hit, RecommendOptions};
 
 use crate::error::ShowId;
 #[cfg(feature = "hnsw-rs")]
 use crate::index::HnswIndex;
-use crate::index::{AnnIndex, ExactIndex, NativeHnsw, StoredGraph};
+use crate::index::{AnnIndex, ExactIndex, NativeHnsw};
 use crate::model::Model;
 use crate::store::Catalog;
 use crate::store::Users;
@@ -68,6 +70,8 @@ pub struct Engine {
     epoch: AtomicU64,
     /// Durable mode's journal (`None` for an engine in memory).
     durable: Option<Durable>,
+    /// The mapped file of an engine opened read-only.
+    read_only: Option<ReadOnly>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -148,6 +152,7 @@ impl Engine {
             state: RwLock::new(state),
             epoch: AtomicU64::new(0),
             durable: None,
+            read_only: None,
             ef_search: AtomicUsize::new(config.ef_search),
             config,
         }
@@ -258,6 +263,7 @@ impl Engine {
                 + st.cat.link_bytes()
                 + st.factors.as_ref().map_or(0, FactorIndex::memory_bytes),
             vector_memory_bytes: st.cat.vector_bytes(),
+            mapped_bytes: self.read_only.as_ref().map_or(0, ReadOnly::mapped_bytes),
             epoch: self.epoch.load(Ordering::SeqCst),
             threads: self.pool.threads(),
             model: st.model.as_ref().map(|m| m.name()),
@@ -291,7 +297,7 @@ impl Engine {
         cat: Catalog,
         users: Users,
         model: Option<Model>,
-        graph: Option<StoredGraph>,
+        graph: Option<NativeHnsw>,
     ) -> Result<Self> {
         // The file records the saving process's thread count; this machine may have fewer
         // cores. Never more threads than cores unless the host asks (`set_threads`).
@@ -299,8 +305,7 @@ impl Engine {
         config.threads = Pool::capped(config.threads);
         let pool = Pool::new(config.threads);
         let index: Box<dyn AnnIndex> = match graph {
-            Some(g) => {
-                let mut g = g.attach(&cat)?;
+            Some(mut g) => {
                 if config.index == IndexKind::NativeInt8 {
                     g.enable_int8(&cat);
                 }

@@ -66,8 +66,12 @@ pub struct EngineStats {
     /// Approximate bytes used by the index structure (the native graph's level-0 links
     /// included, though they sit in the catalog's rows next to each vector).
     pub index_memory_bytes: usize,
-    /// Approximate bytes used by catalog vectors (their rows' link entries excluded).
+    /// Approximate bytes used by catalog vectors (their rows' link entries excluded); for a
+    /// read-only engine, bytes of its mapped file rather than of its heap.
     pub vector_memory_bytes: usize,
+    /// Bytes of the file a read-only engine serves from (memory-mapped: pages shared
+    /// between the processes that open it, loaded as queries touch them); 0 otherwise.
+    pub mapped_bytes: usize,
     /// Mutation counter; part of every cache key.
     pub epoch: u64,
     /// Worker threads of the engine's pool.

@@ -54,7 +54,7 @@ impl Engine {
         attrs: Option<&[ItemAttrs]>,
     ) -> Result<()> {
         let out = self.timed(Op::Upsert, || {
-            self.check_writable()?;
+            self.check_writable("upsert_items")?;
             let (dim, metric) = (self.config.dim, self.config.metric);
             if let Some(a) = attrs {
                 check_len("attributes", ids.len(), a.len(), "id")?;
@@ -169,7 +169,7 @@ impl Engine {
     /// Interactions with removed items are forgotten. Returns the number removed.
     pub fn remove_items<S: AsRef<str>>(&self, ids: &[S]) -> Result<usize> {
         let out = self.timed(Op::Remove, || {
-            self.check_writable()?;
+            self.check_writable("remove_items")?;
             let mut st = self.state.write();
             let mut slots = Vec::with_capacity(ids.len());
             for (i, id) in ids.iter().enumerate() {
@@ -230,7 +230,7 @@ impl Engine {
         timestamps: Option<&[i64]>,
     ) -> Result<()> {
         let out = self.timed(Op::AddInteractions, || {
-            self.check_writable()?;
+            self.check_writable("add_interactions")?;
             let n = user_ids.len();
             if n > u32::MAX as usize {
                 return Err(Error::invalid(

@@ -13,7 +13,7 @@ mod hnsw_rs;
 mod vectors;
 
 pub(crate) use exact::{ExactIndex, PARALLEL_SCAN, ScanOrder, TopK, top_k_by, top_k_pairs};
-pub(crate) use hnsw::{NativeHnsw, StoredGraph, links_per_row};
+pub(crate) use hnsw::{NativeHnsw, links_per_row};
 #[cfg(feature = "hnsw-rs")]
 pub(crate) use hnsw_rs::HnswIndex;
 pub(crate) use vectors::{Similarity, VectorIndex};
@@ -52,11 +52,16 @@ pub trait AnnIndex: Send + Sync + std::fmt::Debug {
     fn navigates_removed(&self) -> bool {
         false
     }
-    /// The index structure serialised for the engine file, when the index can be stored
-    /// (loading then skips the rebuild). `cat` is the catalog the index was built over (the
-    /// native graph keeps its level-0 links in the catalog's rows).
-    fn to_bytes(&self, _cat: &Catalog) -> Option<Vec<u8>> {
-        None
+    /// Whether the index structure is stored in the engine file (loading then skips the
+    /// rebuild), by [`AnnIndex::write_graph`].
+    fn stores_graph(&self) -> bool {
+        false
+    }
+    /// Writes the index structure's section of the engine file. `cat` is the catalog the
+    /// index was built over (the native graph keeps its level-0 links in the catalog's
+    /// rows, which the catalog writes).
+    fn write_graph(&self, _cat: &Catalog, _w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        Ok(())
     }
     /// True when the index would be better rebuilt from the catalog (e.g. too many tombstones).
     fn wants_rebuild(&self) -> bool {

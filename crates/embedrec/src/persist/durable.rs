@@ -4,8 +4,8 @@
 //! first 32 bytes: its length and checksums), so a journal left from before a checkpoint
 //! that finished is recognised and dropped rather than applied twice.
 
-use super::encode;
-use crate::codec::{self, Journal};
+use super::write_snapshot;
+use crate::codec::Journal;
 use crate::engine::{Durable, Engine, EngineConfig, OpenOptions, State};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -48,16 +48,11 @@ fn lock(path: &Path) -> Result<std::fs::File> {
     }
 }
 
-fn identity(snapshot: &[u8]) -> [u8; 32] {
-    snapshot[..32]
-        .try_into()
-        .expect("a snapshot starts with a 32-byte header")
-}
-
-/// Writes `bytes` as the snapshot at `path`, then a new empty journal continuing it.
-fn snapshot(path: &Path, bytes: &[u8], o: &OpenOptions) -> Result<Journal> {
-    codec::write_atomic(path, bytes)?;
-    Journal::create(&journal_path(path), &identity(bytes), o.sync)
+/// Writes the engine (its state held by the caller) as the snapshot at `path`, then a new
+/// empty journal continuing it.
+fn snapshot(path: &Path, e: &Engine, st: &State, o: &OpenOptions) -> Result<Journal> {
+    let head = write_snapshot(e, st, path)?;
+    Journal::create(&journal_path(path), &head, o.sync)
 }
 
 impl Engine {
@@ -69,12 +64,24 @@ impl Engine {
     /// from a crash mid-write, is cut off); checkpoints write a new snapshot atomically and
     /// empty the journal — automatically once it passes `options.checkpoint_bytes`, and on
     /// [`Engine::checkpoint`]. Reads never touch the files.
+    ///
+    /// With `options.read_only`, the file is opened read-only instead: memory-mapped, its
+    /// vector rows (with the graph's links), ids and norms served from the mapped pages
+    /// (shared by every process that opens the same file), no journal, no lock; writes
+    /// fail with [`Error::ReadOnly`]. Opening checks the header, the table and every
+    /// section's bounds and reads the small sections in full; the checksums of the mapped
+    /// sections are checked by [`Engine::verify`]. The file must not be rewritten in place
+    /// while open (saves and checkpoints replace files by renaming, which is safe). A
+    /// journal beside the file is not read: a read-only engine sees the last checkpoint.
     pub fn open(
         path: impl AsRef<Path>,
         create: Option<EngineConfig>,
         options: OpenOptions,
     ) -> Result<Engine> {
         let path = path.as_ref().to_path_buf();
+        if options.read_only {
+            return super::open_read_only(&path, create.as_ref());
+        }
         let wal = journal_path(&path);
         let lock = lock(&path)?;
         let (mut engine, journal) = if path.exists() {
@@ -96,7 +103,7 @@ impl Engine {
                     path: path.clone(),
                     source,
                 })?;
-            let base = identity(&head);
+            let base = head;
             let journal = match Journal::open(&wal, options.sync)? {
                 Some(o) if o.base == base => {
                     for (n, (kind, payload)) in o.records.iter().enumerate() {
@@ -131,12 +138,12 @@ impl Engine {
                 )
             })?;
             let engine = Engine::new(config)?;
-            let journal = snapshot(&path, &engine.to_bytes()?, &options)?;
+            let journal = snapshot(&path, &engine, &engine.state(), &options)?;
             (engine, journal)
         };
         let o = options.clone();
         let target = path.clone();
-        let checkpointer = move |e: &Engine, st: &State| snapshot(&target, &encode(e, st)?, &o);
+        let checkpointer = move |e: &Engine, st: &State| snapshot(&target, e, st, &o);
         let durable = Durable::new(
             journal,
             lock,

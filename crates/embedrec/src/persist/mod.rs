@@ -33,15 +33,18 @@ mod durable;
 
 pub use durable::journal_path;
 
-use crate::codec::{self, SectionReader, Source};
+use crate::codec::{self, MappedSource, SectionReader, Source};
+use crate::engine::ReadOnly;
 use crate::engine::{Engine, EngineConfig};
 use crate::index::NativeHnsw;
 use crate::model::Model;
 use crate::store::rows::Rows;
 use crate::store::{Catalog, CatalogMeta, Users, UsersMeta, VectorStorage};
+use crate::util::mapped::Mapping;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 pub use crate::codec::{FORMAT_VERSION, MAGIC};
@@ -52,6 +55,9 @@ const KIND_MODEL: u32 = 3;
 const KIND_GRAPH: u32 = 4;
 const KIND_CODES: u32 = 5;
 const KIND_VECTORLESS: u32 = 6;
+const KIND_ROWS: u32 = 7;
+const KIND_IDS: u32 = 8;
+const KIND_NORMS: u32 = 9;
 
 fn section_name(kind: u32) -> Option<&'static str> {
     Some(match kind {
@@ -61,6 +67,9 @@ fn section_name(kind: u32) -> Option<&'static str> {
         KIND_MODEL => "model",
         KIND_GRAPH => "graph",
         KIND_VECTORLESS => "vectorless",
+        KIND_ROWS => "rows",
+        KIND_IDS => "ids",
+        KIND_NORMS => "norms",
         _ => return None,
     })
 }
@@ -96,7 +105,9 @@ fn bincode_config() -> impl bincode::config::Config {
 impl Engine {
     /// Serialises the whole engine into the embedrec file format (see [`crate::persist`]).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        encode(self, &self.state())
+        let w = std::io::Cursor::new(Vec::new());
+        let (w, _) = encode(self, &self.state(), w, Path::new("<bytes>"))?;
+        Ok(w.into_inner())
     }
 
     /// Saves the engine to `path` atomically: a temporary file in the same directory is
@@ -109,8 +120,7 @@ impl Engine {
             return self.checkpoint();
         }
         self.timed(crate::engine::Op::Save, || {
-            let bytes = self.to_bytes()?;
-            codec::write_atomic(path.as_ref(), &bytes)
+            write_snapshot(self, &self.state(), path.as_ref()).map(|_| ())
         })
     }
 
@@ -143,76 +153,196 @@ impl Engine {
     }
 }
 
-/// The file of an engine whose state the caller holds (a read guard).
-pub(crate) fn encode(e: &Engine, st: &crate::engine::State) -> Result<Vec<u8>> {
-    let config = e.config();
-    let meta = Meta {
-        config,
-        catalog: st.cat.meta(),
-        users: st.users.meta(),
+/// Opens the file at `path` read-only and memory-mapped (see [`Engine::open`]); `create`, if
+/// given, must match the stored dimension (nothing is created).
+pub(crate) fn open_read_only(path: &Path, create: Option<&EngineConfig>) -> Result<Engine> {
+    let t = Instant::now();
+    let io = |op: &'static str| {
+        move |source| Error::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
     };
-    let meta_bytes = bincode::serde::encode_to_vec(&meta, bincode_config())
-        .map_err(|e| Error::Internal(format!("cannot encode metadata: {e}")))?;
-    let mut vec_bytes = Vec::new();
-    st.cat.write_vectors(&mut vec_bytes);
-    let model_bytes = match &st.model {
-        Some(m) => Some(
-            bincode::serde::encode_to_vec(m, bincode_config())
-                .map_err(|e| Error::Internal(format!("cannot encode model: {e}")))?,
-        ),
-        None => None,
-    };
-    let graph = st.index.to_bytes(&st.cat);
-    let vectorless: Vec<u8> = st
-        .cat
-        .vectorless_slots()
-        .iter()
-        .flat_map(|s| s.to_le_bytes())
-        .collect();
-    let mut sections: Vec<(u32, &[u8])> = vec![
-        (KIND_META, &meta_bytes),
-        (vector_section(st.cat.storage()).0, &vec_bytes),
-    ];
-    if !vectorless.is_empty() {
-        sections.push((KIND_VECTORLESS, &vectorless));
+    let file = codec::open_regular(path).map_err(io("open read-only"))?;
+    let map = Mapping::of_file(&file).map_err(io("map"))?;
+    drop(file);
+    let mut engine = decode(&MappedSource(Arc::clone(&map)), path)?;
+    if let Some(c) = create
+        && c.dim != engine.dim()
+    {
+        return Err(Error::invalid(
+            "dim",
+            format!("the dimension of the stored engine ({})", engine.dim()),
+            c.dim,
+        ));
     }
-    if let Some(mb) = &model_bytes {
-        sections.push((KIND_MODEL, mb));
-    }
-    if let Some(g) = &graph {
-        sections.push((KIND_GRAPH, g));
-    }
-    Ok(codec::write(&sections))
+    let header: [u8; 32] = map.bytes()[..32].try_into().expect("checked by decode");
+    engine.make_read_only(ReadOnly::new(path.to_path_buf(), header, map));
+    engine.record(crate::engine::Op::Load, t.elapsed());
+    Ok(engine)
 }
 
-/// Decodes and verifies a file. The graph section (when the configuration uses a stored
-/// graph) is read on a second thread while the catalog is built, since the two are
-/// independent.
+impl Engine {
+    /// Checks the checksum of every section of the file a read-only engine serves from
+    /// (opening checks only the header, the table, bounds and the small sections, so that
+    /// it does not read every page). [`Error::Corrupt`] names a damaged section. For other
+    /// engines there is nothing to check: [`Engine::load`] and [`Engine::from_bytes`]
+    /// verify every checksum as they read.
+    pub fn verify(&self) -> Result<()> {
+        let Some(ro) = self.read_only_source() else {
+            return Ok(());
+        };
+        let src = MappedSource(Arc::clone(ro.mapping()));
+        for s in codec::read(&src, ro.path(), section_name)?.sections {
+            s.reader.verify().map_err(|reason| Error::Corrupt {
+                path: ro.path().to_path_buf(),
+                section: s.name.to_string(),
+                reason,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes the engine (its state held by the caller) to `path` atomically, streaming each
+/// section into the file; returns the file's 32-byte header.
+pub(crate) fn write_snapshot(
+    e: &Engine,
+    st: &crate::engine::State,
+    path: &Path,
+) -> Result<[u8; 32]> {
+    codec::write_atomic_with(path, |f| {
+        let w = std::io::BufWriter::with_capacity(1 << 20, f);
+        encode(e, st, w, path).map(|(_, head)| head)
+    })
+}
+
+/// Writes the file of an engine whose state the caller holds (a read guard) to `w`,
+/// section by section; returns the writer and the file's 32-byte header.
+pub(crate) fn encode<W: std::io::Write + std::io::Seek>(
+    e: &Engine,
+    st: &crate::engine::State,
+    w: W,
+    path: &Path,
+) -> Result<(W, [u8; 32])> {
+    let io = |source| Error::Io {
+        op: "write",
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = Meta {
+        config: e.config(),
+        catalog: st.cat.meta_v2(),
+        users: st.users.meta(),
+    };
+    let mut c = codec::ContainerWriter::new(w).map_err(io)?;
+    let mut bincode_err = None;
+    let mut encode_with = |value: &dyn erased::Encode, out: &mut dyn std::io::Write| {
+        value.encode(out).map(|_| ()).map_err(|e| {
+            bincode_err = Some(e);
+            std::io::Error::other("encoding failed")
+        })
+    };
+    c.section(KIND_META, |out| encode_with(&meta, out))
+        .map_err(io)?;
+    c.section(KIND_IDS, |out| st.cat.write_ids(out))
+        .map_err(io)?;
+    c.section(KIND_ROWS, |out| st.cat.write_rows(out))
+        .map_err(io)?;
+    if st.cat.has_norms() {
+        c.section(KIND_NORMS, |out| st.cat.write_norms(out))
+            .map_err(io)?;
+    }
+    let vectorless = st.cat.vectorless_slots();
+    if !vectorless.is_empty() {
+        let bytes: Vec<u8> = vectorless.iter().flat_map(|s| s.to_le_bytes()).collect();
+        c.section(KIND_VECTORLESS, |out| out.write_all(&bytes))
+            .map_err(io)?;
+    }
+    if let Some(m) = &st.model {
+        c.section(KIND_MODEL, |out| encode_with(m, out))
+            .map_err(io)?;
+    }
+    if st.index.stores_graph() {
+        c.section(KIND_GRAPH, |out| st.index.write_graph(&st.cat, out))
+            .map_err(io)?;
+    }
+    if let Some(e) = bincode_err {
+        return Err(Error::Internal(format!("cannot encode: {e}")));
+    }
+    c.finish().map_err(io)
+}
+
+/// bincode encoding behind a trait object (META and MODEL are encoded by one closure).
+mod erased {
+    pub(super) trait Encode {
+        fn encode(&self, out: &mut dyn std::io::Write) -> Result<usize, String>;
+    }
+    impl<T: serde::Serialize> Encode for T {
+        fn encode(&self, mut out: &mut dyn std::io::Write) -> Result<usize, String> {
+            bincode::serde::encode_into_std_write(self, &mut out, super::bincode_config())
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// The readers of a file's sections, by kind.
+#[derive(Default)]
+struct Readers<'a> {
+    meta: Option<SectionReader<'a>>,
+    /// Version 1: the vectors (kind 2 or 5) and the storage that kind records.
+    vectors: Option<(VectorStorage, SectionReader<'a>)>,
+    rows: Option<SectionReader<'a>>,
+    ids: Option<SectionReader<'a>>,
+    norms: Option<SectionReader<'a>>,
+    model: Option<SectionReader<'a>>,
+    graph: Option<SectionReader<'a>>,
+    vectorless: Option<SectionReader<'a>>,
+}
+
+/// Decodes and verifies a file (version 1 or 2). The graph section (when the configuration
+/// uses a stored graph) is read on a second thread while the catalog is built, since the
+/// two are independent. From a mapped source, the large parts of a version-2 file are views
+/// of the mapping.
 fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
     let corrupt = |section: &str, reason: String| Error::Corrupt {
         path: path.to_path_buf(),
         section: section.to_string(),
         reason,
     };
-    let mut meta_r: Option<SectionReader<'_>> = None;
-    let mut vec_r: Option<(VectorStorage, SectionReader<'_>)> = None;
-    let mut model_r: Option<SectionReader<'_>> = None;
-    let mut graph_r: Option<SectionReader<'_>> = None;
-    let mut vectorless_r: Option<SectionReader<'_>> = None;
-    for s in codec::read(src, path, section_name)? {
-        let twice = match s.kind {
-            KIND_META => meta_r.replace(s.reader).is_some(),
-            KIND_VECTORS => vec_r.replace((VectorStorage::F32, s.reader)).is_some(),
-            KIND_CODES => vec_r.replace((VectorStorage::Int8, s.reader)).is_some(),
-            KIND_MODEL => model_r.replace(s.reader).is_some(),
-            KIND_VECTORLESS => vectorless_r.replace(s.reader).is_some(),
-            _ => graph_r.replace(s.reader).is_some(),
+    let contents = codec::read(src, path, section_name)?;
+    let v2 = contents.version >= 2;
+    let mut rs = Readers::default();
+    for s in contents.sections {
+        let slot = match s.kind {
+            KIND_META => &mut rs.meta,
+            KIND_VECTORS | KIND_CODES if !v2 => {
+                let storage = if s.kind == KIND_VECTORS {
+                    VectorStorage::F32
+                } else {
+                    VectorStorage::Int8
+                };
+                if rs.vectors.replace((storage, s.reader)).is_some() {
+                    return Err(corrupt(s.name, "both vector kinds appear".into()));
+                }
+                continue;
+            }
+            KIND_ROWS if v2 => &mut rs.rows,
+            KIND_IDS if v2 => &mut rs.ids,
+            KIND_NORMS if v2 => &mut rs.norms,
+            KIND_MODEL => &mut rs.model,
+            KIND_GRAPH => &mut rs.graph,
+            KIND_VECTORLESS => &mut rs.vectorless,
+            _ => {
+                return Err(corrupt(
+                    s.name,
+                    format!("not a section of format version {}", contents.version),
+                ));
+            }
         };
-        if twice {
-            return Err(corrupt(
-                s.name,
-                "section appears twice (or both vector kinds appear)".into(),
-            ));
+        if slot.replace(s.reader).is_some() {
+            return Err(corrupt(s.name, "section appears twice".into()));
         }
     }
     // The small sections are read whole and checked before they are decoded; one longer
@@ -225,11 +355,9 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
         .transpose()
     };
     let meta_bytes =
-        whole(meta_r, "meta")?.ok_or_else(|| corrupt("meta", "section missing".into()))?;
-    let (storage, mut vec_r) =
-        vec_r.ok_or_else(|| corrupt("item_vectors", "section missing".into()))?;
-    let model_bytes = whole(model_r, "model")?;
-    let vectorless_bytes = whole(vectorless_r, "vectorless")?.unwrap_or_default();
+        whole(rs.meta.take(), "meta")?.ok_or_else(|| corrupt("meta", "section missing".into()))?;
+    let model_bytes = whole(rs.model.take(), "model")?;
+    let vectorless_bytes = whole(rs.vectorless.take(), "vectorless")?.unwrap_or_default();
     let (meta, used): (Meta<'_>, usize) =
         bincode::serde::borrow_decode_from_slice(&meta_bytes, bincode_config())
             .map_err(|e| corrupt("meta", format!("cannot decode: {e}")))?;
@@ -240,47 +368,82 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
         ));
     }
     let mut config = meta.config;
-    config.vector_storage = storage;
+    config.vector_storage = if v2 {
+        let r = rs
+            .rows
+            .as_mut()
+            .ok_or_else(|| corrupt("rows", "section missing".into()))?;
+        Rows::image_storage(r).map_err(|e| corrupt("rows", e))?
+    } else {
+        let (storage, _) = rs
+            .vectors
+            .as_ref()
+            .ok_or_else(|| corrupt("item_vectors", "section missing".into()))?;
+        *storage
+    };
     config
         .validate()
         .map_err(|e| corrupt("meta", format!("invalid configuration: {e}")))?;
-    let slots = meta.catalog.slots();
+    let storage = config.vector_storage;
+    let slots = if v2 {
+        meta.catalog.tag_lists()
+    } else {
+        meta.catalog.slots()
+    };
     let (m, efc, rebuild) = (
         config.m,
         config.ef_construction,
         config.rebuild_tombstone_fraction,
     );
-    let links = config.row_links();
-    let shape = (config.dim, config.metric, storage, links);
-    let section = vector_section(storage).1;
-    // The slot count sizes the graph's arrays: it must match the vector section the file
-    // really holds before the graph reader starts (the catalog checks it again).
-    let row_bytes = Rows::section_row_bytes(storage, config.dim);
-    if (slots as u64).checked_mul(row_bytes) != Some(vec_r.remaining()) {
-        return Err(corrupt(
-            section,
-            format!(
-                "{} bytes, expected {slots} slots x {row_bytes} bytes",
-                vec_r.remaining()
-            ),
-        ));
+    let shape = (config.dim, config.metric, storage, config.row_links());
+    if let Some((_, vec_r)) = &rs.vectors {
+        // The slot count sizes the graph's arrays: it must match the vector section the
+        // file really holds before the graph reader starts (the catalog checks it again).
+        let row_bytes = Rows::section_row_bytes(storage, config.dim);
+        if (slots as u64).checked_mul(row_bytes) != Some(vec_r.remaining()) {
+            return Err(corrupt(
+                vector_section(storage).1,
+                format!(
+                    "{} bytes, expected {slots} slots x {row_bytes} bytes",
+                    vec_r.remaining()
+                ),
+            ));
+        }
     }
     let vectorless = read_vectorless(&vectorless_bytes, slots)
         .map_err(|reason| corrupt("vectorless", reason))?;
+    let Readers {
+        vectors,
+        rows,
+        ids,
+        norms,
+        graph,
+        ..
+    } = rs;
     let (cat, graph) = std::thread::scope(|scope| {
         // Every length, link id and level of the graph is validated against the catalog's
         // slot count by `NativeHnsw::read`.
-        let graph = graph_r
-            .filter(|_| config.index.stores_graph())
-            .map(|mut r| {
-                scope.spawn(
-                    move || match NativeHnsw::read(&mut r, m, efc, rebuild, slots) {
-                        Ok(g) => r.finish().map(|()| g),
-                        Err(reason) => Err(r.fail(reason)),
-                    },
-                )
-            });
-        let cat = Catalog::read(meta.catalog, shape, &mut vec_r, section, &vectorless);
+        let graph = graph.filter(|_| config.index.stores_graph()).map(|mut r| {
+            scope.spawn(
+                move || match NativeHnsw::read(&mut r, m, efc, rebuild, slots) {
+                    Ok(g) => r.finish().map(|()| g),
+                    Err(reason) => Err(r.fail(reason)),
+                },
+            )
+        });
+        let cat = match (vectors, rows, ids) {
+            (Some((_, mut vec_r)), None, None) => {
+                let section = vector_section(storage).1;
+                Catalog::read(meta.catalog, shape, &mut vec_r, section, &vectorless)
+            }
+            (None, Some(mut rows_r), Some(mut ids_r)) => {
+                let mut norms = norms;
+                let readers = (&mut ids_r, &mut rows_r, norms.as_mut());
+                Catalog::read_v2(meta.catalog, shape, readers, &vectorless)
+            }
+            (None, _, None) => Err(("ids", "section missing".to_string())),
+            _ => Err(("rows", "section missing".to_string())),
+        };
         let graph = graph.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         (cat, graph)
     });
@@ -288,6 +451,7 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
     let users = Users::read(meta.users, &cat).map_err(|reason| corrupt("meta", reason))?;
     let graph = graph
         .transpose()
+        .and_then(|g| g.map(|g| g.attach(&cat)).transpose())
         .map_err(|reason| corrupt("graph", reason))?;
     let model = match model_bytes {
         None => None,

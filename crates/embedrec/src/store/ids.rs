@@ -7,6 +7,7 @@
 //! and leaves no small allocations scattered through the heap. Bytes of removed ids are
 //! reclaimed by compacting the arena once they are more than half of it.
 
+use crate::util::mapped::Buf;
 use hashbrown::HashTable;
 use std::hash::{BuildHasher, RandomState};
 
@@ -19,11 +20,16 @@ pub const MAX_ID_BYTES: usize = 4096;
 
 const _: () = assert!(MAX_ID_BYTES as u64 <= LEN_MASK);
 
+/// Magic and header size of an IDS section.
+const IMAGE_MAGIC: &[u8; 4] = b"IDS1";
+const IMAGE_HEAD: usize = 32;
+
 #[derive(Default)]
 pub(crate) struct IdTable {
-    bytes: Vec<u8>,
+    /// The arena and the spans are owned, or views of a read-only engine's mapped file.
+    bytes: Buf<u8>,
     /// Per slot: `offset << LEN_BITS | len`; 0 for a free slot (ids are never empty).
-    spans: Vec<u64>,
+    spans: Buf<u64>,
     table: HashTable<u32>,
     hasher: RandomState,
     /// Arena bytes that belong to removed ids.
@@ -58,8 +64,8 @@ impl IdTable {
     }
     /// Reserves room for `additional` more ids of `bytes` bytes in all.
     pub(crate) fn reserve(&mut self, additional: usize, bytes: usize) {
-        self.spans.reserve(additional);
-        self.bytes.reserve(bytes);
+        self.spans.make_mut().reserve(additional);
+        self.bytes.make_mut().reserve(bytes);
         let hasher = &self.hasher;
         let (bytes, spans) = (&self.bytes, &self.spans);
         self.table.reserve(additional, |&s| {
@@ -68,7 +74,7 @@ impl IdTable {
     }
     /// Appends a free slot.
     pub(crate) fn push_free(&mut self) {
-        self.spans.push(0);
+        self.spans.make_mut().push(0);
     }
     /// The id of a slot, `None` for a free one.
     #[inline]
@@ -122,8 +128,8 @@ impl IdTable {
             return false;
         }
         let span = ((self.bytes.len() as u64) << LEN_BITS) | id.len() as u64;
-        self.bytes.extend_from_slice(id.as_bytes());
-        self.spans[slot as usize] = span;
+        self.bytes.make_mut().extend_from_slice(id.as_bytes());
+        self.spans.make_mut()[slot as usize] = span;
         let (hasher, bytes, spans) = (&self.hasher, &self.bytes, &self.spans);
         self.table.insert_unique(h, slot, |&s| {
             hasher.hash_one(text(bytes, spans[s as usize]))
@@ -140,7 +146,7 @@ impl IdTable {
         if let Ok(entry) = self.table.find_entry(h, |&s| s == slot) {
             entry.remove();
         }
-        self.spans[slot as usize] = 0;
+        self.spans.make_mut()[slot as usize] = 0;
         self.garbage += (span & LEN_MASK) as usize;
         if self.garbage > 4096 && self.garbage * 2 > self.bytes.len() {
             self.compact();
@@ -150,13 +156,14 @@ impl IdTable {
     /// Rewrites the arena without the bytes of removed ids.
     fn compact(&mut self) {
         let mut bytes = Vec::with_capacity(self.bytes.len() - self.garbage);
-        for span in self.spans.iter_mut().filter(|s| **s != 0) {
-            let id = text(&self.bytes, *span);
+        let old = std::mem::take(&mut self.bytes);
+        for span in self.spans.make_mut().iter_mut().filter(|s| **s != 0) {
+            let id = text(&old, *span);
             let new = ((bytes.len() as u64) << LEN_BITS) | id.len() as u64;
             bytes.extend_from_slice(id.as_bytes());
             *span = new;
         }
-        self.bytes = bytes;
+        self.bytes = Buf::Owned(bytes);
         self.garbage = 0;
     }
     /// Live slots with their ids, in slot order.
@@ -167,6 +174,94 @@ impl IdTable {
             .filter(|(_, s)| **s != 0)
             .map(|(i, &s)| (i as u32, text(&self.bytes, s)))
     }
+    /// Writes the IDS section: `b"IDS1"`, 4 zero bytes, the slot count and the arena's length
+    /// (u64 LE each), 8 zero bytes, then the span words (u64 LE per slot) and the arena, as
+    /// they are in memory.
+    pub(crate) fn write_image(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let mut head = Vec::with_capacity(IMAGE_HEAD);
+        head.extend_from_slice(IMAGE_MAGIC);
+        head.extend_from_slice(&[0; 4]);
+        head.extend_from_slice(&(self.spans.len() as u64).to_le_bytes());
+        head.extend_from_slice(&(self.bytes.len() as u64).to_le_bytes());
+        head.extend_from_slice(&[0; 8]);
+        w.write_all(&head)?;
+        let spans: Vec<u8> = self.spans.iter().flat_map(|x| x.to_le_bytes()).collect();
+        w.write_all(&spans)?;
+        w.write_all(&self.bytes)
+    }
+
+    /// Reads an IDS section for `slots` slots: span words and arena viewed in place when the
+    /// file is mapped, read otherwise; every span is checked (inside the arena, 1 to
+    /// `MAX_ID_BYTES` bytes of UTF-8) and every id indexed (a repeated one is an error).
+    pub(crate) fn read_image(
+        r: &mut crate::codec::SectionReader<'_>,
+        slots: usize,
+    ) -> std::result::Result<Self, String> {
+        let h = r.take(IMAGE_HEAD)?;
+        let u64_at = |o: usize| u64::from_le_bytes(h[o..o + 8].try_into().expect("8 bytes"));
+        if &h[..4] != IMAGE_MAGIC {
+            return Err("bad id table magic".into());
+        }
+        let (n, arena) = (u64_at(8), u64_at(16));
+        if n != slots as u64 {
+            return Err(format!("{n} id slots, the catalog has {slots}"));
+        }
+        if arena > r.remaining() {
+            return Err(format!("arena of {arena} bytes exceeds the section"));
+        }
+        let arena = arena as usize;
+        let spans: Buf<u64> = match r.view_bytes(slots * 8)? {
+            Some((map, at)) => Buf::view(&map, at, slots).ok_or("spans misaligned")?,
+            None => Buf::Owned(
+                r.take(slots * 8)?
+                    .chunks_exact(8)
+                    .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+                    .collect(),
+            ),
+        };
+        let bytes: Buf<u8> = match r.view_bytes(arena)? {
+            Some((map, at)) => Buf::view(&map, at, arena).ok_or("arena outside the file")?,
+            None => Buf::Owned(r.take(arena)?.to_vec()),
+        };
+        let mut t = IdTable {
+            bytes,
+            spans,
+            ..IdTable::default()
+        };
+        t.table.reserve(slots, |_| 0);
+        for (s, &span) in t.spans.iter().enumerate() {
+            if span == 0 {
+                continue;
+            }
+            let (start, len) = ((span >> LEN_BITS) as usize, (span & LEN_MASK) as usize);
+            let id = start
+                .checked_add(len)
+                .and_then(|end| t.bytes.get(start..end))
+                .filter(|_| (1..=MAX_ID_BYTES).contains(&len))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .ok_or_else(|| format!("slot {s}: id span outside the arena or not UTF-8"))?;
+            let hash = t.hasher.hash_one(id);
+            let (bytes, spans) = (&t.bytes, &t.spans);
+            if t.table
+                .find(hash, |&o| text(bytes, spans[o as usize]) == id)
+                .is_some()
+            {
+                return Err(format!("item id {id:?} appears twice"));
+            }
+            let hasher = &t.hasher;
+            t.table.insert_unique(hash, s as u32, |&o| {
+                hasher.hash_one(text(bytes, spans[o as usize]))
+            });
+        }
+        t.garbage = arena
+            - t.spans
+                .iter()
+                .map(|&s| (s & LEN_MASK) as usize)
+                .sum::<usize>()
+                .min(arena);
+        Ok(t)
+    }
+
     /// Bytes held (for memory accounting and tests).
     #[cfg(test)]
     fn arena_len(&self) -> usize {

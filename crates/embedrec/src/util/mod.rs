@@ -1,6 +1,7 @@
 //! Low-level helpers with no knowledge of the engine: CPU prefetch hints, memory advice to
-//! the operating system, a small seeded random generator and range checks.
+//! the operating system, arrays viewed in mapped files, a small seeded random generator and range checks.
 
+pub(crate) mod mapped;
 pub(crate) mod memory;
 pub(crate) mod prefetch;
 pub(crate) mod rng;

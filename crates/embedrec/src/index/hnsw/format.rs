@@ -2,48 +2,51 @@
 //! id validated before use, so a load skips the rebuild.
 
 use super::{MAX_LEVEL, NONE, NativeHnsw};
-use crate::Result;
 
 use crate::store::Catalog;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering as AtomicOrd};
 
 // ---------------------------------------------------------------------------------- persistence
 
+/// Magic of a version-1 graph section (level-0 lists inline).
 pub(super) const GRAPH_MAGIC: &[u8; 4] = b"NHG1";
+/// Magic of a version-2 graph section (level-0 lists in the catalog's rows).
+pub(super) const GRAPH_MAGIC_V2: &[u8; 4] = b"NHG2";
 
 impl NativeHnsw {
-    /// Serialises the graph: magic, m, slots, entry, max level, tombstones, then per slot its
-    /// level (i8), dead flag (u8), level-0 links (count + ids) and upper-level links. Every
+    /// Writes the graph section of a version-2 file: magic, m, slots, entry, max level,
+    /// tombstones, the level generator's state, then per slot its level (i8), dead flag
+    /// (u8) and, for each level above 0, its link count (u32) and links (u32 each). The
+    /// level-0 lists are the headers of the catalog's rows (the ROWS section). Every
     /// catalog slot is written (slots past the last node, e.g. items without vectors, as
     /// empty ones), so the graph always matches the catalog it is saved with.
-    pub(crate) fn to_bytes(&self, cat: &Catalog) -> Vec<u8> {
+    pub(crate) fn write(&self, cat: &Catalog, w: &mut dyn std::io::Write) -> std::io::Result<()> {
         let slots = cat.slots().max(self.levels.len());
-        let mut o = Vec::with_capacity(slots * 2 + self.levels.len() * self.m0 * 4 + 64);
-        o.extend_from_slice(GRAPH_MAGIC);
+        let mut o = Vec::with_capacity(1 << 16);
+        o.extend_from_slice(GRAPH_MAGIC_V2);
         o.extend_from_slice(&(self.m as u32).to_le_bytes());
         o.extend_from_slice(&(slots as u64).to_le_bytes());
         o.extend_from_slice(&self.entry.load(AtomicOrd::Acquire).to_le_bytes());
         o.extend_from_slice(&(self.max_level.load(AtomicOrd::Acquire) as u32).to_le_bytes());
         o.extend_from_slice(&(self.tombstones as u64).to_le_bytes());
         o.extend_from_slice(&self.rng.to_le_bytes());
-        for s in 0..self.levels.len() {
-            o.push(self.levels[s] as u8);
-            o.push(self.is_dead(s as u32) as u8);
-            if self.levels[s] < 0 {
-                continue;
-            }
-            for l in 0..=self.levels[s] as usize {
+        for s in 0..slots {
+            let level = self.levels.get(s).copied().unwrap_or(-1);
+            o.push(level as u8);
+            o.push((level >= 0 && self.is_dead(s as u32)) as u8);
+            for l in 1..=level.max(0) as usize {
                 let links: Vec<u32> = self.links(cat, s as u32, l).collect();
                 o.extend_from_slice(&(links.len() as u32).to_le_bytes());
                 for x in links {
                     o.extend_from_slice(&x.to_le_bytes());
                 }
             }
+            if o.len() >= 1 << 16 {
+                w.write_all(&o)?;
+                o.clear();
+            }
         }
-        for _ in self.levels.len()..slots {
-            o.extend_from_slice(&[-1i8 as u8, 0]);
-        }
-        o
+        w.write_all(&o)
     }
 
     /// Rebuilds a graph from [`NativeHnsw::to_bytes`] output, read from the file's graph
@@ -59,9 +62,11 @@ impl NativeHnsw {
         rebuild_fraction: f64,
         slots: usize,
     ) -> std::result::Result<StoredGraph, String> {
-        if r.take(4)? != GRAPH_MAGIC {
-            return Err("bad graph magic".into());
-        }
+        let inline_level0 = match r.take(4)? {
+            m if m == GRAPH_MAGIC => true,
+            m if m == GRAPH_MAGIC_V2 => false,
+            _ => return Err("bad graph magic".into()),
+        };
         let u32_ = |x: &[u8]| u32::from_le_bytes(x.try_into().expect("4 bytes"));
         let u64_ = |x: &[u8]| u64::from_le_bytes(x.try_into().expect("8 bytes"));
         let gm = u32_(r.take(4)?) as usize;
@@ -80,7 +85,7 @@ impl NativeHnsw {
         g.rng = rng;
         g.grow(slots);
         let m0 = g.m0;
-        let mut level0 = vec![0u32; slots * m0];
+        let mut level0 = vec![0u32; if inline_level0 { slots * m0 } else { 0 }];
         let mut dead_count = 0usize;
         for s in 0..slots {
             let head = r.take(2)?;
@@ -98,7 +103,7 @@ impl NativeHnsw {
                 continue;
             }
             g.alloc_upper(s as u32, level as usize);
-            for l in 0..=level as usize {
+            for l in (!inline_level0 as usize)..=level as usize {
                 let count = u32_(r.take(4)?) as usize;
                 let max = if l == 0 { g.m0 } else { m };
                 if count > max {
@@ -146,7 +151,8 @@ impl NativeHnsw {
 }
 
 /// A graph read from a file whose level-0 lists (`m0` entries per slot, encoded as in the
-/// rows) still have to be put in the catalog's rows.
+/// rows) still have to be put in the catalog's rows (version 1), or are there already
+/// (version 2: `level0` is empty).
 #[derive(Debug)]
 pub(crate) struct StoredGraph {
     graph: NativeHnsw,
@@ -155,16 +161,31 @@ pub(crate) struct StoredGraph {
 
 impl StoredGraph {
     /// Writes the level-0 lists into the rows of `cat` (the catalog read from the same file:
-    /// as many slots, rows sized by [`links_per_row`]) and returns the graph.
-    pub(crate) fn attach(self, cat: &Catalog) -> Result<NativeHnsw> {
+    /// as many slots, rows sized by [`links_per_row`]) and returns the graph. When the rows
+    /// came with their lists (version 2) and were read into memory, every list is checked
+    /// (its links inside the catalog); mapped rows are not read here (links are
+    /// bounds-checked where they are followed).
+    pub(crate) fn attach(self, cat: &Catalog) -> std::result::Result<NativeHnsw, String> {
         let g = self.graph;
-        g.check_rows(cat)?;
+        g.check_rows(cat).map_err(|e| e.to_string())?;
+        if self.level0.is_empty() {
+            if !cat.is_mapped() {
+                let slots = cat.slots();
+                for s in 0..slots as u32 {
+                    let mut list = g.list(cat, s, 0).iter().map_while(super::decode_link);
+                    if let Some(x) = list.find(|&x| x as usize >= slots) {
+                        return Err(format!("slot {s} level 0: link to {x} outside 0..{slots}"));
+                    }
+                }
+            }
+            return Ok(g);
+        }
         if cat.slots() * g.m0 != self.level0.len() {
-            return Err(crate::Error::Internal(format!(
+            return Err(format!(
                 "graph for {} slots attached to a catalog of {}",
                 self.level0.len() / g.m0,
                 cat.slots()
-            )));
+            ));
         }
         for (s, list) in self.level0.chunks_exact(g.m0).enumerate() {
             for (dst, &x) in cat.links(s as u32).iter().zip(list) {

@@ -25,8 +25,6 @@ mod codes;
 mod format;
 mod walk;
 
-pub(crate) use format::StoredGraph;
-
 use super::{AnnIndex, sort_hits};
 use crate::Result;
 use crate::store::Catalog;
@@ -280,7 +278,13 @@ impl NativeHnsw {
         slot: u32,
         level: usize,
     ) -> impl Iterator<Item = u32> + 'a {
-        self.list(cat, slot, level).iter().map_while(decode_link)
+        // Links outside the graph are skipped: the rows of a mapped file are only checked
+        // in full on demand, and a damaged link must not become an out-of-bounds access.
+        let n = self.levels.len() as u32;
+        self.list(cat, slot, level)
+            .iter()
+            .map_while(decode_link)
+            .filter(move |&x| x < n)
     }
 
     /// Hints the CPU to load a slot's link list at a level.
@@ -339,8 +343,12 @@ impl AnnIndex for NativeHnsw {
         true
     }
 
-    fn to_bytes(&self, cat: &Catalog) -> Option<Vec<u8>> {
-        Some(NativeHnsw::to_bytes(self, cat))
+    fn stores_graph(&self) -> bool {
+        true
+    }
+
+    fn write_graph(&self, cat: &Catalog, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        NativeHnsw::write(self, cat, w)
     }
 
     fn remove(&mut self, slots: &[u32]) {
@@ -536,16 +544,24 @@ mod tests {
         // A catalog without room for the lists is refused, not indexed out of bounds.
         let small = Catalog::new(dim, crate::Metric::L2, crate::VectorStorage::F32, 8);
         assert!(NativeHnsw::new(16, 100, 0.5).rebuild(&small).is_err());
-        // Saved, read back and attached to a catalog rebuilt from the same items.
-        let bytes = NativeHnsw::to_bytes(&g, &cat);
+        // Saved and read back: the upper levels from the graph section, level 0 from the
+        // catalog's rows (which the file stores with the vectors).
+        let mut bytes = Vec::new();
+        g.write(&cat, &mut bytes).unwrap();
         let bytes: &[u8] = &bytes;
         let mut r = crate::codec::SectionReader::over(&bytes);
         let stored = NativeHnsw::read(&mut r, 16, 100, 0.5, n).unwrap();
-        let (fresh, _) = catalog_of(&vecs);
-        let g2 = stored.attach(&fresh).unwrap();
+        let g2 = stored.attach(&cat).unwrap();
         for s in 0..n as u32 {
-            assert!(g.links(&cat, s, 0).eq(g2.links(&fresh, s, 0)), "slot {s}");
+            for l in 0..=g.levels[s as usize].max(0) as usize {
+                assert!(g.links(&cat, s, l).eq(g2.links(&cat, s, l)), "slot {s}");
+            }
         }
+        // A level-0 link outside the catalog is refused when the rows are read into memory.
+        cat.links(1)[0].store(n as u32 + 5, AtomicOrd::Relaxed);
+        let mut r = crate::codec::SectionReader::over(&bytes);
+        let stored = NativeHnsw::read(&mut r, 16, 100, 0.5, n).unwrap();
+        assert!(stored.attach(&cat).unwrap_err().contains("outside"));
     }
 
     /// Slot hashes spread over a table's buckets (low bits) and tags (top 7 bits): dense

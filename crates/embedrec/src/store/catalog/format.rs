@@ -4,9 +4,11 @@
 
 use super::{Catalog, Interner};
 use crate::codec::SectionReader;
+use crate::store::ids::IdTable;
 use crate::store::ids::MAX_ID_BYTES;
 use crate::store::rows::{Rows, VectorStorage};
 use crate::store::tags::{MAX_TAG_ENTRIES, TagLists};
+use crate::util::mapped::Buf;
 use crate::{Metric, Result};
 use serde::{Deserialize, Serialize};
 
@@ -24,9 +26,14 @@ pub(crate) struct CatalogMeta<'a> {
 }
 
 impl CatalogMeta<'_> {
-    /// Number of slots the file declares.
+    /// Number of slots a version-1 file declares (one id or none per slot).
     pub(crate) fn slots(&self) -> usize {
         self.ids.len()
+    }
+    /// Number of tag lists (one per slot; the slot count of a version-2 file, whose ids
+    /// are in their own section).
+    pub(crate) fn tag_lists(&self) -> usize {
+        self.tags.len()
     }
 }
 
@@ -43,16 +50,6 @@ impl Catalog {
             attr_names: self.attr_names.names.clone(),
             attrs: self.attrs.clone(),
         }
-    }
-
-    /// How the vectors are stored (which vector section the file holds).
-    pub(crate) fn storage(&self) -> VectorStorage {
-        self.vectors.storage()
-    }
-
-    /// The vector section's bytes.
-    pub(crate) fn write_vectors(&self, out: &mut Vec<u8>) {
-        self.vectors.write_section(out);
     }
 
     /// Rebuilds a catalog from its META fields and its vector section (`section` names it in
@@ -80,6 +77,137 @@ impl Catalog {
                 ),
             ));
         }
+        let mut cat = Catalog::new(dim, metric, storage, links);
+        let ids = &meta.ids;
+        let (vectors, ids_done) = std::thread::scope(|scope| {
+            let vectors =
+                scope.spawn(|| load_vectors(storage, dim, metric, links, vec_r, ids, vectorless));
+            let ids_done = (|| -> std::result::Result<(), Damage> {
+                cat.ids
+                    .reserve(slots, ids.iter().map(|id| id.map_or(0, str::len)).sum());
+                for (s, id) in ids.iter().enumerate() {
+                    cat.ids.push_free();
+                    if let Some(id) = id {
+                        if id.is_empty() || id.len() > MAX_ID_BYTES {
+                            return Err(bad(format!("slot {s}: invalid id of {} bytes", id.len())));
+                        }
+                        if !cat.ids.insert(s as u32, id) {
+                            return Err(bad(format!("item id {id:?} appears twice")));
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            let vectors = vectors
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (vectors, ids_done)
+        });
+        ids_done?;
+        let (vectors, inv_norm) = vectors.map_err(|reason| (section, reason))?;
+        (cat.vectors, cat.inv_norm) = (vectors, inv_norm.into());
+        cat.finish_read(meta, vectorless)?;
+        Ok(cat)
+    }
+
+    /// The META fields of a version-2 file (the ids are in their own section).
+    pub(crate) fn meta_v2(&self) -> CatalogMeta<'_> {
+        CatalogMeta {
+            ids: Vec::new(),
+            ..self.meta()
+        }
+    }
+
+    /// Writes the IDS section (see [`IdTable::write_image`](crate::store)).
+    pub(crate) fn write_ids(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self.ids.write_image(w)
+    }
+
+    /// Writes the ROWS section (see [`Rows::write_image`]).
+    pub(crate) fn write_rows(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self.vectors.write_image(w)
+    }
+
+    /// Whether the catalog has a NORMS section (cosine only: the inverse norm per slot).
+    pub(crate) fn has_norms(&self) -> bool {
+        self.metric == Metric::Cosine
+    }
+
+    /// Writes the NORMS section: the inverse norm of each slot's vector, f32 LE (0 when it
+    /// has none).
+    pub(crate) fn write_norms(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let b: Vec<u8> = self.inv_norm.iter().flat_map(|x| x.to_le_bytes()).collect();
+        w.write_all(&b)
+    }
+
+    /// Rebuilds a catalog from a version-2 file: the META fields, the IDS, ROWS and (cosine)
+    /// NORMS sections. From a mapped file the rows, the id arena and the norms are views of
+    /// its pages and the vectors are not checked one by one (the sections' checksums are
+    /// verified on demand); otherwise everything is read and checked as version 1 is.
+    pub(crate) fn read_v2(
+        meta: CatalogMeta<'_>,
+        (dim, metric, storage, links): (usize, Metric, VectorStorage, usize),
+        (ids_r, rows_r, norms_r): (
+            &mut SectionReader<'_>,
+            &mut SectionReader<'_>,
+            Option<&mut SectionReader<'_>>,
+        ),
+        vectorless: &[u32],
+    ) -> std::result::Result<Catalog, Damage> {
+        let slots = meta.tags.len();
+        if slots >= u32::MAX as usize {
+            return Err(("meta", format!("{slots} slots exceed the limit")));
+        }
+        let mut cat = Catalog::new(dim, metric, storage, links);
+        cat.ids = IdTable::read_image(ids_r, slots)
+            .map_err(|e| ids_r.fail(e))
+            .and_then(|ids| ids_r.finish().map(|()| ids))
+            .map_err(|reason| ("ids", reason))?;
+        let shape = (dim, storage, metric, links);
+        let rows = Rows::read_image(shape, slots, rows_r)
+            .map_err(|e| rows_r.fail(e))
+            .and_then(|rows| rows_r.finish().map(|()| rows))
+            .map_err(|reason| ("rows", reason))?;
+        let cosine = metric == Metric::Cosine;
+        if cosine != norms_r.is_some() {
+            return Err(("norms", "present without cosine or missing under it".into()));
+        }
+        if rows.is_mapped() {
+            if let Some(r) = norms_r {
+                let view = r
+                    .view_bytes(slots * 4)
+                    .map_err(|e| ("norms", e))?
+                    .and_then(|(map, at)| Buf::view(&map, at, slots))
+                    .ok_or(("norms", "not viewable in the mapped file".to_string()))?;
+                r.finish().map_err(|e| ("norms", e))?;
+                cat.inv_norm = view;
+            }
+        } else {
+            let ids = |s: usize| cat.ids.get(s as u32);
+            let inv_norm = check_vectors(&rows, dim, metric, slots, ids, vectorless)
+                .map_err(|reason| ("rows", reason))?;
+            cat.inv_norm = inv_norm.into();
+            // The heap path checked every vector; the NORMS section is the mapped path's.
+            if let Some(r) = norms_r {
+                r.take(slots * 4).map_err(|e| ("norms", e))?;
+                r.finish().map_err(|e| ("norms", e))?;
+            }
+        }
+        cat.vectors = rows;
+        cat.finish_read(meta, vectorless)?;
+        Ok(cat)
+    }
+
+    /// The part of a load common to both versions, once ids and rows are in place: tag and
+    /// attribute names, free slots, items without vectors, tag lists and attribute columns,
+    /// each validated.
+    fn finish_read(
+        &mut self,
+        meta: CatalogMeta<'_>,
+        vectorless: &[u32],
+    ) -> std::result::Result<(), Damage> {
+        let bad = |reason: String| ("meta", reason);
+        let slots = self.ids.slots();
         if meta.tags.len() != slots {
             return Err(bad(format!(
                 "{} tag lists for {slots} slots",
@@ -92,81 +220,51 @@ impl Catalog {
                 "attribute columns do not match the attribute names and slots".into(),
             ));
         }
-        let mut cat = Catalog::new(dim, metric, storage, links);
-        let ids = &meta.ids;
-        let (vectors, ids_done) = std::thread::scope(|scope| {
-            let vectors =
-                scope.spawn(|| load_vectors(storage, dim, metric, links, vec_r, ids, vectorless));
-            let ids_done = (|| -> std::result::Result<(), Damage> {
-                cat.tag_names = Interner::from_names(meta.tag_names)
-                    .map_err(|e| bad(format!("tag names: {e}")))?;
-                cat.attr_names = Interner::from_names(meta.attr_names)
-                    .map_err(|e| bad(format!("attribute names: {e}")))?;
-                let n_tags = cat.tag_names.names.len() as u32;
-                cat.ids
-                    .reserve(slots, ids.iter().map(|id| id.map_or(0, str::len)).sum());
-                for (s, (id, tags)) in ids.iter().zip(&meta.tags).enumerate() {
-                    cat.ids.push_free();
-                    match id {
-                        None => {
-                            if !tags.is_empty() {
-                                return Err(bad(format!("free slot {s} carries tags")));
-                            }
-                            cat.free.push(s as u32);
-                        }
-                        Some(id) => {
-                            if id.is_empty() || id.len() > MAX_ID_BYTES {
-                                return Err(bad(format!(
-                                    "slot {s}: invalid id of {} bytes",
-                                    id.len()
-                                )));
-                            }
-                            if tags.windows(2).any(|w| w[0] >= w[1])
-                                || tags.iter().any(|&t| t >= n_tags)
-                            {
-                                return Err(bad(format!(
-                                    "item {id:?}: tag list unsorted or out of range"
-                                )));
-                            }
-                            if !cat.ids.insert(s as u32, id) {
-                                return Err(bad(format!("item id {id:?} appears twice")));
-                            }
-                        }
+        self.tag_names =
+            Interner::from_names(meta.tag_names).map_err(|e| bad(format!("tag names: {e}")))?;
+        self.attr_names = Interner::from_names(meta.attr_names)
+            .map_err(|e| bad(format!("attribute names: {e}")))?;
+        let n_tags = self.tag_names.names.len() as u32;
+        for (s, tags) in meta.tags.iter().enumerate() {
+            match self.ids.get(s as u32) {
+                None => {
+                    if !tags.is_empty() {
+                        return Err(bad(format!("free slot {s} carries tags")));
+                    }
+                    self.free.push(s as u32);
+                }
+                Some(id) => {
+                    if tags.windows(2).any(|w| w[0] >= w[1]) || tags.iter().any(|&t| t >= n_tags) {
+                        return Err(bad(format!(
+                            "item {id:?}: tag list unsorted or out of range"
+                        )));
                     }
                 }
-                Ok(())
-            })();
-            let vectors = vectors
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (vectors, ids_done)
-        });
-        ids_done?;
-        (cat.vectors, cat.inv_norm) = vectors.map_err(|reason| (section, reason))?;
-        if let Some(&s) = vectorless.iter().find(|&&s| !cat.is_live(s)) {
+            }
+        }
+        if let Some(&s) = vectorless.iter().find(|&&s| !self.is_live(s)) {
             return Err(("vectorless", format!("slot {s} holds no item")));
         }
-        cat.mark_vectorless(vectorless);
-        cat.free.reverse();
-        cat.tags = TagLists::from_lists(&meta.tags)
+        self.mark_vectorless(vectorless);
+        self.free.reverse();
+        self.tags = TagLists::from_lists(&meta.tags)
             .ok_or_else(|| bad(format!("tag lists exceed {MAX_TAG_ENTRIES} entries")))?;
         drop(meta.tags);
         for (c, col) in meta.attrs.iter().enumerate() {
             if let Some(s) = col.iter().position(|x| x.is_infinite()) {
                 return Err(bad(format!(
                     "attribute {:?} of slot {s} is infinite",
-                    cat.attr_names.names[c]
+                    self.attr_names.names[c]
                 )));
             }
         }
-        cat.attrs = meta.attrs;
-        Ok(cat)
+        self.attrs = meta.attrs;
+        Ok(())
     }
 }
 
-/// The vector section as [`Rows`] plus the inverse norms (cosine only), every vector validated (live
-/// ones as upserts would; free slots, which may keep a tombstone's vector, and items
-/// without vectors, finite).
+/// The vector section as [`Rows`] plus the inverse norms (cosine only), every vector
+/// validated.
 fn load_vectors(
     storage: VectorStorage,
     dim: usize,
@@ -179,13 +277,29 @@ fn load_vectors(
     let vectors =
         Rows::read_section(storage, dim, metric, links, ids.len(), r).map_err(|e| r.fail(e))?;
     r.finish()?;
+    let inv_norm = check_vectors(&vectors, dim, metric, ids.len(), |s| ids[s], vectorless)?;
+    Ok((vectors, inv_norm))
+}
+
+/// Checks every row read from a file (live ones as upserts would; free slots, which may
+/// keep a tombstone's vector, and items without vectors, finite) and returns the inverse
+/// norms (cosine only).
+fn check_vectors<'a>(
+    vectors: &Rows,
+    dim: usize,
+    metric: Metric,
+    slots: usize,
+    ids: impl Fn(usize) -> Option<&'a str>,
+    vectorless: &[u32],
+) -> std::result::Result<Vec<f32>, String> {
     let cosine = metric == Metric::Cosine;
-    let mut inv_norm = vec![0.0f32; if cosine { ids.len() } else { 0 }];
-    for (s, id) in ids.iter().enumerate() {
+    let mut inv_norm = vec![0.0f32; if cosine { slots } else { 0 }];
+    for s in 0..slots {
         // One SIMD pass: a finite norm means every component is finite; otherwise the full
         // check finds the offending component (or, for huge finite values whose square
         // overflows, passes).
         let n = vectors.norm(s);
+        let id = ids(s);
         let has_vector = id.is_some() && vectorless.binary_search(&(s as u32)).is_err();
         match id.filter(|_| has_vector) {
             None => {
@@ -201,11 +315,11 @@ fn load_vectors(
                 }
             }
         }
-        if cosine && n.is_finite() && n > 0.0 {
-            inv_norm[s] = 1.0 / n;
+        if let Some(x) = inv_norm.get_mut(s).filter(|_| n.is_finite() && n > 0.0) {
+            *x = 1.0 / n;
         }
     }
-    Ok((vectors, inv_norm))
+    Ok(inv_norm)
 }
 
 fn check(dim: usize, metric: Metric, id: &str, v: &[f32]) -> Result<()> {

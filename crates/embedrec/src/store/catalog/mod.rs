@@ -10,6 +10,7 @@ use crate::distance::{dot, l2_sq};
 use crate::store::ids::IdTable;
 use crate::store::rows::{Rows, VectorStorage};
 use crate::store::tags::TagLists;
+use crate::util::mapped::Buf;
 use crate::util::prefetch::CacheLevel;
 use crate::{Error, Metric, Result};
 use std::borrow::Cow;
@@ -84,7 +85,7 @@ pub struct Catalog {
     vectors: Rows,
     /// `1 / |v|` per slot under cosine (0 for free slots); empty under other metrics,
     /// which never read it.
-    inv_norm: Vec<f32>,
+    inv_norm: Buf<f32>,
     /// Sorted tag ids per slot.
     tags: TagLists,
     tag_names: Interner,
@@ -115,7 +116,7 @@ impl Catalog {
             metric,
             ids: IdTable::default(),
             vectors: Rows::new(dim, storage, metric, links),
-            inv_norm: Vec::new(),
+            inv_norm: Buf::default(),
             tags: TagLists::default(),
             tag_names: Interner::default(),
             attr_names: Interner::default(),
@@ -368,7 +369,7 @@ impl Catalog {
             .reserve(new, items.iter().map(|it| it.id.len()).sum());
         self.vectors.reserve(new);
         if self.metric == Metric::Cosine {
-            self.inv_norm.reserve(new);
+            self.inv_norm.make_mut().reserve(new);
         }
         self.tags.reserve(new);
         for col in &mut self.attrs {
@@ -385,7 +386,7 @@ impl Catalog {
                             self.ids.push_free();
                             self.vectors.push_zero();
                             if self.metric == Metric::Cosine {
-                                self.inv_norm.push(0.0);
+                                self.inv_norm.make_mut().push(0.0);
                             }
                             self.tags.push_empty();
                             for col in &mut self.attrs {
@@ -411,7 +412,7 @@ impl Catalog {
             }
             if self.metric == Metric::Cosine {
                 let n = self.vectors.norm(slot as usize);
-                self.inv_norm[slot as usize] = if n > 0.0 { 1.0 / n } else { 0.0 };
+                self.inv_norm.make_mut()[slot as usize] = if n > 0.0 { 1.0 / n } else { 0.0 };
             }
             // Attributes: an upsert replaces tags and numbers entirely.
             let mut tags: Vec<u32> = Vec::new();
@@ -465,7 +466,7 @@ impl Catalog {
 
     fn zero_vector(&mut self, s: usize) {
         self.vectors.zero_row(s);
-        if let Some(n) = self.inv_norm.get_mut(s) {
+        if let Some(n) = self.inv_norm.make_mut().get_mut(s) {
             *n = 0.0;
         }
     }
@@ -484,7 +485,12 @@ impl Catalog {
         self.vectors.block().links(slot as usize)
     }
 
-    /// Link entries per slot.
+    /// Whether the rows are a view of a mapped file (a read-only engine).
+    pub(crate) fn is_mapped(&self) -> bool {
+        self.vectors.is_mapped()
+    }
+
+    /// Link entries per row header.
     pub(crate) fn link_capacity(&self) -> usize {
         self.vectors.block().head()
     }

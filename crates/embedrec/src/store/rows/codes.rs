@@ -106,13 +106,67 @@ impl CodeStore {
         self.block.bytes() + (self.scale.capacity() + self.sq.capacity()) * 4
     }
 
-    /// Appends rows of `scale (f32 LE) | dim codes`.
-    pub(super) fn write(&self, out: &mut Vec<u8>) {
-        out.reserve(self.block.rows * (self.dim + 4));
-        for r in 0..self.block.rows {
-            out.extend_from_slice(&self.scale[r].to_le_bytes());
-            out.extend(self.codes(r).iter().map(|&x| x as u8));
+    /// Writes the per-row values of a ROWS section: every scale, then (under L2) every
+    /// squared norm, f32 LE.
+    pub(super) fn write_tail(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let bytes: Vec<u8> = self
+            .scale
+            .iter()
+            .chain(&self.sq)
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        w.write_all(&bytes)
+    }
+
+    /// A store around `block` with the per-row values [`CodeStore::write_tail`] wrote, each
+    /// validated (finite, not negative).
+    pub(super) fn with_tail(
+        dim: usize,
+        metric: crate::Metric,
+        block: RowBlock,
+        r: &mut crate::codec::SectionReader<'_>,
+    ) -> std::result::Result<Self, String> {
+        let keep_sq = metric == crate::Metric::L2;
+        let rows = block.rows;
+        let mut read = |what: &str| -> std::result::Result<Vec<f32>, String> {
+            let raw = r.take(rows * 4)?;
+            let v: Vec<f32> = raw
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            if let Some(i) = v.iter().position(|x| !(x.is_finite() && *x >= 0.0)) {
+                return Err(format!(
+                    "slot {i}: {what} {} is not a finite non-negative number",
+                    v[i]
+                ));
+            }
+            Ok(v)
+        };
+        // Codes read into memory are checked as version 1 checks them (a mapped block is
+        // verified by checksum on demand).
+        if !block.is_mapped()
+            && let Some(i) = (0..rows).find(|&i| block.body::<i8>(i, dim).contains(&i8::MIN))
+        {
+            return Err(format!("slot {i}: code -128 outside -127..=127"));
         }
+        let scale = read("scale")?;
+        let mut sq = if keep_sq {
+            read("squared norm")?
+        } else {
+            Vec::new()
+        };
+        if !block.is_mapped() {
+            for (i, q) in sq.iter_mut().enumerate() {
+                *q = decoded_sq(block.body::<i8>(i, dim).iter().copied(), scale[i]);
+            }
+        }
+        Ok(CodeStore {
+            dim,
+            block,
+            scale,
+            sq,
+            keep_sq,
+        })
     }
 
     pub(super) fn decode(&self, r: usize) -> Vec<f32> {

@@ -14,6 +14,7 @@ mod codes;
 
 pub(crate) use codes::CodeStore;
 
+use crate::util::mapped::{Buf, Mapping, Plain};
 use crate::util::memory::grow_advised;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,12 @@ impl VectorStorage {
     }
 }
 
+/// Magic of a ROWS section.
+const IMAGE_MAGIC: &[u8; 4] = b"ROWS";
+/// Bytes of a ROWS section before the block (one page, so that the block of a page-aligned
+/// section is page-aligned in the file).
+const IMAGE_PREFIX: usize = 4096;
+
 /// One cache line, the allocation unit (which gives the block its alignment). Atomics, so
 /// that a row's header can be rewritten through a shared reference (many threads link nodes
 /// at once) while other rows' vectors are read; vector bytes are only written through
@@ -62,6 +69,17 @@ impl VectorStorage {
 #[derive(Default)]
 #[repr(C, align(64))]
 struct Line([AtomicU32; 16]);
+
+// SAFETY: sixteen `u32`s; any bit pattern is a value.
+unsafe impl Plain for Line {}
+
+impl Line {
+    fn copy(&self) -> Self {
+        Line(std::array::from_fn(|i| {
+            AtomicU32::new(self.0[i].load(std::sync::atomic::Ordering::Relaxed))
+        }))
+    }
+}
 
 /// Plain element types a row body holds.
 ///
@@ -79,7 +97,10 @@ pub(crate) struct RowBlock {
     body: usize,
     stride: usize,
     rows: usize,
-    lines: Vec<Line>,
+    /// Owned, or a view of a read-only engine's mapped file (copied before any `&mut`
+    /// access; headers are only written through shared references while linking, which a
+    /// read-only engine never does).
+    lines: Buf<Line>,
 }
 
 impl RowBlock {
@@ -93,7 +114,7 @@ impl RowBlock {
             body,
             stride: head * 4 + body,
             rows: 0,
-            lines: Vec::new(),
+            lines: Buf::default(),
         }
     }
 
@@ -128,7 +149,10 @@ impl RowBlock {
         let at = r * self.stride + self.head * 4;
         // SAFETY: as in `body`, with `&mut self` excluding every other access.
         unsafe {
-            std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<u8>().add(at).cast(), n)
+            std::slice::from_raw_parts_mut(
+                self.lines_mut().as_mut_ptr().cast::<u8>().add(at).cast(),
+                n,
+            )
         }
     }
 
@@ -159,25 +183,99 @@ impl RowBlock {
         (r < self.rows).then(|| self.body_ptr(r))
     }
 
+    /// The owned lines (a mapped block is copied first).
+    fn lines_mut(&mut self) -> &mut Vec<Line> {
+        self.lines.make_mut_with(Line::copy)
+    }
+
     /// Appends a zero row.
     fn push_zero(&mut self) {
         self.rows += 1;
         let need = self.lines_for(self.rows);
         if need > self.lines.len() {
-            grow_advised(&mut self.lines, need);
-            self.lines.resize_with(need, Line::default);
+            let lines = self.lines_mut();
+            grow_advised(lines, need);
+            lines.resize_with(need, Line::default);
         }
     }
 
     /// Makes room for `additional` more rows (one reallocation for a whole batch).
     fn reserve(&mut self, additional: usize) {
         let need = self.lines_for(self.rows + additional);
-        grow_advised(&mut self.lines, need);
+        grow_advised(self.lines_mut(), need);
     }
 
-    /// Bytes held (capacity of the block).
+    /// Bytes held (capacity of the block; the block's size when it is a view of a mapped
+    /// file).
     fn bytes(&self) -> usize {
-        self.lines.capacity() * 64
+        match &self.lines {
+            Buf::Owned(v) => v.capacity() * 64,
+            Buf::Mapped { len, .. } => len * 64,
+        }
+    }
+
+    /// Whether the block is a view of a mapped file.
+    fn is_mapped(&self) -> bool {
+        self.lines.is_mapped()
+    }
+
+    /// Writes the block's image: the lines as they are in memory (little-endian hosts), the
+    /// headers read with atomic loads.
+    fn write_image(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let lines = &self.lines[..self.lines_for(self.rows)];
+        let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+        for chunk in lines.chunks((1 << 20) / 64) {
+            buf.clear();
+            for line in chunk {
+                for x in &line.0 {
+                    buf.extend_from_slice(
+                        &x.load(std::sync::atomic::Ordering::Relaxed).to_le_bytes(),
+                    );
+                }
+            }
+            w.write_all(&buf)?;
+        }
+        Ok(())
+    }
+
+    /// A block of `rows` rows of the given shape viewed in `map` at `offset` (the image
+    /// [`RowBlock::write_image`] wrote); `None` when it does not fit the mapping or is not
+    /// 64-byte aligned there.
+    fn view(
+        map: &std::sync::Arc<Mapping>,
+        offset: usize,
+        (head, body, rows): (usize, usize, usize),
+    ) -> Option<Self> {
+        let mut b = RowBlock::new(head, body);
+        let lines = Buf::view(map, offset, b.lines_for(rows))?;
+        b.lines = lines;
+        b.rows = rows;
+        Some(b)
+    }
+
+    /// Reads an image written by [`RowBlock::write_image`] into an owned block.
+    fn read_image(
+        (head, body, rows): (usize, usize, usize),
+        r: &mut crate::codec::SectionReader<'_>,
+    ) -> std::result::Result<Self, String> {
+        let mut b = RowBlock::new(head, body);
+        let total = b.lines_for(rows);
+        let mut lines: Vec<Line> = Vec::new();
+        grow_advised(&mut lines, total);
+        while lines.len() < total {
+            let n = (total - lines.len()).min((1 << 20) / 64);
+            let raw = r.take(n * 64)?;
+            lines.extend(raw.chunks_exact(64).map(|l| {
+                Line(std::array::from_fn(|i| {
+                    AtomicU32::new(u32::from_le_bytes(
+                        l[i * 4..i * 4 + 4].try_into().expect("4 bytes"),
+                    ))
+                }))
+            }));
+        }
+        b.lines = Buf::Owned(lines);
+        b.rows = rows;
+        Ok(b)
     }
 
     /// The part of [`RowBlock::bytes`] that row headers take.
@@ -200,8 +298,9 @@ impl RowBlock {
     ) -> std::result::Result<Self, String> {
         let mut b = RowBlock::new(head, body);
         let total = b.lines_for(rows);
-        grow_advised(&mut b.lines, total);
-        let base = b.lines.as_mut_ptr().cast::<u8>();
+        let mut lines: Vec<Line> = Vec::new();
+        grow_advised(&mut lines, total);
+        let base = lines.as_mut_ptr().cast::<u8>();
         for i in 0..rows {
             // SAFETY: row `i` spans bytes `i * stride .. (i + 1) * stride`, inside the
             // `total * 64` reserved. Rows are only counted (`b.rows`) and the lines only
@@ -220,8 +319,9 @@ impl RowBlock {
         // line is initialised (zero is a valid `AtomicU32`).
         unsafe {
             std::ptr::write_bytes(base.add(rows * b.stride), 0, total * 64 - rows * b.stride);
-            b.lines.set_len(total);
+            lines.set_len(total);
         }
+        b.lines = Buf::Owned(lines);
         b.rows = rows;
         Ok(b)
     }
@@ -361,13 +461,6 @@ impl Rows {
         }
     }
 
-    pub(crate) fn storage(&self) -> VectorStorage {
-        match self {
-            Rows::F32(_) => VectorStorage::F32,
-            Rows::Int8(_) => VectorStorage::Int8,
-        }
-    }
-
     /// The block holding the rows (headers and bodies).
     #[inline(always)]
     pub(crate) fn block(&self) -> &RowBlock {
@@ -465,21 +558,94 @@ impl Rows {
         }
     }
 
-    /// Appends the file section of these rows: `rows * dim` f32 LE for f32 storage, rows of
-    /// `scale (f32 LE) | dim codes` for int8. Headers are not part of it (the graph section
-    /// stores the links).
-    pub(crate) fn write_section(&self, out: &mut Vec<u8>) {
-        match self {
-            Rows::F32(v) => {
-                out.reserve(v.rows() * v.dim * 4);
-                for r in 0..v.rows() {
-                    for x in v.row(r) {
-                        out.extend_from_slice(&x.to_le_bytes());
-                    }
-                }
-            }
-            Rows::Int8(c) => c.write(out),
+    /// Whether the rows are a view of a mapped file.
+    pub(crate) fn is_mapped(&self) -> bool {
+        self.block().is_mapped()
+    }
+
+    /// Writes the ROWS section: a page holding the shape (see `docs/format.md`), the block
+    /// exactly as it is in memory (headers with the graph's level-0 links, then the vector
+    /// or codes, row after row), then under int8 storage the scales and squared norms.
+    /// A reader on a little-endian host can map the block without parsing it.
+    pub(crate) fn write_image(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let b = self.block();
+        let (storage, dim) = match self {
+            Rows::F32(v) => (0u32, v.dim),
+            Rows::Int8(c) => (1u32, c.dim),
+        };
+        let mut head = Vec::with_capacity(IMAGE_PREFIX);
+        head.extend_from_slice(IMAGE_MAGIC);
+        head.extend_from_slice(&storage.to_le_bytes());
+        for x in [dim, b.rows, b.head, b.body, b.stride] {
+            head.extend_from_slice(&(x as u64).to_le_bytes());
         }
+        head.resize(IMAGE_PREFIX, 0);
+        w.write_all(&head)?;
+        b.write_image(w)?;
+        if let Rows::Int8(c) = self {
+            c.write_tail(w)?;
+        }
+        Ok(())
+    }
+
+    /// The storage a ROWS section holds (its first bytes, left in place).
+    pub(crate) fn image_storage(
+        r: &mut crate::codec::SectionReader<'_>,
+    ) -> std::result::Result<VectorStorage, String> {
+        let p = r.peek(8)?;
+        match (
+            &p[..4] == IMAGE_MAGIC,
+            u32::from_le_bytes(p[4..8].try_into().expect("4")),
+        ) {
+            (true, 0) => Ok(VectorStorage::F32),
+            (true, 1) => Ok(VectorStorage::Int8),
+            (true, x) => Err(format!("unknown vector storage {x}")),
+            (false, _) => Err("bad row section magic".into()),
+        }
+    }
+
+    /// Reads a ROWS section of `rows` rows for this shape. With a mapped source (on a
+    /// little-endian host), the block is a view of the mapped pages: nothing is copied and
+    /// the rows are not checked one by one (links are bounds-checked where they are
+    /// followed, and the section's checksum is verified on demand); otherwise it is read
+    /// into memory.
+    pub(crate) fn read_image(
+        (dim, storage, metric, links): (usize, VectorStorage, crate::Metric, usize),
+        rows: usize,
+        r: &mut crate::codec::SectionReader<'_>,
+    ) -> std::result::Result<Self, String> {
+        let shape = Rows::new(dim, storage, metric, links);
+        let want = shape.block();
+        let p = r.take(IMAGE_PREFIX)?;
+        let u64_at = |o: usize| u64::from_le_bytes(p[o..o + 8].try_into().expect("8 bytes"));
+        let got = (
+            &p[..4],
+            u32::from_le_bytes(p[4..8].try_into().expect("4 bytes")),
+            [u64_at(8), u64_at(16), u64_at(24), u64_at(32), u64_at(40)],
+        );
+        let code = match storage {
+            VectorStorage::F32 => 0,
+            VectorStorage::Int8 => 1,
+        };
+        let expected = [dim, rows, want.head, want.body, want.stride].map(|x| x as u64);
+        if got != (&IMAGE_MAGIC[..], code, expected) {
+            return Err(format!(
+                "row shape {:?} (dim, rows, links, body, stride; storage {}), expected {:?} \
+                 (storage {code})",
+                got.2, got.1, expected
+            ));
+        }
+        let dims = (want.head, want.body, rows);
+        let image = want.lines_for(rows) * 64;
+        let block = match r.view_bytes(image)? {
+            Some((map, at)) if cfg!(target_endian = "little") => RowBlock::view(&map, at, dims)
+                .ok_or_else(|| "row block misaligned in the mapped file".to_string())?,
+            _ => RowBlock::read_image(dims, r)?,
+        };
+        Ok(match storage {
+            VectorStorage::F32 => Rows::F32(VectorStore { dim, block }),
+            VectorStorage::Int8 => Rows::Int8(CodeStore::with_tail(dim, metric, block, r)?),
+        })
     }
 
     /// Bytes one row of `dim` components takes in the file section of this storage.
