@@ -97,6 +97,12 @@ export declare class Engine {
    * written by a checkpoint. `sync`: `'full'` (default), `'grouped'` (fsync at least every
    * `syncIntervalMs`, default 100) or `'off'`; `checkpointBytes` (default 64 MiB). One
    * process at a time opens an engine for writing; `close()` releases it.
+   *
+   * `readOnly: true` opens the file memory-mapped instead: vectors, graph links, ids and
+   * norms are served from the file's pages, shared by every process that opens it
+   * (cluster workers, replicas); no journal, no lock; every write throws `READ_ONLY`.
+   * Opening checks the header, table, bounds and small sections; `verify()` checks every
+   * checksum.
    */
   static open(path: string, options?: (Partial<EngineOptions> & DurableOptions) | undefined | null): Engine
   /** Durable mode: writes a new snapshot and empties the journal (readers keep running). */
@@ -108,6 +114,23 @@ export declare class Engine {
   close(): void
   /** Whether the engine was opened with `Engine.open` (writes go to a journal). */
   get durable(): boolean
+  /** Whether the engine was opened with `readOnly: true`. */
+  get readOnly(): boolean
+  /**
+   * For a read-only engine, its file and identity (32 hex digits of the file's length
+   * and checksums); `null` otherwise.
+   */
+  snapshot(): Snapshot | null
+  /**
+   * Opens `path` read-only, checking that it is the snapshot of identity `id` (e.g. one
+   * another process or worker reported with `snapshot()`); throws when it was replaced.
+   */
+  static openSnapshot(path: string, id: string): Engine
+  /**
+   * Checks every checksum of the file a read-only engine serves from (throws `CORRUPT`
+   * naming the damaged section); other engines verified theirs when they were read.
+   */
+  verify(): void
   /** Loads synchronously. */
   static loadSync(path: string): Engine
   /** The engine in its file format. */
@@ -173,6 +196,11 @@ export interface ChosenModel {
  */
 export interface DurableOptions {
   /**
+   * Open the file read-only, memory-mapped: served from the file's pages (shared by
+   * every process that opens it), no journal, no lock; writes throw `READ_ONLY`.
+   */
+  readOnly?: boolean
+  /**
    * "full" (default: fsync per acknowledged write), "grouped" (fsync at least every
    * `syncIntervalMs`) or "off" (the OS writes back; a process crash loses nothing).
    */
@@ -231,6 +259,8 @@ export interface EngineStats {
   indexMemoryBytes: number
   /** Bytes held by the item vectors (f32 rows or int8 codes). */
   vectorMemoryBytes: number
+  /** Bytes of the memory-mapped file a read-only engine serves from (0 otherwise). */
+  mappedBytes: number
   epoch: number
   threads: number
   model?: string
@@ -414,6 +444,13 @@ export interface SearchHit {
 
 /** Distance kernels chosen for this CPU at run time: "avx512", "avx2+fma", "neon" or "scalar". */
 export declare function simdLevel(): string
+
+/** Where a read-only engine's file is and which snapshot it is. */
+export interface Snapshot {
+  path: string
+  /** 32 hex digits of the file's length and checksums. */
+  id: string
+}
 
 /** `train` and `test` halves of a split. */
 export interface Split {

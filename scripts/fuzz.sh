@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the core with libFuzzer (cargo-fuzz): the loader (`load`: any
 # bytes to Engine::from_bytes), sequences of operations (`operations`) and journals replayed
-# by Engine::open (`journal`). Seeds for the
+# by Engine::open (`journal`) and files opened read-only, memory-mapped (`read_only`). Seeds for the
 # loader are valid files of every section kind and storage, written by the seed generator.
 # Usage: bash scripts/fuzz.sh SECONDS_PER_TARGET   (CI runs it briefly on every submission)
 set -euo pipefail
@@ -11,9 +11,11 @@ command -v cargo-fuzz > /dev/null || cargo install cargo-fuzz --locked --quiet
 # cargo-fuzz passes sanitizer flags that stable rustc accepts only with this switch.
 export RUSTC_BOOTSTRAP=1
 corpus=fuzz/corpus
-mkdir -p "$corpus/load" "$corpus/operations" "$corpus/journal"
+mkdir -p "$corpus/load" "$corpus/operations" "$corpus/journal" "$corpus/read_only"
 cargo run -q --release --manifest-path fuzz/Cargo.toml --bin seeds -- "$corpus/load"
-for target in load operations journal; do
+# The read-only target starts from the loader's seeds (the same files).
+cp -n "$corpus/load"/* "$corpus/read_only"/ 2>/dev/null || true
+for target in load operations journal read_only; do
   echo "== fuzz $target for ${secs}s"
   log=$(mktemp)
   # -detect_leaks=0: LeakSanitizer reports glibc's bookkeeping of thread-local destructors

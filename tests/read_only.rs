@@ -150,6 +150,11 @@ fn readers_keep_their_snapshot_while_the_file_is_replaced() {
     assert_eq!(answers(&b), before);
     let c = Engine::open(&path, None, read_only()).unwrap();
     assert_ne!(c.snapshot().unwrap().1, ida);
+    // Opening by identity: the current snapshot opens, the replaced one is refused.
+    let (_, idc) = c.snapshot().unwrap();
+    assert_eq!(Engine::open_snapshot(&path, &idc).unwrap().len(), c.len());
+    let err = Engine::open_snapshot(&path, &ida).unwrap_err();
+    assert!(err.to_string().contains("replaced"), "{err}");
     assert_eq!(c.len(), a.len() - 3);
 }
 

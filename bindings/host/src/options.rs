@@ -35,11 +35,25 @@ pub fn engine_options(mut o: Options) -> Result<EngineConfig> {
     engine_config(&dim, o)
 }
 
-/// `Engine.open`'s options: how writes are synced (`sync`, `sync_interval_ms`), when to
-/// checkpoint (`checkpoint_bytes`), and — with `dim` — the configuration that creates the
-/// engine when the file does not exist.
+/// `Engine.open`'s options: `read_only` (a memory-mapped engine that writes nothing), how
+/// writes are synced (`sync`, `sync_interval_ms`), when to checkpoint (`checkpoint_bytes`),
+/// and — with `dim` — the configuration that creates the engine when the file does not
+/// exist (read-only: the dimension the file must have).
 pub fn open_options(mut o: Options) -> Result<(Option<EngineConfig>, OpenOptions)> {
     let mut open = OpenOptions::default();
+    if o.bool("read_only")? == Some(true) {
+        open.read_only = true;
+        // Nothing is written: the write-side options do not apply.
+        for key in ["sync", "sync_interval_ms", "checkpoint_bytes"] {
+            if o.has(key) {
+                return Err(Error::invalid(
+                    o.field(key),
+                    "no write option with read_only (a read-only engine writes nothing)",
+                    "a value",
+                ));
+            }
+        }
+    }
     let interval = o.usize("sync_interval_ms")?.map(|ms| ms as u64);
     let sync = o.string("sync")?;
     if sync.is_some() || interval.is_some() {
@@ -51,7 +65,13 @@ pub fn open_options(mut o: Options) -> Result<(Option<EngineConfig>, OpenOptions
     if o.has("dim") {
         return Ok((Some(engine_options(o)?), open));
     }
-    o.finish(&["dim", "sync", "sync_interval_ms", "checkpoint_bytes"])?;
+    o.finish(&[
+        "dim",
+        "read_only",
+        "sync",
+        "sync_interval_ms",
+        "checkpoint_bytes",
+    ])?;
     Ok((None, open))
 }
 

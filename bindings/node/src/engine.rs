@@ -1,7 +1,7 @@
 //! `Engine` for Node.
 
 use crate::error::{guard, invalid, js_err, run};
-use crate::types::{FlatHits, IdRows, SearchHit};
+use crate::types::{FlatHits, IdRows, SearchHit, Snapshot};
 use crate::value::{JsId, id, int, js_id, numbers, opt, value};
 use embedrec::ndarray::ArrayView2;
 use embedrec::{Engine, Hit};
@@ -570,6 +570,12 @@ impl JsEngine {
     /// written by a checkpoint. `sync`: `'full'` (default), `'grouped'` (fsync at least every
     /// `syncIntervalMs`, default 100) or `'off'`; `checkpointBytes` (default 64 MiB). One
     /// process at a time opens an engine for writing; `close()` releases it.
+    ///
+    /// `readOnly: true` opens the file memory-mapped instead: vectors, graph links, ids and
+    /// norms are served from the file's pages, shared by every process that opens it
+    /// (cluster workers, replicas); no journal, no lock; every write throws `READ_ONLY`.
+    /// Opening checks the header, table, bounds and small sections; `verify()` checks every
+    /// checksum.
     #[napi(
         factory,
         catch_unwind,
@@ -601,6 +607,36 @@ impl JsEngine {
     #[napi(getter, catch_unwind)]
     pub fn durable(&self) -> bool {
         self.inner.is_durable()
+    }
+
+    /// Whether the engine was opened with `readOnly: true`.
+    #[napi(getter, catch_unwind)]
+    pub fn read_only(&self) -> bool {
+        self.inner.is_read_only()
+    }
+
+    /// For a read-only engine, its file and identity (32 hex digits of the file's length
+    /// and checksums); `null` otherwise.
+    #[napi(catch_unwind)]
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        self.inner.snapshot().map(|(p, id)| Snapshot {
+            path: p.to_string_lossy().into_owned(),
+            id,
+        })
+    }
+
+    /// Opens `path` read-only, checking that it is the snapshot of identity `id` (e.g. one
+    /// another process or worker reported with `snapshot()`); throws when it was replaced.
+    #[napi(factory, catch_unwind)]
+    pub fn open_snapshot(env: Env, path: String, id: String) -> Result<Self> {
+        run(&env, || Engine::open_snapshot(&path, &id)).map(|e| JsEngine { inner: Arc::new(e) })
+    }
+
+    /// Checks every checksum of the file a read-only engine serves from (throws `CORRUPT`
+    /// naming the damaged section); other engines verified theirs when they were read.
+    #[napi(catch_unwind)]
+    pub fn verify(&self, env: Env) -> Result<()> {
+        run(&env, || self.inner.verify())
     }
 
     /// Loads synchronously.

@@ -48,6 +48,9 @@ pub struct EngineOptions {
 /// the engine when the file does not exist).
 #[napi(object)]
 pub struct DurableOptions {
+    /// Open the file read-only, memory-mapped: served from the file's pages (shared by
+    /// every process that opens it), no journal, no lock; writes throw `READ_ONLY`.
+    pub read_only: Option<bool>,
     /// "full" (default: fsync per acknowledged write), "grouped" (fsync at least every
     /// `syncIntervalMs`) or "off" (the OS writes back; a process crash loses nothing).
     #[napi(ts_type = "'full' | 'grouped' | 'off'")]
@@ -56,6 +59,14 @@ pub struct DurableOptions {
     pub sync_interval_ms: Option<u32>,
     /// Journal bytes after which a write triggers a checkpoint (default 64 MiB).
     pub checkpoint_bytes: Option<f64>,
+}
+
+/// Where a read-only engine's file is and which snapshot it is.
+#[napi(object)]
+pub struct Snapshot {
+    pub path: String,
+    /// 32 hex digits of the file's length and checksums.
+    pub id: String,
 }
 
 /// An inclusive numeric range on an attribute.

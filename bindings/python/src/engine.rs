@@ -622,6 +622,12 @@ impl PyEngine {
     /// ``checkpoint_bytes`` (default 64 MiB): journal size that triggers a checkpoint.
     /// One process at a time opens an engine for writing; ``close()`` (or leaving a
     /// ``with`` block) releases it.
+    ///
+    /// ``read_only=True`` opens the file memory-mapped instead: vectors, graph links, ids
+    /// and norms are served from the file's pages, shared by every process that opens it
+    /// (replicas, workers); no journal, no lock; every write raises ``ReadOnlyError``.
+    /// Opening checks the header, table, bounds and small sections; ``verify()`` checks
+    /// every checksum. Such an engine pickles by reference (path and identity).
     #[staticmethod]
     #[pyo3(signature = (path, **options))]
     fn open(
@@ -651,6 +657,35 @@ impl PyEngine {
     #[getter]
     fn durable(&self) -> bool {
         self.inner.is_durable()
+    }
+
+    /// Whether the engine was opened with ``read_only=True``.
+    #[getter]
+    fn read_only(&self) -> bool {
+        self.inner.is_read_only()
+    }
+
+    /// For a read-only engine, ``(path, identity)``: the file and 32 hex digits of its
+    /// length and checksums; ``None`` otherwise.
+    #[getter]
+    fn snapshot(&self) -> Option<(std::path::PathBuf, String)> {
+        self.inner.snapshot().map(|(p, id)| (p.to_path_buf(), id))
+    }
+
+    /// Checks every checksum of the file a read-only engine serves from (raises
+    /// ``CorruptFileError`` naming the damaged section); other engines verified theirs
+    /// when they were read.
+    fn verify(&self, py: Python<'_>) -> PyResult<()> {
+        run(py, || self.inner.verify())
+    }
+
+    /// Opens ``path`` read-only, checking that it is the snapshot of identity ``id`` (what
+    /// unpickling an engine pickled by reference does).
+    #[staticmethod]
+    fn open_snapshot(py: Python<'_>, path: std::path::PathBuf, id: String) -> PyResult<Self> {
+        Ok(PyEngine {
+            inner: run(py, || Engine::open_snapshot(&path, &id))?,
+        })
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -691,12 +726,18 @@ impl PyEngine {
         })
     }
 
-    fn __reduce__<'py>(
-        slf: &Bound<'py, Self>,
-    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+    /// Pickling: a read-only engine by reference (its path and identity: nothing but a few
+    /// bytes travels, and the receiving process maps the same file), any other by value
+    /// (its file format).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let py = slf.py();
-        let ctor = py.get_type::<PyEngine>().getattr("from_bytes")?;
-        Ok((ctor, (slf.get().to_bytes(py)?,)))
+        let ty = py.get_type::<PyEngine>();
+        if let Some((path, id)) = slf.get().inner.snapshot() {
+            let args = (path.to_path_buf(), id).into_pyobject(py)?.into_any();
+            return Ok((ty.getattr("open_snapshot")?, args));
+        }
+        let args = (slf.get().to_bytes(py)?,).into_pyobject(py)?.into_any();
+        Ok((ty.getattr("from_bytes")?, args))
     }
 
     /// Changes the HNSW search breadth for later queries (higher: better recall, slower).

@@ -21,6 +21,23 @@ impl Writer {
     pub(crate) fn f64(&mut self, v: f64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
+    pub(crate) fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    pub(crate) fn f64s(&mut self, v: &[f64]) {
+        for x in v {
+            self.0.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    /// Hands what was written so far to `out` once it passes 1 MiB (a record written in
+    /// parts streams, never held whole).
+    pub(crate) fn spill(&mut self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        if self.0.len() >= 1 << 20 {
+            out.write_all(&self.0)?;
+            self.0.clear();
+        }
+        Ok(())
+    }
     pub(crate) fn u32s(&mut self, v: &[u32]) {
         for x in v {
             self.0.extend_from_slice(&x.to_le_bytes());
@@ -74,6 +91,23 @@ impl<'a> Reader<'a> {
     pub(crate) fn f64(&mut self) -> R<f64> {
         Ok(f64::from_le_bytes(self.take(8)?.try_into().unwrap()))
     }
+    pub(crate) fn u64(&mut self) -> R<u64> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    /// A u64 that must fit a `usize` and be at most `max`.
+    pub(crate) fn usize_at_most(&mut self, max: u64, what: &str) -> R<usize> {
+        let v = self.u64()?;
+        if v > max {
+            return Err(format!("{what} {v} exceeds {max}"));
+        }
+        usize::try_from(v).map_err(|_| format!("{what} {v} does not fit this machine"))
+    }
+    pub(crate) fn f64s(&mut self, n: usize) -> R<Vec<f64>> {
+        let b = self.take(n.checked_mul(8).ok_or("too many values")?)?;
+        Ok(b.chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect())
+    }
     /// A count of items of at least `item_bytes` bytes each, checked against the bytes left
     /// (so a hostile count cannot make the caller reserve more than the record holds).
     pub(crate) fn len(&mut self, item_bytes: usize) -> R<usize> {
@@ -104,6 +138,10 @@ impl<'a> Reader<'a> {
     pub(crate) fn str(&mut self) -> R<&'a str> {
         let n = self.len(1)?;
         std::str::from_utf8(self.take(n)?).map_err(|e| format!("a string is not UTF-8: {e}"))
+    }
+    /// Bytes not read yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
     }
     /// Fails unless every byte was read.
     pub(crate) fn finish(&self) -> R<()> {

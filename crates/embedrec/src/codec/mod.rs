@@ -1,6 +1,7 @@
-//! The file codec: the container of checksummed sections, reading sections from bytes or a
-//! file at offsets, atomic replacement of a file, and the write-ahead journal's framing. It knows nothing of the engine; each
-//! type that is saved encodes and decodes its own section content.
+//! The file codec: the container of checksummed, page-aligned sections (written as streams),
+//! reading sections from bytes, a file at offsets or a mapping, atomic replacement of a file,
+//! and the write-ahead journal's framing. It knows nothing of the engine; each type that is
+//! saved encodes and decodes its own section content.
 
 mod atomic;
 pub(crate) mod bytes;

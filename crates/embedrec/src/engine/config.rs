@@ -106,6 +106,93 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
+    /// Writes the configuration's record of a version-2 META section (`docs/format.md`):
+    /// every field but the vector storage (which the ROWS section records), integers as
+    /// u64, the metric and index as u32 codes, optional numbers as f64 with NaN for none.
+    pub(crate) fn write_record(&self, w: &mut crate::codec::bytes::Writer) {
+        w.u64(self.dim as u64);
+        w.u32(match self.metric {
+            Metric::Cosine => 0,
+            Metric::Dot => 1,
+            Metric::L2 => 2,
+        });
+        w.u32(match self.index {
+            IndexKind::Exact => 0,
+            IndexKind::Hnsw => 1,
+            IndexKind::Native => 2,
+            IndexKind::NativeInt8 => 3,
+        });
+        for x in [
+            self.m,
+            self.ef_construction,
+            self.ef_search,
+            self.cache_capacity,
+            self.cache_max_bytes,
+        ] {
+            w.u64(x as u64);
+        }
+        w.f64(self.cache_ttl_secs.unwrap_or(f64::NAN));
+        w.u64(self.threads as u64);
+        w.f64(self.recency_half_life_secs.unwrap_or(f64::NAN));
+        w.f64(self.exact_filter_fraction);
+        w.u64(self.exact_below as u64);
+        w.f64(self.rebuild_tombstone_fraction);
+    }
+
+    /// Reads a record [`EngineConfig::write_record`] wrote (the caller validates it).
+    pub(crate) fn read_record(
+        r: &mut crate::codec::bytes::Reader<'_>,
+    ) -> std::result::Result<Self, String> {
+        let big = |r: &mut crate::codec::bytes::Reader<'_>, what: &str| {
+            r.usize_at_most(u32::MAX as u64, what)
+        };
+        let dim = big(r, "dim")?;
+        let metric = match r.u32()? {
+            0 => Metric::Cosine,
+            1 => Metric::Dot,
+            2 => Metric::L2,
+            x => return Err(format!("unknown metric code {x}")),
+        };
+        let index = match r.u32()? {
+            0 => IndexKind::Exact,
+            1 => IndexKind::Hnsw,
+            2 => IndexKind::Native,
+            3 => IndexKind::NativeInt8,
+            x => return Err(format!("unknown index code {x}")),
+        };
+        let (m, ef_construction, ef_search) = (
+            big(r, "m")?,
+            big(r, "ef_construction")?,
+            big(r, "ef_search")?,
+        );
+        let cache_capacity = r.usize_at_most(u64::MAX, "cache_capacity")?;
+        let cache_max_bytes = r.usize_at_most(u64::MAX, "cache_max_bytes")?;
+        let some = |x: f64| (!x.is_nan()).then_some(x);
+        let cache_ttl_secs = some(r.f64()?);
+        let threads = big(r, "threads")?;
+        let recency_half_life_secs = some(r.f64()?);
+        let exact_filter_fraction = r.f64()?;
+        let exact_below = r.usize_at_most(u64::MAX, "exact_below")?;
+        let rebuild_tombstone_fraction = r.f64()?;
+        Ok(EngineConfig {
+            dim,
+            metric,
+            index,
+            m,
+            ef_construction,
+            ef_search,
+            cache_capacity,
+            cache_max_bytes,
+            cache_ttl_secs,
+            threads,
+            recency_half_life_secs,
+            exact_filter_fraction,
+            exact_below,
+            rebuild_tombstone_fraction,
+            vector_storage: VectorStorage::F32,
+        })
+    }
+
     /// A configuration with the documented defaults for vectors of `dim` components.
     pub fn new(dim: usize) -> Self {
         EngineConfig {

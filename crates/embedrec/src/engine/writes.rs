@@ -8,6 +8,7 @@ use crate::model::Model;
 use crate::store::{Catalog, IdColumn, Interaction, ItemAttrs, PreparedItem};
 use crate::{Error, Result};
 use ndarray::ArrayView2;
+use parking_lot::{RwLockUpgradableReadGuard, RwLockWriteGuard};
 use std::collections::HashSet;
 
 impl Engine {
@@ -86,8 +87,8 @@ impl Engine {
                     attrs: a,
                 });
             }
-            let mut st = self.state.write();
-            self.apply_items(&mut st, &items)?;
+            let st = self.state.write();
+            let _st = self.apply_items(st, &items)?;
             self.mutated();
             self.journal_upsert(ids, vectors.as_ref(), attrs)
         });
@@ -99,10 +100,17 @@ impl Engine {
         out
     }
 
-    /// Applies validated items under the write lock: capacity checked first (on error
+    /// Applies validated items under the write lock `st`: capacity checked first (on error
     /// nothing changed), then the catalog, the content index (items given a vector), the
-    /// model and its factor index. Returns the slots.
-    fn apply_items(&self, st: &mut State, items: &[PreparedItem<'_>]) -> Result<Vec<u32>> {
+    /// model and its factor index. Linking the items into the graph, the costly part, runs
+    /// with the lock downgraded to an upgradable read: queries run meanwhile (on the state
+    /// as it was, plus the new rows, which become reachable as they are linked), other
+    /// writers still wait. Returns the write lock again.
+    fn apply_items<'a>(
+        &'a self,
+        mut st: RwLockWriteGuard<'a, State>,
+        items: &[PreparedItem<'_>],
+    ) -> Result<RwLockWriteGuard<'a, State>> {
         let new_slots = items
             .iter()
             .filter(|it| st.cat.slot_of(it.id).is_none())
@@ -136,24 +144,32 @@ impl Engine {
             .filter(|(_, it)| it.vector.is_some())
             .map(|(s, _)| *s)
             .collect();
+        let to_link = if with_vectors.is_empty() {
+            Vec::new()
+        } else {
+            let State { cat, index, .. } = &mut *st;
+            index.prepare(cat, &with_vectors)?
+        };
+        let State { cat, model, .. } = &mut *st;
+        if let Some(m) = model {
+            m.on_upsert(cat, &slots);
+        }
+        if !to_link.is_empty() {
+            let up = RwLockWriteGuard::downgrade_to_upgradable(st);
+            self.pool.install(|| up.index.link(&up.cat, &to_link))?;
+            st = RwLockUpgradableReadGuard::upgrade(up);
+        }
         let State {
             cat,
-            index,
             model,
             factors,
             ..
         } = &mut *st;
-        if !with_vectors.is_empty() {
-            self.pool.install(|| index.upsert(cat, &with_vectors))??;
+        if let (Some(m), Some(fx)) = (model, factors) {
+            self.pool.install(|| fx.update(m, cat, &slots))??;
         }
-        if let Some(m) = model {
-            m.on_upsert(cat, &slots);
-            if let Some(fx) = factors {
-                self.pool.install(|| fx.update(m, cat, &slots))??;
-            }
-        }
-        self.maybe_rebuild(st)?;
-        Ok(slots)
+        self.maybe_rebuild(&mut st)?;
+        Ok(st)
     }
 
     pub(super) fn maybe_rebuild(&self, st: &mut State) -> Result<()> {
@@ -269,7 +285,7 @@ impl Engine {
                         attrs: None,
                     })
                     .collect();
-                self.apply_items(&mut st, &items)?;
+                st = self.apply_items(st, &items)?;
             }
             // Every distinct id resolved once: items to slots, users to user indices.
             let slot_of: Vec<u32> = item_ids

@@ -26,6 +26,17 @@ pub trait AnnIndex: Send + Sync + std::fmt::Debug {
     /// Inserts or replaces the vectors of these catalog slots (already stored in `cat`).
     /// Called on the engine's thread pool.
     fn upsert(&mut self, cat: &Catalog, slots: &[u32]) -> Result<()>;
+    /// [`AnnIndex::upsert`] in two steps, so that queries can run during the costly one:
+    /// `prepare` makes every change that needs `&mut self` (cheap) and returns the slots
+    /// left to link, which [`AnnIndex::link`] then links through `&self` while searches run.
+    /// By default everything happens here and nothing is left to link.
+    fn prepare(&mut self, cat: &Catalog, slots: &[u32]) -> Result<Vec<u32>> {
+        self.upsert(cat, slots)?;
+        Ok(Vec::new())
+    }
+    /// Links slots returned by [`AnnIndex::prepare`] (on the engine's pool), concurrently
+    /// with searches.
+    fn link(&self, _cat: &Catalog, _slots: &[u32]) {}
     /// Forgets these slots (they are already free in the catalog).
     fn remove(&mut self, slots: &[u32]);
     /// Up to `k` best `(slot, score)` pairs, best first, among slots accepted by `accept`

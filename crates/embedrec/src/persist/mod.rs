@@ -1,31 +1,27 @@
 //! Saving and loading a whole engine: which sections a file holds and in what order. The
-//! container (header, section table, checksums) is `codec`'s; each part of the engine
-//! encodes and decodes its own section content. `docs/format.md` has the byte layout.
+//! container (header, section table, checksums, page alignment) is `codec`'s; each part of
+//! the engine encodes and decodes its own section content. `docs/format.md` has the byte
+//! layout.
 //!
-//! File layout (see [`MAGIC`] and [`FORMAT_VERSION`]): a 32-byte header, a table of
-//! sections, the sections.
-//! Sections: `1` META — bincode 2 (standard config, byte limit) of the configuration, item
-//! ids, tags, numeric attributes, users and interactions; `2` ITEM_VECTORS — `slots * dim`
-//! raw little-endian f32; `3` MODEL (optional) — bincode 2 of the trained model, checked
-//! against the catalog's size after decoding; `4` GRAPH (optional) — the native HNSW graph
-//! (levels and links), every level, count and link id validated before use, so loading skips
-//! the rebuild; `5` ITEM_CODES — instead of ITEM_VECTORS under int8 vector storage: per slot
-//! a scale (f32 LE, finite and not negative) then `dim` codes (i8, never -128). The storage
-//! is recorded by which of the two kinds is present (exactly one must be), so files written
-//! before int8 storage existed load unchanged; `6` VECTORLESS (optional) — the slots of
-//! items without a content vector (`u32` LE, increasing), written only when there are
-//! such items, so older files (which have none) load unchanged. Other kinds are rejected
-//! by this version.
+//! Sections of format version 2 (see [`MAGIC`] and [`FORMAT_VERSION`]): `1` META — bincode 2
+//! (standard config, byte limit) of the configuration, tags, numeric attributes, users and
+//! interactions; `8` IDS — the id arena and a span per slot; `7` ROWS — the row block as it
+//! is in memory (each slot's level-0 links, then its vector or int8 codes), then int8 scales;
+//! `9` NORMS (cosine) — inverse norms; `6` VECTORLESS (optional) — slots of items without a
+//! content vector; `3` MODEL (optional) — bincode 2 of the trained model, checked against
+//! the catalog's size after decoding; `4` GRAPH (optional) — the native graph's levels and
+//! upper-level links. Version 1 (kinds 2 or 5 for the vectors, ids in META, level-0 links in
+//! GRAPH) still loads. Other kinds are rejected.
 //!
-//! Loading verifies the header, the file length, the table and every section's bounds
-//! before any section is read. META (and MODEL) are then read whole, checksummed, decoded
-//! under a byte limit and re-validated value by value (dimensions, ids unique and
-//! non-empty, tag and slot references in range, finite numbers). The two large sections,
-//! the vectors (or codes) and GRAPH, are streamed from the file at their offsets in 1 MiB chunks
-//! straight into their final structures, on two threads, with the checksum computed as
-//! they stream; every value read is validated anyway, and a section is accepted only once
-//! it was consumed exactly and its checksum matches (damage found while parsing is
-//! reported as a checksum mismatch when the checksum disagrees).
+//! A save streams the sections into the file (no whole-file buffer). Loading verifies the
+//! header, the file length, the table, every section's bounds and the padding before any
+//! section is read. META (and MODEL) are then read whole, checksummed, decoded under a byte
+//! limit and re-validated value by value. The large sections are streamed from the file in
+//! 1 MiB chunks straight into their final structures, the rows and the graph on two
+//! threads, with the checksum computed as they stream; every value read is validated
+//! anyway, and a section is accepted only once it was consumed exactly and its checksum
+//! matches. A read-only open maps the file and uses ROWS, IDS and NORMS in place (their
+//! checksums are left to [`Engine::verify`]).
 //!
 //! The hnsw_rs graph is never stored (it is rebuilt); its loader is never used.
 
@@ -33,6 +29,7 @@ mod durable;
 
 pub use durable::journal_path;
 
+use crate::codec::bytes::{Reader, Writer};
 use crate::codec::{self, MappedSource, SectionReader, Source};
 use crate::engine::ReadOnly;
 use crate::engine::{Engine, EngineConfig};
@@ -42,7 +39,7 @@ use crate::store::rows::Rows;
 use crate::store::{Catalog, CatalogMeta, Users, UsersMeta, VectorStorage};
 use crate::util::mapped::Mapping;
 use crate::{Error, Result};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -86,8 +83,9 @@ fn vector_section(storage: VectorStorage) -> (u32, &'static str) {
 /// guard).
 const META_LIMIT: usize = 1 << 31;
 
-/// The META section: the configuration, then the catalog's and the users' fields, inline.
-#[derive(Serialize, Deserialize)]
+/// The META section's content: the configuration, then the catalog's and the users' fields
+/// (version 1: bincode of this struct; version 2: explicit records, `read_meta`).
+#[derive(Deserialize)]
 struct Meta<'a> {
     config: EngineConfig,
     #[serde(borrow)]
@@ -184,6 +182,23 @@ pub(crate) fn open_read_only(path: &Path, create: Option<&EngineConfig>) -> Resu
 }
 
 impl Engine {
+    /// Opens `path` read-only (as [`Engine::open`] with `read_only`) and checks that it is
+    /// the snapshot whose identity ([`Engine::snapshot`]) is `id`: how an engine pickled
+    /// by reference comes back in another process. A file replaced since is an
+    /// [`Error::InvalidInput`] naming both identities.
+    pub fn open_snapshot(path: impl AsRef<Path>, id: &str) -> Result<Engine> {
+        let e = open_read_only(path.as_ref(), None)?;
+        let found = e.snapshot().map(|(_, id)| id).unwrap_or_default();
+        if found != id {
+            return Err(Error::invalid(
+                "snapshot",
+                format!("the file {} with identity {id}", path.as_ref().display()),
+                format!("identity {found} (the file was replaced)"),
+            ));
+        }
+        Ok(e)
+    }
+
     /// Checks the checksum of every section of the file a read-only engine serves from
     /// (opening checks only the header, the table, bounds and the small sections, so that
     /// it does not read every page). [`Error::Corrupt`] names a damaged section. For other
@@ -231,21 +246,17 @@ pub(crate) fn encode<W: std::io::Write + std::io::Seek>(
         path: path.to_path_buf(),
         source,
     };
-    let meta = Meta {
-        config: e.config(),
-        catalog: st.cat.meta_v2(),
-        users: st.users.meta(),
-    };
+    let config = e.config();
     let mut c = codec::ContainerWriter::new(w).map_err(io)?;
-    let mut bincode_err = None;
-    let mut encode_with = |value: &dyn erased::Encode, out: &mut dyn std::io::Write| {
-        value.encode(out).map(|_| ()).map_err(|e| {
-            bincode_err = Some(e);
-            std::io::Error::other("encoding failed")
-        })
-    };
-    c.section(KIND_META, |out| encode_with(&meta, out))
-        .map_err(io)?;
+    c.section(KIND_META, |out| {
+        let mut w = Writer::default();
+        w.0.extend_from_slice(META_MAGIC);
+        config.write_record(&mut w);
+        st.cat.write_record(&mut w, out)?;
+        st.users.write_record(&mut w, out)?;
+        out.write_all(&w.0)
+    })
+    .map_err(io)?;
     c.section(KIND_IDS, |out| st.cat.write_ids(out))
         .map_err(io)?;
     c.section(KIND_ROWS, |out| st.cat.write_rows(out))
@@ -260,31 +271,26 @@ pub(crate) fn encode<W: std::io::Write + std::io::Seek>(
         c.section(KIND_VECTORLESS, |out| out.write_all(&bytes))
             .map_err(io)?;
     }
+    let mut bincode_err = None;
     if let Some(m) = &st.model {
-        c.section(KIND_MODEL, |out| encode_with(m, out))
-            .map_err(io)?;
+        c.section(KIND_MODEL, |mut out| {
+            bincode::serde::encode_into_std_write(m, &mut out, bincode_config())
+                .map(|_| ())
+                .map_err(|e| {
+                    bincode_err = Some(e.to_string());
+                    std::io::Error::other("encoding failed")
+                })
+        })
+        .map_err(|e| match bincode_err.take() {
+            Some(b) => Error::Internal(format!("cannot encode the model: {b}")),
+            None => io(e),
+        })?;
     }
     if st.index.stores_graph() {
         c.section(KIND_GRAPH, |out| st.index.write_graph(&st.cat, out))
             .map_err(io)?;
     }
-    if let Some(e) = bincode_err {
-        return Err(Error::Internal(format!("cannot encode: {e}")));
-    }
     c.finish().map_err(io)
-}
-
-/// bincode encoding behind a trait object (META and MODEL are encoded by one closure).
-mod erased {
-    pub(super) trait Encode {
-        fn encode(&self, out: &mut dyn std::io::Write) -> Result<usize, String>;
-    }
-    impl<T: serde::Serialize> Encode for T {
-        fn encode(&self, mut out: &mut dyn std::io::Write) -> Result<usize, String> {
-            bincode::serde::encode_into_std_write(self, &mut out, super::bincode_config())
-                .map_err(|e| e.to_string())
-        }
-    }
 }
 
 /// The readers of a file's sections, by kind.
@@ -358,15 +364,20 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
         whole(rs.meta.take(), "meta")?.ok_or_else(|| corrupt("meta", "section missing".into()))?;
     let model_bytes = whole(rs.model.take(), "model")?;
     let vectorless_bytes = whole(rs.vectorless.take(), "vectorless")?.unwrap_or_default();
-    let (meta, used): (Meta<'_>, usize) =
-        bincode::serde::borrow_decode_from_slice(&meta_bytes, bincode_config())
-            .map_err(|e| corrupt("meta", format!("cannot decode: {e}")))?;
-    if used != meta_bytes.len() {
-        return Err(corrupt(
-            "meta",
-            format!("{} trailing bytes", meta_bytes.len() - used),
-        ));
-    }
+    let meta = if v2 {
+        read_meta(&meta_bytes).map_err(|e| corrupt("meta", format!("cannot decode: {e}")))?
+    } else {
+        let (meta, used): (Meta<'_>, usize) =
+            bincode::serde::borrow_decode_from_slice(&meta_bytes, bincode_config())
+                .map_err(|e| corrupt("meta", format!("cannot decode: {e}")))?;
+        if used != meta_bytes.len() {
+            return Err(corrupt(
+                "meta",
+                format!("{} trailing bytes", meta_bytes.len() - used),
+            ));
+        }
+        meta
+    };
     let mut config = meta.config;
     config.vector_storage = if v2 {
         let r = rs
@@ -472,6 +483,26 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
         }
     };
     Engine::restore(config, cat, users, model, graph)
+}
+
+/// Magic of a version-2 META section.
+const META_MAGIC: &[u8; 4] = b"MET2";
+
+/// A version-2 META section: the magic, then the records of the configuration, the catalog
+/// and the users, each written by its owner.
+fn read_meta(bytes: &[u8]) -> std::result::Result<Meta<'static>, String> {
+    let mut r = Reader::new(bytes);
+    if bytes.get(..4) != Some(&META_MAGIC[..]) {
+        return Err("bad meta magic".into());
+    }
+    r.u32()?;
+    let meta = Meta {
+        config: EngineConfig::read_record(&mut r)?,
+        catalog: CatalogMeta::read_record(&mut r)?,
+        users: UsersMeta::read_record(&mut r)?,
+    };
+    r.finish()?;
+    Ok(meta)
 }
 
 /// The VECTORLESS section: the slots of items without content vectors, `u32` LE, strictly

@@ -46,6 +46,39 @@ impl History {
         })
     }
 
+    /// Writes the history's record of a META section: count (u32), timestamps flag (u8),
+    /// the slots (u32 each), the weights (f32 each), then the timestamps (i64 each) when
+    /// the flag is 1.
+    pub(crate) fn write_record(&self, w: &mut crate::codec::bytes::Writer) {
+        w.len(self.slots.len());
+        w.u8(!self.ts.is_empty() as u8);
+        w.u32s(&self.slots);
+        w.f32s(&self.weights);
+        w.i64s(&self.ts);
+    }
+
+    /// Reads a record [`History::write_record`] wrote (the caller checks the values).
+    pub(crate) fn read_record(
+        r: &mut crate::codec::bytes::Reader<'_>,
+    ) -> std::result::Result<Vec<Interaction>, String> {
+        let n = r.len(8)?;
+        let has_ts = match r.u8()? {
+            0 => false,
+            1 => true,
+            x => return Err(format!("timestamps flag {x}")),
+        };
+        let slots = r.u32s(n)?;
+        let weights = r.f32s(n)?;
+        let ts = if has_ts { r.i64s(n)? } else { Vec::new() };
+        Ok((0..n)
+            .map(|i| Interaction {
+                slot: slots[i],
+                weight: weights[i],
+                ts: ts.get(i).copied().unwrap_or(0),
+            })
+            .collect())
+    }
+
     /// Room for `n` more: exactly that much for an empty history (a bulk load leaves no
     /// spare capacity), amortised growth after.
     pub(crate) fn reserve(&mut self, n: usize) {

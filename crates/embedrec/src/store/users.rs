@@ -3,7 +3,7 @@
 use crate::store::catalog::Catalog;
 use crate::store::history::{EMPTY, History, Interaction};
 use crate::store::ids::MAX_ID_BYTES;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -24,11 +24,28 @@ pub(crate) struct Users {
     total: usize,
 }
 
-/// The users' fields of the META section (bincode of this struct, inline in META).
-#[derive(Serialize, Deserialize)]
+/// The users' fields of the META section (version 1: bincode of this struct, inline in
+/// META; version 2: the record of [`Users::write_record`]).
+#[derive(Deserialize)]
 pub(crate) struct UsersMeta {
     users: Vec<String>,
     histories: Vec<Vec<Interaction>>,
+}
+
+impl UsersMeta {
+    /// Reads a record [`Users::write_record`] wrote ([`Users::read`] checks it).
+    pub(crate) fn read_record(
+        r: &mut crate::codec::bytes::Reader<'_>,
+    ) -> std::result::Result<Self, String> {
+        let n = r.len(4)?;
+        let users = (0..n)
+            .map(|_| r.str().map(str::to_string))
+            .collect::<Result<Vec<_>, _>>()?;
+        let histories = (0..n)
+            .map(|_| History::read_record(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(UsersMeta { users, histories })
+    }
 }
 
 impl Users {
@@ -56,13 +73,24 @@ impl Users {
     pub(crate) fn reach(&self, slot: u32) -> usize {
         self.reach.get(slot as usize).copied().unwrap_or(0) as usize
     }
-
-    /// The users' fields of the META section.
-    pub(crate) fn meta(&self) -> UsersMeta {
-        UsersMeta {
-            users: self.ids.iter().map(|s| s.to_string()).collect(),
-            histories: self.histories.iter().map(|h| h.iter().collect()).collect(),
+    /// Writes the users' record of a version-2 META section: the user count (u32), each
+    /// id (u32 length, UTF-8), then each user's history ([`History::write_record`]); spilled
+    /// to `out` as it grows.
+    pub(crate) fn write_record(
+        &self,
+        w: &mut crate::codec::bytes::Writer,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        w.len(self.ids.len());
+        for id in &self.ids {
+            w.str(id);
+            w.spill(out)?;
         }
+        for h in &self.histories {
+            h.write_record(w);
+            w.spill(out)?;
+        }
+        Ok(())
     }
 
     /// Users from their META fields, every interaction checked against the catalog.

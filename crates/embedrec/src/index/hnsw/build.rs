@@ -205,6 +205,14 @@ impl NativeHnsw {
     /// (each insertion sees the graph as other threads leave it, as in hnswlib), sequentially
     /// for small ones.
     pub(super) fn insert_all(&mut self, cat: &Catalog, slots: &[u32]) {
+        let slots = self.prepare_insert(cat, slots);
+        self.link_prepared(cat, &slots);
+    }
+
+    /// The part of an insertion that needs `&mut self`: the slots unlinked, given levels and
+    /// upper lists (and int8 codes); returns them sorted and deduplicated, for
+    /// [`NativeHnsw::link_prepared`].
+    pub(super) fn prepare_insert(&mut self, cat: &Catalog, slots: &[u32]) -> Vec<u32> {
         self.grow(cat.slots());
         let mut slots = slots.to_vec();
         slots.sort_unstable();
@@ -232,7 +240,14 @@ impl NativeHnsw {
                 codes.encode(cat, s, cat.slots());
             }
         }
-        let this = &*self;
+        slots
+    }
+
+    /// Links prepared slots, in parallel for large batches. Only `&self`: searches may run
+    /// meanwhile (links are atomics; a node being linked is reachable once a neighbour
+    /// lists it).
+    pub(super) fn link_prepared(&self, cat: &Catalog, slots: &[u32]) {
+        let this = self;
         if slots.len() >= PARALLEL_MIN && rayon::current_num_threads() > 1 {
             // A sequential start gives the first threads a graph to descend.
             let (head, rest) = slots.split_at(PARALLEL_MIN / 4);

@@ -335,6 +335,15 @@ impl AnnIndex for NativeHnsw {
         Ok(())
     }
 
+    fn prepare(&mut self, cat: &Catalog, slots: &[u32]) -> Result<Vec<u32>> {
+        self.check_rows(cat)?;
+        Ok(self.prepare_insert(cat, slots))
+    }
+
+    fn link(&self, cat: &Catalog, slots: &[u32]) {
+        self.link_prepared(cat, slots);
+    }
+
     fn filters_during_traversal(&self) -> bool {
         true
     }

@@ -10,13 +10,14 @@ use crate::store::rows::{Rows, VectorStorage};
 use crate::store::tags::{MAX_TAG_ENTRIES, TagLists};
 use crate::util::mapped::Buf;
 use crate::{Metric, Result};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-/// The catalog's fields of the META section (bincode of this struct, inline in META).
-#[derive(Serialize, Deserialize)]
+/// The catalog's fields of the META section (version 1: bincode of this struct, inline in
+/// META; version 2: the record of [`Catalog::write_record`]).
+#[derive(Deserialize)]
 pub(crate) struct CatalogMeta<'a> {
-    /// Borrowed from the catalog when saving and from the file's bytes when loading (no
-    /// allocation per id either way).
+    /// Version 1 only (version 2 keeps the ids in their own section); borrowed from the
+    /// file's bytes (no allocation per id).
     #[serde(borrow)]
     ids: Vec<Option<&'a str>>,
     tags: Vec<Vec<u32>>,
@@ -37,21 +38,42 @@ impl CatalogMeta<'_> {
     }
 }
 
+impl CatalogMeta<'static> {
+    /// Reads a record [`Catalog::write_record`] wrote (the load checks the values).
+    pub(crate) fn read_record(
+        r: &mut crate::codec::bytes::Reader<'_>,
+    ) -> std::result::Result<Self, String> {
+        let slots = r.usize_at_most(u32::MAX as u64 - 1, "slot count")?;
+        let names = |r: &mut crate::codec::bytes::Reader<'_>| {
+            let n = r.len(4)?;
+            (0..n)
+                .map(|_| r.str().map(str::to_string))
+                .collect::<std::result::Result<Vec<_>, String>>()
+        };
+        let tag_names = names(r)?;
+        let mut tags = Vec::with_capacity(slots.min(r.remaining() / 4));
+        for _ in 0..slots {
+            let n = r.len(4)?;
+            tags.push(r.u32s(n)?);
+        }
+        let attr_names = names(r)?;
+        let attrs = (0..attr_names.len())
+            .map(|_| r.f64s(slots))
+            .collect::<std::result::Result<Vec<_>, String>>()?;
+        Ok(CatalogMeta {
+            ids: Vec::new(),
+            tags,
+            tag_names,
+            attr_names,
+            attrs,
+        })
+    }
+}
+
 /// Where a load failed: the section and the reason.
 pub(crate) type Damage = (&'static str, String);
 
 impl Catalog {
-    /// The catalog's fields of the META section.
-    pub(crate) fn meta(&self) -> CatalogMeta<'_> {
-        CatalogMeta {
-            ids: (0..self.slots() as u32).map(|s| self.ids.get(s)).collect(),
-            tags: self.tags.iter().map(|t| t.to_vec()).collect(),
-            tag_names: self.tag_names.names.clone(),
-            attr_names: self.attr_names.names.clone(),
-            attrs: self.attrs.clone(),
-        }
-    }
-
     /// Rebuilds a catalog from its META fields and its vector section (`section` names it in
     /// errors), with `links` header entries per row. The vectors are read, copied and checked
     /// on a second thread while ids and tags are indexed.
@@ -110,12 +132,34 @@ impl Catalog {
         Ok(cat)
     }
 
-    /// The META fields of a version-2 file (the ids are in their own section).
-    pub(crate) fn meta_v2(&self) -> CatalogMeta<'_> {
-        CatalogMeta {
-            ids: Vec::new(),
-            ..self.meta()
+    /// Writes the catalog's record of a version-2 META section (the ids are in their own
+    /// section): the slot count (u64), the tag names (u32 count, then each as u32 length and
+    /// UTF-8), per slot its tag list (u32 count, then tag ids u32), the attribute names
+    /// (as the tag names), then per attribute one f64 per slot (NaN: missing).
+    pub(crate) fn write_record(
+        &self,
+        w: &mut crate::codec::bytes::Writer,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        w.u64(self.slots() as u64);
+        let names = |w: &mut crate::codec::bytes::Writer, names: &[String]| {
+            w.len(names.len());
+            for n in names {
+                w.str(n);
+            }
+        };
+        names(w, &self.tag_names.names);
+        for t in self.tags.iter() {
+            w.len(t.len());
+            w.u32s(t);
+            w.spill(out)?;
         }
+        names(w, &self.attr_names.names);
+        for col in &self.attrs {
+            w.f64s(col);
+            w.spill(out)?;
+        }
+        Ok(())
     }
 
     /// Writes the IDS section (see [`IdTable::write_image`](crate::store)).

@@ -7,6 +7,8 @@
 //! and leaves no small allocations scattered through the heap. Bytes of removed ids are
 //! reclaimed by compacting the arena once they are more than half of it.
 
+mod image;
+
 use crate::util::mapped::Buf;
 use hashbrown::HashTable;
 use std::hash::{BuildHasher, RandomState};
@@ -20,10 +22,6 @@ pub const MAX_ID_BYTES: usize = 4096;
 
 const _: () = assert!(MAX_ID_BYTES as u64 <= LEN_MASK);
 
-/// Magic and header size of an IDS section.
-const IMAGE_MAGIC: &[u8; 4] = b"IDS1";
-const IMAGE_HEAD: usize = 32;
-
 #[derive(Default)]
 pub(crate) struct IdTable {
     /// The arena and the spans are owned, or views of a read-only engine's mapped file.
@@ -32,6 +30,9 @@ pub(crate) struct IdTable {
     spans: Buf<u64>,
     table: HashTable<u32>,
     hasher: RandomState,
+    /// A mapped table (read-only engines): the file's buckets, looked up in place instead
+    /// of `table` (empty otherwise; any change first builds `table`, see `own`).
+    mapped: Option<image::Buckets>,
     /// Arena bytes that belong to removed ids.
     garbage: usize,
 }
@@ -40,17 +41,21 @@ impl std::fmt::Debug for IdTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IdTable")
             .field("slots", &self.spans.len())
-            .field("live", &self.table.len())
+            .field("live", &self.len())
             .finish()
     }
 }
 
+/// The id a span covers. Spans an engine made always cover whole UTF-8 ids; a mapped
+/// file's are only checked in full by `Engine::verify`, so a span outside the arena or
+/// over bytes that are not UTF-8 reads as U+FFFD rather than failing.
 fn text(bytes: &[u8], span: u64) -> &str {
     let (start, len) = ((span >> LEN_BITS) as usize, (span & LEN_MASK) as usize);
-    // Every span covers bytes copied from a `&str` by `insert` or `compact`; the bounds and
-    // UTF-8 checks (a few nanoseconds for an id) keep a broken span from becoming undefined
-    // behaviour: it is a panic, which the bindings report as an internal error.
-    std::str::from_utf8(&bytes[start..start + len]).expect("the id arena holds whole UTF-8 ids")
+    start
+        .checked_add(len)
+        .and_then(|end| bytes.get(start..end))
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .unwrap_or("\u{FFFD}")
 }
 
 impl IdTable {
@@ -60,10 +65,27 @@ impl IdTable {
     }
     /// Number of live ids.
     pub(crate) fn len(&self) -> usize {
-        self.table.len()
+        match &self.mapped {
+            Some(m) => m.live(),
+            None => self.table.len(),
+        }
+    }
+    /// Replaces a mapped table by an owned one (before any change).
+    fn own(&mut self) {
+        if self.mapped.take().is_some() {
+            let (hasher, bytes, spans) = (&self.hasher, &self.bytes, &self.spans);
+            self.table = HashTable::with_capacity(spans.len());
+            for (s, &span) in spans.iter().enumerate().filter(|(_, s)| **s != 0) {
+                let h = hasher.hash_one(text(bytes, span));
+                self.table.insert_unique(h, s as u32, |&o| {
+                    hasher.hash_one(text(bytes, spans[o as usize]))
+                });
+            }
+        }
     }
     /// Reserves room for `additional` more ids of `bytes` bytes in all.
     pub(crate) fn reserve(&mut self, additional: usize, bytes: usize) {
+        self.own();
         self.spans.make_mut().reserve(additional);
         self.bytes.make_mut().reserve(bytes);
         let hasher = &self.hasher;
@@ -74,6 +96,7 @@ impl IdTable {
     }
     /// Appends a free slot.
     pub(crate) fn push_free(&mut self) {
+        self.own();
         self.spans.make_mut().push(0);
     }
     /// The id of a slot, `None` for a free one.
@@ -110,6 +133,9 @@ impl IdTable {
 
     /// The slot of an id.
     pub(crate) fn slot_of(&self, id: &str) -> Option<u32> {
+        if let Some(m) = &self.mapped {
+            return m.find(id, |s| self.get(s));
+        }
         self.find(self.hasher.hash_one(id), id)
     }
     fn find(&self, hash: u64, id: &str) -> Option<u32> {
@@ -122,6 +148,7 @@ impl IdTable {
     /// and not present. Returns false (changing nothing) when the id is already present.
     pub(crate) fn insert(&mut self, slot: u32, id: &str) -> bool {
         debug_assert!(!id.is_empty() && id.len() as u64 <= LEN_MASK);
+        self.own();
         debug_assert_eq!(self.spans[slot as usize], 0, "slot {slot} is not free");
         let h = self.hasher.hash_one(id);
         if self.find(h, id).is_some() {
@@ -138,6 +165,7 @@ impl IdTable {
     }
     /// Frees a slot; returns false when it was already free.
     pub(crate) fn remove(&mut self, slot: u32) -> bool {
+        self.own();
         let span = self.spans[slot as usize];
         if span == 0 {
             return false;
@@ -174,94 +202,6 @@ impl IdTable {
             .filter(|(_, s)| **s != 0)
             .map(|(i, &s)| (i as u32, text(&self.bytes, s)))
     }
-    /// Writes the IDS section: `b"IDS1"`, 4 zero bytes, the slot count and the arena's length
-    /// (u64 LE each), 8 zero bytes, then the span words (u64 LE per slot) and the arena, as
-    /// they are in memory.
-    pub(crate) fn write_image(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-        let mut head = Vec::with_capacity(IMAGE_HEAD);
-        head.extend_from_slice(IMAGE_MAGIC);
-        head.extend_from_slice(&[0; 4]);
-        head.extend_from_slice(&(self.spans.len() as u64).to_le_bytes());
-        head.extend_from_slice(&(self.bytes.len() as u64).to_le_bytes());
-        head.extend_from_slice(&[0; 8]);
-        w.write_all(&head)?;
-        let spans: Vec<u8> = self.spans.iter().flat_map(|x| x.to_le_bytes()).collect();
-        w.write_all(&spans)?;
-        w.write_all(&self.bytes)
-    }
-
-    /// Reads an IDS section for `slots` slots: span words and arena viewed in place when the
-    /// file is mapped, read otherwise; every span is checked (inside the arena, 1 to
-    /// `MAX_ID_BYTES` bytes of UTF-8) and every id indexed (a repeated one is an error).
-    pub(crate) fn read_image(
-        r: &mut crate::codec::SectionReader<'_>,
-        slots: usize,
-    ) -> std::result::Result<Self, String> {
-        let h = r.take(IMAGE_HEAD)?;
-        let u64_at = |o: usize| u64::from_le_bytes(h[o..o + 8].try_into().expect("8 bytes"));
-        if &h[..4] != IMAGE_MAGIC {
-            return Err("bad id table magic".into());
-        }
-        let (n, arena) = (u64_at(8), u64_at(16));
-        if n != slots as u64 {
-            return Err(format!("{n} id slots, the catalog has {slots}"));
-        }
-        if arena > r.remaining() {
-            return Err(format!("arena of {arena} bytes exceeds the section"));
-        }
-        let arena = arena as usize;
-        let spans: Buf<u64> = match r.view_bytes(slots * 8)? {
-            Some((map, at)) => Buf::view(&map, at, slots).ok_or("spans misaligned")?,
-            None => Buf::Owned(
-                r.take(slots * 8)?
-                    .chunks_exact(8)
-                    .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-                    .collect(),
-            ),
-        };
-        let bytes: Buf<u8> = match r.view_bytes(arena)? {
-            Some((map, at)) => Buf::view(&map, at, arena).ok_or("arena outside the file")?,
-            None => Buf::Owned(r.take(arena)?.to_vec()),
-        };
-        let mut t = IdTable {
-            bytes,
-            spans,
-            ..IdTable::default()
-        };
-        t.table.reserve(slots, |_| 0);
-        for (s, &span) in t.spans.iter().enumerate() {
-            if span == 0 {
-                continue;
-            }
-            let (start, len) = ((span >> LEN_BITS) as usize, (span & LEN_MASK) as usize);
-            let id = start
-                .checked_add(len)
-                .and_then(|end| t.bytes.get(start..end))
-                .filter(|_| (1..=MAX_ID_BYTES).contains(&len))
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .ok_or_else(|| format!("slot {s}: id span outside the arena or not UTF-8"))?;
-            let hash = t.hasher.hash_one(id);
-            let (bytes, spans) = (&t.bytes, &t.spans);
-            if t.table
-                .find(hash, |&o| text(bytes, spans[o as usize]) == id)
-                .is_some()
-            {
-                return Err(format!("item id {id:?} appears twice"));
-            }
-            let hasher = &t.hasher;
-            t.table.insert_unique(hash, s as u32, |&o| {
-                hasher.hash_one(text(bytes, spans[o as usize]))
-            });
-        }
-        t.garbage = arena
-            - t.spans
-                .iter()
-                .map(|&s| (s & LEN_MASK) as usize)
-                .sum::<usize>()
-                .min(arena);
-        Ok(t)
-    }
-
     /// Bytes held (for memory accounting and tests).
     #[cfg(test)]
     fn arena_len(&self) -> usize {
