@@ -13,7 +13,10 @@ Then, in fresh processes:
 3. Query speed in one process: 2,000 single-thread k=10 searches at ef 64, memory-mapped
    against loaded into memory (recall@10 of each against exact results as a check).
 
-    python benches/replicas.py [--n 1000000] [--out benches/results]
+    python benches/replicas.py [--n 1000000] [--out benches/results] [--reuse DIR]
+
+``--reuse DIR`` takes the saved indexes found in an earlier run's directory (their build
+figures are then not measured again).
 """
 import argparse, json, os, platform, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -106,34 +109,39 @@ def main():
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--out", default="benches/results")
     ap.add_argument("--worker", nargs=2)
+    ap.add_argument("--reuse")
     a = ap.parse_args()
     if a.worker:
         return worker(a.worker[0], a.worker[1], a.n)
     import embedrec, hnswlib
     from usearch.index import Index
     x, q = data(a.n)
-    d = Path(tempfile.mkdtemp(prefix="replicas-"))
+    d = Path(a.reuse or tempfile.mkdtemp(prefix="replicas-"))
     paths = {"embedrec": str(d / "e.embedrec"), "hnswlib": str(d / "h.bin"), "usearch": str(d / "u.usearch")}
     ids = np.arange(a.n)
-    t = time.process_time()
-    e = embedrec.Engine(dim=DIM, metric="l2", m=M, ef_construction=EFC, ef_search=EF, threads=2)
-    e.upsert_items(ids, x)
-    build = {"embedrec": time.process_time() - t}
-    e.save(paths["embedrec"])
-    del e
-    t = time.process_time()
-    h = hnswlib.Index(space="l2", dim=DIM)
-    h.init_index(max_elements=a.n, M=M, ef_construction=EFC)
-    h.add_items(x, ids, num_threads=2)
-    build["hnswlib"] = time.process_time() - t
-    h.save_index(paths["hnswlib"])
-    del h
-    t = time.process_time()
-    u = Index(ndim=DIM, metric="l2sq", connectivity=M, expansion_add=EFC, expansion_search=EF)
-    u.add(ids, x, threads=2)
-    build["usearch"] = time.process_time() - t
-    u.save(paths["usearch"])
-    del u
+    build = {}
+    if not os.path.exists(paths["embedrec"]):
+        t = time.process_time()
+        e = embedrec.Engine(dim=DIM, metric="l2", m=M, ef_construction=EFC, ef_search=EF, threads=2)
+        e.upsert_items(ids, x)
+        build["embedrec"] = time.process_time() - t
+        e.save(paths["embedrec"])
+        del e
+    if not os.path.exists(paths["hnswlib"]):
+        t = time.process_time()
+        h = hnswlib.Index(space="l2", dim=DIM)
+        h.init_index(max_elements=a.n, M=M, ef_construction=EFC)
+        h.add_items(x, ids, num_threads=2)
+        build["hnswlib"] = time.process_time() - t
+        h.save_index(paths["hnswlib"])
+        del h
+    if not os.path.exists(paths["usearch"]):
+        t = time.process_time()
+        u = Index(ndim=DIM, metric="l2sq", connectivity=M, expansion_add=EFC, expansion_search=EF)
+        u.add(ids, x, threads=2)
+        build["usearch"] = time.process_time() - t
+        u.save(paths["usearch"])
+        del u
     sizes = {k: os.path.getsize(p) for k, p in paths.items()}
     kinds = {"embedrec-mapped": paths["embedrec"], "embedrec-heap": paths["embedrec"],
              "hnswlib": paths["hnswlib"], "usearch": paths["usearch"]}

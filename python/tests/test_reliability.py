@@ -64,8 +64,8 @@ def test_a_huge_declared_section_is_refused_before_it_is_read(tmp_path):
     entries = [list(struct.unpack_from("<IIQQII", b, 32 + 32 * i)) for i in range(n)]
     meta = next(e for e in entries if e[0] == 1)
     meta_off, meta_len = meta[2], meta[3]
-    huge = 6_000_000_000
-    grow = huge - meta_len
+    grow = 1_464_844 * 4096  # whole pages, so later sections stay page-aligned
+    huge = meta_len + grow
     for e in entries:
         if e[2] == meta_off:
             e[3] = huge

@@ -718,11 +718,12 @@ impl PyEngine {
         Ok(PyBytes::new(py, &b))
     }
 
-    /// An engine from ``to_bytes`` output (verified like a file).
+    /// An engine from ``to_bytes`` output (verified like a file). The bytes are read in
+    /// place, not copied first.
     #[staticmethod]
-    fn from_bytes(py: Python<'_>, data: Vec<u8>) -> PyResult<Self> {
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
         Ok(PyEngine {
-            inner: run(py, || Engine::from_bytes(&data))?,
+            inner: run(py, || Engine::from_bytes(data))?,
         })
     }
 

@@ -13,6 +13,13 @@ use crate::store::Catalog;
 /// factors, 100k items; docs/benchmarks.md).
 pub(crate) const MAX_EF_CONSTRUCTION: usize = 100;
 
+/// Slots of the factor graphs left to link by [`FactorIndex::link`].
+#[derive(Debug, Default)]
+pub(crate) struct PendingLinks {
+    inner: Vec<u32>,
+    cosine: Vec<u32>,
+}
+
 /// Graph indexes over a model's item factors (see the module documentation). The
 /// inner-product graph exists only once the catalog is large enough for the planner to walk
 /// it (`ip_from` live items); below that, inner-product queries score every item.
@@ -72,24 +79,59 @@ impl FactorIndex {
 
     /// The factors of these slots changed (new items, incremental updates). A catalog that
     /// grew past `ip_from` gets its inner-product graph now.
+    #[cfg(test)]
     pub(crate) fn update(&mut self, model: &Model, cat: &Catalog, slots: &[u32]) -> Result<()> {
+        let pending = self.prepare_update(model, cat, slots)?;
+        self.link(&pending);
+        self.finish_update()
+    }
+
+    /// [`FactorIndex::update`]'s changes that need `&mut self` (rows written; an
+    /// inner-product graph that the catalog just grew large enough for is built whole);
+    /// returns what [`FactorIndex::link`] links, then [`FactorIndex::finish_update`]
+    /// completes it.
+    pub(crate) fn prepare_update(
+        &mut self,
+        model: &Model,
+        cat: &Catalog,
+        slots: &[u32],
+    ) -> Result<PendingLinks> {
         let Some((rows, f)) = model.item_factors() else {
-            return Ok(());
+            return Ok(PendingLinks::default());
         };
         let rows = &rows[..rows.len().min(cat.slots() * f)];
         let n = (rows.len() / f) as u32;
         let slots: Vec<u32> = slots.iter().copied().filter(|&s| s < n).collect();
         let live = |s: u32| cat.is_live(s);
-        match &mut self.inner {
-            Some(ix) => ix.update(rows, &slots, &live)?,
+        let inner = match &mut self.inner {
+            Some(ix) => ix.prepare_update(rows, &slots, &live)?,
             None if cat.len() > self.ip_from => {
                 let (m, ef) = (self.m, self.ef);
                 let ix = VectorIndex::build(Similarity::InnerProduct, f, rows, &live, m, ef)?;
                 self.inner = Some(ix);
+                Vec::new()
             }
-            None => {}
+            None => Vec::new(),
+        };
+        let cosine = self.cosine.prepare_update(rows, &slots, &live)?;
+        Ok(PendingLinks { inner, cosine })
+    }
+
+    /// Links what [`FactorIndex::prepare_update`] prepared: only `&self`, so queries may
+    /// run meanwhile.
+    pub(crate) fn link(&self, p: &PendingLinks) {
+        if let Some(ix) = &self.inner {
+            ix.link_prepared(&p.inner);
         }
-        self.cosine.update(rows, &slots, &live)
+        self.cosine.link_prepared(&p.cosine);
+    }
+
+    /// Completes an update (a graph with too many tombstones is rebuilt).
+    pub(crate) fn finish_update(&mut self) -> Result<()> {
+        if let Some(ix) = &mut self.inner {
+            ix.finish_update()?;
+        }
+        self.cosine.finish_update()
     }
 
     /// Items removed from the catalog.

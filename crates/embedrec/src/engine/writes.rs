@@ -3,6 +3,7 @@
 
 use super::validate::{check_id, check_len, check_weights, row_slices};
 use super::{Engine, Op, State};
+use crate::engine::factors::PendingLinks;
 use crate::error::ShowId;
 use crate::model::Model;
 use crate::store::{Catalog, IdColumn, Interaction, ItemAttrs, PreparedItem};
@@ -150,26 +151,49 @@ impl Engine {
             let State { cat, index, .. } = &mut *st;
             index.prepare(cat, &with_vectors)?
         };
-        let State { cat, model, .. } = &mut *st;
-        if let Some(m) = model {
-            m.on_upsert(cat, &slots);
-        }
-        if !to_link.is_empty() {
-            let up = RwLockWriteGuard::downgrade_to_upgradable(st);
-            self.pool.install(|| up.index.link(&up.cat, &to_link))?;
-            st = RwLockUpgradableReadGuard::upgrade(up);
-        }
         let State {
             cat,
             model,
             factors,
             ..
         } = &mut *st;
-        if let (Some(m), Some(fx)) = (model, factors) {
-            self.pool.install(|| fx.update(m, cat, &slots))??;
+        let mut pending = None;
+        if let Some(m) = model {
+            m.on_upsert(cat, &slots);
+            if let Some(fx) = factors {
+                pending = Some(self.pool.install(|| fx.prepare_update(m, cat, &slots))??);
+            }
+        }
+        st = self.link_downgraded(st, &to_link, pending.as_ref())?;
+        if let (Some(fx), Some(_)) = (&mut st.factors, &pending) {
+            fx.finish_update()?;
         }
         self.maybe_rebuild(&mut st)?;
         Ok(st)
+    }
+
+    /// Links prepared slots of the content graph and of the factor graphs with the lock
+    /// downgraded to an upgradable read (queries run meanwhile, writers wait); returns the
+    /// write lock.
+    fn link_downgraded<'a>(
+        &'a self,
+        st: RwLockWriteGuard<'a, State>,
+        content: &[u32],
+        factors: Option<&PendingLinks>,
+    ) -> Result<RwLockWriteGuard<'a, State>> {
+        if content.is_empty() && factors.is_none() {
+            return Ok(st);
+        }
+        let up = RwLockWriteGuard::downgrade_to_upgradable(st);
+        self.pool.install(|| {
+            if !content.is_empty() {
+                up.index.link(&up.cat, content);
+            }
+            if let (Some(fx), Some(p)) = (&up.factors, factors) {
+                fx.link(p);
+            }
+        })?;
+        Ok(RwLockUpgradableReadGuard::upgrade(up))
     }
 
     pub(super) fn maybe_rebuild(&self, st: &mut State) -> Result<()> {
@@ -308,17 +332,11 @@ impl Engine {
                     ts: timestamps.map_or(0, |t| t[r]),
                 },
             );
-            let State {
-                users,
-                model,
-                factors,
-                cat,
-                ..
-            } = &mut *st;
-            if let Some(Model::Als(m)) = model {
+            if matches!(st.model, Some(Model::Als(_))) {
                 // Incremental update of the users and items these interactions touch (each
-                // item with its number of new interactions), then of the graphs over the
-                // item factors that moved.
+                // item with its number of new interactions), computed with the lock
+                // downgraded (queries run; other writers wait), then installed, then the
+                // graphs over the item factors that moved follow.
                 let mut new = vec![0usize; slot_of.len()];
                 for &c in icodes {
                     new[c as usize] += 1;
@@ -326,11 +344,34 @@ impl Engine {
                 let items: Vec<(u32, usize)> = slot_of.iter().copied().zip(new).collect();
                 let mut touched_users = user_of;
                 touched_users.sort_unstable();
-                let moved = self
-                    .pool
-                    .install(|| m.update(users, &touched_users, &items))?;
-                if let (Some(model), Some(fx)) = (model.as_ref(), factors) {
-                    self.pool.install(|| fx.update(model, cat, &moved))??;
+                let up = RwLockWriteGuard::downgrade_to_upgradable(st);
+                let plan = match &up.model {
+                    Some(Model::Als(m)) => Some(
+                        self.pool
+                            .install(|| m.plan_update(&up.users, &touched_users, &items))?,
+                    ),
+                    _ => None,
+                };
+                st = RwLockUpgradableReadGuard::upgrade(up);
+                let State {
+                    model,
+                    factors,
+                    cat,
+                    ..
+                } = &mut *st;
+                let mut pending = None;
+                if let (Some(Model::Als(m)), Some(plan)) = (model.as_mut(), plan) {
+                    let moved = m.apply_update(plan);
+                    if let (Some(model), Some(fx)) = (model.as_ref(), factors) {
+                        pending = Some(
+                            self.pool
+                                .install(|| fx.prepare_update(model, cat, &moved))??,
+                        );
+                    }
+                }
+                st = self.link_downgraded(st, &[], pending.as_ref())?;
+                if let (Some(fx), Some(_)) = (&mut st.factors, &pending) {
+                    fx.finish_update()?;
                 }
             }
             self.mutated();

@@ -79,14 +79,16 @@ impl VectorIndex {
         Ok(ix)
     }
 
-    /// Rows of these slots changed (or are new): stores them and re-links those `include`
-    /// accepts; unlinks the others. Rebuilds the graph when tombstones dominate.
-    pub(crate) fn update(
+    /// The first step of an update to `rows` (the factors of `slots` changed; slots past the
+    /// end are new): the changes that need `&mut self` (rows written, slots that
+    /// left unlinked, new members given their levels); returns the slots to link with
+    /// [`VectorIndex::link_prepared`], then [`VectorIndex::finish_update`] completes it.
+    pub(crate) fn prepare_update(
         &mut self,
         rows: &[f32],
         slots: &[u32],
         include: &dyn Fn(u32) -> bool,
-    ) -> Result<()> {
+    ) -> Result<Vec<u32>> {
         let dim = self.dim;
         // Rows of slots past the end are appended in order, so space slots stay aligned.
         let n = rows.len() / dim.max(1);
@@ -99,7 +101,22 @@ impl VectorIndex {
             .into_iter()
             .partition(|&s| self.linkable(s, include));
         self.unlink(&unlink);
-        self.link(&link)?;
+        if self.members.len() < self.space.slots() {
+            self.members.resize(self.space.slots(), false);
+        }
+        for &s in &link {
+            self.members[s as usize] = true;
+        }
+        self.graph.prepare(&self.space, &link)
+    }
+
+    /// Links prepared slots: only `&self`, so searches may run meanwhile.
+    pub(crate) fn link_prepared(&self, slots: &[u32]) {
+        self.graph.link(&self.space, slots);
+    }
+
+    /// Rebuilds the graph if removals left too many tombstones.
+    pub(crate) fn finish_update(&mut self) -> Result<()> {
         self.maybe_rebuild()
     }
 

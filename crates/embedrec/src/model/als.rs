@@ -339,8 +339,11 @@ impl AlsModel {
     /// The fold-in system of a history: `A = YᵀY + Σ (c−1) y yᵀ + λI`, `b = Σ c y`, and the
     /// `(slot, c)` of the history items that have factors; `None` when none has.
     fn system(&self, hist: &[(u32, f32)]) -> Option<FoldIn> {
-        let n = (self.trained.len() * self.params.factors).min(self.item_factors.len());
-        system(&self.item_factors[..n], &self.yty, &self.params, hist)
+        let f = self.params.factors;
+        let n = (self.trained.len() * f).min(self.item_factors.len());
+        let rows = &self.item_factors[..n];
+        let row = |s: u32| rows.get(s as usize * f..(s as usize + 1) * f);
+        system(row, &self.yty, &self.params, hist)
     }
 
     /// Exact fold-in of a user from `(slot, weight)` history (implicit's `recalculate_user`).
@@ -458,7 +461,12 @@ type FoldIn = (Vec<f64>, Vec<f64>, Vec<(u32, f64)>);
 /// The fold-in system of one row against `rows` (`n * f`, their Gram matrix `gram`) from a
 /// `(row, weight)` history: rows past the end or all zero are skipped. `None` when none is
 /// usable.
-fn system(rows: &[f32], gram: &[f32], p: &AlsParams, hist: &[(u32, f32)]) -> Option<FoldIn> {
+fn system<'a>(
+    row: impl Fn(u32) -> Option<&'a [f32]>,
+    gram: &[f32],
+    p: &AlsParams,
+    hist: &[(u32, f32)],
+) -> Option<FoldIn> {
     let f = p.factors;
     let mut a: Vec<f64> = gram.iter().map(|&v| v as f64).collect();
     for d in 0..f {
@@ -467,7 +475,7 @@ fn system(rows: &[f32], gram: &[f32], p: &AlsParams, hist: &[(u32, f32)]) -> Opt
     let mut b = vec![0.0f64; f];
     let mut used = Vec::new();
     for &(s, w) in hist {
-        let Some(yi) = rows.get(s as usize * f..(s as usize + 1) * f) else {
+        let Some(yi) = row(s) else {
             continue;
         };
         if yi.iter().all(|v| *v == 0.0) {
@@ -494,22 +502,39 @@ impl AlsModel {
     /// re-solved. Costs
     /// O(interactions + f²·(touched users + history of re-solved items) + touched·f³);
     /// `XᵀX` is kept by rank-1 updates. Refit from time to time for the best model.
+    #[cfg(test)]
     pub(crate) fn update(
         &mut self,
         users: &crate::store::users::Users,
         touched_users: &[u32],
         touched_items: &[(u32, usize)],
     ) -> Vec<u32> {
+        let plan = self.plan_update(users, touched_users, touched_items);
+        self.apply_update(plan)
+    }
+
+    /// [`AlsModel::update`]'s computation, reading the model without changing it (so that
+    /// queries can keep reading it meanwhile): the new rows of the touched users and of the
+    /// items re-solved, and the Gram matrix of the user factors after them.
+    pub(crate) fn plan_update(
+        &self,
+        users: &crate::store::users::Users,
+        touched_users: &[u32],
+        touched_items: &[(u32, usize)],
+    ) -> AlsUpdate {
         let f = self.params.factors;
-        self.user_factors.resize(users.len() * f, 0.0);
-        // New users' rows are zero, so they add nothing to a Gram matrix computed before.
-        let mut xtx = match self.xtx.take() {
-            Some(g) if g.m.len() == f * f && g.updates < users.len().max(1) => g,
+        // Users not yet in `user_factors` have zero rows, which add nothing to its Gram
+        // matrix.
+        let mut xtx = match &self.xtx {
+            Some(g) if g.m.len() == f * f && g.updates < users.len().max(1) => g.clone(),
             _ => Gram {
                 m: gram(&self.user_factors, f, |_| true),
                 updates: 0,
             },
         };
+        let zero = vec![0.0f32; f];
+        let mut user_rows: std::collections::HashMap<u32, Vec<f32>> =
+            std::collections::HashMap::with_capacity(touched_users.len());
         for &u in touched_users {
             let hist = aggregate(
                 users.histories()[u as usize]
@@ -517,12 +542,17 @@ impl AlsModel {
                     .map(|i| (i.slot, i.weight)),
             );
             if let Some(x) = self.fold_in(&hist) {
-                let row = &mut self.user_factors[u as usize * f..(u as usize + 1) * f];
-                xtx.replace(row, &x);
-                row.copy_from_slice(&x);
+                let old = user_rows
+                    .get(&u)
+                    .map(Vec::as_slice)
+                    .or_else(|| self.user_factors.get(u as usize * f..(u as usize + 1) * f))
+                    .unwrap_or(&zero);
+                xtx.replace(old, &x);
+                user_rows.insert(u, x);
             }
         }
-        // Item side: the same normal equations with the roles of users and items swapped.
+        // Item side: the same normal equations with the roles of users and items swapped,
+        // over the user rows as they are after the users' update.
         let mut by_item: std::collections::HashMap<u32, Vec<(u32, f32)>> = touched_items
             .iter()
             .filter(|&&(i, new)| users.reach(i) <= ITEM_RESOLVE_RATIO.saturating_mul(new))
@@ -535,20 +565,45 @@ impl AlsModel {
                 }
             }
         }
-        let mut moved = Vec::with_capacity(by_item.len());
+        let row = |u: u32| {
+            user_rows
+                .get(&u)
+                .map(Vec::as_slice)
+                .or_else(|| self.user_factors.get(u as usize * f..(u as usize + 1) * f))
+        };
+        let mut items = Vec::with_capacity(by_item.len());
         for (i, us) in by_item {
-            let i = i as usize;
-            if i >= self.trained.len() {
+            if i as usize >= self.trained.len() {
                 continue;
             }
             let hist = aggregate(us.into_iter());
-            let Some((a, b, _)) = system(&self.user_factors, &xtx.m, &self.params, &hist) else {
+            let Some((a, b, _)) = system(row, &xtx.m, &self.params, &hist) else {
                 continue;
             };
-            let Some(y) = solve_spd(&a, &b, f) else {
-                continue;
-            };
-            let y: Vec<f32> = y.into_iter().map(|v| v as f32).collect();
+            if let Some(y) = solve_spd(&a, &b, f) {
+                items.push((i, y.into_iter().map(|v| v as f32).collect()));
+            }
+        }
+        AlsUpdate {
+            users: users.len(),
+            user_rows: user_rows.into_iter().collect(),
+            xtx,
+            items,
+        }
+    }
+
+    /// Installs an update [`AlsModel::plan_update`] computed (from this model, unchanged
+    /// since); returns the items whose factors moved, sorted.
+    pub(crate) fn apply_update(&mut self, plan: AlsUpdate) -> Vec<u32> {
+        let f = self.params.factors;
+        self.user_factors.resize(plan.users * f, 0.0);
+        for (u, x) in plan.user_rows {
+            self.user_factors[u as usize * f..(u as usize + 1) * f].copy_from_slice(&x);
+        }
+        self.xtx = Some(plan.xtx);
+        let mut moved = Vec::with_capacity(plan.items.len());
+        for (i, y) in plan.items {
+            let i = i as usize;
             // Keep YᵀY current by rank-1 updates instead of recomputing it.
             let old: Vec<f32> = self.item_factors[i * f..(i + 1) * f].to_vec();
             let was = self.trained[i];
@@ -562,10 +617,18 @@ impl AlsModel {
             self.trained[i] = true;
             moved.push(i as u32);
         }
-        self.xtx = Some(xtx);
         moved.sort_unstable();
         moved
     }
+}
+
+/// An incremental update of an ALS model, computed by [`AlsModel::plan_update`].
+pub(crate) struct AlsUpdate {
+    /// Users the model has rows for afterwards.
+    users: usize,
+    user_rows: Vec<(u32, Vec<f32>)>,
+    xtx: Gram,
+    items: Vec<(u32, Vec<f32>)>,
 }
 
 impl AlsModel {
