@@ -272,3 +272,44 @@ fn crashes_lose_no_acknowledged_write() {
     eprintln!("{rounds} kill -9 rounds: {acked_total} batches acknowledged, {total} stored");
     assert!(rounds == 0 || total > 0, "the writer never wrote");
 }
+
+/// Checkpoints taken while another thread writes hold whole writes only: a writer links
+/// new items and computes its model update with the state's lock downgraded (queries run),
+/// and a checkpoint must wait for it, or the snapshot would hold interactions that the new
+/// journal records again (applied twice on reopen).
+#[test]
+fn checkpoints_during_writes_hold_whole_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.embedrec");
+    let e = Engine::open(&path, Some(config()), OpenOptions::default()).unwrap();
+    write_all(&e);
+    assert!(e.model_name().is_some());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut r = Rng(3);
+            for k in 0..150 {
+                let users: Vec<String> =
+                    (0..20).map(|j| format!("w{}", (k * 20 + j) % 97)).collect();
+                let items: Vec<String> = (0..20).map(|_| format!("t{}", r.below(300))).collect();
+                e.add_interactions(&users, &items, None, None).unwrap();
+                let (ids, v, _) = catalog(2, 8, k as u64);
+                let ids: Vec<String> = ids.iter().map(|i| format!("{i}-{k}")).collect();
+                e.upsert_items(&ids, v.view(), None).unwrap();
+            }
+        });
+        s.spawn(|| {
+            for _ in 0..60 {
+                e.checkpoint().unwrap();
+            }
+        });
+    });
+    let want = e.stats();
+    e.close().unwrap();
+    let got = Engine::open(&path, None, OpenOptions::default())
+        .unwrap()
+        .stats();
+    assert_eq!(
+        (got.items, got.users, got.interactions),
+        (want.items, want.users, want.interactions)
+    );
+}

@@ -48,6 +48,15 @@ impl Writer {
             self.0.extend_from_slice(&x.to_le_bytes());
         }
     }
+    /// A u64 count then the values (arrays that may pass 2³² values).
+    pub(crate) fn f32_array(&mut self, v: &[f32]) {
+        self.u64(v.len() as u64);
+        self.f32s(v);
+    }
+    pub(crate) fn u32_array(&mut self, v: &[u32]) {
+        self.u64(v.len() as u64);
+        self.u32s(v);
+    }
     /// A count: u32 (callers keep counts below 2³²).
     pub(crate) fn len(&mut self, n: usize) {
         self.u32(n as u32);
@@ -116,6 +125,18 @@ impl<'a> Reader<'a> {
             return Err(format!("a count of {n} exceeds the bytes left"));
         }
         Ok(n)
+    }
+    /// A u64 count of items of at least `item_bytes` bytes each, checked against the bytes
+    /// left (for arrays that may pass 2³² values).
+    pub(crate) fn len64(&mut self, item_bytes: usize) -> R<usize> {
+        let n = self.u64()?;
+        if n.saturating_mul(item_bytes.max(1) as u64) > (self.bytes.len() - self.at) as u64 {
+            return Err(format!("a count of {n} exceeds the bytes left"));
+        }
+        Ok(n as usize)
+    }
+    pub(crate) fn u8s(&mut self, n: usize) -> R<&'a [u8]> {
+        self.take(n)
     }
     pub(crate) fn f32s(&mut self, n: usize) -> R<Vec<f32>> {
         let b = self.take(n.checked_mul(4).ok_or("too many values")?)?;

@@ -174,7 +174,9 @@ impl Engine {
         let Some(d) = &self.durable else {
             return Ok(());
         };
-        let st = self.state.read();
+        // Upgradable: waits for a writer that is still linking with its lock downgraded
+        // (its record is not in the journal yet), lets readers run.
+        let st = self.state.upgradable_read();
         let journal = d.journal.lock().take();
         drop(st);
         let synced = journal.map_or(Ok(()), Journal::close);
@@ -216,8 +218,10 @@ impl Engine {
         let Some(d) = &self.durable else {
             return Ok(());
         };
-        // Lock order, as for writes: the state, then the journal.
-        let st = self.state.read();
+        // Lock order, as for writes: the state, then the journal. Upgradable, not a plain
+        // read: a writer linking with its lock downgraded has changed the state but not yet
+        // journaled it, and the snapshot must not hold a change the new journal repeats.
+        let st = self.state.upgradable_read();
         let mut j = d.journal.lock();
         if j.is_none() {
             drop(j);

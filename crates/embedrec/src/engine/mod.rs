@@ -279,9 +279,11 @@ impl Engine {
 
     // ------------------------------------------------------------------ for persist
 
-    /// The state under the read lock (to encode it).
-    pub(crate) fn state(&self) -> parking_lot::RwLockReadGuard<'_, State> {
-        self.state.read()
+    /// The state to encode it: an upgradable read, so readers run but no writer is midway
+    /// (a writer links new items with its lock downgraded, and a snapshot must hold whole
+    /// writes only).
+    pub(crate) fn state(&self) -> parking_lot::RwLockUpgradableReadGuard<'_, State> {
+        self.state.upgradable_read()
     }
 
     /// Records one call of `op` that took `elapsed`.

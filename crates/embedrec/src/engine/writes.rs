@@ -149,7 +149,7 @@ impl Engine {
             Vec::new()
         } else {
             let State { cat, index, .. } = &mut *st;
-            index.prepare(cat, &with_vectors)?
+            self.pool.install(|| index.prepare(cat, &with_vectors))??
         };
         let State {
             cat,

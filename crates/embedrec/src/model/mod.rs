@@ -12,6 +12,7 @@ mod als;
 mod csr;
 mod ease;
 mod knn;
+mod record;
 mod spec;
 
 pub(crate) use als::AlsModel;

@@ -3,15 +3,16 @@
 //! the engine encodes and decodes its own section content. `docs/format.md` has the byte
 //! layout.
 //!
-//! Sections of format version 2 (see [`MAGIC`] and [`FORMAT_VERSION`]): `1` META — bincode 2
-//! (standard config, byte limit) of the configuration, tags, numeric attributes, users and
-//! interactions; `8` IDS — the id arena and a span per slot; `7` ROWS — the row block as it
-//! is in memory (each slot's level-0 links, then its vector or int8 codes), then int8 scales;
-//! `9` NORMS (cosine) — inverse norms; `6` VECTORLESS (optional) — slots of items without a
-//! content vector; `3` MODEL (optional) — bincode 2 of the trained model, checked against
-//! the catalog's size after decoding; `4` GRAPH (optional) — the native graph's levels and
-//! upper-level links. Version 1 (kinds 2 or 5 for the vectors, ids in META, level-0 links in
-//! GRAPH) still loads. Other kinds are rejected.
+//! Sections of format version 2 (see [`MAGIC`] and [`FORMAT_VERSION`]): `1` META — explicit
+//! records of the configuration, tags, numeric attributes, users and interactions; `8` IDS
+//! — the id arena, a span per slot and a lookup table; `7` ROWS — the row block as it is in
+//! memory (each slot's level-0 links, then its vector or int8 codes), then int8 scales; `9`
+//! NORMS (cosine) — inverse norms; `6` VECTORLESS (optional) — slots of items without a
+//! content vector; `3` MODEL (optional) — explicit records of the trained model, checked
+//! against the catalog after decoding; `4` GRAPH (optional) — the native graph's levels
+//! and upper-level links. Version 1 still loads (kinds 2 or 5 for the vectors, ids in META,
+//! level-0 links in GRAPH, META and MODEL as bincode 2 encodings: bincode stays only to
+//! read them). Other kinds are rejected.
 //!
 //! A save streams the sections into the file (no whole-file buffer). Loading verifies the
 //! header, the file length, the table, every section's bounds and the padding before any
@@ -271,20 +272,9 @@ pub(crate) fn encode<W: std::io::Write + std::io::Seek>(
         c.section(KIND_VECTORLESS, |out| out.write_all(&bytes))
             .map_err(io)?;
     }
-    let mut bincode_err = None;
     if let Some(m) = &st.model {
-        c.section(KIND_MODEL, |mut out| {
-            bincode::serde::encode_into_std_write(m, &mut out, bincode_config())
-                .map(|_| ())
-                .map_err(|e| {
-                    bincode_err = Some(e.to_string());
-                    std::io::Error::other("encoding failed")
-                })
-        })
-        .map_err(|e| match bincode_err.take() {
-            Some(b) => Error::Internal(format!("cannot encode the model: {b}")),
-            None => io(e),
-        })?;
+        c.section(KIND_MODEL, |out| m.write_record(out))
+            .map_err(io)?;
     }
     if st.index.stores_graph() {
         c.section(KIND_GRAPH, |out| st.index.write_graph(&st.cat, out))
@@ -467,15 +457,21 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
     let model = match model_bytes {
         None => None,
         Some(mb) => {
-            let (model, used): (Model, usize) =
-                bincode::serde::decode_from_slice(&mb, bincode_config())
-                    .map_err(|e| corrupt("model", format!("cannot decode: {e}")))?;
-            if used != mb.len() {
-                return Err(corrupt(
-                    "model",
-                    format!("{} trailing bytes", mb.len() - used),
-                ));
-            }
+            let model = if v2 {
+                Model::read_record(&mb)
+                    .map_err(|e| corrupt("model", format!("cannot decode: {e}")))?
+            } else {
+                let (model, used): (Model, usize) =
+                    bincode::serde::decode_from_slice(&mb, bincode_config())
+                        .map_err(|e| corrupt("model", format!("cannot decode: {e}")))?;
+                if used != mb.len() {
+                    return Err(corrupt(
+                        "model",
+                        format!("{} trailing bytes", mb.len() - used),
+                    ));
+                }
+                model
+            };
             model
                 .check(cat.slots(), cat.dim())
                 .map_err(|e| corrupt("model", e))?;
