@@ -176,6 +176,9 @@ pub(crate) fn open_read_only(path: &Path, create: Option<&EngineConfig>) -> Resu
             c.dim,
         ));
     }
+    // The small sections' temporaries (META's tag lists, the graph's parse) go back to
+    // the operating system: each replica keeps only what it serves from.
+    crate::util::memory::release_free_memory();
     let header: [u8; 32] = map.bytes()[..32].try_into().expect("checked by decode");
     engine.make_read_only(ReadOnly::new(path.to_path_buf(), header, map));
     engine.record(crate::engine::Op::Load, t.elapsed());

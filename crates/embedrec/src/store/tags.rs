@@ -17,7 +17,10 @@ pub(crate) fn entries_for(len: usize) -> u64 {
 
 #[derive(Debug, Clone)]
 pub(crate) struct TagLists {
-    /// Per slot: offset in `pool` of its list (0: the empty list).
+    /// Slots.
+    len: usize,
+    /// Per slot: offset in `pool` of its list (0: the empty list). Slots past its end have
+    /// the empty list: a catalog read from a file without any tag holds none of it.
     at: Vec<u32>,
     /// `pool[0] = 0`, then lists as `len, ids...`.
     pool: Vec<u32>,
@@ -32,6 +35,7 @@ pub(crate) struct TagLists {
 impl Default for TagLists {
     fn default() -> Self {
         TagLists {
+            len: 0,
             at: Vec::new(),
             pool: vec![0],
             garbage: 0,
@@ -48,7 +52,13 @@ impl TagLists {
         if entries > MAX_TAG_ENTRIES {
             return None;
         }
-        let mut t = TagLists::default();
+        let mut t = TagLists {
+            len: lists.len(),
+            ..TagLists::default()
+        };
+        if entries == 0 {
+            return Some(t);
+        }
         t.pool.reserve_exact(entries as usize);
         t.at.reserve_exact(lists.len());
         for l in lists {
@@ -61,14 +71,14 @@ impl TagLists {
     /// Tag ids of `slot`, sorted.
     #[inline]
     pub(crate) fn get(&self, slot: u32) -> &[u32] {
-        let o = self.at[slot as usize] as usize;
+        let o = self.at.get(slot as usize).map_or(0, |&o| o as usize);
         let n = self.pool[o] as usize;
         &self.pool[o + 1..o + 1 + n]
     }
 
     /// Every slot's list, in slot order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &[u32]> + '_ {
-        (0..self.at.len() as u32).map(|s| self.get(s))
+        (0..self.len as u32).map(|s| self.get(s))
     }
 
     /// Live entries (what [`MAX_TAG_ENTRIES`] bounds).
@@ -83,7 +93,10 @@ impl TagLists {
 
     /// Appends an untagged slot.
     pub(crate) fn push_empty(&mut self) {
-        self.at.push(0);
+        if self.at.len() == self.len {
+            self.at.push(0);
+        }
+        self.len += 1;
     }
 
     /// The slots of each tag id below `tags`, sorted (see the `postings` field).
@@ -106,6 +119,12 @@ impl TagLists {
     pub(crate) fn set(&mut self, slot: u32, tags: &[u32]) {
         self.postings = std::sync::OnceLock::new();
         let s = slot as usize;
+        if s >= self.at.len() {
+            if tags.is_empty() {
+                return;
+            }
+            self.at.resize(self.len, 0);
+        }
         let o = self.at[s] as usize;
         let old = self.pool[o] as usize;
         if o != 0 && tags.len() <= old && !tags.is_empty() {
@@ -155,6 +174,25 @@ impl TagLists {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_read_without_any_tag_hold_no_offsets_until_one_is_set() {
+        let mut t = TagLists::from_lists(&vec![Vec::new(); 1000]).unwrap();
+        assert!(t.at.is_empty());
+        assert_eq!(t.iter().count(), 1000);
+        assert!(t.get(999).is_empty());
+        t.push_empty();
+        t.set(3, &[]);
+        assert!(t.at.is_empty());
+        assert_eq!(t.iter().count(), 1001);
+        t.set(1000, &[2, 5]);
+        assert_eq!(t.get(1000), &[2, 5]);
+        assert!(t.get(3).is_empty());
+        assert_eq!(t.iter().count(), 1001);
+        t.push_empty();
+        assert_eq!(t.at.len(), 1002);
+        assert_eq!(t.postings(6)[5], vec![1000]);
+    }
 
     /// Random replacements against a `Vec<Vec<u32>>` model: every list reads back, the
     /// pool stays compact, and a copy built from the lists (as a load does) is equal.
