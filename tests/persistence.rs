@@ -443,3 +443,22 @@ fn version_1_files_still_load() {
         );
     }
 }
+
+/// Lengths in a section's header are the file's: an id arena declared 2⁶⁴ − 2 bytes long
+/// (checksums made right) is damage, not an arithmetic overflow (found by fuzzing).
+#[test]
+fn an_id_section_declaring_a_huge_arena_is_refused() {
+    let b = sample().to_bytes().unwrap();
+    let (off, _) = section(&b, 8).expect("ids section");
+    assert_eq!(&b[off..off + 4], b"IDS1");
+    for arena in [u64::MAX - 1, u64::MAX, 1 << 62] {
+        let mut bad = b.clone();
+        bad[off + 16..off + 24].copy_from_slice(&arena.to_le_bytes());
+        fix_section_crc(&mut bad, 8);
+        match catch_unwind(AssertUnwindSafe(|| Engine::from_bytes(&bad))) {
+            Ok(Err(Error::Corrupt { section, .. })) => assert_eq!(section, "ids"),
+            Ok(other) => panic!("arena {arena}: {other:?}"),
+            Err(_) => panic!("arena {arena}: panicked"),
+        }
+    }
+}

@@ -112,9 +112,12 @@ impl IdTable {
         if n != slots as u64 {
             return Err(format!("{n} id slots, the catalog has {slots}"));
         }
-        let pad = arena.next_multiple_of(4) - arena;
-        let need = (slots as u64 * 8)
-            .checked_add(arena + pad)
+        // Every length is checked arithmetic: the header is the file's, not ours.
+        let pad = arena.checked_next_multiple_of(4).map_or(0, |x| x - arena);
+        let need = (slots as u64)
+            .checked_mul(8)
+            .and_then(|x| x.checked_add(arena))
+            .and_then(|x| x.checked_add(pad))
             .and_then(|x| x.checked_add(buckets.checked_mul(4)?));
         if need != Some(r.remaining()) || !(buckets == 0 || buckets.is_power_of_two()) {
             return Err(format!(
