@@ -135,8 +135,15 @@ export declare class Engine {
   static loadSync(path: string): Engine
   /** The engine in its file format. */
   toBytes(): Buffer
-  /** An engine from `toBytes` output (verified like a file). */
-  static fromBytes(data: Buffer): Engine
+  /**
+   * An engine from `toBytes` output (verified like a file).
+   *
+   * `readOnly: true` serves from `data` itself, as a read-only `open` serves from a
+   * mapped file: nothing is decoded or copied (the engine keeps `data` alive, and it must
+   * not be modified while the engine lives), the header, table and small sections are
+   * checked, `verify()` checks every checksum, writes throw `READ_ONLY`.
+   */
+  static fromBytes(data: Buffer, options?: FromBytesOptions | undefined | null): Engine
   /**
    * Changes the HNSW search breadth for later queries (higher: better recall, slower).
    * Cached results are invalidated; the value is saved with the engine.
@@ -353,6 +360,15 @@ export interface FlatHits {
   ids: Array<string | number | bigint>
   scores: Float32Array
   counts: Array<number>
+}
+
+/** How `Engine.fromBytes` reads its buffer. */
+export interface FromBytesOptions {
+  /**
+   * Serve from the buffer in place, read-only (nothing decoded or copied; the buffer
+   * must not be modified while the engine lives); writes throw `READ_ONLY`.
+   */
+  readOnly?: boolean
 }
 
 /** Options of `holdoutSplit` (defaults: 0.2, 5, 42). */

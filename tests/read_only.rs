@@ -158,6 +158,48 @@ fn readers_keep_their_snapshot_while_the_file_is_replaced() {
     assert_eq!(c.len(), a.len() - 3);
 }
 
+/// A buffer handed to `from_bytes_read_only` is served in place: the same answers as the
+/// heap engine, the same refusals, no snapshot to pickle by reference, damage reported as
+/// for a mapped file.
+#[test]
+fn a_host_buffer_is_served_in_place_read_only() {
+    let e = full(VectorStorage::F32, Metric::Cosine);
+    let bytes = e.to_bytes().unwrap();
+    let want = answers(&e);
+    let ro = Engine::from_bytes_read_only(bytes.clone()).unwrap();
+    assert!(ro.is_read_only());
+    assert_eq!(ro.stats().mapped_bytes, bytes.len());
+    assert_eq!(answers(&ro), want);
+    assert!(ro.snapshot().is_none());
+    ro.verify().unwrap();
+    let err = ro.remove_items(&["t1"]).unwrap_err();
+    assert_eq!(err.code(), "READ_ONLY");
+    assert!(err.to_string().contains("<bytes>"), "{err}");
+    // Shared buffers (Arc) work as well; the engine keeps its own reference.
+    let shared: std::sync::Arc<[u8]> = bytes.clone().into();
+    let ro2 = Engine::from_bytes_read_only(std::sync::Arc::clone(&shared)).unwrap();
+    drop(shared);
+    assert_eq!(answers(&ro2), want);
+    // Damage: refused on open (header, small sections) or found by verify (rows).
+    let mut b = bytes.clone();
+    b[0] ^= 1;
+    assert_eq!(
+        Engine::from_bytes_read_only(b).unwrap_err().code(),
+        "CORRUPT"
+    );
+    assert_eq!(
+        Engine::from_bytes_read_only(bytes[..bytes.len() / 2].to_vec())
+            .unwrap_err()
+            .code(),
+        "CORRUPT"
+    );
+    let (rows, len) = section(&bytes, 7).unwrap();
+    let mut b = bytes.clone();
+    b[rows + len - 8] ^= 0x55;
+    let ro = Engine::from_bytes_read_only(b).unwrap();
+    assert_eq!(ro.verify().unwrap_err().code(), "CORRUPT");
+}
+
 #[test]
 fn version_1_files_open_read_only() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -58,6 +58,26 @@ test('a read-only engine answers as a loaded one and refuses writes', async () =
   fs.rmSync(dir, { recursive: true })
 })
 
+test('a buffer is served in place, read-only', async () => {
+  const dir = tmp()
+  const e = await build(path.join(dir, 'e.embedrec'))
+  const data = e.toBytes()
+  const ro = Engine.fromBytes(data, { readOnly: true })
+  assert.equal(ro.readOnly, true)
+  assert.equal(ro.snapshot(), null)
+  assert.equal(ro.stats().mappedBytes, data.length)
+  assert.deepEqual(answers(ro), answers(e))
+  ro.verify()
+  assert.throws(() => ro.removeItems(['t1']), { code: 'READ_ONLY', message: /<bytes>/ })
+  assert.equal(Engine.fromBytes(data).readOnly, false)
+  const bad = Buffer.from(data)
+  bad[0] ^= 1
+  assert.throws(() => Engine.fromBytes(bad, { readOnly: true }), { code: 'CORRUPT' })
+  assert.throws(() => Engine.fromBytes(data, { readOnly: 'yes' }), { code: 'INVALID_INPUT', message: /readOnly/ })
+  assert.throws(() => Engine.fromBytes(data, { sync: 'off' }), { code: 'INVALID_INPUT', message: /sync/ })
+  fs.rmSync(dir, { recursive: true })
+})
+
 test('openers share one snapshot identity; a replaced file leaves readers on theirs', async () => {
   const dir = tmp()
   const file = path.join(dir, 'e.embedrec')

@@ -66,6 +66,36 @@ def test_a_read_only_engine_answers_as_a_loaded_one_and_refuses_writes(tmp_path)
         embedrec.Engine.open(path, read_only=True, dim=3)
 
 
+def test_bytes_are_served_in_place_read_only(tmp_path):
+    e, v = build(tmp_path / "e.embedrec")
+    data = e.to_bytes()
+    ro = embedrec.Engine.from_bytes(data, read_only=True)
+    assert ro.read_only and ro.snapshot is None
+    assert ro.stats()["mapped_bytes"] == len(data)
+    assert answers(ro, v) == answers(e, v)
+    ro.verify()
+    with pytest.raises(embedrec.ReadOnlyError, match="<bytes>"):
+        ro.remove_items(["t1"])
+    # The engine keeps the bytes alive: dropping the caller's reference changes nothing.
+    want = answers(ro, v)
+    del data
+    assert answers(ro, v) == want
+    # Pickled, it travels by value and comes back read-only, served from the pickled bytes.
+    back = pickle.loads(pickle.dumps(ro))
+    assert back.read_only and answers(back, v) == want
+    # Damage and wrong arguments are errors naming what is wrong.
+    bad = bytearray(e.to_bytes())
+    bad[0] ^= 1
+    with pytest.raises(embedrec.CorruptFileError):
+        embedrec.Engine.from_bytes(bytes(bad), read_only=True)
+    with pytest.raises(embedrec.InvalidInputError, match="data"):
+        embedrec.Engine.from_bytes(bad, read_only=True)
+    with pytest.raises(embedrec.InvalidInputError, match="read_only"):
+        embedrec.Engine.from_bytes(e.to_bytes(), read_only="yes")
+    with pytest.raises(embedrec.InvalidInputError, match="sync"):
+        embedrec.Engine.from_bytes(e.to_bytes(), sync="off")
+
+
 def test_pickling_goes_by_reference_and_checks_the_identity(tmp_path):
     path = tmp_path / "e.embedrec"
     e, v = build(path)

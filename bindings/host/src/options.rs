@@ -75,6 +75,14 @@ pub fn open_options(mut o: Options) -> Result<(Option<EngineConfig>, OpenOptions
     Ok((None, open))
 }
 
+/// `Engine.from_bytes`'s options: `read_only` (serve from the host's buffer in place, see
+/// [`embedrec::Engine::from_bytes_read_only`]; default: decode into memory).
+pub fn from_bytes_options(mut o: Options) -> Result<bool> {
+    let read_only = o.bool("read_only")?.unwrap_or(false);
+    o.finish(&["read_only"])?;
+    Ok(read_only)
+}
+
 /// The engine configuration for `dim` and these options; every option left out keeps
 /// [`EngineConfig::new`]'s default.
 pub fn engine_config(dim: &Value, mut o: Options) -> Result<EngineConfig> {

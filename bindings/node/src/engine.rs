@@ -652,9 +652,26 @@ impl JsEngine {
     }
 
     /// An engine from `toBytes` output (verified like a file).
-    #[napi(factory, catch_unwind)]
-    pub fn from_bytes(env: Env, data: Buffer) -> Result<Self> {
-        run(&env, || Engine::from_bytes(&data)).map(|e| JsEngine { inner: Arc::new(e) })
+    ///
+    /// `readOnly: true` serves from `data` itself, as a read-only `open` serves from a
+    /// mapped file: nothing is decoded or copied (the engine keeps `data` alive, and it must
+    /// not be modified while the engine lives), the header, table and small sections are
+    /// checked, `verify()` checks every checksum, writes throw `READ_ONLY`.
+    #[napi(
+        factory,
+        catch_unwind,
+        ts_args_type = "data: Buffer, options?: FromBytesOptions | undefined | null"
+    )]
+    pub fn from_bytes(env: Env, data: Buffer, options: Option<Unknown<'_>>) -> Result<Self> {
+        run(&env, || {
+            let o = Options::new("options", STYLE, opt("options", options)?)?;
+            if embedrec_host::from_bytes_options(o)? {
+                Engine::from_bytes_read_only(data)
+            } else {
+                Engine::from_bytes(&data)
+            }
+        })
+        .map(|e| JsEngine { inner: Arc::new(e) })
     }
 
     /// Changes the HNSW search breadth for later queries (higher: better recall, slower).

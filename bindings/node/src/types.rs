@@ -44,6 +44,14 @@ pub struct EngineOptions {
     pub vector_storage: Option<String>,
 }
 
+/// How `Engine.fromBytes` reads its buffer.
+#[napi(object)]
+pub struct FromBytesOptions {
+    /// Serve from the buffer in place, read-only (nothing decoded or copied; the buffer
+    /// must not be modified while the engine lives); writes throw `READ_ONLY`.
+    pub read_only: Option<bool>,
+}
+
 /// How `Engine.open` syncs and checkpoints (with `Partial<EngineOptions>`, which creates
 /// the engine when the file does not exist).
 #[napi(object)]

@@ -720,11 +720,32 @@ impl PyEngine {
 
     /// An engine from ``to_bytes`` output (verified like a file). The bytes are read in
     /// place, not copied first.
+    ///
+    /// ``read_only=True`` serves from ``data`` itself, as a read-only ``open`` serves from
+    /// a mapped file: nothing is decoded or copied (the engine keeps ``data`` alive), the
+    /// header, table and small sections are checked, ``verify()`` checks every checksum,
+    /// writes raise ``ReadOnlyError``.
     #[staticmethod]
-    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
-        Ok(PyEngine {
-            inner: run(py, || Engine::from_bytes(data))?,
-        })
+    #[pyo3(signature = (data, **options))]
+    fn from_bytes(
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let o = Options::new("", Style::Snake, kwargs(py, options)?).map_err(|e| to_py(py, e))?;
+        let read_only = embedrec_host::from_bytes_options(o).map_err(|e| to_py(py, e))?;
+        let Ok(bytes) = data.cast::<PyBytes>() else {
+            let got = data.get_type().name()?;
+            return Err(invalid(py, "data", "bytes (the output of to_bytes)", got));
+        };
+        let inner = if read_only {
+            let held = HeldBytes::new(bytes);
+            run(py, move || Engine::from_bytes_read_only(held))?
+        } else {
+            let data = bytes.as_bytes();
+            run(py, || Engine::from_bytes(data))?
+        };
+        Ok(PyEngine { inner })
     }
 
     /// Pickling: a read-only engine by reference (its path and identity: nothing but a few
@@ -738,6 +759,15 @@ impl PyEngine {
             return Ok((ty.getattr("open_snapshot")?, args));
         }
         let args = (slf.get().to_bytes(py)?,).into_pyobject(py)?.into_any();
+        if slf.get().inner.is_read_only() {
+            // A read-only engine serving from bytes comes back the same way.
+            let kw = [("read_only", true)].into_py_dict(py)?;
+            let f = py
+                .import("functools")?
+                .getattr("partial")?
+                .call((ty.getattr("from_bytes")?,), Some(&kw))?;
+            return Ok((f, args));
+        }
         Ok((ty.getattr("from_bytes")?, args))
     }
 
@@ -898,5 +928,36 @@ impl PyEngine {
         let d = crate::train::interactions(py, user_ids, item_ids, None, None)?;
         let m = run(py, || self.inner.evaluate(&d, k))?;
         to_py_value(py, &embedrec_host::ranking_metrics(Style::Snake, &m))
+    }
+}
+
+/// A Python ``bytes`` object an engine serves from (``from_bytes(read_only=True)``): kept
+/// alive by the reference; its contents never change (bytes are immutable).
+struct HeldBytes {
+    _obj: Py<PyBytes>,
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the bytes object is immutable and kept alive by `_obj` (a `Py` may be dropped on
+// any thread); its buffer is only read.
+unsafe impl Send for HeldBytes {}
+unsafe impl Sync for HeldBytes {}
+
+impl HeldBytes {
+    fn new(b: &Bound<'_, PyBytes>) -> Self {
+        let s = b.as_bytes();
+        HeldBytes {
+            _obj: b.clone().unbind(),
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
+    }
+}
+
+impl AsRef<[u8]> for HeldBytes {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: the buffer of the live, immutable bytes object taken in `new`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }

@@ -130,6 +130,20 @@ impl Engine {
         decode(&bytes, Path::new("<bytes>"))
     }
 
+    /// A read-only engine serving from `bytes` (produced by [`Engine::to_bytes`] or read
+    /// from a saved file) in place, without copying them: the large arrays are views of
+    /// the buffer, which the engine keeps alive, as a read-only [`Engine::open`] does with
+    /// a mapped file. Checks and errors are the same as for that open (the checksums of the
+    /// large sections on demand, [`Engine::verify`]); writes fail with [`Error::ReadOnly`].
+    /// The buffer must not change while the engine lives (changed bytes give wrong answers,
+    /// never unsafety). A buffer not aligned to 8 bytes is copied once.
+    pub fn from_bytes_read_only(bytes: impl AsRef<[u8]> + Send + Sync + 'static) -> Result<Self> {
+        let t = Instant::now();
+        let engine = serve_mapped(Mapping::of_host(Box::new(bytes)), None)?;
+        engine.record(crate::engine::Op::Load, t.elapsed());
+        Ok(engine)
+    }
+
     /// Loads an engine saved with [`Engine::save`]. A damaged, truncated or foreign file is
     /// an error ([`Error::Corrupt`], [`Error::UnsupportedVersion`]); nothing is trusted before
     /// its checksum and bounds are verified. A stored native graph is validated (levels,
@@ -166,7 +180,7 @@ pub(crate) fn open_read_only(path: &Path, create: Option<&EngineConfig>) -> Resu
     let file = codec::open_regular(path).map_err(io("open read-only"))?;
     let map = Mapping::of_file(&file).map_err(io("map"))?;
     drop(file);
-    let mut engine = decode(&MappedSource(Arc::clone(&map)), path)?;
+    let engine = serve_mapped(map, Some(path))?;
     if let Some(c) = create
         && c.dim != engine.dim()
     {
@@ -176,12 +190,20 @@ pub(crate) fn open_read_only(path: &Path, create: Option<&EngineConfig>) -> Resu
             c.dim,
         ));
     }
+    engine.record(crate::engine::Op::Load, t.elapsed());
+    Ok(engine)
+}
+
+/// A read-only engine serving from `map` (the file at `path`, or a host buffer): the
+/// header, table, bounds and small sections are checked; the large sections are views.
+fn serve_mapped(map: Arc<Mapping>, path: Option<&Path>) -> Result<Engine> {
+    let shown = path.unwrap_or(Path::new("<bytes>"));
+    let mut engine = decode(&MappedSource(Arc::clone(&map)), shown)?;
     // The small sections' temporaries (META's tag lists, the graph's parse) go back to
     // the operating system: each replica keeps only what it serves from.
     crate::util::memory::release_free_memory();
     let header: [u8; 32] = map.bytes()[..32].try_into().expect("checked by decode");
-    engine.make_read_only(ReadOnly::new(path.to_path_buf(), header, map));
-    engine.record(crate::engine::Op::Load, t.elapsed());
+    engine.make_read_only(ReadOnly::new(path.map(Path::to_path_buf), header, map));
     Ok(engine)
 }
 

@@ -1,4 +1,5 @@
-//! Arrays that are either owned or borrowed from a file mapped into memory.
+//! Arrays that are either owned or borrowed from a file mapped into memory (or from a
+//! host's buffer).
 //!
 //! A read-only engine serves its largest arrays (vector rows with their links, the id arena)
 //! straight from the pages of its file: every process that maps the same file shares one
@@ -8,14 +9,46 @@
 
 use std::sync::Arc;
 
-/// A whole file mapped privately (copy-on-write): its pages are the page cache's, shared
-/// by every process mapping the same file, until a process writes one (which then gets a
-/// private copy; the file itself never changes). The file must not be truncated or
-/// rewritten in place while mapped; embedrec replaces files by renaming a new one over
-/// them, which leaves existing mappings on the old contents.
+/// The bytes a read-only engine serves from: a whole file mapped privately, or a buffer the
+/// host handed over (kept alive, never written).
+///
+/// A file is mapped copy-on-write: its pages are the page cache's, shared by every process
+/// mapping the same file, until a process writes one (which then gets a private copy; the
+/// file itself never changes). The file must not be truncated or rewritten in place while
+/// mapped; embedrec replaces files by renaming a new one over them, which leaves existing
+/// mappings on the old contents. A host buffer must likewise not change while an engine
+/// serves from it: changed bytes give wrong answers (every value read is still
+/// bounds-checked where it is followed, as for a damaged file), never unsafety.
 pub(crate) struct Mapping {
-    map: memmap2::MmapMut,
+    /// Owns the bytes (read through `ptr` and `len`).
+    #[cfg_attr(not(test), allow(dead_code))]
+    backing: Backing,
+    /// Start and length of the bytes (read once from the backing).
+    ptr: *const u8,
+    len: usize,
 }
+
+/// What owns a [`Mapping`]'s bytes (only held, never read through).
+#[allow(dead_code)]
+enum Backing {
+    File(memmap2::MmapMut),
+    Host(Box<dyn AsRef<[u8]> + Send + Sync>),
+    /// A copy of a host buffer that was not aligned to [`ALIGN`].
+    Aligned(Vec<Block>),
+}
+
+/// [`ALIGN`] bytes, aligned to [`ALIGN`].
+#[derive(Clone, Copy)]
+#[repr(C, align(16))]
+struct Block([u8; ALIGN]);
+
+// SAFETY: the bytes are only read, and the backing (which owns them) is `Send + Sync`.
+unsafe impl Send for Mapping {}
+unsafe impl Sync for Mapping {}
+
+/// Alignment a host buffer needs to be used in place: the row block's rows start on
+/// 16-byte boundaries (a file's sections are page-aligned; allocators align to 16).
+const ALIGN: usize = 16;
 
 impl Mapping {
     /// Maps the whole of `file` (an empty file gives an empty mapping).
@@ -24,12 +57,48 @@ impl Mapping {
         // through atomics, and the engine never truncates or rewrites a file in place (see
         // the type's documentation for what the host must not do either).
         let map = unsafe { memmap2::MmapOptions::new().map_copy(file)? };
-        Ok(Arc::new(Mapping { map }))
+        let (ptr, len) = (map.as_ptr(), map.len());
+        Ok(Arc::new(Mapping {
+            backing: Backing::File(map),
+            ptr,
+            len,
+        }))
+    }
+
+    /// Serves from a host's buffer, kept alive by the mapping. A buffer not aligned to 16
+    /// bytes (rare: allocators align to 16) is copied once into one that is.
+    pub(crate) fn of_host(buf: Box<dyn AsRef<[u8]> + Send + Sync>) -> Arc<Self> {
+        let bytes = (*buf).as_ref();
+        let (ptr, len) = (bytes.as_ptr(), bytes.len());
+        if (ptr as usize).is_multiple_of(ALIGN) {
+            return Arc::new(Mapping {
+                backing: Backing::Host(buf),
+                ptr,
+                len,
+            });
+        }
+        let mut words = vec![Block([0; ALIGN]); len.div_ceil(ALIGN)];
+        // SAFETY: `words` holds at least `len` bytes of plain bytes.
+        unsafe { std::ptr::copy_nonoverlapping(ptr, words.as_mut_ptr().cast::<u8>(), len) };
+        let ptr = words.as_ptr().cast::<u8>();
+        Arc::new(Mapping {
+            backing: Backing::Aligned(words),
+            ptr,
+            len,
+        })
+    }
+
+    /// Whether the bytes are the host's own buffer (not a file, not a copy).
+    #[cfg(test)]
+    pub(crate) fn is_host_buffer(&self) -> bool {
+        matches!(self.backing, Backing::Host(_))
     }
 
     /// The mapped bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.map
+        // SAFETY: `ptr..ptr+len` is owned by `backing`, which lives as long as `self` and
+        // never moves its bytes (a mapping, a boxed buffer, a Vec never resized).
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
 
@@ -164,5 +233,41 @@ mod tests {
         assert_eq!(&b[..], &[99, 4, 5, 6]);
         // The mapping (and so the file) is unchanged.
         assert_eq!(&map.bytes()[8..12], &3u32.to_le_bytes());
+    }
+
+    #[test]
+    fn a_host_buffer_is_used_in_place_when_aligned_and_copied_once_when_not() {
+        let words: Vec<u8> = (1u32..=8).flat_map(|x| x.to_le_bytes()).collect();
+        // An aligned buffer is used in place.
+        struct Aligned(Vec<Block>);
+        impl AsRef<[u8]> for Aligned {
+            fn as_ref(&self) -> &[u8] {
+                // SAFETY: two blocks of plain bytes.
+                unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast(), 2 * ALIGN) }
+            }
+        }
+        let mut host = Aligned(vec![Block([0; ALIGN]); 2]);
+        host.0[0].0.copy_from_slice(&words[..16]);
+        host.0[1].0.copy_from_slice(&words[16..]);
+        let base = host.0.as_ptr() as usize;
+        let map = Mapping::of_host(Box::new(host));
+        assert!(map.is_host_buffer());
+        assert_eq!(map.bytes().as_ptr() as usize, base);
+        assert_eq!(&Buf::<u32>::view(&map, 4, 2).unwrap()[..], &[2, 3]);
+        // A buffer that starts one byte past an aligned address is copied into aligned
+        // storage, so views of it still work.
+        struct Shifted(Vec<u8>);
+        impl AsRef<[u8]> for Shifted {
+            fn as_ref(&self) -> &[u8] {
+                let start = (ALIGN - self.0.as_ptr() as usize % ALIGN) % ALIGN + 1;
+                &self.0[start..start + 32]
+            }
+        }
+        let mut raw = vec![0u8; 128];
+        let start = (ALIGN - raw.as_ptr() as usize % ALIGN) % ALIGN + 1;
+        raw[start..start + 32].copy_from_slice(&words);
+        let map = Mapping::of_host(Box::new(Shifted(raw)));
+        assert!(!map.is_host_buffer());
+        assert_eq!(&Buf::<u32>::view(&map, 8, 3).unwrap()[..], &[3, 4, 5]);
     }
 }

@@ -127,7 +127,7 @@ impl CodeStore {
         r: &mut crate::codec::SectionReader<'_>,
     ) -> std::result::Result<Self, String> {
         let keep_sq = metric == crate::Metric::L2;
-        let rows = block.rows;
+        let rows = block.rows();
         let mut read = |what: &str| -> std::result::Result<Vec<f32>, String> {
             let raw = r.take(rows * 4)?;
             let v: Vec<f32> = raw

@@ -10,15 +10,14 @@
 //! Linux the block is marked for transparent huge pages, which cuts TLB misses when a graph
 //! walk touches rows all over a large catalog.
 
+mod block;
 mod codes;
 
+use block::RowBlock;
 pub(crate) use codes::CodeStore;
 
-use crate::util::mapped::{Buf, Mapping, Plain};
-use crate::util::memory::grow_advised;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::AtomicU32;
 
 /// How the catalog keeps item vectors in memory (and in the saved file).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,271 +61,6 @@ const IMAGE_MAGIC: &[u8; 4] = b"ROWS";
 /// section is page-aligned in the file).
 const IMAGE_PREFIX: usize = 4096;
 
-/// One cache line, the allocation unit (which gives the block its alignment). Atomics, so
-/// that a row's header can be rewritten through a shared reference (many threads link nodes
-/// at once) while other rows' vectors are read; vector bytes are only written through
-/// `&mut`.
-#[derive(Default)]
-#[repr(C, align(64))]
-struct Line([AtomicU32; 16]);
-
-// SAFETY: sixteen `u32`s; any bit pattern is a value.
-unsafe impl Plain for Line {}
-
-impl Line {
-    fn copy(&self) -> Self {
-        Line(std::array::from_fn(|i| {
-            AtomicU32::new(self.0[i].load(std::sync::atomic::Ordering::Relaxed))
-        }))
-    }
-}
-
-/// Plain element types a row body holds.
-///
-/// # Safety
-/// Every bit pattern must be a valid value, and the alignment at most 16 bytes.
-pub(crate) unsafe trait Elem: Copy {}
-// SAFETY: plain numbers, 4- and 1-byte aligned.
-unsafe impl Elem for f32 {}
-unsafe impl Elem for i8 {}
-
-/// Rows of `head` link entries followed by `body` bytes, `stride` bytes apart, in one
-/// 64-byte aligned block.
-pub(crate) struct RowBlock {
-    head: usize,
-    body: usize,
-    stride: usize,
-    rows: usize,
-    /// Owned, or a view of a read-only engine's mapped file (copied before any `&mut`
-    /// access; headers are only written through shared references while linking, which a
-    /// read-only engine never does).
-    lines: Buf<Line>,
-}
-
-impl RowBlock {
-    /// An empty block of rows with `head` link entries (rounded up to a multiple of 4, so
-    /// the body keeps 16-byte alignment) and `body` bytes (a multiple of 16).
-    fn new(head: usize, body: usize) -> Self {
-        debug_assert!(body.is_multiple_of(16));
-        let head = head.div_ceil(4) * 4;
-        RowBlock {
-            head,
-            body,
-            stride: head * 4 + body,
-            rows: 0,
-            lines: Buf::default(),
-        }
-    }
-
-    fn lines_for(&self, rows: usize) -> usize {
-        (rows * self.stride).div_ceil(64)
-    }
-
-    /// Address of row `r`'s body. Callers check `r < rows`.
-    #[inline(always)]
-    fn body_ptr(&self, r: usize) -> *const u8 {
-        self.lines
-            .as_ptr()
-            .cast::<u8>()
-            .wrapping_add(r * self.stride + self.head * 4)
-    }
-
-    /// The first `n` elements of row `r`'s body.
-    #[inline(always)]
-    fn body<T: Elem>(&self, r: usize, n: usize) -> &[T] {
-        assert!(r < self.rows && n * size_of::<T>() <= self.body, "row {r}");
-        // SAFETY: the body lies inside the block (`r < rows`), is aligned for `T` (rows
-        // and heads are multiples of 16 bytes) and initialised; any bit pattern is a `T`.
-        // Body bytes are only written through `&mut self` (the atomics' cells are only
-        // written through shared references in headers, which this slice does not cover).
-        unsafe { std::slice::from_raw_parts(self.body_ptr(r).cast::<T>(), n) }
-    }
-
-    /// The first `n` elements of row `r`'s body, mutable.
-    #[inline(always)]
-    fn body_mut<T: Elem>(&mut self, r: usize, n: usize) -> &mut [T] {
-        assert!(r < self.rows && n * size_of::<T>() <= self.body, "row {r}");
-        let at = r * self.stride + self.head * 4;
-        // SAFETY: as in `body`, with `&mut self` excluding every other access.
-        unsafe {
-            std::slice::from_raw_parts_mut(
-                self.lines_mut().as_mut_ptr().cast::<u8>().add(at).cast(),
-                n,
-            )
-        }
-    }
-
-    /// Row `r`'s header: its link entries (empty when the block has no header).
-    #[inline(always)]
-    pub(crate) fn links(&self, r: usize) -> &[AtomicU32] {
-        assert!(r < self.rows, "row {r}");
-        // SAFETY: the header of a row inside the block, 4-byte aligned atomics.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.lines
-                    .as_ptr()
-                    .cast::<AtomicU32>()
-                    .wrapping_add(r * self.stride / 4),
-                self.head,
-            )
-        }
-    }
-
-    /// Link entries per row.
-    pub(crate) fn head(&self) -> usize {
-        self.head
-    }
-
-    /// Address of row `r`'s body (for prefetching; `None` past the end).
-    #[inline(always)]
-    fn row_ptr(&self, r: usize) -> Option<*const u8> {
-        (r < self.rows).then(|| self.body_ptr(r))
-    }
-
-    /// The owned lines (a mapped block is copied first).
-    fn lines_mut(&mut self) -> &mut Vec<Line> {
-        self.lines.make_mut_with(Line::copy)
-    }
-
-    /// Appends a zero row.
-    fn push_zero(&mut self) {
-        self.rows += 1;
-        let need = self.lines_for(self.rows);
-        if need > self.lines.len() {
-            let lines = self.lines_mut();
-            grow_advised(lines, need);
-            lines.resize_with(need, Line::default);
-        }
-    }
-
-    /// Makes room for `additional` more rows (one reallocation for a whole batch).
-    fn reserve(&mut self, additional: usize) {
-        let need = self.lines_for(self.rows + additional);
-        grow_advised(self.lines_mut(), need);
-    }
-
-    /// Bytes held (capacity of the block; the block's size when it is a view of a mapped
-    /// file).
-    fn bytes(&self) -> usize {
-        match &self.lines {
-            Buf::Owned(v) => v.capacity() * 64,
-            Buf::Mapped { len, .. } => len * 64,
-        }
-    }
-
-    /// Whether the block is a view of a mapped file.
-    fn is_mapped(&self) -> bool {
-        self.lines.is_mapped()
-    }
-
-    /// Writes the block's image: the lines as they are in memory (little-endian hosts), the
-    /// headers read with atomic loads.
-    fn write_image(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-        let lines = &self.lines[..self.lines_for(self.rows)];
-        let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
-        for chunk in lines.chunks((1 << 20) / 64) {
-            buf.clear();
-            for line in chunk {
-                for x in &line.0 {
-                    buf.extend_from_slice(
-                        &x.load(std::sync::atomic::Ordering::Relaxed).to_le_bytes(),
-                    );
-                }
-            }
-            w.write_all(&buf)?;
-        }
-        Ok(())
-    }
-
-    /// A block of `rows` rows of the given shape viewed in `map` at `offset` (the image
-    /// [`RowBlock::write_image`] wrote); `None` when it does not fit the mapping or is not
-    /// 64-byte aligned there.
-    fn view(
-        map: &std::sync::Arc<Mapping>,
-        offset: usize,
-        (head, body, rows): (usize, usize, usize),
-    ) -> Option<Self> {
-        let mut b = RowBlock::new(head, body);
-        let lines = Buf::view(map, offset, b.lines_for(rows))?;
-        b.lines = lines;
-        b.rows = rows;
-        Some(b)
-    }
-
-    /// Reads an image written by [`RowBlock::write_image`] into an owned block.
-    fn read_image(
-        (head, body, rows): (usize, usize, usize),
-        r: &mut crate::codec::SectionReader<'_>,
-    ) -> std::result::Result<Self, String> {
-        let mut b = RowBlock::new(head, body);
-        let total = b.lines_for(rows);
-        let mut lines: Vec<Line> = Vec::new();
-        grow_advised(&mut lines, total);
-        while lines.len() < total {
-            let n = (total - lines.len()).min((1 << 20) / 64);
-            let raw = r.take(n * 64)?;
-            lines.extend(raw.chunks_exact(64).map(|l| {
-                Line(std::array::from_fn(|i| {
-                    AtomicU32::new(u32::from_le_bytes(
-                        l[i * 4..i * 4 + 4].try_into().expect("4 bytes"),
-                    ))
-                }))
-            }));
-        }
-        b.lines = Buf::Owned(lines);
-        b.rows = rows;
-        Ok(b)
-    }
-
-    /// The part of [`RowBlock::bytes`] that row headers take.
-    fn head_bytes(&self) -> usize {
-        // Rows of no bytes (no vector, no links: an engine without content vectors).
-        if self.stride == 0 {
-            return 0;
-        }
-        self.bytes() / self.stride * self.head * 4
-    }
-
-    /// A block of `rows` rows with empty headers, whose bodies `fill(i, body)` writes (each
-    /// body zeroed first, just before, while its lines are in cache: no separate pass over
-    /// the whole block). Stops at the first error.
-    fn filled(
-        head: usize,
-        body: usize,
-        rows: usize,
-        mut fill: impl FnMut(usize, &mut [u8]) -> std::result::Result<(), String>,
-    ) -> std::result::Result<Self, String> {
-        let mut b = RowBlock::new(head, body);
-        let total = b.lines_for(rows);
-        let mut lines: Vec<Line> = Vec::new();
-        grow_advised(&mut lines, total);
-        let base = lines.as_mut_ptr().cast::<u8>();
-        for i in 0..rows {
-            // SAFETY: row `i` spans bytes `i * stride .. (i + 1) * stride`, inside the
-            // `total * 64` reserved. Rows are only counted (`b.rows`) and the lines only
-            // made visible (`set_len`) once every byte is written, so an early return
-            // leaves no uninitialised memory in view.
-            unsafe {
-                let row = base.add(i * b.stride);
-                std::ptr::write_bytes(row, 0, b.stride);
-                fill(
-                    i,
-                    std::slice::from_raw_parts_mut(row.add(b.head * 4), b.body),
-                )?;
-            }
-        }
-        // SAFETY: the tail after the last row is inside the reservation; after it every
-        // line is initialised (zero is a valid `AtomicU32`).
-        unsafe {
-            std::ptr::write_bytes(base.add(rows * b.stride), 0, total * 64 - rows * b.stride);
-            lines.set_len(total);
-        }
-        b.lines = Buf::Owned(lines);
-        b.rows = rows;
-        Ok(b)
-    }
-}
-
 /// Row-major vectors of `dim` floats (padded with zeros), each after its row's header.
 pub(crate) struct VectorStore {
     dim: usize,
@@ -337,8 +71,8 @@ impl std::fmt::Debug for VectorStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VectorStore")
             .field("dim", &self.dim)
-            .field("stride", &self.block.stride)
-            .field("rows", &self.block.rows)
+            .field("stride", &self.block.stride())
+            .field("rows", &self.block.rows())
             .finish()
     }
 }
@@ -364,7 +98,7 @@ impl VectorStore {
 
     /// Number of rows.
     pub(crate) fn rows(&self) -> usize {
-        self.block.rows
+        self.block.rows()
     }
 
     /// Row `r` (`dim` floats).
@@ -440,7 +174,7 @@ impl std::fmt::Debug for Rows {
             Rows::Int8(c) => f
                 .debug_struct("CodeStore")
                 .field("dim", &c.dim)
-                .field("rows", &c.block.rows)
+                .field("rows", &c.block.rows())
                 .finish(),
         }
     }
@@ -554,7 +288,7 @@ impl Rows {
     pub(crate) fn to_dense(&self) -> Vec<f32> {
         match self {
             Rows::F32(v) => v.to_dense(),
-            Rows::Int8(c) => (0..c.block.rows).flat_map(|r| c.decode(r)).collect(),
+            Rows::Int8(c) => (0..c.block.rows()).flat_map(|r| c.decode(r)).collect(),
         }
     }
 
@@ -576,7 +310,7 @@ impl Rows {
         let mut head = Vec::with_capacity(IMAGE_PREFIX);
         head.extend_from_slice(IMAGE_MAGIC);
         head.extend_from_slice(&storage.to_le_bytes());
-        for x in [dim, b.rows, b.head, b.body, b.stride] {
+        for x in [dim, b.rows(), b.head(), b.body_bytes(), b.stride()] {
             head.extend_from_slice(&(x as u64).to_le_bytes());
         }
         head.resize(IMAGE_PREFIX, 0);
@@ -627,7 +361,7 @@ impl Rows {
             VectorStorage::F32 => 0,
             VectorStorage::Int8 => 1,
         };
-        let expected = [dim, rows, want.head, want.body, want.stride].map(|x| x as u64);
+        let expected = [dim, rows, want.head(), want.body_bytes(), want.stride()].map(|x| x as u64);
         if got != (&IMAGE_MAGIC[..], code, expected) {
             return Err(format!(
                 "row shape {:?} (dim, rows, links, body, stride; storage {}), expected {:?} \
@@ -635,7 +369,7 @@ impl Rows {
                 got.2, got.1, expected
             ));
         }
-        let dims = (want.head, want.body, rows);
+        let dims = (want.head(), want.body_bytes(), rows);
         let image = want.lines_for(rows) * 64;
         let block = match r.view_bytes(image)? {
             Some((map, at)) if cfg!(target_endian = "little") => RowBlock::view(&map, at, dims)
@@ -686,12 +420,13 @@ mod tests {
                 assert_eq!(v.rows(), 5);
                 assert_eq!(v.to_dense(), dense, "dim {dim}, {links} links");
                 let b = &v.block;
-                assert_eq!(b.head % 4, 0);
-                assert!(b.head >= links && b.head < links + 4);
-                if b.stride.is_multiple_of(64) && (b.head * 4).is_multiple_of(64) {
+                let (head, stride) = (b.head(), b.stride());
+                assert_eq!(head % 4, 0);
+                assert!(head >= links && head < links + 4);
+                if stride.is_multiple_of(64) && (head * 4).is_multiple_of(64) {
                     assert_eq!(v.row(3).as_ptr() as usize % 64, 0, "dim {dim}");
                 }
-                let floats = b.body / 4;
+                let floats = b.body_bytes() / 4;
                 assert!(
                     floats >= dim && (floats - dim) * 8 <= dim.max(24),
                     "dim {dim}"
@@ -752,7 +487,7 @@ mod tests {
                 assert_eq!(rows.block().links(3)[0].load(Ordering::Relaxed), 3001);
                 assert_eq!(
                     rows.link_bytes(),
-                    rows.block().bytes() / rows.block().stride * head * 4
+                    rows.block().bytes() / rows.block().stride() * head * 4
                 );
             }
         }
