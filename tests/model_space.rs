@@ -286,3 +286,50 @@ fn batches_of_many_users_are_scored_in_blocks_with_the_same_ranking() {
             .unwrap(),
     );
 }
+
+/// The factor graphs are saved with the model: a load and a read-only open walk the very
+/// graphs that were saved (at a small search breadth, where two builds of a graph would
+/// disagree, every answer is identical), and damage to them is an error.
+#[test]
+fn the_factor_graphs_are_stored_and_used_as_saved() {
+    let e = trained(100);
+    e.remove_items(&["t4", "t9"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.embedrec");
+    e.save(&path).unwrap();
+    let loaded = Engine::load(&path).unwrap();
+    let ro = Engine::open(&path, None, OpenOptions::default().with_read_only(true)).unwrap();
+    let answers = |x: &Engine| {
+        x.set_ef_search(10).unwrap();
+        x.clear_cache();
+        let none = RecommendOptions::default();
+        let mut out = Vec::new();
+        for u in 0..200 {
+            out.push(x.recommend(&format!("u{u}"), 10, &none).unwrap());
+            out.push(
+                x.similar(&format!("t{}", u * 29 % ITEMS), 10, None)
+                    .unwrap(),
+            );
+        }
+        out
+    };
+    let want = answers(&e);
+    assert_eq!(answers(&loaded), want);
+    assert_eq!(answers(&ro), want);
+    // Both graphs have sections of their own; a damaged one is refused on load and found
+    // by verify on a read-only open (its rows are mapped).
+    let good = std::fs::read(&path).unwrap();
+    for kind in [10, 11] {
+        let (at, len) = section(&good, kind).unwrap();
+        let mut b = good.clone();
+        b[at + len - 1] ^= 0x40;
+        std::fs::write(&path, &b).unwrap();
+        let err = Engine::load(&path).unwrap_err();
+        assert_eq!(err.code(), "CORRUPT", "{err}");
+        let mut b = good.clone();
+        b[at + 5000] ^= 0x40;
+        std::fs::write(&path, &b).unwrap();
+        let ro = Engine::open(&path, None, OpenOptions::default().with_read_only(true)).unwrap();
+        assert_eq!(ro.verify().unwrap_err().code(), "CORRUPT");
+    }
+}

@@ -58,6 +58,29 @@ test('a read-only engine answers as a loaded one and refuses writes', async () =
   fs.rmSync(dir, { recursive: true })
 })
 
+test('the factor graphs are stored with the model', async () => {
+  const dir = tmp()
+  const file = path.join(dir, 'm.embedrec')
+  // Large enough for both factor graphs (inner product from 8 x exactBelow live items).
+  const e = new Engine({ dim: 4, exactBelow: 50, efSearch: 10, threads: 2 })
+  const ids = Array.from({ length: 3000 }, (_, i) => `t${i}`)
+  e.upsertItems(ids, ids.map((_, i) => [Math.sin(i), Math.cos(i * 3), (i % 7) - 3, 1 + (i % 5)]))
+  const n = 9000
+  e.addInteractions(Array.from({ length: n }, (_, j) => (j * 7919) % 300), Array.from({ length: n }, (_, j) => `t${(j * 104729) % 3000}`))
+  await e.fit('als', { factors: 8, iterations: 3 })
+  await e.save(file)
+  const answers = (x) => [
+    ...Array.from({ length: 100 }, (_, u) => x.recommend(u, 10)),
+    ...Array.from({ length: 100 }, (_, i) => x.similar(`t${i * 30}`, 10)),
+  ]
+  // At a small breadth two builds of a graph disagree: equal answers mean the saved graphs
+  // are the ones walked.
+  const want = answers(e)
+  assert.deepEqual(answers(Engine.loadSync(file)), want)
+  assert.deepEqual(answers(Engine.open(file, { readOnly: true })), want)
+  fs.rmSync(dir, { recursive: true })
+})
+
 test('a buffer is served in place, read-only', async () => {
   const dir = tmp()
   const e = await build(path.join(dir, 'e.embedrec'))

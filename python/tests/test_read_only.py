@@ -66,6 +66,26 @@ def test_a_read_only_engine_answers_as_a_loaded_one_and_refuses_writes(tmp_path)
         embedrec.Engine.open(path, read_only=True, dim=3)
 
 
+def test_the_factor_graphs_are_stored_with_the_model(tmp_path):
+    # Large enough for both factor graphs (inner product from 8 x exact_below live items).
+    rng = np.random.default_rng(8)
+    e = embedrec.Engine(dim=4, exact_below=50, ef_search=10, threads=2)
+    e.upsert_items([f"t{i}" for i in range(3000)], rng.normal(size=(3000, 4)).astype(np.float32))
+    e.add_interactions(rng.integers(0, 300, 9000), [f"t{i}" for i in rng.integers(0, 3000, 9000)])
+    e.fit("als", factors=8, iterations=3, show_progress=False)
+    path = tmp_path / "m.embedrec"
+    e.save(path)
+
+    def answers(x):
+        return [x.recommend(u, k=10) for u in range(100)] + [x.similar(f"t{i}", k=10) for i in range(0, 3000, 30)]
+
+    # At a small breadth two builds of a graph disagree: equal answers mean the saved
+    # graphs are the ones walked.
+    want = answers(e)
+    assert answers(embedrec.Engine.load(path)) == want
+    assert answers(embedrec.Engine.open(path, read_only=True)) == want
+
+
 def test_bytes_are_served_in_place_read_only(tmp_path):
     e, v = build(tmp_path / "e.embedrec")
     data = e.to_bytes()

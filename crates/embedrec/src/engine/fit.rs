@@ -84,10 +84,9 @@ impl Engine {
         model: &Model,
         cat: &crate::store::Catalog,
     ) -> Result<Option<FactorIndex>> {
-        let (m, ef) = (self.config.m, self.config.ef_construction);
-        let ip_from = super::planner::factor_walk_from(&self.config);
+        let params = super::factor_params(&self.config);
         self.pool
-            .install(|| FactorIndex::build(model, cat, m, ef, ip_from))?
+            .install(|| FactorIndex::build(model, cat, params))?
     }
 
     /// Name of the installed model (`"als"`, `"item_knn"`, `"ease"`, `"popularity"`), if any.

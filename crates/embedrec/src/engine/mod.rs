@@ -39,7 +39,7 @@ use crate::store::Catalog;
 use crate::store::Users;
 use crate::{Error, Result};
 use cache::ResultCache;
-use factors::FactorIndex;
+pub(crate) use factors::{FactorIndex, factor_params};
 use metrics::Metrics;
 use parking_lot::{Mutex, RwLock};
 use pool::Pool;
@@ -292,7 +292,8 @@ impl Engine {
     }
 
     /// An engine over decoded parts: the stored graph attached to the catalog when there is
-    /// one, otherwise the configured index built from the catalog. The pool is the host's
+    /// one, otherwise the configured index built from the catalog; the stored factor indexes
+    /// when there are, otherwise built for the model. The pool is the host's
     /// (`config.threads`).
     pub(crate) fn restore(
         config: EngineConfig,
@@ -300,6 +301,7 @@ impl Engine {
         users: Users,
         model: Option<Model>,
         graph: Option<NativeHnsw>,
+        factors: Option<FactorIndex>,
     ) -> Result<Self> {
         // The file records the saving process's thread count; this machine may have fewer
         // cores. Never more threads than cores unless the host asks (`set_threads`).
@@ -319,13 +321,13 @@ impl Engine {
                 index
             }
         };
-        let factors = match &model {
-            Some(m) => {
-                let ip_from = planner::factor_walk_from(&config);
-                let (gm, ef) = (config.m, config.ef_construction);
-                pool.install(|| FactorIndex::build(m, &cat, gm, ef, ip_from))??
+        let factors = match (&model, factors) {
+            (_, Some(fx)) => Some(fx),
+            (Some(m), None) => {
+                let params = factor_params(&config);
+                pool.install(|| FactorIndex::build(m, &cat, params))??
             }
-            None => None,
+            (None, None) => None,
         };
         let mut e = Self::assemble(
             config,

@@ -15,18 +15,6 @@ use std::sync::atomic::Ordering;
 pub(super) type Walk<'a> =
     dyn Fn(usize, &(dyn Fn(u32) -> bool + Sync)) -> Vec<(u32, f32)> + Sync + 'a;
 
-/// How much larger a catalog must be before an inner-product walk over model factors (at
-/// twice the breadth, [`IP_BREADTH`]) beats scoring every item: a factor row scores in a few
-/// nanoseconds (MovieLens, 9.7k items, 64 factors: 0.13 ms scanning, 0.17 ms walking; the
-/// cosine walk of `similar` wins from the usual `exact_below`: 0.07 ms against 0.2 ms).
-const FACTOR_SCAN_RATIO: usize = 8;
-
-/// Live items from which inner-product queries over model factors walk a graph (below, they
-/// score every item, and the engine builds no inner-product graph).
-pub(super) fn factor_walk_from(config: &super::EngineConfig) -> usize {
-    config.exact_below.saturating_mul(FACTOR_SCAN_RATIO)
-}
-
 /// Breadth multiplier of inner-product walks: an inner-product graph needs about twice the
 /// breadth of a metric one for the same recall (docs/benchmarks.md).
 const IP_BREADTH: usize = 2;
@@ -76,7 +64,7 @@ impl Engine {
         k: usize,
         cf: &CompiledFilter,
     ) -> Vec<Hit> {
-        let factor_scan = factor_walk_from(&self.config);
+        let factor_scan = super::factors::factor_walk_from(&self.config);
         let hits = match r {
             Ranking::Factors(u) => {
                 let (y, f) = model.item_factors().expect("a factor ranking has factors");

@@ -13,6 +13,9 @@
 //! The rows live in a private [`Catalog`] of their own (slot `s` of the space is slot `s` of
 //! the engine's catalog), so the native graph walks them with its usual row layout. Scores
 //! returned are exact: the inner product or the cosine of the stored row.
+//!
+//! Saved whole ([`VectorIndex::write`]): a load or a read-only open uses the stored rows
+//! and graph instead of building them again.
 
 use super::{AnnIndex, NativeHnsw, links_per_row};
 use crate::distance::norm;
@@ -23,11 +26,17 @@ use crate::{Metric, Result};
 /// Share of tombstones (removed or re-linked rows) past which the graph is rebuilt.
 const REBUILD_FRACTION: f64 = 0.3;
 
+/// Magic of a saved index.
+const MAGIC: &[u8; 4] = b"VIX1";
+/// Bytes of the header before the space's rows (a multiple of 64, so that the rows' block
+/// keeps its alignment in a page-aligned section).
+const HEADER: usize = 64;
+
 /// The similarity a [`VectorIndex`] ranks by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Similarity {
-    InnerProduct,
-    Cosine,
+    InnerProduct = 0,
+    Cosine = 1,
 }
 
 /// An HNSW graph over externally supplied rows (see the module documentation).
@@ -183,6 +192,100 @@ impl VectorIndex {
                 f32::NEG_INFINITY
             }
         }
+    }
+
+    /// Writes the index: a 64-byte header (magic, similarity u32: 0 inner product, 1
+    /// cosine; dim, slots, m, ef_construction as u64; zeros), the space's rows and norms
+    /// ([`Catalog::write_space`]), the graph's record ([`NativeHnsw::write`]), then one byte
+    /// per slot (1: a member of the graph).
+    pub(crate) fn write(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let mut h = Vec::with_capacity(HEADER);
+        h.extend_from_slice(MAGIC);
+        h.extend_from_slice(&(self.similarity as u32).to_le_bytes());
+        for x in [self.dim, self.space.slots(), self.m, self.ef_construction] {
+            h.extend_from_slice(&(x as u64).to_le_bytes());
+        }
+        h.resize(HEADER, 0);
+        w.write_all(&h)?;
+        self.space.write_space(w)?;
+        self.graph.write(&self.space, w)?;
+        let members: Vec<u8> = (0..self.space.slots())
+            .map(|s| self.members.get(s).copied().unwrap_or(false) as u8)
+            .collect();
+        w.write_all(&members)
+    }
+
+    /// Reads an index [`VectorIndex::write`] wrote, which must have this similarity and
+    /// shape (`dim` components, `slots` rows, graph parameters `m` and `ef_construction`).
+    /// Every count, level and link of the graph is checked against the slots; rows read
+    /// into memory are checked finite and their level-0 links checked too (from a mapped
+    /// source they are views, bounds-checked where a walk follows them). The caller
+    /// finishes the reader.
+    pub(crate) fn read(
+        r: &mut crate::codec::SectionReader<'_>,
+        similarity: Similarity,
+        (dim, slots): (usize, usize),
+        (m, ef_construction): (usize, usize),
+    ) -> std::result::Result<Self, String> {
+        let h = r.take(HEADER)?;
+        let u64_at = |o: usize| u64::from_le_bytes(h[o..o + 8].try_into().expect("8 bytes"));
+        let got = (
+            &h[..4],
+            u32::from_le_bytes(h[4..8].try_into().expect("4 bytes")),
+            [u64_at(8), u64_at(16), u64_at(24), u64_at(32)],
+        );
+        let want = [dim, slots, m, ef_construction].map(|x| x as u64);
+        if got != (&MAGIC[..], similarity as u32, want) || h[40..].iter().any(|&b| b != 0) {
+            return Err(format!(
+                "index shape {:?} (dim, slots, m, ef_construction; similarity {}), expected \
+                 {want:?} (similarity {})",
+                got.2, got.1, similarity as u32
+            ));
+        }
+        let metric = match similarity {
+            Similarity::InnerProduct => Metric::Dot,
+            Similarity::Cosine => Metric::Cosine,
+        };
+        let space = Catalog::read_space((dim, metric, links_per_row(m)), slots, r)?;
+        let graph =
+            NativeHnsw::read(r, m, ef_construction, REBUILD_FRACTION, slots)?.attach(&space)?;
+        let graph = match similarity {
+            Similarity::InnerProduct => graph.with_plain_selection(),
+            Similarity::Cosine => graph,
+        };
+        let members = r
+            .take(slots)?
+            .iter()
+            .enumerate()
+            .map(|(s, &b)| match b {
+                0 | 1 => Ok(b == 1),
+                _ => Err(format!("slot {s}: member flag {b}")),
+            })
+            .collect::<std::result::Result<Vec<bool>, String>>()?;
+        Ok(VectorIndex {
+            similarity,
+            dim,
+            space,
+            graph,
+            members,
+            m,
+            ef_construction,
+        })
+    }
+
+    /// Whether the rows are views of a mapped file.
+    pub(crate) fn is_mapped(&self) -> bool {
+        self.space.is_mapped()
+    }
+
+    /// Whether slot `s` is a node of the graph (the others are never returned).
+    pub(crate) fn is_member(&self, s: u32) -> bool {
+        self.members.get(s as usize).copied().unwrap_or(false)
+    }
+
+    /// The stored row of slot `s` (`dim` components).
+    pub(crate) fn row(&self, s: u32) -> std::borrow::Cow<'_, [f32]> {
+        self.space.vector(s)
     }
 
     /// Heap bytes of the index (rows, links, graph).

@@ -10,7 +10,9 @@
 //! NORMS (cosine) — inverse norms; `6` VECTORLESS (optional) — slots of items without a
 //! content vector; `3` MODEL (optional) — explicit records of the trained model, checked
 //! against the catalog after decoding; `4` GRAPH (optional) — the native graph's levels
-//! and upper-level links. Version 1 still loads (kinds 2 or 5 for the vectors, ids in META,
+//! and upper-level links; `10` FACTOR_IP and `11` FACTOR_COSINE (optional, with a model
+//! that has item factors) — the graphs over the model's factors, each with its own rows,
+//! used as stored instead of being built again (files without them build them). Version 1 still loads (kinds 2 or 5 for the vectors, ids in META,
 //! level-0 links in GRAPH, META and MODEL as bincode 2 encodings: bincode stays only to
 //! read them). Other kinds are rejected.
 //!
@@ -33,7 +35,7 @@ pub use durable::journal_path;
 use crate::codec::bytes::{Reader, Writer};
 use crate::codec::{self, MappedSource, SectionReader, Source};
 use crate::engine::ReadOnly;
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, FactorIndex, factor_params};
 use crate::index::NativeHnsw;
 use crate::model::Model;
 use crate::store::rows::Rows;
@@ -56,6 +58,8 @@ const KIND_VECTORLESS: u32 = 6;
 const KIND_ROWS: u32 = 7;
 const KIND_IDS: u32 = 8;
 const KIND_NORMS: u32 = 9;
+const KIND_FACTOR_IP: u32 = 10;
+const KIND_FACTOR_COSINE: u32 = 11;
 
 fn section_name(kind: u32) -> Option<&'static str> {
     Some(match kind {
@@ -68,6 +72,8 @@ fn section_name(kind: u32) -> Option<&'static str> {
         KIND_ROWS => "rows",
         KIND_IDS => "ids",
         KIND_NORMS => "norms",
+        KIND_FACTOR_IP => "factor_ip",
+        KIND_FACTOR_COSINE => "factor_cosine",
         _ => return None,
     })
 }
@@ -305,6 +311,14 @@ pub(crate) fn encode<W: std::io::Write + std::io::Seek>(
         c.section(KIND_GRAPH, |out| st.index.write_graph(&st.cat, out))
             .map_err(io)?;
     }
+    if let Some(fx) = &st.factors {
+        if fx.has_inner() {
+            c.section(KIND_FACTOR_IP, |out| fx.write_inner(out))
+                .map_err(io)?;
+        }
+        c.section(KIND_FACTOR_COSINE, |out| fx.write_cosine(out))
+            .map_err(io)?;
+    }
     c.finish().map_err(io)
 }
 
@@ -320,6 +334,8 @@ struct Readers<'a> {
     model: Option<SectionReader<'a>>,
     graph: Option<SectionReader<'a>>,
     vectorless: Option<SectionReader<'a>>,
+    factor_ip: Option<SectionReader<'a>>,
+    factor_cosine: Option<SectionReader<'a>>,
 }
 
 /// Decodes and verifies a file (version 1 or 2). The graph section (when the configuration
@@ -355,6 +371,8 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
             KIND_MODEL => &mut rs.model,
             KIND_GRAPH => &mut rs.graph,
             KIND_VECTORLESS => &mut rs.vectorless,
+            KIND_FACTOR_IP if v2 => &mut rs.factor_ip,
+            KIND_FACTOR_COSINE if v2 => &mut rs.factor_cosine,
             _ => {
                 return Err(corrupt(
                     s.name,
@@ -444,6 +462,8 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
         ids,
         norms,
         graph,
+        factor_ip,
+        factor_cosine,
         ..
     } = rs;
     let (cat, graph) = std::thread::scope(|scope| {
@@ -503,7 +523,23 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
             Some(model)
         }
     };
-    Engine::restore(config, cat, users, model, graph)
+    let factors = match (&model, factor_ip, factor_cosine) {
+        (_, None, None) => None,
+        (Some(model), ip, Some(mut cos)) => {
+            let mut ip = ip;
+            let params = factor_params(&config);
+            let fx = FactorIndex::read((ip.as_mut(), &mut cos), model, &cat, params)
+                .map_err(|(section, reason)| corrupt(section, reason))?;
+            if let Some(mut r) = ip {
+                r.finish().map_err(|e| corrupt("factor_ip", e))?;
+            }
+            cos.finish().map_err(|e| corrupt("factor_cosine", e))?;
+            Some(fx)
+        }
+        (None, _, _) => return Err(corrupt("factor_cosine", "present without a model".into())),
+        (Some(_), Some(_), None) => return Err(corrupt("factor_cosine", "section missing".into())),
+    };
+    Engine::restore(config, cat, users, model, graph, factors)
 }
 
 /// Magic of a version-2 META section.

@@ -218,13 +218,8 @@ impl Catalog {
         }
         if rows.is_mapped() {
             if let Some(r) = norms_r {
-                let view = r
-                    .view_bytes(slots * 4)
-                    .map_err(|e| ("norms", e))?
-                    .and_then(|(map, at)| Buf::view(&map, at, slots))
-                    .ok_or(("norms", "not viewable in the mapped file".to_string()))?;
+                cat.inv_norm = view_norms(r, slots).map_err(|e| ("norms", e))?;
                 r.finish().map_err(|e| ("norms", e))?;
-                cat.inv_norm = view;
             }
         } else {
             let ids = |s: usize| cat.ids.get(s as u32);
@@ -307,6 +302,17 @@ impl Catalog {
     }
 }
 
+/// `slots` inverse norms viewed in the mapped source `r` reads (the caller checks that
+/// the source is mapped).
+pub(super) fn view_norms(
+    r: &mut SectionReader<'_>,
+    slots: usize,
+) -> std::result::Result<Buf<f32>, String> {
+    r.view_bytes(slots * 4)?
+        .and_then(|(map, at)| Buf::view(&map, at, slots))
+        .ok_or_else(|| "norms not viewable in the mapped file".to_string())
+}
+
 /// The vector section as [`Rows`] plus the inverse norms (cosine only), every vector
 /// validated.
 fn load_vectors(
@@ -328,7 +334,7 @@ fn load_vectors(
 /// Checks every row read from a file (live ones as upserts would; free slots, which may
 /// keep a tombstone's vector, and items without vectors, finite) and returns the inverse
 /// norms (cosine only).
-fn check_vectors<'a>(
+pub(super) fn check_vectors<'a>(
     vectors: &Rows,
     dim: usize,
     metric: Metric,

@@ -2,6 +2,7 @@
 //! attributes. Slots of removed items are recycled.
 
 mod format;
+mod space;
 mod validate;
 
 pub(crate) use format::CatalogMeta;
