@@ -47,7 +47,7 @@ impl Engine {
         }
         let (users, items, interactions) = (m.rows, m.cols, m.indices.len());
         let mut loss = None;
-        let model = self.pool.install(|| {
+        let model = self.background.install(|| {
             let mut cb = |p: Progress| {
                 loss = p.loss;
                 progress(&p)
@@ -85,7 +85,7 @@ impl Engine {
         cat: &crate::store::Catalog,
     ) -> Result<Option<FactorIndex>> {
         let params = super::factor_params(&self.config);
-        self.pool
+        self.background
             .install(|| FactorIndex::build(model, cat, params))?
     }
 

@@ -66,7 +66,10 @@ pub struct Engine {
     state: RwLock<State>,
     cache: Mutex<ResultCache>,
     metrics: Metrics,
+    /// Queries: batch calls and parallel scans.
     pool: Pool,
+    /// The write side (linking, factor updates, fits) at background priority.
+    background: Pool,
     epoch: AtomicU64,
     /// Durable mode's journal (`None` for an engine in memory).
     durable: Option<Durable>,
@@ -148,6 +151,7 @@ impl Engine {
                 config.cache_ttl_secs,
             )),
             pool: Pool::new(config.threads),
+            background: Pool::background(config.threads),
             metrics: Metrics::new(),
             state: RwLock::new(state),
             epoch: AtomicU64::new(0),
@@ -182,13 +186,16 @@ impl Engine {
         self.mutated();
         Ok(())
     }
-    /// Changes the number of worker threads of the engine's pool (0 = one per core), for
+    /// Changes the number of worker threads of the engine's pools (0 = one per core), for
     /// example after loading a file saved on a machine with a different core count. Takes
     /// effect for the next parallel call (batches, upserts, training); the value is saved
-    /// with the engine. Results do not depend on it.
+    /// with the engine. Results do not depend on it. (The engine has a query pool and a
+    /// background pool of this size; the background one runs the write side and fits at a
+    /// lower CPU priority, so that queries keep their latency while they run.)
     pub fn set_threads(&self, threads: usize) -> Result<()> {
         crate::util::check_range("threads", threads, 0, config::MAX_THREADS)?;
         self.pool.set_threads(threads);
+        self.background.set_threads(threads);
         Ok(())
     }
     /// Vector dimension.

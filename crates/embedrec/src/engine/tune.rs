@@ -197,7 +197,7 @@ impl Engine {
             let trained = {
                 let st = self.state.read();
                 let mut cb = |_: Progress| true;
-                self.pool
+                self.background
                     .install(|| Model::train(spec, train.clone(), &st.cat, &mut cb))?
             };
             let model = match trained {
@@ -207,7 +207,7 @@ impl Engine {
                 Err(e) => return Err(e),
             };
             let (ndcg, recall) = self
-                .pool
+                .background
                 .install(|| score(&model, &train, &users, slots, opts.k))?;
             trials.push(Trial {
                 spec: spec.clone(),

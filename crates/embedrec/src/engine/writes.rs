@@ -148,6 +148,7 @@ impl Engine {
         let to_link = if with_vectors.is_empty() {
             Vec::new()
         } else {
+            // Under the write lock (readers wait): the query pool, at normal priority.
             let State { cat, index, .. } = &mut *st;
             self.pool.install(|| index.prepare(cat, &with_vectors))??
         };
@@ -185,7 +186,7 @@ impl Engine {
             return Ok(st);
         }
         let up = RwLockWriteGuard::downgrade_to_upgradable(st);
-        self.pool.install(|| {
+        self.background.install(|| {
             if !content.is_empty() {
                 up.index.link(&up.cat, content);
             }
@@ -347,7 +348,7 @@ impl Engine {
                 let up = RwLockWriteGuard::downgrade_to_upgradable(st);
                 let plan = match &up.model {
                     Some(Model::Als(m)) => Some(
-                        self.pool
+                        self.background
                             .install(|| m.plan_update(&up.users, &touched_users, &items))?,
                     ),
                     _ => None,
