@@ -112,9 +112,9 @@ fn a_stored_model_with_invalid_parameters_is_refused() {
     e.fit(&ModelSpec::parse("als").unwrap(), None).unwrap();
     let b = e.to_bytes().unwrap();
     let (off, _) = section(&b, 3).unwrap();
-    // MODEL: magic b"MOD2", kind u32 (0: ALS), factors u64, iterations u64, regularization
+    // MODEL: magic b"MOD3", kind u32 (0: ALS), factors u64, iterations u64, regularization
     // f32, alpha f32 (docs/format.md).
-    assert_eq!(&b[off..off + 8], b"MOD2\0\0\0\0");
+    assert_eq!(&b[off..off + 8], b"MOD3\0\0\0\0");
     for (at, what) in [(24, "regularization"), (28, "alpha")] {
         let mut bad = b.clone();
         bad[off + at..off + at + 4].copy_from_slice(&f32::NAN.to_le_bytes());

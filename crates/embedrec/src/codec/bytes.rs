@@ -57,6 +57,12 @@ impl Writer {
         self.u64(v.len() as u64);
         self.u32s(v);
     }
+    /// Zeros up to the next multiple of `align` bytes from the record's start (a record
+    /// not spilled yet: its position is its length).
+    pub(crate) fn pad(&mut self, align: usize) {
+        let n = self.0.len().next_multiple_of(align);
+        self.0.resize(n, 0);
+    }
     /// A count: u32 (callers keep counts below 2³²).
     pub(crate) fn len(&mut self, n: usize) {
         self.u32(n as u32);
@@ -159,6 +165,19 @@ impl<'a> Reader<'a> {
     pub(crate) fn str(&mut self) -> R<&'a str> {
         let n = self.len(1)?;
         std::str::from_utf8(self.take(n)?).map_err(|e| format!("a string is not UTF-8: {e}"))
+    }
+    /// Bytes read so far (the offset of the next value in the record).
+    pub(crate) fn position(&self) -> usize {
+        self.at
+    }
+    /// Skips the zeros [`Writer::pad`] wrote up to a multiple of `align`; other bytes there
+    /// are an error.
+    pub(crate) fn padding(&mut self, align: usize) -> R<()> {
+        let n = self.at.next_multiple_of(align) - self.at;
+        if self.take(n)?.iter().any(|&b| b != 0) {
+            return Err(format!("non-zero padding before offset {}", self.at));
+        }
+        Ok(())
     }
     /// Bytes not read yet.
     pub(crate) fn remaining(&self) -> usize {

@@ -30,7 +30,7 @@ impl Engine {
     pub fn item_factors(&self) -> Result<Rows> {
         let st = self.state.read();
         let m = Self::als_of(st.model.as_ref())?;
-        let (y, f) = (m.item_factors.as_slice(), m.params.factors);
+        let (y, f) = (&m.item_factors[..], m.params.factors);
         let slots: Vec<u32> = st
             .cat
             .live_slots()

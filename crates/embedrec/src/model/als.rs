@@ -5,6 +5,7 @@ use super::csr::{Csr, aggregate};
 use super::spec::{AlsParams, Confidence, Progress};
 use crate::distance::dot;
 use crate::store::Catalog;
+use crate::util::mapped::Buf;
 use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -14,15 +15,17 @@ use std::time::Instant;
 pub(crate) struct AlsModel {
     pub(crate) params: AlsParams,
     /// `slots * factors`; rows of items without interactions come from the cold-start map.
-    pub(crate) item_factors: Vec<f32>,
+    /// Owned, or a view of a read-only engine's file (copied before any change).
+    pub(crate) item_factors: Buf<f32>,
     /// Items that had interactions at training time.
     pub(crate) trained: Vec<bool>,
     /// `Yᵀ Y` over trained items, `factors * factors`.
     pub(crate) yty: Vec<f32>,
     /// Ridge map from content vectors to factors (`dim * factors`) for cold-start items.
     pub(crate) cold_map: Option<Vec<f32>>,
-    /// `users * factors`, kept current by incremental updates.
-    pub(crate) user_factors: Vec<f32>,
+    /// `users * factors`, kept current by incremental updates (owned or viewed, as
+    /// `item_factors`).
+    pub(crate) user_factors: Buf<f32>,
     /// `Xᵀ X` over the user factors for incremental item updates, kept current by rank-1
     /// updates as user rows change (recomputed after as many updates as there are users,
     /// so rounding cannot accumulate). Not saved: the first update after a load computes it.
@@ -307,11 +310,11 @@ impl AlsModel {
         let yty = gram(&y, f, |i| trained[i]);
         let mut als = AlsModel {
             params: p.clone(),
-            item_factors: y,
+            item_factors: y.into(),
             trained,
             yty,
             cold_map,
-            user_factors: x,
+            user_factors: x.into(),
             xtx: None,
         };
         let cold: Vec<u32> = cat
@@ -326,12 +329,13 @@ impl AlsModel {
     /// cold-start factors.
     pub(crate) fn fill_cold(&mut self, cat: &Catalog, slots: &[u32]) {
         let (n, f) = (cat.slots(), self.params.factors);
-        self.item_factors.resize(n * f, 0.0);
+        self.item_factors.make_mut().resize(n * f, 0.0);
         self.trained.resize(n, false);
         for &s in slots {
             if !self.trained[s as usize] && cat.has_vector(s) {
                 let y = self.cold_factor(&cat.vector(s));
-                self.item_factors[s as usize * f..(s as usize + 1) * f].copy_from_slice(&y);
+                self.item_factors.make_mut()[s as usize * f..(s as usize + 1) * f]
+                    .copy_from_slice(&y);
             }
         }
     }
@@ -596,9 +600,10 @@ impl AlsModel {
     /// since); returns the items whose factors moved, sorted.
     pub(crate) fn apply_update(&mut self, plan: AlsUpdate) -> Vec<u32> {
         let f = self.params.factors;
-        self.user_factors.resize(plan.users * f, 0.0);
+        let users = self.user_factors.make_mut();
+        users.resize(plan.users * f, 0.0);
         for (u, x) in plan.user_rows {
-            self.user_factors[u as usize * f..(u as usize + 1) * f].copy_from_slice(&x);
+            users[u as usize * f..(u as usize + 1) * f].copy_from_slice(&x);
         }
         self.xtx = Some(plan.xtx);
         let mut moved = Vec::with_capacity(plan.items.len());
@@ -613,7 +618,7 @@ impl AlsModel {
                     self.yty[a * f + b] += y[a] * y[b] - remove;
                 }
             }
-            self.item_factors[i * f..(i + 1) * f].copy_from_slice(&y);
+            self.item_factors.make_mut()[i * f..(i + 1) * f].copy_from_slice(&y);
             self.trained[i] = true;
             moved.push(i as u32);
         }
@@ -645,11 +650,11 @@ impl AlsModel {
         let yty = gram(&item_factors, params.factors, |s| trained[s]);
         AlsModel {
             params,
-            item_factors,
+            item_factors: item_factors.into(),
             trained,
             yty,
             cold_map: None,
-            user_factors,
+            user_factors: user_factors.into(),
             xtx: None,
         }
     }

@@ -181,7 +181,7 @@ impl Model {
                 for &s in slots {
                     if (s as usize) < m.trained.len() {
                         m.trained[s as usize] = false;
-                        m.item_factors[s as usize * f..(s as usize + 1) * f].fill(0.0);
+                        m.item_factors.make_mut()[s as usize * f..(s as usize + 1) * f].fill(0.0);
                     }
                 }
             }
@@ -432,11 +432,11 @@ mod tests {
         cg_row(&mut x, &yty, &y, f, &cols, &cs, &p);
         let model = AlsModel {
             params: p,
-            item_factors: y.clone(),
+            item_factors: y.clone().into(),
             trained: vec![true; 5],
             yty,
             cold_map: None,
-            user_factors: vec![],
+            user_factors: Vec::new().into(),
             xtx: None,
         };
         let exact = model.fold_in(&[(0, 1.0), (3, 4.0)]).unwrap();
@@ -490,11 +490,11 @@ mod tests {
         let user_factors = vec![0.1; 5 * f];
         let mut m = AlsModel {
             params,
-            item_factors,
+            item_factors: item_factors.into(),
             trained,
             yty,
             cold_map: None,
-            user_factors,
+            user_factors: user_factors.into(),
             xtx: None,
         };
         m.update(&users, &[0, 1], &[(2, 1), (5, 1)]);

@@ -395,7 +395,26 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
     };
     let meta_bytes =
         whole(rs.meta.take(), "meta")?.ok_or_else(|| corrupt("meta", "section missing".into()))?;
-    let model_bytes = whole(rs.model.take(), "model")?;
+    // MODEL: a version-2 section of a mapped file is read in place (the ALS factor arrays
+    // become views; its checksum is left to `verify`, as for ROWS); otherwise whole.
+    let model_part = match rs.model.take() {
+        None => None,
+        Some(mut r) => {
+            let n = usize::try_from(r.remaining()).map_err(|e| corrupt("model", e.to_string()))?;
+            let view = if v2 {
+                r.view_bytes(n).map_err(|e| corrupt("model", e))?
+            } else {
+                None
+            };
+            Some(match view {
+                Some((map, at)) => {
+                    r.finish().map_err(|e| corrupt("model", e))?;
+                    ModelPart::Mapped(map, at, n)
+                }
+                None => ModelPart::Bytes(whole(Some(r), "model")?.unwrap_or_default()),
+            })
+        }
+    };
     let vectorless_bytes = whole(rs.vectorless.take(), "vectorless")?.unwrap_or_default();
     let meta = if v2 {
         read_meta(&meta_bytes).map_err(|e| corrupt("meta", format!("cannot decode: {e}")))?
@@ -499,15 +518,25 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
         .transpose()
         .and_then(|g| g.map(|g| g.attach(&cat)).transpose())
         .map_err(|reason| corrupt("graph", reason))?;
-    let model = match model_bytes {
+    let model = match model_part {
         None => None,
-        Some(mb) => {
-            let model = if v2 {
-                Model::read_record(&mb)
-                    .map_err(|e| corrupt("model", format!("cannot decode: {e}")))?
+        Some(part) => {
+            let decoded = match &part {
+                ModelPart::Mapped(map, at, n) => Some(Model::read_record(
+                    &map.bytes()[*at..*at + *n],
+                    Some((map, *at)),
+                )),
+                ModelPart::Bytes(mb) if v2 => Some(Model::read_record(mb, None)),
+                ModelPart::Bytes(_) => None,
+            };
+            let model = if let Some(decoded) = decoded {
+                decoded.map_err(|e| corrupt("model", format!("cannot decode: {e}")))?
             } else {
+                let ModelPart::Bytes(mb) = &part else {
+                    unreachable!("version 1 is never mapped")
+                };
                 let (model, used): (Model, usize) =
-                    bincode::serde::decode_from_slice(&mb, bincode_config())
+                    bincode::serde::decode_from_slice(mb, bincode_config())
                         .map_err(|e| corrupt("model", format!("cannot decode: {e}")))?;
                 if used != mb.len() {
                     return Err(corrupt(
@@ -540,6 +569,12 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
         (Some(_), Some(_), None) => return Err(corrupt("factor_cosine", "section missing".into())),
     };
     Engine::restore(config, cat, users, model, graph, factors)
+}
+
+/// The MODEL section's bytes: read whole, or in place in the mapping (offset, length).
+enum ModelPart {
+    Bytes(Vec<u8>),
+    Mapped(Arc<Mapping>, usize, usize),
 }
 
 /// Magic of a version-2 META section.

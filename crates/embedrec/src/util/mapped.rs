@@ -139,6 +139,32 @@ impl<T> std::fmt::Debug for Buf<T> {
     }
 }
 
+impl<T: Clone> Clone for Buf<T> {
+    /// An owned array is copied; a view is viewed again (the mapping is shared).
+    fn clone(&self) -> Self {
+        match self {
+            Buf::Owned(v) => Buf::Owned(v.clone()),
+            Buf::Mapped { _map, ptr, len } => Buf::Mapped {
+                _map: Arc::clone(_map),
+                ptr: *ptr,
+                len: *len,
+            },
+        }
+    }
+}
+
+impl<T: serde::Serialize> serde::Serialize for Buf<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self[..].serialize(s)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Buf<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<T>::deserialize(d).map(Buf::Owned)
+    }
+}
+
 impl<T> Default for Buf<T> {
     fn default() -> Self {
         Buf::Owned(Vec::new())
