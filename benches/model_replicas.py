@@ -17,10 +17,12 @@ the same parameters and saves its model (``save``, an .npz). Then, in fresh proc
 
     python benches/model_replicas.py [--out benches/results]
 """
-import argparse, json, os, platform, subprocess, sys, tempfile, time
+import argparse, json, os, platform, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
+
+from processes import run_workers
 
 ITEMS, USERS, PER, FACTORS, ITERS = 100_000, 20_000, 50, 64, 5
 
@@ -76,24 +78,9 @@ def worker(kind, path):
     sys.stdin.read()
 
 
-def pss_kb(pid):
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
-
-
 def replicas(kind, path, count):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    procs = [subprocess.Popen([sys.executable, __file__, "--worker", kind, path], env=env,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(count)]
-    out = [json.loads(p.stdout.readline()) for p in procs]
-    total = sum(pss_kb(p.pid) for p in procs) / 1024
-    for p in procs:
-        p.stdin.close()
-        p.wait()
-    return total, out
+    return run_workers([__file__, "--worker", kind, path], count, env)
 
 
 def main():

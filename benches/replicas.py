@@ -18,10 +18,12 @@ Then, in fresh processes:
 ``--reuse DIR`` takes the saved indexes found in an earlier run's directory (their build
 figures are then not measured again).
 """
-import argparse, json, os, platform, subprocess, sys, tempfile, time
+import argparse, json, os, platform, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
+
+from processes import run_workers
 
 DIM, M, EFC, EF, K = 64, 16, 100, 64, 10
 
@@ -85,23 +87,9 @@ def worker(kind, path, n):
     sys.stdin.read()
 
 
-def pss_kb(pid):
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
-
-
 def replicas(kind, path, n, count):
-    procs = [subprocess.Popen([sys.executable, __file__, "--worker", kind, path, "--n", str(n)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(count)]
-    opens = [json.loads(p.stdout.readline())["open_s"] for p in procs]
-    total = sum(pss_kb(p.pid) for p in procs) / 1024
-    for p in procs:
-        p.stdin.close()
-        p.wait()
-    return total, opens
+    total, out = run_workers([__file__, "--worker", kind, path, "--n", str(n)], count)
+    return total, [o["open_s"] for o in out]
 
 
 def main():

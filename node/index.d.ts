@@ -105,6 +105,11 @@ export declare class Engine {
    * checksum.
    */
   static open(path: string, options?: (Partial<EngineOptions> & DurableOptions) | undefined | null): Engine
+  /**
+   * `open` on the libuv pool (a durable open replays the journal, which can take a
+   * while): resolves to the engine, rejects with the same errors.
+   */
+  static openAsync(path: string, options?: (Partial<EngineOptions> & DurableOptions) | undefined | null): Promise<Engine>
   /** Durable mode: writes a new snapshot and empties the journal (readers keep running). */
   checkpoint(): void
   /**

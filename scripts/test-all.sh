@@ -4,8 +4,16 @@
 # build, and one release build shared by the examples, the benches, maturin and napi
 # (.cargo/config.toml makes every tool build for the host into the same folder).
 # Usage: bash scripts/test-all.sh
+# EMBEDREC_PRUNE_BUILDS=1 (set by .ci/run) deletes each profile's build once nothing later
+# needs it, so the disk holds one build at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+prune() {  # prune PROFILE...: delete those builds when EMBEDREC_PRUNE_BUILDS=1
+  [ "${EMBEDREC_PRUNE_BUILDS:-0}" = 1 ] || return 0
+  for profile in "$@"; do rm -rf target/*/"$profile" "target/$profile"; done
+  echo "(pruned $*: $(du -sh target 2>/dev/null | cut -f1) left in target/)"
+}
 
 echo "== layers: no import cycle, no upward use"
 python3 scripts/check_layers.py
@@ -17,9 +25,11 @@ cargo clippy -p embedrec-python -p embedrec-node -- -D warnings  # cdylibs: no t
 # The opt-in hnsw_rs reference index and the build without EASE training must keep compiling.
 cargo clippy -p embedrec --features hnsw-rs --lib -- -D warnings
 cargo clippy -p embedrec --no-default-features --lib -- -D warnings
+prune debug
 
 echo "== rust: tests (core, shared host layer, doc tests)"
 cargo test
+prune debug
 
 echo "== rust: quickstart example (main job) and MovieLens examples"
 cargo run --release -p embedrec-examples --example quickstart > /dev/null
@@ -38,6 +48,8 @@ if [ -f node/package.json ]; then
   echo "== node"
   bash scripts/test-node.sh
 fi
+prune release
 echo "== fuzz: the loader, sequences of operations, journals and read-only opens, 20 s each"
 bash scripts/fuzz.sh 20
+echo "== disk: $(df -h . | tail -1)"
 echo "== all tests passed"

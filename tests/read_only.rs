@@ -116,6 +116,15 @@ fn a_read_only_engine_answers_as_a_loaded_one_and_refuses_writes() {
             assert!(err.to_string().contains(op), "{err}");
         }
         assert_eq!(answers(&ro), want);
+        // Write options make no sense read-only: refused, naming the option.
+        for (field, o) in [
+            ("sync", read_only().with_sync(SyncMode::Off)),
+            ("checkpoint_bytes", read_only().with_checkpoint_bytes(1)),
+        ] {
+            let err = Engine::open(&path, None, o).unwrap_err();
+            assert_eq!(err.code(), "INVALID_INPUT", "{err}");
+            assert!(err.to_string().contains(field), "{err}");
+        }
         // Per-process settings still apply, and saving a copy elsewhere works.
         ro.set_ef_search(64).unwrap();
         ro.clear_cache();

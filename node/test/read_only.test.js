@@ -58,6 +58,26 @@ test('a read-only engine answers as a loaded one and refuses writes', async () =
   fs.rmSync(dir, { recursive: true })
 })
 
+test('openAsync opens off the main thread and rejects as open throws', async () => {
+  const dir = tmp()
+  const file = path.join(dir, 'e.embedrec')
+  const built = await build(file)
+  const ro = await Engine.openAsync(file, { readOnly: true })
+  assert.equal(ro.readOnly, true)
+  assert.deepEqual(answers(ro), answers(built))
+  const durable = await Engine.openAsync(path.join(dir, 'd.embedrec'), { dim: 4, sync: 'grouped' })
+  assert.equal(durable.durable, true)
+  durable.upsertItems(['a'], [[1, 0, 0, 0]])
+  // A read-only open sees the last checkpoint, not the journal.
+  assert.equal(Engine.open(path.join(dir, 'd.embedrec'), { readOnly: true }).size, 0)
+  durable.checkpoint()
+  durable.close()
+  assert.equal((await Engine.openAsync(path.join(dir, 'd.embedrec'), { readOnly: true })).size, 1)
+  await assert.rejects(Engine.openAsync(file, { readOnly: true, sync: 'off' }), { code: 'INVALID_INPUT', message: /sync/ })
+  await assert.rejects(Engine.openAsync(path.join(dir, 'missing', 'x.embedrec'), { readOnly: true }), { code: 'IO' })
+  fs.rmSync(dir, { recursive: true })
+})
+
 test('the factor graphs are stored with the model', async () => {
   const dir = tmp()
   const file = path.join(dir, 'm.embedrec')

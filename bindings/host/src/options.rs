@@ -41,19 +41,8 @@ pub fn engine_options(mut o: Options) -> Result<EngineConfig> {
 /// exist (read-only: the dimension the file must have).
 pub fn open_options(mut o: Options) -> Result<(Option<EngineConfig>, OpenOptions)> {
     let mut open = OpenOptions::default();
-    if o.bool("read_only")? == Some(true) {
-        open.read_only = true;
-        // Nothing is written: the write-side options do not apply.
-        for key in ["sync", "sync_interval_ms", "checkpoint_bytes"] {
-            if o.has(key) {
-                return Err(Error::invalid(
-                    o.field(key),
-                    "no write option with read_only (a read-only engine writes nothing)",
-                    "a value",
-                ));
-            }
-        }
-    }
+    // The core refuses write options with read_only (`Engine::open`).
+    open.read_only = o.bool("read_only")? == Some(true);
     let interval = o.usize("sync_interval_ms")?.map(|ms| ms as u64);
     let sync = o.string("sync")?;
     if sync.is_some() || interval.is_some() {

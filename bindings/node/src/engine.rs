@@ -590,6 +590,24 @@ impl JsEngine {
         .map(|e| JsEngine { inner: Arc::new(e) })
     }
 
+    /// `open` on the libuv pool (a durable open replays the journal, which can take a
+    /// while): resolves to the engine, rejects with the same errors.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "path: string, options?: (Partial<EngineOptions> & DurableOptions) | undefined | null",
+        ts_return_type = "Promise<Engine>"
+    )]
+    pub fn open_async(path: String, options: Option<Unknown<'_>>) -> AsyncTask<CoreTask> {
+        // The options are JavaScript values: read here, on the main thread.
+        let parsed = opt("options", options)
+            .and_then(|o| Options::new("options", STYLE, o))
+            .and_then(embedrec_host::open_options);
+        CoreTask::spawn(move || {
+            let (create, open) = parsed?;
+            Engine::open(&path, create, open).map(|e| Done::Engine(Arc::new(e)))
+        })
+    }
+
     /// Durable mode: writes a new snapshot and empties the journal (readers keep running).
     #[napi(catch_unwind)]
     pub fn checkpoint(&self, env: Env) -> Result<()> {

@@ -108,6 +108,27 @@ impl OpenOptions {
         self.checkpoint_bytes = bytes;
         self
     }
+
+    /// Refuses a write option (sync mode, checkpoint threshold) other than the default on a
+    /// read-only open: such an engine writes nothing, so the option would silently not apply.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !self.read_only {
+            return Ok(());
+        }
+        let d = OpenOptions::default();
+        let expected = "no write option with read_only (a read-only engine writes nothing)";
+        if self.sync != d.sync {
+            return Err(Error::invalid("sync", expected, format!("{:?}", self.sync)));
+        }
+        if self.checkpoint_bytes != d.checkpoint_bytes {
+            return Err(Error::invalid(
+                "checkpoint_bytes",
+                expected,
+                self.checkpoint_bytes,
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Engine {

@@ -79,6 +79,7 @@ impl Engine {
         options: OpenOptions,
     ) -> Result<Engine> {
         let path = path.as_ref().to_path_buf();
+        options.validate()?;
         if options.read_only {
             return super::open_read_only(&path, create.as_ref());
         }

@@ -29,15 +29,15 @@
 //! The hnsw_rs graph is never stored (it is rebuilt); its loader is never used.
 
 mod durable;
+mod model;
 
 pub use durable::journal_path;
 
 use crate::codec::bytes::{Reader, Writer};
 use crate::codec::{self, MappedSource, SectionReader, Source};
 use crate::engine::ReadOnly;
-use crate::engine::{Engine, EngineConfig, FactorIndex, factor_params};
+use crate::engine::{Engine, EngineConfig};
 use crate::index::NativeHnsw;
-use crate::model::Model;
 use crate::store::rows::Rows;
 use crate::store::{Catalog, CatalogMeta, Users, UsersMeta, VectorStorage};
 use crate::util::mapped::Mapping;
@@ -105,6 +105,18 @@ fn bincode_config() -> impl bincode::config::Config {
         .with_little_endian()
         .with_fixed_int_encoding()
         .with_limit::<META_LIMIT>()
+}
+
+/// A version-1 section (META or MODEL): a bincode encoding of `T` that must fill `bytes`
+/// exactly.
+fn decode_v1<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> std::result::Result<T, String> {
+    let (value, used): (T, usize) =
+        bincode::serde::borrow_decode_from_slice(bytes, bincode_config())
+            .map_err(|e| format!("cannot decode: {e}"))?;
+    if used != bytes.len() {
+        return Err(format!("{} trailing bytes", bytes.len() - used));
+    }
+    Ok(value)
 }
 
 impl Engine {
@@ -395,40 +407,16 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
     };
     let meta_bytes =
         whole(rs.meta.take(), "meta")?.ok_or_else(|| corrupt("meta", "section missing".into()))?;
-    // MODEL: a version-2 section of a mapped file is read in place (the ALS factor arrays
-    // become views; its checksum is left to `verify`, as for ROWS); otherwise whole.
-    let model_part = match rs.model.take() {
-        None => None,
-        Some(mut r) => {
-            let n = usize::try_from(r.remaining()).map_err(|e| corrupt("model", e.to_string()))?;
-            let view = if v2 {
-                r.view_bytes(n).map_err(|e| corrupt("model", e))?
-            } else {
-                None
-            };
-            Some(match view {
-                Some((map, at)) => {
-                    r.finish().map_err(|e| corrupt("model", e))?;
-                    ModelPart::Mapped(map, at, n)
-                }
-                None => ModelPart::Bytes(whole(Some(r), "model")?.unwrap_or_default()),
-            })
-        }
-    };
+    let model_part = rs
+        .model
+        .take()
+        .map(|r| model::ModelPart::read(r, v2, path))
+        .transpose()?;
     let vectorless_bytes = whole(rs.vectorless.take(), "vectorless")?.unwrap_or_default();
     let meta = if v2 {
         read_meta(&meta_bytes).map_err(|e| corrupt("meta", format!("cannot decode: {e}")))?
     } else {
-        let (meta, used): (Meta<'_>, usize) =
-            bincode::serde::borrow_decode_from_slice(&meta_bytes, bincode_config())
-                .map_err(|e| corrupt("meta", format!("cannot decode: {e}")))?;
-        if used != meta_bytes.len() {
-            return Err(corrupt(
-                "meta",
-                format!("{} trailing bytes", meta_bytes.len() - used),
-            ));
-        }
-        meta
+        decode_v1(&meta_bytes).map_err(|e| corrupt("meta", e))?
     };
     let mut config = meta.config;
     config.vector_storage = if v2 {
@@ -518,63 +506,12 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
         .transpose()
         .and_then(|g| g.map(|g| g.attach(&cat)).transpose())
         .map_err(|reason| corrupt("graph", reason))?;
-    let model = match model_part {
-        None => None,
-        Some(part) => {
-            let decoded = match &part {
-                ModelPart::Mapped(map, at, n) => Some(Model::read_record(
-                    &map.bytes()[*at..*at + *n],
-                    Some((map, *at)),
-                )),
-                ModelPart::Bytes(mb) if v2 => Some(Model::read_record(mb, None)),
-                ModelPart::Bytes(_) => None,
-            };
-            let model = if let Some(decoded) = decoded {
-                decoded.map_err(|e| corrupt("model", format!("cannot decode: {e}")))?
-            } else {
-                let ModelPart::Bytes(mb) = &part else {
-                    unreachable!("version 1 is never mapped")
-                };
-                let (model, used): (Model, usize) =
-                    bincode::serde::decode_from_slice(mb, bincode_config())
-                        .map_err(|e| corrupt("model", format!("cannot decode: {e}")))?;
-                if used != mb.len() {
-                    return Err(corrupt(
-                        "model",
-                        format!("{} trailing bytes", mb.len() - used),
-                    ));
-                }
-                model
-            };
-            model
-                .check(cat.slots(), cat.dim())
-                .map_err(|e| corrupt("model", e))?;
-            Some(model)
-        }
-    };
-    let factors = match (&model, factor_ip, factor_cosine) {
-        (_, None, None) => None,
-        (Some(model), ip, Some(mut cos)) => {
-            let mut ip = ip;
-            let params = factor_params(&config);
-            let fx = FactorIndex::read((ip.as_mut(), &mut cos), model, &cat, params)
-                .map_err(|(section, reason)| corrupt(section, reason))?;
-            if let Some(mut r) = ip {
-                r.finish().map_err(|e| corrupt("factor_ip", e))?;
-            }
-            cos.finish().map_err(|e| corrupt("factor_cosine", e))?;
-            Some(fx)
-        }
-        (None, _, _) => return Err(corrupt("factor_cosine", "present without a model".into())),
-        (Some(_), Some(_), None) => return Err(corrupt("factor_cosine", "section missing".into())),
-    };
+    let model = model_part
+        .map(|part| part.decode(v2, &cat, path))
+        .transpose()?;
+    let factors = model::read_factors(model.as_ref(), &cat, &config, (factor_ip, factor_cosine))
+        .map_err(|(section, reason)| corrupt(section, reason))?;
     Engine::restore(config, cat, users, model, graph, factors)
-}
-
-/// The MODEL section's bytes: read whole, or in place in the mapping (offset, length).
-enum ModelPart {
-    Bytes(Vec<u8>),
-    Mapped(Arc<Mapping>, usize, usize),
 }
 
 /// Magic of a version-2 META section.
