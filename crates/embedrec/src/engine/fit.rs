@@ -2,7 +2,7 @@
 //! installed.
 
 use super::{Engine, FitReport, factors::FactorIndex};
-use crate::model::{Csr, Model, ModelSpec, Progress};
+use crate::model::{HistoryRows, Model, ModelSpec, Progress, Rows, TrainingData};
 use crate::{Error, Result};
 use std::time::Instant;
 
@@ -29,32 +29,24 @@ impl Engine {
         // Upgradable: queries keep running during training, writers wait, so the model
         // installed below matches the catalog and interactions it was trained on.
         let st = self.state.upgradable_read();
-        let m = Csr::build(
-            st.users.histories().iter().map(|h| {
-                h.iter()
-                    .filter(|i| st.cat.is_live(i.slot))
-                    .map(|i| (i.slot, i.weight))
-            }),
-            st.cat.slots(),
-            st.users.total(),
-        );
-        if m.indices.is_empty() {
-            return Err(Error::invalid(
-                "interactions",
-                "at least one interaction to train on",
-                0,
-            ));
-        }
-        let (users, items, interactions) = (m.rows, m.cols, m.indices.len());
         let mut loss = None;
-        let model = self.background.install(|| {
+        let (mut model, users, items, interactions) = self.background.install(|| {
+            let data = HistoryRows::new(st.users.histories(), &st.cat);
+            let (users, items, interactions) = (data.rows(), data.cols(), data.nnz());
+            if interactions == 0 {
+                return Err(Error::invalid(
+                    "interactions",
+                    "at least one interaction to train on",
+                    0,
+                ));
+            }
             let mut cb = |p: Progress| {
                 loss = p.loss;
                 progress(&p)
             };
-            Model::train(spec, m, &st.cat, &mut cb)
+            let model = Model::train(spec, TrainingData::Histories(data), &st.cat, &mut cb)?;
+            Ok((model, users, items, interactions))
         })??;
-        let mut model = model;
         let all: Vec<u32> = st.cat.live_slots().collect();
         model.on_upsert(&st.cat, &all);
         let t1 = Instant::now();

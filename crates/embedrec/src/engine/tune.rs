@@ -11,7 +11,7 @@ use super::{Engine, FitReport};
 use crate::model::eval::{DEFAULT_MIN_INTERACTIONS, DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION};
 use crate::model::{
     AlsParams, Confidence, Csr, EASE_MAX_ITEMS, EaseParams, KnnParams, KnnWeighting, Model,
-    ModelSpec, Progress, Ranking,
+    ModelSpec, Progress, Ranking, TrainingData,
 };
 use crate::{Error, Result, SplitMix64};
 use rayon::prelude::*;
@@ -197,8 +197,9 @@ impl Engine {
             let trained = {
                 let st = self.state.read();
                 let mut cb = |_: Progress| true;
-                self.background
-                    .install(|| Model::train(spec, train.clone(), &st.cat, &mut cb))?
+                self.background.install(|| {
+                    Model::train(spec, TrainingData::Matrix(train.clone()), &st.cat, &mut cb)
+                })?
             };
             let model = match trained {
                 Ok(m) => m,

@@ -286,7 +286,7 @@ impl Engine {
                 check_len("timestamps", n, t.len(), "user id")?;
             }
             for (field, col) in [("user_ids", user_ids), ("item_ids", item_ids)] {
-                for (code, id) in col.values().iter().enumerate() {
+                for (code, id) in col.values().enumerate() {
                     if check_id("", id).is_err() {
                         check_id(&format!("{field}[{}]", col.first_row(code)), id)?;
                     }
@@ -296,8 +296,6 @@ impl Engine {
             // Items the catalog does not have yet join it, without content vectors.
             let mut fresh: Vec<&str> = item_ids
                 .values()
-                .iter()
-                .map(String::as_str)
                 .filter(|id| st.cat.slot_of(id).is_none())
                 .collect();
             fresh.sort_unstable();
@@ -315,12 +313,10 @@ impl Engine {
             // Every distinct id resolved once: items to slots, users to user indices.
             let slot_of: Vec<u32> = item_ids
                 .values()
-                .iter()
                 .map(|id| st.cat.slot_of(id).expect("applied above"))
                 .collect();
             let user_of: Vec<u32> = user_ids
                 .values()
-                .iter()
                 .map(|id| st.users.ensure_user(id))
                 .collect();
             let (ucodes, icodes) = (user_ids.codes(), item_ids.codes());

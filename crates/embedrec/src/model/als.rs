@@ -2,6 +2,7 @@
 //! incremental updates after new interactions and the cold-start map from content vectors.
 
 use super::csr::{Csr, aggregate};
+use super::rows::{Rows, transpose};
 use super::spec::{AlsParams, Confidence, Progress};
 use crate::distance::dot;
 use crate::store::Catalog;
@@ -154,72 +155,76 @@ pub(super) fn cg_row(
     }
 }
 
-/// One half-iteration: every row of `x` solved against `y`; `m` holds confidences.
-fn sweep(
+/// One half-iteration: every row of `x` solved against `y`; `conf` turns a value of `m`
+/// into its confidence (the user side reads weights, the item side stores confidences).
+fn sweep<R: Rows>(
     x: &mut [f32],
     y: &[f32],
-    m: &Csr,
-    f: usize,
-    p: &AlsParams,
+    m: &R,
+    conf: impl Fn(f32) -> f32 + Sync,
+    (f, p): (usize, &AlsParams),
     keep_y: &(dyn Fn(usize) -> bool + Sync),
 ) {
     let yty = gram(y, f, keep_y);
-    x.par_chunks_mut(f).enumerate().for_each(|(r, xr)| {
-        let (cols, cs) = m.row(r);
-        if !cols.is_empty() {
-            cg_row(xr, &yty, y, f, cols, cs, p);
-        }
-    });
+    x.par_chunks_mut(f)
+        .enumerate()
+        .for_each_init(Vec::new, |cs: &mut Vec<f32>, (r, xr)| {
+            m.with_row(r, |cols, ws| {
+                if !cols.is_empty() {
+                    cs.clear();
+                    cs.extend(ws.iter().map(|&w| conf(w)));
+                    cg_row(xr, &yty, y, f, cols, cs, p);
+                }
+            })
+        });
 }
 
-/// Implicit's loss: Σ_u Σ_i c (p - xᵀy)² + λ (|X|² + |Y|²), computed in O(nnz·f + users·f²).
-fn als_loss(x: &[f32], y: &[f32], m: &Csr, f: usize, p: &AlsParams) -> f64 {
-    let yty = gram(y, f, |_| true);
-    let mut total: f64 = (0..m.rows)
+/// Implicit's loss: Σ_u Σ_i c (p - xᵀy)² + λ (|X|² + |Y|²), computed in O(nnz·f) plus
+/// O((users + items)·f²) from the item side (`mt`: items × users, confidences): the
+/// all-zero part Σ_u xᵀ YᵀY x is Σ (XᵀX ∘ YᵀY).
+fn als_loss(x: &[f32], y: &[f32], mt: &Csr, f: usize, p: &AlsParams) -> f64 {
+    let (xtx, yty) = (gram(x, f, |_| true), gram(y, f, |_| true));
+    let mut total: f64 = xtx
+        .iter()
+        .zip(&yty)
+        .map(|(&a, &b)| a as f64 * b as f64)
+        .sum();
+    total += (0..mt.rows)
         .into_par_iter()
-        .map(|u| {
-            let xu = &x[u * f..(u + 1) * f];
-            let (cols, cs) = m.row(u); // the matrix holds confidences
+        .map(|i| {
+            let yi = &y[i * f..(i + 1) * f];
+            let (users, cs) = mt.row(i);
             let mut l = 0.0f64;
-            // xᵀ YᵀY x: the loss of all-zero preferences with confidence 1.
-            for a in 0..f {
-                l += xu[a] as f64 * dot(&yty[a * f..(a + 1) * f], xu) as f64;
-            }
-            for (&c, &conf) in cols.iter().zip(cs) {
-                let s = dot(xu, &y[c as usize * f..(c as usize + 1) * f]) as f64;
-                let conf = conf as f64;
-                l += conf * (1.0 - s) * (1.0 - s) - s * s;
+            for (&u, &conf) in users.iter().zip(cs) {
+                let s = dot(yi, &x[u as usize * f..(u as usize + 1) * f]) as f64;
+                l += conf as f64 * (1.0 - s) * (1.0 - s) - s * s;
             }
             l
         })
-        .sum();
+        .sum::<f64>();
     total += p.regularization as f64 * (dot(x, x) as f64 + dot(y, y) as f64);
-    total / m.indices.len().max(1) as f64
+    total / mt.indices.len().max(1) as f64
 }
 
-/// Trains ALS on `m` (users x slots). Returns (user factors, item factors).
-pub(crate) fn fit_als(
-    mut m: Csr,
+/// Trains ALS on `m` (users x slots, weights) and `mt`, its transpose with the weights
+/// replaced by confidences. Returns (user factors, item factors).
+fn fit_als<R: Rows>(
+    m: &R,
+    mt: &Csr,
     p: &AlsParams,
     progress: &mut dyn FnMut(Progress) -> bool,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
     let f = p.factors;
     let mut rng = crate::util::rng::SplitMix64(p.seed);
     let mut init = |n: usize| -> Vec<f32> { (0..n * f).map(|_| rng.uniform() * 0.01).collect() };
-    let mut x = init(m.rows);
-    let mut y = init(m.cols);
-    // Confidences computed once, in place of the weights (and in the transpose); the
-    // sweeps and the loss read them directly.
-    for w in &mut m.data {
-        *w = confidence(p, *w);
-    }
-    let mt = m.transpose();
+    let mut x = init(m.rows());
+    let mut y = init(m.cols());
     let item_has = |i: usize| mt.indptr[i + 1] > mt.indptr[i];
     let t0 = Instant::now();
     for it in 0..p.iterations {
-        sweep(&mut x, &y, &m, f, p, &item_has);
-        sweep(&mut y, &x, &mt, f, p, &|_| true);
-        let loss = als_loss(&x, &y, &m, f, p);
+        sweep(&mut x, &y, m, |w| confidence(p, w), (f, p), &item_has);
+        sweep(&mut y, &x, mt, |c| c, (f, p), &|_| true);
+        let loss = als_loss(&x, &y, mt, f, p);
         let go = progress(Progress {
             model: "als",
             iteration: it + 1,
@@ -277,22 +282,28 @@ pub(crate) fn solve_spd(a: &[f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
 }
 
 impl AlsModel {
-    /// Trains on `m` and completes the model: items without interactions (or not live) are
-    /// untrained and get factors from the content vectors' cold-start map.
-    pub(crate) fn train(
-        m: Csr,
+    /// Trains on `m` (users × slots: a matrix, or the engine's histories read in place)
+    /// and completes the model: items without interactions (or not live) are untrained and
+    /// get factors from the content vectors' cold-start map. Besides `m`, training holds
+    /// only its transpose and the factors.
+    pub(crate) fn train<R: Rows>(
+        m: &R,
         p: &AlsParams,
         cat: &Catalog,
         cb: &mut dyn FnMut(Progress) -> bool,
     ) -> Result<AlsModel> {
-        let per_item = m.col_counts();
-        let active_users = (0..m.rows)
-            .filter(|&r| m.indptr[r + 1] > m.indptr[r])
-            .count();
+        let mut mt = transpose(m);
+        let per_item: Vec<usize> = mt.indptr.windows(2).map(|w| w[1] - w[0]).collect();
+        let active_users = (0..m.rows()).filter(|&r| m.row_len(r) > 0).count();
         let active_items = per_item.iter().filter(|&&n| n > 0).count();
-        let p = &p.resolved(active_users, active_items, m.indices.len());
-        let cols = m.cols;
-        let (x, y) = fit_als(m, p, cb)?;
+        let p = &p.resolved(active_users, active_items, mt.indices.len());
+        // The item side's confidences are computed once, in place of the weights.
+        for w in &mut mt.data {
+            *w = confidence(p, *w);
+        }
+        let cols = m.cols();
+        let (x, y) = fit_als(m, &mt, p, cb)?;
+        drop(mt);
         let f = p.factors;
         let trained: Vec<bool> = (0..cols)
             .map(|i| cat.is_live(i as u32) && per_item[i] > 0)

@@ -57,48 +57,9 @@ impl Csr {
         }
     }
 
-    /// Non-zeros per column.
-    pub(crate) fn col_counts(&self) -> Vec<u32> {
-        let mut n = vec![0u32; self.cols];
-        for &c in &self.indices {
-            n[c as usize] += 1;
-        }
-        n
-    }
-
     pub(crate) fn row(&self, r: usize) -> (&[u32], &[f32]) {
         let (a, b) = (self.indptr[r], self.indptr[r + 1]);
         (&self.indices[a..b], &self.data[a..b])
-    }
-
-    pub(crate) fn transpose(&self) -> Csr {
-        let mut counts = vec![0usize; self.cols + 1];
-        for &c in &self.indices {
-            counts[c as usize + 1] += 1;
-        }
-        for i in 0..self.cols {
-            counts[i + 1] += counts[i];
-        }
-        let indptr = counts.clone();
-        let mut next = counts;
-        let mut indices = vec![0u32; self.indices.len()];
-        let mut out = vec![0f32; self.indices.len()];
-        for r in 0..self.rows {
-            let (cs, ws) = self.row(r);
-            for (&c, &w) in cs.iter().zip(ws) {
-                let p = next[c as usize];
-                indices[p] = r as u32;
-                out[p] = w;
-                next[c as usize] += 1;
-            }
-        }
-        Csr {
-            rows: self.cols,
-            cols: self.rows,
-            indptr,
-            indices,
-            data: out,
-        }
     }
 }
 

@@ -48,7 +48,7 @@ pub(crate) fn fit_ease(
 ) -> Result<EaseModel> {
     use faer::{Mat, Side, linalg::solvers::DenseSolveCore};
     let t0 = Instant::now();
-    let mt = m.transpose();
+    let mt = super::rows::transpose(m);
     let items: Vec<u32> = (0..m.cols)
         .filter(|&i| mt.indptr[i + 1] > mt.indptr[i])
         .map(|i| i as u32)

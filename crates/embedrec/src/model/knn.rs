@@ -56,7 +56,7 @@ pub(crate) fn fit_knn(
         indices: m.indices.clone(),
         data: w,
     };
-    let t = weighted.transpose(); // item x user
+    let t = super::rows::transpose(&weighted); // item x user
     let norms: Vec<f32> = (0..n_items)
         .map(|i| t.row(i).1.iter().map(|x| x * x).sum::<f32>().sqrt())
         .collect();

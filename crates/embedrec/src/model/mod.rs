@@ -13,12 +13,14 @@ mod csr;
 mod ease;
 mod knn;
 mod record;
+mod rows;
 mod spec;
 
 pub(crate) use als::AlsModel;
 pub(crate) use csr::{Csr, aggregate};
 pub(crate) use ease::{EaseModel, NO_ROW};
 pub(crate) use knn::KnnModel;
+pub(crate) use rows::{HistoryRows, Rows};
 pub use spec::{
     AlsParams, Confidence, EASE_MAX_ITEMS, EaseParams, KnnParams, KnnWeighting, ModelSpec, Progress,
 };
@@ -39,6 +41,14 @@ pub(crate) enum Ranking<'a> {
     Dense(&'a [f32]),
 }
 
+/// What a model trains on (users × catalog slots).
+pub(crate) enum TrainingData<'a> {
+    /// A matrix built for the purpose (a validation split).
+    Matrix(Csr),
+    /// The engine's stored histories, read in place.
+    Histories(HistoryRows<'a>),
+}
+
 /// A trained model, as stored in the engine and its file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum Model {
@@ -49,18 +59,26 @@ pub(crate) enum Model {
 }
 
 impl Model {
-    /// Trains the model `spec` asks for on `m` (users × catalog slots); popularity counts
-    /// the users of each item in `m` (as `Users::popularity` ranks). ALS items without
+    /// Trains the model `spec` asks for on `data` (users × catalog slots); popularity counts
+    /// the users of each item (as `Users::popularity` ranks). ALS items without
     /// interactions get factors from the content vectors' cold-start map. `cb` is called
     /// after every iteration; `false` cancels.
     pub(crate) fn train(
         spec: &ModelSpec,
-        m: Csr,
+        data: TrainingData<'_>,
         cat: &Catalog,
         cb: &mut dyn FnMut(Progress) -> bool,
     ) -> Result<Model> {
+        let m = match (spec, data) {
+            // ALS reads the histories in place; the other models need a matrix.
+            (ModelSpec::Als(p), TrainingData::Histories(h)) => {
+                return Ok(Model::Als(AlsModel::train(&h, p, cat, cb)?));
+            }
+            (_, TrainingData::Histories(h)) => h.to_csr(),
+            (_, TrainingData::Matrix(m)) => m,
+        };
         Ok(match spec {
-            ModelSpec::Als(p) => Model::Als(AlsModel::train(m, p, cat, cb)?),
+            ModelSpec::Als(p) => Model::Als(AlsModel::train(&m, p, cat, cb)?),
             ModelSpec::ItemKnn(p) => Model::Knn(knn::fit_knn(&m, p, cb)?),
             ModelSpec::Ease(p) => Model::Ease(ease::fit_ease(&m, p, cb)?),
             ModelSpec::Popularity => {
@@ -395,7 +413,7 @@ mod tests {
         );
         assert_eq!(m.row(0), (&[0u32, 2][..], &[1.0f32, 3.0][..]));
         assert_eq!(m.row(1).0.len(), 0);
-        let t = m.transpose();
+        let t = rows::transpose(&m);
         assert_eq!(t.row(2), (&[0u32][..], &[3.0f32][..]));
         assert_eq!(t.row(1), (&[2u32][..], &[5.0f32][..]));
     }

@@ -17,6 +17,12 @@ pub fn journal_path(path: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// How long opening waits for the writer's lock before it reports another writer. A lock
+/// released a moment ago can still be held for a while by a child process the host was
+/// starting when it was taken (the child holds a copy of every descriptor until it
+/// executes its program), so a reopen right after a close does not fail on that.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Takes the writer's lock of the engine at `path` (`<path>-lock`, never replaced, so the
 /// lock outlives checkpoints): one process at a time opens an engine for writing.
 fn lock(path: &Path) -> Result<std::fs::File> {
@@ -33,7 +39,13 @@ fn lock(path: &Path) -> Result<std::fs::File> {
             path: p.clone(),
             source,
         })?;
-    match f.try_lock() {
+    let t0 = std::time::Instant::now();
+    let mut result = f.try_lock();
+    while matches!(result, Err(std::fs::TryLockError::WouldBlock)) && t0.elapsed() < LOCK_WAIT {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        result = f.try_lock();
+    }
+    match result {
         Ok(()) => Ok(f),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::Io {
             op: "open (another writer has this engine open)",

@@ -37,6 +37,11 @@ impl History {
         &self.slots
     }
 
+    /// The weights, one per interaction (as [`History::slots`]).
+    pub(crate) fn weights(&self) -> &[f32] {
+        &self.weights
+    }
+
     /// The interactions, in recorded order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = Interaction> + Clone + '_ {
         (0..self.slots.len()).map(|i| Interaction {

@@ -1,16 +1,19 @@
 //! A column of ids as long inputs carry them (an interaction log's user and item columns):
 //! each distinct id stored once, a 4-byte code per row. 20M interactions over 500k users
-//! hold 500k strings and 80 MB of codes, not 20M strings, and every distinct id is looked up
-//! in the catalog or the user table once.
+//! hold 500k ids back to back in one string and 80 MB of codes, not 20M strings (nor 500k
+//! small allocations), and every distinct id is looked up in the catalog or the user table
+//! once.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 
-/// Ids of many rows, dictionary-encoded: [`IdColumn::values`] holds each distinct id once
+/// Ids of many rows, dictionary-encoded: [`IdColumn::values`] yields each distinct id once
 /// (in order of first appearance), [`IdColumn::codes`] the index of each row's id in it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IdColumn {
-    values: Vec<String>,
+    /// The distinct ids back to back; value `c` is `text[ends[c - 1]..ends[c]]`.
+    text: String,
+    ends: Vec<usize>,
     codes: Vec<u32>,
 }
 
@@ -34,25 +37,34 @@ impl IdColumn {
         let keys = keys.into_iter();
         let mut codes = Vec::with_capacity(keys.size_hint().0);
         let mut seen: HashMap<K, u32> = HashMap::new();
-        let mut values = Vec::new();
+        let (mut text, mut ends) = (String::new(), Vec::new());
         for key in keys {
             let key = key?;
-            let next = values.len() as u32;
+            let next = ends.len() as u32;
             let code = *seen.entry(key).or_insert_with_key(|k| {
-                values.push(render(k));
+                text.push_str(&render(k));
+                ends.push(text.len());
                 next
             });
             codes.push(code);
         }
-        Ok(IdColumn { values, codes })
+        Ok(IdColumn { text, ends, codes })
     }
 
     /// A column from its parts; `None` when a code points past `values`.
     pub(crate) fn from_parts(values: Vec<String>, codes: Vec<u32>) -> Option<IdColumn> {
-        codes
+        if !codes.iter().all(|&c| (c as usize) < values.len()) {
+            return None;
+        }
+        let mut text = String::with_capacity(values.iter().map(String::len).sum());
+        let ends = values
             .iter()
-            .all(|&c| (c as usize) < values.len())
-            .then_some(IdColumn { values, codes })
+            .map(|v| {
+                text.push_str(v);
+                text.len()
+            })
+            .collect();
+        Some(IdColumn { text, ends, codes })
     }
 
     /// Rows in the column.
@@ -66,8 +78,14 @@ impl IdColumn {
     }
 
     /// The distinct ids, in order of first appearance.
-    pub fn values(&self) -> &[String] {
-        &self.values
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.ends.len()).map(|c| self.value(c))
+    }
+
+    /// Distinct id `code` (an index into [`IdColumn::values`]).
+    pub fn value(&self, code: usize) -> &str {
+        let start = code.checked_sub(1).map_or(0, |c| self.ends[c]);
+        &self.text[start..self.ends[code]]
     }
 
     /// Per row, the index of its id in [`IdColumn::values`].
@@ -77,7 +95,7 @@ impl IdColumn {
 
     /// The id of row `row`.
     pub fn get(&self, row: usize) -> &str {
-        &self.values[self.codes[row] as usize]
+        self.value(self.codes[row] as usize)
     }
 
     /// The first row holding distinct id `code` (for error messages that name a row).
@@ -96,11 +114,17 @@ mod tests {
     #[test]
     fn encodes_each_distinct_id_once() {
         let c = IdColumn::from_ids(&["b", "a", "b", "c", "a"]);
-        assert_eq!(c.values(), ["b", "a", "c"]);
+        assert_eq!(c.values().collect::<Vec<_>>(), ["b", "a", "c"]);
         assert_eq!(c.codes(), [0, 1, 0, 2, 1]);
         assert_eq!((c.len(), c.get(3), c.first_row(2)), (5, "c", 3));
         let ints = IdColumn::try_from_keys([Ok::<i64, ()>(7), Ok(7), Ok(-1)], |i| i.to_string());
-        assert_eq!(ints.unwrap().values(), ["7", "-1"]);
+        assert_eq!(ints.unwrap().values().collect::<Vec<_>>(), ["7", "-1"]);
+        let parts = IdColumn::from_parts(vec!["x".into(), "yz".into()], vec![1, 0, 1]).unwrap();
+        assert_eq!(
+            (parts.get(0), parts.get(1), parts.value(1)),
+            ("yz", "x", "yz")
+        );
+        assert!(IdColumn::from_parts(vec!["x".into()], vec![1]).is_none());
         let err = IdColumn::try_from_keys([Ok(1), Err("bad"), Ok(2)], |i: &i32| i.to_string());
         assert_eq!(err, Err("bad"));
     }

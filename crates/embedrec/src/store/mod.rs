@@ -14,7 +14,7 @@ pub(crate) mod users;
 pub use catalog::{Catalog, ItemAttrs};
 pub(crate) use catalog::{CatalogMeta, PreparedItem};
 pub use filter::{Filter, NumericRange};
-pub(crate) use history::Interaction;
+pub(crate) use history::{History, Interaction};
 pub use id_column::IdColumn;
 pub use ids::MAX_ID_BYTES;
 pub use rows::VectorStorage;

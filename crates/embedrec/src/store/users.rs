@@ -2,10 +2,8 @@
 
 use crate::store::catalog::Catalog;
 use crate::store::history::{EMPTY, History, Interaction};
-use crate::store::ids::MAX_ID_BYTES;
+use crate::store::ids::{IdTable, MAX_ID_BYTES};
 use serde::Deserialize;
-use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Largest interaction weight accepted. With it, sums over any number of interactions a
 /// catalog can hold, and ALS confidences (`alpha` is bounded too), stay finite in f32.
@@ -13,8 +11,8 @@ pub const MAX_WEIGHT: f32 = 1e9;
 
 #[derive(Debug, Default)]
 pub(crate) struct Users {
-    ids: Vec<Arc<str>>,
-    by_id: HashMap<Arc<str>, u32>,
+    /// User ids ↔ user indices (the catalog's compact table: no allocation per user).
+    ids: IdTable,
     histories: Vec<History>,
     /// Sum of interaction weights per catalog slot, grown only as far as the highest slot
     /// with an interaction (a catalog nobody has interacted with costs nothing here).
@@ -81,8 +79,8 @@ impl Users {
         w: &mut crate::codec::bytes::Writer,
         out: &mut dyn std::io::Write,
     ) -> std::io::Result<()> {
-        w.len(self.ids.len());
-        for id in &self.ids {
+        w.len(self.ids.slots());
+        for (_, id) in self.ids.iter() {
             w.str(id);
             w.spill(out)?;
         }
@@ -124,20 +122,20 @@ impl Users {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.ids.len()
+        self.ids.slots()
     }
 
     /// The id of stored user `u`.
     pub(crate) fn id(&self, u: u32) -> &str {
-        &self.ids[u as usize]
+        self.ids.get(u).unwrap_or_default()
     }
 
     pub(crate) fn index(&self, user: &str) -> Option<u32> {
-        self.by_id.get(user).copied()
+        self.ids.slot_of(user)
     }
 
     pub(crate) fn history(&self, user: &str) -> Option<&History> {
-        self.by_id.get(user).map(|&u| &self.histories[u as usize])
+        self.index(user).map(|u| &self.histories[u as usize])
     }
 
     /// The history of a user, empty for one not stored.
@@ -154,13 +152,12 @@ impl Users {
 
     /// The index of a user, registering it (with an empty history) when new.
     pub(crate) fn ensure_user(&mut self, user: &str) -> u32 {
-        match self.by_id.get(user) {
-            Some(&u) => u,
+        match self.ids.slot_of(user) {
+            Some(u) => u,
             None => {
-                let u = self.ids.len() as u32;
-                let id: Arc<str> = Arc::from(user);
-                self.ids.push(id.clone());
-                self.by_id.insert(id, u);
+                let u = self.ids.slots() as u32;
+                self.ids.push_free();
+                self.ids.insert(u, user);
                 self.histories.push(History::default());
                 u
             }
@@ -183,7 +180,7 @@ impl Users {
         it: impl Fn(usize) -> Interaction,
     ) {
         // Room for each user's rows first, so that a bulk load leaves no spare capacity.
-        let mut added = vec![0u32; self.ids.len()];
+        let mut added = vec![0u32; self.ids.slots()];
         for r in 0..rows {
             added[user(r) as usize] += 1;
         }

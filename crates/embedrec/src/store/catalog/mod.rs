@@ -261,7 +261,7 @@ impl Catalog {
     }
     /// True when the slot holds an item.
     pub fn is_live(&self, slot: u32) -> bool {
-        self.ids.get(slot).is_some()
+        self.ids.is_live(slot)
     }
     pub(crate) fn id(&self, slot: u32) -> &str {
         self.ids.get(slot).expect("live slot")

@@ -1,4 +1,5 @@
-//! The catalog's id table: host string ids ↔ dense slots, without one heap allocation per id.
+//! Id tables (the catalog's items, the users): host string ids ↔ dense slots, without one
+//! heap allocation per id.
 //!
 //! Ids live back to back in one byte arena; each slot holds a packed `(offset, length)` word,
 //! and the reverse map is a `hashbrown::HashTable` of bare slot numbers whose keys are read
@@ -98,6 +99,11 @@ impl IdTable {
     pub(crate) fn push_free(&mut self) {
         self.own();
         self.spans.make_mut().push(0);
+    }
+    /// Whether a slot holds an id (one word read; [`IdTable::get`] also checks the text).
+    #[inline]
+    pub(crate) fn is_live(&self, slot: u32) -> bool {
+        self.spans.get(slot as usize).is_some_and(|&s| s != 0)
     }
     /// The id of a slot, `None` for a free one.
     #[inline]
