@@ -235,22 +235,6 @@ impl FactorIndex {
 mod tests {
     use super::*;
     use crate::model::{AlsModel, AlsParams};
-    use crate::store::{PreparedItem, VectorStorage};
-
-    fn catalog(n: usize) -> Catalog {
-        let mut cat = Catalog::new(0, crate::Metric::Cosine, VectorStorage::F32, 16);
-        let ids: Vec<String> = (0..n).map(|i| format!("i{i}")).collect();
-        let items: Vec<PreparedItem<'_>> = ids
-            .iter()
-            .map(|id| PreparedItem {
-                id,
-                vector: None,
-                attrs: None,
-            })
-            .collect();
-        cat.apply(&items);
-        cat
-    }
 
     fn model(n: usize, f: usize) -> Model {
         let mut rng = crate::util::rng::SplitMix64(3);
@@ -267,12 +251,12 @@ mod tests {
     #[test]
     fn the_inner_product_graph_is_built_once_the_catalog_is_large_enough() {
         let (f, ip_from) = (8, 300);
-        let cat = catalog(200);
+        let cat = Catalog::of_ids(200);
         let fx = FactorIndex::build(&model(200, f), &cat, (16, 50, ip_from))
             .unwrap()
             .unwrap();
         assert!(fx.inner().is_none());
-        let cat = catalog(400);
+        let cat = Catalog::of_ids(400);
         let mut fx = fx;
         let grown = model(400, f);
         let new: Vec<u32> = (200..400).collect();

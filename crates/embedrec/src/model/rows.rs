@@ -202,18 +202,7 @@ mod tests {
 
     #[test]
     fn histories_read_as_the_matrix_built_from_them() {
-        use crate::store::{PreparedItem, VectorStorage};
-        let mut cat = Catalog::new(0, crate::Metric::Cosine, VectorStorage::F32, 16);
-        let ids: Vec<String> = (0..5).map(|i| format!("i{i}")).collect();
-        let items: Vec<PreparedItem<'_>> = ids
-            .iter()
-            .map(|id| PreparedItem {
-                id,
-                vector: None,
-                attrs: None,
-            })
-            .collect();
-        cat.apply(&items);
+        let mut cat = Catalog::of_ids(5);
         cat.remove(3, false);
         let mut users = Users::default();
         let history = [

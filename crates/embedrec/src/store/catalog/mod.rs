@@ -508,6 +508,25 @@ impl Catalog {
 }
 
 #[cfg(test)]
+impl Catalog {
+    /// A catalog of `n` items `i0, i1, …` without content vectors (for tests).
+    pub(crate) fn of_ids(n: usize) -> Catalog {
+        let mut cat = Catalog::new(0, Metric::Cosine, VectorStorage::F32, 16);
+        let ids: Vec<String> = (0..n).map(|i| format!("i{i}")).collect();
+        let items: Vec<PreparedItem<'_>> = ids
+            .iter()
+            .map(|id| PreparedItem {
+                id,
+                vector: None,
+                attrs: None,
+            })
+            .collect();
+        cat.apply(&items);
+        cat
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
