@@ -40,6 +40,19 @@ test('writes survive a reopen without save', async () => {
   fs.rmSync(dir, { recursive: true })
 })
 
+test('an open waits briefly for a lock being released', async () => {
+  const dir = tmp()
+  const file = path.join(dir, 'e.embedrec')
+  const first = Engine.open(file, { dim: 0 })
+  first.addInteractions(['u'], ['i'])
+  setTimeout(() => first.close(), 100)
+  const back = await Engine.openAsync(file) // waits off the main thread for the lock
+  assert.equal(back.stats().interactions, 1)
+  assert.throws(() => Engine.open(file), { code: 'IO' })
+  back.close()
+  fs.rmSync(dir, { recursive: true })
+})
+
 test('a torn journal tail loses only the torn write', () => {
   const dir = tmp()
   const file = path.join(dir, 'e.embedrec')

@@ -44,6 +44,23 @@ def test_writes_survive_a_reopen_without_save(tmp_path):
         embedrec.Engine.open(tmp_path / "x.embedrec", dim=2, sync="sometimes")
 
 
+def test_an_open_waits_briefly_for_a_lock_being_released(tmp_path):
+    import threading
+
+    path = tmp_path / "e.embedrec"
+    first = embedrec.Engine.open(path, dim=0)
+    first.add_interactions(["u"], ["i"])
+    closer = threading.Timer(0.1, first.close)
+    closer.start()
+    back = embedrec.Engine.open(path)  # waits for the lock the timer releases
+    closer.join()
+    assert back.stats()["interactions"] == 1
+    with pytest.raises(embedrec.EmbedrecError) as err:
+        embedrec.Engine.open(path)
+    assert err.value.code == "IO"
+    back.close()
+
+
 def test_a_torn_journal_tail_loses_only_the_torn_write(tmp_path):
     path = tmp_path / "e.embedrec"
     e = embedrec.Engine.open(path, dim=0)
