@@ -57,6 +57,10 @@ impl Mapping {
         // through atomics, and the engine never truncates or rewrites a file in place (see
         // the type's documentation for what the host must not do either).
         let map = unsafe { memmap2::MmapOptions::new().map_copy(file)? };
+        // A hint for huge pages where the kernel maps page-cache folios that large: a graph
+        // walk touches rows at random, and a TLB miss per row costs. Failure is ignored.
+        #[cfg(target_os = "linux")]
+        let _ = map.advise(memmap2::Advice::HugePage);
         let (ptr, len) = (map.as_ptr(), map.len());
         Ok(Arc::new(Mapping {
             backing: Backing::File(map),
