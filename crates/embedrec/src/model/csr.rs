@@ -34,16 +34,7 @@ impl Csr {
         for r in rows {
             scratch.clear();
             scratch.extend(r);
-            scratch.sort_unstable_by_key(|x| x.0);
-            let start = indices.len();
-            for &(c, w) in &scratch {
-                if indices.len() > start && *indices.last().unwrap() == c {
-                    *data.last_mut().unwrap() += w;
-                } else {
-                    indices.push(c);
-                    data.push(w);
-                }
-            }
+            append_summed(&mut scratch, &mut indices, &mut data);
             indptr.push(indices.len());
         }
         indices.shrink_to_fit();
@@ -60,6 +51,22 @@ impl Csr {
     pub(crate) fn row(&self, r: usize) -> (&[u32], &[f32]) {
         let (a, b) = (self.indptr[r], self.indptr[r + 1]);
         (&self.indices[a..b], &self.data[a..b])
+    }
+}
+
+/// Appends `pairs` to `cols` and `ws` sorted by column, summing the weights of repeated
+/// columns (`pairs` is sorted in place).
+pub(crate) fn append_summed(pairs: &mut [(u32, f32)], cols: &mut Vec<u32>, ws: &mut Vec<f32>) {
+    pairs.sort_unstable_by_key(|p| p.0);
+    let start = cols.len();
+    for &(c, w) in pairs.iter() {
+        match ws.last_mut() {
+            Some(last) if cols.len() > start && cols.last() == Some(&c) => *last += w,
+            _ => {
+                cols.push(c);
+                ws.push(w);
+            }
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! the engine's stored histories read in place ([`HistoryRows`]), so that ALS does not hold
 //! a copy of the interaction log beside the log itself.
 
-use super::csr::Csr;
+use super::csr::{Csr, append_summed};
 use crate::store::{Catalog, History};
 use rayon::prelude::*;
 
@@ -125,18 +125,9 @@ impl HistoryRows<'_> {
                 .filter(|(s, _)| self.cat.is_live(**s))
                 .map(|(&s, &w)| (s, w)),
         );
-        pairs.sort_unstable_by_key(|p| p.0);
         cols.clear();
         ws.clear();
-        for &(c, w) in pairs.iter() {
-            match ws.last_mut() {
-                Some(last) if cols.last() == Some(&c) => *last += w,
-                _ => {
-                    cols.push(c);
-                    ws.push(w);
-                }
-            }
-        }
+        append_summed(pairs, cols, ws);
         f(cols, ws)
     }
 }
