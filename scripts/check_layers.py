@@ -23,6 +23,7 @@ LAYERS = [
     ["model"],
     ["engine"],
     ["persist"],
+    ["shard"],
 ]
 
 PATH = re.compile(r"\b(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)+)(::\{[^}]*\})?")

@@ -90,6 +90,7 @@ mod error;
 mod index;
 mod model;
 pub mod persist;
+pub mod shard;
 mod store;
 mod util;
 
@@ -107,6 +108,7 @@ pub use model::{
     AlsParams, Confidence, EASE_MAX_ITEMS, EaseParams, KnnParams, KnnWeighting, ModelSpec, Progress,
 };
 pub use ndarray;
+pub use shard::ShardedEngine;
 pub use store::{
     Catalog, Filter, IdColumn, ItemAttrs, MAX_ID_BYTES, MAX_WEIGHT, NumericRange, VectorStorage,
 };

@@ -14,6 +14,8 @@ mod planner;
 mod pool;
 mod query;
 mod read_only;
+mod shard;
+mod subset;
 mod tune;
 mod types;
 mod validate;
@@ -27,8 +29,10 @@ pub use export::{MAX_FACTOR, Rows};
 pub(crate) use metrics::Op;
 pub use metrics::OpStats;
 pub(crate) use read_only::ReadOnly;
+pub(crate) use shard::{Part, Probe, Seen, Subject};
 pub use tune::{Trial, TuneOptions, TuneReport};
 pub use types::{EngineStats, FitReport, Hit, RecommendOptions};
+pub(crate) use validate::{check_k, check_options, check_weights};
 
 use crate::error::ShowId;
 #[cfg(feature = "hnsw-rs")]
@@ -42,7 +46,7 @@ use cache::ResultCache;
 pub(crate) use factors::{FactorIndex, factor_params};
 use metrics::Metrics;
 use parking_lot::{Mutex, RwLock};
-use pool::Pool;
+pub(crate) use pool::Pool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;

@@ -6,14 +6,14 @@ use crate::store::MAX_WEIGHT;
 use crate::{Error, Result};
 use ndarray::ArrayView2;
 
-pub(super) fn check_k(k: usize) -> Result<()> {
+pub(crate) fn check_k(k: usize) -> Result<()> {
     if k == 0 || k > MAX_K {
         return Err(Error::invalid("k", format!("an integer in 1..={MAX_K}"), k));
     }
     Ok(())
 }
 
-pub(super) fn check_options(opts: &super::RecommendOptions) -> Result<()> {
+pub(crate) fn check_options(opts: &super::RecommendOptions) -> Result<()> {
     if !(opts.diversity.is_finite() && (0.0..=1.0).contains(&opts.diversity)) {
         return Err(Error::invalid(
             "opts.diversity",
@@ -50,7 +50,7 @@ pub(super) fn check_len(field: &str, expected: usize, got: usize, of: &str) -> R
 }
 
 /// Weights, when given, must be one per entry, > 0 and at most [`MAX_WEIGHT`].
-pub(super) fn check_weights(weights: Option<&[f32]>, n: usize, of: &str) -> Result<()> {
+pub(crate) fn check_weights(weights: Option<&[f32]>, n: usize, of: &str) -> Result<()> {
     if let Some(w) = weights {
         check_len("weights", n, w.len(), of)?;
         if let Some(i) = w.iter().position(|x| !(*x > 0.0 && *x <= MAX_WEIGHT)) {

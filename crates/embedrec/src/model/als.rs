@@ -361,6 +361,19 @@ impl AlsModel {
         system(row, &self.yty, &self.params, hist)
     }
 
+    /// The fold-in terms of a history (see [`FoldSums`]).
+    pub(crate) fn fold_sums(&self, hist: &[(u32, f32)]) -> FoldSums {
+        let f = self.params.factors;
+        let n = (self.trained.len() * f).min(self.item_factors.len());
+        let rows = &self.item_factors[..n];
+        history_terms(
+            |s| rows.get(s as usize * f..(s as usize + 1) * f),
+            &self.params,
+            hist,
+        )
+        .0
+    }
+
     /// Exact fold-in of a user from `(slot, weight)` history (implicit's `recalculate_user`).
     pub(crate) fn fold_in(&self, hist: &[(u32, f32)]) -> Option<Vec<f32>> {
         let (a, b, _) = self.system(hist)?;
@@ -482,12 +495,38 @@ fn system<'a>(
     p: &AlsParams,
     hist: &[(u32, f32)],
 ) -> Option<FoldIn> {
+    let (terms, used) = history_terms(row, p, hist);
+    if used.is_empty() {
+        return None;
+    }
+    let mut a = terms.a;
+    add_gram(&mut a, gram, p);
+    Some((a, terms.b, used))
+}
+
+/// `A += YᵀY + λI`.
+fn add_gram(a: &mut [f64], gram: &[f32], p: &AlsParams) {
     let f = p.factors;
-    let mut a: Vec<f64> = gram.iter().map(|&v| v as f64).collect();
+    for (x, &g) in a.iter_mut().zip(gram) {
+        *x += g as f64;
+    }
     for d in 0..f {
         a[d * f + d] += p.regularization as f64 + 1e-9;
     }
-    let mut b = vec![0.0f64; f];
+}
+
+/// A history's terms of the fold-in system, and the `(slot, confidence)` of the items used.
+fn history_terms<'a>(
+    row: impl Fn(u32) -> Option<&'a [f32]>,
+    p: &AlsParams,
+    hist: &[(u32, f32)],
+) -> (FoldSums, Vec<(u32, f64)>) {
+    let f = p.factors;
+    let mut sums = FoldSums {
+        a: vec![0.0f64; f * f],
+        b: vec![0.0f64; f],
+        used: 0,
+    };
     let mut used = Vec::new();
     for &(s, w) in hist {
         let Some(yi) = row(s) else {
@@ -499,13 +538,56 @@ fn system<'a>(
         let c = confidence(p, w) as f64;
         used.push((s, c));
         for q in 0..f {
-            b[q] += c * yi[q] as f64;
+            sums.b[q] += c * yi[q] as f64;
             for r in 0..f {
-                a[q * f + r] += (c - 1.0) * yi[q] as f64 * yi[r] as f64;
+                sums.a[q * f + r] += (c - 1.0) * yi[q] as f64 * yi[r] as f64;
             }
         }
     }
-    (!used.is_empty()).then_some((a, b, used))
+    sums.used = used.len();
+    (sums, used)
+}
+
+/// A history's terms of a fold-in system, `Σ (c−1) y yᵀ` and `Σ c y` over its items with
+/// factors, and how many those were. Terms of disjoint parts of one history (the items of
+/// different shards) add up to the whole history's.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct FoldSums {
+    a: Vec<f64>,
+    b: Vec<f64>,
+    used: usize,
+}
+
+impl FoldSums {
+    /// Terms of no item, for `factors` wide factors.
+    pub(crate) fn empty(factors: usize) -> Self {
+        FoldSums {
+            a: vec![0.0; factors * factors],
+            b: vec![0.0; factors],
+            used: 0,
+        }
+    }
+
+    /// Adds the terms of another part of the history (of the same width).
+    pub(crate) fn add(&mut self, other: &FoldSums) {
+        if self.a.len() != other.a.len() {
+            return;
+        }
+        self.a.iter_mut().zip(&other.a).for_each(|(x, y)| *x += y);
+        self.b.iter_mut().zip(&other.b).for_each(|(x, y)| *x += y);
+        self.used += other.used;
+    }
+
+    /// The folded-in user factors against items whose Gram matrix is `gram` (the sum of
+    /// every part's), or `None` when no item had factors.
+    pub(crate) fn solve(&self, gram: &[f32], p: &AlsParams) -> Option<Vec<f32>> {
+        if self.used == 0 || gram.len() != self.a.len() {
+            return None;
+        }
+        let mut a = self.a.clone();
+        add_gram(&mut a, gram, p);
+        solve_spd(&a, &self.b, p.factors).map(|x| x.into_iter().map(|v| v as f32).collect())
+    }
 }
 
 impl AlsModel {

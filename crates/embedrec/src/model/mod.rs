@@ -16,7 +16,7 @@ mod record;
 mod rows;
 mod spec;
 
-pub(crate) use als::AlsModel;
+pub(crate) use als::{AlsModel, FoldSums};
 pub(crate) use csr::{Csr, aggregate};
 pub(crate) use ease::{EaseModel, NO_ROW};
 pub(crate) use knn::KnnModel;

@@ -273,8 +273,20 @@ impl Users {
         half_life: Option<f64>,
     ) -> Option<Vec<f32>> {
         let newest = history.clone().map(|i| i.ts).max()?;
-        let mut acc = vec![0.0f64; cat.dim()];
-        let mut total = 0.0f64;
+        Self::profile_sums(cat, history, half_life, newest).finish(cat.metric())
+    }
+
+    /// The sums a profile is made of, with ages measured from `newest`.
+    pub(crate) fn profile_sums(
+        cat: &Catalog,
+        history: impl Iterator<Item = Interaction>,
+        half_life: Option<f64>,
+        newest: i64,
+    ) -> ProfileSums {
+        let mut sums = ProfileSums {
+            acc: vec![0.0f64; cat.dim()],
+            total: 0.0,
+        };
         for it in history {
             if !cat.has_vector(it.slot) {
                 continue;
@@ -292,19 +304,47 @@ impl Users {
                 crate::Metric::Cosine => w * cat.inv_norm(it.slot) as f64,
                 _ => w,
             };
-            for (a, x) in acc.iter_mut().zip(v.iter()) {
+            for (a, x) in sums.acc.iter_mut().zip(v.iter()) {
                 *a += scale * *x as f64;
             }
-            total += w;
+            sums.total += w;
         }
-        if total <= 0.0 {
+        sums
+    }
+}
+
+/// A content profile before normalisation: the weighted sum of the history's vectors and
+/// the total weight. Sums over disjoint parts of one history (the items of different
+/// shards) add up to the whole history's.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct ProfileSums {
+    acc: Vec<f64>,
+    total: f64,
+}
+
+impl ProfileSums {
+    /// Adds `other` scaled by `scale` (a part whose ages were measured from a newer
+    /// interaction than `other`'s newest: `0.5^(gap / half_life)`).
+    pub(crate) fn add(&mut self, other: &ProfileSums, scale: f64) {
+        if self.acc.len() < other.acc.len() {
+            self.acc.resize(other.acc.len(), 0.0);
+        }
+        for (a, b) in self.acc.iter_mut().zip(&other.acc) {
+            *a += scale * b;
+        }
+        self.total += scale * other.total;
+    }
+
+    /// The profile vector (unit length under cosine), or `None` without weight.
+    pub(crate) fn finish(&self, metric: crate::Metric) -> Option<Vec<f32>> {
+        if self.total <= 0.0 {
             return None;
         }
-        let out: Vec<f32> = acc.iter().map(|a| (a / total) as f32).collect();
+        let out: Vec<f32> = self.acc.iter().map(|a| (a / self.total) as f32).collect();
         if out.iter().any(|x| !x.is_finite()) {
             return None;
         }
-        if cat.metric() == crate::Metric::Cosine {
+        if metric == crate::Metric::Cosine {
             let n = crate::distance::norm(&out);
             if !(n > 0.0 && n.is_finite()) {
                 return None;

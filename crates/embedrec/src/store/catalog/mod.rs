@@ -223,6 +223,30 @@ impl Catalog {
     pub(crate) fn tag_entries(&self) -> u64 {
         self.tags.entries()
     }
+    /// The tags and numeric attributes of a slot, by name (what an upsert would give).
+    pub(crate) fn item_attrs(&self, slot: u32) -> ItemAttrs {
+        ItemAttrs {
+            tags: (self.item_tags(slot).iter())
+                .map(|&t| self.tag_names.names[t as usize].clone())
+                .collect(),
+            numbers: (self.attr_names.names.iter().enumerate())
+                .map(|(c, name)| (name.clone(), self.attr(c, slot)))
+                .filter(|(_, v)| !v.is_nan())
+                .collect(),
+        }
+    }
+    /// Registers every tag and attribute name `other` knows, so that a filter naming one
+    /// compiles here as it does there (an attribute no item has matches nothing).
+    pub(crate) fn declare_names(&mut self, other: &Catalog) {
+        for t in &other.tag_names.names {
+            self.tag_names.intern(t);
+        }
+        for a in &other.attr_names.names {
+            if self.attr_names.intern(a) as usize == self.attrs.len() {
+                self.attrs.push(vec![f64::NAN; self.ids.slots()]);
+            }
+        }
+    }
     /// Ids of the live items with their slots, in slot order.
     pub(crate) fn ids(&self) -> impl Iterator<Item = (u32, &str)> + '_ {
         self.ids.iter()
