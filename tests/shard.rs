@@ -178,12 +178,23 @@ fn an_als_engine_split_answers_as_the_whole() {
             None,
         )
         .unwrap();
+    // Items without interactions at training time score through cold-start factors.
+    let (_, v, a) = catalog(30, 8, 77);
+    let cold: Vec<String> = (0..30).map(|i| format!("cold{i}")).collect();
+    whole.upsert_items(&cold, v.view(), Some(&a)).unwrap();
     // A user with no stored factors is folded in from the whole history.
     whole
         .add_interactions(&["late"], &["t40"], None, None)
         .unwrap();
     let set = ShardedEngine::split(&whole, 3).unwrap();
     check_all(&whole, &set);
+    for id in ["cold0", "cold7"] {
+        same(
+            &whole.similar(id, 10, None).unwrap(),
+            &set.similar(id, 10, None).unwrap(),
+            id,
+        );
+    }
     same(
         &whole.recommend("late", 10, &Default::default()).unwrap(),
         &set.recommend("late", 10, &Default::default()).unwrap(),

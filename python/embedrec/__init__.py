@@ -5,7 +5,16 @@ attributes, an HNSW (or exact) nearest-neighbour index, user interactions, an LR
 cache and metrics. See ``help(embedrec.Engine)``.
 """
 
-from embedrec._native import FORMAT_VERSION, Engine, Filter, holdout_split, leave_last_out, simd_level
+from embedrec._native import (
+    FORMAT_VERSION,
+    Engine,
+    Filter,
+    ShardedEngine,
+    holdout_split,
+    leave_last_out,
+    simd_level,
+)
+from embedrec._registry import open_shared
 from embedrec.errors import (
     CancelledError,
     CapacityExceededError,
@@ -37,11 +46,13 @@ __all__ = [
     "InternalError",
     "InvalidInputError",
     "ReadOnlyError",
+    "ShardedEngine",
     "UnknownAttributeError",
     "UnknownItemError",
     "UnknownUserError",
     "UnsupportedVersionError",
     "holdout_split",
     "leave_last_out",
+    "open_shared",
     "simd_level",
 ]

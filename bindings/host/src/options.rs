@@ -72,6 +72,14 @@ pub fn from_bytes_options(mut o: Options) -> Result<bool> {
     Ok(read_only)
 }
 
+/// `ShardedEngine.open`'s options: `threads`, the set's pool (0, the default: one per
+/// core).
+pub fn sharded_open_options(mut o: Options) -> Result<usize> {
+    let threads = o.usize("threads")?.unwrap_or(0);
+    o.finish(&["threads"])?;
+    Ok(threads)
+}
+
 /// The engine configuration for `dim` and these options; every option left out keeps
 /// [`EngineConfig::new`]'s default.
 pub fn engine_config(dim: &Value, mut o: Options) -> Result<EngineConfig> {

@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use std::collections::HashMap;
 
-type PyHits<'py> = Vec<(Bound<'py, PyAny>, f32)>;
+pub(crate) type PyHits<'py> = Vec<(Bound<'py, PyAny>, f32)>;
 type PyRows<'py> = (Vec<Bound<'py, PyAny>>, Bound<'py, PyArray2<f32>>);
 
 fn rows(py: Python<'_>, r: embedrec::Rows) -> PyResult<PyRows<'_>> {
@@ -53,7 +53,7 @@ impl IdBatch {
     }
 }
 
-fn hits(py: Python<'_>, h: Vec<Hit>) -> PyHits<'_> {
+pub(crate) fn hits(py: Python<'_>, h: Vec<Hit>) -> PyHits<'_> {
     h.into_iter().map(|h| (py_id(py, &h.id), h.score)).collect()
 }
 
@@ -100,7 +100,7 @@ fn f32_2d<'py>(
 
 use pyo3::types::IntoPyDict;
 
-fn f32_1d(py: Python<'_>, obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Vec<f32>> {
+pub(crate) fn f32_1d(py: Python<'_>, obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Vec<f32>> {
     let a = f32_2d(py, obj, field, true)?;
     if a.shape()[0] != 1 {
         return Err(invalid(
@@ -113,7 +113,7 @@ fn f32_1d(py: Python<'_>, obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Vec<f
     Ok(a.as_array().row(0).to_vec())
 }
 
-fn filter_of(filter: Option<&Bound<'_, PyAny>>, py: Python<'_>) -> PyResult<Option<Filter>> {
+pub(crate) fn filter_of(filter: Option<&Bound<'_, PyAny>>, py: Python<'_>) -> PyResult<Option<Filter>> {
     match filter {
         None => Ok(None),
         Some(f) if f.is_none() => Ok(None),
@@ -137,7 +137,7 @@ fn filter_of(filter: Option<&Bound<'_, PyAny>>, py: Python<'_>) -> PyResult<Opti
 
 /// Pads batch results into `(ids, scores)` arrays of shape (n, k): ids as an object array
 /// (`None` where fewer than k results exist), scores as float32 (`nan` there).
-fn batch_arrays<'py>(
+pub(crate) fn batch_arrays<'py>(
     py: Python<'py>,
     rows: Vec<Vec<Hit>>,
     k: usize,
@@ -246,11 +246,11 @@ fn f32_or_f64_vec(py: Python<'_>, obj: &Bound<'_, PyAny>, field: &str) -> PyResu
 ///     [('b', 0.9938837289810181)]
 #[pyclass(name = "Engine", module = "embedrec", frozen)]
 pub(crate) struct PyEngine {
-    inner: Engine,
+    pub(crate) inner: Engine,
 }
 
 impl PyEngine {
-    fn opts(filter: Option<Filter>, exclude_seen: bool, diversity: f64) -> RecommendOptions {
+    pub(crate) fn opts(filter: Option<Filter>, exclude_seen: bool, diversity: f64) -> RecommendOptions {
         embedrec_host::recommend_options(filter, Some(exclude_seen), Some(diversity))
     }
 }
@@ -749,14 +749,16 @@ impl PyEngine {
     }
 
     /// Pickling: a read-only engine by reference (its path and identity: nothing but a few
-    /// bytes travels, and the receiving process maps the same file), any other by value
-    /// (its file format).
+    /// bytes travels, and the receiving process maps the same file, once per process:
+    /// ``embedrec.open_shared`` keeps it), any other by value (its file format).
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let py = slf.py();
         let ty = py.get_type::<PyEngine>();
         if let Some((path, id)) = slf.get().inner.snapshot() {
+            // Through the process's registry: unpickled again here, the open engine is reused.
+            let open = py.import("embedrec._registry")?.getattr("open_snapshot")?;
             let args = (path.to_path_buf(), id).into_pyobject(py)?.into_any();
-            return Ok((ty.getattr("open_snapshot")?, args));
+            return Ok((open, args));
         }
         let args = (slf.get().to_bytes(py)?,).into_pyobject(py)?.into_any();
         if slf.get().inner.is_read_only() {

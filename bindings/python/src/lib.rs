@@ -4,6 +4,7 @@
 mod engine;
 mod error;
 mod filter;
+mod sharded;
 mod ids;
 mod train;
 mod value;
@@ -15,6 +16,7 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::PyEngine>()?;
     m.add_class::<filter::PyFilter>()?;
+    m.add_class::<sharded::PyShardedEngine>()?;
     m.add_function(wrap_pyfunction!(train::holdout_split, m)?)?;
     m.add_function(wrap_pyfunction!(train::leave_last_out, m)?)?;
     m.add("FORMAT_VERSION", embedrec::persist::FORMAT_VERSION)?;

@@ -250,7 +250,7 @@ impl Engine {
     }
 
     /// Marks a mutation: new epoch (part of every cache key) and an emptied cache.
-    fn mutated(&self) {
+    pub(super) fn mutated(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.cache.lock().clear();
     }

@@ -11,8 +11,8 @@ impl Engine {
     /// their vectors, tags and attributes, every tag and attribute name of this engine (a
     /// filter compiles the same on both), the interactions with those items (so seen items
     /// and popularity are the same for them), and the model restricted to them (ALS: their
-    /// factors and every user's, so a user's scores are the same here; popularity: fitted
-    /// again, which gives the same per-item scores). Models whose scores mix items (item-kNN,
+    /// factors, trained or cold-start, and every user's, so a user's scores are the same
+    /// here; popularity: fitted again, which gives the same per-item scores). Models whose scores mix items (item-kNN,
     /// EASE) cannot be restricted: [`Error::InvalidInput`] names the model.
     pub(crate) fn subset(&self, keep: &(dyn Fn(&str) -> bool + Sync)) -> Result<Engine> {
         let st = self.state.read();
@@ -71,9 +71,7 @@ impl Engine {
             out.add_interactions(&users, &items, Some(&weights), Some(&times))?;
         }
         match &st.model {
-            Some(Model::Als(m)) => {
-                install_als(&out, m, &st.users, &slots, &|s| st.cat.id(s).to_string())?
-            }
+            Some(Model::Als(m)) => install_als(&out, m, &st)?,
             Some(_) => {
                 drop(st);
                 out.fit(&ModelSpec::Popularity, None)?;
@@ -84,39 +82,36 @@ impl Engine {
     }
 }
 
-/// Installs `m`'s factors of the trained items among `slots` and every stored user's
-/// factors into `out` (so the shards' `Yᵀ Y` add up to the model's). Cold-start rows are
-/// not carried: an item that had no interactions at training time has no model score in a
-/// shard.
-fn install_als(
-    out: &Engine,
-    m: &AlsModel,
-    users: &crate::store::Users,
-    slots: &[u32],
-    id: &dyn Fn(u32) -> String,
-) -> Result<()> {
+/// Installs into `out` the ALS model `m` restricted to `out`'s items: the factors of its
+/// trained items (so the shards' `Yᵀ Y` add up to the model's), the cold-start map and the
+/// cold-start rows it gives the other items with vectors (the same numbers as in `m`), and
+/// every stored user's factors; then the factor graphs over them.
+fn install_als(out: &Engine, m: &AlsModel, src: &super::State) -> Result<()> {
+    let mut st = out.state.write();
     let f = m.params.factors;
-    let y = &m.item_factors[..];
-    let rows: Vec<u32> = (slots.iter().copied())
-        .filter(|&s| (s as usize + 1) * f <= y.len() && m.is_trained(s))
-        .collect();
-    let mut items = Array2::<f32>::zeros((rows.len(), f));
-    for (mut row, &s) in items.rows_mut().into_iter().zip(&rows) {
-        row.assign(&ndarray::ArrayView1::from(m.factor(s)));
+    let n = st.cat.slots();
+    let (mut y, mut trained) = (vec![0.0f32; n * f], vec![false; n]);
+    for (s, id) in st.cat.ids() {
+        if let Some(t) = src.cat.slot_of(id).filter(|&t| m.is_trained(t)) {
+            y[s as usize * f..(s as usize + 1) * f].copy_from_slice(m.factor(t));
+            trained[s as usize] = true;
+        }
     }
-    let user_rows: Vec<u32> = (0..users.len() as u32)
-        .filter(|&u| m.user_factor(u).is_some())
+    let users: Vec<(u32, &[f32])> = (0..src.users.len() as u32)
+        .filter_map(|u| m.user_factor(u).map(|x| (st.users.ensure_user(src.users.id(u)), x)))
         .collect();
-    let mut x = Array2::<f32>::zeros((user_rows.len(), f));
-    for (mut row, &u) in x.rows_mut().into_iter().zip(&user_rows) {
-        row.assign(&ndarray::ArrayView1::from(m.user_factor(u).unwrap_or(&[])));
+    let mut x = vec![0.0f32; st.users.len() * f];
+    for (u, row) in users {
+        x[u as usize * f..(u as usize + 1) * f].copy_from_slice(row);
     }
-    let item_ids: Vec<String> = rows.iter().map(|&s| id(s)).collect();
-    let user_ids: Vec<&str> = user_rows.iter().map(|&u| users.id(u)).collect();
-    out.install_factors(
-        &item_ids,
-        items.view(),
-        Some((&user_ids, x.view())),
-        &m.params,
-    )
+    let mut model = AlsModel::from_factors(m.params.clone(), y, trained, x);
+    model.cold_map = m.cold_map.clone();
+    let cold: Vec<u32> = st.cat.vector_slots().collect();
+    model.fill_cold(&st.cat, &cold);
+    let model = Model::Als(model);
+    st.factors = out.index_factors(&model, &st.cat)?;
+    st.model = Some(model);
+    drop(st);
+    out.mutated();
+    Ok(())
 }

@@ -47,6 +47,8 @@ pub struct ShardedEngine {
     half_life: Option<f64>,
     model: Option<&'static str>,
     pool: Pool,
+    /// The manifest a set opened from files was read from.
+    manifest: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for ShardedEngine {
@@ -116,8 +118,9 @@ impl ShardedEngine {
             .iter()
             .map(|(name, id)| Engine::open_snapshot(dir.join(name), id))
             .collect::<Result<Vec<_>>>()?;
-        let set = Self::from_shards(shards)?;
+        let mut set = Self::from_shards(shards)?;
         set.set_threads(threads)?;
+        set.manifest = Some(dir.join(MANIFEST));
         Ok(set)
     }
 
@@ -179,7 +182,14 @@ impl ShardedEngine {
             als,
             shards,
             pool: Pool::new(threads),
+            manifest: None,
         })
+    }
+
+    /// The manifest of a set opened with [`ShardedEngine::open`] (`None` for a set made in
+    /// memory).
+    pub fn manifest(&self) -> Option<&Path> {
+        self.manifest.as_deref()
     }
 
     /// The number of shards.
