@@ -9,11 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-prune() {  # prune PROFILE...: delete those builds when EMBEDREC_PRUNE_BUILDS=1
-  [ "${EMBEDREC_PRUNE_BUILDS:-0}" = 1 ] || return 0
-  for profile in "$@"; do rm -rf target/*/"$profile" "target/$profile"; done
-  echo "(pruned $*: $(du -sh target 2>/dev/null | cut -f1) left in target/)"
-}
+. scripts/prune.sh
 
 echo "== layers: no import cycle, no upward use"
 python3 scripts/check_layers.py
@@ -40,13 +36,13 @@ cargo run --release -p embedrec-examples --example index_compare -- 5000 32
 echo "== rust: benches, each once"
 EMBEDREC_BENCH_N=20000 cargo bench -p embedrec --bench engine -- --test
 
-if [ -f python/pyproject.toml ]; then
-  echo "== python"
-  bash scripts/test-python.sh
-fi
 if [ -f node/package.json ]; then
   echo "== node"
   bash scripts/test-node.sh
+fi
+if [ -f python/pyproject.toml ]; then
+  echo "== python (the release build is pruned once the wheel is installed)"
+  bash scripts/test-python.sh
 fi
 prune release
 echo "== fuzz: the loader, sequences of operations, journals and read-only opens, 20 s each"

@@ -6,6 +6,11 @@ VENV="${EMBEDREC_VENV:-.venv}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --upgrade "maturin>=1.16,<2" "pytest>=8" "numpy>=1.21" "mypy>=1.10" "tqdm>=4.60"
 "$VENV/bin/pip" install -q --force-reinstall --no-deps ./python
+. scripts/prune.sh
+prune release  # nothing below builds Rust
+# The Spark and Ray helpers' tests (pyspark runs on the machine's Java 17; pyspark does not
+# support pandas 3 yet).
+"$VENV/bin/pip" install -q "pyspark>=4,<5" "pandas>=2,<3" "pyarrow>=15" "ray[data]>=2.40,<3"
 # Run from the repository root so the installed wheel, not python/, is imported.
 "$VENV/bin/pytest" -q python/tests
 # Smoke run of the hnswlib comparison (benches/compare_hnswlib.py) on a tiny dataset.

@@ -113,7 +113,10 @@ pub(crate) fn f32_1d(py: Python<'_>, obj: &Bound<'_, PyAny>, field: &str) -> PyR
     Ok(a.as_array().row(0).to_vec())
 }
 
-pub(crate) fn filter_of(filter: Option<&Bound<'_, PyAny>>, py: Python<'_>) -> PyResult<Option<Filter>> {
+pub(crate) fn filter_of(
+    filter: Option<&Bound<'_, PyAny>>,
+    py: Python<'_>,
+) -> PyResult<Option<Filter>> {
     match filter {
         None => Ok(None),
         Some(f) if f.is_none() => Ok(None),
@@ -250,7 +253,11 @@ pub(crate) struct PyEngine {
 }
 
 impl PyEngine {
-    pub(crate) fn opts(filter: Option<Filter>, exclude_seen: bool, diversity: f64) -> RecommendOptions {
+    pub(crate) fn opts(
+        filter: Option<Filter>,
+        exclude_seen: bool,
+        diversity: f64,
+    ) -> RecommendOptions {
         embedrec_host::recommend_options(filter, Some(exclude_seen), Some(diversity))
     }
 }

@@ -4,8 +4,8 @@
 mod engine;
 mod error;
 mod filter;
-mod sharded;
 mod ids;
+mod sharded;
 mod train;
 mod value;
 

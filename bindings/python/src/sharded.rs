@@ -88,6 +88,11 @@ impl PyShardedEngine {
         self.inner.len()
     }
 
+    /// Ids of every shard's items.
+    fn item_ids<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyAny>> {
+        crate::ids::py_ids(py, &self.inner.item_ids())
+    }
+
     /// Threads of the set's pool (0 = one per core).
     fn set_threads(&self, py: Python<'_>, threads: Int) -> PyResult<()> {
         let threads = threads.usize(py, "threads")?;
@@ -193,9 +198,7 @@ impl PyShardedEngine {
                 "a set made in memory",
             ));
         };
-        let open = py
-            .import("embedrec._registry")?
-            .getattr("open_sharded")?;
+        let open = py.import("embedrec._registry")?.getattr("open_sharded")?;
         let args = (path.to_path_buf(),).into_pyobject(py)?.into_any();
         Ok((open, args))
     }

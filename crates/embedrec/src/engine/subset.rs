@@ -98,7 +98,10 @@ fn install_als(out: &Engine, m: &AlsModel, src: &super::State) -> Result<()> {
         }
     }
     let users: Vec<(u32, &[f32])> = (0..src.users.len() as u32)
-        .filter_map(|u| m.user_factor(u).map(|x| (st.users.ensure_user(src.users.id(u)), x)))
+        .filter_map(|u| {
+            m.user_factor(u)
+                .map(|x| (st.users.ensure_user(src.users.id(u)), x))
+        })
         .collect();
     let mut x = vec![0.0f32; st.users.len() * f];
     for (u, row) in users {

@@ -207,6 +207,11 @@ impl ShardedEngine {
         self.shards.iter().map(Engine::len).sum()
     }
 
+    /// Ids of the live items of every shard, shard by shard.
+    pub fn item_ids(&self) -> Vec<std::sync::Arc<str>> {
+        self.shards.iter().flat_map(Engine::item_ids).collect()
+    }
+
     /// Whether no shard has an item.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
