@@ -182,6 +182,50 @@ export declare class Engine {
 }
 export type JsEngine = Engine
 
+/**
+ * An engine's items split by a hash of their ids over several shard engines, queried as
+ * one: every shard answers its part in parallel and the best `k` of all are returned, with
+ * the scores the whole engine gives. `ShardedEngine.split(engine, shards)` makes a set in
+ * memory; `ShardedEngine.splitTo(engine, shards, directory)` writes shard files and a
+ * manifest, which `ShardedEngine.open(path)` opens read-only (memory-mapped). The engine's
+ * model must be ALS, popularity or none.
+ */
+export declare class ShardedEngine {
+  /** Splits an engine into `shards` item shards in memory, on the libuv pool. */
+  static split(engine: Engine, shards: number): Promise<ShardedEngine>
+  /**
+   * Writes an engine as `shards` shard files and a manifest into `directory`, on the
+   * libuv pool; resolves to the manifest's path (what `open` takes).
+   */
+  static splitTo(engine: Engine, shards: number, directory: string): Promise<string>
+  /**
+   * Opens the set a manifest names (its path or its directory), every shard read-only
+   * and memory-mapped. `threads`: the set's pool (default 0: one per core).
+   */
+  static open(path: string, options?: { threads?: number } | undefined | null): ShardedEngine
+  /** The number of shards. */
+  get shards(): number
+  /** Live items over every shard. */
+  get size(): number
+  /** The manifest of a set opened from files, else null. */
+  get manifest(): string | null
+  /** Ids of every shard's items. */
+  itemIds(): Array<string | number | bigint>
+  /** Threads of the set's pool (0 = one per core). */
+  setThreads(threads: number): void
+  /** The k items most similar to a vector over every shard. */
+  search(vector: Float32Array | Float64Array | Array<number>, k: number, filter?: FilterOptions | undefined | null): Array<SearchHit>
+  /** The k items most similar to an item (never the item itself). */
+  similar(id: string | number | bigint, k: number, filter?: FilterOptions | undefined | null): Array<SearchHit>
+  /** Recommendations for a stored user, as `Engine.recommend` (`diversity` must be 0). */
+  recommend(userId: string | number | bigint, k: number, options?: RecommendOptions | undefined | null): Array<SearchHit>
+  /** Recommendations for a session's items, as `Engine.recommendForItems`. */
+  recommendForItems(items: Array<string | number | bigint>, k: number, weights?: Array<number> | Float32Array | Float64Array | undefined | null, options?: RecommendOptions | undefined | null): Array<SearchHit>
+  /** `recommend` for many users, on the libuv pool. */
+  recommendBatch(userIds: Array<string | number | bigint>, k: number, options?: RecommendOptions | undefined | null): Promise<Array<Array<SearchHit>>>
+}
+export type JsShardedEngine = ShardedEngine
+
 /** Result cache counters. */
 export interface CacheStats {
   hits: number

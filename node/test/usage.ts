@@ -1,5 +1,5 @@
 // Compiled with `tsc --strict` against the generated index.d.ts (types must be precise).
-import { Engine, SearchHit, EngineStats } from '../index'
+import { Engine, SearchHit, EngineStats, ShardedEngine } from '../index'
 
 async function main(): Promise<void> {
   const e: Engine = new Engine({ dim: 2, metric: 'cosine', cacheTtl: 60 })
@@ -19,6 +19,14 @@ async function main(): Promise<void> {
   const factors = logOnly.itemFactors()
   logOnly.installFactors(factors.ids, factors.values, null, null, { regularization: 0.1 })
   void id
+  // Item shards, in memory and from files.
+  const set: ShardedEngine = await ShardedEngine.split(e, 2)
+  const manifest: string = await ShardedEngine.splitTo(e, 2, '/tmp/embedrec-usage-shards')
+  const opened: ShardedEngine = ShardedEngine.open(manifest, { threads: 1 })
+  const shardHits: SearchHit[] = set.similar('a', 2).concat(opened.search([1, 0], 2, { tagsAny: ['x'] }))
+  const rows: SearchHit[][] = await opened.recommendBatch([1], 2, { excludeSeen: false })
+  void shardHits
+  void rows
   const n: number = hits.length + batch.length + loaded.size + s.cache.hitRate + factors.width
   void n
 }

@@ -14,18 +14,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Node's key style for every options object and shaped result.
-const STYLE: Style = Style::Camel;
+pub(crate) const STYLE: Style = Style::Camel;
 
 /// Reads an optional options object named `what`.
-fn options(what: &str, v: Option<Unknown<'_>>) -> embedrec::Result<Options> {
+pub(crate) fn options(what: &str, v: Option<Unknown<'_>>) -> embedrec::Result<Options> {
     Options::new(what, STYLE, opt(what, v)?)
 }
 
-fn filter(v: Option<Unknown<'_>>) -> embedrec::Result<Option<embedrec::Filter>> {
+pub(crate) fn filter(v: Option<Unknown<'_>>) -> embedrec::Result<Option<embedrec::Filter>> {
     embedrec_host::filter("filter", STYLE, opt("filter", v)?)
 }
 
-fn recommend_options(v: Option<Unknown<'_>>) -> embedrec::Result<embedrec::RecommendOptions> {
+pub(crate) fn recommend_options(
+    v: Option<Unknown<'_>>,
+) -> embedrec::Result<embedrec::RecommendOptions> {
     embedrec_host::recommend_call(options("options", v)?)
 }
 
@@ -154,7 +156,7 @@ fn id_rows(r: embedrec::Rows) -> IdRows {
     }
 }
 
-fn vector(field: &str, v: &Unknown<'_>) -> embedrec::Result<Vec<f32>> {
+pub(crate) fn vector(field: &str, v: &Unknown<'_>) -> embedrec::Result<Vec<f32>> {
     Ok(numbers(field, v)?.into_iter().map(|x| x as f32).collect())
 }
 
@@ -184,7 +186,7 @@ pub(crate) fn timestamps(t: Option<Unknown<'_>>) -> embedrec::Result<Option<Vec<
 /// return Promises and run on the libuv thread pool.
 #[napi(js_name = "Engine")]
 pub struct JsEngine {
-    inner: Arc<Engine>,
+    pub(crate) inner: Arc<Engine>,
 }
 
 #[napi]
@@ -859,7 +861,7 @@ impl JsEngine {
 }
 
 /// Batch rows as arrays of `{ id, score }`.
-fn rows_json(rows: Vec<Vec<Hit>>) -> Done {
+pub(crate) fn rows_json(rows: Vec<Vec<Hit>>) -> Done {
     Done::Json(serde_json::Value::Array(
         rows.iter().map(|r| embedrec_host::hits(r)).collect(),
     ))
@@ -918,6 +920,7 @@ pub enum Done {
     Flat(Vec<Vec<Hit>>),
     Engine(Arc<Engine>),
     Json(serde_json::Value),
+    Sharded(Arc<embedrec::ShardedEngine>),
 }
 
 type Work = Box<dyn FnOnce() -> embedrec::Result<Done> + Send>;
@@ -939,7 +942,7 @@ impl CoreTask {
 
 impl Task for CoreTask {
     type Output = embedrec::Result<Done>;
-    type JsValue = Either4<(), JsEngine, Json, FlatHits>;
+    type JsValue = Either5<(), JsEngine, Json, FlatHits, crate::sharded::JsShardedEngine>;
 
     fn compute(&mut self) -> Result<Self::Output> {
         let work = self.work.take();
@@ -951,10 +954,11 @@ impl Task for CoreTask {
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
         Ok(match output.map_err(|e| js_err(&env, e))? {
-            Done::Nothing => Either4::A(()),
-            Done::Engine(e) => Either4::B(JsEngine { inner: e }),
-            Done::Json(v) => Either4::C(Json(v)),
-            Done::Flat(rows) => Either4::D(flat(rows)),
+            Done::Nothing => Either5::A(()),
+            Done::Engine(e) => Either5::B(JsEngine { inner: e }),
+            Done::Json(v) => Either5::C(Json(v)),
+            Done::Flat(rows) => Either5::D(flat(rows)),
+            Done::Sharded(s) => Either5::E(crate::sharded::JsShardedEngine { inner: s }),
         })
     }
 }

@@ -6,6 +6,7 @@
 
 mod engine;
 mod error;
+mod sharded;
 mod train;
 mod types;
 mod value;
