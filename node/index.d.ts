@@ -110,6 +110,13 @@ export declare class Engine {
    * while): resolves to the engine, rejects with the same errors.
    */
   static openAsync(path: string, options?: (Partial<EngineOptions> & DurableOptions) | undefined | null): Promise<Engine>
+  /**
+   * For an engine opened read-only: whether the file at its path is no longer the
+   * snapshot it serves (a new snapshot was saved over it, or it was removed). Reads the
+   * file's 32-byte header, cheap enough per request: replicas call it and, when true,
+   * open the path again and swap engines. False for other engines.
+   */
+  snapshotReplaced(): boolean
   /** Durable mode: writes a new snapshot and empties the journal (readers keep running). */
   checkpoint(): void
   /**

@@ -151,20 +151,30 @@ fn readers_keep_their_snapshot_while_the_file_is_replaced() {
     assert_eq!(b.snapshot().unwrap().1, ida);
     assert!(e.snapshot().is_none());
     let before = answers(&a);
+    assert!(!a.snapshot_replaced().unwrap());
+    assert!(
+        !e.snapshot_replaced().unwrap(),
+        "an engine in memory has no snapshot"
+    );
     // A durable writer on the same path checkpoints a changed engine over the file.
     let w = Engine::open(&path, None, OpenOptions::default()).unwrap();
     w.remove_items(&["t1", "t2", "t3"]).unwrap();
     w.checkpoint().unwrap();
+    assert!(a.snapshot_replaced().unwrap() && b.snapshot_replaced().unwrap());
     assert_eq!(answers(&a), before);
     assert_eq!(answers(&b), before);
     let c = Engine::open(&path, None, read_only()).unwrap();
     assert_ne!(c.snapshot().unwrap().1, ida);
     // Opening by identity: the current snapshot opens, the replaced one is refused.
     let (_, idc) = c.snapshot().unwrap();
+    assert!(!c.snapshot_replaced().unwrap());
     assert_eq!(Engine::open_snapshot(&path, &idc).unwrap().len(), c.len());
     let err = Engine::open_snapshot(&path, &ida).unwrap_err();
     assert!(err.to_string().contains("replaced"), "{err}");
     assert_eq!(c.len(), a.len() - 3);
+    drop(w);
+    std::fs::remove_file(&path).unwrap();
+    assert!(c.snapshot_replaced().unwrap(), "a removed file is replaced");
 }
 
 /// A buffer handed to `from_bytes_read_only` is served in place: the same answers as the

@@ -137,12 +137,19 @@ test('openers share one snapshot identity; a replaced file leaves readers on the
   const out = JSON.parse(execFileSync(process.execPath, ['-e', code]).toString())
   assert.deepEqual(out, [ro.size, ro.search([1, 2, 0, 1], 3)[0].id])
   const before = answers(ro)
+  assert.equal(ro.snapshotReplaced(), false)
+  assert.equal(e.snapshotReplaced(), false)
   e.removeItems(['t1', 't2'])
   await e.save(file)
+  // Replicas see the new snapshot and reopen; the old engine keeps answering meanwhile.
+  assert.equal(ro.snapshotReplaced(), true)
   assert.deepEqual(answers(ro), before)
   assert.throws(() => Engine.openSnapshot(file, snap.id), { code: 'INVALID_INPUT', message: /replaced/ })
-  assert.equal(Engine.open(file, { readOnly: true }).size, ro.size - 2)
+  const fresh = Engine.open(file, { readOnly: true })
+  assert.equal(fresh.size, ro.size - 2)
+  assert.equal(fresh.snapshotReplaced(), false)
   fs.rmSync(dir, { recursive: true })
+  assert.equal(fresh.snapshotReplaced(), true)
 })
 
 test('damage in the mapped pages is found by verify', async () => {

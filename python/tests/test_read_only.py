@@ -131,13 +131,20 @@ def test_pickling_goes_by_reference_and_checks_the_identity(tmp_path):
     code = f"import pickle, sys; e = pickle.loads(sys.stdin.buffer.read()); print(len(e), e.search({v[3].tolist()}, k=3)[0][0])"
     out = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, check=True).stdout
     assert out.decode().split() == [str(len(ro)), ro.search(v[3], k=3)[0][0]]
-    # The file replaced since: the reference is refused, open readers keep their snapshot.
+    # The file replaced since: readers see it with snapshot_replaced() and keep their
+    # snapshot; this process still has the referenced one open (the registry), a process
+    # without it is refused.
+    assert not ro.snapshot_replaced() and not e.snapshot_replaced()
     e.remove_items(["t1", "t2"])
     e.save(path)
+    assert ro.snapshot_replaced() and back.snapshot_replaced()
+    assert pickle.loads(data) is back
+    embedrec._registry.forget()
     with pytest.raises(embedrec.InvalidInputError, match="replaced"):
         pickle.loads(data)
     assert answers(back, v) == answers(ro, v)
-    assert len(embedrec.Engine.open(path, read_only=True)) == len(ro) - 2
+    fresh = embedrec.Engine.open(path, read_only=True)
+    assert len(fresh) == len(ro) - 2 and not fresh.snapshot_replaced()
 
 
 def test_damage_in_the_mapped_pages_is_found_by_verify(tmp_path):

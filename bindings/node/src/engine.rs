@@ -610,6 +610,15 @@ impl JsEngine {
         })
     }
 
+    /// For an engine opened read-only: whether the file at its path is no longer the
+    /// snapshot it serves (a new snapshot was saved over it, or it was removed). Reads the
+    /// file's 32-byte header, cheap enough per request: replicas call it and, when true,
+    /// open the path again and swap engines. False for other engines.
+    #[napi(catch_unwind)]
+    pub fn snapshot_replaced(&self, env: Env) -> Result<bool> {
+        run(&env, || self.inner.snapshot_replaced())
+    }
+
     /// Durable mode: writes a new snapshot and empties the journal (readers keep running).
     #[napi(catch_unwind)]
     pub fn checkpoint(&self, env: Env) -> Result<()> {

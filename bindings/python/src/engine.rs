@@ -679,6 +679,14 @@ impl PyEngine {
         self.inner.snapshot().map(|(p, id)| (p.to_path_buf(), id))
     }
 
+    /// For an engine opened read-only: whether the file at its path is no longer the
+    /// snapshot it serves (a new snapshot was saved over it, or it was removed). Reads the
+    /// file's 32-byte header, cheap enough per request: replicas call it and, when ``True``,
+    /// open the path again and swap engines. ``False`` for other engines.
+    fn snapshot_replaced(&self, py: Python<'_>) -> PyResult<bool> {
+        run(py, || self.inner.snapshot_replaced())
+    }
+
     /// Checks every checksum of the file a read-only engine serves from (raises
     /// ``CorruptFileError`` naming the damaged section); other engines verified theirs
     /// when they were read.

@@ -43,6 +43,11 @@ impl ReadOnly {
         self.map.bytes().len()
     }
 
+    /// The file's 32-byte header.
+    pub(crate) fn header(&self) -> &[u8; 32] {
+        &self.header
+    }
+
     /// The file's path (`<bytes>` for a host buffer).
     pub(crate) fn path(&self) -> &Path {
         &self.path

@@ -243,6 +243,42 @@ impl Engine {
         Ok(e)
     }
 
+    /// For an engine opened read-only from a file: whether the file at its path is no
+    /// longer the snapshot it serves (a new snapshot was saved over it, which renames a new
+    /// file into place, or the file was removed). Reads the file's 32-byte header, so it is
+    /// cheap enough to call per request. Replicas call it to pick up a published snapshot:
+    /// when `true`, open the path again and swap engines (queries on the old one keep
+    /// working meanwhile: its mapping holds the old file). `false` for other engines.
+    pub fn snapshot_replaced(&self) -> Result<bool> {
+        let Some(ro) = self
+            .read_only_source()
+            .filter(|_| self.snapshot().is_some())
+        else {
+            return Ok(false);
+        };
+        let mut header = [0u8; 32];
+        let read = std::fs::File::open(ro.path()).and_then(|mut f| {
+            use std::io::Read;
+            f.read_exact(&mut header)
+        });
+        match read {
+            Ok(()) => Ok(header[16..] != ro.header()[16..]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                Ok(true)
+            }
+            Err(source) => Err(Error::Io {
+                op: "read snapshot header",
+                path: ro.path().to_path_buf(),
+                source,
+            }),
+        }
+    }
+
     /// Checks the checksum of every section of the file a read-only engine serves from
     /// (opening checks only the header, the table, bounds and the small sections, so that
     /// it does not read every page). [`Error::Corrupt`] names a damaged section. For other
