@@ -248,7 +248,7 @@ test('many concurrent Promises mixing reads and writes', async () => {
   assert.equal(e.size, 2020)
 })
 
-test("the READMEs' Node snippets run", () => {
+test("the READMEs' Node snippets run", async () => {
   const blocks = []
   for (const file of [path.join(__dirname, '..', 'README.md'), path.join(__dirname, '..', '..', 'README.md')]) {
     const readme = fs.readFileSync(file, 'utf8')
@@ -257,9 +257,11 @@ test("the READMEs' Node snippets run", () => {
     blocks.push(...found)
   }
   const logs = []
+  // Snippets may await: each runs as the body of an async function.
+  const AsyncFunction = (async () => {}).constructor
   for (const b of blocks) {
-    const fn = new Function('require', 'console', b)
-    fn((m) => (m === 'embedrec' ? require('..') : require(m)), { log: (...a) => logs.push(a) })
+    const fn = new AsyncFunction('require', 'console', b)
+    await fn((m) => (m === 'embedrec' ? require('..') : require(m)), { log: (...a) => logs.push(a) })
   }
   assert.ok(logs.length >= 2)
 })

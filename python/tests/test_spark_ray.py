@@ -118,3 +118,31 @@ def test_ray_scores_every_user_as_recommend_batch(saved, ray_started):
     chunks = [users[:150], users[150:]]
     out = list(pool.map(lambda a, c: a.recommend_batch.remote(c, 10), chunks))
     assert [i for items, _ in out for i in items] == [want[u][0] for u in users]
+
+
+def _recommend_with(handle, users):
+    """Runs in a worker: the engine behind a broadcast or object-store handle."""
+    engine = handle.value if hasattr(handle, "value") else handle
+    return [(u, [i for i, _ in engine.recommend(u, k=5)]) for u in users]
+
+
+def test_engines_travel_by_reference_in_broadcasts_and_the_object_store(saved, spark, ray_started):
+    import pickle
+
+    e, path, _ = saved
+    ro = embedrec.open_shared(path)
+    assert len(pickle.dumps(ro)) < 1000  # the path and identity, never the bytes
+    want = {u: [i for i, _ in e.recommend(u, k=5)] for u in range(40)}
+    from pyspark import cloudpickle as spark_pickle
+
+    spark_pickle.register_pickle_by_value(sys.modules[__name__])
+    bc = spark.sparkContext.broadcast(ro)
+    got = spark.sparkContext.parallelize(range(40), 2).mapPartitions(lambda us: _recommend_with(bc, list(us))).collect()
+    assert dict(got) == want
+    ray = ray_started
+    from ray import cloudpickle as ray_pickle
+
+    ray_pickle.register_pickle_by_value(sys.modules[__name__])
+    ref = ray.put(ro)
+    task = ray.remote(num_cpus=1)(lambda engine, us: _recommend_with(engine, us))
+    assert dict(ray.get(task.remote(ref, list(range(40))))) == want
