@@ -140,6 +140,7 @@ def main():
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false")
              .config("spark.sql.execution.arrow.maxRecordsPerBatch", "5000").getOrCreate())
     df = spark.createDataFrame([(u,) for u in users], "user_id long").repartition(2).cache()
     df.count()

@@ -200,8 +200,10 @@ fn an_als_engine_split_answers_as_the_whole() {
         &set.recommend("late", 10, &Default::default()).unwrap(),
         "recommend (folded in)",
     );
-    // Batches of 64 users and more take the blocked path on the whole engine.
-    let users: Vec<String> = (0..300).map(|u| format!("u{u}")).collect();
+    // Batches of 64 users and more take the blocked path, on the whole engine and on each
+    // shard; a user without stored factors among them is folded in from every shard.
+    let mut users: Vec<String> = (0..300).map(|u| format!("u{u}")).collect();
+    users.insert(5, "late".into());
     for (w, s) in whole
         .recommend_batch(&users, 5, &Default::default())
         .unwrap()

@@ -119,6 +119,16 @@ impl Engine {
         })
     }
 
+    /// Whether this shard's ALS model has stored factors for `user_id` (every shard of a
+    /// split has the same ones).
+    pub(crate) fn shard_has_user_factors(&self, user_id: &str) -> bool {
+        let st = self.state.read();
+        match (&st.model, st.users.index(user_id)) {
+            (Some(Model::Als(m)), Some(u)) => m.user_factor(u).is_some(),
+            _ => false,
+        }
+    }
+
     /// The ALS model's `Yᵀ Y` over this shard's trained items (shards' add up to the whole
     /// model's); `None` without an ALS model.
     pub(crate) fn shard_gram(&self) -> Option<Vec<f32>> {

@@ -12,8 +12,10 @@ impl Engine {
     /// filter compiles the same on both), the interactions with those items (so seen items
     /// and popularity are the same for them), and the model restricted to them (ALS: their
     /// factors, trained or cold-start, and every user's, so a user's scores are the same
-    /// here; popularity: fitted again, which gives the same per-item scores). Models whose scores mix items (item-kNN,
-    /// EASE) cannot be restricted: [`Error::InvalidInput`] names the model.
+    /// here; popularity: fitted again, which gives the same per-item scores). Models whose
+    /// scores mix items (item-kNN, EASE) cannot be restricted: [`Error::InvalidInput`]
+    /// names the model. The copy is built with this engine's threads and keeps one (a shard
+    /// answers its part of a query on the set's pool).
     pub(crate) fn subset(&self, keep: &(dyn Fn(&str) -> bool + Sync)) -> Result<Engine> {
         let st = self.state.read();
         if let Some(m) = &st.model
@@ -26,9 +28,7 @@ impl Engine {
                 m.name(),
             ));
         }
-        let mut config = self.config();
-        config.threads = 1;
-        let out = Engine::new(config)?;
+        let out = Engine::new(self.config())?;
         out.state.write().cat.declare_names(&st.cat);
         let slots: Vec<u32> = st
             .cat
@@ -78,6 +78,7 @@ impl Engine {
             }
             None => {}
         }
+        out.set_threads(1)?;
         Ok(out)
     }
 }

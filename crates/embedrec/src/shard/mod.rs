@@ -294,8 +294,11 @@ impl ShardedEngine {
         self.recommend_subject(&|i| Subject::Items(&routed[i]), None, k, opts)
     }
 
-    /// [`ShardedEngine::recommend`] for every user, in parallel on the set's pool; fails as
-    /// a whole (naming the user) if any user is unknown.
+    /// [`ShardedEngine::recommend`] for every user; fails as a whole (naming the user) if
+    /// any user is unknown. With ALS, the users with stored factors are scored by every
+    /// shard's own [`Engine::recommend_batch`] (matrix-product tiles for many users, each
+    /// shard on one thread of the set's pool) and merged per user; other users one query
+    /// each, in parallel.
     pub fn recommend_batch<S: AsRef<str> + Sync>(
         &self,
         user_ids: &[S],
@@ -304,10 +307,26 @@ impl ShardedEngine {
     ) -> Result<Vec<Vec<Hit>>> {
         check_k(k)?;
         check_options(opts)?;
+        let mut out: Vec<Option<Vec<Hit>>> = vec![None; user_ids.len()];
+        if self.als.is_some() && opts.diversity == 0.0 {
+            let stored: Vec<usize> = (0..user_ids.len())
+                .filter(|&i| self.shards[0].shard_has_user_factors(user_ids[i].as_ref()))
+                .collect();
+            let ids: Vec<&str> = stored.iter().map(|&i| user_ids[i].as_ref()).collect();
+            let mut per_shard = self.each(|_, s| s.recommend_batch(&ids, k, opts))?;
+            for (j, &i) in stored.iter().enumerate() {
+                let lists = per_shard
+                    .iter_mut()
+                    .map(|rows| std::mem::take(&mut rows[j]));
+                out[i] = Some(merge(lists.collect(), k));
+            }
+        }
         self.pool.install(|| {
-            user_ids
-                .par_iter()
-                .map(|u| self.recommend(u.as_ref(), k, opts))
+            (out.into_par_iter().zip(user_ids))
+                .map(|(done, u)| match done {
+                    Some(hits) => Ok(hits),
+                    None => self.recommend(u.as_ref(), k, opts),
+                })
                 .collect()
         })?
     }
