@@ -27,6 +27,9 @@ import numpy as np
 import embedrec
 
 
+NOTE = ("Worker PSS: Spark's list holds every `pyspark.daemon` process (the daemon and idle workers are the small ones; the two large ones scored), Ray's the actors (a second run starts new actors). The engine file's pages are shared: PSS splits them between the processes that map them (the driver included), so two workers cost the file's size once, not twice. Spark and Ray run one engine thread per task or actor; the one-process runs use 2 threads.")
+
+
 def pss_kb(pid):
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
@@ -179,7 +182,8 @@ def main():
     for r in res["runs"]:
         lines.append(f"| {r['path']} | {r['seconds']} | {r['users_per_s']:,} | {', '.join(map(str, r.get('worker_pss_mb', []))) or '—'} |")
     lines += ["", f"Spark's output equals the one process's id for id: {res['spark_equal_to_one_process']}; "
-              f"Ray's: {res['ray_equal_to_one_process']}; the 2-shard set's: {res['runs'][1].get('equal_to_one_process')}.", ""]
+              f"Ray's: {res['ray_equal_to_one_process']}; the 2-shard set's: {res['runs'][1].get('equal_to_one_process')}.", "",
+              NOTE, ""]
     (out_dir / "cluster.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -33,8 +33,8 @@ pub(super) fn write(dir: &Path, shards: &[(String, String)]) -> Result<PathBuf> 
     Ok(path)
 }
 
-/// Reads a manifest (its path, or a directory holding one): the directory of its shard
-/// files and their `(file name, identity)` in shard order.
+/// Reads a manifest (its path, or a directory holding one): the manifest's path and its
+/// shard files' `(file name, identity)` in shard order (the files are beside it).
 pub(super) fn read(path: &Path) -> Result<(PathBuf, Vec<(String, String)>)> {
     let path = if path.is_dir() {
         path.join(MANIFEST)
@@ -90,8 +90,7 @@ pub(super) fn read(path: &Path) -> Result<(PathBuf, Vec<(String, String)>)> {
     if lines.any(|l| !l.is_empty()) {
         return Err(corrupt(&path, format!("more lines than its {n} shards")));
     }
-    let dir = path.parent().map_or_else(PathBuf::new, Path::to_path_buf);
-    Ok((dir, shards))
+    Ok((path, shards))
 }
 
 fn corrupt(path: &Path, reason: String) -> Error {

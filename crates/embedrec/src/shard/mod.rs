@@ -113,20 +113,22 @@ impl ShardedEngine {
     /// the file the manifest recorded. `threads`: the set's pool, which queries the shards
     /// in parallel and runs batches (0 = one per core).
     pub fn open(path: impl AsRef<Path>, threads: usize) -> Result<ShardedEngine> {
-        let (dir, entries) = manifest::read(path.as_ref())?;
+        let (manifest, entries) = manifest::read(path.as_ref())?;
+        let dir = manifest.parent().map_or_else(PathBuf::new, Path::to_path_buf);
         let shards = entries
             .iter()
             .map(|(name, id)| Engine::open_snapshot(dir.join(name), id))
             .collect::<Result<Vec<_>>>()?;
         let mut set = Self::from_shards(shards)?;
         set.set_threads(threads)?;
-        set.manifest = Some(dir.join(MANIFEST));
+        set.manifest = Some(manifest);
         Ok(set)
     }
 
     /// A set of shard engines made by [`ShardedEngine::split`] (or opened from its files),
-    /// in shard order. Checks that they agree (dimension, metric, model) and that each
-    /// holds only its own items would be too costly here, so the order must be the split's.
+    /// in shard order. Checks that they agree (dimension, metric, model); whether each
+    /// holds only its own items is not checked (that reads every id), so the order must be
+    /// the split's.
     pub fn from_shards(shards: Vec<Engine>) -> Result<ShardedEngine> {
         check_shards(shards.len())?;
         let first = shards[0].config();
