@@ -114,7 +114,9 @@ impl ShardedEngine {
     /// in parallel and runs batches (0 = one per core).
     pub fn open(path: impl AsRef<Path>, threads: usize) -> Result<ShardedEngine> {
         let (manifest, entries) = manifest::read(path.as_ref())?;
-        let dir = manifest.parent().map_or_else(PathBuf::new, Path::to_path_buf);
+        let dir = manifest
+            .parent()
+            .map_or_else(PathBuf::new, Path::to_path_buf);
         let shards = entries
             .iter()
             .map(|(name, id)| Engine::open_snapshot(dir.join(name), id))
