@@ -3,7 +3,8 @@
 from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Any, Final, Literal, Optional, Union, final
+from datetime import datetime
+from typing import Any, Final, Literal, Optional, Protocol, Union, final
 
 import numpy as np
 import numpy.typing as npt
@@ -15,8 +16,23 @@ FORMAT_VERSION: Final[int]
 _FilterLike = Union["Filter", Mapping[str, Any], None]
 # Ids are str or int (numpy integers too); an id comes back as the type it went in as.
 _Id = Union[str, int]
-_Ids = Union[Sequence[_Id], npt.NDArray[np.integer[Any]]]
-_Weights = Union[Sequence[float], npt.NDArray[np.floating[Any]], npt.NDArray[np.integer[Any]]]
+# Sequences, numpy arrays and pandas columns (anything numpy converts) are accepted.
+_Ids = Union[Sequence[_Id], npt.ArrayLike]
+_Weights = npt.ArrayLike
+# Seconds, or dates: numpy datetime64 arrays, pandas datetime columns, datetime objects.
+_Timestamps = Union[Sequence[int], Sequence[datetime], npt.ArrayLike]
+
+class _Frame(Protocol):
+    """A pandas DataFrame (one column per attribute)."""
+
+    @property
+    def columns(self) -> Any: ...
+    def __getitem__(self, key: Any, /) -> Any: ...
+
+class _SparseMatrix(Protocol):
+    """A scipy.sparse matrix or array."""
+
+    def tocoo(self) -> Any: ...
 _Hits = list[tuple[_Id, float]]
 
 @final
@@ -63,7 +79,7 @@ class Engine:
         ids: _Ids,
         vectors: Optional[npt.ArrayLike] = None,
         tags: Optional[Sequence[Sequence[str]]] = None,
-        attributes: Union[Mapping[str, npt.ArrayLike], Sequence[Mapping[str, float]], None] = None,
+        attributes: Union[Mapping[str, npt.ArrayLike], Sequence[Mapping[str, float]], _Frame, None] = None,
     ) -> None: ...
     def remove_items(self, ids: _Ids) -> int: ...
     def item_vector(self, id: _Id) -> npt.NDArray[np.float32]: ...
@@ -86,7 +102,10 @@ class Engine:
         user_ids: _Ids,
         item_ids: _Ids,
         weights: Optional[_Weights] = None,
-        timestamps: Optional[Sequence[int]] = None,
+        timestamps: Optional[_Timestamps] = None,
+    ) -> None: ...
+    def add_interaction_matrix(
+        self, matrix: _SparseMatrix, user_ids: Optional[_Ids] = None, item_ids: Optional[_Ids] = None
     ) -> None: ...
     def recommend(self, user_id: _Id, k: int = ..., filter: _FilterLike = None, exclude_seen: bool = True, diversity: float = 0.0) -> _Hits: ...
     def explain(self, user_id: _Id, item_id: _Id, k: int = ...) -> _Hits: ...
@@ -200,7 +219,7 @@ def holdout_split(
     user_ids: _Ids,
     item_ids: _Ids,
     weights: Optional[_Weights] = None,
-    timestamps: Optional[Sequence[int]] = None,
+    timestamps: Optional[_Timestamps] = None,
     *,
     test_fraction: float = ...,
     min_interactions: int = ...,
@@ -210,7 +229,7 @@ def leave_last_out(
     user_ids: _Ids,
     item_ids: _Ids,
     weights: Optional[_Weights] = None,
-    timestamps: Optional[Sequence[int]] = None,
+    timestamps: Optional[_Timestamps] = None,
     *,
     min_interactions: int = ...,
 ) -> _Split: ...

@@ -175,6 +175,19 @@ fn attrs_of(
     tags: Option<Vec<Vec<String>>>,
     attributes: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Option<Vec<ItemAttrs>>> {
+    // A pandas DataFrame: its columns, by name.
+    let frame = match attributes.filter(|a| a.hasattr("columns").unwrap_or(false)) {
+        Some(df) => {
+            let cols = PyDict::new(py);
+            for name in df.getattr("columns")?.try_iter()? {
+                let name = name?;
+                cols.set_item(name.str()?, df.get_item(&name)?.call_method0("to_numpy")?)?;
+            }
+            Some(cols.into_any())
+        }
+        None => None,
+    };
+    let attributes = frame.as_ref().or(attributes);
     let attributes = match attributes.filter(|a| !a.is_none()) {
         None => None,
         Some(attrs) => Some(if let Ok(cols) = attrs.cast::<PyDict>() {
@@ -192,7 +205,7 @@ fn attrs_of(
                 invalid(
                     py,
                     "attributes",
-                    "a dict of columns or a list of dicts of numbers",
+                    "a dict of columns, a pandas DataFrame or a list of dicts of numbers",
                     attrs
                         .get_type()
                         .name()
@@ -516,6 +529,58 @@ impl PyEngine {
                 weights.as_deref(),
                 timestamps.as_deref(),
             )
+        })
+    }
+
+    /// Records the interactions of a ``scipy.sparse`` user × item matrix (implicit's input):
+    /// each stored entry is one interaction whose weight is the value. ``user_ids[r]`` and
+    /// ``item_ids[c]`` name row ``r`` and column ``c`` (default: the integers themselves).
+    /// Entries must be > 0, as weights are.
+    #[pyo3(signature = (matrix, user_ids=None, item_ids=None))]
+    fn add_interaction_matrix(
+        &self,
+        py: Python<'_>,
+        matrix: &Bound<'_, PyAny>,
+        user_ids: Option<&Bound<'_, PyAny>>,
+        item_ids: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        if !matrix.hasattr("tocoo")? {
+            let got = matrix.get_type().name()?;
+            return Err(invalid(py, "matrix", "a scipy.sparse matrix or array", got));
+        }
+        let coo = matrix.call_method0("tocoo")?;
+        let shape: (usize, usize) = coo.getattr("shape")?.extract()?;
+        let np = py.import("numpy")?;
+        // Row and column numbers, or the names the host gave them.
+        let names = |names: Option<&Bound<'_, PyAny>>,
+                     index: Bound<'_, PyAny>,
+                     len: usize,
+                     field: &str|
+         -> PyResult<embedrec::IdColumn> {
+            let Some(names) = names.filter(|n| !n.is_none()) else {
+                return column_of(&index, field);
+            };
+            let n = names.len()?;
+            if n != len {
+                let expected = format!("{len} ids (the matrix's shape)");
+                return Err(invalid(py, field, &expected, n));
+            }
+            let names = if names.hasattr("dtype")? {
+                np.call_method1("asarray", (names,))?
+            } else {
+                let kw = [("dtype", "object")].into_py_dict(py)?;
+                np.call_method("asarray", (names,), Some(&kw))?
+            };
+            column_of(&names.get_item(index)?, field)
+        };
+        let users = names(user_ids, coo.getattr("row")?, shape.0, "user_ids")?;
+        let items = names(item_ids, coo.getattr("col")?, shape.1, "item_ids")?;
+        let data = coo.getattr("data")?;
+        let weights = f32_or_f64_vec(py, &data, "matrix")?;
+        let weights: Vec<f32> = weights.into_iter().map(|w| w as f32).collect();
+        run(py, || {
+            self.inner
+                .add_interaction_columns(&users, &items, Some(&weights), None)
         })
     }
 

@@ -208,6 +208,9 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Timestamps {
             return Ok(Timestamps(v));
         }
         let py = obj.py();
+        if let Some(v) = datetimes(&obj)? {
+            return Ok(Timestamps(v));
+        }
         match value(py, "timestamps", &obj)? {
             Value::List(xs) => xs
                 .iter()
@@ -224,4 +227,65 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Timestamps {
             )),
         }
     }
+}
+
+/// Timestamps given as dates: a numpy `datetime64` array or a pandas datetime column (whole
+/// seconds since the Unix epoch, truncated), or a sequence of `datetime` / pandas
+/// `Timestamp` objects (their `timestamp()`). `None` for anything else; a missing date
+/// (`NaT`) is an error naming its row.
+fn datetimes(obj: &Bound<'_, PyAny>) -> PyResult<Option<Vec<i64>>> {
+    let py = obj.py();
+    let np = py.import("numpy")?;
+    let is_dates = obj
+        .getattr("dtype")
+        .and_then(|d| d.getattr("kind"))
+        .and_then(|k| k.extract::<String>())
+        .is_ok_and(|k| k == "M");
+    let first_is_date = !is_dates
+        && obj.len().is_ok_and(|n| n > 0)
+        && obj.get_item(0).is_ok_and(|x| {
+            x.hasattr("timestamp").unwrap_or(false) && !x.is_instance_of::<PyString>()
+        });
+    if !is_dates && !first_is_date {
+        return Ok(None);
+    }
+    let a = if is_dates {
+        np.call_method1("asarray", (obj,))?
+            .call_method1("astype", ("datetime64[s]",))?
+    } else {
+        let secs = obj.try_iter()?.enumerate().map(|(i, x)| {
+            let x = x?;
+            x.call_method0("timestamp")
+                .and_then(|t| t.extract::<f64>())
+                .map_err(|_| {
+                    crate::error::invalid(
+                        py,
+                        &format!("timestamps[{i}]"),
+                        "a date (datetime or pandas Timestamp) like the first one",
+                        x.get_type()
+                            .name()
+                            .map(|n| n.to_string())
+                            .unwrap_or_default(),
+                    )
+                })
+                .map(|t| t.floor())
+        });
+        let secs = secs.collect::<PyResult<Vec<f64>>>()?;
+        np.call_method1("asarray", (secs,))?
+            .call_method1("astype", ("datetime64[s]",))?
+    };
+    let nat = np.call_method1("isnat", (&a,))?;
+    if let Some(i) = np
+        .call_method1("flatnonzero", (nat,))?
+        .extract::<Vec<usize>>()?
+        .first()
+    {
+        return Err(crate::error::invalid(
+            py,
+            &format!("timestamps[{i}]"),
+            "a date",
+            "NaT (a missing date)",
+        ));
+    }
+    Ok(Some(a.call_method1("astype", ("int64",))?.extract()?))
 }
