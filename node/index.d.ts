@@ -470,6 +470,14 @@ export interface LeaveLastOutOptions {
   minInteractions?: number
 }
 
+/**
+ * Prometheus text exposition of several engines, `{ name: engine }`: each family's HELP
+ * and TYPE once, every sample labelled `engine="<name>"`. `{ pid: true }` adds
+ * `pid="<process id>"`, so that the workers of a `cluster` give distinct series.
+ * Latencies are histograms with fixed buckets, which add up across engines and processes.
+ */
+export declare function metricsText(engines: Record<string, Engine>, options?: { pid?: boolean } | undefined | null): string
+
 /** Count and latencies (microseconds) of one operation. */
 export interface OpStats {
   count: number

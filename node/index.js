@@ -784,4 +784,5 @@ module.exports.ShardedEngine = nativeBinding.ShardedEngine
 module.exports.JsShardedEngine = nativeBinding.JsShardedEngine
 module.exports.holdoutSplit = nativeBinding.holdoutSplit
 module.exports.leaveLastOut = nativeBinding.leaveLastOut
+module.exports.metricsText = nativeBinding.metricsText
 module.exports.simdLevel = nativeBinding.simdLevel

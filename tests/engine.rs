@@ -348,6 +348,60 @@ fn metrics_and_prometheus_text() {
         let v = line.rsplit(' ').next().unwrap();
         assert!(v.parse::<f64>().is_ok(), "bad sample line {line:?}");
     }
+    // Latencies are histograms: cumulative buckets up to +Inf, which equals the count.
+    let bucket = |le: &str| -> u64 {
+        let key = format!("embedrec_op_duration_seconds_bucket{{op=\"similar\",le=\"{le}\"}} ");
+        let line = text.lines().find(|l| l.starts_with(&key)).unwrap();
+        line[key.len()..].parse().unwrap()
+    };
+    assert_eq!(bucket("+Inf"), 11);
+    assert!(bucket("0.00001") <= bucket("0.001") && bucket("0.001") <= bucket("10"));
+    assert_eq!(LATENCY_BUCKETS.len(), 16);
+}
+
+/// Two engines in one exposition: each family's HELP and TYPE once, every sample labelled
+/// with its engine (and the process id on request), counters named `_total`.
+#[test]
+fn several_engines_share_one_exposition() {
+    let a = engine(50, 4, Metric::Cosine, IndexKind::Exact);
+    let b = engine(70, 4, Metric::Cosine, IndexKind::Exact);
+    a.similar("t1", 3, None).unwrap();
+    let text = metrics_text(&[("catalog", &a), ("sessions\"x", &b)], &Default::default()).unwrap();
+    let mut helps = std::collections::HashSet::new();
+    for line in text.lines().filter(|l| l.starts_with("# HELP")) {
+        assert!(
+            helps.insert(line.split(' ').nth(2).unwrap()),
+            "HELP twice: {line}"
+        );
+    }
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("# TYPE") && l.ends_with("counter"))
+    {
+        assert!(
+            line.split(' ').nth(2).unwrap().ends_with("_total"),
+            "{line}"
+        );
+    }
+    assert!(text.contains("embedrec_items{engine=\"catalog\"} 50\n"));
+    assert!(
+        text.contains("embedrec_items{engine=\"sessions\\\"x\"} 70\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("embedrec_op_duration_seconds_count{engine=\"catalog\",op=\"similar\"} 1\n")
+    );
+    let with_pid =
+        metrics_text(&[("a", &a)], &ExpositionOptions::default().with_pid(true)).unwrap();
+    let pid = format!(
+        "embedrec_items{{engine=\"a\",pid=\"{}\"}} 50",
+        std::process::id()
+    );
+    assert!(with_pid.contains(&pid), "{with_pid}");
+    for bad in [vec![("", &a)], vec![("x", &a), ("x", &b)]] {
+        let err = metrics_text(&bad, &Default::default()).unwrap_err();
+        assert_eq!(err.code(), "INVALID_INPUT", "{err}");
+    }
 }
 
 #[test]

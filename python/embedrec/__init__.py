@@ -12,6 +12,7 @@ from embedrec._native import (
     ShardedEngine,
     holdout_split,
     leave_last_out,
+    metrics_text,
     simd_level,
 )
 from embedrec._registry import open_shared
@@ -53,6 +54,7 @@ __all__ = [
     "UnsupportedVersionError",
     "holdout_split",
     "leave_last_out",
+    "metrics_text",
     "open_shared",
     "simd_level",
 ]

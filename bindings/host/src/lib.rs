@@ -17,9 +17,10 @@ mod value;
 pub use attrs::{Attributes, item_attrs, upsert_options};
 pub use ids::{HostId, MAX_SAFE_INTEGER, host_id, id, ids, integer_id, json_id, str_id};
 pub use options::{
-    FitCall, SplitParams, engine_config, engine_options, factor_params, filter, fit_call,
-    from_bytes_options, holdout_params, interactions as interactions_from, leave_last_out_params,
-    model_spec, open_options, recommend_call, recommend_options, sharded_open_options,
+    FitCall, SplitParams, engine_config, engine_options, exposition_options, factor_params, filter,
+    fit_call, from_bytes_options, holdout_params, interactions as interactions_from,
+    leave_last_out_params, model_spec, open_options, recommend_call, recommend_options,
+    sharded_open_options,
 };
 pub use shape::{
     config, fit_report, hits, interactions, model_spec as spec_json, progress, ranking_metrics,

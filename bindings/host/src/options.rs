@@ -72,6 +72,14 @@ pub fn from_bytes_options(mut o: Options) -> Result<bool> {
     Ok(read_only)
 }
 
+/// The options of `metrics_text` over several engines: `pid` (label every sample with this
+/// process's id; default false).
+pub fn exposition_options(mut o: Options) -> Result<embedrec::ExpositionOptions> {
+    let pid = o.bool("pid")?.unwrap_or(false);
+    o.finish(&["pid"])?;
+    Ok(embedrec::ExpositionOptions::default().with_pid(pid))
+}
+
 /// `ShardedEngine.open`'s options: `threads`, the set's pool (0, the default: one per
 /// core).
 pub fn sharded_open_options(mut o: Options) -> Result<usize> {

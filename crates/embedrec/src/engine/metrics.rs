@@ -1,4 +1,5 @@
-//! Per-operation counters and latency percentiles, plus Prometheus text exposition.
+//! Per-operation counters, latency percentiles and histograms, plus Prometheus text
+//! exposition (one engine, or several under an `engine` label).
 
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -55,12 +56,30 @@ impl Op {
 /// Latencies kept per operation for percentiles (a sliding window of the most recent calls).
 const WINDOW: usize = 4096;
 
+/// Upper bounds (seconds) of the latency histograms' buckets: 10 µs to 10 s, fixed, so that
+/// histograms of many engines and processes add up.
+pub const LATENCY_BUCKETS: [f64; 16] = [
+    1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.5, 1.0,
+    10.0,
+];
+
 #[derive(Default)]
 struct OpCounters {
     count: AtomicU64,
     errors: AtomicU64,
     total_ns: AtomicU64,
     window: Mutex<Window>,
+    /// Calls per bucket of [`LATENCY_BUCKETS`] (not cumulative); slower ones only count.
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+}
+
+/// One operation's latency histogram: cumulative counts per bucket of [`LATENCY_BUCKETS`],
+/// the sum of latencies (seconds) and the number of calls.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Histogram {
+    pub(crate) cumulative: Vec<u64>,
+    pub(crate) sum_secs: f64,
+    pub(crate) count: u64,
 }
 
 #[derive(Default)]
@@ -104,6 +123,10 @@ impl Metrics {
         let ns = elapsed.as_nanos().min(u64::MAX as u128) as u64;
         c.count.fetch_add(1, Relaxed);
         c.total_ns.fetch_add(ns, Relaxed);
+        let secs = ns as f64 / 1e9;
+        if let Some(b) = LATENCY_BUCKETS.iter().position(|&le| secs <= le) {
+            c.buckets[b].fetch_add(1, Relaxed);
+        }
         if !ok {
             c.errors.fetch_add(1, Relaxed);
         }
@@ -115,6 +138,26 @@ impl Metrics {
             w.samples[i] = ns;
         }
         w.next = (w.next + 1) % WINDOW;
+    }
+
+    /// Every operation's latency histogram, in [`OPS`] order.
+    pub(crate) fn histograms(&self) -> Vec<Histogram> {
+        OPS.iter()
+            .map(|&op| {
+                let c = &self.ops[op as usize];
+                let mut acc = 0;
+                Histogram {
+                    cumulative: (c.buckets.iter())
+                        .map(|b| {
+                            acc += b.load(Relaxed);
+                            acc
+                        })
+                        .collect(),
+                    sum_secs: c.total_ns.load(Relaxed) as f64 / 1e9,
+                    count: c.count.load(Relaxed),
+                }
+            })
+            .collect()
     }
 
     pub(crate) fn snapshot(&self) -> Vec<OpStats> {
@@ -148,161 +191,4 @@ impl Metrics {
             })
             .collect()
     }
-}
-
-/// Renders stats in the Prometheus text format.
-pub(crate) fn prometheus(s: &crate::EngineStats) -> String {
-    use std::fmt::Write;
-    let mut o = String::new();
-    let family = |o: &mut String, name: &str, help: &str, kind: &str, v: f64| {
-        let _ = writeln!(
-            o,
-            "# HELP embedrec_{name} {help}\n# TYPE embedrec_{name} {kind}\nembedrec_{name} {v}"
-        );
-    };
-    family(
-        &mut o,
-        "items",
-        "Live items in the catalog.",
-        "gauge",
-        s.items as f64,
-    );
-    family(
-        &mut o,
-        "users",
-        "Users with stored interactions.",
-        "gauge",
-        s.users as f64,
-    );
-    family(
-        &mut o,
-        "interactions",
-        "Stored interactions.",
-        "gauge",
-        s.interactions as f64,
-    );
-    family(
-        &mut o,
-        "epoch",
-        "Mutations applied since creation or load.",
-        "counter",
-        s.epoch as f64,
-    );
-    family(
-        &mut o,
-        "index_memory_bytes",
-        "Approximate bytes used by the index.",
-        "gauge",
-        s.index_memory_bytes as f64,
-    );
-    family(
-        &mut o,
-        "vector_memory_bytes",
-        "Bytes used by catalog vectors.",
-        "gauge",
-        s.vector_memory_bytes as f64,
-    );
-    family(
-        &mut o,
-        "mapped_bytes",
-        "Bytes of the memory-mapped file a read-only engine serves from.",
-        "gauge",
-        s.mapped_bytes as f64,
-    );
-    let c = &s.cache;
-    family(
-        &mut o,
-        "cache_hits_total",
-        "Result cache hits.",
-        "counter",
-        c.hits as f64,
-    );
-    family(
-        &mut o,
-        "cache_misses_total",
-        "Result cache misses.",
-        "counter",
-        c.misses as f64,
-    );
-    family(
-        &mut o,
-        "cache_evictions_total",
-        "Entries evicted by the entry or byte bound.",
-        "counter",
-        c.evictions as f64,
-    );
-    family(
-        &mut o,
-        "cache_expirations_total",
-        "Entries dropped by the TTL.",
-        "counter",
-        c.expirations as f64,
-    );
-    family(
-        &mut o,
-        "cache_invalidations_total",
-        "Cache clears caused by mutations.",
-        "counter",
-        c.invalidations as f64,
-    );
-    family(
-        &mut o,
-        "cache_entries",
-        "Entries held by the result cache.",
-        "gauge",
-        c.entries as f64,
-    );
-    family(
-        &mut o,
-        "cache_bytes",
-        "Bytes held by the result cache.",
-        "gauge",
-        c.bytes as f64,
-    );
-    family(
-        &mut o,
-        "cache_hit_rate",
-        "Hits divided by lookups.",
-        "gauge",
-        c.hit_rate,
-    );
-    let _ = writeln!(
-        o,
-        "# HELP embedrec_op_duration_seconds Latency per operation (quantiles over the last 4096 calls)."
-    );
-    let _ = writeln!(o, "# TYPE embedrec_op_duration_seconds summary");
-    for op in &s.ops {
-        for (q, v) in [("0.5", op.p50_us), ("0.95", op.p95_us), ("0.99", op.p99_us)] {
-            let _ = writeln!(
-                o,
-                "embedrec_op_duration_seconds{{op=\"{}\",quantile=\"{q}\"}} {}",
-                op.name,
-                v / 1e6
-            );
-        }
-        let _ = writeln!(
-            o,
-            "embedrec_op_duration_seconds_sum{{op=\"{}\"}} {}",
-            op.name,
-            op.mean_us * op.count as f64 / 1e6
-        );
-        let _ = writeln!(
-            o,
-            "embedrec_op_duration_seconds_count{{op=\"{}\"}} {}",
-            op.name, op.count
-        );
-    }
-    let _ = writeln!(
-        o,
-        "# HELP embedrec_op_errors_total Calls that returned an error."
-    );
-    let _ = writeln!(o, "# TYPE embedrec_op_errors_total counter");
-    for op in &s.ops {
-        let _ = writeln!(
-            o,
-            "embedrec_op_errors_total{{op=\"{}\"}} {}",
-            op.name, op.errors
-        );
-    }
-    o
 }

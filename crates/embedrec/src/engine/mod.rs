@@ -7,6 +7,7 @@ pub(crate) mod config;
 mod diversity;
 mod durable;
 mod export;
+mod exposition;
 mod factors;
 mod fit;
 mod metrics;
@@ -26,6 +27,8 @@ pub use config::{EngineConfig, IndexKind, MAX_DIM, MAX_EF, MAX_HNSW_M, MAX_K, MA
 pub(crate) use durable::Durable;
 pub use durable::OpenOptions;
 pub use export::{MAX_FACTOR, Rows};
+pub use exposition::{ExpositionOptions, metrics_text};
+pub use metrics::LATENCY_BUCKETS;
 pub(crate) use metrics::Op;
 pub use metrics::OpStats;
 pub(crate) use read_only::ReadOnly;
@@ -281,11 +284,6 @@ impl Engine {
             cache: self.cache.lock().stats(),
             ops: self.metrics.snapshot(),
         }
-    }
-
-    /// Prometheus text exposition (version 0.0.4) of [`Engine::stats`], to serve as-is.
-    pub fn metrics_text(&self) -> String {
-        crate::engine::metrics::prometheus(&self.stats())
     }
 
     // ------------------------------------------------------------------ for persist
