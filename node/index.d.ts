@@ -31,6 +31,11 @@ export declare class Engine {
    * per id.
    */
   upsertItems(ids: Array<string | number | bigint>, vectors: Float32Array | Float64Array | Array<Array<number>> | null, options?: UpsertOptions | undefined | null): void
+  /**
+   * `upsertItems` with the core's work (validation, inserts, graph linking) on the libuv
+   * pool: the arguments are read here, then the event loop is free until it resolves.
+   */
+  upsertItemsAsync(ids: Array<string | number | bigint>, vectors: Float32Array | Float64Array | Array<Array<number>> | null, options?: UpsertOptions | undefined | null): Promise<void>
   /** Removes items; throws `UNKNOWN_ITEM` (removing nothing) for an unknown id. */
   removeItems(ids: Array<string | number | bigint>): number
   /** The stored vector of an item. */
@@ -60,6 +65,11 @@ export declare class Engine {
   similar(id: string | number | bigint, k: number, filter?: FilterOptions | undefined | null): Array<SearchHit>
   /** Records interactions (weights > 0, default 1; timestamps in whole seconds, default 0). */
   addInteractions(userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null): void
+  /**
+   * `addInteractions` with the core's work on the libuv pool (the arguments are read
+   * here; with ALS, the model's incremental update runs there too).
+   */
+  addInteractionsAsync(userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null): Promise<void>
   /** Recommendations for a stored user (seen items excluded by default). */
   recommend(userId: string | number | bigint, k: number, options?: RecommendOptions | undefined | null): Array<SearchHit>
   /**

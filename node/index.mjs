@@ -3,5 +3,5 @@
 // (test/esm.test.mjs checks that none is missing).
 import native from './lib.js'
 
-export const { Engine, ShardedEngine, holdoutSplit, leaveLastOut, simdLevel } = native
+export const { Engine, ShardedEngine, holdoutSplit, leaveLastOut, metricsText, simdLevel } = native
 export default native

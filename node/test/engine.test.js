@@ -379,3 +379,27 @@ test('several engines share one Prometheus exposition (same scenarios as Rust an
   assert.throws(() => metricsText({ x: 'no' }), { code: 'INVALID_INPUT', message: /engines\["x"\]/ })
   assert.throws(() => metricsText({ x: a }, { pids: true }), { code: 'INVALID_INPUT', message: /pids/ })
 })
+
+test('upsertItemsAsync and addInteractionsAsync leave the event loop free and equal the sync calls', async () => {
+  const n = 20000
+  const dim = 32
+  const vectors = new Float32Array(n * dim).map((_, i) => Math.sin(i * 0.37) + (i % dim === 0 ? 1 : 0))
+  const ids = Array.from({ length: n }, (_, i) => `t${i}`)
+  const a = new Engine({ dim, threads: 2 })
+  let ticks = 0
+  const timer = setInterval(() => ticks++, 1)
+  await a.upsertItemsAsync(ids, vectors, { tags: ids.map((_, i) => [i % 2 ? 'odd' : 'even']) })
+  clearInterval(timer)
+  assert.ok(ticks > 0, 'the event loop ran while the items were inserted')
+  const b = new Engine({ dim, threads: 2 })
+  b.upsertItems(ids, vectors, { tags: ids.map((_, i) => [i % 2 ? 'odd' : 'even']) })
+  assert.equal(a.size, n)
+  const users = Array.from({ length: 3000 }, (_, i) => `u${i % 300}`)
+  const items = Array.from({ length: 3000 }, (_, i) => `t${(i * 7919) % n}`)
+  await a.addInteractionsAsync(users, items)
+  b.addInteractions(users, items)
+  assert.deepEqual(a.recommend('u7', 5, { filter: { tagsAny: ['odd'] } }), b.recommend('u7', 5, { filter: { tagsAny: ['odd'] } }))
+  await assert.rejects(a.upsertItemsAsync(['x'], [[1, 2]]), { code: 'DIMENSION_MISMATCH' })
+  await assert.rejects(a.addInteractionsAsync(['u1'], ['t1'], [-1]), { code: 'INVALID_INPUT', message: /weight/ })
+  await assert.rejects(a.upsertItemsAsync(['x'], null, { tag: [['y']] }), { code: 'INVALID_INPUT', message: /tag/ })
+})

@@ -242,28 +242,25 @@ impl JsEngine {
         vectors: Option<Unknown<'_>>,
         options: Option<Unknown<'_>>,
     ) -> Result<()> {
-        let ids = run(&env, || crate::value::ids("ids", &ids))?;
-        let items = ids.len();
-        run(&env, move || {
-            let attrs =
-                embedrec_host::upsert_options(ids.len(), self::options("options", options)?)?;
-            let Some(vectors) = present(vectors) else {
-                return self.inner.upsert_attributes(&ids, attrs.as_deref());
-            };
-            let dim = self.inner.dim();
-            let (data, n) = if dim == 0 {
-                // Rows of width 0: one per id.
-                (Vec::new(), ids.len())
-            } else {
-                matrix(&vectors, dim, "vectors")?
-            };
-            let view = ArrayView2::from_shape((n, dim), &data)
-                .map_err(|e| invalid("vectors", "a matrix", e))?;
-            self.inner.upsert_items(&ids, view, attrs.as_deref())
-        })?;
-        // The converted arguments were dropped with the closure: their pages can go back too.
-        embedrec_host::release_after_batch(items);
-        Ok(())
+        let call = run(&env, || self.upsert_call(&ids, vectors, options))?;
+        run(&env, call)
+    }
+
+    /// `upsertItems` with the core's work (validation, inserts, graph linking) on the libuv
+    /// pool: the arguments are read here, then the event loop is free until it resolves.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "ids: Array<string | number | bigint>, vectors: Float32Array | Float64Array | Array<Array<number>> | null, options?: UpsertOptions | undefined | null",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn upsert_items_async(
+        &self,
+        ids: Unknown<'_>,
+        vectors: Option<Unknown<'_>>,
+        options: Option<Unknown<'_>>,
+    ) -> AsyncTask<CoreTask> {
+        let call = self.upsert_call(&ids, vectors, options);
+        CoreTask::spawn(move || call?().map(|_| Done::Nothing))
     }
 
     /// Removes items; throws `UNKNOWN_ITEM` (removing nothing) for an unknown id.
@@ -408,16 +405,28 @@ impl JsEngine {
         weights: Option<Unknown<'_>>,
         timestamps: Option<Unknown<'_>>,
     ) -> Result<()> {
-        run(&env, || {
-            let (user_ids, item_ids) = (
-                crate::value::column("userIds", &user_ids)?,
-                crate::value::column("itemIds", &item_ids)?,
-            );
-            let w = self::weights(weights)?;
-            let t = self::timestamps(timestamps)?;
-            self.inner
-                .add_interaction_columns(&user_ids, &item_ids, w.as_deref(), t.as_deref())
-        })
+        let call = run(&env, || {
+            self.interactions_call(&user_ids, &item_ids, weights, timestamps)
+        })?;
+        run(&env, call)
+    }
+
+    /// `addInteractions` with the core's work on the libuv pool (the arguments are read
+    /// here; with ALS, the model's incremental update runs there too).
+    #[napi(
+        catch_unwind,
+        ts_args_type = "userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn add_interactions_async(
+        &self,
+        user_ids: Unknown<'_>,
+        item_ids: Unknown<'_>,
+        weights: Option<Unknown<'_>>,
+        timestamps: Option<Unknown<'_>>,
+    ) -> AsyncTask<CoreTask> {
+        let call = self.interactions_call(&user_ids, &item_ids, weights, timestamps);
+        CoreTask::spawn(move || call?().map(|_| Done::Nothing))
     }
 
     /// Recommendations for a stored user (seen items excluded by default).
@@ -865,6 +874,62 @@ impl JsEngine {
         let e = self.inner.clone();
         Ok(CoreTask::spawn(move || {
             e.recommend_batch(&user_ids, k, &o).map(done)
+        }))
+    }
+}
+
+/// A write's arguments read from JavaScript (on the main thread), as the core call to run.
+type Write = Box<dyn FnOnce() -> embedrec::Result<()> + Send>;
+
+impl JsEngine {
+    /// `upsertItems`' arguments, read and shaped; the returned call does the core's work.
+    fn upsert_call(
+        &self,
+        ids: &Unknown<'_>,
+        vectors: Option<Unknown<'_>>,
+        options: Option<Unknown<'_>>,
+    ) -> embedrec::Result<Write> {
+        let ids = crate::value::ids("ids", ids)?;
+        let attrs = embedrec_host::upsert_options(ids.len(), self::options("options", options)?)?;
+        let e = self.inner.clone();
+        let Some(vectors) = present(vectors) else {
+            return Ok(Box::new(move || {
+                e.upsert_attributes(&ids, attrs.as_deref())
+            }));
+        };
+        let dim = self.inner.dim();
+        let (data, n) = if dim == 0 {
+            // Rows of width 0: one per id.
+            (Vec::new(), ids.len())
+        } else {
+            matrix(&vectors, dim, "vectors")?
+        };
+        Ok(Box::new(move || {
+            let items = ids.len();
+            let view = ArrayView2::from_shape((n, dim), &data)
+                .map_err(|e| invalid("vectors", "a matrix", e))?;
+            let out = e.upsert_items(&ids, view, attrs.as_deref());
+            drop((ids, data, attrs));
+            // The converted arguments are dropped: their pages can go back too.
+            embedrec_host::release_after_batch(items);
+            out
+        }))
+    }
+
+    /// `addInteractions`' arguments, read and shaped; the returned call does the core's work.
+    fn interactions_call(
+        &self,
+        user_ids: &Unknown<'_>,
+        item_ids: &Unknown<'_>,
+        weights: Option<Unknown<'_>>,
+        timestamps: Option<Unknown<'_>>,
+    ) -> embedrec::Result<Write> {
+        let users = crate::value::column("userIds", user_ids)?;
+        let items = crate::value::column("itemIds", item_ids)?;
+        let (w, t) = (self::weights(weights)?, self::timestamps(timestamps)?);
+        let e = self.inner.clone();
+        Ok(Box::new(move || {
+            e.add_interaction_columns(&users, &items, w.as_deref(), t.as_deref())
         }))
     }
 }
