@@ -8,10 +8,10 @@ VENV="${EMBEDREC_VENV:-.venv}"
 "$VENV/bin/pip" install -q --force-reinstall --no-deps ./python
 . scripts/prune.sh
 prune release  # nothing below builds Rust
-# The Spark and Ray helpers' tests (pyspark runs on the machine's Java 17; pyspark does not
+# The Spark, Ray and Dask helpers' tests (pyspark runs on the machine's Java 17; pyspark does not
 # support pandas 3 yet), and the pandas, scipy and typed-usage tests.
 "$VENV/bin/pip" install -q "pyspark>=4,<5" "pandas>=2,<3" "pandas-stubs>=2,<3" "pyarrow>=15" \
-  "ray[data]>=2.40,<3" "scipy>=1.10" "prometheus_client>=0.20"
+  "ray[data]>=2.40,<3" "dask[dataframe]>=2024.1" "scipy>=1.10" "prometheus_client>=0.20"
 # Run from the repository root so the installed wheel, not python/, is imported.
 "$VENV/bin/pytest" -q python/tests
 # Smoke run of the hnswlib comparison (benches/compare_hnswlib.py) on a tiny dataset.

@@ -1,4 +1,4 @@
-"""What the Spark and Ray helpers share: opening a saved engine (or a shard set) once per
+"""What the Spark, Ray and Dask helpers share: opening a saved engine (or a shard set) once per
 worker process, and scoring one batch of ids into lists of items and scores."""
 
 from __future__ import annotations

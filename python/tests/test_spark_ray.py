@@ -1,6 +1,6 @@
-"""Batch scoring through Spark (local mode) and Ray: one documented call scores every user of
-a saved engine (or of its shard set) and the results equal ``recommend_batch``. Skipped when
-pyspark or ray is not installed (CI installs both)."""
+"""Batch scoring through Spark (local mode), Ray and Dask: one documented call scores every
+user of a saved engine (or of its shard set) and the results equal ``recommend_batch``.
+Skipped when pyspark, ray or dask is not installed (CI installs them)."""
 
 import os
 import sys
@@ -146,3 +146,26 @@ def test_engines_travel_by_reference_in_broadcasts_and_the_object_store(saved, s
     ref = ray.put(ro)
     task = ray.remote(num_cpus=1)(lambda engine, us: _recommend_with(engine, us))
     assert dict(ray.get(task.remote(ref, list(range(40))))) == want
+
+
+def test_dask_scores_every_user_as_recommend_batch(saved):
+    dd = pytest.importorskip("dask.dataframe")
+    import dask
+
+    from embedrec import dask as edask
+
+    e, path, shards = saved
+    users = list(range(USERS)) + [10**6]
+    want = expected(e, users[:-1], 10)
+    ddf = dd.from_dict({"user_id": users}, npartitions=4)
+    for source, scheduler in [(path, "threads"), (shards, "processes")]:
+        with dask.config.set(scheduler=scheduler):
+            got = edask.recommend(ddf, source, k=10).compute()
+        rows = {u: (list(i), list(s)) for u, i, s in zip(got["user_id"], got["items"], got["scores"])}
+        assert rows[10**6] == ([], [])
+        for u in users[:-1]:
+            assert rows[u][0] == want[u][0], (source, u)
+            np.testing.assert_allclose(rows[u][1], want[u][1], rtol=1e-5)
+    items = dd.from_dict({"item_id": ["t1", "t50"]}, npartitions=1)
+    got = edask.similar(items, path, k=3).compute()
+    assert list(got["items"].iloc[0]) == [h[0] for h in e.similar("t1", k=3)]
