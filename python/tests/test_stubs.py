@@ -1,6 +1,7 @@
 """The .pyi stubs must match the compiled module (mypy's stubtest fails on drift)."""
 
 import shutil
+from pathlib import Path
 import subprocess
 import sys
 
@@ -31,7 +32,6 @@ def test_typed_usage_passes_mypy_strict_and_runs():
     """numpy arrays, pandas columns and DataFrames, datetime64 timestamps: accepted at run
     time and by the stubs under mypy --strict."""
     import importlib.metadata
-    from pathlib import Path
 
     pytest.importorskip("mypy")
     pytest.importorskip("pandas")
@@ -49,4 +49,18 @@ def test_typed_usage_passes_mypy_strict_and_runs():
     )
     assert r.returncode == 0, r.stdout + r.stderr
     r = subprocess.run([sys.executable, str(usage)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_python_modules_pass_mypy_strict():
+    """The package's own Python (registry, Spark, Ray and Dask helpers) type-checks."""
+    pytest.importorskip("mypy")
+    package = Path(__file__).resolve().parents[1] / "embedrec"
+    modules = [str(package / f) for f in ["__init__.py", "_registry.py", "_batch.py", "spark.py", "ray.py", "dask.py"]]
+    r = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--ignore-missing-imports", *modules],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
