@@ -12,7 +12,7 @@ prune release  # nothing below builds Rust
 # support pandas 3 yet), the pandas, scipy and typed-usage tests, and the service examples.
 "$VENV/bin/pip" install -q "pyspark>=4,<5" "pandas>=2,<3" "pandas-stubs>=2,<3" "pyarrow>=15" \
   "ray[data]>=2.40,<3" "dask[dataframe]>=2024.1" "scipy>=1.10" "prometheus_client>=0.20" \
-  "fastapi>=0.110" "uvicorn>=0.29"
+  "fastapi>=0.110" "uvicorn[standard]>=0.29"
 # Run from the repository root so the installed wheel, not python/, is imported.
 "$VENV/bin/pytest" -q python/tests
 # Smoke run of the hnswlib comparison (benches/compare_hnswlib.py) on a tiny dataset.
