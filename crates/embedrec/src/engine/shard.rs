@@ -129,19 +129,11 @@ impl Engine {
         }
     }
 
-    /// The ALS model's `Yᵀ Y` over this shard's trained items (shards' add up to the whole
-    /// model's); `None` without an ALS model.
-    pub(crate) fn shard_gram(&self) -> Option<Vec<f32>> {
+    /// The ALS model's parameters and `Yᵀ Y` over this shard's trained items (shards' add
+    /// up to the whole model's); `None` without an ALS model.
+    pub(crate) fn shard_als(&self) -> Option<(crate::AlsParams, Vec<f32>)> {
         match &self.state.read().model {
-            Some(Model::Als(m)) => Some(m.yty.clone()),
-            _ => None,
-        }
-    }
-
-    /// The ALS parameters of this shard's model, if any.
-    pub(crate) fn shard_als_params(&self) -> Option<crate::AlsParams> {
-        match &self.state.read().model {
-            Some(Model::Als(m)) => Some(m.params.clone()),
+            Some(Model::Als(m)) => Some((m.params.clone(), m.yty.clone())),
             _ => None,
         }
     }

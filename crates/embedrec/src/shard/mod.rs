@@ -162,7 +162,7 @@ impl ShardedEngine {
                     model.unwrap_or("none"),
                 ));
             }
-            if let (Some(p), Some(g)) = (s.shard_als_params(), s.shard_gram()) {
+            if let Some((p, g)) = s.shard_als() {
                 match &mut als {
                     None => als = Some((p, g)),
                     Some((p0, sum)) if p0.factors == p.factors && sum.len() == g.len() => {
