@@ -41,6 +41,12 @@ fn write_all(e: &Engine) {
         Some(&[ItemAttrs::tags(["fav"]), ItemAttrs::default()]),
     )
     .unwrap();
+    let update = AttrUpdate {
+        numbers: Some(vec![vec![("year".into(), 2024.0)]]),
+        remove: vec!["popularity".into()],
+        ..Default::default()
+    };
+    e.update_attributes(&["t5"], &update).unwrap();
     e.remove_items(&["t2", "t3"]).unwrap();
     e.fit(&als(), None).unwrap();
     e.add_interactions(&["u1", "u1", "late"], &["t7", "t12", "t17"], None, None)
@@ -63,6 +69,11 @@ fn same(a: &Engine, b: &Engine) {
         );
     }
     assert_eq!(a.item_vector("t4").unwrap(), b.item_vector("t4").unwrap());
+    let some = ["t1", "t5", "t6", "new"];
+    assert_eq!(
+        a.item_attributes(&some).unwrap(),
+        b.item_attributes(&some).unwrap()
+    );
     let fav = Filter {
         tags_any: vec!["fav".into()],
         ..Default::default()

@@ -628,3 +628,98 @@ fn selective_tag_filters_visit_the_tags_items_and_follow_changes() {
     e.remove_items(&["t7"]).unwrap();
     assert!(!ids(&e.search(&q, 40, Some(&rare)).unwrap()).contains(&"t7".to_string()));
 }
+
+#[test]
+fn attribute_updates_keep_what_they_do_not_name() {
+    let e = Engine::new(EngineConfig::new(2)).unwrap();
+    let attrs = [
+        ItemAttrs::tags(["rock", "live"])
+            .number("year", 1999.0)
+            .number("plays", 10.0),
+        ItemAttrs::tags(["jazz"]).number("year", 1960.0),
+    ];
+    e.upsert_items(
+        &["a", "b"],
+        array![[1.0f32, 0.0], [0.0, 1.0]].view(),
+        Some(&attrs),
+    )
+    .unwrap();
+    let before = e.search(&[1.0, 0.0], 2, None).unwrap();
+    let recent = Filter {
+        ranges: vec![NumericRange {
+            attribute: "year".into(),
+            min: Some(2000.0),
+            max: None,
+        }],
+        ..Default::default()
+    };
+    assert!(e.search(&[1.0, 0.0], 2, Some(&recent)).unwrap().is_empty());
+    // One number set, one removed; tags and the other numbers kept.
+    let update = AttrUpdate {
+        numbers: Some(vec![vec![("year".into(), 2004.0)], vec![]]),
+        remove: vec!["plays".into()],
+        ..Default::default()
+    };
+    e.update_attributes(&["a", "b"], &update).unwrap();
+    let got = e.item_attributes(&["a", "b"]).unwrap();
+    assert_eq!(
+        got[0],
+        ItemAttrs::tags(["rock", "live"]).number("year", 2004.0)
+    );
+    assert_eq!(got[1], attrs[1]);
+    // Vectors untouched; filters (and the cache) see the new value at once.
+    assert_eq!(e.item_vector("a").unwrap(), vec![1.0, 0.0]);
+    assert_eq!(e.search(&[1.0, 0.0], 2, None).unwrap(), before);
+    assert_eq!(
+        ids(&e.search(&[1.0, 0.0], 2, Some(&recent)).unwrap()),
+        ["a"]
+    );
+    // Tags replaced when given.
+    let retag = AttrUpdate {
+        tags: Some(vec![vec!["blues".into()]]),
+        ..Default::default()
+    };
+    e.update_attributes(&["b"], &retag).unwrap();
+    assert_eq!(
+        e.item_attributes(&["b"]).unwrap()[0],
+        ItemAttrs::tags(["blues"]).number("year", 1960.0)
+    );
+    // Hits with their metadata.
+    let hits = e.with_attributes(e.search(&[1.0, 0.0], 2, None).unwrap());
+    assert_eq!(hits[0].1.tags, ["rock", "live"]);
+    assert_eq!(hits[1].1.numbers, [("year".to_string(), 1960.0)]);
+    // Bad input changes nothing and names the argument.
+    let snapshot = e.item_attributes(&["a", "b"]).unwrap();
+    let err = e.update_attributes(&["a", "zz"], &update).unwrap_err();
+    assert!(
+        matches!(&err, Error::UnknownItem { field, .. } if field == "ids[1]"),
+        "{err}"
+    );
+    let nan = AttrUpdate {
+        numbers: Some(vec![vec![("year".into(), f64::NAN)]]),
+        ..Default::default()
+    };
+    let err = e.update_attributes(&["a"], &nan).unwrap_err();
+    assert!(err.to_string().contains("year"), "{err}");
+    let short = AttrUpdate {
+        tags: Some(vec![]),
+        ..Default::default()
+    };
+    let err = e.update_attributes(&["a"], &short).unwrap_err();
+    assert!(err.to_string().contains("tags"), "{err}");
+    let err = e
+        .update_attributes(&["a", "a"], &AttrUpdate::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("ids[1]"), "{err}");
+    let empty_name = AttrUpdate {
+        remove: vec![String::new()],
+        ..Default::default()
+    };
+    assert!(e.update_attributes(&["a"], &empty_name).is_err());
+    assert_eq!(e.item_attributes(&["a", "b"]).unwrap(), snapshot);
+    let err = e.item_attributes(&["a", "nope"]).unwrap_err();
+    assert!(
+        matches!(&err, Error::UnknownItem { field, .. } if field == "ids[1]"),
+        "{err}"
+    );
+}

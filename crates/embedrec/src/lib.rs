@@ -110,7 +110,8 @@ pub use model::{
 pub use ndarray;
 pub use shard::ShardedEngine;
 pub use store::{
-    Catalog, Filter, IdColumn, ItemAttrs, MAX_ID_BYTES, MAX_WEIGHT, NumericRange, VectorStorage,
+    AttrUpdate, Catalog, Filter, IdColumn, ItemAttrs, MAX_ID_BYTES, MAX_WEIGHT, NumericRange,
+    VectorStorage,
 };
 pub use util::rng::SplitMix64;
 

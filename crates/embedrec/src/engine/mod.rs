@@ -42,8 +42,8 @@ use crate::error::ShowId;
 use crate::index::HnswIndex;
 use crate::index::{AnnIndex, ExactIndex, NativeHnsw};
 use crate::model::Model;
-use crate::store::Catalog;
 use crate::store::Users;
+use crate::store::{Catalog, ItemAttrs};
 use crate::{Error, Result};
 use cache::ResultCache;
 pub(crate) use factors::{FactorIndex, factor_params};
@@ -238,6 +238,30 @@ impl Engine {
             ));
         }
         Ok(st.cat.vector(s).into_owned())
+    }
+    /// The tags and numeric attributes of items, one entry per id (tags in the order given,
+    /// attributes by name). An unknown id is an error ([`Error::UnknownItem`]) naming its place.
+    pub fn item_attributes<S: AsRef<str>>(&self, ids: &[S]) -> Result<Vec<ItemAttrs>> {
+        let st = self.state.read();
+        (ids.iter().enumerate())
+            .map(|(i, id)| {
+                let s = st.cat.require(id.as_ref(), || format!("ids[{i}]"))?;
+                Ok(st.cat.item_attrs(s))
+            })
+            .collect()
+    }
+    /// Each hit with its item's tags and numeric attributes (what a result page shows next to
+    /// an id), read under one lock. An item removed since the hits were computed comes back
+    /// with none.
+    pub fn with_attributes(&self, hits: Vec<Hit>) -> Vec<(Hit, ItemAttrs)> {
+        let st = self.state.read();
+        hits.into_iter()
+            .map(|h| {
+                let a = (st.cat.slot_of(&h.id))
+                    .map_or_else(ItemAttrs::default, |s| st.cat.item_attrs(s));
+                (h, a)
+            })
+            .collect()
     }
     /// Ids of all live items (in slot order).
     pub fn item_ids(&self) -> Vec<Arc<str>> {

@@ -6,7 +6,7 @@ use super::{Engine, Op, State};
 use crate::engine::factors::PendingLinks;
 use crate::error::ShowId;
 use crate::model::Model;
-use crate::store::{Catalog, IdColumn, Interaction, ItemAttrs, PreparedItem};
+use crate::store::{AttrUpdate, Catalog, IdColumn, Interaction, ItemAttrs, PreparedItem};
 use crate::{Error, Result};
 use ndarray::ArrayView2;
 use parking_lot::{RwLockUpgradableReadGuard, RwLockWriteGuard};
@@ -49,6 +49,52 @@ impl Engine {
         self.upsert(ids, None, attrs)
     }
 
+    /// Changes the tags and numeric attributes of existing items without touching their
+    /// vectors, keeping what `update` does not name: given tags replace an item's tags, given
+    /// numbers are set, `update.remove` names attributes to drop (see [`AttrUpdate`]). The
+    /// merge happens under the write lock, so concurrent updates of other attributes are not
+    /// lost. Unknown ids are an error ([`Error::UnknownItem`]); on any error nothing changes.
+    pub fn update_attributes<S: AsRef<str>>(&self, ids: &[S], update: &AttrUpdate) -> Result<()> {
+        let out = self.timed(Op::Upsert, || {
+            self.check_writable("update_attributes")?;
+            if let Some(t) = &update.tags {
+                check_len("tags", ids.len(), t.len(), "id")?;
+            }
+            if let Some(n) = &update.numbers {
+                check_len("attributes", ids.len(), n.len(), "id")?;
+            }
+            for (i, name) in update.remove.iter().enumerate() {
+                if name.is_empty() {
+                    return Err(Error::invalid(
+                        format!("remove[{i}]"),
+                        "non-empty attribute names",
+                        "\"\"",
+                    ));
+                }
+            }
+            let ids = unique_ids(ids)?;
+            let st = self.state.write();
+            let mut merged = Vec::with_capacity(ids.len());
+            for (i, id) in ids.iter().enumerate() {
+                let slot = st.cat.require(id, || format!("ids[{i}]"))?;
+                let a = update.merged(i, st.cat.item_attrs(slot));
+                Catalog::check_attrs(id, &a)?;
+                merged.push(a);
+            }
+            let items: Vec<PreparedItem<'_>> = (ids.iter().zip(&merged))
+                .map(|(id, a)| PreparedItem {
+                    id,
+                    vector: None,
+                    attrs: Some(a),
+                })
+                .collect();
+            let _st = self.apply_items(st, &items)?;
+            self.mutated();
+            self.journal_upsert(&ids, None, Some(&merged))
+        });
+        self.after_write(out)
+    }
+
     fn upsert<S: AsRef<str>>(
         &self,
         ids: &[S],
@@ -62,18 +108,9 @@ impl Engine {
                 check_len("attributes", ids.len(), a.len(), "id")?;
             }
             let rows = vectors.as_ref().map(row_slices);
-            let mut seen = HashSet::with_capacity(ids.len());
+            let checked = unique_ids(ids)?;
             let mut items = Vec::with_capacity(ids.len());
-            for (i, id) in ids.iter().enumerate() {
-                let id = id.as_ref();
-                check_id(&format!("ids[{i}]"), id)?;
-                if !seen.insert(id) {
-                    return Err(Error::invalid(
-                        format!("ids[{i}]"),
-                        "ids unique within one call",
-                        format!("{} repeated", ShowId(id)),
-                    ));
-                }
+            for (i, id) in checked.into_iter().enumerate() {
                 let vector = rows.as_ref().map(|r| &*r[i]);
                 if let Some(v) = vector {
                     Catalog::check_vector(dim, metric, &format!("vectors[{i}]"), Some(id), v)?;
@@ -376,4 +413,23 @@ impl Engine {
         });
         self.after_write(out)
     }
+}
+
+/// The ids of one write, each checked and none repeated.
+fn unique_ids<S: AsRef<str>>(ids: &[S]) -> Result<Vec<&str>> {
+    let mut seen = HashSet::with_capacity(ids.len());
+    let mut out = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        let id = id.as_ref();
+        check_id(&format!("ids[{i}]"), id)?;
+        if !seen.insert(id) {
+            return Err(Error::invalid(
+                format!("ids[{i}]"),
+                "ids unique within one call",
+                format!("{} repeated", ShowId(id)),
+            ));
+        }
+        out.push(id);
+    }
+    Ok(out)
 }

@@ -11,7 +11,7 @@ pub(crate) mod rows;
 pub(crate) mod tags;
 pub(crate) mod users;
 
-pub use catalog::{Catalog, ItemAttrs};
+pub use catalog::{AttrUpdate, Catalog, ItemAttrs};
 pub(crate) use catalog::{CatalogMeta, PreparedItem};
 pub use filter::{Filter, NumericRange};
 pub(crate) use history::{History, Interaction};

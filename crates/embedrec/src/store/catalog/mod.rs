@@ -42,6 +42,39 @@ impl ItemAttrs {
     }
 }
 
+/// A change to the tags and numeric attributes of the items of one
+/// [`Engine::update_attributes`](crate::Engine::update_attributes) call: what it does not name
+/// is kept.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AttrUpdate {
+    /// One tag list per item, replacing the item's tags; `None` keeps every item's tags.
+    pub tags: Option<Vec<Vec<String>>>,
+    /// One list of `(name, value)` per item: each value is set (added or overwritten), the
+    /// item's other attributes are kept; `None` sets nothing.
+    pub numbers: Option<Vec<Vec<(String, f64)>>>,
+    /// Attribute names removed from every item of the call (names no item has are ignored).
+    pub remove: Vec<String>,
+}
+
+impl AttrUpdate {
+    /// `current` (the item's tags and attributes) with the change for item `i` applied.
+    pub(crate) fn merged(&self, i: usize, mut current: ItemAttrs) -> ItemAttrs {
+        if let Some(t) = &self.tags {
+            current.tags = t[i].clone();
+        }
+        current.numbers.retain(|(n, _)| !self.remove.contains(n));
+        if let Some(sets) = &self.numbers {
+            for (name, v) in &sets[i] {
+                match current.numbers.iter_mut().find(|(n, _)| n == name) {
+                    Some(slot) => slot.1 = *v,
+                    None => current.numbers.push((name.clone(), *v)),
+                }
+            }
+        }
+        current
+    }
+}
+
 /// Interns strings (tag and attribute names) to dense ids.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Interner {
