@@ -36,6 +36,18 @@ export declare class Engine {
    * pool: the arguments are read here, then the event loop is free until it resolves.
    */
   upsertItemsAsync(ids: Array<string | number | bigint>, vectors: Float32Array | Float64Array | Array<Array<number>> | null, options?: UpsertOptions | undefined | null): Promise<void>
+  /**
+   * Changes items' tags and numeric attributes without re-sending vectors, keeping what
+   * `update` does not name: `tags` (one list per id) replace, `attributes` are set,
+   * `remove` names attributes to drop. Throws `UNKNOWN_ITEM` for an unknown id; on any
+   * error nothing changes.
+   */
+  updateAttributes(ids: Array<string | number | bigint>, update: AttributeUpdate): void
+  /**
+   * The tags and numeric attributes of items, one `{ tags, attributes }` per id; throws
+   * `UNKNOWN_ITEM` for an unknown id.
+   */
+  itemAttributes(ids: Array<string | number | bigint>): Array<ItemMetadata>
   /** Removes items; throws `UNKNOWN_ITEM` (removing nothing) for an unknown id. */
   removeItems(ids: Array<string | number | bigint>): number
   /** The stored vector of an item. */
@@ -60,9 +72,9 @@ export declare class Engine {
   /** Ids of all items. */
   itemIds(): Array<string | number | bigint>
   /** The k most similar items to a vector, best first. */
-  search(vector: Float32Array | Float64Array | Array<number>, k: number, filter?: FilterOptions | undefined | null): Array<SearchHit>
+  search(vector: Float32Array | Float64Array | Array<number>, k: number, filter?: FilterOptions | undefined | null, options?: HitOptions | undefined | null): Array<SearchHit>
   /** The k items most similar to an item (never the item itself). */
-  similar(id: string | number | bigint, k: number, filter?: FilterOptions | undefined | null): Array<SearchHit>
+  similar(id: string | number | bigint, k: number, filter?: FilterOptions | undefined | null, options?: HitOptions | undefined | null): Array<SearchHit>
   /** Records interactions (weights > 0, default 1; timestamps in whole seconds, default 0). */
   addInteractions(userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null): void
   /**
@@ -194,10 +206,12 @@ export declare class Engine {
   get model(): string | null
   /** Removes the trained model. */
   clearModel(): void
-  /** Ranking metrics at k on held-out interactions, on the libuv pool. */
-  evaluate(userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, k: number): Promise<RankingMetrics>
+  /**
+   * Ranking metrics at k on held-out interactions, on the libuv pool. Aborting `signal`
+   * stops it (rejects with `CANCELLED`, or napi's `AbortError` before it started).
+   */
+  evaluate(userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, k: number, signal?: AbortSignal | undefined | null): Promise<RankingMetrics>
 }
-export type JsEngine = Engine
 
 /**
  * An engine's items split by a hash of their ids over several shard engines, queried as
@@ -231,9 +245,9 @@ export declare class ShardedEngine {
   /** Threads of the set's pool (0 = one per core). */
   setThreads(threads: number): void
   /** The k items most similar to a vector over every shard. */
-  search(vector: Float32Array | Float64Array | Array<number>, k: number, filter?: FilterOptions | undefined | null): Array<SearchHit>
+  search(vector: Float32Array | Float64Array | Array<number>, k: number, filter?: FilterOptions | undefined | null, options?: HitOptions | undefined | null): Array<SearchHit>
   /** The k items most similar to an item (never the item itself). */
-  similar(id: string | number | bigint, k: number, filter?: FilterOptions | undefined | null): Array<SearchHit>
+  similar(id: string | number | bigint, k: number, filter?: FilterOptions | undefined | null, options?: HitOptions | undefined | null): Array<SearchHit>
   /** Recommendations for a stored user, as `Engine.recommend` (`diversity` must be 0). */
   recommend(userId: string | number | bigint, k: number, options?: RecommendOptions | undefined | null): Array<SearchHit>
   /** Recommendations for a session's items, as `Engine.recommendForItems`. */
@@ -241,7 +255,19 @@ export declare class ShardedEngine {
   /** `recommend` for many users, on the libuv pool. */
   recommendBatch(userIds: Array<string | number | bigint>, k: number, options?: RecommendOptions | undefined | null): Promise<Array<Array<SearchHit>>>
 }
-export type JsShardedEngine = ShardedEngine
+
+/** An attribute update (`updateAttributes`): what it does not name is kept. */
+export interface AttributeUpdate {
+  /** One list of tags per item, replacing the item's tags. */
+  tags?: Array<Array<string>>
+  /**
+   * Values to set: one `{ name: value }` object per item, or `{ name: values }` columns
+   * (null: leave as it is).
+   */
+  attributes?: Array<Record<string, number>> | Record<string, Array<number | null>>
+  /** Attribute names removed from every item of the call. */
+  remove?: Array<string>
+}
 
 /** Result cache counters. */
 export interface CacheStats {
@@ -437,6 +463,12 @@ export interface FromBytesOptions {
   readOnly?: boolean
 }
 
+/** Options of `search` and `similar` beyond the filter. */
+export interface HitOptions {
+  /** Each hit carries its item's `tags` and `attributes` (default false). */
+  withMetadata?: boolean
+}
+
 /** Options of `holdoutSplit` (defaults: 0.2, 5, 42). */
 export interface HoldoutOptions {
   testFraction?: number
@@ -449,7 +481,7 @@ export interface HoldoutOptions {
  * `round(testFraction * n)` (default 0.2; at least 1) chosen with `seed` (default 42) go
  * to test.
  */
-export declare function holdoutSplit(userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null, options?: HoldoutOptions | undefined | null): Split
+export declare function holdoutSplit(interactions: InteractionColumns, options?: HoldoutOptions | undefined | null): Split
 
 /**
  * Rows keyed by id (factors or vectors): row `i` of `values` (row-major, `width` columns)
@@ -461,6 +493,17 @@ export interface IdRows {
   width: number
 }
 
+/**
+ * Interactions given to `holdoutSplit` and `leaveLastOut` (a split's `train` or `test`
+ * fits): weights default to 1, timestamps to 0.
+ */
+export interface InteractionColumns {
+  userIds: Array<string | number | bigint>
+  itemIds: Array<string | number | bigint>
+  weights?: Array<number> | Float32Array | Float64Array
+  timestamps?: Array<number> | Float64Array
+}
+
 /** Interactions as parallel arrays. */
 export interface Interactions {
   userIds: Array<string>
@@ -469,11 +512,17 @@ export interface Interactions {
   timestamps: Array<number>
 }
 
+/** An item's tags and numeric attributes. */
+export interface ItemMetadata {
+  tags: Array<string>
+  attributes: Record<string, number>
+}
+
 /**
  * Leave-last-out split: each user's latest interaction (by timestamp) goes to test, for
  * users with at least `minInteractions` (default 2).
  */
-export declare function leaveLastOut(userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null, options?: LeaveLastOutOptions | undefined | null): Split
+export declare function leaveLastOut(interactions: InteractionColumns, options?: LeaveLastOutOptions | undefined | null): Split
 
 /** Options of `leaveLastOut` (default minInteractions 2). */
 export interface LeaveLastOutOptions {
@@ -524,12 +573,21 @@ export interface RecommendOptions {
   excludeSeen?: boolean
   /** Trade relevance for variety, 0..1 (default 0; maximal marginal relevance). */
   diversity?: number
+  /**
+   * Each hit carries its item's `tags` and `attributes` (default false; not in batch
+   * calls, where `itemAttributes` reads them).
+   */
+  withMetadata?: boolean
 }
 
 /** One result. */
 export interface SearchHit {
   id: string | number | bigint
   score: number
+  /** The item's tags (with `withMetadata: true`). */
+  tags?: Array<string>
+  /** The item's numeric attributes (with `withMetadata: true`). */
+  attributes?: Record<string, number>
 }
 
 /** Distance kernels chosen for this CPU at run time: "avx512", "avx2+fma", "neon" or "scalar". */

@@ -779,9 +779,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Engine = nativeBinding.Engine
-module.exports.JsEngine = nativeBinding.JsEngine
 module.exports.ShardedEngine = nativeBinding.ShardedEngine
-module.exports.JsShardedEngine = nativeBinding.JsShardedEngine
 module.exports.holdoutSplit = nativeBinding.holdoutSplit
 module.exports.leaveLastOut = nativeBinding.leaveLastOut
 module.exports.metricsText = nativeBinding.metricsText

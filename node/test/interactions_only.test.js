@@ -48,7 +48,7 @@ test('an interaction log with integer ids is enough to start', async () => {
   const back = Engine.loadSync(path.join(dir, 'e.embedrec'))
   assert.deepEqual(back.recommend(1, 5), e.recommend(1, 5))
   fs.rmSync(dir, { recursive: true })
-  const { train } = holdoutSplit(users, items)
+  const { train } = holdoutSplit({ userIds: users, itemIds: items })
   assert.equal(typeof train.userIds[0], 'number')
 })
 

@@ -57,7 +57,7 @@ test('item-kNN, popularity, bad options, clearModel', async () => {
 
 test('holdoutSplit and evaluate: ALS beats popularity', async () => {
   const { e, users, items } = world(3)
-  const { train, test: held } = holdoutSplit(users, items, null, null, { testFraction: 0.2, minInteractions: 5, seed: 42 })
+  const { train, test: held } = holdoutSplit({ userIds: users, itemIds: items }, { testFraction: 0.2, minInteractions: 5, seed: 42 })
   assert.equal(train.userIds.length + held.userIds.length, users.length)
   e.addInteractions(train.userIds, train.itemIds, train.weights)
   await e.fit('popularity')

@@ -1,5 +1,5 @@
 // Compiled with `tsc --strict` against the generated index.d.ts (types must be precise).
-import { Engine, SearchHit, EngineStats, ShardedEngine } from '../index'
+import { Engine, SearchHit, EngineStats, ShardedEngine, ItemMetadata, Split, holdoutSplit } from '../index'
 
 async function main(): Promise<void> {
   const e: Engine = new Engine({ dim: 2, metric: 'cosine', cacheTtl: 60 })
@@ -27,6 +27,14 @@ async function main(): Promise<void> {
   const rows: SearchHit[][] = await opened.recommendBatch([1], 2, { excludeSeen: false })
   void shardHits
   void rows
+  // Metadata with hits, attribute updates, splits of one interactions object.
+  const described: SearchHit[] = e.search([1, 0], 2, null, { withMetadata: true })
+  const tags: string[] = described[0]?.tags ?? []
+  e.updateAttributes(['a'], { attributes: { year: [2001] }, remove: ['plays'] })
+  const meta: ItemMetadata[] = e.itemAttributes(['a'])
+  const year: number | undefined = meta[0].attributes.year
+  const split: Split = holdoutSplit({ userIds: ['u', 'u'], itemIds: ['a', 'b'] }, { seed: 1 })
+  void [tags, year, split]
   const n: number = hits.length + batch.length + loaded.size + s.cache.hitRate + factors.width
   void n
 }

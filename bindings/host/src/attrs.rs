@@ -1,7 +1,7 @@
 //! Tags and numeric attributes of the items of one upsert, from either host form.
 
 use crate::value::{Options, Value, strings, to_f64};
-use embedrec::{Error, ItemAttrs, Result};
+use embedrec::{AttrUpdate, Error, ItemAttrs, Result};
 
 /// Numeric attributes as a host gives them.
 #[derive(Clone, Debug, PartialEq)]
@@ -73,27 +73,72 @@ pub fn item_attrs(
     Ok(Some(out))
 }
 
+/// The change of an attribute update of `n` items: tags (one list per item) replace, the
+/// numeric attributes (either form; NaN or a missing entry leaves an attribute as it is)
+/// are set, `remove` names attributes to drop.
+pub fn attr_update(
+    n: usize,
+    tags: Option<Vec<Vec<String>>>,
+    attributes: Option<Attributes>,
+    remove: Vec<String>,
+) -> Result<AttrUpdate> {
+    let given_tags = tags.is_some();
+    let given_numbers = attributes.is_some();
+    let parsed = item_attrs(n, tags, attributes)?.unwrap_or_default();
+    let (tags, numbers): (Vec<_>, Vec<_>) = parsed.into_iter().map(|a| (a.tags, a.numbers)).unzip();
+    Ok(AttrUpdate {
+        tags: given_tags.then_some(tags),
+        numbers: given_numbers.then_some(numbers),
+        remove,
+    })
+}
+
+/// An attribute update from one options object (Node's form): `tags`, `attributes` (as in
+/// [`upsert_options`]) and `remove` (attribute names).
+pub fn update_options(n: usize, mut o: Options) -> Result<AttrUpdate> {
+    let tags_field = o.field("tags");
+    let tags = o
+        .take("tags")
+        .map(|v| tag_lists(&tags_field, v))
+        .transpose()?;
+    let attrs_field = o.field("attributes");
+    let attributes = o
+        .take("attributes")
+        .map(|v| attributes(&attrs_field, v))
+        .transpose()?;
+    let remove_field = o.field("remove");
+    let remove = o
+        .take("remove")
+        .map(|v| strings(&remove_field, v))
+        .transpose()?
+        .unwrap_or_default();
+    o.finish(&["tags", "attributes", "remove"])?;
+    attr_update(n, tags, attributes, remove)
+}
+
+fn tag_lists(field: &str, v: Value) -> Result<Vec<Vec<String>>> {
+    match v {
+        Value::List(lists) => lists
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| strings(&format!("{field}[{i}]"), l))
+            .collect(),
+        other => Err(Error::invalid(
+            field,
+            "one list of tags per item",
+            other.describe(),
+        )),
+    }
+}
+
 /// The item attributes of an upsert from one options object (Node's form): `tags` (one list
 /// per item) and `attributes` (one object per item, or `{name: values}` columns).
 pub fn upsert_options(n: usize, mut o: Options) -> Result<Option<Vec<ItemAttrs>>> {
     let tags_field = o.field("tags");
-    let tags = match o.take("tags") {
-        None => None,
-        Some(Value::List(lists)) => Some(
-            lists
-                .into_iter()
-                .enumerate()
-                .map(|(i, l)| strings(&format!("{tags_field}[{i}]"), l))
-                .collect::<Result<Vec<_>>>()?,
-        ),
-        Some(other) => {
-            return Err(Error::invalid(
-                tags_field,
-                "one list of tags per item",
-                other.describe(),
-            ));
-        }
-    };
+    let tags = o
+        .take("tags")
+        .map(|v| tag_lists(&tags_field, v))
+        .transpose()?;
     let attrs_field = o.field("attributes");
     let attributes = o
         .take("attributes")

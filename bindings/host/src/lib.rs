@@ -14,17 +14,17 @@ mod options;
 mod shape;
 mod value;
 
-pub use attrs::{Attributes, item_attrs, upsert_options};
+pub use attrs::{Attributes, attr_update, item_attrs, update_options, upsert_options};
 pub use ids::{HostId, MAX_SAFE_INTEGER, host_id, id, ids, integer_id, json_id, str_id};
 pub use options::{
     FitCall, SplitParams, engine_config, engine_options, exposition_options, factor_params, filter,
-    fit_call, from_bytes_options, holdout_params, interactions as interactions_from,
+    fit_call, from_bytes_options, hit_options, holdout_params, interactions as interactions_from,
     leave_last_out_params, model_spec, open_options, recommend_call, recommend_options,
     sharded_open_options,
 };
 pub use shape::{
-    config, fit_report, hits, interactions, model_spec as spec_json, progress, ranking_metrics,
-    stats, tune_report,
+    config, fit_report, hits, interactions, item_attributes, model_spec as spec_json, progress,
+    ranking_metrics, stats, tune_report,
 };
 pub use value::{Options, Style, Value, to_f64, to_i64, to_usize};
 

@@ -228,8 +228,9 @@ pub fn recommend_options(
 }
 
 /// Options of a recommend call given as one object (Node's form): `filter`,
-/// `exclude_seen` and `diversity`.
-pub fn recommend_call(mut o: Options) -> Result<RecommendOptions> {
+/// `exclude_seen`, `diversity`, and `with_metadata` (hits carry their items' tags and
+/// attributes; default false), returned second.
+pub fn recommend_call(mut o: Options) -> Result<(RecommendOptions, bool)> {
     let style = o.style();
     let field = o.field("filter");
     let f = match o.take("filter") {
@@ -238,8 +239,17 @@ pub fn recommend_call(mut o: Options) -> Result<RecommendOptions> {
     };
     let exclude_seen = o.bool("exclude_seen")?;
     let diversity = o.f64("diversity")?;
-    o.finish(&["filter", "exclude_seen", "diversity"])?;
-    Ok(recommend_options(f, exclude_seen, diversity))
+    let meta = o.bool("with_metadata")?.unwrap_or(false);
+    o.finish(&["filter", "exclude_seen", "diversity", "with_metadata"])?;
+    Ok((recommend_options(f, exclude_seen, diversity), meta))
+}
+
+/// Options of a search or similar call given as one object (Node's form): `with_metadata`
+/// (default false).
+pub fn hit_options(mut o: Options) -> Result<bool> {
+    let meta = o.bool("with_metadata")?.unwrap_or(false);
+    o.finish(&["with_metadata"])?;
+    Ok(meta)
 }
 
 /// The ALS parameters under which factors of `width` columns are installed

@@ -4,7 +4,8 @@
 use crate::value::Style;
 use embedrec::eval::{Interactions, RankingMetrics};
 use embedrec::{
-    EngineConfig, EngineStats, FitReport, Hit, KnnWeighting, ModelSpec, Progress, TuneReport,
+    EngineConfig, EngineStats, FitReport, Hit, ItemAttrs, KnnWeighting, ModelSpec, Progress,
+    TuneReport,
 };
 use serde_json::{Map, Value as J, json};
 
@@ -23,6 +24,14 @@ pub fn hits(h: &[Hit]) -> J {
             .map(|h| json!({"id": crate::ids::json_id(&h.id), "score": h.score}))
             .collect(),
     )
+}
+
+/// An item's metadata as `{tags, attributes: {name: value}}`.
+pub fn item_attributes(a: &ItemAttrs) -> J {
+    let numbers: Map<String, J> = (a.numbers.iter())
+        .map(|(n, v)| (n.clone(), json!(v)))
+        .collect();
+    json!({"tags": a.tags, "attributes": numbers})
 }
 
 /// The configuration an engine runs with, every option filled in.

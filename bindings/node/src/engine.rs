@@ -4,7 +4,7 @@ use crate::error::{guard, invalid, js_err, run};
 use crate::types::{FlatHits, IdRows, SearchHit, Snapshot};
 use crate::value::{JsId, id, int, js_id, numbers, opt, value};
 use embedrec::ndarray::ArrayView2;
-use embedrec::{Engine, Hit};
+use embedrec::{Engine as Core, Hit, ItemAttrs};
 use embedrec_host::{FitCall, Options, Style};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -25,10 +25,50 @@ pub(crate) fn filter(v: Option<Unknown<'_>>) -> embedrec::Result<Option<embedrec
     embedrec_host::filter("filter", STYLE, opt("filter", v)?)
 }
 
+/// A recommend call's options and whether hits carry their items' metadata.
 pub(crate) fn recommend_options(
     v: Option<Unknown<'_>>,
-) -> embedrec::Result<embedrec::RecommendOptions> {
+) -> embedrec::Result<(embedrec::RecommendOptions, bool)> {
     embedrec_host::recommend_call(options("options", v)?)
+}
+
+/// A batch call's recommend options (metadata is read with `itemAttributes`).
+pub(crate) fn batch_options(
+    v: Option<Unknown<'_>>,
+) -> embedrec::Result<embedrec::RecommendOptions> {
+    match recommend_options(v)? {
+        (_, true) => Err(invalid(
+            "options.withMetadata",
+            "false in batch calls (itemAttributes reads items' metadata)",
+            true,
+        )),
+        (o, false) => Ok(o),
+    }
+}
+
+/// Whether `search` / `similar` hits carry their items' metadata.
+pub(crate) fn hit_options(v: Option<Unknown<'_>>) -> embedrec::Result<bool> {
+    embedrec_host::hit_options(options("options", v)?)
+}
+
+/// Hits as JavaScript objects; with `meta`, each with its item's tags and attributes
+/// (`describe` reads them).
+pub(crate) fn answer(
+    h: Vec<Hit>,
+    meta: bool,
+    describe: impl FnOnce(Vec<Hit>) -> Vec<(Hit, ItemAttrs)>,
+) -> Vec<SearchHit> {
+    if !meta {
+        return hits(h);
+    }
+    (describe(h).into_iter())
+        .map(|(h, a)| SearchHit {
+            id: js_id(&h.id),
+            score: h.score as f64,
+            tags: Some(a.tags),
+            attributes: Some(a.numbers.into_iter().collect()),
+        })
+        .collect()
 }
 
 fn flat(rows: Vec<Vec<Hit>>) -> FlatHits {
@@ -54,6 +94,8 @@ pub(crate) fn hits(h: Vec<Hit>) -> Vec<SearchHit> {
         .map(|h| SearchHit {
             id: js_id(&h.id),
             score: h.score as f64,
+            tags: None,
+            attributes: None,
         })
         .collect()
 }
@@ -184,21 +226,21 @@ pub(crate) fn timestamps(t: Option<Unknown<'_>>) -> embedrec::Result<Option<Vec<
 
 /// The embedrec engine. Cheap calls are synchronous; batch calls, training, save and load
 /// return Promises and run on the libuv thread pool.
-#[napi(js_name = "Engine")]
-pub struct JsEngine {
-    pub(crate) inner: Arc<Engine>,
+#[napi]
+pub struct Engine {
+    pub(crate) inner: Arc<Core>,
 }
 
 #[napi]
-impl JsEngine {
+impl Engine {
     /// Creates an empty engine. Throws `INVALID_INPUT` for out-of-range or unknown options.
     #[napi(constructor, catch_unwind, ts_args_type = "options: EngineOptions")]
     pub fn new(env: Env, options: Unknown<'_>) -> Result<Self> {
         run(&env, || {
             let o = Options::new("options", STYLE, value("options", &options)?)?;
             let c = embedrec_host::engine_options(o)?;
-            Ok(JsEngine {
-                inner: Arc::new(Engine::new(c)?),
+            Ok(Engine {
+                inner: Arc::new(Core::new(c)?),
             })
         })
     }
@@ -261,6 +303,39 @@ impl JsEngine {
     ) -> AsyncTask<CoreTask> {
         let call = self.upsert_call(&ids, vectors, options);
         CoreTask::spawn(move || call?().map(|_| Done::Nothing))
+    }
+
+    /// Changes items' tags and numeric attributes without re-sending vectors, keeping what
+    /// `update` does not name: `tags` (one list per id) replace, `attributes` are set,
+    /// `remove` names attributes to drop. Throws `UNKNOWN_ITEM` for an unknown id; on any
+    /// error nothing changes.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "ids: Array<string | number | bigint>, update: AttributeUpdate"
+    )]
+    pub fn update_attributes(&self, env: Env, ids: Unknown<'_>, update: Unknown<'_>) -> Result<()> {
+        run(&env, || {
+            let ids = crate::value::ids("ids", &ids)?;
+            let u = embedrec_host::update_options(ids.len(), options("update", Some(update))?)?;
+            self.inner.update_attributes(&ids, &u)
+        })
+    }
+
+    /// The tags and numeric attributes of items, one `{ tags, attributes }` per id; throws
+    /// `UNKNOWN_ITEM` for an unknown id.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "ids: Array<string | number | bigint>",
+        ts_return_type = "Array<ItemMetadata>"
+    )]
+    pub fn item_attributes(&self, env: Env, ids: Unknown<'_>) -> Result<serde_json::Value> {
+        run(&env, || {
+            let ids = crate::value::ids("ids", &ids)?;
+            let a = self.inner.item_attributes(&ids)?;
+            Ok(serde_json::Value::Array(
+                a.iter().map(embedrec_host::item_attributes).collect(),
+            ))
+        })
     }
 
     /// Removes items; throws `UNKNOWN_ITEM` (removing nothing) for an unknown id.
@@ -356,7 +431,7 @@ impl JsEngine {
     /// The k most similar items to a vector, best first.
     #[napi(
         catch_unwind,
-        ts_args_type = "vector: Float32Array | Float64Array | Array<number>, k: number, filter?: FilterOptions | undefined | null"
+        ts_args_type = "vector: Float32Array | Float64Array | Array<number>, k: number, filter?: FilterOptions | undefined | null, options?: HitOptions | undefined | null"
     )]
     pub fn search(
         &self,
@@ -364,19 +439,22 @@ impl JsEngine {
         vector: Unknown<'_>,
         k: Unknown<'_>,
         filter: Option<Unknown<'_>>,
+        options: Option<Unknown<'_>>,
     ) -> Result<Vec<SearchHit>> {
         run(&env, || {
             let q = self::vector("vector", &vector)?;
             let (k, f) = (int("k", &k)?, self::filter(filter)?);
-            self.inner.search(&q, k, f.as_ref())
+            let h = self.inner.search(&q, k, f.as_ref())?;
+            Ok(answer(h, hit_options(options)?, |h| {
+                self.inner.with_attributes(h)
+            }))
         })
-        .map(hits)
     }
 
     /// The k items most similar to an item (never the item itself).
     #[napi(
         catch_unwind,
-        ts_args_type = "id: string | number | bigint, k: number, filter?: FilterOptions | undefined | null"
+        ts_args_type = "id: string | number | bigint, k: number, filter?: FilterOptions | undefined | null, options?: HitOptions | undefined | null"
     )]
     pub fn similar(
         &self,
@@ -384,12 +462,15 @@ impl JsEngine {
         id: Unknown<'_>,
         k: Unknown<'_>,
         filter: Option<Unknown<'_>>,
+        options: Option<Unknown<'_>>,
     ) -> Result<Vec<SearchHit>> {
         run(&env, || {
             let (k, f) = (int("k", &k)?, self::filter(filter)?);
-            self.inner.similar(&self::id("id", &id)?, k, f.as_ref())
+            let h = self.inner.similar(&self::id("id", &id)?, k, f.as_ref())?;
+            Ok(answer(h, hit_options(options)?, |h| {
+                self.inner.with_attributes(h)
+            }))
         })
-        .map(hits)
     }
 
     /// Records interactions (weights > 0, default 1; timestamps in whole seconds, default 0).
@@ -442,10 +523,12 @@ impl JsEngine {
         options: Option<Unknown<'_>>,
     ) -> Result<Vec<SearchHit>> {
         run(&env, || {
-            let (k, o) = (int("k", &k)?, recommend_options(options)?);
-            self.inner.recommend(&self::id("userId", &user_id)?, k, &o)
+            let (k, (o, meta)) = (int("k", &k)?, recommend_options(options)?);
+            let h = self
+                .inner
+                .recommend(&self::id("userId", &user_id)?, k, &o)?;
+            Ok(answer(h, meta, |h| self.inner.with_attributes(h)))
         })
-        .map(hits)
     }
 
     /// Why an item is recommended to a user: the `k` history items that contribute most to
@@ -484,10 +567,12 @@ impl JsEngine {
     ) -> Result<Vec<SearchHit>> {
         run(&env, || {
             let (items, w) = (crate::value::ids("items", &items)?, self::weights(weights)?);
-            let (k, o) = (int("k", &k)?, recommend_options(options)?);
-            self.inner.recommend_for_items(&items, w.as_deref(), k, &o)
+            let (k, (o, meta)) = (int("k", &k)?, recommend_options(options)?);
+            let h = self
+                .inner
+                .recommend_for_items(&items, w.as_deref(), k, &o)?;
+            Ok(answer(h, meta, |h| self.inner.with_attributes(h)))
         })
-        .map(hits)
     }
 
     /// `search` for many queries (row-major Float32Array or array of arrays), on the libuv
@@ -572,7 +657,7 @@ impl JsEngine {
     /// damaged files.
     #[napi(catch_unwind, ts_return_type = "Promise<Engine>")]
     pub fn load(path: String) -> AsyncTask<CoreTask> {
-        CoreTask::spawn(move || Engine::load(&path).map(|e| Done::Engine(Arc::new(e))))
+        CoreTask::spawn(move || Core::load(&path).map(|e| Done::Engine(Arc::new(e))))
     }
 
     /// Opens the engine stored at `path` in durable mode, creating it when the file does not
@@ -596,9 +681,9 @@ impl JsEngine {
         run(&env, || {
             let o = Options::new("options", STYLE, opt("options", options)?)?;
             let (create, open) = embedrec_host::open_options(o)?;
-            Engine::open(&path, create, open)
+            Core::open(&path, create, open)
         })
-        .map(|e| JsEngine { inner: Arc::new(e) })
+        .map(|e| Engine { inner: Arc::new(e) })
     }
 
     /// `open` on the libuv pool (a durable open replays the journal, which can take a
@@ -615,7 +700,7 @@ impl JsEngine {
             .and_then(embedrec_host::open_options);
         CoreTask::spawn(move || {
             let (create, open) = parsed?;
-            Engine::open(&path, create, open).map(|e| Done::Engine(Arc::new(e)))
+            Core::open(&path, create, open).map(|e| Done::Engine(Arc::new(e)))
         })
     }
 
@@ -667,7 +752,7 @@ impl JsEngine {
     /// another process or worker reported with `snapshot()`); throws when it was replaced.
     #[napi(factory, catch_unwind)]
     pub fn open_snapshot(env: Env, path: String, id: String) -> Result<Self> {
-        run(&env, || Engine::open_snapshot(&path, &id)).map(|e| JsEngine { inner: Arc::new(e) })
+        run(&env, || Core::open_snapshot(&path, &id)).map(|e| Engine { inner: Arc::new(e) })
     }
 
     /// Checks every checksum of the file a read-only engine serves from (throws `CORRUPT`
@@ -680,7 +765,7 @@ impl JsEngine {
     /// Loads synchronously.
     #[napi(factory, catch_unwind)]
     pub fn load_sync(env: Env, path: String) -> Result<Self> {
-        run(&env, || Engine::load(&path)).map(|e| JsEngine { inner: Arc::new(e) })
+        run(&env, || Core::load(&path)).map(|e| Engine { inner: Arc::new(e) })
     }
 
     /// The engine in its file format.
@@ -704,12 +789,12 @@ impl JsEngine {
         run(&env, || {
             let o = Options::new("options", STYLE, opt("options", options)?)?;
             if embedrec_host::from_bytes_options(o)? {
-                Engine::from_bytes_read_only(data)
+                Core::from_bytes_read_only(data)
             } else {
-                Engine::from_bytes(&data)
+                Core::from_bytes(&data)
             }
         })
-        .map(|e| JsEngine { inner: Arc::new(e) })
+        .map(|e| Engine { inner: Arc::new(e) })
     }
 
     /// Changes the HNSW search breadth for later queries (higher: better recall, slower).
@@ -760,16 +845,12 @@ impl JsEngine {
         model: String,
         options: Option<Unknown<'_>>,
         on_progress: Option<Progress>,
-        signal: Option<AbortSignal>,
+        signal: Option<Unknown<'_>>,
     ) -> Result<AsyncTask<CoreTask>> {
         let call = run(&env, || {
             embedrec_host::fit_call(&model, self::options("options", options)?)
         })?;
-        let cancel = Arc::new(AtomicBool::new(false));
-        if let Some(s) = &signal {
-            let c = cancel.clone();
-            s.on_abort(move || c.store(true, Ordering::SeqCst));
-        }
+        let (signal, cancel) = abort_flag(&env, signal)?;
         let e = self.inner.clone();
         let task = CoreTask {
             work: Some(Box::new(move || {
@@ -806,10 +887,11 @@ impl JsEngine {
         run(&env, || self.inner.clear_model())
     }
 
-    /// Ranking metrics at k on held-out interactions, on the libuv pool.
+    /// Ranking metrics at k on held-out interactions, on the libuv pool. Aborting `signal`
+    /// stops it (rejects with `CANCELLED`, or napi's `AbortError` before it started).
     #[napi(
         catch_unwind,
-        ts_args_type = "userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, k: number",
+        ts_args_type = "userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, k: number, signal?: AbortSignal | undefined | null",
         ts_return_type = "Promise<RankingMetrics>"
     )]
     pub fn evaluate(
@@ -818,6 +900,7 @@ impl JsEngine {
         user_ids: Unknown<'_>,
         item_ids: Unknown<'_>,
         k: Unknown<'_>,
+        signal: Option<Unknown<'_>>,
     ) -> Result<AsyncTask<CoreTask>> {
         let (test, k) = run(&env, || {
             let (users, items) = (
@@ -829,15 +912,19 @@ impl JsEngine {
                 int("k", &k)?,
             ))
         })?;
+        let (signal, cancel) = abort_flag(&env, signal)?;
         let e = self.inner.clone();
-        Ok(CoreTask::spawn(move || {
-            let m = e.evaluate(&test, k)?;
-            Ok(Done::Json(embedrec_host::ranking_metrics(STYLE, &m)))
-        }))
+        let task = CoreTask {
+            work: Some(Box::new(move || {
+                let m = e.evaluate_until(&test, k, &|| cancel.load(Ordering::SeqCst))?;
+                Ok(Done::Json(embedrec_host::ranking_metrics(STYLE, &m)))
+            })),
+        };
+        Ok(AsyncTask::with_optional_signal(task, signal))
     }
 }
 
-impl JsEngine {
+impl Engine {
     fn search_batch_as(
         &self,
         env: Env,
@@ -869,7 +956,7 @@ impl JsEngine {
     ) -> Result<AsyncTask<CoreTask>> {
         let (user_ids, k, o) = run(&env, || {
             let user_ids = crate::value::ids("userIds", &user_ids)?;
-            Ok((user_ids, int("k", &k)?, recommend_options(options)?))
+            Ok((user_ids, int("k", &k)?, batch_options(options)?))
         })?;
         let e = self.inner.clone();
         Ok(CoreTask::spawn(move || {
@@ -878,10 +965,35 @@ impl JsEngine {
     }
 }
 
+/// An optional `AbortSignal` and the flag the core's work polls: set already when the
+/// signal was aborted before the call, set by the signal's abort event after.
+fn abort_flag(env: &Env, v: Option<Unknown<'_>>) -> Result<(Option<AbortSignal>, Arc<AtomicBool>)> {
+    let Some(v) = v.filter(|v| !matches!(v.get_type(), Ok(ValueType::Undefined | ValueType::Null)))
+    else {
+        return Ok((None, Arc::new(AtomicBool::new(false))));
+    };
+    let not_signal = |_| js_err(env, invalid("signal", "an AbortSignal", "another value"));
+    if v.get_type()? != ValueType::Object {
+        return Err(not_signal(()));
+    }
+    // SAFETY: checked to be an object just above; both conversions read a live value of
+    // this call.
+    let aborted = unsafe { v.cast::<Object<'_>>() }?
+        .get::<bool>("aborted")
+        .map_err(|_| not_signal(()))?
+        .unwrap_or(false);
+    let signal = unsafe { AbortSignal::from_napi_value(v.value().env, v.raw()) }
+        .map_err(|_| not_signal(()))?;
+    let flag = Arc::new(AtomicBool::new(aborted));
+    let f = flag.clone();
+    signal.on_abort(move || f.store(true, Ordering::SeqCst));
+    Ok((Some(signal), flag))
+}
+
 /// A write's arguments read from JavaScript (on the main thread), as the core call to run.
 type Write = Box<dyn FnOnce() -> embedrec::Result<()> + Send>;
 
-impl JsEngine {
+impl Engine {
     /// `upsertItems`' arguments, read and shaped; the returned call does the core's work.
     fn upsert_call(
         &self,
@@ -992,7 +1104,7 @@ impl ToNapiValue for Json {
 pub enum Done {
     Nothing,
     Flat(Vec<Vec<Hit>>),
-    Engine(Arc<Engine>),
+    Engine(Arc<Core>),
     Json(serde_json::Value),
     Sharded(Arc<embedrec::ShardedEngine>),
 }
@@ -1016,7 +1128,7 @@ impl CoreTask {
 
 impl Task for CoreTask {
     type Output = embedrec::Result<Done>;
-    type JsValue = Either5<(), JsEngine, Json, FlatHits, crate::sharded::JsShardedEngine>;
+    type JsValue = Either5<(), Engine, Json, FlatHits, crate::sharded::ShardedEngine>;
 
     fn compute(&mut self) -> Result<Self::Output> {
         let work = self.work.take();
@@ -1029,10 +1141,10 @@ impl Task for CoreTask {
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
         Ok(match output.map_err(|e| js_err(&env, e))? {
             Done::Nothing => Either5::A(()),
-            Done::Engine(e) => Either5::B(JsEngine { inner: e }),
+            Done::Engine(e) => Either5::B(Engine { inner: e }),
             Done::Json(v) => Either5::C(Json(v)),
             Done::Flat(rows) => Either5::D(flat(rows)),
-            Done::Sharded(s) => Either5::E(crate::sharded::JsShardedEngine { inner: s }),
+            Done::Sharded(s) => Either5::E(crate::sharded::ShardedEngine { inner: s }),
         })
     }
 }

@@ -37,14 +37,13 @@ pub fn metrics_text(
     })?;
     let mut named = Vec::new();
     for key in napi::bindgen_prelude::Object::keys(&engines)? {
-        let e: ClassInstance<engine::JsEngine> =
-            engines.get_named_property(&key).map_err(|_| {
-                let field = format!("engines[{key:?}]");
-                error::js_err(
-                    &env,
-                    embedrec::Error::invalid(field, "an Engine", "another value"),
-                )
-            })?;
+        let e: ClassInstance<engine::Engine> = engines.get_named_property(&key).map_err(|_| {
+            let field = format!("engines[{key:?}]");
+            error::js_err(
+                &env,
+                embedrec::Error::invalid(field, "an Engine", "another value"),
+            )
+        })?;
         named.push((key, e.inner.clone()));
     }
     let pairs: Vec<(&str, &embedrec::Engine)> = named

@@ -1,12 +1,12 @@
 //! `ShardedEngine` for Node.
 
 use crate::engine::{
-    CoreTask, Done, JsEngine, STYLE, filter, hits, recommend_options, rows_json, vector, weights,
+    CoreTask, Done, Engine, STYLE, answer, batch_options, filter, hit_options, recommend_options,
+    rows_json, vector, weights,
 };
 use crate::error::run;
 use crate::types::SearchHit;
 use crate::value::{JsId, id, int, js_id, opt};
-use embedrec::ShardedEngine;
 use embedrec_host::Options;
 use napi::Env;
 use napi::bindgen_prelude::*;
@@ -19,24 +19,24 @@ use std::sync::Arc;
 /// memory; `ShardedEngine.splitTo(engine, shards, directory)` writes shard files and a
 /// manifest, which `ShardedEngine.open(path)` opens read-only (memory-mapped). The engine's
 /// model must be ALS, popularity or none.
-#[napi(js_name = "ShardedEngine")]
-pub struct JsShardedEngine {
-    pub(crate) inner: Arc<ShardedEngine>,
+#[napi]
+pub struct ShardedEngine {
+    pub(crate) inner: Arc<embedrec::ShardedEngine>,
 }
 
 #[napi]
-impl JsShardedEngine {
+impl ShardedEngine {
     /// Splits an engine into `shards` item shards in memory, on the libuv pool.
     #[napi(
         catch_unwind,
         ts_args_type = "engine: Engine, shards: number",
         ts_return_type = "Promise<ShardedEngine>"
     )]
-    pub fn split(env: Env, engine: &JsEngine, shards: Unknown<'_>) -> Result<AsyncTask<CoreTask>> {
+    pub fn split(env: Env, engine: &Engine, shards: Unknown<'_>) -> Result<AsyncTask<CoreTask>> {
         let n = run(&env, || int("shards", &shards))?;
         let e = engine.inner.clone();
         Ok(CoreTask::spawn(move || {
-            ShardedEngine::split(&e, n).map(|s| Done::Sharded(Arc::new(s)))
+            embedrec::ShardedEngine::split(&e, n).map(|s| Done::Sharded(Arc::new(s)))
         }))
     }
 
@@ -49,14 +49,14 @@ impl JsShardedEngine {
     )]
     pub fn split_to(
         env: Env,
-        engine: &JsEngine,
+        engine: &Engine,
         shards: Unknown<'_>,
         directory: String,
     ) -> Result<AsyncTask<CoreTask>> {
         let n = run(&env, || int("shards", &shards))?;
         let e = engine.inner.clone();
         Ok(CoreTask::spawn(move || {
-            ShardedEngine::split_to(&e, n, &directory)
+            embedrec::ShardedEngine::split_to(&e, n, &directory)
                 .map(|p| Done::Json(p.to_string_lossy().into_owned().into()))
         }))
     }
@@ -72,9 +72,9 @@ impl JsShardedEngine {
         run(&env, || {
             let o = Options::new("options", STYLE, opt("options", options)?)?;
             let threads = embedrec_host::sharded_open_options(o)?;
-            ShardedEngine::open(&path, threads)
+            embedrec::ShardedEngine::open(&path, threads)
         })
-        .map(|s| JsShardedEngine { inner: Arc::new(s) })
+        .map(|s| ShardedEngine { inner: Arc::new(s) })
     }
 
     /// The number of shards.
@@ -112,7 +112,7 @@ impl JsShardedEngine {
     /// The k items most similar to a vector over every shard.
     #[napi(
         catch_unwind,
-        ts_args_type = "vector: Float32Array | Float64Array | Array<number>, k: number, filter?: FilterOptions | undefined | null"
+        ts_args_type = "vector: Float32Array | Float64Array | Array<number>, k: number, filter?: FilterOptions | undefined | null, options?: HitOptions | undefined | null"
     )]
     pub fn search(
         &self,
@@ -120,19 +120,22 @@ impl JsShardedEngine {
         vector: Unknown<'_>,
         k: Unknown<'_>,
         filter: Option<Unknown<'_>>,
+        options: Option<Unknown<'_>>,
     ) -> Result<Vec<SearchHit>> {
         run(&env, || {
             let q = self::vector("vector", &vector)?;
             let (k, f) = (int("k", &k)?, self::filter(filter)?);
-            self.inner.search(&q, k, f.as_ref())
+            let h = self.inner.search(&q, k, f.as_ref())?;
+            Ok(answer(h, hit_options(options)?, |h| {
+                self.inner.with_attributes(h)
+            }))
         })
-        .map(hits)
     }
 
     /// The k items most similar to an item (never the item itself).
     #[napi(
         catch_unwind,
-        ts_args_type = "id: string | number | bigint, k: number, filter?: FilterOptions | undefined | null"
+        ts_args_type = "id: string | number | bigint, k: number, filter?: FilterOptions | undefined | null, options?: HitOptions | undefined | null"
     )]
     pub fn similar(
         &self,
@@ -140,12 +143,15 @@ impl JsShardedEngine {
         id: Unknown<'_>,
         k: Unknown<'_>,
         filter: Option<Unknown<'_>>,
+        options: Option<Unknown<'_>>,
     ) -> Result<Vec<SearchHit>> {
         run(&env, || {
             let (k, f) = (int("k", &k)?, self::filter(filter)?);
-            self.inner.similar(&self::id("id", &id)?, k, f.as_ref())
+            let h = self.inner.similar(&self::id("id", &id)?, k, f.as_ref())?;
+            Ok(answer(h, hit_options(options)?, |h| {
+                self.inner.with_attributes(h)
+            }))
         })
-        .map(hits)
     }
 
     /// Recommendations for a stored user, as `Engine.recommend` (`diversity` must be 0).
@@ -161,10 +167,12 @@ impl JsShardedEngine {
         options: Option<Unknown<'_>>,
     ) -> Result<Vec<SearchHit>> {
         run(&env, || {
-            let (k, o) = (int("k", &k)?, recommend_options(options)?);
-            self.inner.recommend(&self::id("userId", &user_id)?, k, &o)
+            let (k, (o, meta)) = (int("k", &k)?, recommend_options(options)?);
+            let h = self
+                .inner
+                .recommend(&self::id("userId", &user_id)?, k, &o)?;
+            Ok(answer(h, meta, |h| self.inner.with_attributes(h)))
         })
-        .map(hits)
     }
 
     /// Recommendations for a session's items, as `Engine.recommendForItems`.
@@ -182,10 +190,12 @@ impl JsShardedEngine {
     ) -> Result<Vec<SearchHit>> {
         run(&env, || {
             let (items, w) = (crate::value::ids("items", &items)?, self::weights(weights)?);
-            let (k, o) = (int("k", &k)?, recommend_options(options)?);
-            self.inner.recommend_for_items(&items, w.as_deref(), k, &o)
+            let (k, (o, meta)) = (int("k", &k)?, recommend_options(options)?);
+            let h = self
+                .inner
+                .recommend_for_items(&items, w.as_deref(), k, &o)?;
+            Ok(answer(h, meta, |h| self.inner.with_attributes(h)))
         })
-        .map(hits)
     }
 
     /// `recommend` for many users, on the libuv pool.
@@ -203,7 +213,7 @@ impl JsShardedEngine {
     ) -> Result<AsyncTask<CoreTask>> {
         let (user_ids, k, o) = run(&env, || {
             let user_ids = crate::value::ids("userIds", &user_ids)?;
-            Ok((user_ids, int("k", &k)?, recommend_options(options)?))
+            Ok((user_ids, int("k", &k)?, batch_options(options)?))
         })?;
         let s = self.inner.clone();
         Ok(CoreTask::spawn(move || {

@@ -21,15 +21,13 @@ pub(crate) fn interactions(
 /// Reads the interactions and the options, splits, and shapes `{ train, test }`.
 fn split(
     env: &Env,
-    (users, items, weights, timestamps): Columns<'_>,
+    data: Unknown<'_>,
     options: Option<Unknown<'_>>,
     how: impl FnOnce(&Interactions, Options) -> embedrec::Result<(Interactions, Interactions)>,
 ) -> Result<serde_json::Value> {
     run(env, || {
         let o = Options::new("options", Style::Camel, opt("options", options)?)?;
-        let (users, items) = (ids("userIds", &users)?, ids("itemIds", &items)?);
-        let w = crate::engine::weights(weights)?;
-        let d = interactions(users, items, w, self::timestamps(timestamps)?)?;
+        let d = columns(&data)?;
         let (train, test) = how(&d, o)?;
         Ok(serde_json::json!({
             "train": embedrec_host::interactions(Style::Camel, &train),
@@ -38,32 +36,52 @@ fn split(
     })
 }
 
-/// User ids, item ids, weights and timestamps as JavaScript gives them.
-type Columns<'a> = (
-    Unknown<'a>,
-    Unknown<'a>,
-    Option<Unknown<'a>>,
-    Option<Unknown<'a>>,
-);
+/// Interactions given as one object `{ userIds, itemIds, weights?, timestamps? }` (the shape
+/// of a split's `train` and `test`).
+fn columns(data: &Unknown<'_>) -> embedrec::Result<Interactions> {
+    let not_object = || {
+        embedrec::Error::invalid(
+            "interactions",
+            "an object { userIds, itemIds, weights?, timestamps? }",
+            "another value",
+        )
+    };
+    if data.get_type().map_err(|_| not_object())? != ValueType::Object {
+        return Err(not_object());
+    }
+    // SAFETY: checked to be an object just above.
+    let obj: Object<'_> = unsafe { data.cast() }.map_err(|_| not_object())?;
+    let field = |name: &str| -> embedrec::Result<Option<Unknown<'_>>> {
+        (obj.get::<Unknown<'_>>(name)).map_err(|e| {
+            embedrec::Error::invalid(format!("interactions.{name}"), "a readable property", e)
+        })
+    };
+    let required = |name: &str| {
+        field(name)?.ok_or_else(|| {
+            embedrec::Error::invalid(format!("interactions.{name}"), "an array of ids", "nothing")
+        })
+    };
+    let users = ids("interactions.userIds", &required("userIds")?)?;
+    let items = ids("interactions.itemIds", &required("itemIds")?)?;
+    let w = crate::engine::weights(field("weights")?)?;
+    let ts = self::timestamps(field("timestamps")?)?;
+    interactions(users, items, w, ts)
+}
 
 /// Per-user random holdout split: for users with at least `minInteractions` (default 5),
 /// `round(testFraction * n)` (default 0.2; at least 1) chosen with `seed` (default 42) go
 /// to test.
 #[napi(
     catch_unwind,
-    ts_args_type = "userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null, options?: HoldoutOptions | undefined | null",
+    ts_args_type = "interactions: InteractionColumns, options?: HoldoutOptions | undefined | null",
     ts_return_type = "Split"
 )]
 pub fn holdout_split(
     env: Env,
-    user_ids: Unknown<'_>,
-    item_ids: Unknown<'_>,
-    weights: Option<Unknown<'_>>,
-    timestamps: Option<Unknown<'_>>,
+    interactions: Unknown<'_>,
     options: Option<Unknown<'_>>,
 ) -> Result<serde_json::Value> {
-    let columns = (user_ids, item_ids, weights, timestamps);
-    split(&env, columns, options, |d, o| {
+    split(&env, interactions, options, |d, o| {
         let p = embedrec_host::holdout_params(o)?;
         embedrec::eval::holdout_split(d, p.test_fraction, p.min_interactions, p.seed)
     })
@@ -73,19 +91,15 @@ pub fn holdout_split(
 /// users with at least `minInteractions` (default 2).
 #[napi(
     catch_unwind,
-    ts_args_type = "userIds: Array<string | number | bigint>, itemIds: Array<string | number | bigint>, weights?: Array<number> | Float32Array | Float64Array | undefined | null, timestamps?: Array<number> | Float64Array | undefined | null, options?: LeaveLastOutOptions | undefined | null",
+    ts_args_type = "interactions: InteractionColumns, options?: LeaveLastOutOptions | undefined | null",
     ts_return_type = "Split"
 )]
 pub fn leave_last_out(
     env: Env,
-    user_ids: Unknown<'_>,
-    item_ids: Unknown<'_>,
-    weights: Option<Unknown<'_>>,
-    timestamps: Option<Unknown<'_>>,
+    interactions: Unknown<'_>,
     options: Option<Unknown<'_>>,
 ) -> Result<serde_json::Value> {
-    let columns = (user_ids, item_ids, weights, timestamps);
-    split(&env, columns, options, |d, o| {
+    split(&env, interactions, options, |d, o| {
         let p = embedrec_host::leave_last_out_params(o)?;
         embedrec::eval::leave_last_out(d, p.min_interactions)
     })

@@ -106,6 +106,9 @@ pub struct RecommendOptions {
     pub exclude_seen: Option<bool>,
     /// Trade relevance for variety, 0..1 (default 0; maximal marginal relevance).
     pub diversity: Option<f64>,
+    /// Each hit carries its item's `tags` and `attributes` (default false; not in batch
+    /// calls, where `itemAttributes` reads them).
+    pub with_metadata: Option<bool>,
 }
 
 /// Per-item tags and numeric attributes for `upsertItems`: one entry per id.
@@ -256,6 +259,20 @@ pub struct Interactions {
     pub timestamps: Vec<f64>,
 }
 
+/// Interactions given to `holdoutSplit` and `leaveLastOut` (a split's `train` or `test`
+/// fits): weights default to 1, timestamps to 0.
+#[napi(object)]
+pub struct InteractionColumns {
+    #[napi(ts_type = "Array<string | number | bigint>")]
+    pub user_ids: Vec<String>,
+    #[napi(ts_type = "Array<string | number | bigint>")]
+    pub item_ids: Vec<String>,
+    #[napi(ts_type = "Array<number> | Float32Array | Float64Array")]
+    pub weights: Option<Vec<f64>>,
+    #[napi(ts_type = "Array<number> | Float64Array")]
+    pub timestamps: Option<Vec<f64>>,
+}
+
 /// `train` and `test` halves of a split.
 #[napi(object)]
 pub struct Split {
@@ -283,6 +300,37 @@ pub struct SearchHit {
     #[napi(ts_type = "string | number | bigint")]
     pub id: crate::value::JsId,
     pub score: f64,
+    /// The item's tags (with `withMetadata: true`).
+    pub tags: Option<Vec<String>>,
+    /// The item's numeric attributes (with `withMetadata: true`).
+    pub attributes: Option<std::collections::HashMap<String, f64>>,
+}
+
+/// Options of `search` and `similar` beyond the filter.
+#[napi(object)]
+pub struct HitOptions {
+    /// Each hit carries its item's `tags` and `attributes` (default false).
+    pub with_metadata: Option<bool>,
+}
+
+/// An item's tags and numeric attributes.
+#[napi(object)]
+pub struct ItemMetadata {
+    pub tags: Vec<String>,
+    pub attributes: std::collections::HashMap<String, f64>,
+}
+
+/// An attribute update (`updateAttributes`): what it does not name is kept.
+#[napi(object)]
+pub struct AttributeUpdate {
+    /// One list of tags per item, replacing the item's tags.
+    pub tags: Option<Vec<Vec<String>>>,
+    /// Values to set: one `{ name: value }` object per item, or `{ name: values }` columns
+    /// (null: leave as it is).
+    #[napi(ts_type = "Array<Record<string, number>> | Record<string, Array<number | null>>")]
+    pub attributes: Option<serde_json::Value>,
+    /// Attribute names removed from every item of the call.
+    pub remove: Option<Vec<String>>,
 }
 
 /// Batch results in flat form: row `i` holds `counts[i]` hits, stored consecutively in `ids`

@@ -102,6 +102,17 @@ impl Engine {
         test: &crate::model::eval::Interactions,
         k: usize,
     ) -> Result<crate::model::eval::RankingMetrics> {
+        self.evaluate_until(test, k, &|| false)
+    }
+
+    /// [`Engine::evaluate`] that stops with [`Error::Cancelled`] once `cancelled` returns
+    /// true (asked before each user's recommendations).
+    pub fn evaluate_until(
+        &self,
+        test: &crate::model::eval::Interactions,
+        k: usize,
+        cancelled: &(dyn Fn() -> bool + Sync),
+    ) -> Result<crate::model::eval::RankingMetrics> {
         check_k(k)?;
         let mut relevant: std::collections::HashMap<&str, HashSet<String>> =
             std::collections::HashMap::new();
@@ -120,6 +131,11 @@ impl Engine {
             users
                 .par_iter()
                 .map(|u| {
+                    if cancelled() {
+                        return Err(Error::Cancelled {
+                            what: "evaluate".into(),
+                        });
+                    }
                     self.recommend_from(
                         &st,
                         st.users.index(u),

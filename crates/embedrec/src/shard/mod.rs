@@ -216,6 +216,15 @@ impl ShardedEngine {
         self.shards.iter().flat_map(Engine::item_ids).collect()
     }
 
+    /// Each hit with its item's tags and numeric attributes, read from the shard holding it
+    /// (see [`Engine::with_attributes`]).
+    pub fn with_attributes(&self, hits: Vec<Hit>) -> Vec<(Hit, crate::ItemAttrs)> {
+        let n = self.shards.len();
+        (hits.into_iter())
+            .flat_map(|h| self.shards[shard_of(&h.id, n)].with_attributes(vec![h]))
+            .collect()
+    }
+
     /// Whether no shard has an item.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
