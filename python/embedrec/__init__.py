@@ -5,7 +5,13 @@ attributes, an HNSW (or exact) nearest-neighbour index, user interactions, an LR
 cache and metrics. See ``help(embedrec.Engine)``.
 """
 
-from embedrec._native import (
+import logging
+
+# Long operations (load, open, save, fit, evaluate) log to the "embedrec" logger; the
+# package adds only a NullHandler, so nothing shows unless the application configures logging.
+logging.getLogger("embedrec").addHandler(logging.NullHandler())
+
+from embedrec._native import (  # noqa: E402
     FORMAT_VERSION,
     Engine,
     Filter,
@@ -15,8 +21,8 @@ from embedrec._native import (
     metrics_text,
     simd_level,
 )
-from embedrec._registry import open_shared
-from embedrec.errors import (
+from embedrec._registry import open_shared  # noqa: E402
+from embedrec.errors import (  # noqa: E402
     CancelledError,
     CapacityExceededError,
     CorruptFileError,

@@ -4,10 +4,11 @@ from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from datetime import datetime
-from typing import Any, Final, Literal, Optional, Protocol, Union, final
+from typing import Any, Final, Literal, Optional, Protocol, TypedDict, Union, final, overload
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 __all__ = ["Engine", "FORMAT_VERSION", "Filter", "ShardedEngine", "holdout_split", "leave_last_out"]
 
@@ -34,6 +35,17 @@ class _SparseMatrix(Protocol):
 
     def tocoo(self) -> Any: ...
 _Hits = list[tuple[_Id, float]]
+
+class _Metadata(TypedDict):
+    """An item's tags and numeric attributes."""
+
+    tags: list[str]
+    attributes: dict[str, float]
+
+# Hits with their items' metadata (``with_metadata=True``).
+_DescribedHits = list[tuple[_Id, float, _Metadata]]
+_Attributes = Union[Mapping[str, npt.ArrayLike], Sequence[Mapping[str, float]], _Frame, None]
+_BatchArrays = tuple[npt.NDArray[np.object_], npt.NDArray[np.float32]]
 
 @final
 class Filter:
@@ -79,8 +91,16 @@ class Engine:
         ids: _Ids,
         vectors: Optional[npt.ArrayLike] = None,
         tags: Optional[Sequence[Sequence[str]]] = None,
-        attributes: Union[Mapping[str, npt.ArrayLike], Sequence[Mapping[str, float]], _Frame, None] = None,
+        attributes: _Attributes = None,
     ) -> None: ...
+    def update_attributes(
+        self,
+        ids: _Ids,
+        tags: Optional[Sequence[Sequence[str]]] = None,
+        attributes: _Attributes = None,
+        remove: Optional[Sequence[str]] = None,
+    ) -> None: ...
+    def item_attributes(self, ids: _Ids) -> list[_Metadata]: ...
     def remove_items(self, ids: _Ids) -> int: ...
     def item_vector(self, id: _Id) -> npt.NDArray[np.float32]: ...
     def item_ids(self) -> list[_Id]: ...
@@ -95,8 +115,18 @@ class Engine:
         user_factors: Optional[npt.ArrayLike] = None,
         **params: Any,
     ) -> None: ...
-    def search(self, vector: npt.ArrayLike, k: int = ..., filter: _FilterLike = None) -> _Hits: ...
-    def similar(self, id: _Id, k: int = ..., filter: _FilterLike = None) -> _Hits: ...
+    @overload
+    def search(
+        self, vector: npt.ArrayLike, k: int = ..., filter: _FilterLike = None, with_metadata: Literal[False] = False
+    ) -> _Hits: ...
+    @overload
+    def search(
+        self, vector: npt.ArrayLike, k: int = ..., filter: _FilterLike = None, *, with_metadata: Literal[True]
+    ) -> _DescribedHits: ...
+    @overload
+    def similar(self, id: _Id, k: int = ..., filter: _FilterLike = None, with_metadata: Literal[False] = False) -> _Hits: ...
+    @overload
+    def similar(self, id: _Id, k: int = ..., filter: _FilterLike = None, *, with_metadata: Literal[True]) -> _DescribedHits: ...
     def add_interactions(
         self,
         user_ids: _Ids,
@@ -107,8 +137,29 @@ class Engine:
     def add_interaction_matrix(
         self, matrix: _SparseMatrix, user_ids: Optional[_Ids] = None, item_ids: Optional[_Ids] = None
     ) -> None: ...
-    def recommend(self, user_id: _Id, k: int = ..., filter: _FilterLike = None, exclude_seen: bool = True, diversity: float = 0.0) -> _Hits: ...
+    @overload
+    def recommend(
+        self,
+        user_id: _Id,
+        k: int = ...,
+        filter: _FilterLike = None,
+        exclude_seen: bool = True,
+        diversity: float = 0.0,
+        with_metadata: Literal[False] = False,
+    ) -> _Hits: ...
+    @overload
+    def recommend(
+        self,
+        user_id: _Id,
+        k: int = ...,
+        filter: _FilterLike = None,
+        exclude_seen: bool = True,
+        diversity: float = 0.0,
+        *,
+        with_metadata: Literal[True],
+    ) -> _DescribedHits: ...
     def explain(self, user_id: _Id, item_id: _Id, k: int = ...) -> _Hits: ...
+    @overload
     def recommend_for_items(
         self,
         items: _Ids,
@@ -117,10 +168,29 @@ class Engine:
         filter: _FilterLike = None,
         exclude_seen: bool = True,
         diversity: float = 0.0,
+        with_metadata: Literal[False] = False,
     ) -> _Hits: ...
+    @overload
+    def recommend_for_items(
+        self,
+        items: _Ids,
+        weights: Optional[_Weights] = None,
+        k: int = ...,
+        filter: _FilterLike = None,
+        exclude_seen: bool = True,
+        diversity: float = 0.0,
+        *,
+        with_metadata: Literal[True],
+    ) -> _DescribedHits: ...
+    @overload
     def search_batch(
-        self, queries: npt.ArrayLike, k: int = ..., filter: _FilterLike = None
-    ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float32]]: ...
+        self, queries: npt.ArrayLike, k: int = ..., filter: _FilterLike = None, as_frame: Literal[False] = False
+    ) -> _BatchArrays: ...
+    @overload
+    def search_batch(
+        self, queries: npt.ArrayLike, k: int = ..., filter: _FilterLike = None, *, as_frame: Literal[True]
+    ) -> pd.DataFrame: ...
+    @overload
     def recommend_batch(
         self,
         user_ids: _Ids,
@@ -128,7 +198,19 @@ class Engine:
         filter: _FilterLike = None,
         exclude_seen: bool = True,
         diversity: float = 0.0,
-    ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float32]]: ...
+        as_frame: Literal[False] = False,
+    ) -> _BatchArrays: ...
+    @overload
+    def recommend_batch(
+        self,
+        user_ids: _Ids,
+        k: int = ...,
+        filter: _FilterLike = None,
+        exclude_seen: bool = True,
+        diversity: float = 0.0,
+        *,
+        as_frame: Literal[True],
+    ) -> pd.DataFrame: ...
     def save(self, path: Union[str, PathLike[str]]) -> None: ...
     @staticmethod
     def open(
@@ -195,11 +277,32 @@ class ShardedEngine:
     def __len__(self) -> int: ...
     def item_ids(self) -> list[_Id]: ...
     def set_threads(self, threads: int) -> None: ...
-    def search(self, vector: npt.ArrayLike, k: int = ..., filter: _FilterLike = None) -> _Hits: ...
-    def similar(self, id: _Id, k: int = ..., filter: _FilterLike = None) -> _Hits: ...
-    def recommend(
-        self, user_id: _Id, k: int = ..., filter: _FilterLike = None, exclude_seen: bool = True
+    @overload
+    def search(
+        self, vector: npt.ArrayLike, k: int = ..., filter: _FilterLike = None, with_metadata: Literal[False] = False
     ) -> _Hits: ...
+    @overload
+    def search(
+        self, vector: npt.ArrayLike, k: int = ..., filter: _FilterLike = None, *, with_metadata: Literal[True]
+    ) -> _DescribedHits: ...
+    @overload
+    def similar(self, id: _Id, k: int = ..., filter: _FilterLike = None, with_metadata: Literal[False] = False) -> _Hits: ...
+    @overload
+    def similar(self, id: _Id, k: int = ..., filter: _FilterLike = None, *, with_metadata: Literal[True]) -> _DescribedHits: ...
+    @overload
+    def recommend(
+        self,
+        user_id: _Id,
+        k: int = ...,
+        filter: _FilterLike = None,
+        exclude_seen: bool = True,
+        with_metadata: Literal[False] = False,
+    ) -> _Hits: ...
+    @overload
+    def recommend(
+        self, user_id: _Id, k: int = ..., filter: _FilterLike = None, exclude_seen: bool = True, *, with_metadata: Literal[True]
+    ) -> _DescribedHits: ...
+    @overload
     def recommend_for_items(
         self,
         items: _Ids,
@@ -207,10 +310,32 @@ class ShardedEngine:
         k: int = ...,
         filter: _FilterLike = None,
         exclude_seen: bool = True,
+        with_metadata: Literal[False] = False,
     ) -> _Hits: ...
+    @overload
+    def recommend_for_items(
+        self,
+        items: _Ids,
+        weights: Optional[_Weights] = None,
+        k: int = ...,
+        filter: _FilterLike = None,
+        exclude_seen: bool = True,
+        *,
+        with_metadata: Literal[True],
+    ) -> _DescribedHits: ...
+    @overload
     def recommend_batch(
-        self, user_ids: _Ids, k: int = ..., filter: _FilterLike = None, exclude_seen: bool = True
-    ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float32]]: ...
+        self,
+        user_ids: _Ids,
+        k: int = ...,
+        filter: _FilterLike = None,
+        exclude_seen: bool = True,
+        as_frame: Literal[False] = False,
+    ) -> _BatchArrays: ...
+    @overload
+    def recommend_batch(
+        self, user_ids: _Ids, k: int = ..., filter: _FilterLike = None, exclude_seen: bool = True, *, as_frame: Literal[True]
+    ) -> pd.DataFrame: ...
     def __reduce__(self) -> tuple[Any, Any]: ...
 
 _Split = tuple[dict[str, list[Any]], dict[str, list[Any]]]

@@ -27,6 +27,13 @@ def main() -> None:
     hits: list[tuple[str | int, float]] = engine.recommend("u1", k=2)
     ids, scores = engine.recommend_batch(log["user"].unique(), k=2)
     assert len(hits) <= 2 and ids.shape == scores.shape
+    # Metadata with hits, attribute updates, batch results as a DataFrame.
+    described = engine.search([1.0, 0.0], k=2, with_metadata=True)
+    years: list[float] = [meta["attributes"]["year"] for _, _, meta in described]
+    engine.update_attributes([10], attributes={"year": [2001.0]}, remove=["plays"])
+    tags: list[str] = engine.item_attributes([10])[0]["tags"]
+    frame: pd.DataFrame = engine.recommend_batch(["u1", "u2"], k=2, as_frame=True)
+    assert len(years) == 2 and not tags and list(frame.columns) == ["user_id", "rank", "item_id", "score"]
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 use crate::error::{invalid, run, to_py};
 use crate::filter::PyFilter;
 use crate::ids::{column_of, id_of, ids_of, py_id, py_ids};
+use crate::log;
 use crate::value::{Int, Timestamps, Weights, kwargs, to_py as to_py_value, value};
 use embedrec::ndarray::{Array2, ArrayView2};
 use embedrec::{Engine, Filter, Hit, ItemAttrs, RecommendOptions};
@@ -55,6 +56,58 @@ impl IdBatch {
 
 pub(crate) fn hits(py: Python<'_>, h: Vec<Hit>) -> PyHits<'_> {
     h.into_iter().map(|h| (py_id(py, &h.id), h.score)).collect()
+}
+
+/// "loaded 1,000 items (ALS) from path" for the log.
+fn opened(how: &str, e: &Engine, path: &std::path::Path) -> String {
+    let model = e
+        .model_name()
+        .map(|m| format!(" ({m})"))
+        .unwrap_or_default();
+    format!("{how} {} items{model} from {}", e.len(), path.display())
+}
+
+/// A query's hits, plain or with their items' metadata.
+pub(crate) enum Answer {
+    Plain(Vec<Hit>),
+    Described(Vec<(Hit, ItemAttrs)>),
+}
+
+impl Answer {
+    /// `h` as it is, or with `describe` reading each item's tags and attributes (called
+    /// with the GIL released, inside the query's `run`).
+    pub(crate) fn of(
+        h: Vec<Hit>,
+        meta: bool,
+        describe: impl FnOnce(Vec<Hit>) -> Vec<(Hit, ItemAttrs)>,
+    ) -> Answer {
+        if meta {
+            Answer::Described(describe(h))
+        } else {
+            Answer::Plain(h)
+        }
+    }
+
+    /// `[(id, score), ...]`, or `[(id, score, {"tags": [...], "attributes": {...}}), ...]`.
+    pub(crate) fn into_py(self, py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+        match self {
+            Answer::Plain(h) => PyList::new(py, hits(py, h)),
+            Answer::Described(h) => {
+                let rows = h.into_iter().map(|(h, a)| {
+                    Ok((py_id(py, &h.id), h.score, metadata(py, a)?).into_pyobject(py)?)
+                });
+                PyList::new(py, rows.collect::<PyResult<Vec<_>>>()?)
+            }
+        }
+    }
+}
+
+/// An item's metadata as `{"tags": [...], "attributes": {name: value}}`.
+pub(crate) fn metadata(py: Python<'_>, a: ItemAttrs) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("tags", a.tags)?;
+    d.set_item("attributes", a.numbers.into_py_dict(py)?)?;
+    Ok(d)
 }
 
 /// Reads any array-like as a 2-D float32 array: float32 numpy arrays are read without a copy
@@ -169,12 +222,62 @@ pub(crate) fn batch_arrays<'py>(
     Ok((ids_arr, PyArray2::from_owned_array(py, scores)))
 }
 
+/// Batch results as `(ids, scores)` arrays of shape (n, k), or with `as_frame` a pandas
+/// DataFrame in long form: one row per hit with columns `key` (the user id, or the query's
+/// row), `rank` (0 = best), `item_id` and `score`.
+pub(crate) fn batch_result<'py>(
+    py: Python<'py>,
+    rows: Vec<Vec<Hit>>,
+    k: usize,
+    as_frame: Option<(&str, Vec<Bound<'py, PyAny>>)>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let Some((key, keys)) = as_frame else {
+        return batch_arrays(py, rows, k)?
+            .into_pyobject(py)
+            .map(Bound::into_any);
+    };
+    let pandas = py.import("pandas").map_err(|e| {
+        pyo3::exceptions::PyImportError::new_err(format!("as_frame=True needs pandas: {e}"))
+    })?;
+    let total: usize = rows.iter().map(Vec::len).sum();
+    let (mut who, mut rank, mut items, mut scores) = (
+        Vec::with_capacity(total),
+        Vec::with_capacity(total),
+        Vec::with_capacity(total),
+        Vec::with_capacity(total),
+    );
+    for (row, k) in rows.iter().zip(&keys) {
+        for (r, h) in row.iter().enumerate() {
+            who.push(k.clone());
+            rank.push(r as u32);
+            items.push(py_id(py, &h.id));
+            scores.push(h.score);
+        }
+    }
+    let columns = PyDict::new(py);
+    columns.set_item(key, who)?;
+    columns.set_item("rank", numpy::PyArray1::from_vec(py, rank))?;
+    columns.set_item("item_id", items)?;
+    columns.set_item("score", numpy::PyArray1::from_vec(py, scores))?;
+    pandas.call_method1("DataFrame", (columns,))
+}
+
 fn attrs_of(
     py: Python<'_>,
     n: usize,
     tags: Option<Vec<Vec<String>>>,
     attributes: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Option<Vec<ItemAttrs>>> {
+    let attributes = attributes_of(py, attributes)?;
+    embedrec_host::item_attrs(n, tags, attributes).map_err(|e| to_py(py, e))
+}
+
+/// Numeric attributes in any form Python gives them: `{name: values}`, a pandas DataFrame,
+/// or one dict per item.
+fn attributes_of(
+    py: Python<'_>,
+    attributes: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<Attributes>> {
     // A pandas DataFrame: its columns, by name.
     let frame = match attributes.filter(|a| a.hasattr("columns").unwrap_or(false)) {
         Some(df) => {
@@ -216,7 +319,7 @@ fn attrs_of(
             Attributes::Rows(rows.into_iter().map(|r| r.into_iter().collect()).collect())
         }),
     };
-    embedrec_host::item_attrs(n, tags, attributes).map_err(|e| to_py(py, e))
+    Ok(attributes)
 }
 
 fn f32_or_f64_vec(py: Python<'_>, obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Vec<f64>> {
@@ -349,6 +452,7 @@ impl PyEngine {
         tags: Option<Vec<Vec<String>>>,
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let start = std::time::Instant::now();
         let n = {
             let batch = IdBatch::extract(ids, "ids")?;
             let ids = batch.strs();
@@ -365,7 +469,52 @@ impl PyEngine {
         };
         // The converted arguments are dropped now: their pages can go back too.
         embedrec_host::release_after_batch(n);
+        log::log(py, log::DEBUG, || {
+            format!("upserted {n} items in {:.3} s", start.elapsed().as_secs_f64())
+        });
         Ok(())
+    }
+
+    /// Changes items' tags and numeric attributes without re-sending their vectors, keeping
+    /// what the call does not name.
+    ///
+    /// Args:
+    ///     ids: existing item ids, unique within the call.
+    ///     tags: one list of tags per item, replacing the item's tags.
+    ///     attributes: values to set, in the forms ``upsert_items`` takes (``{name: values}``,
+    ///         a DataFrame, or one dict per item); ``nan`` leaves an attribute as it is.
+    ///     remove: attribute names dropped from every item of the call.
+    ///
+    /// Raises:
+    ///     UnknownItemError, InvalidInputError: nothing is changed.
+    #[pyo3(signature = (ids, tags=None, attributes=None, remove=None))]
+    fn update_attributes(
+        &self,
+        py: Python<'_>,
+        ids: &Bound<'_, PyAny>,
+        tags: Option<Vec<Vec<String>>>,
+        attributes: Option<&Bound<'_, PyAny>>,
+        remove: Option<Vec<String>>,
+    ) -> PyResult<()> {
+        let batch = IdBatch::extract(ids, "ids")?;
+        let ids = batch.strs();
+        let numbers = attributes_of(py, attributes)?;
+        let update =
+            embedrec_host::attr_update(ids.len(), tags, numbers, remove.unwrap_or_default())
+                .map_err(|e| to_py(py, e))?;
+        run(py, || self.inner.update_attributes(&ids, &update))
+    }
+
+    /// The tags and numeric attributes of items: one ``{"tags": [...], "attributes":
+    /// {name: value}}`` per id. Raises UnknownItemError for an unknown id.
+    fn item_attributes<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let ids = ids_of(ids, "ids")?;
+        let a = run(py, || self.inner.item_attributes(&ids))?;
+        a.into_iter().map(|a| metadata(py, a)).collect()
     }
 
     /// Removes items; returns how many. Raises UnknownItemError (removing nothing) if an id is unknown.
@@ -476,33 +625,47 @@ impl PyEngine {
     ///     vector: 1-D array of length dim.
     ///     k: number of results (fewer if fewer items pass the filter).
     ///     filter: an ``embedrec.Filter`` or a dict of its arguments.
-    #[pyo3(signature = (vector, k=Int::default_k(), filter=None))]
+    #[pyo3(signature = (vector, k=Int::default_k(), filter=None, with_metadata=false))]
     fn search<'py>(
         &self,
         py: Python<'py>,
         vector: &Bound<'py, PyAny>,
         k: Int,
         filter: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<PyHits<'py>> {
+        with_metadata: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
         let k = k.usize(py, "k")?;
         let q = f32_1d(py, vector, "vector")?;
         let f = filter_of(filter, py)?;
-        run(py, || self.inner.search(&q, k, f.as_ref())).map(|h| hits(py, h))
+        run(py, || {
+            let h = self.inner.search(&q, k, f.as_ref())?;
+            Ok(Answer::of(h, with_metadata, |h| {
+                self.inner.with_attributes(h)
+            }))
+        })?
+        .into_py(py)
     }
 
     /// The k items most similar to item ``id`` (never the item itself).
-    #[pyo3(signature = (id, k=Int::default_k(), filter=None))]
+    #[pyo3(signature = (id, k=Int::default_k(), filter=None, with_metadata=false))]
     fn similar<'py>(
         &self,
         py: Python<'py>,
         id: &Bound<'py, PyAny>,
         k: Int,
         filter: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<PyHits<'py>> {
+        with_metadata: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
         let id = id_of(id, "id")?;
         let k = k.usize(py, "k")?;
         let f = filter_of(filter, py)?;
-        run(py, || self.inner.similar(&id, k, f.as_ref())).map(|h| hits(py, h))
+        run(py, || {
+            let h = self.inner.similar(&id, k, f.as_ref())?;
+            Ok(Answer::of(h, with_metadata, |h| {
+                self.inner.with_attributes(h)
+            }))
+        })?
+        .into_py(py)
     }
 
     /// Records interactions (plays, likes...). Weights default to 1 and must be > 0;
@@ -587,7 +750,8 @@ impl PyEngine {
     /// Recommendations for a stored user, best first; seen items excluded by default.
     /// ``diversity`` in 0..1 trades relevance for variety (maximal marginal relevance).
     /// Raises UnknownUserError for a user without interactions.
-    #[pyo3(signature = (user_id, k=Int::default_k(), filter=None, exclude_seen=true, diversity=0.0))]
+    #[pyo3(signature = (user_id, k=Int::default_k(), filter=None, exclude_seen=true, diversity=0.0, with_metadata=false))]
+    #[allow(clippy::too_many_arguments)] // the keyword arguments of the Python signature
     fn recommend<'py>(
         &self,
         py: Python<'py>,
@@ -596,11 +760,18 @@ impl PyEngine {
         filter: Option<&Bound<'py, PyAny>>,
         exclude_seen: bool,
         diversity: f64,
-    ) -> PyResult<PyHits<'py>> {
+        with_metadata: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
         let user_id = id_of(user_id, "user_id")?;
         let k = k.usize(py, "k")?;
         let o = Self::opts(filter_of(filter, py)?, exclude_seen, diversity);
-        run(py, || self.inner.recommend(&user_id, k, &o)).map(|h| hits(py, h))
+        run(py, || {
+            let h = self.inner.recommend(&user_id, k, &o)?;
+            Ok(Answer::of(h, with_metadata, |h| {
+                self.inner.with_attributes(h)
+            }))
+        })?
+        .into_py(py)
     }
 
     /// Why ``item_id`` is recommended to ``user_id``: the ``k`` history items that contribute
@@ -620,7 +791,7 @@ impl PyEngine {
     }
 
     /// Recommendations for an anonymous session from the items it interacted with.
-    #[pyo3(signature = (items, weights=None, k=Int::default_k(), filter=None, exclude_seen=true, diversity=0.0))]
+    #[pyo3(signature = (items, weights=None, k=Int::default_k(), filter=None, exclude_seen=true, diversity=0.0, with_metadata=false))]
     #[allow(clippy::too_many_arguments)] // the keyword arguments of the Python signature
     fn recommend_for_items<'py>(
         &self,
@@ -631,38 +802,47 @@ impl PyEngine {
         filter: Option<&Bound<'py, PyAny>>,
         exclude_seen: bool,
         diversity: f64,
-    ) -> PyResult<PyHits<'py>> {
+        with_metadata: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
         let items = ids_of(items, "items")?;
         let k = k.usize(py, "k")?;
         let o = Self::opts(filter_of(filter, py)?, exclude_seen, diversity);
         let weights = weights.as_ref().map(Weights::get);
         run(py, || {
-            self.inner
-                .recommend_for_items(&items, weights.as_deref(), k, &o)
-        })
-        .map(|h| hits(py, h))
+            let h = (self.inner).recommend_for_items(&items, weights.as_deref(), k, &o)?;
+            Ok(Answer::of(h, with_metadata, |h| {
+                self.inner.with_attributes(h)
+            }))
+        })?
+        .into_py(py)
     }
 
     /// ``search`` for every row of ``queries`` (n, dim), in parallel. Returns ``(ids, scores)``:
     /// an object array and a float32 array of shape (n, k), padded with None / nan.
-    #[pyo3(signature = (queries, k=Int::default_k(), filter=None))]
+    #[pyo3(signature = (queries, k=Int::default_k(), filter=None, as_frame=false))]
     fn search_batch<'py>(
         &self,
         py: Python<'py>,
         queries: &Bound<'py, PyAny>,
         k: Int,
         filter: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<f32>>)> {
+        as_frame: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let k = k.usize(py, "k")?;
         let q = f32_2d(py, queries, "queries", false)?;
         let f = filter_of(filter, py)?;
         let view = q.as_array();
         let rows = run(py, || self.inner.search_batch(view, k, f.as_ref()))?;
-        batch_arrays(py, rows, k)
+        let frame = as_frame.then(|| {
+            let keys = (0..rows.len()).map(|i| i.into_pyobject(py).expect("infallible"));
+            ("query", keys.map(Bound::into_any).collect())
+        });
+        batch_result(py, rows, k, frame)
     }
 
     /// ``recommend`` for every user, in parallel. Returns ``(ids, scores)`` arrays of shape (n, k).
-    #[pyo3(signature = (user_ids, k=Int::default_k(), filter=None, exclude_seen=true, diversity=0.0))]
+    #[pyo3(signature = (user_ids, k=Int::default_k(), filter=None, exclude_seen=true, diversity=0.0, as_frame=false))]
+    #[allow(clippy::too_many_arguments)] // the keyword arguments of the Python signature
     fn recommend_batch<'py>(
         &self,
         py: Python<'py>,
@@ -671,17 +851,20 @@ impl PyEngine {
         filter: Option<&Bound<'py, PyAny>>,
         exclude_seen: bool,
         diversity: f64,
-    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<f32>>)> {
-        let user_ids = ids_of(user_ids, "user_ids")?;
+        as_frame: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let users = ids_of(user_ids, "user_ids")?;
         let k = k.usize(py, "k")?;
         let o = Self::opts(filter_of(filter, py)?, exclude_seen, diversity);
-        let rows = run(py, || self.inner.recommend_batch(&user_ids, k, &o))?;
-        batch_arrays(py, rows, k)
+        let rows = run(py, || self.inner.recommend_batch(&users, k, &o))?;
+        let frame = as_frame.then(|| ("user_id", py_ids(py, &users)));
+        batch_result(py, rows, k, frame)
     }
 
     /// Saves the whole engine to one file, atomically.
     fn save(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
-        run(py, || self.inner.save(&path))
+        let what = |_: &()| format!("saved {} items to {}", self.inner.len(), path.display());
+        log::timed(py, log::INFO, what, || run(py, || self.inner.save(&path)))
     }
 
     /// Opens the engine stored at ``path`` in durable mode, creating it when the file does
@@ -709,14 +892,17 @@ impl PyEngine {
     ) -> PyResult<Self> {
         let o = Options::new("", Style::Snake, kwargs(py, options)?).map_err(|e| to_py(py, e))?;
         let (create, open) = embedrec_host::open_options(o).map_err(|e| to_py(py, e))?;
-        Ok(PyEngine {
-            inner: run(py, || Engine::open(&path, create, open))?,
-        })
+        let what = |e: &Engine| opened("opened", e, &path);
+        let inner = log::timed(py, log::INFO, what, || {
+            run(py, || Engine::open(&path, create, open))
+        })?;
+        Ok(PyEngine { inner })
     }
 
     /// Durable mode: writes a new snapshot and empties the journal (readers keep running).
     fn checkpoint(&self, py: Python<'_>) -> PyResult<()> {
-        run(py, || self.inner.checkpoint())
+        let what = |_: &()| "checkpoint written".to_string();
+        log::timed(py, log::INFO, what, || run(py, || self.inner.checkpoint()))
     }
 
     /// Durable mode: syncs and closes the journal and releases the writer's lock; later
@@ -787,9 +973,9 @@ impl PyEngine {
     /// Loads an engine saved with ``save``. Raises CorruptFileError for damaged files.
     #[staticmethod]
     fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
-        Ok(PyEngine {
-            inner: run(py, || Engine::load(&path))?,
-        })
+        let what = |e: &Engine| opened("loaded", e, &path);
+        let inner = log::timed(py, log::INFO, what, || run(py, || Engine::load(&path)))?;
+        Ok(PyEngine { inner })
     }
 
     /// The engine in its file format, as bytes.
@@ -940,8 +1126,13 @@ impl PyEngine {
             None
         };
         let raised: std::sync::Mutex<Option<PyErr>> = std::sync::Mutex::new(None);
+        let started = std::time::Instant::now();
         let mut cb = |p: &embedrec::Progress| -> bool {
             Python::attach(|py| {
+                log::log(py, log::DEBUG, || {
+                    let loss = p.loss.map(|l| format!(", loss {l:.4}")).unwrap_or_default();
+                    format!("fit {model}: step {} of {}{loss}", p.iteration, p.total)
+                });
                 if let Some(b) = &bar {
                     let b = b.bind(py);
                     let _ = b.setattr("total", p.total);
@@ -981,6 +1172,9 @@ impl PyEngine {
         }
         let r = result
             .map_err(|e| crate::train::callback_error(py, e, raised.lock().unwrap().take()))?;
+        log::log(py, log::INFO, || {
+            format!("fit {model} in {:.3} s", started.elapsed().as_secs_f64())
+        });
         to_py_value(py, &r)
     }
 
@@ -1008,7 +1202,11 @@ impl PyEngine {
         let (user_ids, item_ids) = (ids_of(user_ids, "user_ids")?, ids_of(item_ids, "item_ids")?);
         let k = k.usize(py, "k")?;
         let d = crate::train::interactions(py, user_ids, item_ids, None, None)?;
-        let m = run(py, || self.inner.evaluate(&d, k))?;
+        let what =
+            |m: &embedrec::eval::RankingMetrics| format!("evaluated {} users at k={k}", m.users);
+        let m = log::timed(py, log::INFO, what, || {
+            run(py, || self.inner.evaluate(&d, k))
+        })?;
         to_py_value(py, &embedrec_host::ranking_metrics(Style::Snake, &m))
     }
 }

@@ -5,6 +5,7 @@ mod engine;
 mod error;
 mod filter;
 mod ids;
+mod log;
 mod sharded;
 mod train;
 mod value;

@@ -1,14 +1,13 @@
 //! `embedrec.ShardedEngine`.
 
-use crate::engine::{PyEngine, PyHits, batch_arrays, f32_1d, filter_of, hits};
+use crate::engine::{Answer, PyEngine, batch_result, f32_1d, filter_of};
 use crate::error::{invalid, run, to_py};
-use crate::ids::{id_of, ids_of};
+use crate::ids::{id_of, ids_of, py_ids};
 use crate::value::{Int, Weights, kwargs};
 use embedrec::ShardedEngine;
 use embedrec_host::{Options, Style};
-use numpy::PyArray2;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 
 /// An engine's items split by a hash of their ids over several shard engines, queried as
 /// one: every shard answers its part in parallel and the best ``k`` of all are returned,
@@ -100,38 +99,52 @@ impl PyShardedEngine {
     }
 
     /// The k items most similar to ``vector`` over every shard.
-    #[pyo3(signature = (vector, k=Int::default_k(), filter=None))]
+    #[pyo3(signature = (vector, k=Int::default_k(), filter=None, with_metadata=false))]
     fn search<'py>(
         &self,
         py: Python<'py>,
         vector: &Bound<'py, PyAny>,
         k: Int,
         filter: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<PyHits<'py>> {
+        with_metadata: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
         let k = k.usize(py, "k")?;
         let q = f32_1d(py, vector, "vector")?;
         let f = filter_of(filter, py)?;
-        run(py, || self.inner.search(&q, k, f.as_ref())).map(|h| hits(py, h))
+        run(py, || {
+            let h = self.inner.search(&q, k, f.as_ref())?;
+            Ok(Answer::of(h, with_metadata, |h| {
+                self.inner.with_attributes(h)
+            }))
+        })?
+        .into_py(py)
     }
 
     /// The k items most similar to item ``id`` (never the item itself).
-    #[pyo3(signature = (id, k=Int::default_k(), filter=None))]
+    #[pyo3(signature = (id, k=Int::default_k(), filter=None, with_metadata=false))]
     fn similar<'py>(
         &self,
         py: Python<'py>,
         id: &Bound<'py, PyAny>,
         k: Int,
         filter: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<PyHits<'py>> {
+        with_metadata: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
         let id = id_of(id, "id")?;
         let k = k.usize(py, "k")?;
         let f = filter_of(filter, py)?;
-        run(py, || self.inner.similar(&id, k, f.as_ref())).map(|h| hits(py, h))
+        run(py, || {
+            let h = self.inner.similar(&id, k, f.as_ref())?;
+            Ok(Answer::of(h, with_metadata, |h| {
+                self.inner.with_attributes(h)
+            }))
+        })?
+        .into_py(py)
     }
 
     /// Recommendations for a stored user, as ``Engine.recommend`` (diversity is not
     /// available on a sharded engine).
-    #[pyo3(signature = (user_id, k=Int::default_k(), filter=None, exclude_seen=true))]
+    #[pyo3(signature = (user_id, k=Int::default_k(), filter=None, exclude_seen=true, with_metadata=false))]
     fn recommend<'py>(
         &self,
         py: Python<'py>,
@@ -139,15 +152,23 @@ impl PyShardedEngine {
         k: Int,
         filter: Option<&Bound<'py, PyAny>>,
         exclude_seen: bool,
-    ) -> PyResult<PyHits<'py>> {
+        with_metadata: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
         let user_id = id_of(user_id, "user_id")?;
         let k = k.usize(py, "k")?;
         let o = PyEngine::opts(filter_of(filter, py)?, exclude_seen, 0.0);
-        run(py, || self.inner.recommend(&user_id, k, &o)).map(|h| hits(py, h))
+        run(py, || {
+            let h = self.inner.recommend(&user_id, k, &o)?;
+            Ok(Answer::of(h, with_metadata, |h| {
+                self.inner.with_attributes(h)
+            }))
+        })?
+        .into_py(py)
     }
 
     /// Recommendations for a session's items, as ``Engine.recommend_for_items``.
-    #[pyo3(signature = (items, weights=None, k=Int::default_k(), filter=None, exclude_seen=true))]
+    #[pyo3(signature = (items, weights=None, k=Int::default_k(), filter=None, exclude_seen=true, with_metadata=false))]
+    #[allow(clippy::too_many_arguments)] // the keyword arguments of the Python signature
     fn recommend_for_items<'py>(
         &self,
         py: Python<'py>,
@@ -156,21 +177,24 @@ impl PyShardedEngine {
         k: Int,
         filter: Option<&Bound<'py, PyAny>>,
         exclude_seen: bool,
-    ) -> PyResult<PyHits<'py>> {
+        with_metadata: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
         let items = ids_of(items, "items")?;
         let k = k.usize(py, "k")?;
         let o = PyEngine::opts(filter_of(filter, py)?, exclude_seen, 0.0);
         let weights = weights.as_ref().map(Weights::get);
         run(py, || {
-            self.inner
-                .recommend_for_items(&items, weights.as_deref(), k, &o)
-        })
-        .map(|h| hits(py, h))
+            let h = (self.inner).recommend_for_items(&items, weights.as_deref(), k, &o)?;
+            Ok(Answer::of(h, with_metadata, |h| {
+                self.inner.with_attributes(h)
+            }))
+        })?
+        .into_py(py)
     }
 
     /// ``recommend`` for every user, in parallel. Returns ``(ids, scores)`` arrays of
     /// shape (n, k), padded with None / nan.
-    #[pyo3(signature = (user_ids, k=Int::default_k(), filter=None, exclude_seen=true))]
+    #[pyo3(signature = (user_ids, k=Int::default_k(), filter=None, exclude_seen=true, as_frame=false))]
     fn recommend_batch<'py>(
         &self,
         py: Python<'py>,
@@ -178,12 +202,14 @@ impl PyShardedEngine {
         k: Int,
         filter: Option<&Bound<'py, PyAny>>,
         exclude_seen: bool,
-    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyArray2<f32>>)> {
-        let user_ids = ids_of(user_ids, "user_ids")?;
+        as_frame: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let users = ids_of(user_ids, "user_ids")?;
         let k = k.usize(py, "k")?;
         let o = PyEngine::opts(filter_of(filter, py)?, exclude_seen, 0.0);
-        let rows = run(py, || self.inner.recommend_batch(&user_ids, k, &o))?;
-        batch_arrays(py, rows, k)
+        let rows = run(py, || self.inner.recommend_batch(&users, k, &o))?;
+        let frame = as_frame.then(|| ("user_id", py_ids(py, &users)));
+        batch_result(py, rows, k, frame)
     }
 
     /// Pickling by reference: a set opened from files comes back by opening its manifest
