@@ -94,7 +94,7 @@ impl Answer {
             Answer::Plain(h) => PyList::new(py, hits(py, h)),
             Answer::Described(h) => {
                 let rows = h.into_iter().map(|(h, a)| {
-                    Ok((py_id(py, &h.id), h.score, metadata(py, a)?).into_pyobject(py)?)
+                    metadata(py, a).and_then(|m| (py_id(py, &h.id), h.score, m).into_pyobject(py))
                 });
                 PyList::new(py, rows.collect::<PyResult<Vec<_>>>()?)
             }
@@ -470,7 +470,10 @@ impl PyEngine {
         // The converted arguments are dropped now: their pages can go back too.
         embedrec_host::release_after_batch(n);
         log::log(py, log::DEBUG, || {
-            format!("upserted {n} items in {:.3} s", start.elapsed().as_secs_f64())
+            format!(
+                "upserted {n} items in {:.3} s",
+                start.elapsed().as_secs_f64()
+            )
         });
         Ok(())
     }
