@@ -3,7 +3,26 @@
 // JavaScript, where V8 creates them far faster than napi can. Results and types are the same
 // as the native `searchBatch` / `recommendBatch` declared in index.d.ts.
 'use strict'
-const native = require('./index.js')
+// The prebuilt binaries this package version ships, as optional dependencies.
+const PREBUILT = ['linux-x64-gnu']
+
+function load() {
+  try {
+    return require('./index.js')
+  } catch (e) {
+    const here = `${process.platform}-${process.arch}`
+    throw new Error(
+      `embedrec: no native binary could be loaded on ${here}. Prebuilt binaries exist for ` +
+        `${PREBUILT.join(', ')} (package embedrec-<platform>, an optional dependency: it is ` +
+        'missing when optional dependencies were omitted, e.g. npm install --omit=optional, ' +
+        'or when node_modules was copied from another platform). Elsewhere, build from ' +
+        `source with Rust (README, "Install"). Loader said: ${e.message.split('\n')[0]}`,
+      { cause: e },
+    )
+  }
+}
+
+const native = load()
 const { Engine } = native
 
 function rows(flat) {

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Builds the real wheel (PEP 517, maturin backend) into a fresh venv and runs pytest on it.
+# Builds the wheel users install, checks it installs and runs without Rust, then runs pytest on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${EMBEDREC_VENV:-.venv}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --upgrade "maturin>=1.16,<2" "pytest>=8" "numpy>=1.21" "mypy>=1.10" "tqdm>=4.60"
-"$VENV/bin/pip" install -q --force-reinstall --no-deps ./python
+# The wheel users install (manylinux2014, built with maturin's zig linker) is the one tested.
+bash scripts/test-packages.sh python-build
+"$VENV/bin/pip" install -q --force-reinstall --no-deps dist/embedrec-*-manylinux*.whl
 . scripts/prune.sh
 prune release  # nothing below builds Rust
+# The wheel in a fresh venv with no Rust on PATH (and the sdist's contents).
+bash scripts/test-packages.sh python
 # The Spark, Ray and Dask helpers' tests (pyspark runs on the machine's Java 17; pyspark does not
 # support pandas 3 yet), the pandas, scipy and typed-usage tests, and the service examples.
 "$VENV/bin/pip" install -q "pyspark>=4,<5" "pandas>=2,<3" "pandas-stubs>=2,<3" "pyarrow>=15" \
