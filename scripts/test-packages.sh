@@ -75,7 +75,8 @@ node)
   (cd "$WORK/bare" && npm init -y > /dev/null \
     && npm install --no-audit --no-fund --silent --omit=optional "$main" \
     && node -e "try { require('embedrec'); process.exit(1) } catch (e) { if (!/Prebuilt binaries exist for linux-x64-gnu/.test(e.message)) throw e }")
-  echo "== node packages: embedrec $(size "$main"), embedrec-linux-x64-gnu $(size "$bin")"
+  newest=$(objdump -T node/embedrec.linux-x64-gnu.node | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -1)
+  echo "== node packages: embedrec $(size "$main"), embedrec-linux-x64-gnu $(size "$bin") (newest symbol $newest)"
   ;;
 *)
   echo "usage: $0 python-build|python|node"; exit 2 ;;
