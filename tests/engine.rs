@@ -723,3 +723,54 @@ fn attribute_updates_keep_what_they_do_not_name() {
         "{err}"
     );
 }
+
+#[test]
+fn worker_metrics_gather_every_running_worker() {
+    use embedrec::persist::{forget_worker_metrics, gather_worker_metrics, write_worker_metrics};
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(50, 4, Metric::Cosine, IndexKind::Exact);
+    e.search(&[1.0, 0.0, 0.0, 0.0], 3, None).unwrap();
+    let mine = write_worker_metrics(dir.path(), &[("catalog", &e)]).unwrap();
+    let me = std::process::id();
+    let text = std::fs::read_to_string(&mine).unwrap();
+    assert!(text.contains(&format!("pid=\"{me}\"")));
+    // Another running worker (pid 1 always runs on Linux) and one that has exited.
+    let other = text.replace(&format!("pid=\"{me}\""), "pid=\"1\"");
+    std::fs::write(dir.path().join("embedrec-1.prom"), &other).unwrap();
+    let dead = dir.path().join("embedrec-4000000000.prom");
+    std::fs::write(&dead, &other).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not metrics").unwrap();
+    let all = gather_worker_metrics(dir.path()).unwrap();
+    let helps = all
+        .lines()
+        .filter(|l| l.starts_with("# HELP embedrec_items "))
+        .count();
+    assert_eq!(helps, 1, "{all}");
+    let items: Vec<&str> = all
+        .lines()
+        .filter(|l| l.starts_with("embedrec_items{"))
+        .collect();
+    if cfg!(target_os = "linux") {
+        assert_eq!(items.len(), 2, "{all}");
+        assert!(!dead.exists(), "the exited worker's file is removed");
+    }
+    assert!(items.iter().any(|l| l.contains(&format!("pid=\"{me}\""))));
+    assert!(all.contains(
+        "embedrec_op_duration_seconds_count{engine=\"catalog\",pid=\"1\",op=\"search\"} 1"
+    ));
+    forget_worker_metrics(dir.path(), 1).unwrap();
+    forget_worker_metrics(dir.path(), 1).unwrap();
+    assert_eq!(
+        gather_worker_metrics(dir.path())
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("embedrec_items{"))
+            .count(),
+        1
+    );
+    // Bad input names what is wrong.
+    let err = write_worker_metrics(dir.path(), &[("", &e)]).unwrap_err();
+    assert!(err.to_string().contains("engines[0]"), "{err}");
+    let err = gather_worker_metrics(dir.path().join("missing")).unwrap_err();
+    assert_eq!(err.code(), "IO", "{err}");
+}

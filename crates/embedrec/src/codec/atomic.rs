@@ -113,7 +113,7 @@ fn remove_stale(dir: &Path, prefix: &str) {
 
 /// Whether a process with this id runs (Linux: it has an entry in /proc). Elsewhere every
 /// writer is assumed alive, so nothing is removed.
-fn process_runs(pid: u32) -> bool {
+pub(crate) fn process_runs(pid: u32) -> bool {
     if cfg!(target_os = "linux") {
         Path::new("/proc").join(pid.to_string()).exists()
     } else {

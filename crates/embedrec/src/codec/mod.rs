@@ -9,7 +9,7 @@ mod container;
 pub(crate) mod journal;
 mod source;
 
-pub(crate) use atomic::{write_atomic, write_atomic_with};
+pub(crate) use atomic::{process_runs, write_atomic, write_atomic_with};
 pub(crate) use container::{ContainerWriter, read};
 pub use container::{FORMAT_VERSION, MAGIC};
 pub use journal::{DEFAULT_SYNC_INTERVAL_MS, SyncMode};

@@ -224,3 +224,80 @@ fn render(parts: &[Part]) -> String {
     }
     o
 }
+
+/// Several expositions (for example one per worker process, each with its `pid` label) as
+/// one: every family's `HELP` and `TYPE` once, followed by the samples of every part in the
+/// order given. Families keep the order in which they first appear. Lines that belong to no
+/// family (samples before any `# HELP`/`# TYPE`, anything that is not a sample) are dropped.
+pub fn merge_expositions<S: AsRef<str>>(parts: &[S]) -> String {
+    struct Family<'a> {
+        help: Option<&'a str>,
+        kind: Option<&'a str>,
+        samples: Vec<&'a str>,
+    }
+    let mut order: Vec<&str> = Vec::new();
+    let mut families: std::collections::HashMap<&str, Family<'_>> = Default::default();
+    for part in parts {
+        let mut current: Option<&str> = None;
+        for line in part.as_ref().lines() {
+            let meta = (line.strip_prefix("# HELP ").map(|r| (r, true)))
+                .or_else(|| line.strip_prefix("# TYPE ").map(|r| (r, false)));
+            if let Some((rest, is_help)) = meta {
+                let name = rest.split(' ').next().unwrap_or_default();
+                if name.is_empty() {
+                    current = None;
+                    continue;
+                }
+                let f = families.entry(name).or_insert_with(|| {
+                    order.push(name);
+                    Family {
+                        help: None,
+                        kind: None,
+                        samples: Vec::new(),
+                    }
+                });
+                let slot = if is_help { &mut f.help } else { &mut f.kind };
+                slot.get_or_insert(line);
+                current = Some(name);
+            } else if let Some(name) = current
+                && !line.is_empty()
+                && !line.starts_with('#')
+                && line.starts_with(name)
+            {
+                if let Some(f) = families.get_mut(name) {
+                    f.samples.push(line);
+                }
+            }
+        }
+    }
+    let mut o = String::new();
+    for name in order {
+        let f = &families[name];
+        for line in f.help.iter().chain(&f.kind).chain(&f.samples) {
+            o.push_str(line);
+            o.push('\n');
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_expositions_name_each_family_once() {
+        let a = "# HELP x_total X.\n# TYPE x_total counter\nx_total{pid=\"1\"} 3\n\
+                 # HELP h H.\n# TYPE h histogram\nh_bucket{pid=\"1\",le=\"+Inf\"} 1\nh_sum{pid=\"1\"} 0.5\n";
+        let b = "# HELP x_total X.\n# TYPE x_total counter\nx_total{pid=\"2\"} 4\n\
+                 stray 1\n# HELP y Y.\n# TYPE y gauge\ny{pid=\"2\"} 7\n";
+        let m = merge_expositions(&[a, "orphan 1\n", b]);
+        assert_eq!(
+            m,
+            "# HELP x_total X.\n# TYPE x_total counter\nx_total{pid=\"1\"} 3\nx_total{pid=\"2\"} 4\n\
+             # HELP h H.\n# TYPE h histogram\nh_bucket{pid=\"1\",le=\"+Inf\"} 1\nh_sum{pid=\"1\"} 0.5\n\
+             # HELP y Y.\n# TYPE y gauge\ny{pid=\"2\"} 7\n"
+        );
+        assert_eq!(merge_expositions::<&str>(&[]), "");
+    }
+}

@@ -27,7 +27,7 @@ pub use config::{EngineConfig, IndexKind, MAX_DIM, MAX_EF, MAX_HNSW_M, MAX_K, MA
 pub(crate) use durable::Durable;
 pub use durable::OpenOptions;
 pub use export::{MAX_FACTOR, Rows};
-pub use exposition::{ExpositionOptions, metrics_text};
+pub use exposition::{ExpositionOptions, merge_expositions, metrics_text};
 pub use metrics::LATENCY_BUCKETS;
 pub(crate) use metrics::Op;
 pub use metrics::OpStats;

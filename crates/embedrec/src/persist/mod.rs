@@ -30,8 +30,12 @@
 
 mod durable;
 mod model;
+mod worker_metrics;
 
 pub use durable::journal_path;
+pub use worker_metrics::{
+    MAX_WORKER_METRICS_BYTES, forget_worker_metrics, gather_worker_metrics, write_worker_metrics,
+};
 
 use crate::codec::bytes::{Reader, Writer};
 use crate::codec::{self, MappedSource, SectionReader, Source};
