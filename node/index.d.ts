@@ -454,6 +454,9 @@ export interface FlatHits {
   counts: Array<number>
 }
 
+/** Removes worker `pid`'s file from `directory` (call it when a worker exits). */
+export declare function forgetWorkerMetrics(directory: string, pid: number): void
+
 /** How `Engine.fromBytes` reads its buffer. */
 export interface FromBytesOptions {
   /**
@@ -462,6 +465,13 @@ export interface FromBytesOptions {
    */
   readOnly?: boolean
 }
+
+/**
+ * Every worker's exposition in `directory`, merged: each family's HELP and TYPE once,
+ * each worker's samples with its `pid` label. Files of workers that no longer run are
+ * removed (Linux).
+ */
+export declare function gatherWorkerMetrics(directory: string): string
 
 /** Options of `search` and `similar` beyond the filter. */
 export interface HitOptions {
@@ -644,3 +654,11 @@ export interface UpsertOptions {
   /** One `{ name: value }` object per item, or `{ name: values }` columns (null: missing). */
   attributes?: Array<Record<string, number>> | Record<string, Array<number | null>>
 }
+
+/**
+ * Writes this worker's exposition of `{ name: engine }` (`pid` label on) to
+ * `directory/embedrec-<pid>.prom`, atomically (the directory is created if missing);
+ * returns the file. Every worker of a `cluster` calls it now and then (and before
+ * answering a scrape); `gatherWorkerMetrics` then returns all of them.
+ */
+export declare function writeWorkerMetrics(directory: string, engines: Record<string, Engine>): string

@@ -3,5 +3,15 @@
 // (test/esm.test.mjs checks that none is missing).
 import native from './lib.js'
 
-export const { Engine, ShardedEngine, holdoutSplit, leaveLastOut, metricsText, simdLevel } = native
+export const {
+  Engine,
+  ShardedEngine,
+  forgetWorkerMetrics,
+  gatherWorkerMetrics,
+  holdoutSplit,
+  leaveLastOut,
+  metricsText,
+  simdLevel,
+  writeWorkerMetrics,
+} = native
 export default native

@@ -16,10 +16,13 @@ from embedrec._native import (  # noqa: E402
     Engine,
     Filter,
     ShardedEngine,
+    forget_worker_metrics,
+    gather_worker_metrics,
     holdout_split,
     leave_last_out,
     metrics_text,
     simd_level,
+    write_worker_metrics,
 )
 from embedrec._registry import open_shared  # noqa: E402
 from embedrec.errors import (  # noqa: E402
@@ -58,9 +61,12 @@ __all__ = [
     "UnknownItemError",
     "UnknownUserError",
     "UnsupportedVersionError",
+    "forget_worker_metrics",
+    "gather_worker_metrics",
     "holdout_split",
     "leave_last_out",
     "metrics_text",
     "open_shared",
     "simd_level",
+    "write_worker_metrics",
 ]
