@@ -5,7 +5,10 @@
 //
 // Every worker maps the same file (its pages are shared, not copied). To publish a new
 // snapshot, save it to the same path: each worker sees it on its next request
-// (snapshotReplaced) and reopens. /metrics labels every sample with the worker's pid.
+// (snapshotReplaced) and reopens. /metrics labels every sample with the worker's pid; with
+// EMBEDREC_METRICS_DIR (a directory the workers share, emptied at start) every worker writes
+// its metrics there every few seconds and the worker that answers a scrape returns all
+// workers' series (gatherWorkerMetrics); without it, the answering worker's own series.
 // Without EMBEDREC_PATH a small synthetic catalog is built first (a demo that needs no data).
 'use strict'
 const cluster = require('node:cluster')
@@ -13,7 +16,7 @@ const fs = require('node:fs')
 const http = require('node:http')
 const os = require('node:os')
 const path = require('node:path')
-const { Engine, metricsText } = require('embedrec')
+const { Engine, gatherWorkerMetrics, metricsText, writeWorkerMetrics } = require('embedrec')
 
 async function demoCatalog () {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'embedrec-service-'))
@@ -41,6 +44,16 @@ function serve (file, port) {
     if (engine.snapshotReplaced()) engine = open()
     return engine
   }
+  const metricsDir = process.env.EMBEDREC_METRICS_DIR
+  const metrics = () => {
+    if (!metricsDir) return metricsText({ catalog: current() }, { pid: true })
+    writeWorkerMetrics(metricsDir, { catalog: current() })
+    return gatherWorkerMetrics(metricsDir)
+  }
+  if (metricsDir) {
+    writeWorkerMetrics(metricsDir, { catalog: engine })
+    setInterval(() => writeWorkerMetrics(metricsDir, { catalog: current() }), 5000).unref()
+  }
   const id = (raw) => (/^-?\d+$/.test(raw) ? Number(raw) : decodeURIComponent(raw))
   const send = (res, status, body, type = 'application/json') => {
     res.writeHead(status, { 'content-type': type })
@@ -53,11 +66,12 @@ function serve (file, port) {
     try {
       if (route === 'recommend' && key) {
         const genre = url.searchParams.get('genre')
-        const items = current().recommend(id(key), k, genre ? { filter: { tagsAny: [genre] } } : null)
+        const options = { withMetadata: true, ...(genre ? { filter: { tagsAny: [genre] } } : {}) }
+        const items = current().recommend(id(key), k, options)
         return send(res, 200, { userId: id(key), items })
       }
       if (route === 'similar' && key) return send(res, 200, { itemId: id(key), items: current().similar(id(key), k) })
-      if (route === 'metrics') return send(res, 200, metricsText({ catalog: current() }, { pid: true }), 'text/plain; version=0.0.4')
+      if (route === 'metrics') return send(res, 200, metrics(), 'text/plain; version=0.0.4')
       return send(res, 404, { error: 'not found' })
     } catch (e) {
       const status = e.code === 'UNKNOWN_USER' || e.code === 'UNKNOWN_ITEM' ? 404 : e.code === 'INVALID_INPUT' ? 400 : 500

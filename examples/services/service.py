@@ -6,13 +6,20 @@ engine, opened read-only once per worker process.
 
 Every worker maps the same file (its pages are shared, not copied). To publish a new
 snapshot, save it to the same path: each worker sees it on its next request
-(``snapshot_replaced``) and reopens. /metrics labels every sample with the worker's pid, so
-a scrape that reaches any worker gives that worker's own series. Without EMBEDREC_PATH the
-service builds a small synthetic catalog first (a demo that needs no data).
+(``snapshot_replaced``) and reopens. /metrics labels every sample with the worker's pid.
+With EMBEDREC_METRICS_DIR set (a directory the workers share, emptied before the server
+starts), every worker writes its metrics there every few seconds and whichever worker
+answers a scrape returns all workers' series (``gather_worker_metrics``), as
+prometheus_client's multiprocess mode does; without it, a scrape gives the answering
+worker's own series. Without EMBEDREC_PATH the service builds a small synthetic catalog
+first (a demo that needs no data).
 """
 
+import asyncio
+import contextlib
 import os
 import tempfile
+from collections.abc import AsyncIterator
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Response
@@ -40,8 +47,26 @@ def demo_catalog() -> str:
 # The handlers are `async def`: a query takes well under a millisecond, so it runs on the
 # event loop itself rather than through a thread pool hop.
 PATH = os.environ.get("EMBEDREC_PATH") or demo_catalog()
-app = FastAPI(title="embedrec service")
+METRICS_DIR = os.environ.get("EMBEDREC_METRICS_DIR")
 _engine = embedrec.open_shared(PATH, threads=1)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    """With a shared metrics directory: this worker's metrics are written there every 5 s."""
+
+    async def publish(directory: str) -> None:
+        while True:
+            embedrec.write_worker_metrics(directory, {"catalog": engine()})
+            await asyncio.sleep(5)
+
+    task = asyncio.create_task(publish(METRICS_DIR)) if METRICS_DIR else None
+    yield
+    if task:
+        task.cancel()
+
+
+app = FastAPI(title="embedrec service", lifespan=lifespan)
 
 
 def engine() -> embedrec.Engine:
@@ -60,12 +85,13 @@ def _id(raw: str) -> "str | int":
 async def recommend(user_id: str, k: int = 10, genre: "str | None" = None) -> dict[str, object]:
     flt = {"tags_any": [genre]} if genre else None
     try:
-        hits = engine().recommend(_id(user_id), k=k, filter=flt)
+        hits = engine().recommend(_id(user_id), k=k, filter=flt, with_metadata=True)
     except embedrec.UnknownUserError:
         raise HTTPException(404, f"unknown user {user_id}")
     except embedrec.InvalidInputError as e:
         raise HTTPException(400, str(e))
-    return {"user_id": _id(user_id), "items": [{"id": i, "score": s} for i, s in hits]}
+    items = [{"id": i, "score": s, "tags": m["tags"]} for i, s, m in hits]
+    return {"user_id": _id(user_id), "items": items}
 
 
 @app.get("/similar/{item_id}")
@@ -81,5 +107,9 @@ async def similar(item_id: str, k: int = 10) -> dict[str, object]:
 
 @app.get("/metrics")
 async def metrics() -> Response:
-    text = embedrec.metrics_text({"catalog": engine()}, pid=True)
+    if METRICS_DIR:
+        embedrec.write_worker_metrics(METRICS_DIR, {"catalog": engine()})
+        text = embedrec.gather_worker_metrics(METRICS_DIR)
+    else:
+        text = embedrec.metrics_text({"catalog": engine()}, pid=True)
     return Response(text, media_type="text/plain; version=0.0.4")

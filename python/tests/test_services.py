@@ -1,6 +1,7 @@
 """The service examples (examples/services): the FastAPI app under uvicorn with 2 workers and
 the Node http server, each started and queried over loopback HTTP — /recommend, /similar and
-/metrics (parsed as a Prometheus scrape). Skipped without fastapi/uvicorn or node."""
+/metrics (parsed as a Prometheus scrape; with a shared metrics directory, one scrape carries
+every worker's series). Skipped without fastapi/uvicorn or node."""
 
 import json
 import os
@@ -52,7 +53,8 @@ def check(port, user, item, recommended_key):
     status, body = get(port, f"/recommend/{user}?k=5")
     assert status == 200, body
     items = json.loads(body)["items"]
-    assert len(items) == 5 and all(set(h) == {"id", "score"} for h in items)
+    assert len(items) == 5 and all({"id", "score", "tags"} <= set(h) for h in items)
+    assert all(h["tags"][0].startswith("genre") for h in items)
     status, body = get(port, f"/recommend/{user}?k=3&genre=genre2")
     assert status == 200 and len(json.loads(body)["items"]) == 3
     status, body = get(port, f"/similar/{item}?k=4")
@@ -65,6 +67,18 @@ def check(port, user, item, recommended_key):
     parser = pytest.importorskip("prometheus_client.parser")
     families = {f.name: f for f in parser.text_string_to_metric_families(text)}
     assert all("pid" in s.labels for s in families["embedrec_items"].samples)
+    # With a shared metrics directory, one scrape carries both workers' series.
+    t0 = time.time()
+    while True:
+        text = get(port, "/metrics")[1]
+        families = {f.name: f for f in parser.text_string_to_metric_families(text)}
+        pids = {s.labels["pid"] for s in families["embedrec_items"].samples}
+        if len(pids) == 2 or time.time() - t0 > 60:
+            break
+        time.sleep(0.5)
+    assert len(pids) == 2, text
+    helps = [line for line in text.splitlines() if line.startswith("# HELP")]
+    assert len(helps) == len(set(helps))
 
 
 def run(cmd, port, env, cwd):
@@ -81,8 +95,9 @@ def test_the_fastapi_service_answers_over_http():
     pytest.importorskip("fastapi")
     pytest.importorskip("uvicorn")
     port = free_port()
+    metrics = tempfile.mkdtemp(prefix="embedrec-metrics-")
     proc = run([sys.executable, "-m", "uvicorn", "service:app", "--workers", "2", "--port", str(port), "--log-level", "warning"],
-               port, {}, SERVICES)
+               port, {"EMBEDREC_METRICS_DIR": metrics}, SERVICES)
     try:
         check(port, 7, "song3", "items")
     finally:
@@ -99,7 +114,9 @@ def test_the_node_service_answers_over_http():
     modules.mkdir()
     (modules / "embedrec").symlink_to(package)
     port = free_port()
-    proc = run([node, "service.js"], port, {"PORT": str(port), "WORKERS": "2", "NODE_PATH": str(modules)}, SERVICES)
+    metrics = tempfile.mkdtemp(prefix="embedrec-metrics-")
+    env = {"PORT": str(port), "WORKERS": "2", "NODE_PATH": str(modules), "EMBEDREC_METRICS_DIR": metrics}
+    proc = run([node, "service.js"], port, env, SERVICES)
     try:
         check(port, 7, "song3", "items")
     finally:
