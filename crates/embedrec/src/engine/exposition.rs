@@ -263,10 +263,9 @@ pub fn merge_expositions<S: AsRef<str>>(parts: &[S]) -> String {
                 && !line.is_empty()
                 && !line.starts_with('#')
                 && line.starts_with(name)
+                && let Some(f) = families.get_mut(name)
             {
-                if let Some(f) = families.get_mut(name) {
-                    f.samples.push(line);
-                }
+                f.samples.push(line);
             }
         }
     }
