@@ -26,6 +26,10 @@ rotating every round, and reports median QPS and the per-round ratio range
     python benches/compare_hnswlib.py --datasets l2-200k,ip-200k,ip-1m
     python benches/compare_hnswlib.py --smoke       # tiny version run by CI
     python benches/compare_hnswlib.py --datasets ip-200k --libs hnswlib,native --paired 7
+    pip install faiss-cpu usearch                   # peers of paired runs
+    python benches/compare_hnswlib.py --datasets ip-768 --libs hnswlib,native,faiss,usearch --paired 5
+
+Paired runs also time the queries as one batch on 2 threads (each library's parallel call).
 """
 
 from __future__ import annotations
@@ -54,7 +58,11 @@ DATASETS = {
     "ip-1m": (1_000_000, 64, 2_000, "ip", True),
     "smoke": (5_000, 32, 50, "l2", False),
     "l2-50k": (50_000, 128, 250, "l2", False),  # quick development run
+    # Sentence-embedding-like: a low-rank cluster mixture plus noise (LOW_RANK), normalised.
+    "ip-768": (100_000, 768, 1_000, "ip", True),
 }
+# Datasets drawn from a LOW_RANK-dimensional mixture mapped into the full dimension.
+LOW_RANK = {"ip-768": 64}
 N_QUERIES = 1_000
 M, EF_CONSTRUCTION = 16, 200
 
@@ -70,11 +78,21 @@ def generate(name: str, data_dir: Path) -> Path:
         return d
     d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(SEED)
-    centres = rng.normal(size=(clusters, dim)).astype(np.float32)
     total = n + N_QUERIES
     labels = rng.integers(0, clusters, size=total)
-    x = centres[labels] + 0.5 * rng.normal(size=(total, dim)).astype(np.float32)
-    x = x.astype(np.float32)
+    if name in LOW_RANK:
+        r = LOW_RANK[name]
+        basis = (rng.normal(size=(r, dim)) / np.sqrt(r)).astype(np.float32)
+        centres = rng.normal(size=(clusters, r)).astype(np.float32)
+        x = np.empty((total, dim), dtype=np.float32)
+        for start in range(0, total, 20_000):
+            rows = slice(start, min(total, start + 20_000))
+            z = centres[labels[rows]] + 0.6 * rng.normal(size=(len(labels[rows]), r)).astype(np.float32)
+            x[rows] = z @ basis + 0.25 * rng.normal(size=(len(z), dim)).astype(np.float32)
+    else:
+        centres = rng.normal(size=(clusters, dim)).astype(np.float32)
+        x = centres[labels] + 0.5 * rng.normal(size=(total, dim)).astype(np.float32)
+        x = x.astype(np.float32)
     if normalised:
         x /= np.linalg.norm(x, axis=1, keepdims=True)
     items, queries = np.ascontiguousarray(x[:n]), np.ascontiguousarray(x[n:])
@@ -164,8 +182,12 @@ class EmbedrecRunner:
                 ids[start:end], items[start:end], attributes={"bucket": bucket[start:end]}
             )
 
-    def query(self, queries, ef, filt=None):
-        """Runs the queries; the result is turned into labels by ``labels`` (not timed)."""
+    def query(self, queries, ef, filt=None, threads=1):
+        """Runs the queries on ``threads`` of the engine's pool; the result is turned into
+        labels by ``labels`` (not timed)."""
+        if threads != getattr(self, "threads", None):
+            self.e.set_threads(threads)
+            self.threads = threads
         self.e.set_ef_search(ef)
         if self.index == "hnsw":
             # The hnsw_rs engine was built with 2 threads: query one at a time instead.
@@ -206,9 +228,9 @@ class HnswlibRunner:
         self.p.set_num_threads(self.threads)
         self.p.add_items(items, self.labels_in, num_threads=self.threads)
 
-    def query(self, queries, ef, filt=None):
+    def query(self, queries, ef, filt=None, threads=1):
         self.p.set_ef(ef)
-        labels, _ = self.p.knn_query(queries, k=K, num_threads=1, filter=filt)
+        labels, _ = self.p.knn_query(queries, k=K, num_threads=threads, filter=filt)
         return labels
 
     def filter(self, max_bucket):
@@ -230,6 +252,65 @@ class HnswlibRunner:
         q.load_index(path, max_elements=self.n)
 
 
+class FaissRunner:
+    """faiss IndexHNSWFlat (same M and ef_construction); OpenMP threads as asked."""
+
+    def __init__(self, metric, dim, threads):
+        import faiss
+
+        self.faiss, self.threads = faiss, threads
+        kind = faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
+        self.p = faiss.IndexHNSWFlat(dim, M, kind)
+        self.p.hnsw.efConstruction = EF_CONSTRUCTION
+
+    def prepare(self, n):
+        pass
+
+    def build(self, items):
+        self.faiss.omp_set_num_threads(self.threads)
+        self.p.add(items)
+
+    def query(self, queries, ef, filt=None, threads=1):
+        self.faiss.omp_set_num_threads(threads)
+        self.p.hnsw.efSearch = ef
+        _, labels = self.p.search(queries, K)
+        return labels
+
+    @staticmethod
+    def labels(raw):
+        return raw
+
+
+class UsearchRunner:
+    """usearch (f32 vectors, connectivity M, expansion_add ef_construction)."""
+
+    def __init__(self, metric, dim, threads):
+        from usearch.index import Index
+
+        self.threads = threads
+        self.p = Index(
+            ndim=dim,
+            metric="ip" if metric == "ip" else "l2sq",
+            dtype="f32",
+            connectivity=M,
+            expansion_add=EF_CONSTRUCTION,
+        )
+
+    def prepare(self, n):
+        self.keys = np.arange(n, dtype=np.uint64)
+
+    def build(self, items):
+        self.p.add(self.keys, items, threads=self.threads)
+
+    def query(self, queries, ef, filt=None, threads=1):
+        self.p.expansion_search = ef
+        return self.p.search(queries, K, threads=threads).keys
+
+    @staticmethod
+    def labels(raw):
+        return np.asarray(raw, dtype=np.int64)
+
+
 # Benchmark name -> (embedrec index, vector storage).
 EMBEDREC_LIBS = {
     "native": ("native", "f32"),
@@ -239,9 +320,15 @@ EMBEDREC_LIBS = {
 }
 
 
+# Peers measured only in paired runs (one process, every index built there).
+PEERS = {"faiss": FaissRunner, "usearch": UsearchRunner}
+
+
 def make_runner(lib, metric, dim, threads):
     if lib == "hnswlib":
         return HnswlibRunner(metric, dim, threads)
+    if lib in PEERS:
+        return PEERS[lib](metric, dim, threads)
     return EmbedrecRunner(*EMBEDREC_LIBS[lib], metric, dim, threads)
 
 
@@ -324,13 +411,13 @@ def paired(dataset, libs, data_dir, efs, rounds):
         r.prepare(n)
         t = time.perf_counter()
         r.build(items)
-        if lib != "hnswlib":
-            r.e.set_threads(1)  # built on 2 threads, queried on 1 like hnswlib
-        print(f"[{dataset}] paired: {lib} built in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+        build_s = time.perf_counter() - t
+        print(f"[{dataset}] paired: {lib} built in {build_s:.1f}s", file=sys.stderr)
         runners[lib] = r
     out = {lib: [] for lib in libs}
     for ef in efs:
         times = {lib: [] for lib in libs}
+        batch = {lib: [] for lib in libs}
         found = {}
         for lib, r in runners.items():
             found[lib] = r.labels(r.query(queries, ef))  # warm-up, and the recall
@@ -341,11 +428,23 @@ def paired(dataset, libs, data_dir, efs, rounds):
                 t = time.perf_counter()
                 r.query(queries, ef)
                 times[lib].append(time.perf_counter() - t)
+            # The same queries as one batch on 2 threads (each library's own parallel call).
+            for lib in order:
+                r = runners[lib]
+                t = time.perf_counter()
+                r.query(queries, ef, threads=2)
+                batch[lib].append(time.perf_counter() - t)
         for lib in libs:
-            t = np.array(times[lib])
-            point = {"ef": ef, "recall": recall(found[lib], gt), "qps": len(queries) / float(np.median(t))}
+            t, b = np.array(times[lib]), np.array(batch[lib])
+            point = {
+                "ef": ef,
+                "recall": recall(found[lib], gt),
+                "qps": len(queries) / float(np.median(t)),
+                "batch2_qps": len(queries) / float(np.median(b)),
+            }
             if lib != "hnswlib" and "hnswlib" in times:
                 point["round_ratios"] = [float(x) for x in np.array(times["hnswlib"]) / t]
+                point["batch2_round_ratios"] = [float(x) for x in np.array(batch["hnswlib"]) / b]
             out[lib].append(point)
     return out
 
@@ -371,16 +470,39 @@ def paired_report(dataset, curves, rounds, out_dir, machine):
             if "round_ratios" in curves[x][i]
         ]
         lines.append(f"| {ef} | " + " | ".join(cells) + " | " + "; ".join(ranges) + " |")
+    lines += [
+        "",
+        "The same 1,000 queries as one batch on 2 threads (embedrec `search_batch` on a 2-thread "
+        "pool, hnswlib `knn_query(num_threads=2)`, faiss with 2 OpenMP threads, usearch "
+        "`search(threads=2)`):",
+        "",
+        "| ef | " + " | ".join(f"{lib_label(x)} QPS" for x in libs) + " | ratio range per round |",
+        "|---|" + "---|" * (len(libs) + 1),
+    ]
+    for i, ef in enumerate(p["ef"] for p in curves[libs[0]]):
+        cells = [f"{curves[x][i]['batch2_qps']:,.0f}" for x in libs]
+        ranges = [
+            f"{x}: {min(curves[x][i]['batch2_round_ratios']):.2f}–{max(curves[x][i]['batch2_round_ratios']):.2f}"
+            for x in libs
+            if "batch2_round_ratios" in curves[x][i]
+        ]
+        lines.append(f"| {ef} | " + " | ".join(cells) + " | " + "; ".join(ranges) + " |")
     lines.append("")
     if "hnswlib" in curves:
         for target in (0.95, 0.99):
             ref, _ = qps_at(curves["hnswlib"], target)
+            ref2, _ = qps_at(curves["hnswlib"], target, "batch2_qps")
             for x in libs:
                 if x == "hnswlib":
                     continue
                 v, note = qps_at(curves[x], target)
                 ratio = f"{v / ref:.2f}x" if v is not None and ref else note
-                lines.append(f"- QPS at recall@10 = {target}: {lib_label(x)} {ratio} hnswlib's")
+                v2, note2 = qps_at(curves[x], target, "batch2_qps")
+                ratio2 = f"{v2 / ref2:.2f}x" if v2 is not None and ref2 else note2
+                lines.append(
+                    f"- recall@10 = {target}: {lib_label(x)} single-thread QPS {ratio} hnswlib's, "
+                    f"2-thread batch QPS {ratio2}"
+                )
     text = "\n".join(lines) + "\n"
     (out_dir / f"{dataset}-paired.md").write_text(text)
     (out_dir / f"{dataset}-paired.json").write_text(
@@ -392,15 +514,16 @@ def paired_report(dataset, curves, rounds, out_dir, machine):
 # ------------------------------------------------------------------------------ reporting
 
 
-def qps_at(curve, target):
-    """Single-thread QPS at a recall target, interpolated between measured ef values."""
+def qps_at(curve, target, key="qps"):
+    """QPS (single-thread, or ``key``) at a recall target, interpolated between measured ef
+    values."""
     pts = sorted(curve, key=lambda p: p["recall"])
     if pts[0]["recall"] >= target:
-        return max(p["qps"] for p in pts), ">="
+        return max(p[key] for p in pts), ">="
     for a, b in zip(pts, pts[1:]):
         if a["recall"] < target <= b["recall"]:
             f = (target - a["recall"]) / (b["recall"] - a["recall"])
-            return a["qps"] + f * (b["qps"] - a["qps"]), ""
+            return a[key] + f * (b[key] - a[key]), ""
     return None, "not reached"
 
 
@@ -509,6 +632,8 @@ def lib_label(lib):
         "native_int8": "embedrec native_int8",
         "native_i8store": "embedrec native, int8 storage",
         "hnsw_rs": "embedrec hnsw_rs",
+        "faiss": "faiss HNSWFlat",
+        "usearch": "usearch",
     }[lib]
 
 
