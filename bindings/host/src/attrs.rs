@@ -96,16 +96,7 @@ pub fn attr_update(
 /// An attribute update from one options object (Node's form): `tags`, `attributes` (as in
 /// [`upsert_options`]) and `remove` (attribute names).
 pub fn update_options(n: usize, mut o: Options) -> Result<AttrUpdate> {
-    let tags_field = o.field("tags");
-    let tags = o
-        .take("tags")
-        .map(|v| tag_lists(&tags_field, v))
-        .transpose()?;
-    let attrs_field = o.field("attributes");
-    let attributes = o
-        .take("attributes")
-        .map(|v| attributes(&attrs_field, v))
-        .transpose()?;
+    let (tags, attributes) = tags_and_attributes(&mut o)?;
     let remove_field = o.field("remove");
     let remove = o
         .take("remove")
@@ -134,6 +125,13 @@ fn tag_lists(field: &str, v: Value) -> Result<Vec<Vec<String>>> {
 /// The item attributes of an upsert from one options object (Node's form): `tags` (one list
 /// per item) and `attributes` (one object per item, or `{name: values}` columns).
 pub fn upsert_options(n: usize, mut o: Options) -> Result<Option<Vec<ItemAttrs>>> {
+    let (tags, attributes) = tags_and_attributes(&mut o)?;
+    o.finish(&["tags", "attributes"])?;
+    item_attrs(n, tags, attributes)
+}
+
+/// The `tags` and `attributes` keys of an options object, taken out of it.
+fn tags_and_attributes(o: &mut Options) -> Result<(Option<Vec<Vec<String>>>, Option<Attributes>)> {
     let tags_field = o.field("tags");
     let tags = o
         .take("tags")
@@ -144,8 +142,7 @@ pub fn upsert_options(n: usize, mut o: Options) -> Result<Option<Vec<ItemAttrs>>
         .take("attributes")
         .map(|v| attributes(&attrs_field, v))
         .transpose()?;
-    o.finish(&["tags", "attributes"])?;
-    item_attrs(n, tags, attributes)
+    Ok((tags, attributes))
 }
 
 fn numbers(field: &str, v: Value) -> Result<Vec<(String, f64)>> {
