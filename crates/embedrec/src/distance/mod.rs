@@ -307,7 +307,7 @@ mod tests {
         assert_eq!(kernels.last().unwrap().name, "scalar");
         let mut rng = crate::util::rng::SplitMix64(7);
         for k in &kernels {
-            for n in (0..70).chain([127, 128, 129, 255, 256, 257, 1000]) {
+            for n in (0..70).chain([127, 128, 129, 255, 256, 257, 383, 384, 768, 1000, 1536]) {
                 let a: Vec<f32> = (0..n).map(|_| rng.uniform() * 2.0 - 1.0).collect();
                 let b: Vec<f32> = (0..n).map(|_| rng.uniform() * 2.0 - 1.0).collect();
                 let (d, ds) = ((k.dot)(&a, &b), dot_scalar(&a, &b));
