@@ -130,8 +130,11 @@ pub fn upsert_options(n: usize, mut o: Options) -> Result<Option<Vec<ItemAttrs>>
     item_attrs(n, tags, attributes)
 }
 
+/// One tag list per item.
+type TagLists = Vec<Vec<String>>;
+
 /// The `tags` and `attributes` keys of an options object, taken out of it.
-fn tags_and_attributes(o: &mut Options) -> Result<(Option<Vec<Vec<String>>>, Option<Attributes>)> {
+fn tags_and_attributes(o: &mut Options) -> Result<(Option<TagLists>, Option<Attributes>)> {
     let tags_field = o.field("tags");
     let tags = o
         .take("tags")
