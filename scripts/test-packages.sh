@@ -17,7 +17,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 # PATH without cargo, rustc or rustup: what a user without Rust has.
 NO_RUST_PATH=$(echo "$PATH" | tr ':' '\n' | grep -v -e '\.cargo' -e rustup -e "$ROOT/$VENV" | paste -sd: -)
-size() { du -h "$1" | cut -f1; }
+size() { numfmt --to=si --suffix=B "$(stat -c %s "$1")"; }
 # grep without -q reads its whole input (with -q, pipefail sees the writer's SIGPIPE).
 has() { grep -x -- "$1" > /dev/null; }
 
