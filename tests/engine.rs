@@ -774,3 +774,55 @@ fn worker_metrics_gather_every_running_worker() {
     let err = gather_worker_metrics(dir.path().join("missing")).unwrap_err();
     assert_eq!(err.code(), "IO", "{err}");
 }
+
+#[test]
+fn attribute_updates_leave_models_and_indexes_alone() {
+    let (ids, v, a) = catalog(400, 8, 3);
+    let e = Engine::new(EngineConfig::new(8).with_threads(2)).unwrap();
+    e.upsert_items(&ids, v.view(), Some(&a)).unwrap();
+    let (mut users, mut items) = (vec![], vec![]);
+    for u in 0..80 {
+        for j in 0..8 {
+            users.push(format!("u{u}"));
+            items.push(format!("t{}", (u * 13 + j * 29) % 400));
+        }
+    }
+    e.add_interactions(&users, &items, None, None).unwrap();
+    let als = ModelSpec::Als(AlsParams {
+        factors: 8,
+        iterations: 3,
+        ..Default::default()
+    });
+    e.fit(&als, None).unwrap();
+    let none = RecommendOptions::default();
+    let q = e.item_vector("t5").unwrap();
+    let before = (
+        e.recommend("u3", 10, &none).unwrap(),
+        e.similar("t7", 10, None).unwrap(),
+        e.search(&q, 10, None).unwrap(),
+    );
+    let update = AttrUpdate {
+        numbers: Some(
+            ids.iter()
+                .map(|_| vec![("plays".to_string(), 1.0)])
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    e.update_attributes(&ids, &update).unwrap();
+    let after = (
+        e.recommend("u3", 10, &none).unwrap(),
+        e.similar("t7", 10, None).unwrap(),
+        e.search(&q, 10, None).unwrap(),
+    );
+    assert_eq!(before, after);
+    let played = RecommendOptions::with_filter(Filter {
+        ranges: vec![NumericRange {
+            attribute: "plays".into(),
+            min: Some(1.0),
+            max: None,
+        }],
+        ..Default::default()
+    });
+    assert_eq!(e.recommend("u3", 10, &played).unwrap(), before.0);
+}

@@ -53,7 +53,8 @@ impl Engine {
     /// vectors, keeping what `update` does not name: given tags replace an item's tags, given
     /// numbers are set, `update.remove` names attributes to drop (see [`AttrUpdate`]). The
     /// merge happens under the write lock, so concurrent updates of other attributes are not
-    /// lost. Unknown ids are an error ([`Error::UnknownItem`]); on any error nothing changes.
+    /// lost. Only the catalog's tag lists and attribute columns change (no index or model
+    /// work). Unknown ids are an error ([`Error::UnknownItem`]); on any error nothing changes.
     pub fn update_attributes<S: AsRef<str>>(&self, ids: &[S], update: &AttrUpdate) -> Result<()> {
         let out = self.timed(Op::Upsert, || {
             self.check_writable("update_attributes")?;
@@ -73,22 +74,21 @@ impl Engine {
                 }
             }
             let ids = unique_ids(ids)?;
-            let st = self.state.write();
-            let mut merged = Vec::with_capacity(ids.len());
+            let mut st = self.state.write();
+            let (mut slots, mut merged) = (Vec::with_capacity(ids.len()), Vec::new());
             for (i, id) in ids.iter().enumerate() {
                 let slot = st.cat.require(id, || format!("ids[{i}]"))?;
                 let a = update.merged(i, st.cat.item_attrs(slot));
                 Catalog::check_attrs(id, &a)?;
+                slots.push(slot);
                 merged.push(a);
             }
-            let items: Vec<PreparedItem<'_>> = (ids.iter().zip(&merged))
-                .map(|(id, a)| PreparedItem {
-                    id,
-                    vector: None,
-                    attrs: Some(a),
-                })
-                .collect();
-            let _st = self.apply_items(st, &items)?;
+            check_tag_room(&st.cat, merged.iter())?;
+            // Only the catalog's tag lists and attribute columns change: no vector, index,
+            // model or factor graph depends on them.
+            for (&slot, a) in slots.iter().zip(&merged) {
+                st.cat.set_attrs(slot, Some(a));
+            }
             self.mutated();
             self.journal_upsert(&ids, None, Some(&merged))
         });
@@ -161,19 +161,7 @@ impl Engine {
                 got: total,
             });
         }
-        let tag_entries = st.cat.tag_entries()
-            + items
-                .iter()
-                .filter_map(|it| it.attrs)
-                .map(|a| crate::store::tags::entries_for(a.tags.len()))
-                .sum::<u64>();
-        if tag_entries > crate::store::tags::MAX_TAG_ENTRIES {
-            return Err(Error::CapacityExceeded {
-                what: "tag entries (tags plus one per tagged item)".into(),
-                limit: crate::store::tags::MAX_TAG_ENTRIES,
-                got: tag_entries,
-            });
-        }
+        check_tag_room(&st.cat, items.iter().filter_map(|it| it.attrs))?;
         let applied = st.cat.apply(items);
         let slots: Vec<u32> = applied.iter().map(|(s, _)| *s).collect();
         let with_vectors: Vec<u32> = slots
@@ -432,4 +420,21 @@ fn unique_ids<S: AsRef<str>>(ids: &[S]) -> Result<Vec<&str>> {
         out.push(id);
     }
     Ok(out)
+}
+
+/// Refuses a write whose tag lists would overflow the catalog's tag pool (counted as if
+/// every list were added: conservative for replacements).
+fn check_tag_room<'a>(cat: &Catalog, attrs: impl Iterator<Item = &'a ItemAttrs>) -> Result<()> {
+    let tag_entries = cat.tag_entries()
+        + attrs
+            .map(|a| crate::store::tags::entries_for(a.tags.len()))
+            .sum::<u64>();
+    if tag_entries > crate::store::tags::MAX_TAG_ENTRIES {
+        return Err(Error::CapacityExceeded {
+            what: "tag entries (tags plus one per tagged item)".into(),
+            limit: crate::store::tags::MAX_TAG_ENTRIES,
+            got: tag_entries,
+        });
+    }
+    Ok(())
 }

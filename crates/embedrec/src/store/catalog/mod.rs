@@ -473,26 +473,32 @@ impl Catalog {
                 self.inv_norm.make_mut()[slot as usize] = if n > 0.0 { 1.0 / n } else { 0.0 };
             }
             // Attributes: an upsert replaces tags and numbers entirely.
-            let mut tags: Vec<u32> = Vec::new();
-            for col in &mut self.attrs {
-                col[slot as usize] = f64::NAN;
-            }
-            if let Some(a) = it.attrs {
-                tags = a.tags.iter().map(|t| self.tag_names.intern(t)).collect();
-                tags.sort_unstable();
-                tags.dedup();
-                for (name, v) in &a.numbers {
-                    let c = self.attr_names.intern(name) as usize;
-                    if c == self.attrs.len() {
-                        self.attrs.push(vec![f64::NAN; self.ids.slots()]);
-                    }
-                    self.attrs[c][slot as usize] = *v;
-                }
-            }
-            self.tags.set(slot, &tags);
+            self.set_attrs(slot, it.attrs);
             out.push((slot, existed));
         }
         out
+    }
+
+    /// Replaces the tags and numeric attributes of a live slot (none when `attrs` is
+    /// `None`); its vector is untouched.
+    pub(crate) fn set_attrs(&mut self, slot: u32, attrs: Option<&ItemAttrs>) {
+        let mut tags: Vec<u32> = Vec::new();
+        for col in &mut self.attrs {
+            col[slot as usize] = f64::NAN;
+        }
+        if let Some(a) = attrs {
+            tags = a.tags.iter().map(|t| self.tag_names.intern(t)).collect();
+            tags.sort_unstable();
+            tags.dedup();
+            for (name, v) in &a.numbers {
+                let c = self.attr_names.intern(name) as usize;
+                if c == self.attrs.len() {
+                    self.attrs.push(vec![f64::NAN; self.ids.slots()]);
+                }
+                self.attrs[c][slot as usize] = *v;
+            }
+        }
+        self.tags.set(slot, &tags);
     }
 
     /// Frees the slot of an item. With `keep_vector` the vector stays until the slot is
