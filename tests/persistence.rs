@@ -285,6 +285,10 @@ fn int8_index_round_trips_with_identical_answers() {
     e.save(&path).unwrap();
     let l = Engine::load(&path).unwrap();
     assert_eq!(l.stats().index, "native_int8");
+    // The codes and their level-0 lists are stored with the graph, so a read-only open
+    // (f32 rows left in the mapped file) answers the same.
+    let ro = embedrec::OpenOptions::default().with_read_only(true);
+    let mapped = Engine::open(&path, None, ro).unwrap();
     for row in 0..20 {
         let q = v.row(row).to_vec();
         let (a, b) = (
@@ -292,9 +296,29 @@ fn int8_index_round_trips_with_identical_answers() {
             l.search(&q, 10, None).unwrap(),
         );
         assert_eq!(a, b, "query {row}");
+        assert_eq!(
+            a,
+            mapped.search(&q, 10, None).unwrap(),
+            "query {row}, mapped"
+        );
         // Scores are exact f32 scores even though the walk used int8 codes.
         let exact = -embedrec::l2_sq(&q, &l.item_vector(&b[0].id).unwrap());
         assert!((b[0].score - exact).abs() < 1e-5);
+    }
+    // Inserts after the load link into the loaded codes' lists, and survive another save.
+    let (ids2, v2, a2) = catalog(500, 16, 77);
+    let ids2: Vec<String> = ids2.iter().map(|i| format!("new-{i}")).collect();
+    l.upsert_items(&ids2, v2.view(), Some(&a2)).unwrap();
+    let hit = l.search(&v2.row(3).to_vec(), 1, None).unwrap();
+    assert_eq!(&*hit[0].id, ids2[3].as_str());
+    l.save(&path).unwrap();
+    let again = Engine::load(&path).unwrap();
+    for row in 0..20 {
+        let q = v2.row(row).to_vec();
+        assert_eq!(
+            l.search(&q, 10, None).unwrap(),
+            again.search(&q, 10, None).unwrap()
+        );
     }
 }
 
@@ -442,6 +466,49 @@ fn version_1_files_still_load() {
             "{name} again"
         );
     }
+}
+
+/// A `native_int8` engine saved when that graph kept its level-0 lists in the catalog's
+/// rows (`tests/data/native-int8-v2`, see `generate.rs` there) loads, read into memory and
+/// mapped read-only, with the answers it gave; saved again it uses the current layout (lists
+/// with the codes) and still answers the same.
+#[test]
+fn native_int8_files_with_lists_in_the_rows_still_load() {
+    let data =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/native-int8-v2");
+    let path = data.join("l2.embedrec");
+    let want = std::fs::read_to_string(data.join("l2.answers")).unwrap();
+    let answers = |e: &Engine| {
+        let q = [0.3, -0.2, 0.1, 0.5, -0.4, 0.2, 0.0, 0.1];
+        let show = |h: Vec<Hit>| ids(&h).join(" ");
+        let f = Filter::new()
+            .tags_any(["jazz"])
+            .range("year", Some(1990.0), None);
+        format!(
+            "len {}\nsearch {}\nfiltered {}\nsimilar {}\n",
+            e.len(),
+            show(e.search(&q, 10, None).unwrap()),
+            show(e.search(&q, 10, Some(&f)).unwrap()),
+            show(e.similar("i7", 5, None).unwrap()),
+        )
+    };
+    let e = Engine::load(&path).unwrap();
+    assert_eq!(e.stats().index, "native_int8");
+    assert_eq!(answers(&e), want);
+    let ro = embedrec::OpenOptions::default().with_read_only(true);
+    assert_eq!(
+        answers(&Engine::open(&path, None, ro).unwrap()),
+        want,
+        "mapped"
+    );
+    let again = Engine::from_bytes(&e.to_bytes().unwrap()).unwrap();
+    assert_eq!(answers(&again), want, "saved again");
+    // New items link into the lists taken over from the rows.
+    let v = embedrec::ndarray::Array2::from_shape_fn((50, 8), |(i, j)| (i * 8 + j) as f32 * 0.01);
+    let new: Vec<String> = (0..50).map(|i| format!("n{i}")).collect();
+    again.upsert_items(&new, v.view(), None).unwrap();
+    let hit = again.search(&v.row(20).to_vec(), 1, None).unwrap();
+    assert_eq!(&*hit[0].id, "n20");
 }
 
 /// Lengths in a section's header are the file's: an id arena declared 2⁶⁴ − 2 bytes long

@@ -25,8 +25,11 @@ pub enum IndexKind {
     Hnsw,
     /// embedrec's own HNSW graph over the catalog (approximate; sub-linear; no vector copy).
     Native,
-    /// The native graph walked on int8 codes of the vectors (a quarter of the memory traffic
-    /// per distance; +1 byte per dimension per item), candidates re-scored exactly in f32.
+    /// The native graph walked on int8 codes of the vectors, which sit with its level-0
+    /// links (a quarter of the memory traffic per distance; +1 byte per dimension per item),
+    /// candidates re-scored exactly from the f32 vectors. With a read-only open the f32 rows
+    /// stay in the mapped file and only the re-scored ones are read: the index's resident
+    /// memory is the codes, links and ids.
     NativeInt8,
 }
 
@@ -45,10 +48,14 @@ impl IndexKind {
             )),
         }
     }
-    /// True when the index is the native graph, which is saved with the engine and keeps
-    /// its level-0 links in the catalog's rows.
+    /// True when the index is the native graph, which is saved with the engine.
     pub(crate) fn stores_graph(self) -> bool {
         matches!(self, IndexKind::Native | IndexKind::NativeInt8)
+    }
+    /// True when the index keeps its level-0 links in the catalog's rows (the native graph
+    /// on f32 vectors; on int8 codes they sit with the codes).
+    pub(crate) fn links_in_rows(self) -> bool {
+        self == IndexKind::Native
     }
     /// The canonical lowercase name.
     pub fn name(self) -> &'static str {
@@ -257,7 +264,7 @@ impl EngineConfig {
     /// its level-0 lists there (hnswlib's layout: a node's links next to its vector); other
     /// indexes keep none.
     pub(crate) fn row_links(&self) -> usize {
-        if self.index.stores_graph() && self.dim > 0 {
+        if self.index.links_in_rows() && self.dim > 0 {
             crate::index::links_per_row(self.m)
         } else {
             0

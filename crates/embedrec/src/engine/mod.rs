@@ -135,7 +135,7 @@ impl Engine {
                     config.ef_construction,
                     config.rebuild_tombstone_fraction,
                 )
-                .with_int8(),
+                .with_int8(config.dim),
             ),
             #[cfg(not(feature = "hnsw-rs"))]
             IndexKind::Hnsw => unreachable!("rejected by EngineConfig::validate"),
@@ -342,12 +342,7 @@ impl Engine {
         config.threads = Pool::capped(config.threads);
         let pool = Pool::new(config.threads);
         let index: Box<dyn AnnIndex> = match graph {
-            Some(mut g) => {
-                if config.index == IndexKind::NativeInt8 {
-                    g.enable_int8(&cat);
-                }
-                Box::new(g)
-            }
+            Some(g) => Box::new(g),
             None => {
                 let mut index = Self::make_index(&config);
                 pool.install(|| index.rebuild(&cat))??;

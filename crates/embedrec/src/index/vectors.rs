@@ -247,8 +247,8 @@ impl VectorIndex {
             Similarity::Cosine => Metric::Cosine,
         };
         let space = Catalog::read_space((dim, metric, links_per_row(m)), slots, r)?;
-        let graph =
-            NativeHnsw::read(r, m, ef_construction, REBUILD_FRACTION, slots)?.attach(&space)?;
+        let graph = NativeHnsw::read(r, m, ef_construction, REBUILD_FRACTION, slots)?
+            .attach(&space, false)?;
         let graph = match similarity {
             Similarity::InnerProduct => graph.with_plain_selection(),
             Similarity::Cosine => graph,

@@ -40,7 +40,7 @@ pub use worker_metrics::{
 use crate::codec::bytes::{Reader, Writer};
 use crate::codec::{self, MappedSource, SectionReader, Source};
 use crate::engine::ReadOnly;
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, IndexKind};
 use crate::index::NativeHnsw;
 use crate::store::rows::Rows;
 use crate::store::{Catalog, CatalogMeta, Users, UsersMeta, VectorStorage};
@@ -530,6 +530,16 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
                 Catalog::read(meta.catalog, shape, &mut vec_r, section, &vectorless)
             }
             (None, Some(mut rows_r), Some(mut ids_r)) => {
+                let mut shape = shape;
+                // Files of earlier versions kept a graph's level-0 lists in the catalog's
+                // rows whichever vectors it walked on: such rows keep their entries (the
+                // graph takes its lists from them).
+                let legacy = crate::index::links_per_row(m).div_ceil(4) * 4;
+                if config.index == IndexKind::NativeInt8
+                    && Rows::image_links(&mut rows_r) == Ok(legacy)
+                {
+                    shape.3 = legacy;
+                }
                 let mut norms = norms;
                 let readers = (&mut ids_r, &mut rows_r, norms.as_mut());
                 Catalog::read_v2(meta.catalog, shape, readers, &vectorless)
@@ -544,7 +554,10 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
     let users = Users::read(meta.users, &cat).map_err(|reason| corrupt("meta", reason))?;
     let graph = graph
         .transpose()
-        .and_then(|g| g.map(|g| g.attach(&cat)).transpose())
+        .and_then(|g| {
+            g.map(|g| g.attach(&cat, config.index == IndexKind::NativeInt8))
+                .transpose()
+        })
         .map_err(|reason| corrupt("graph", reason))?;
     let model = model_part
         .map(|part| part.decode(v2, &cat, path))

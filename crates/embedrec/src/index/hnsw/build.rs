@@ -1,7 +1,6 @@
 //! Building the graph: levels, neighbour selection by the paper's heuristic, linking in
 //! both directions under striped locks, parallel batch insertion, tombstone unlinking.
 
-use super::codes::Int8Codes;
 use super::walk::Probe;
 use super::{Cand, NONE, NativeHnsw, PARALLEL_MIN};
 use crate::store::Catalog;
@@ -214,6 +213,9 @@ impl NativeHnsw {
     /// [`NativeHnsw::link_prepared`].
     pub(super) fn prepare_insert(&mut self, cat: &Catalog, slots: &[u32]) -> Vec<u32> {
         self.grow(cat.slots());
+        if let Some(codes) = &mut self.int8 {
+            codes.grow(cat.slots());
+        }
         let mut slots = slots.to_vec();
         slots.sort_unstable();
         slots.dedup();
@@ -234,10 +236,10 @@ impl NativeHnsw {
         }
         if let Some(codes) = &mut self.int8 {
             if !codes.is_fitted() {
-                *codes = Int8Codes::fit(cat, &slots);
+                codes.fit(cat, &slots);
             }
             for &s in &slots {
-                codes.encode(cat, s, cat.slots());
+                codes.encode(cat, s);
             }
         }
         slots

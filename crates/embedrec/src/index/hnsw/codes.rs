@@ -8,25 +8,56 @@
 //! integer kernels (`madd` on AVX2): 8-bit codes are a quarter of the memory traffic of the
 //! f32 vectors and the arithmetic is exact. The candidates a search keeps are re-scored from
 //! the catalog's f32 vectors, so returned scores are exact.
+//!
+//! The codes own the graph's level-0 lists: each row is the node's list, then its codes
+//! (hnswlib's layout, on the codes). A walk therefore touches only this block, and the
+//! catalog's f32 rows (which then carry no links) are read just for the final re-scoring —
+//! from a memory-mapped file, a few rows per query.
 
 use crate::Metric;
 use crate::distance::kernels;
 use crate::store::Catalog;
+use crate::store::rows::RowBlock;
+use std::sync::atomic::AtomicU32;
 
-#[derive(Debug, Clone, Default)]
 pub(crate) struct Int8Codes {
     dim: usize,
     min: Vec<f32>,
     scale: Vec<f32>,
     /// `1 / scale` (0 where the scale is 0: every code of that dimension is 0).
     inv_scale: Vec<f32>,
-    codes: Vec<u8>,
+    /// One row per slot: its level-0 link list, then `dim` codes.
+    rows: RowBlock,
 }
 
+impl std::fmt::Debug for Int8Codes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Int8Codes")
+            .field("dim", &self.dim)
+            .field("rows", &self.rows.rows())
+            .field("fitted", &self.is_fitted())
+            .finish()
+    }
+}
+
+/// Magic of the codes part of a graph section.
+const CODES_MAGIC: &[u8; 4] = b"I8C1";
+
 impl Int8Codes {
+    /// Unfitted codes of `dim` components whose rows lead with `links` link entries.
+    pub(crate) fn new(dim: usize, links: usize) -> Self {
+        Int8Codes {
+            dim,
+            min: Vec::new(),
+            scale: Vec::new(),
+            inv_scale: Vec::new(),
+            rows: RowBlock::new(links, dim.div_ceil(16) * 16),
+        }
+    }
+
     /// Fits the per-dimension ranges on these slots' index vectors.
-    pub(crate) fn fit(cat: &Catalog, slots: &[u32]) -> Self {
-        let dim = cat.dim();
+    pub(crate) fn fit(&mut self, cat: &Catalog, slots: &[u32]) {
+        let dim = self.dim;
         let (mut lo, mut hi) = (vec![f32::INFINITY; dim], vec![f32::NEG_INFINITY; dim]);
         for &s in slots {
             for (d, x) in cat.index_vector_ref(s).iter().enumerate() {
@@ -45,31 +76,48 @@ impl Int8Codes {
             let widest = scale.iter().copied().fold(0.0f32, f32::max);
             scale.fill(widest);
         }
-        Int8Codes {
-            dim,
-            min: lo,
-            inv_scale: scale
-                .iter()
-                .map(|&s| if s > 0.0 { 1.0 / s } else { 0.0 })
-                .collect(),
-            scale,
-            codes: Vec::new(),
-        }
+        self.set_ranges(lo, scale);
+    }
+
+    fn set_ranges(&mut self, min: Vec<f32>, scale: Vec<f32>) {
+        self.inv_scale = scale
+            .iter()
+            .map(|&s| if s > 0.0 { 1.0 / s } else { 0.0 })
+            .collect();
+        self.min = min;
+        self.scale = scale;
     }
 
     /// True once ranges were fitted.
     pub(crate) fn is_fitted(&self) -> bool {
-        self.dim > 0
+        self.scale.len() == self.dim
     }
 
-    /// Encodes one slot (growing the code block to `slots` rows).
-    pub(crate) fn encode(&mut self, cat: &Catalog, slot: u32, slots: usize) {
-        if self.codes.len() < slots * self.dim {
-            crate::util::memory::grow_advised(&mut self.codes, slots * self.dim);
-            self.codes.resize(slots * self.dim, 0);
+    /// Components per code row.
+    pub(crate) fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Grows the block to `slots` rows (new rows: empty lists, zero codes).
+    pub(crate) fn grow(&mut self, slots: usize) {
+        if self.rows.rows() < slots {
+            self.rows.reserve(slots - self.rows.rows());
+            while self.rows.rows() < slots {
+                self.rows.push_zero();
+            }
         }
+    }
+
+    /// A slot's level-0 link entries (the block has a row for every slot of the graph).
+    #[inline(always)]
+    pub(crate) fn links(&self, slot: u32) -> &[AtomicU32] {
+        self.rows.links(slot as usize)
+    }
+
+    /// Encodes one slot's index vector (its row exists: see [`Int8Codes::grow`]).
+    pub(crate) fn encode(&mut self, cat: &Catalog, slot: u32) {
         let v = cat.index_vector_ref(slot);
-        let row = &mut self.codes[slot as usize * self.dim..(slot as usize + 1) * self.dim];
+        let row = self.rows.body_mut::<u8>(slot as usize, self.dim);
         for ((c, &x), (&lo, &inv)) in row
             .iter_mut()
             .zip(v.iter())
@@ -82,22 +130,103 @@ impl Int8Codes {
         }
     }
 
-    /// Bytes held.
+    /// Bytes held (the level-0 lists included).
     pub(crate) fn bytes(&self) -> usize {
-        self.codes.capacity() + self.dim * 8
+        self.rows.bytes() + self.dim * 12
     }
 
     /// Hints the CPU to load a slot's codes into `to`.
     #[inline(always)]
     pub(crate) fn prefetch(&self, slot: u32, to: crate::util::prefetch::CacheLevel) {
-        if let Some(c) = self.codes.get(slot as usize * self.dim) {
-            crate::util::prefetch::prefetch_to(c, self.dim.div_ceil(64), to);
+        if let Some(p) = self.rows.row_ptr(slot as usize) {
+            crate::util::prefetch::prefetch_to(p, self.dim.div_ceil(64), to);
         }
     }
 
     /// Bytes of one slot's codes (what [`Int8Codes::prefetch`] requests).
     pub(crate) fn row_bytes(&self) -> usize {
         self.dim
+    }
+
+    /// Writes the codes part of a graph section: magic, dim, the ranges (min, then scale:
+    /// `dim` f32 each, empty when unfitted: a fitted flag u8 first), then `slots` rows of
+    /// `dim` codes (rows past the block's end as zeros).
+    pub(crate) fn write(&self, slots: usize, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let mut o = Vec::with_capacity(1 << 16);
+        o.extend_from_slice(CODES_MAGIC);
+        o.extend_from_slice(&(self.dim as u32).to_le_bytes());
+        o.push(self.is_fitted() as u8);
+        if self.is_fitted() {
+            for x in self.min.iter().chain(&self.scale) {
+                o.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        let zeros = vec![0u8; self.dim];
+        for s in 0..slots {
+            if s < self.rows.rows() {
+                o.extend_from_slice(self.rows.body::<u8>(s, self.dim));
+            } else {
+                o.extend_from_slice(&zeros);
+            }
+            if o.len() >= 1 << 16 {
+                w.write_all(&o)?;
+                o.clear();
+            }
+        }
+        w.write_all(&o)
+    }
+
+    /// Reads what [`Int8Codes::write`] wrote (the rest of the section), into a block of
+    /// `slots` rows with `links` empty link entries each; the ranges must be finite (scales
+    /// not negative).
+    pub(crate) fn read(
+        r: &mut crate::codec::SectionReader<'_>,
+        links: usize,
+        slots: usize,
+    ) -> std::result::Result<Self, String> {
+        if r.take(4)? != CODES_MAGIC {
+            return Err("bad int8 codes magic".into());
+        }
+        let dim = u32::from_le_bytes(r.take(4)?.try_into().expect("4 bytes")) as usize;
+        if dim == 0 {
+            return Err("int8 codes of 0 dimensions".into());
+        }
+        let fitted = r.take(1)?[0];
+        if fitted > 1 {
+            return Err(format!("int8 codes fitted flag {fitted}, expected 0 or 1"));
+        }
+        // The ranges and rows must be in the section before anything is sized by them.
+        let need = (slots as u64 + 8 * fitted as u64).checked_mul(dim as u64);
+        if need.is_none_or(|n| n != r.remaining()) {
+            return Err(format!(
+                "{slots} rows of {dim} int8 codes, {} bytes left in the section",
+                r.remaining()
+            ));
+        }
+        let mut codes = Int8Codes::new(dim, links);
+        match fitted {
+            0 => {}
+            _ => {
+                let mut floats = Vec::with_capacity(2 * dim);
+                for b in r.take(8 * dim)?.chunks_exact(4) {
+                    floats.push(f32::from_le_bytes(b.try_into().expect("4 bytes")));
+                }
+                if let Some(x) = floats.iter().find(|x| !x.is_finite()) {
+                    return Err(format!("int8 code range {x} is not finite"));
+                }
+                let scale = floats.split_off(dim);
+                if let Some(x) = scale.iter().find(|&&x| x < 0.0) {
+                    return Err(format!("int8 code step {x} is negative"));
+                }
+                codes.set_ranges(floats, scale);
+            }
+        }
+        codes.grow(slots);
+        for s in 0..slots {
+            let src = r.take(dim)?;
+            codes.rows.body_mut::<u8>(s, dim).copy_from_slice(src);
+        }
+        Ok(codes)
     }
 
     /// An approximate scorer for one prepared query (higher is better, like the catalog's).
@@ -125,10 +254,13 @@ impl Int8Codes {
             let qc = w.iter().map(|x| (x / unit).round() as i16).collect();
             (qc, unit, q.iter().zip(&self.min).map(|(a, m)| a * m).sum())
         };
-        let (dim, codes) = (self.dim, &self.codes[..]);
+        let (dim, rows) = (self.dim, &self.rows);
         move |slot: u32| {
-            let s = slot as usize * dim;
-            let c = codes.get(s..s + dim).unwrap_or(&[]);
+            let c: &[u8] = if (slot as usize) < rows.rows() {
+                rows.body(slot as usize, dim)
+            } else {
+                &[]
+            };
             if l2 {
                 factor * u8_l2(&qc, c) as f32
             } else {
@@ -166,9 +298,11 @@ mod tests {
                 .collect();
             cat.apply(&items);
             let slots: Vec<u32> = (0..300).collect();
-            let mut codes = Int8Codes::fit(&cat, &slots);
+            let mut codes = Int8Codes::new(dim, 32);
+            codes.grow(cat.slots());
+            codes.fit(&cat, &slots);
             for &s in &slots {
-                codes.encode(&cat, s, cat.slots());
+                codes.encode(&cat, s);
             }
             let q: Vec<f32> = (0..dim).map(|_| rng.uniform() * 4.0 - 2.0).collect();
             let q = if metric == Metric::Cosine {
@@ -202,7 +336,7 @@ mod tests {
                     let want = ((v[d] - codes.min[d]) / codes.scale[d])
                         .round()
                         .clamp(0.0, 255.0) as u8;
-                    let got = codes.codes[s as usize * dim + d];
+                    let got = codes.rows.body::<u8>(s as usize, dim)[d];
                     assert!(
                         got.abs_diff(want) <= 1
                             && (got == want

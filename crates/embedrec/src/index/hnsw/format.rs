@@ -1,7 +1,8 @@
 //! The graph section of a saved file: levels and link lists, every count, level and link
 //! id validated before use, so a load skips the rebuild.
 
-use super::{MAX_LEVEL, NONE, NativeHnsw};
+use super::codes::Int8Codes;
+use super::{MAX_LEVEL, NONE, NativeHnsw, links_per_row};
 
 use crate::store::Catalog;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering as AtomicOrd};
@@ -12,18 +13,28 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering as AtomicOrd};
 pub(super) const GRAPH_MAGIC: &[u8; 4] = b"NHG1";
 /// Magic of a version-2 graph section (level-0 lists in the catalog's rows).
 pub(super) const GRAPH_MAGIC_V2: &[u8; 4] = b"NHG2";
+/// Magic of a graph section that walks on int8 codes: the level-0 lists inline (as in
+/// version 1), then the codes.
+pub(super) const GRAPH_MAGIC_INT8: &[u8; 4] = b"NHG3";
 
 impl NativeHnsw {
     /// Writes the graph section of a version-2 file: magic, m, slots, entry, max level,
     /// tombstones, the level generator's state, then per slot its level (i8), dead flag
     /// (u8) and, for each level above 0, its link count (u32) and links (u32 each). The
-    /// level-0 lists are the headers of the catalog's rows (the ROWS section). Every
+    /// level-0 lists are the headers of the catalog's rows (the ROWS section). A graph that
+    /// walks on int8 codes writes magic `NHG3` instead, its level-0 lists with the upper ones
+    /// (count and links, from level 0), then [`Int8Codes::write`]'s part. Every
     /// catalog slot is written (slots past the last node, e.g. items without vectors, as
     /// empty ones), so the graph always matches the catalog it is saved with.
     pub(crate) fn write(&self, cat: &Catalog, w: &mut dyn std::io::Write) -> std::io::Result<()> {
         let slots = cat.slots().max(self.levels.len());
         let mut o = Vec::with_capacity(1 << 16);
-        o.extend_from_slice(GRAPH_MAGIC_V2);
+        let lowest = self.int8.is_none() as usize;
+        o.extend_from_slice(if self.int8.is_some() {
+            GRAPH_MAGIC_INT8
+        } else {
+            GRAPH_MAGIC_V2
+        });
         o.extend_from_slice(&(self.m as u32).to_le_bytes());
         o.extend_from_slice(&(slots as u64).to_le_bytes());
         o.extend_from_slice(&self.entry.load(AtomicOrd::Acquire).to_le_bytes());
@@ -34,7 +45,7 @@ impl NativeHnsw {
             let level = self.levels.get(s).copied().unwrap_or(-1);
             o.push(level as u8);
             o.push((level >= 0 && self.is_dead(s as u32)) as u8);
-            for l in 1..=level.max(0) as usize {
+            for l in lowest..=level.max(0) as usize {
                 let links: Vec<u32> = self.links(cat, s as u32, l).collect();
                 o.extend_from_slice(&(links.len() as u32).to_le_bytes());
                 for x in links {
@@ -46,7 +57,11 @@ impl NativeHnsw {
                 o.clear();
             }
         }
-        w.write_all(&o)
+        w.write_all(&o)?;
+        match &self.int8 {
+            Some(codes) => codes.write(slots, w),
+            None => Ok(()),
+        }
     }
 
     /// Rebuilds a graph from [`NativeHnsw::to_bytes`] output, read from the file's graph
@@ -62,9 +77,10 @@ impl NativeHnsw {
         rebuild_fraction: f64,
         slots: usize,
     ) -> std::result::Result<StoredGraph, String> {
-        let inline_level0 = match r.take(4)? {
-            m if m == GRAPH_MAGIC => true,
-            m if m == GRAPH_MAGIC_V2 => false,
+        let (inline_level0, int8) = match r.take(4)? {
+            m if m == GRAPH_MAGIC => (true, false),
+            m if m == GRAPH_MAGIC_V2 => (false, false),
+            m if m == GRAPH_MAGIC_INT8 => (true, true),
             _ => return Err("bad graph magic".into()),
         };
         let u32_ = |x: &[u8]| u32::from_le_bytes(x.try_into().expect("4 bytes"));
@@ -146,13 +162,23 @@ impl NativeHnsw {
         g.entry = AtomicU32::new(entry);
         g.max_level = AtomicUsize::new(max_level);
         g.tombstones = tombstones;
+        if int8 {
+            let codes = Int8Codes::read(r, links_per_row(m), slots)?;
+            for (s, list) in level0.chunks_exact(m0).enumerate() {
+                for (dst, &x) in codes.links(s as u32).iter().zip(list) {
+                    dst.store(x, AtomicOrd::Relaxed);
+                }
+            }
+            g.int8 = Some(codes);
+            level0 = Vec::new();
+        }
         Ok(StoredGraph { graph: g, level0 })
     }
 }
 
 /// A graph read from a file whose level-0 lists (`m0` entries per slot, encoded as in the
 /// rows) still have to be put in the catalog's rows (version 1), or are there already
-/// (version 2: `level0` is empty).
+/// (version 2: `level0` is empty), or are in the graph's int8 codes (`NHG3`).
 #[derive(Debug)]
 pub(crate) struct StoredGraph {
     graph: NativeHnsw,
@@ -160,17 +186,83 @@ pub(crate) struct StoredGraph {
 }
 
 impl StoredGraph {
-    /// Writes the level-0 lists into the rows of `cat` (the catalog read from the same file:
-    /// as many slots, rows sized by [`links_per_row`]) and returns the graph. When the rows
-    /// came with their lists (version 2) and were read into memory, every list is checked
-    /// (its links inside the catalog); mapped rows are not read here (links are
-    /// bounds-checked where they are followed).
-    pub(crate) fn attach(self, cat: &Catalog) -> std::result::Result<NativeHnsw, String> {
-        let g = self.graph;
+    /// Puts the level-0 lists where the graph reads them and returns the graph, for the
+    /// catalog `cat` read from the same file (as many slots). `int8`: the configured index
+    /// walks on int8 codes. A graph saved with codes brings them; one saved without (by an
+    /// older version) has them encoded here from the catalog, its level-0 lists taken from
+    /// the section (version 1) or the catalog's rows (version 2). Lists of rows read into
+    /// memory are checked (links inside the catalog); mapped rows are not read here (links
+    /// are bounds-checked where they are followed).
+    pub(crate) fn attach(
+        self,
+        cat: &Catalog,
+        int8: bool,
+    ) -> std::result::Result<NativeHnsw, String> {
+        let mut g = self.graph;
+        let slots = cat.slots();
+        if g.levels.len() != slots || !(self.level0.is_empty() || self.level0.len() == slots * g.m0)
+        {
+            return Err(format!(
+                "graph for {} slots attached to a catalog of {slots}",
+                g.levels.len()
+            ));
+        }
+        match (&g.int8, int8) {
+            (Some(_), false) => {
+                return Err("the graph walks on int8 codes, the configured index does not".into());
+            }
+            (Some(codes), true) => {
+                if codes.dim() != cat.dim() {
+                    return Err(format!(
+                        "int8 codes of {} dimensions for a catalog of {}",
+                        codes.dim(),
+                        cat.dim()
+                    ));
+                }
+                return Ok(g);
+            }
+            (None, true) => {
+                let mut codes = Int8Codes::new(cat.dim(), links_per_row(g.m));
+                codes.grow(slots);
+                let nodes: Vec<u32> = (0..slots as u32)
+                    .filter(|&s| g.levels[s as usize] >= 0)
+                    .collect();
+                codes.fit(cat, &nodes);
+                for &s in &nodes {
+                    codes.encode(cat, s);
+                }
+                if self.level0.is_empty() && cat.link_capacity() < g.m0 {
+                    return Err(format!(
+                        "catalog rows hold {} link entries, the graph's level-0 lists {}",
+                        cat.link_capacity(),
+                        g.m0
+                    ));
+                }
+                for s in 0..slots {
+                    let from: Vec<u32> = if self.level0.is_empty() {
+                        cat.links(s as u32)[..g.m0]
+                            .iter()
+                            .map(|x| x.load(AtomicOrd::Relaxed))
+                            .collect()
+                    } else {
+                        self.level0[s * g.m0..(s + 1) * g.m0].to_vec()
+                    };
+                    let mut list = from.iter().map_while(|&x| x.checked_sub(1));
+                    if let Some(x) = list.find(|&x| x as usize >= slots) {
+                        return Err(format!("slot {s} level 0: link to {x} outside 0..{slots}"));
+                    }
+                    for (dst, &x) in codes.links(s as u32).iter().zip(&from) {
+                        dst.store(x, AtomicOrd::Relaxed);
+                    }
+                }
+                g.int8 = Some(codes);
+                return Ok(g);
+            }
+            (None, false) => {}
+        }
         g.check_rows(cat).map_err(|e| e.to_string())?;
         if self.level0.is_empty() {
             if !cat.is_mapped() {
-                let slots = cat.slots();
                 for s in 0..slots as u32 {
                     let mut list = g.list(cat, s, 0).iter().map_while(super::decode_link);
                     if let Some(x) = list.find(|&x| x as usize >= slots) {
@@ -179,13 +271,6 @@ impl StoredGraph {
                 }
             }
             return Ok(g);
-        }
-        if cat.slots() * g.m0 != self.level0.len() {
-            return Err(format!(
-                "graph for {} slots attached to a catalog of {}",
-                self.level0.len() / g.m0,
-                cat.slots()
-            ));
         }
         for (s, list) in self.level0.chunks_exact(g.m0).enumerate() {
             for (dst, &x) in cat.links(s as u32).iter().zip(list) {

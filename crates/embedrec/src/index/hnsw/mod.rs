@@ -184,23 +184,12 @@ impl NativeHnsw {
         self
     }
 
-    /// Traverses on int8 codes (fitted on the first vectors inserted, refitted on rebuild)
-    /// and re-scores the kept candidates exactly.
-    pub(crate) fn with_int8(mut self) -> Self {
-        self.int8 = Some(Int8Codes::default());
+    /// Traverses on int8 codes of `dim` components (fitted on the first vectors inserted,
+    /// refitted on rebuild), which also hold the level-0 lists, and re-scores the kept
+    /// candidates exactly: the catalog's rows then need no link entries.
+    pub(crate) fn with_int8(mut self, dim: usize) -> Self {
+        self.int8 = Some(Int8Codes::new(dim, links_per_row(self.m)));
         self
-    }
-
-    /// Fits and encodes int8 codes for every node (after loading a stored graph).
-    pub(crate) fn enable_int8(&mut self, cat: &Catalog) {
-        let nodes: Vec<u32> = (0..self.levels.len() as u32)
-            .filter(|&s| self.levels[s as usize] >= 0)
-            .collect();
-        let mut codes = Int8Codes::fit(cat, &nodes);
-        for &s in &nodes {
-            codes.encode(cat, s, cat.slots());
-        }
-        self.int8 = Some(codes);
     }
 
     fn grow(&mut self, slots: usize) {
@@ -214,7 +203,7 @@ impl NativeHnsw {
     /// Checks that the catalog's rows have room for this graph's level-0 lists (the engine
     /// creates the catalog with [`links_per_row`] of its `m`).
     fn check_rows(&self, cat: &Catalog) -> Result<()> {
-        if cat.link_capacity() < self.m0 {
+        if self.int8.is_none() && cat.link_capacity() < self.m0 {
             return Err(crate::Error::Internal(format!(
                 "catalog rows hold {} link entries, the native graph needs {}",
                 cat.link_capacity(),
@@ -245,13 +234,17 @@ impl NativeHnsw {
     }
 
     /// The raw list (capacity entries of `slot + 1`, 0-terminated) of a slot at a level:
-    /// at level 0 the head of its catalog row; above, its part of the upper pool, empty
+    /// at level 0 the head of its catalog row (of its int8 code row when the graph walks on
+    /// codes); above, its part of the upper pool, empty
     /// when the slot has no such level (a recycled slot may come back lower while stale
     /// links still reach it).
     #[inline(always)]
     fn list<'a>(&'a self, cat: &'a Catalog, slot: u32, level: usize) -> &'a [AtomicU32] {
         if level == 0 {
-            &cat.links(slot)[..self.m0]
+            match &self.int8 {
+                Some(codes) => &codes.links(slot)[..self.m0],
+                None => &cat.links(slot)[..self.m0],
+            }
         } else {
             self.upper(slot, level)
         }
@@ -425,12 +418,14 @@ impl AnnIndex for NativeHnsw {
         *self = NativeHnsw::new(self.m, self.ef_construction, self.rebuild_fraction);
         self.plain_selection = plain;
         if int8 {
-            self.int8 = Some(Int8Codes::default());
-        }
-        // The old graph's level-0 lists are in the catalog's rows: empty them all (free
-        // slots are not re-inserted, and nothing must lead from them to the old graph).
-        for s in 0..cat.slots() as u32 {
-            self.set_links(cat, s, 0, &[]);
+            // Fresh codes: fresh, empty level-0 lists.
+            self.int8 = Some(Int8Codes::new(cat.dim(), links_per_row(self.m)));
+        } else {
+            // The old graph's level-0 lists are in the catalog's rows: empty them all (free
+            // slots are not re-inserted, and nothing must lead from them to the old graph).
+            for s in 0..cat.slots() as u32 {
+                self.set_links(cat, s, 0, &[]);
+            }
         }
         let slots: Vec<u32> = cat.vector_slots().collect();
         self.insert_all(cat, &slots);
@@ -438,8 +433,8 @@ impl AnnIndex for NativeHnsw {
     }
 
     fn memory_bytes(&self) -> usize {
-        // The level-0 lists are in the catalog's rows (the engine reports them as index
-        // memory: `Rows::link_bytes`).
+        // The level-0 lists are in the int8 code rows, or else in the catalog's rows (the
+        // engine reports those as index memory: `Rows::link_bytes`).
         self.int8.as_ref().map_or(0, Int8Codes::bytes)
             + self.levels.len()
             + self.dead.len() * 8
@@ -560,7 +555,7 @@ mod tests {
         let bytes: &[u8] = &bytes;
         let mut r = crate::codec::SectionReader::over(&bytes);
         let stored = NativeHnsw::read(&mut r, 16, 100, 0.5, n).unwrap();
-        let g2 = stored.attach(&cat).unwrap();
+        let g2 = stored.attach(&cat, false).unwrap();
         for s in 0..n as u32 {
             for l in 0..=g.levels[s as usize].max(0) as usize {
                 assert!(g.links(&cat, s, l).eq(g2.links(&cat, s, l)), "slot {s}");
@@ -570,7 +565,77 @@ mod tests {
         cat.links(1)[0].store(n as u32 + 5, AtomicOrd::Relaxed);
         let mut r = crate::codec::SectionReader::over(&bytes);
         let stored = NativeHnsw::read(&mut r, 16, 100, 0.5, n).unwrap();
-        assert!(stored.attach(&cat).unwrap_err().contains("outside"));
+        assert!(stored.attach(&cat, false).unwrap_err().contains("outside"));
+    }
+
+    /// A graph that walks on int8 codes keeps its level-0 lists with the codes (the catalog's
+    /// rows need no link entries), saves both in its section and reads them back to the
+    /// same answers; damaged codes parts are refused with a reason, never a panic or an
+    /// allocation sized by the damage.
+    #[test]
+    fn int8_graph_keeps_lists_with_its_codes() {
+        let (n, dim) = (2_000usize, 12usize);
+        let mut rng = crate::util::rng::SplitMix64(3);
+        let vecs: Vec<Vec<f32>> = (0..n)
+            .map(|_| (0..dim).map(|_| rng.normal()).collect())
+            .collect();
+        let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        let mut cat = Catalog::new(dim, crate::Metric::L2, crate::VectorStorage::F32, 0);
+        let items: Vec<_> = ids
+            .iter()
+            .zip(&vecs)
+            .map(|(id, v)| crate::store::PreparedItem {
+                id,
+                vector: Some(v),
+                attrs: None,
+            })
+            .collect();
+        let slots: Vec<u32> = cat.apply(&items).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(cat.link_capacity(), 0);
+        // Without codes the graph needs link entries in the rows.
+        assert!(NativeHnsw::new(16, 100, 0.5).upsert(&cat, &slots).is_err());
+        let mut g = NativeHnsw::new(16, 100, 0.5).with_int8(dim);
+        g.upsert(&cat, &slots).unwrap();
+        assert_eq!(orphans(&g, &cat), 0);
+        let q = &vecs[17];
+        assert_eq!(g.search(&cat, q, 1, 64, None)[0].0, slots[17]);
+        let mut bytes = Vec::new();
+        g.write(&cat, &mut bytes).unwrap();
+        assert_eq!(&bytes[..4], b"NHG3");
+        let read = |b: &[u8]| {
+            let mut r = crate::codec::SectionReader::over(&b);
+            NativeHnsw::read(&mut r, 16, 100, 0.5, n).and_then(|s| s.attach(&cat, true))
+        };
+        let g2 = read(&bytes).unwrap();
+        for v in vecs.iter().step_by(97) {
+            assert_eq!(
+                g.search(&cat, v, 10, 64, None),
+                g2.search(&cat, v, 10, 64, None)
+            );
+        }
+        // Codes need an index configured for them, and a catalog of their dimension.
+        let whole: &[u8] = &bytes;
+        let mut r = crate::codec::SectionReader::over(&whole);
+        let stored = NativeHnsw::read(&mut r, 16, 100, 0.5, n).unwrap();
+        assert!(stored.attach(&cat, false).unwrap_err().contains("int8"));
+        let at = bytes.windows(4).position(|w| w == b"I8C1").unwrap();
+        let damaged = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut b = bytes.clone();
+            f(&mut b);
+            read(&b).unwrap_err()
+        };
+        let huge = damaged(&|b| b[at + 4..at + 8].copy_from_slice(&u32::MAX.to_le_bytes()));
+        assert!(!huge.is_empty());
+        let other_dim = damaged(&|b| b[at + 4..at + 8].copy_from_slice(&3u32.to_le_bytes()));
+        assert!(!other_dim.is_empty());
+        assert!(damaged(&|b| b[at + 8] = 2).contains("flag"));
+        let nan = damaged(&|b| b[at + 9..at + 13].copy_from_slice(&f32::NAN.to_le_bytes()));
+        assert!(nan.contains("finite"), "{nan}");
+        let neg = 4 * dim;
+        let negative =
+            damaged(&|b| b[at + 9 + neg..at + 13 + neg].copy_from_slice(&(-1.0f32).to_le_bytes()));
+        assert!(negative.contains("negative"), "{negative}");
+        assert!(!damaged(&|b| b.truncate(b.len() - 1)).is_empty());
     }
 
     /// Slot hashes spread over a table's buckets (low bits) and tags (top 7 bits): dense

@@ -77,10 +77,11 @@ impl Lines {
 ///
 /// # Safety
 /// Every bit pattern must be a valid value, and the alignment at most 16 bytes.
-pub(super) unsafe trait Elem: Copy {}
+pub(crate) unsafe trait Elem: Copy {}
 // SAFETY: plain numbers, 4- and 1-byte aligned.
 unsafe impl Elem for f32 {}
 unsafe impl Elem for i8 {}
+unsafe impl Elem for u8 {}
 
 /// Rows of `head` link entries followed by `body` bytes, `stride` bytes apart, in one
 /// block (64-byte aligned when owned, at least 16 when a view).
@@ -95,7 +96,7 @@ pub(crate) struct RowBlock {
 impl RowBlock {
     /// An empty block of rows with `head` link entries (rounded up to a multiple of 4, so
     /// the body keeps 16-byte alignment) and `body` bytes (a multiple of 16).
-    pub(super) fn new(head: usize, body: usize) -> Self {
+    pub(crate) fn new(head: usize, body: usize) -> Self {
         debug_assert!(body.is_multiple_of(16));
         let head = head.div_ceil(4) * 4;
         RowBlock {
@@ -107,7 +108,7 @@ impl RowBlock {
         }
     }
 
-    pub(super) fn lines_for(&self, rows: usize) -> usize {
+    pub(crate) fn lines_for(&self, rows: usize) -> usize {
         (rows * self.stride).div_ceil(64)
     }
 
@@ -121,7 +122,7 @@ impl RowBlock {
 
     /// The first `n` elements of row `r`'s body.
     #[inline(always)]
-    pub(super) fn body<T: Elem>(&self, r: usize, n: usize) -> &[T] {
+    pub(crate) fn body<T: Elem>(&self, r: usize, n: usize) -> &[T] {
         assert!(r < self.rows && n * size_of::<T>() <= self.body, "row {r}");
         // SAFETY: the body lies inside the block (`r < rows`), is aligned for `T` (rows
         // and heads are multiples of 16 bytes) and initialised; any bit pattern is a `T`.
@@ -132,7 +133,7 @@ impl RowBlock {
 
     /// The first `n` elements of row `r`'s body, mutable.
     #[inline(always)]
-    pub(super) fn body_mut<T: Elem>(&mut self, r: usize, n: usize) -> &mut [T] {
+    pub(crate) fn body_mut<T: Elem>(&mut self, r: usize, n: usize) -> &mut [T] {
         assert!(r < self.rows && n * size_of::<T>() <= self.body, "row {r}");
         let at = r * self.stride + self.head * 4;
         // SAFETY: as in `body`, with `&mut self` excluding every other access.
@@ -171,7 +172,7 @@ impl RowBlock {
     }
 
     /// Rows held.
-    pub(super) fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         self.rows
     }
 
@@ -182,7 +183,7 @@ impl RowBlock {
 
     /// Address of row `r`'s body (for prefetching; `None` past the end).
     #[inline(always)]
-    pub(super) fn row_ptr(&self, r: usize) -> Option<*const u8> {
+    pub(crate) fn row_ptr(&self, r: usize) -> Option<*const u8> {
         (r < self.rows).then(|| self.body_ptr(r))
     }
 
@@ -192,7 +193,7 @@ impl RowBlock {
     }
 
     /// Appends a zero row.
-    pub(super) fn push_zero(&mut self) {
+    pub(crate) fn push_zero(&mut self) {
         self.rows += 1;
         let need = self.lines_for(self.rows);
         if need > self.lines.len() {
@@ -203,14 +204,14 @@ impl RowBlock {
     }
 
     /// Makes room for `additional` more rows (one reallocation for a whole batch).
-    pub(super) fn reserve(&mut self, additional: usize) {
+    pub(crate) fn reserve(&mut self, additional: usize) {
         let need = self.lines_for(self.rows + additional);
         grow_advised(self.lines_mut(), need);
     }
 
     /// Bytes held (capacity of the block; the block's size when it is a view of a mapped
     /// file).
-    pub(super) fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         match &self.lines {
             Lines::Owned(v) => v.capacity() * 64,
             Lines::View(_) => self.lines.len() * 64,

@@ -13,7 +13,7 @@
 mod block;
 mod codes;
 
-use block::RowBlock;
+pub(crate) use block::RowBlock;
 pub(crate) use codes::CodeStore;
 
 use crate::{Error, Result};
@@ -336,6 +336,14 @@ impl Rows {
             (true, x) => Err(format!("unknown vector storage {x}")),
             (false, _) => Err("bad row section magic".into()),
         }
+    }
+
+    /// The link entries per row a ROWS section's prefix records (the reader stays put).
+    pub(crate) fn image_links(
+        r: &mut crate::codec::SectionReader<'_>,
+    ) -> std::result::Result<usize, String> {
+        let p = r.peek(32)?;
+        Ok(u64::from_le_bytes(p[24..32].try_into().expect("8 bytes")) as usize)
     }
 
     /// Reads a ROWS section of `rows` rows for this shape. With a mapped source (on a
