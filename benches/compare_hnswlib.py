@@ -7,8 +7,10 @@ count runs in its own subprocess so that the memory figure (RSS growth during th
 not polluted by another index. Measured per index:
 
 - build time with 1 thread (CPU seconds) and 2 threads (wall seconds),
-- index memory (RSS growth while building; the host's ids and labels exist before), file size,
-  load time (median of 3 loads of the saved file),
+- index memory (RSS growth while building; the host's ids and labels exist before), the
+  build's peak (peak RSS growth), file size, load time (median of 3 loads of the saved file),
+- the saved file served by a fresh process (embedrec: opened read-only, memory-mapped;
+  hnswlib: loaded): private memory and mapped-file pages after the query curve, and the curve,
 - recall@10 against single-thread QPS for ef in {16, 32, 64, 128, 256},
 - filtered search (filters passing 10 % and 1 % of items) and search after deleting 10 %
   of the items, against exact ground truth of the filtered / remaining items.
@@ -130,6 +132,22 @@ def recall(found, truth) -> float:
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def status_bytes(field: str) -> int:
+    """A field of /proc/self/status in bytes (VmHWM: peak RSS; RssAnon: private memory;
+    RssFile: pages of mapped files)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def reset_peak():
+    """Restarts the peak-RSS count (VmHWM) from the current RSS (Linux 4.0+)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def cpu_seconds() -> float:
@@ -338,6 +356,7 @@ def worker(lib, dataset, threads, data_dir, efs, full):
     items, queries, gt = (np.load(d / f) for f in ("items.npy", "queries.npy", "gt.npy"))
     r = make_runner(lib, metric, dim, threads)
     r.prepare(len(items))
+    reset_peak()
     rss0, cpu0, t0 = rss_bytes(), cpu_seconds(), time.perf_counter()
     r.build(items)
     out = {
@@ -346,6 +365,7 @@ def worker(lib, dataset, threads, data_dir, efs, full):
         "build_wall_s": time.perf_counter() - t0,
         "build_cpu_s": cpu_seconds() - cpu0,
         "memory_mb": (rss_bytes() - rss0) / 1e6,
+        "build_peak_mb": (status_bytes("VmHWM") - rss0) / 1e6,
     }
     if not full:
         print(json.dumps(out))
@@ -376,6 +396,14 @@ def worker(lib, dataset, threads, data_dir, efs, full):
         while len(loads) < 3 and loads[0] < 10:
             loads.append(load_s())
         out["load_s"], out["load_s_each"] = float(np.median(loads)), loads
+        # Serving the saved file in a fresh process: what stays resident.
+        cmd = [sys.executable, __file__, "--serve", lib, dataset, path, "--efs", ",".join(map(str, efs)),
+               "--data-dir", str(data_dir)]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            sys.stderr.write(p.stderr)
+            raise SystemExit(f"serving {lib} failed")
+        out["served"] = json.loads(p.stdout.strip().splitlines()[-1])
     # Filtered search and search after deletions, at ef = 128, against exact ground truth.
     nq = len(queries) if lib != "hnswlib" else min(200, len(queries))  # hnswlib filters call Python
     labels = np.arange(n)
@@ -396,6 +424,52 @@ def worker(lib, dataset, threads, data_dir, efs, full):
     valid = all(int(x) % 10 != 3 for row in found for x in row)
     out["after_delete_10pct"] = {"recall": recall(found, truth), "qps": len(queries) / t, "all_valid": valid}
     print(json.dumps(out))
+
+
+def serve(lib, dataset, path, data_dir, efs):
+    """Opens a saved index the way a server would (embedrec: read-only, memory-mapped;
+    hnswlib: load_index), runs the query curve, and reports the memory that came with it:
+    private (RssAnon) and mapped-file pages (RssFile, page cache the kernel can drop and
+    reread), measured after the queries."""
+    _, dim, _, metric, _ = DATASETS[dataset]
+    d = data_dir / dataset
+    queries, gt = (np.load(d / f) for f in ("queries.npy", "gt.npy"))
+    anon0, file0 = status_bytes("RssAnon"), status_bytes("RssFile")
+    if lib == "hnswlib":
+        import hnswlib
+
+        idx = hnswlib.Index(space="ip" if metric == "ip" else "l2", dim=dim)
+        idx.load_index(path)
+        idx.set_num_threads(1)
+
+        def query(qs, ef):
+            idx.set_ef(ef)
+            return idx.knn_query(qs, k=K)[0]
+
+        labels = lambda raw: np.asarray(raw, dtype=np.int64)
+    else:
+        import embedrec
+
+        e = embedrec.Engine.open(path, read_only=True)
+        e.set_threads(1)
+
+        def query(qs, ef):
+            e.set_ef_search(ef)
+            return e.search_batch(qs, K)[0]
+
+        labels = EmbedrecRunner.labels
+    opened = {"anon_mb": (status_bytes("RssAnon") - anon0) / 1e6, "file_mb": (status_bytes("RssFile") - file0) / 1e6}
+    curve = []
+    for ef in efs:
+        query(queries[:100], ef)
+        t, found = median_time(lambda: query(queries, ef), repeats=3)
+        curve.append({"ef": ef, "recall": recall(labels(found), gt), "qps": len(queries) / t})
+    print(json.dumps({
+        "opened": opened,
+        "anon_mb": (status_bytes("RssAnon") - anon0) / 1e6,
+        "file_mb": (status_bytes("RssFile") - file0) / 1e6,
+        "curve": curve,
+    }))
 
 
 def paired(dataset, libs, data_dir, efs, rounds):
@@ -567,8 +641,18 @@ def report(dataset, results, out_dir, machine):
     if two:
         simple("build, wall seconds, 2 threads", lambda r: r["build_wall_s"], "{:.1f}", two)
     simple("index memory (RSS growth), MB", lambda r: r["memory_mb"], "{:.0f}")
+    simple("build peak memory (peak RSS growth), MB", lambda r: r["build_peak_mb"], "{:.0f}")
     simple("file size, MB", lambda r: r["file_mb"], "{:.0f}")
     simple("load from disk, s", lambda r: r["load_s"], "{:.3f}")
+    simple("served from the file: private memory (RssAnon), MB", lambda r: r["served"]["anon_mb"], "{:.0f}")
+    simple("served from the file: mapped pages after the queries (RssFile), MB",
+           lambda r: r["served"]["file_mb"], "{:.0f}")
+    for target in (0.95, 0.99):
+        cells = []
+        for lib in libs:
+            v, note = qps_at(full[lib]["served"]["curve"], target)
+            cells.append(note if v is None else f"{note}{v:,.0f}")
+        rows.append((f"served from the file: single-thread QPS at recall@10 = {target}", cells))
     for key, label in (
         ("filter_10pct", "filter passing 10 %: recall@10 / QPS (ef 128)"),
         ("filter_1pct", "filter passing 1 %: recall@10 / QPS (ef 128)"),
@@ -668,9 +752,13 @@ def main():
     )
     ap.add_argument("--worker", nargs=3, metavar=("LIB", "DATASET", "THREADS"), help=argparse.SUPPRESS)
     ap.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--serve", nargs=3, metavar=("LIB", "DATASET", "PATH"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     efs = [int(x) for x in a.efs.split(",")]
     data_dir = Path(a.data_dir)
+    if a.serve:
+        serve(a.serve[0], a.serve[1], a.serve[2], data_dir, efs)
+        return
     if a.worker:
         worker(a.worker[0], a.worker[1], int(a.worker[2]), data_dir, efs, a.full)
         return

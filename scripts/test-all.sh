@@ -45,7 +45,7 @@ if [ -f python/pyproject.toml ]; then
   bash scripts/test-python.sh
 fi
 prune release
-echo "== fuzz: the loader, sequences of operations, journals and read-only opens, 20 s each"
-bash scripts/fuzz.sh 20
+echo "== fuzz: the loader, sequences of operations, journals and read-only opens, 12 s each"
+bash scripts/fuzz.sh 12
 echo "== disk: $(df -h . | tail -1)"
 echo "== all tests passed"

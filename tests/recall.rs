@@ -83,6 +83,65 @@ fn hnsw_recall_each_metric_fixed_seed() {
     }
 }
 
+/// The graph walked on one-bit codes finds the true top 10 once the search is wide enough
+/// (the coarse codes only steer the walk; kept candidates are re-scored exactly), for each
+/// metric, on embedding-like data (a 16-dimensional cluster mixture mapped into 384
+/// dimensions, plus noise), and returns exact scores.
+#[test]
+fn one_bit_codes_reach_full_recall_with_a_wide_search() {
+    let (n, dim, rank) = (4_000, 384, 16);
+    let mut r = SplitMix64(9);
+    let map: Vec<f32> = (0..rank * dim).map(|_| r.normal() * 0.25).collect();
+    let centres: Vec<Vec<f32>> = (0..40)
+        .map(|_| (0..rank).map(|_| r.normal()).collect())
+        .collect();
+    let mut all_v = embedrec::ndarray::Array2::<f32>::zeros((n + 40, dim));
+    for i in 0..n + 40 {
+        let c = &centres[r.below(40)];
+        let z: Vec<f32> = c.iter().map(|x| x + 0.5 * r.normal()).collect();
+        for d in 0..dim {
+            let x: f32 = (0..rank).map(|k| z[k] * map[k * dim + d]).sum();
+            all_v[[i, d]] = x + 0.05 * r.normal();
+        }
+    }
+    let ids: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
+    let v = all_v.slice(embedrec::ndarray::s![..n, ..]);
+    for metric in [Metric::Cosine, Metric::Dot, Metric::L2] {
+        let make = |index| {
+            let mut cfg = EngineConfig::new(dim)
+                .with_metric(metric)
+                .with_index(index)
+                .with_cache(0, 0, None)
+                .with_threads(2);
+            cfg.exact_below = 0;
+            cfg.ef_search = 200;
+            let e = Engine::new(cfg).unwrap();
+            e.upsert_items(&ids, v, None).unwrap();
+            e
+        };
+        let (bits, exact) = (make(IndexKind::Native1Bit), make(IndexKind::Exact));
+        assert_eq!(bits.stats().index, "native_1bit");
+        let (mut found, mut total) = (0usize, 0usize);
+        for row in n..n + 40 {
+            let q = all_v.row(row).to_vec();
+            let truth = exact.search(&q, 10, None).unwrap();
+            let got = bits.search(&q, 10, None).unwrap();
+            let truth_ids = ids_of(&truth);
+            found += ids_of(&got)
+                .iter()
+                .filter(|g| truth_ids.contains(g))
+                .count();
+            total += truth.len();
+            if got[0].id == truth[0].id {
+                let want = truth[0].score;
+                assert!((got[0].score - want).abs() <= 1e-5 * want.abs().max(1.0));
+            }
+        }
+        let recall = found as f64 / total as f64;
+        assert!(recall >= 0.97, "{metric:?}: recall@10 {recall}");
+    }
+}
+
 #[test]
 fn native_build_quality_is_the_same_with_one_or_two_threads() {
     for metric in [Metric::L2, Metric::Cosine] {

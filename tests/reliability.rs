@@ -217,10 +217,10 @@ proptest! {
     fn valid_operations_survive_save_and_load(
         steps in proptest::collection::vec(step(), 1..24),
         metric in 0usize..3,
-        index in 0usize..3,
+        index in 0usize..4,
     ) {
         let metric = [Metric::Cosine, Metric::Dot, Metric::L2][metric];
-        let index = [IndexKind::Native, IndexKind::NativeInt8, IndexKind::Exact][index];
+        let index = [IndexKind::Native, IndexKind::NativeInt8, IndexKind::Native1Bit, IndexKind::Exact][index];
         let mut cfg = EngineConfig::new(4).with_metric(metric).with_index(index).with_threads(1);
         cfg.exact_below = 0;
         let e = Engine::new(cfg).unwrap();

@@ -54,7 +54,8 @@ fn check(e: &Engine, hits: &[embedrec::Hit], k: usize) {
 
 fuzz_target!(|case: Case| {
     let metric = [Metric::Cosine, Metric::Dot, Metric::L2][case.metric as usize % 3];
-    let index = [IndexKind::Native, IndexKind::NativeInt8, IndexKind::Exact][case.index as usize % 3];
+    let index = [IndexKind::Native, IndexKind::NativeInt8, IndexKind::Native1Bit, IndexKind::Exact]
+        [case.index as usize % 4];
     let mut cfg = EngineConfig::new(DIM).with_metric(metric).with_index(index).with_threads(1);
     cfg.exact_below = 0;
     let mut e = Engine::new(cfg).unwrap();

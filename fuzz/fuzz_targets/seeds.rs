@@ -16,6 +16,7 @@ fn main() {
         for (index, storage) in [
             (IndexKind::Native, VectorStorage::F32),
             (IndexKind::NativeInt8, VectorStorage::F32),
+            (IndexKind::Native1Bit, VectorStorage::F32),
             (IndexKind::Native, VectorStorage::Int8),
             (IndexKind::Exact, VectorStorage::F32),
         ] {

@@ -14,9 +14,10 @@ pub struct EngineOptions {
     /// Default "cosine".
     #[napi(ts_type = "'cosine' | 'dot' | 'l2'")]
     pub metric: Option<String>,
-    /// "native" (default: embedrec's HNSW), "native_int8" (the same graph walked on int8
-    /// codes), "exact", or "hnsw" (the hnsw_rs crate, in builds with that feature).
-    #[napi(ts_type = "'native' | 'native_int8' | 'exact' | 'hnsw'")]
+    /// "native" (default: embedrec's HNSW), "native_int8" / "native_1bit" (the same graph
+    /// walked on int8 / one-bit codes, candidates re-scored on the f32 vectors), "exact", or
+    /// "hnsw" (the hnsw_rs crate, in builds with that feature).
+    #[napi(ts_type = "'native' | 'native_int8' | 'native_1bit' | 'exact' | 'hnsw'")]
     pub index: Option<String>,
     /// HNSW links per node (default 16, at most 256).
     pub m: Option<u32>,

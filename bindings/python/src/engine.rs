@@ -345,9 +345,10 @@ fn f32_or_f64_vec(py: Python<'_>, obj: &Bound<'_, PyAny>, field: &str) -> PyResu
 ///     dim: number of components of every vector.
 ///     metric: ``"cosine"`` (default), ``"dot"`` or ``"l2"``. Scores are always higher-is-better
 ///         (cosine similarity, inner product, negated squared L2 distance).
-///     index: ``"native"`` (default: embedrec's HNSW), ``"native_int8"`` (the same graph
-///         walked on int8 codes), ``"exact"``, or ``"hnsw"`` (the hnsw_rs crate, in builds
-///         with that feature).
+///     index: ``"native"`` (default: embedrec's HNSW), ``"native_int8"`` /
+///         ``"native_1bit"`` (the same graph walked on int8 / one-bit codes, candidates
+///         re-scored on the f32 vectors), ``"exact"``, or ``"hnsw"`` (the hnsw_rs crate, in
+///         builds with that feature).
 ///     m, ef_construction, ef_search: HNSW parameters (defaults 16, 200, 128).
 ///     cache_capacity, cache_max_bytes, cache_ttl: result cache bounds (entries, bytes,
 ///         seconds or None); ``cache_capacity=0`` disables the cache.

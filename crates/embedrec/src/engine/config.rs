@@ -31,31 +31,50 @@ pub enum IndexKind {
     /// stay in the mapped file and only the re-scored ones are read: the index's resident
     /// memory is the codes, links and ids.
     NativeInt8,
+    /// The native graph walked on one-bit codes (the sign of each component around the
+    /// mean, RaBitQ-style, with two floats per item: 1/32 of the f32 vectors), which sit with
+    /// its level-0 links; candidates re-scored exactly from the f32 vectors. The coarse
+    /// codes need a wider search (`ef`) for the same recall; with a read-only open the f32
+    /// rows stay in the mapped file.
+    Native1Bit,
 }
 
 impl IndexKind {
-    /// Parses `"native"`, `"native_int8"`, `"hnsw"` (also `"hnsw_rs"`) or `"exact"`.
+    /// Parses `"native"`, `"native_int8"`, `"native_1bit"`, `"hnsw"` (also `"hnsw_rs"`) or
+    /// `"exact"`.
     pub fn parse(name: &str) -> Result<Self> {
         match name.to_ascii_lowercase().as_str() {
             "hnsw" | "hnsw_rs" => Ok(IndexKind::Hnsw),
             "native" => Ok(IndexKind::Native),
             "native_int8" | "int8" => Ok(IndexKind::NativeInt8),
+            "native_1bit" | "1bit" => Ok(IndexKind::Native1Bit),
             "exact" | "flat" | "brute_force" => Ok(IndexKind::Exact),
             _ => Err(Error::invalid(
                 "index",
-                "\"native\", \"native_int8\", \"hnsw\" or \"exact\"",
+                "\"native\", \"native_int8\", \"native_1bit\", \"hnsw\" or \"exact\"",
                 format!("{name:?}"),
             )),
         }
     }
     /// True when the index is the native graph, which is saved with the engine.
     pub(crate) fn stores_graph(self) -> bool {
-        matches!(self, IndexKind::Native | IndexKind::NativeInt8)
+        matches!(
+            self,
+            IndexKind::Native | IndexKind::NativeInt8 | IndexKind::Native1Bit
+        )
     }
     /// True when the index keeps its level-0 links in the catalog's rows (the native graph
-    /// on f32 vectors; on int8 codes they sit with the codes).
+    /// on f32 vectors; on codes they sit with the codes).
     pub(crate) fn links_in_rows(self) -> bool {
         self == IndexKind::Native
+    }
+    /// The codes the native graph walks on, if any.
+    pub(crate) fn codes(self) -> Option<crate::index::CodeKind> {
+        match self {
+            IndexKind::NativeInt8 => Some(crate::index::CodeKind::Int8),
+            IndexKind::Native1Bit => Some(crate::index::CodeKind::Bits),
+            _ => None,
+        }
     }
     /// The canonical lowercase name.
     pub fn name(self) -> &'static str {
@@ -64,6 +83,7 @@ impl IndexKind {
             IndexKind::Hnsw => "hnsw",
             IndexKind::Native => "native",
             IndexKind::NativeInt8 => "native_int8",
+            IndexKind::Native1Bit => "native_1bit",
         }
     }
 }
@@ -128,6 +148,7 @@ impl EngineConfig {
             IndexKind::Hnsw => 1,
             IndexKind::Native => 2,
             IndexKind::NativeInt8 => 3,
+            IndexKind::Native1Bit => 4,
         });
         for x in [
             self.m,
@@ -165,6 +186,7 @@ impl EngineConfig {
             1 => IndexKind::Hnsw,
             2 => IndexKind::Native,
             3 => IndexKind::NativeInt8,
+            4 => IndexKind::Native1Bit,
             x => return Err(format!("unknown index code {x}")),
         };
         let (m, ef_construction, ef_search) = (

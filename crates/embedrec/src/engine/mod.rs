@@ -124,19 +124,17 @@ impl Engine {
         }
         match config.index {
             IndexKind::Exact => Box::new(ExactIndex),
-            IndexKind::Native => Box::new(NativeHnsw::new(
-                config.m,
-                config.ef_construction,
-                config.rebuild_tombstone_fraction,
-            )),
-            IndexKind::NativeInt8 => Box::new(
-                NativeHnsw::new(
+            IndexKind::Native | IndexKind::NativeInt8 | IndexKind::Native1Bit => {
+                let g = NativeHnsw::new(
                     config.m,
                     config.ef_construction,
                     config.rebuild_tombstone_fraction,
-                )
-                .with_int8(config.dim),
-            ),
+                );
+                Box::new(match config.index.codes() {
+                    Some(kind) => g.with_codes(kind, config.dim),
+                    None => g,
+                })
+            }
             #[cfg(not(feature = "hnsw-rs"))]
             IndexKind::Hnsw => unreachable!("rejected by EngineConfig::validate"),
             #[cfg(feature = "hnsw-rs")]

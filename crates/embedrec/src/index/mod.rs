@@ -13,7 +13,7 @@ mod hnsw_rs;
 mod vectors;
 
 pub(crate) use exact::{ExactIndex, PARALLEL_SCAN, ScanOrder, TopK, top_k_by, top_k_pairs};
-pub(crate) use hnsw::{NativeHnsw, links_per_row};
+pub(crate) use hnsw::{CodeKind, NativeHnsw, links_per_row};
 #[cfg(feature = "hnsw-rs")]
 pub(crate) use hnsw_rs::HnswIndex;
 pub(crate) use vectors::{Similarity, VectorIndex};
@@ -21,7 +21,7 @@ pub(crate) use vectors::{Similarity, VectorIndex};
 /// The contract every index implements. Implementations receive only validated input:
 /// vectors of the right dimension with finite components (unit length under cosine).
 pub trait AnnIndex: Send + Sync + std::fmt::Debug {
-    /// Short name (`"native"`, `"native_int8"`, `"exact"`, `"hnsw"`).
+    /// Short name (`"native"`, `"native_int8"`, `"native_1bit"`, `"exact"`, `"hnsw"`).
     fn name(&self) -> &'static str;
     /// Inserts or replaces the vectors of these catalog slots (already stored in `cat`).
     /// Called on the engine's thread pool.

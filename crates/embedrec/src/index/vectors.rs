@@ -248,7 +248,7 @@ impl VectorIndex {
         };
         let space = Catalog::read_space((dim, metric, links_per_row(m)), slots, r)?;
         let graph = NativeHnsw::read(r, m, ef_construction, REBUILD_FRACTION, slots)?
-            .attach(&space, false)?;
+            .attach(&space, None)?;
         let graph = match similarity {
             Similarity::InnerProduct => graph.with_plain_selection(),
             Similarity::Cosine => graph,

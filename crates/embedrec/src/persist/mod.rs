@@ -554,10 +554,7 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
     let users = Users::read(meta.users, &cat).map_err(|reason| corrupt("meta", reason))?;
     let graph = graph
         .transpose()
-        .and_then(|g| {
-            g.map(|g| g.attach(&cat, config.index == IndexKind::NativeInt8))
-                .transpose()
-        })
+        .and_then(|g| g.map(|g| g.attach(&cat, config.index.codes())).transpose())
         .map_err(|reason| corrupt("graph", reason))?;
     let model = model_part
         .map(|part| part.decode(v2, &cat, path))

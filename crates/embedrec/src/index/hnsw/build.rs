@@ -209,11 +209,11 @@ impl NativeHnsw {
     }
 
     /// The part of an insertion that needs `&mut self`: the slots unlinked, given levels and
-    /// upper lists (and int8 codes); returns them sorted and deduplicated, for
+    /// upper lists (and codes); returns them sorted and deduplicated, for
     /// [`NativeHnsw::link_prepared`].
     pub(super) fn prepare_insert(&mut self, cat: &Catalog, slots: &[u32]) -> Vec<u32> {
         self.grow(cat.slots());
-        if let Some(codes) = &mut self.int8 {
+        if let Some(codes) = &mut self.codes {
             codes.grow(cat.slots());
         }
         let mut slots = slots.to_vec();
@@ -234,7 +234,7 @@ impl NativeHnsw {
         for &s in &slots {
             self.assign_level(s);
         }
-        if let Some(codes) = &mut self.int8 {
+        if let Some(codes) = &mut self.codes {
             if !codes.is_fitted() {
                 codes.fit(cat, &slots);
             }

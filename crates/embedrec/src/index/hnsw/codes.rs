@@ -1,351 +1,131 @@
-//! Int8 codes of the index vectors, for graph traversal with a quarter of the memory traffic.
+//! Compressed codes a graph walks on, and the rows that hold them with the graph's level-0
+//! lists.
 //!
-//! Each dimension is quantised linearly from its minimum over the vectors the codes were
-//! fitted on (values outside the range are clamped; a rebuild refits). Under L2 every
-//! dimension shares one step (the widest range / 255), so that code distances are true
-//! distances scaled by step²; under inner product / cosine each dimension has its own step.
-//! The query is quantised too — to i16, with finer steps than the codes — and scored with
-//! integer kernels (`madd` on AVX2): 8-bit codes are a quarter of the memory traffic of the
-//! f32 vectors and the arithmetic is exact. The candidates a search keeps are re-scored from
-//! the catalog's f32 vectors, so returned scores are exact.
-//!
-//! The codes own the graph's level-0 lists: each row is the node's list, then its codes
-//! (hnswlib's layout, on the codes). A walk therefore touches only this block, and the
-//! catalog's f32 rows (which then carry no links) are read just for the final re-scoring —
-//! from a memory-mapped file, a few rows per query.
+//! A graph that walks on codes keeps each node's level-0 list at the head of its code row
+//! (hnswlib's layout, on the codes): a walk touches only this block, and the catalog's f32
+//! rows (which then carry no links) are read just to re-score the candidates a search keeps
+//! — from a memory-mapped file, a few rows per query. Two kinds: int8 (`int8.rs`, one byte
+//! per component) and one bit per component (`bits.rs`).
 
-use crate::Metric;
-use crate::distance::kernels;
+use super::bits::BitCodes;
+use super::code_rows::CodeRows;
+use super::int8::Int8Codes;
 use crate::store::Catalog;
-use crate::store::rows::RowBlock;
 use std::sync::atomic::AtomicU32;
 
-pub(crate) struct Int8Codes {
-    dim: usize,
-    min: Vec<f32>,
-    scale: Vec<f32>,
-    /// `1 / scale` (0 where the scale is 0: every code of that dimension is 0).
-    inv_scale: Vec<f32>,
-    /// One row per slot: its level-0 link list, then `dim` codes.
-    rows: RowBlock,
+/// Which codes a graph walks on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CodeKind {
+    /// One byte per component (`int8.rs`).
+    Int8,
+    /// One bit per component and two floats per row (`bits.rs`).
+    Bits,
 }
 
-impl std::fmt::Debug for Int8Codes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Int8Codes")
-            .field("dim", &self.dim)
-            .field("rows", &self.rows.rows())
-            .field("fitted", &self.is_fitted())
-            .finish()
-    }
+/// The codes of a graph, of either kind.
+#[derive(Debug)]
+pub(crate) enum Codes {
+    Int8(Int8Codes),
+    Bits(BitCodes),
 }
 
-/// Magic of the codes part of a graph section.
-const CODES_MAGIC: &[u8; 4] = b"I8C1";
-
-impl Int8Codes {
-    /// Unfitted codes of `dim` components whose rows lead with `links` link entries.
-    pub(crate) fn new(dim: usize, links: usize) -> Self {
-        Int8Codes {
-            dim,
-            min: Vec::new(),
-            scale: Vec::new(),
-            inv_scale: Vec::new(),
-            rows: RowBlock::new(links, dim.div_ceil(16) * 16),
+impl Codes {
+    /// Unfitted codes of `kind` for vectors of `dim` components, rows led by `links` link
+    /// entries.
+    pub(crate) fn new(kind: CodeKind, dim: usize, links: usize) -> Self {
+        match kind {
+            CodeKind::Int8 => Codes::Int8(Int8Codes::new(dim, links)),
+            CodeKind::Bits => Codes::Bits(BitCodes::new(dim, links)),
         }
     }
 
-    /// Fits the per-dimension ranges on these slots' index vectors.
-    pub(crate) fn fit(&mut self, cat: &Catalog, slots: &[u32]) {
-        let dim = self.dim;
-        let (mut lo, mut hi) = (vec![f32::INFINITY; dim], vec![f32::NEG_INFINITY; dim]);
-        for &s in slots {
-            for (d, x) in cat.index_vector_ref(s).iter().enumerate() {
-                lo[d] = lo[d].min(*x);
-                hi[d] = hi[d].max(*x);
-            }
+    pub(crate) fn kind(&self) -> CodeKind {
+        match self {
+            Codes::Int8(_) => CodeKind::Int8,
+            Codes::Bits(_) => CodeKind::Bits,
         }
-        let mut scale = vec![0.0f32; dim];
-        for d in 0..dim {
-            if !(lo[d].is_finite() && hi[d].is_finite()) {
-                (lo[d], hi[d]) = (0.0, 0.0);
-            }
-            scale[d] = (hi[d] - lo[d]) / 255.0;
-        }
-        if cat.metric() == Metric::L2 {
-            let widest = scale.iter().copied().fold(0.0f32, f32::max);
-            scale.fill(widest);
-        }
-        self.set_ranges(lo, scale);
     }
 
-    fn set_ranges(&mut self, min: Vec<f32>, scale: Vec<f32>) {
-        self.inv_scale = scale
-            .iter()
-            .map(|&s| if s > 0.0 { 1.0 / s } else { 0.0 })
-            .collect();
-        self.min = min;
-        self.scale = scale;
+    fn rows(&self) -> &CodeRows {
+        match self {
+            Codes::Int8(c) => c.rows(),
+            Codes::Bits(c) => c.rows(),
+        }
     }
 
-    /// True once ranges were fitted.
-    pub(crate) fn is_fitted(&self) -> bool {
-        self.scale.len() == self.dim
+    fn rows_mut(&mut self) -> &mut CodeRows {
+        match self {
+            Codes::Int8(c) => c.rows_mut(),
+            Codes::Bits(c) => c.rows_mut(),
+        }
     }
 
-    /// Components per code row.
+    /// Components per vector.
     pub(crate) fn dim(&self) -> usize {
-        self.dim
-    }
-
-    /// Grows the block to `slots` rows (new rows: empty lists, zero codes).
-    pub(crate) fn grow(&mut self, slots: usize) {
-        if self.rows.rows() < slots {
-            self.rows.reserve(slots - self.rows.rows());
-            while self.rows.rows() < slots {
-                self.rows.push_zero();
-            }
+        match self {
+            Codes::Int8(c) => c.dim(),
+            Codes::Bits(c) => c.dim(),
         }
     }
 
-    /// A slot's level-0 link entries (the block has a row for every slot of the graph).
+    /// Grows to `slots` rows.
+    pub(crate) fn grow(&mut self, slots: usize) {
+        self.rows_mut().grow(slots);
+    }
+
+    /// A slot's level-0 link entries (the codes have a row for every slot of the graph).
     #[inline(always)]
     pub(crate) fn links(&self, slot: u32) -> &[AtomicU32] {
-        self.rows.links(slot as usize)
+        self.rows().links(slot)
     }
 
-    /// Encodes one slot's index vector (its row exists: see [`Int8Codes::grow`]).
+    /// True once fitted (on the first vectors inserted).
+    pub(crate) fn is_fitted(&self) -> bool {
+        match self {
+            Codes::Int8(c) => c.is_fitted(),
+            Codes::Bits(c) => c.is_fitted(),
+        }
+    }
+
+    /// Fits on these slots' index vectors.
+    pub(crate) fn fit(&mut self, cat: &Catalog, slots: &[u32]) {
+        match self {
+            Codes::Int8(c) => c.fit(cat, slots),
+            Codes::Bits(c) => c.fit(cat, slots),
+        }
+    }
+
+    /// Encodes one slot's index vector (its row exists).
     pub(crate) fn encode(&mut self, cat: &Catalog, slot: u32) {
-        let v = cat.index_vector_ref(slot);
-        let row = self.rows.body_mut::<u8>(slot as usize, self.dim);
-        for ((c, &x), (&lo, &inv)) in row
-            .iter_mut()
-            .zip(v.iter())
-            .zip(self.min.iter().zip(&self.inv_scale))
-        {
-            // Rounds to nearest (ties up) with a truncating, saturating cast: `round` is a
-            // library call per value without SSE4.1, which made re-encoding a loaded index
-            // cost more than loading it.
-            *c = (((x - lo) * inv).clamp(0.0, 255.0) + 0.5) as u8;
+        match self {
+            Codes::Int8(c) => c.encode(cat, slot),
+            Codes::Bits(c) => c.encode(cat, slot),
         }
     }
 
-    /// Bytes held (the level-0 lists included).
+    /// Bytes held.
     pub(crate) fn bytes(&self) -> usize {
-        self.rows.bytes() + self.dim * 12
+        self.rows().bytes() + self.dim() * 12
     }
 
-    /// Hints the CPU to load a slot's codes into `to`.
-    #[inline(always)]
-    pub(crate) fn prefetch(&self, slot: u32, to: crate::util::prefetch::CacheLevel) {
-        if let Some(p) = self.rows.row_ptr(slot as usize) {
-            crate::util::prefetch::prefetch_to(p, self.dim.div_ceil(64), to);
-        }
-    }
-
-    /// Bytes of one slot's codes (what [`Int8Codes::prefetch`] requests).
-    pub(crate) fn row_bytes(&self) -> usize {
-        self.dim
-    }
-
-    /// Writes the codes part of a graph section: magic, dim, the ranges (min, then scale:
-    /// `dim` f32 each, empty when unfitted: a fitted flag u8 first), then `slots` rows of
-    /// `dim` codes (rows past the block's end as zeros).
+    /// Writes the codes part of a graph section (each kind's magic first).
     pub(crate) fn write(&self, slots: usize, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-        let mut o = Vec::with_capacity(1 << 16);
-        o.extend_from_slice(CODES_MAGIC);
-        o.extend_from_slice(&(self.dim as u32).to_le_bytes());
-        o.push(self.is_fitted() as u8);
-        if self.is_fitted() {
-            for x in self.min.iter().chain(&self.scale) {
-                o.extend_from_slice(&x.to_le_bytes());
-            }
+        match self {
+            Codes::Int8(c) => c.write(slots, w),
+            Codes::Bits(c) => c.write(slots, w),
         }
-        let zeros = vec![0u8; self.dim];
-        for s in 0..slots {
-            if s < self.rows.rows() {
-                o.extend_from_slice(self.rows.body::<u8>(s, self.dim));
-            } else {
-                o.extend_from_slice(&zeros);
-            }
-            if o.len() >= 1 << 16 {
-                w.write_all(&o)?;
-                o.clear();
-            }
-        }
-        w.write_all(&o)
     }
 
-    /// Reads what [`Int8Codes::write`] wrote (the rest of the section), into a block of
-    /// `slots` rows with `links` empty link entries each; the ranges must be finite (scales
-    /// not negative).
+    /// Reads the codes part of a graph section (the rest of it), of the kind its magic says.
     pub(crate) fn read(
         r: &mut crate::codec::SectionReader<'_>,
         links: usize,
         slots: usize,
     ) -> std::result::Result<Self, String> {
-        if r.take(4)? != CODES_MAGIC {
-            return Err("bad int8 codes magic".into());
-        }
-        let dim = u32::from_le_bytes(r.take(4)?.try_into().expect("4 bytes")) as usize;
-        if dim == 0 {
-            return Err("int8 codes of 0 dimensions".into());
-        }
-        let fitted = r.take(1)?[0];
-        if fitted > 1 {
-            return Err(format!("int8 codes fitted flag {fitted}, expected 0 or 1"));
-        }
-        // The ranges and rows must be in the section before anything is sized by them.
-        let need = (slots as u64 + 8 * fitted as u64).checked_mul(dim as u64);
-        if need.is_none_or(|n| n != r.remaining()) {
-            return Err(format!(
-                "{slots} rows of {dim} int8 codes, {} bytes left in the section",
-                r.remaining()
-            ));
-        }
-        let mut codes = Int8Codes::new(dim, links);
-        match fitted {
-            0 => {}
-            _ => {
-                let mut floats = Vec::with_capacity(2 * dim);
-                for b in r.take(8 * dim)?.chunks_exact(4) {
-                    floats.push(f32::from_le_bytes(b.try_into().expect("4 bytes")));
-                }
-                if let Some(x) = floats.iter().find(|x| !x.is_finite()) {
-                    return Err(format!("int8 code range {x} is not finite"));
-                }
-                let scale = floats.split_off(dim);
-                if let Some(x) = scale.iter().find(|&&x| x < 0.0) {
-                    return Err(format!("int8 code step {x} is negative"));
-                }
-                codes.set_ranges(floats, scale);
-            }
-        }
-        codes.grow(slots);
-        for s in 0..slots {
-            let src = r.take(dim)?;
-            codes.rows.body_mut::<u8>(s, dim).copy_from_slice(src);
-        }
-        Ok(codes)
-    }
-
-    /// An approximate scorer for one prepared query (higher is better, like the catalog's).
-    pub(crate) fn scorer<'a>(&'a self, metric: Metric, q: &[f32]) -> impl Fn(u32) -> f32 + 'a {
-        let k = kernels();
-        let (u8_dot, u8_l2) = (k.u8_dot, k.u8_l2);
-        let l2 = metric == Metric::L2;
-        // L2: |q - x|^2 ~ step^2 |qc - c|^2 with qc = (q - min) / step, clamped to
-        // [-128, 383] (the kernel's exact range; further out the order barely matters).
-        // Dot/cosine: q.x ~ q.min + sum((q * step) . c), with q * step quantised to
-        // +-1023 units of `unit`.
-        let (qc, factor, offset): (Vec<i16>, f32, f32) = if l2 {
-            let step = self.scale.first().copied().unwrap_or(0.0);
-            let inv = if step > 0.0 { 1.0 / step } else { 0.0 };
-            let qc = q
-                .iter()
-                .zip(&self.min)
-                .map(|(a, m)| ((a - m) * inv).round().clamp(-128.0, 383.0) as i16)
-                .collect();
-            (qc, -step * step, 0.0)
-        } else {
-            let w: Vec<f32> = q.iter().zip(&self.scale).map(|(a, s)| a * s).collect();
-            let top = w.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-            let unit = if top > 0.0 { top / 1023.0 } else { 1.0 };
-            let qc = w.iter().map(|x| (x / unit).round() as i16).collect();
-            (qc, unit, q.iter().zip(&self.min).map(|(a, m)| a * m).sum())
-        };
-        let (dim, rows) = (self.dim, &self.rows);
-        move |slot: u32| {
-            let c: &[u8] = if (slot as usize) < rows.rows() {
-                rows.body(slot as usize, dim)
-            } else {
-                &[]
-            };
-            if l2 {
-                factor * u8_l2(&qc, c) as f32
-            } else {
-                offset + factor * u8_dot(&qc, c) as f32
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::{Catalog, PreparedItem};
-
-    /// Code scores must rank like exact scores: the code score of every item is within a
-    /// small error of its exact score, for both metric families.
-    #[test]
-    fn code_scores_track_exact_scores() {
-        let mut rng = crate::util::rng::SplitMix64(11);
-        for metric in [Metric::L2, Metric::Dot, Metric::Cosine] {
-            let dim = 48;
-            let mut cat = Catalog::new(dim, metric, crate::VectorStorage::F32, 0);
-            let vecs: Vec<Vec<f32>> = (0..300)
-                .map(|_| (0..dim).map(|_| rng.uniform() * 4.0 - 2.0).collect())
-                .collect();
-            let ids: Vec<String> = (0..300).map(|i| format!("i{i}")).collect();
-            let items: Vec<PreparedItem<'_>> = ids
-                .iter()
-                .zip(&vecs)
-                .map(|(id, v)| PreparedItem {
-                    id,
-                    vector: Some(v),
-                    attrs: None,
-                })
-                .collect();
-            cat.apply(&items);
-            let slots: Vec<u32> = (0..300).collect();
-            let mut codes = Int8Codes::new(dim, 32);
-            codes.grow(cat.slots());
-            codes.fit(&cat, &slots);
-            for &s in &slots {
-                codes.encode(&cat, s);
-            }
-            let q: Vec<f32> = (0..dim).map(|_| rng.uniform() * 4.0 - 2.0).collect();
-            let q = if metric == Metric::Cosine {
-                let n = crate::distance::norm(&q);
-                q.iter().map(|x| x / n).collect()
-            } else {
-                q
-            };
-            let approx = codes.scorer(metric, &q);
-            let exact = cat.scorer(&q);
-            let spread = slots
-                .iter()
-                .map(|&s| exact(s))
-                .fold(f32::NEG_INFINITY, f32::max)
-                - slots
-                    .iter()
-                    .map(|&s| exact(s))
-                    .fold(f32::INFINITY, f32::min);
-            for &s in &slots {
-                let (a, e) = (approx(s), exact(s));
-                assert!(
-                    (a - e).abs() <= 0.02 * spread,
-                    "{metric:?} slot {s}: code score {a} vs exact {e} (spread {spread})"
-                );
-            }
-            // Every code is the nearest step to its value (the fast rounding agrees with
-            // `round` away from exact ties, which random values do not hit).
-            for &s in &slots {
-                let v = cat.index_vector_ref(s);
-                for d in 0..dim {
-                    let want = ((v[d] - codes.min[d]) / codes.scale[d])
-                        .round()
-                        .clamp(0.0, 255.0) as u8;
-                    let got = codes.rows.body::<u8>(s as usize, dim)[d];
-                    assert!(
-                        got.abs_diff(want) <= 1
-                            && (got == want
-                                || (((v[d] - codes.min[d]) / codes.scale[d]).fract() - 0.5).abs()
-                                    < 1e-3),
-                        "{metric:?} slot {s} dim {d}: code {got}, nearest step {want}"
-                    );
-                }
-            }
+        match r.peek(4)? {
+            m if m == Int8Codes::MAGIC => Ok(Codes::Int8(Int8Codes::read(r, links, slots)?)),
+            m if m == BitCodes::MAGIC => Ok(Codes::Bits(BitCodes::read(r, links, slots)?)),
+            m => Err(format!("unknown codes magic {m:?}")),
         }
     }
 }

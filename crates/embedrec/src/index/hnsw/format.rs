@@ -1,7 +1,7 @@
 //! The graph section of a saved file: levels and link lists, every count, level and link
 //! id validated before use, so a load skips the rebuild.
 
-use super::codes::Int8Codes;
+use super::codes::{CodeKind, Codes};
 use super::{MAX_LEVEL, NONE, NativeHnsw, links_per_row};
 
 use crate::store::Catalog;
@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering as AtomicOrd};
 pub(super) const GRAPH_MAGIC: &[u8; 4] = b"NHG1";
 /// Magic of a version-2 graph section (level-0 lists in the catalog's rows).
 pub(super) const GRAPH_MAGIC_V2: &[u8; 4] = b"NHG2";
-/// Magic of a graph section that walks on int8 codes: the level-0 lists inline (as in
-/// version 1), then the codes.
+/// Magic of a graph section that walks on codes: the level-0 lists inline (as in version
+/// 1), then the codes.
 pub(super) const GRAPH_MAGIC_INT8: &[u8; 4] = b"NHG3";
 
 impl NativeHnsw {
@@ -22,15 +22,15 @@ impl NativeHnsw {
     /// tombstones, the level generator's state, then per slot its level (i8), dead flag
     /// (u8) and, for each level above 0, its link count (u32) and links (u32 each). The
     /// level-0 lists are the headers of the catalog's rows (the ROWS section). A graph that
-    /// walks on int8 codes writes magic `NHG3` instead, its level-0 lists with the upper ones
-    /// (count and links, from level 0), then [`Int8Codes::write`]'s part. Every
+    /// walks on codes writes magic `NHG3` instead, its level-0 lists with the upper ones
+    /// (count and links, from level 0), then [`Codes::write`]'s part. Every
     /// catalog slot is written (slots past the last node, e.g. items without vectors, as
     /// empty ones), so the graph always matches the catalog it is saved with.
     pub(crate) fn write(&self, cat: &Catalog, w: &mut dyn std::io::Write) -> std::io::Result<()> {
         let slots = cat.slots().max(self.levels.len());
         let mut o = Vec::with_capacity(1 << 16);
-        let lowest = self.int8.is_none() as usize;
-        o.extend_from_slice(if self.int8.is_some() {
+        let lowest = self.codes.is_none() as usize;
+        o.extend_from_slice(if self.codes.is_some() {
             GRAPH_MAGIC_INT8
         } else {
             GRAPH_MAGIC_V2
@@ -58,7 +58,7 @@ impl NativeHnsw {
             }
         }
         w.write_all(&o)?;
-        match &self.int8 {
+        match &self.codes {
             Some(codes) => codes.write(slots, w),
             None => Ok(()),
         }
@@ -77,7 +77,7 @@ impl NativeHnsw {
         rebuild_fraction: f64,
         slots: usize,
     ) -> std::result::Result<StoredGraph, String> {
-        let (inline_level0, int8) = match r.take(4)? {
+        let (inline_level0, with_codes) = match r.take(4)? {
             m if m == GRAPH_MAGIC => (true, false),
             m if m == GRAPH_MAGIC_V2 => (false, false),
             m if m == GRAPH_MAGIC_INT8 => (true, true),
@@ -162,14 +162,14 @@ impl NativeHnsw {
         g.entry = AtomicU32::new(entry);
         g.max_level = AtomicUsize::new(max_level);
         g.tombstones = tombstones;
-        if int8 {
-            let codes = Int8Codes::read(r, links_per_row(m), slots)?;
+        if with_codes {
+            let codes = Codes::read(r, links_per_row(m), slots)?;
             for (s, list) in level0.chunks_exact(m0).enumerate() {
                 for (dst, &x) in codes.links(s as u32).iter().zip(list) {
                     dst.store(x, AtomicOrd::Relaxed);
                 }
             }
-            g.int8 = Some(codes);
+            g.codes = Some(codes);
             level0 = Vec::new();
         }
         Ok(StoredGraph { graph: g, level0 })
@@ -178,7 +178,7 @@ impl NativeHnsw {
 
 /// A graph read from a file whose level-0 lists (`m0` entries per slot, encoded as in the
 /// rows) still have to be put in the catalog's rows (version 1), or are there already
-/// (version 2: `level0` is empty), or are in the graph's int8 codes (`NHG3`).
+/// (version 2: `level0` is empty), or are in the graph's codes (`NHG3`).
 #[derive(Debug)]
 pub(crate) struct StoredGraph {
     graph: NativeHnsw,
@@ -187,16 +187,16 @@ pub(crate) struct StoredGraph {
 
 impl StoredGraph {
     /// Puts the level-0 lists where the graph reads them and returns the graph, for the
-    /// catalog `cat` read from the same file (as many slots). `int8`: the configured index
-    /// walks on int8 codes. A graph saved with codes brings them; one saved without (by an
-    /// older version) has them encoded here from the catalog, its level-0 lists taken from
-    /// the section (version 1) or the catalog's rows (version 2). Lists of rows read into
+    /// catalog `cat` read from the same file (as many slots). `codes`: what the configured
+    /// index walks on. A graph saved with codes brings them (of that kind); an int8 graph
+    /// saved without (by an older version) has them encoded here from the catalog, its
+    /// level-0 lists taken from the section (version 1) or the catalog's rows (version 2). Lists of rows read into
     /// memory are checked (links inside the catalog); mapped rows are not read here (links
     /// are bounds-checked where they are followed).
     pub(crate) fn attach(
         self,
         cat: &Catalog,
-        int8: bool,
+        codes: Option<CodeKind>,
     ) -> std::result::Result<NativeHnsw, String> {
         let mut g = self.graph;
         let slots = cat.slots();
@@ -207,22 +207,26 @@ impl StoredGraph {
                 g.levels.len()
             ));
         }
-        match (&g.int8, int8) {
-            (Some(_), false) => {
-                return Err("the graph walks on int8 codes, the configured index does not".into());
-            }
-            (Some(codes), true) => {
-                if codes.dim() != cat.dim() {
+        match (g.codes.as_ref().map(|c| (c.kind(), c.dim())), codes) {
+            (Some((kind, dim)), want) => {
+                if want != Some(kind) {
                     return Err(format!(
-                        "int8 codes of {} dimensions for a catalog of {}",
-                        codes.dim(),
+                        "the graph walks on {kind:?} codes, the configured index on {want:?}"
+                    ));
+                }
+                if dim != cat.dim() {
+                    return Err(format!(
+                        "codes of {dim} dimensions for a catalog of {}",
                         cat.dim()
                     ));
                 }
                 return Ok(g);
             }
-            (None, true) => {
-                let mut codes = Int8Codes::new(cat.dim(), links_per_row(g.m));
+            (None, Some(CodeKind::Bits)) => {
+                return Err("the configured index walks on 1-bit codes, the file has none".into());
+            }
+            (None, Some(CodeKind::Int8)) => {
+                let mut codes = Codes::new(CodeKind::Int8, cat.dim(), links_per_row(g.m));
                 codes.grow(slots);
                 let nodes: Vec<u32> = (0..slots as u32)
                     .filter(|&s| g.levels[s as usize] >= 0)
@@ -255,10 +259,10 @@ impl StoredGraph {
                         dst.store(x, AtomicOrd::Relaxed);
                     }
                 }
-                g.int8 = Some(codes);
+                g.codes = Some(codes);
                 return Ok(g);
             }
-            (None, false) => {}
+            (None, None) => {}
         }
         g.check_rows(cat).map_err(|e| e.to_string())?;
         if self.level0.is_empty() {

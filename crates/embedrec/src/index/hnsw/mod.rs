@@ -20,15 +20,19 @@
 //!   returned; removed items are tombstones (the catalog no longer has them) that stay
 //!   navigable, and a recycled slot is re-linked when its new item is inserted.
 
+mod bits;
 mod build;
+mod code_rows;
 mod codes;
 mod format;
+mod int8;
 mod walk;
 
 use super::{AnnIndex, sort_hits};
 use crate::Result;
 use crate::store::Catalog;
-use codes::Int8Codes;
+pub(crate) use codes::CodeKind;
+use codes::Codes;
 use parking_lot::Mutex;
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -136,8 +140,9 @@ pub(crate) struct NativeHnsw {
     /// Tombstone flags, one bit per slot.
     dead: Vec<u64>,
     rebuild_fraction: f64,
-    /// Int8 codes used for traversal when enabled (`None`: traversal on f32 vectors).
-    int8: Option<Int8Codes>,
+    /// Codes used for traversal, which also hold the level-0 lists (`None`: traversal on
+    /// the catalog's f32 rows, which hold the lists).
+    codes: Option<Codes>,
     /// Neighbours chosen as the best `m` candidates rather than by the heuristic.
     plain_selection: bool,
 }
@@ -170,7 +175,7 @@ impl NativeHnsw {
             nodes: 0,
             dead: Vec::new(),
             rebuild_fraction,
-            int8: None,
+            codes: None,
             plain_selection: false,
         }
     }
@@ -184,11 +189,11 @@ impl NativeHnsw {
         self
     }
 
-    /// Traverses on int8 codes of `dim` components (fitted on the first vectors inserted,
-    /// refitted on rebuild), which also hold the level-0 lists, and re-scores the kept
-    /// candidates exactly: the catalog's rows then need no link entries.
-    pub(crate) fn with_int8(mut self, dim: usize) -> Self {
-        self.int8 = Some(Int8Codes::new(dim, links_per_row(self.m)));
+    /// Traverses on codes of `kind` for vectors of `dim` components (fitted on the first
+    /// vectors inserted, refitted on rebuild), which also hold the level-0 lists, and
+    /// re-scores the kept candidates exactly: the catalog's rows then need no link entries.
+    pub(crate) fn with_codes(mut self, kind: CodeKind, dim: usize) -> Self {
+        self.codes = Some(Codes::new(kind, dim, links_per_row(self.m)));
         self
     }
 
@@ -203,7 +208,7 @@ impl NativeHnsw {
     /// Checks that the catalog's rows have room for this graph's level-0 lists (the engine
     /// creates the catalog with [`links_per_row`] of its `m`).
     fn check_rows(&self, cat: &Catalog) -> Result<()> {
-        if self.int8.is_none() && cat.link_capacity() < self.m0 {
+        if self.codes.is_none() && cat.link_capacity() < self.m0 {
             return Err(crate::Error::Internal(format!(
                 "catalog rows hold {} link entries, the native graph needs {}",
                 cat.link_capacity(),
@@ -234,14 +239,14 @@ impl NativeHnsw {
     }
 
     /// The raw list (capacity entries of `slot + 1`, 0-terminated) of a slot at a level:
-    /// at level 0 the head of its catalog row (of its int8 code row when the graph walks on
+    /// at level 0 the head of its catalog row (of its code row when the graph walks on
     /// codes); above, its part of the upper pool, empty
     /// when the slot has no such level (a recycled slot may come back lower while stale
     /// links still reach it).
     #[inline(always)]
     fn list<'a>(&'a self, cat: &'a Catalog, slot: u32, level: usize) -> &'a [AtomicU32] {
         if level == 0 {
-            match &self.int8 {
+            match &self.codes {
                 Some(codes) => &codes.links(slot)[..self.m0],
                 None => &cat.links(slot)[..self.m0],
             }
@@ -315,10 +320,10 @@ impl NativeHnsw {
 
 impl AnnIndex for NativeHnsw {
     fn name(&self) -> &'static str {
-        if self.int8.is_some() {
-            "native_int8"
-        } else {
-            "native"
+        match self.codes.as_ref().map(Codes::kind) {
+            None => "native",
+            Some(CodeKind::Int8) => "native_int8",
+            Some(CodeKind::Bits) => "native_1bit",
         }
     }
 
@@ -385,21 +390,32 @@ impl AnnIndex for NativeHnsw {
             cat.row_bytes(),
             cat.scorer(query),
         );
-        let mut hits: Vec<(u32, f32)> = match &self.int8 {
-            // Walk on the codes, then re-score the kept candidates exactly.
-            Some(codes) => {
+        // Walks on the codes, then re-scores the kept candidates exactly.
+        let rescored = |found: Vec<Cand>| {
+            let mut hits = Vec::with_capacity(found.len());
+            exact.scan(
+                |i| found.get(i).map(|c| c.slot),
+                |s, score| hits.push((s, score)),
+            );
+            hits
+        };
+        let metric = cat.metric();
+        let mut hits: Vec<(u32, f32)> = match &self.codes {
+            Some(Codes::Int8(c)) => {
                 let probe = Probe::new(
-                    |s, to| codes.prefetch(s, to),
-                    codes.row_bytes(),
-                    codes.scorer(cat.metric(), query),
+                    |s, to| c.prefetch(s, to),
+                    c.row_bytes(),
+                    c.scorer(metric, query),
                 );
-                let found = self.walk(cat, &probe, ef.max(k), accept);
-                let mut hits = Vec::with_capacity(found.len());
-                exact.scan(
-                    |i| found.get(i).map(|c| c.slot),
-                    |s, score| hits.push((s, score)),
+                rescored(self.walk(cat, &probe, ef.max(k), accept))
+            }
+            Some(Codes::Bits(c)) => {
+                let probe = Probe::new(
+                    |s, to| c.prefetch(s, to),
+                    c.row_bytes(),
+                    c.scorer(metric, query),
                 );
-                hits
+                rescored(self.walk(cat, &probe, ef.max(k), accept))
             }
             None => self
                 .walk(cat, &exact, ef.max(k), accept)
@@ -414,12 +430,12 @@ impl AnnIndex for NativeHnsw {
 
     fn rebuild(&mut self, cat: &Catalog) -> Result<()> {
         self.check_rows(cat)?;
-        let (int8, plain) = (self.int8.is_some(), self.plain_selection);
+        let (kind, plain) = (self.codes.as_ref().map(Codes::kind), self.plain_selection);
         *self = NativeHnsw::new(self.m, self.ef_construction, self.rebuild_fraction);
         self.plain_selection = plain;
-        if int8 {
+        if let Some(kind) = kind {
             // Fresh codes: fresh, empty level-0 lists.
-            self.int8 = Some(Int8Codes::new(cat.dim(), links_per_row(self.m)));
+            self.codes = Some(Codes::new(kind, cat.dim(), links_per_row(self.m)));
         } else {
             // The old graph's level-0 lists are in the catalog's rows: empty them all (free
             // slots are not re-inserted, and nothing must lead from them to the old graph).
@@ -433,9 +449,9 @@ impl AnnIndex for NativeHnsw {
     }
 
     fn memory_bytes(&self) -> usize {
-        // The level-0 lists are in the int8 code rows, or else in the catalog's rows (the
+        // The level-0 lists are in the code rows, or else in the catalog's rows (the
         // engine reports those as index memory: `Rows::link_bytes`).
-        self.int8.as_ref().map_or(0, Int8Codes::bytes)
+        self.codes.as_ref().map_or(0, Codes::bytes)
             + self.levels.len()
             + self.dead.len() * 8
             + self.upper_pool.len() * 4
@@ -555,7 +571,7 @@ mod tests {
         let bytes: &[u8] = &bytes;
         let mut r = crate::codec::SectionReader::over(&bytes);
         let stored = NativeHnsw::read(&mut r, 16, 100, 0.5, n).unwrap();
-        let g2 = stored.attach(&cat, false).unwrap();
+        let g2 = stored.attach(&cat, None).unwrap();
         for s in 0..n as u32 {
             for l in 0..=g.levels[s as usize].max(0) as usize {
                 assert!(g.links(&cat, s, l).eq(g2.links(&cat, s, l)), "slot {s}");
@@ -565,7 +581,7 @@ mod tests {
         cat.links(1)[0].store(n as u32 + 5, AtomicOrd::Relaxed);
         let mut r = crate::codec::SectionReader::over(&bytes);
         let stored = NativeHnsw::read(&mut r, 16, 100, 0.5, n).unwrap();
-        assert!(stored.attach(&cat, false).unwrap_err().contains("outside"));
+        assert!(stored.attach(&cat, None).unwrap_err().contains("outside"));
     }
 
     /// A graph that walks on int8 codes keeps its level-0 lists with the codes (the catalog's
@@ -594,7 +610,7 @@ mod tests {
         assert_eq!(cat.link_capacity(), 0);
         // Without codes the graph needs link entries in the rows.
         assert!(NativeHnsw::new(16, 100, 0.5).upsert(&cat, &slots).is_err());
-        let mut g = NativeHnsw::new(16, 100, 0.5).with_int8(dim);
+        let mut g = NativeHnsw::new(16, 100, 0.5).with_codes(CodeKind::Int8, dim);
         g.upsert(&cat, &slots).unwrap();
         assert_eq!(orphans(&g, &cat), 0);
         let q = &vecs[17];
@@ -604,7 +620,8 @@ mod tests {
         assert_eq!(&bytes[..4], b"NHG3");
         let read = |b: &[u8]| {
             let mut r = crate::codec::SectionReader::over(&b);
-            NativeHnsw::read(&mut r, 16, 100, 0.5, n).and_then(|s| s.attach(&cat, true))
+            NativeHnsw::read(&mut r, 16, 100, 0.5, n)
+                .and_then(|s| s.attach(&cat, Some(CodeKind::Int8)))
         };
         let g2 = read(&bytes).unwrap();
         for v in vecs.iter().step_by(97) {
@@ -617,7 +634,7 @@ mod tests {
         let whole: &[u8] = &bytes;
         let mut r = crate::codec::SectionReader::over(&whole);
         let stored = NativeHnsw::read(&mut r, 16, 100, 0.5, n).unwrap();
-        assert!(stored.attach(&cat, false).unwrap_err().contains("int8"));
+        assert!(stored.attach(&cat, None).unwrap_err().contains("codes"));
         let at = bytes.windows(4).position(|w| w == b"I8C1").unwrap();
         let damaged = |f: &dyn Fn(&mut Vec<u8>)| {
             let mut b = bytes.clone();
