@@ -333,6 +333,7 @@ class UsearchRunner:
 EMBEDREC_LIBS = {
     "native": ("native", "f32"),
     "native_int8": ("native_int8", "f32"),
+    "native_1bit": ("native_1bit", "f32"),
     "native_i8store": ("native", "int8"),
     "hnsw_rs": ("hnsw", "f32"),
 }
@@ -714,6 +715,7 @@ def lib_label(lib):
         "hnswlib": "hnswlib 0.8.0",
         "native": "embedrec native",
         "native_int8": "embedrec native_int8",
+        "native_1bit": "embedrec native_1bit",
         "native_i8store": "embedrec native, int8 storage",
         "hnsw_rs": "embedrec hnsw_rs",
         "faiss": "faiss HNSWFlat",

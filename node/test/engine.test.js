@@ -324,6 +324,61 @@ test('native_int8 index returns exact scores and round-trips', async () => {
   const l = await Engine.load(file)
   assert.equal(l.config.index, 'native_int8')
   assert.deepEqual(l.search(q, 3), hits)
+  // Served read-only from the mapped file (codes and links from the graph section, f32 rows
+  // mapped for the re-scoring): the same answers, and at a wide search every true top-10.
+  const served = Engine.open(file, { readOnly: true })
+  assert.deepEqual(served.search(q, 3), hits)
+  const exact = new Engine({ dim: 16, metric: 'l2', index: 'exact' })
+  exact.upsertItems(c.ids, c.v)
+  served.setEfSearch(200)
+  for (let i = 0; i < 50; i++) {
+    const p = c.v.slice(i * 16, (i + 1) * 16).map((x) => x + 0.05)
+    const got = served.search(p, 10).map((h) => h.id)
+    assert.deepEqual(got, exact.search(p, 10).map((h) => h.id), `query ${i}`)
+  }
+})
+
+test('native_1bit index reaches full recall and serves read-only', async () => {
+  // Embedding-like data: a 16-dimensional cluster mixture mapped into 384 dimensions.
+  let seed = 4
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648
+    return seed / 2147483648
+  }
+  const normal = () => Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd())
+  const [n, dim, rank] = [3000, 384, 16]
+  const map = Array.from({ length: rank * dim }, () => normal() * 0.25)
+  const centres = Array.from({ length: 40 }, () => Array.from({ length: rank }, normal))
+  const v = new Float32Array((n + 30) * dim)
+  for (let i = 0; i < n + 30; i++) {
+    const c = centres[Math.floor(rnd() * 40)]
+    const z = c.map((x) => x + 0.5 * normal())
+    for (let d = 0; d < dim; d++) {
+      let x = 0
+      for (let k = 0; k < rank; k++) x += z[k] * map[k * dim + d]
+      v[i * dim + d] = x + 0.05 * normal()
+    }
+  }
+  const ids = Array.from({ length: n }, (_, i) => `t${i}`)
+  const items = v.slice(0, n * dim)
+  const e = new Engine({ dim, metric: 'dot', index: 'native_1bit', exactBelow: 0, efSearch: 200 })
+  e.upsertItems(ids, items)
+  assert.equal(e.stats().index, 'native_1bit')
+  const exact = new Engine({ dim, metric: 'dot', index: 'exact' })
+  exact.upsertItems(ids, items)
+  let found = 0
+  const queries = Array.from({ length: 30 }, (_, i) => v.slice((n + i) * dim, (n + i + 1) * dim))
+  for (const q of queries) {
+    const truth = new Set(exact.search(q, 10).map((h) => h.id))
+    found += e.search(q, 10).filter((h) => truth.has(h.id)).length
+  }
+  assert.ok(found / 300 >= 0.97, `recall ${found / 300}`)
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'embedrec-1bit-')), 'bits.embedrec')
+  await e.save(file)
+  const served = Engine.open(file, { readOnly: true })
+  assert.equal(served.config.index, 'native_1bit')
+  for (const q of queries) assert.deepEqual(served.search(q, 10), e.search(q, 10))
+  assert.throws(() => new Engine({ dim, index: 'native_2bit' }), { code: 'INVALID_INPUT', message: /native_1bit/ })
 })
 
 test('int8 vector storage: exact scores on stored vectors, recall, memory, round trip', async () => {

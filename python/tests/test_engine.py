@@ -401,6 +401,45 @@ def test_native_int8_index_returns_exact_scores_and_round_trips(tmp_path):
     loaded = embedrec.Engine.load(tmp_path / "i8.embedrec")
     assert loaded.config["index"] == "native_int8"
     assert loaded.search(vecs[9], k=3) == other
+    # Served read-only from the mapped file (the codes and links are read from the file's
+    # graph section; the f32 rows stay mapped and re-score the candidates): the same answers,
+    # and at a wide search every true top-10 is found (recall 1.0 against the exact index).
+    served = embedrec.Engine.open(tmp_path / "i8.embedrec", read_only=True)
+    assert served.search(vecs[9], k=3) == other
+    exact = embedrec.Engine(16, metric="l2", index="exact")
+    exact.upsert_items(ids_, vecs)
+    served.set_ef_search(200)
+    queries = vecs[:50] + 0.05
+    for q in queries:
+        assert [h[0] for h in served.search(q, k=10)] == [h[0] for h in exact.search(q, k=10)]
+
+
+def test_native_1bit_index_reaches_full_recall_and_serves_read_only(tmp_path):
+    # Embedding-like data: a 16-dimensional cluster mixture mapped into 384 dimensions.
+    rng = np.random.default_rng(4)
+    n, dim = 3000, 384
+    latent = rng.normal(size=(40, 16))[rng.integers(0, 40, n + 30)] + 0.5 * rng.normal(size=(n + 30, 16))
+    vecs = (latent @ rng.normal(size=(16, dim)) * 0.25 + 0.05 * rng.normal(size=(n + 30, dim))).astype(np.float32)
+    ids_ = [f"t{i}" for i in range(n)]
+    e = embedrec.Engine(dim, metric="dot", index="native_1bit", exact_below=0, ef_search=200)
+    e.upsert_items(ids_, vecs[:n])
+    assert e.stats()["index"] == "native_1bit"
+    exact = embedrec.Engine(dim, metric="dot", index="exact")
+    exact.upsert_items(ids_, vecs[:n])
+    found = 0
+    for q in vecs[n:]:
+        got, truth = e.search(q, k=10), exact.search(q, k=10)
+        found += len({h[0] for h in got} & {h[0] for h in truth})
+        if got[0][0] == truth[0][0]:
+            assert abs(got[0][1] - truth[0][1]) <= 1e-4 * max(1.0, abs(truth[0][1]))
+    assert found / (10 * 30) >= 0.97
+    e.save(tmp_path / "bits.embedrec")
+    served = embedrec.Engine.open(tmp_path / "bits.embedrec", read_only=True)
+    assert served.config["index"] == "native_1bit"
+    for q in vecs[n:]:
+        assert served.search(q, k=10) == e.search(q, k=10)
+    with pytest.raises(embedrec.InvalidInputError, match=r'native_1bit'):
+        embedrec.Engine(dim, index="native_2bit")
 
 
 def test_int8_vector_storage_scores_recall_memory_and_round_trip(tmp_path):

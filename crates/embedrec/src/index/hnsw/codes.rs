@@ -22,6 +22,16 @@ pub(crate) enum CodeKind {
     Bits,
 }
 
+impl CodeKind {
+    /// What the codes are, for messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            CodeKind::Int8 => "int8",
+            CodeKind::Bits => "1-bit",
+        }
+    }
+}
+
 /// The codes of a graph, of either kind.
 #[derive(Debug)]
 pub(crate) enum Codes {

@@ -15,7 +15,7 @@ pub(super) const GRAPH_MAGIC: &[u8; 4] = b"NHG1";
 pub(super) const GRAPH_MAGIC_V2: &[u8; 4] = b"NHG2";
 /// Magic of a graph section that walks on codes: the level-0 lists inline (as in version
 /// 1), then the codes.
-pub(super) const GRAPH_MAGIC_INT8: &[u8; 4] = b"NHG3";
+pub(super) const GRAPH_MAGIC_CODES: &[u8; 4] = b"NHG3";
 
 impl NativeHnsw {
     /// Writes the graph section of a version-2 file: magic, m, slots, entry, max level,
@@ -31,7 +31,7 @@ impl NativeHnsw {
         let mut o = Vec::with_capacity(1 << 16);
         let lowest = self.codes.is_none() as usize;
         o.extend_from_slice(if self.codes.is_some() {
-            GRAPH_MAGIC_INT8
+            GRAPH_MAGIC_CODES
         } else {
             GRAPH_MAGIC_V2
         });
@@ -80,7 +80,7 @@ impl NativeHnsw {
         let (inline_level0, with_codes) = match r.take(4)? {
             m if m == GRAPH_MAGIC => (true, false),
             m if m == GRAPH_MAGIC_V2 => (false, false),
-            m if m == GRAPH_MAGIC_INT8 => (true, true),
+            m if m == GRAPH_MAGIC_CODES => (true, true),
             _ => return Err("bad graph magic".into()),
         };
         let u32_ = |x: &[u8]| u32::from_le_bytes(x.try_into().expect("4 bytes"));
@@ -190,9 +190,9 @@ impl StoredGraph {
     /// catalog `cat` read from the same file (as many slots). `codes`: what the configured
     /// index walks on. A graph saved with codes brings them (of that kind); an int8 graph
     /// saved without (by an older version) has them encoded here from the catalog, its
-    /// level-0 lists taken from the section (version 1) or the catalog's rows (version 2). Lists of rows read into
-    /// memory are checked (links inside the catalog); mapped rows are not read here (links
-    /// are bounds-checked where they are followed).
+    /// level-0 lists taken from the section (version 1) or the catalog's rows (version 2).
+    /// Lists of rows read into memory are checked (links inside the catalog); mapped rows
+    /// are not read here (links are bounds-checked where they are followed).
     pub(crate) fn attach(
         self,
         cat: &Catalog,
@@ -211,7 +211,9 @@ impl StoredGraph {
             (Some((kind, dim)), want) => {
                 if want != Some(kind) {
                     return Err(format!(
-                        "the graph walks on {kind:?} codes, the configured index on {want:?}"
+                        "the graph walks on {} codes, the configured index on {}",
+                        kind.name(),
+                        want.map_or("f32 vectors", CodeKind::name)
                     ));
                 }
                 if dim != cat.dim() {

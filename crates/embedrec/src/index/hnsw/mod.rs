@@ -240,9 +240,8 @@ impl NativeHnsw {
 
     /// The raw list (capacity entries of `slot + 1`, 0-terminated) of a slot at a level:
     /// at level 0 the head of its catalog row (of its code row when the graph walks on
-    /// codes); above, its part of the upper pool, empty
-    /// when the slot has no such level (a recycled slot may come back lower while stale
-    /// links still reach it).
+    /// codes); above, its part of the upper pool, empty when the slot has no such level (a
+    /// recycled slot may come back lower while stale links still reach it).
     #[inline(always)]
     fn list<'a>(&'a self, cat: &'a Catalog, slot: u32, level: usize) -> &'a [AtomicU32] {
         if level == 0 {
@@ -634,7 +633,12 @@ mod tests {
         let whole: &[u8] = &bytes;
         let mut r = crate::codec::SectionReader::over(&whole);
         let stored = NativeHnsw::read(&mut r, 16, 100, 0.5, n).unwrap();
-        assert!(stored.attach(&cat, None).unwrap_err().contains("codes"));
+        assert!(
+            stored
+                .attach(&cat, None)
+                .unwrap_err()
+                .contains("int8 codes")
+        );
         let at = bytes.windows(4).position(|w| w == b"I8C1").unwrap();
         let damaged = |f: &dyn Fn(&mut Vec<u8>)| {
             let mut b = bytes.clone();
