@@ -317,10 +317,11 @@ export interface EngineOptions {
   /** Default "cosine". */
   metric?: 'cosine' | 'dot' | 'l2'
   /**
-   * "native" (default: embedrec's HNSW), "native_int8" (the same graph walked on int8
-   * codes), "exact", or "hnsw" (the hnsw_rs crate, in builds with that feature).
+   * "native" (default: embedrec's HNSW), "native_int8" / "native_1bit" (the same graph
+   * walked on int8 / one-bit codes, candidates re-scored on the f32 vectors), "exact", or
+   * "hnsw" (the hnsw_rs crate, in builds with that feature).
    */
-  index?: 'native' | 'native_int8' | 'exact' | 'hnsw'
+  index?: 'native' | 'native_int8' | 'native_1bit' | 'exact' | 'hnsw'
   /** HNSW links per node (default 16, at most 256). */
   m?: number
   /** HNSW construction breadth (default 200). */

@@ -328,13 +328,13 @@ test('native_int8 index returns exact scores and round-trips', async () => {
   // mapped for the re-scoring): the same answers, and at a wide search every true top-10.
   const served = Engine.open(file, { readOnly: true })
   assert.deepEqual(served.search(q, 3), hits)
-  const exact = new Engine({ dim: 16, metric: 'l2', index: 'exact' })
-  exact.upsertItems(c.ids, c.v)
+  const flat = new Engine({ dim: 16, metric: 'l2', index: 'exact' })
+  flat.upsertItems(c.ids, c.v)
   served.setEfSearch(200)
   for (let i = 0; i < 50; i++) {
     const p = c.v.slice(i * 16, (i + 1) * 16).map((x) => x + 0.05)
     const got = served.search(p, 10).map((h) => h.id)
-    assert.deepEqual(got, exact.search(p, 10).map((h) => h.id), `query ${i}`)
+    assert.deepEqual(got, flat.search(p, 10).map((h) => h.id), `query ${i}`)
   }
 })
 
