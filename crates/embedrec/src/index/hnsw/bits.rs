@@ -26,8 +26,8 @@ pub(crate) struct BitCodes {
     dim: usize,
     /// Empty until fitted.
     centre: Vec<f32>,
-    /// One row per slot: its level-0 link list, then `w` and `|r|²` (f32, native byte
-    /// order) and `dim` sign bits (component `d` is bit `d % 8` of byte `d / 8`).
+    /// One row per slot: its level-0 link list, then `w` and `|r|²` (little-endian f32, as
+    /// in the file) and `dim` sign bits (component `d` is bit `d % 8` of byte `d / 8`).
     rows: CodeRows,
 }
 
@@ -101,8 +101,8 @@ impl BitCodes {
             }
         }
         let w = if abs > 0.0 { (sq / abs) as f32 } else { 0.0 };
-        head[..4].copy_from_slice(&w.to_ne_bytes());
-        head[4..].copy_from_slice(&(sq as f32).to_ne_bytes());
+        head[..4].copy_from_slice(&w.to_le_bytes());
+        head[4..].copy_from_slice(&(sq as f32).to_le_bytes());
     }
 
     /// Hints the CPU to load a slot's code into `to`.
@@ -125,20 +125,7 @@ impl BitCodes {
         for x in &self.centre {
             o.extend_from_slice(&x.to_le_bytes());
         }
-        if cfg!(target_endian = "little") {
-            return self.rows.write_bodies(slots, &mut o, w);
-        }
-        let mut copy = BitCodes::new(self.dim, 0);
-        copy.rows.grow(slots.min(self.rows.len()));
-        for s in 0..copy.rows.len() as u32 {
-            let (src, dst) = (self.rows.body(s), copy.rows.body_mut(s));
-            dst.copy_from_slice(src);
-            for f in dst[..HEAD].chunks_exact_mut(4) {
-                let x = f32::from_ne_bytes(f.try_into().expect("4 bytes"));
-                f.copy_from_slice(&x.to_le_bytes());
-            }
-        }
-        copy.rows.write_bodies(slots, &mut o, w)
+        self.rows.write_bodies(slots, &mut o, w)
     }
 
     /// Reads what [`BitCodes::write`] wrote (the rest of the section), into rows of `links`
@@ -156,15 +143,13 @@ impl BitCodes {
         }
         codes.rows.read_bodies(slots, r)?;
         for s in 0..slots as u32 {
-            let head = &mut codes.rows.body_mut(s)[..HEAD];
-            for f in head.chunks_exact_mut(4) {
+            for f in codes.rows.body(s)[..HEAD].chunks_exact(4) {
                 let x = f32::from_le_bytes(f.try_into().expect("4 bytes"));
                 if !(x.is_finite() && x >= 0.0) {
                     return Err(format!(
                         "slot {s}: code weight {x}, expected finite and >= 0"
                     ));
                 }
-                f.copy_from_slice(&x.to_ne_bytes());
             }
         }
         Ok(codes)
@@ -202,8 +187,8 @@ impl BitCodes {
                 return f32::NEG_INFINITY;
             }
             let (head, bits) = body.split_at(HEAD);
-            let w = f32::from_ne_bytes(head[..4].try_into().expect("4 bytes"));
-            let sq = f32::from_ne_bytes(head[4..].try_into().expect("4 bytes"));
+            let w = f32::from_le_bytes(head[..4].try_into().expect("4 bytes"));
+            let sq = f32::from_le_bytes(head[4..].try_into().expect("4 bytes"));
             let mut set = 0.0f32;
             for (byte, t) in bits.iter().zip(table.chunks_exact(32)) {
                 set += t[(byte & 15) as usize] + t[16 + (byte >> 4) as usize];

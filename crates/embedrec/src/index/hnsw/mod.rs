@@ -583,12 +583,12 @@ mod tests {
         assert!(stored.attach(&cat, None).unwrap_err().contains("outside"));
     }
 
-    /// A graph that walks on int8 codes keeps its level-0 lists with the codes (the catalog's
-    /// rows need no link entries), saves both in its section and reads them back to the
-    /// same answers; damaged codes parts are refused with a reason, never a panic or an
-    /// allocation sized by the damage.
+    /// A graph that walks on codes (int8, one bit) keeps its level-0 lists with them (the
+    /// catalog's rows need no link entries), saves both in its section and reads them back
+    /// to the same answers; damaged codes parts are refused with a reason, never a panic or
+    /// an allocation sized by the damage.
     #[test]
-    fn int8_graph_keeps_lists_with_its_codes() {
+    fn graphs_on_codes_keep_lists_with_their_codes() {
         let (n, dim) = (2_000usize, 12usize);
         let mut rng = crate::util::rng::SplitMix64(3);
         let vecs: Vec<Vec<f32>> = (0..n)
@@ -657,6 +657,33 @@ mod tests {
             damaged(&|b| b[at + 9 + neg..at + 13 + neg].copy_from_slice(&(-1.0f32).to_le_bytes()));
         assert!(negative.contains("negative"), "{negative}");
         assert!(!damaged(&|b| b.truncate(b.len() - 1)).is_empty());
+
+        // One-bit codes: the same round trip; a negative weight in a row is refused.
+        let mut g = NativeHnsw::new(16, 100, 0.5).with_codes(CodeKind::Bits, dim);
+        g.upsert(&cat, &slots).unwrap();
+        assert_eq!(orphans(&g, &cat), 0);
+        let mut bytes = Vec::new();
+        g.write(&cat, &mut bytes).unwrap();
+        let read = |b: &[u8]| {
+            let mut r = crate::codec::SectionReader::over(&b);
+            NativeHnsw::read(&mut r, 16, 100, 0.5, n)
+                .and_then(|s| s.attach(&cat, Some(CodeKind::Bits)))
+        };
+        let g2 = read(&bytes).unwrap();
+        for v in vecs.iter().step_by(97) {
+            assert_eq!(
+                g.search(&cat, v, 10, 64, None),
+                g2.search(&cat, v, 10, 64, None)
+            );
+        }
+        let at = bytes.windows(4).position(|w| w == b"B1C1").unwrap();
+        let row0 = at + 9 + 4 * dim;
+        let mut bad = bytes.clone();
+        bad[row0..row0 + 4].copy_from_slice(&(-1.0f32).to_le_bytes());
+        assert!(read(&bad).unwrap_err().contains("code weight"));
+        let mut bad = bytes.clone();
+        bad[at + 9..at + 13].copy_from_slice(&f32::INFINITY.to_le_bytes());
+        assert!(read(&bad).unwrap_err().contains("finite"));
     }
 
     /// Slot hashes spread over a table's buckets (low bits) and tags (top 7 bits): dense
