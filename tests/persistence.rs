@@ -529,3 +529,30 @@ fn an_id_section_declaring_a_huge_arena_is_refused() {
         }
     }
 }
+
+/// An engine whose index walks on codes saves and loads when its items have no vectors
+/// yet (no node, codes never fitted), and the loaded engine indexes vectors added later.
+#[test]
+fn code_indexes_with_only_vectorless_items_round_trip() {
+    for index in [IndexKind::NativeInt8, IndexKind::Native1Bit] {
+        for metric in [Metric::Dot, Metric::L2, Metric::Cosine] {
+            let mut cfg = EngineConfig::new(4)
+                .with_metric(metric)
+                .with_index(index)
+                .with_threads(1);
+            cfg.exact_below = 0;
+            let e = Engine::new(cfg).unwrap();
+            let ids = vec!["i39".to_string()];
+            e.upsert_attributes(&ids, Some(&[ItemAttrs::tags(["t3"])]))
+                .unwrap();
+            let back = Engine::from_bytes(&e.to_bytes().unwrap())
+                .unwrap_or_else(|err| panic!("{index:?} {metric:?}: {err}"));
+            assert_eq!(back.len(), 1);
+            let v = embedrec::ndarray::arr2(&[[0.5f32, 0.1, -0.2, 0.3]]);
+            back.upsert_items(&["v1".to_string()], v.view(), None)
+                .unwrap();
+            let hits = back.search(&[0.5, 0.1, -0.2, 0.3], 1, None).unwrap();
+            assert_eq!(&*hits[0].id, "v1", "{index:?} {metric:?}");
+        }
+    }
+}

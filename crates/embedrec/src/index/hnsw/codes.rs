@@ -1,5 +1,5 @@
-//! Compressed codes a graph walks on, and the rows that hold them with the graph's level-0
-//! lists.
+//! Compressed codes a graph walks on (their rows, shared by both kinds, are in
+//! `code_rows.rs`).
 //!
 //! A graph that walks on codes keeps each node's level-0 list at the head of its code row
 //! (hnswlib's layout, on the codes): a walk touches only this block, and the catalog's f32
@@ -113,9 +113,14 @@ impl Codes {
         }
     }
 
-    /// Bytes held.
+    /// Bytes held (rows and the fitted parameters: int8 keeps three floats per component,
+    /// one bit codes one).
     pub(crate) fn bytes(&self) -> usize {
-        self.rows().bytes() + self.dim() * 12
+        let params = match self {
+            Codes::Int8(_) => 12,
+            Codes::Bits(_) => 4,
+        };
+        self.rows().bytes() + self.dim() * params
     }
 
     /// Writes the codes part of a graph section (each kind's magic first).

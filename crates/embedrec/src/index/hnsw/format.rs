@@ -45,7 +45,8 @@ impl NativeHnsw {
             let level = self.levels.get(s).copied().unwrap_or(-1);
             o.push(level as u8);
             o.push((level >= 0 && self.is_dead(s as u32)) as u8);
-            for l in lowest..=level.max(0) as usize {
+            // Slots not in the graph (level -1) have no lists, not even at level 0.
+            for l in (lowest..=level.max(0) as usize).filter(|_| level >= 0) {
                 let links: Vec<u32> = self.links(cat, s as u32, l).collect();
                 o.extend_from_slice(&(links.len() as u32).to_le_bytes());
                 for x in links {
