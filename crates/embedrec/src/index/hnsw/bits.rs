@@ -105,17 +105,6 @@ impl BitCodes {
         head[4..].copy_from_slice(&(sq as f32).to_le_bytes());
     }
 
-    /// Hints the CPU to load a slot's code into `to`.
-    #[inline(always)]
-    pub(crate) fn prefetch(&self, slot: u32, to: crate::util::prefetch::CacheLevel) {
-        self.rows.prefetch(slot, to);
-    }
-
-    /// Bytes of one slot's code (what [`BitCodes::prefetch`] requests).
-    pub(crate) fn row_bytes(&self) -> usize {
-        self.rows.body_bytes()
-    }
-
     /// Writes the codes part of a graph section: magic, dim, a fitted flag (u8), the centre
     /// when fitted (`dim` f32), then `slots` bodies (`w`, `|r|²` as little-endian f32, then
     /// `ceil(dim / 8)` bytes of sign bits).

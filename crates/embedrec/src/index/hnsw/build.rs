@@ -235,12 +235,7 @@ impl NativeHnsw {
             self.assign_level(s);
         }
         if let Some(codes) = &mut self.codes {
-            if !codes.is_fitted() {
-                codes.fit(cat, &slots);
-            }
-            for &s in &slots {
-                codes.encode(cat, s);
-            }
+            codes.encode(cat, &slots);
         }
         slots
     }

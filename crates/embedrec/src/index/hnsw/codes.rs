@@ -89,28 +89,34 @@ impl Codes {
         self.rows().links(slot)
     }
 
-    /// True once fitted (on the first vectors inserted).
-    pub(crate) fn is_fitted(&self) -> bool {
+    /// Encodes these slots' index vectors (their rows exist), fitting the codes on them
+    /// first when nothing was fitted yet.
+    pub(crate) fn encode(&mut self, cat: &Catalog, slots: &[u32]) {
         match self {
-            Codes::Int8(c) => c.is_fitted(),
-            Codes::Bits(c) => c.is_fitted(),
+            Codes::Int8(c) => {
+                if !c.is_fitted() {
+                    c.fit(cat, slots);
+                }
+                slots.iter().for_each(|&s| c.encode(cat, s));
+            }
+            Codes::Bits(c) => {
+                if !c.is_fitted() {
+                    c.fit(cat, slots);
+                }
+                slots.iter().for_each(|&s| c.encode(cat, s));
+            }
         }
     }
 
-    /// Fits on these slots' index vectors.
-    pub(crate) fn fit(&mut self, cat: &Catalog, slots: &[u32]) {
-        match self {
-            Codes::Int8(c) => c.fit(cat, slots),
-            Codes::Bits(c) => c.fit(cat, slots),
-        }
+    /// Hints the CPU to load a slot's codes into `to`.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, slot: u32, to: crate::util::prefetch::CacheLevel) {
+        self.rows().prefetch(slot, to);
     }
 
-    /// Encodes one slot's index vector (its row exists).
-    pub(crate) fn encode(&mut self, cat: &Catalog, slot: u32) {
-        match self {
-            Codes::Int8(c) => c.encode(cat, slot),
-            Codes::Bits(c) => c.encode(cat, slot),
-        }
+    /// Bytes of one slot's codes (what [`Codes::prefetch`] requests).
+    pub(crate) fn row_bytes(&self) -> usize {
+        self.rows().body_bytes()
     }
 
     /// Bytes held (rows and the fitted parameters: int8 keeps three floats per component,

@@ -234,10 +234,7 @@ impl StoredGraph {
                 let nodes: Vec<u32> = (0..slots as u32)
                     .filter(|&s| g.levels[s as usize] >= 0)
                     .collect();
-                codes.fit(cat, &nodes);
-                for &s in &nodes {
-                    codes.encode(cat, s);
-                }
+                codes.encode(cat, &nodes);
                 if self.level0.is_empty() && cat.link_capacity() < g.m0 {
                     return Err(format!(
                         "catalog rows hold {} link entries, the graph's level-0 lists {}",

@@ -109,23 +109,12 @@ impl Int8Codes {
         }
     }
 
-    /// Hints the CPU to load a slot's codes into `to`.
-    #[inline(always)]
-    pub(crate) fn prefetch(&self, slot: u32, to: crate::util::prefetch::CacheLevel) {
-        self.rows.prefetch(slot, to);
-    }
-
     pub(super) fn rows(&self) -> &CodeRows {
         &self.rows
     }
 
     pub(super) fn rows_mut(&mut self) -> &mut CodeRows {
         &mut self.rows
-    }
-
-    /// Bytes of one slot's codes (what [`Int8Codes::prefetch`] requests).
-    pub(crate) fn row_bytes(&self) -> usize {
-        self.dim
     }
 
     /// Writes the codes part of a graph section: magic, dim, a fitted flag (u8), the ranges

@@ -308,6 +308,19 @@ impl NativeHnsw {
         }
     }
 
+    /// [`NativeHnsw::walk`] on `codes`, scored by `score` (that codes' scorer for a query).
+    fn walk_codes(
+        &self,
+        cat: &Catalog,
+        codes: &Codes,
+        score: impl Fn(u32) -> f32,
+        ef: usize,
+        accept: Option<&(dyn Fn(u32) -> bool + Sync)>,
+    ) -> Vec<Cand> {
+        let probe = Probe::new(|s, to| codes.prefetch(s, to), codes.row_bytes(), score);
+        self.walk(cat, &probe, ef, accept)
+    }
+
     fn random_level(&mut self) -> usize {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
@@ -399,25 +412,16 @@ impl AnnIndex for NativeHnsw {
             hits
         };
         let metric = cat.metric();
+        let ef = ef.max(k);
         let mut hits: Vec<(u32, f32)> = match &self.codes {
-            Some(Codes::Int8(c)) => {
-                let probe = Probe::new(
-                    |s, to| c.prefetch(s, to),
-                    c.row_bytes(),
-                    c.scorer(metric, query),
-                );
-                rescored(self.walk(cat, &probe, ef.max(k), accept))
+            Some(c @ Codes::Int8(i8)) => {
+                rescored(self.walk_codes(cat, c, i8.scorer(metric, query), ef, accept))
             }
-            Some(Codes::Bits(c)) => {
-                let probe = Probe::new(
-                    |s, to| c.prefetch(s, to),
-                    c.row_bytes(),
-                    c.scorer(metric, query),
-                );
-                rescored(self.walk(cat, &probe, ef.max(k), accept))
+            Some(c @ Codes::Bits(b)) => {
+                rescored(self.walk_codes(cat, c, b.scorer(metric, query), ef, accept))
             }
             None => self
-                .walk(cat, &exact, ef.max(k), accept)
+                .walk(cat, &exact, ef, accept)
                 .into_iter()
                 .map(|c| (c.slot, c.score))
                 .collect(),
