@@ -129,7 +129,7 @@ fn must_fail(bytes: &[u8], what: &str) {
 
 #[test]
 fn truncation_at_every_header_offset_and_many_body_offsets() {
-    for storage in [VectorStorage::F32, VectorStorage::Int8] {
+    for storage in [VectorStorage::F32, VectorStorage::Int8, VectorStorage::F16] {
         truncations(&sample_stored(storage).to_bytes().unwrap());
     }
 }
@@ -150,7 +150,7 @@ fn truncations(bytes: &[u8]) {
 
 #[test]
 fn bit_flips_are_detected() {
-    for storage in [VectorStorage::F32, VectorStorage::Int8] {
+    for storage in [VectorStorage::F32, VectorStorage::Int8, VectorStorage::F16] {
         bit_flips(&sample_stored(storage).to_bytes().unwrap());
     }
 }
@@ -416,6 +416,89 @@ fn int8_storage_round_trips_and_hostile_codes_are_rejected() {
             other => panic!("{what}: {other:?}"),
         }
     }
+}
+
+/// F16 vector storage: two bytes per component in the rows (storage code 2), answers and
+/// vectors identical after a load and a read-only open, values outside the f16 range refused
+/// at upsert (naming the component), non-finite values in a file refused at load.
+#[test]
+fn f16_storage_round_trips_and_refuses_what_it_cannot_hold() {
+    let e = sample_stored(VectorStorage::F16);
+    assert_eq!(e.config().vector_storage, VectorStorage::F16);
+    // Stored values are the f16 roundings of what was given (three significant digits).
+    let (ids, v, _) = catalog(300, 8, 3);
+    let i = ids.iter().position(|x| x == "t7").unwrap();
+    for (got, want) in e.item_vector("t7").unwrap().iter().zip(v.row(i)) {
+        assert!(
+            (got - want).abs() <= want.abs() / 1024.0 + 1e-7,
+            "{got} vs {want}"
+        );
+    }
+    let bytes = e.to_bytes().unwrap();
+    let (off, len) = section(&bytes, 7).expect("rows section");
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap()) as usize;
+    assert_eq!(&bytes[off..off + 8], b"ROWS\x02\0\0\0");
+    let (head, stride) = (u64_at(off + 24), u64_at(off + 40));
+    assert_eq!((u64_at(off + 8), u64_at(off + 16)), (8, 300));
+    assert_eq!(stride, head * 4 + 16);
+    assert_eq!(len, 4096 + (300 * stride).div_ceil(64) * 64);
+    let q = [0.3, -0.2, 0.1, 0.5, -0.4, 0.2, 0.0, 0.1];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f16.embedrec");
+    e.save(&path).unwrap();
+    let opts = OpenOptions::default().with_read_only(true);
+    for l in [
+        Engine::from_bytes(&bytes).unwrap(),
+        Engine::open(&path, None, opts).unwrap(),
+    ] {
+        assert_eq!(l.config(), e.config());
+        assert_eq!(l.item_vector("t7").unwrap(), e.item_vector("t7").unwrap());
+        assert_eq!(
+            l.search(&q, 10, None).unwrap(),
+            e.search(&q, 10, None).unwrap()
+        );
+        assert_eq!(
+            l.similar("t9", 5, None).unwrap(),
+            e.similar("t9", 5, None).unwrap()
+        );
+    }
+    // An f16 infinity or NaN in a row is damage a save never writes.
+    for (what, bits) in [("infinity", 0x7c00u16), ("NaN", 0x7e00)] {
+        let mut bad = bytes.clone();
+        let at = off + 4096 + head * 4 + 2;
+        bad[at..at + 2].copy_from_slice(&bits.to_le_bytes());
+        fix_section_crc(&mut bad, 7);
+        match Engine::from_bytes(&bad) {
+            Err(Error::Corrupt { section, .. }) => assert_eq!(section, "rows", "{what}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    // Values the storage cannot hold are refused, naming the component; nothing is written.
+    let err = e
+        .upsert_items(
+            &["big"],
+            ndarray::arr2(&[[0.5, 0.5, 0.5, 1e6, 0.5, 0.5, 0.5, 0.5f32]]).view(),
+            None,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput { field, .. } if field == "vectors[0][3]"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("65504"), "{err}");
+    let err = e
+        .upsert_items(
+            &["tiny"],
+            ndarray::Array2::from_elem((1, 8), 1e-9f32).view(),
+            None,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("rounds to zero"), "{err}");
+    assert!(e.item_vector("big").is_err() && e.item_vector("tiny").is_err());
+    // At the edge of the range, values are kept exactly.
+    let edge = ndarray::arr2(&[[65504.0f32, -65504.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.5]]);
+    e.upsert_items(&["edge"], edge.view(), None).unwrap();
+    assert_eq!(e.item_vector("edge").unwrap(), edge.row(0).to_vec());
 }
 
 /// The answers a file in `tests/data/format-v1` must give (written with it by the last

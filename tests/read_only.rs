@@ -77,6 +77,8 @@ fn a_read_only_engine_answers_as_a_loaded_one_and_refuses_writes() {
         (VectorStorage::F32, Metric::L2),
         (VectorStorage::Int8, Metric::L2),
         (VectorStorage::Int8, Metric::Dot),
+        (VectorStorage::F16, Metric::Cosine),
+        (VectorStorage::F16, Metric::L2),
     ] {
         let path = dir.path().join(format!("{storage:?}-{metric:?}.embedrec"));
         let e = full(storage, metric);

@@ -218,10 +218,16 @@ proptest! {
         steps in proptest::collection::vec(step(), 1..24),
         metric in 0usize..3,
         index in 0usize..4,
+        storage in 0usize..3,
     ) {
         let metric = [Metric::Cosine, Metric::Dot, Metric::L2][metric];
         let index = [IndexKind::Native, IndexKind::NativeInt8, IndexKind::Native1Bit, IndexKind::Exact][index];
-        let mut cfg = EngineConfig::new(4).with_metric(metric).with_index(index).with_threads(1);
+        let storage = [VectorStorage::F32, VectorStorage::Int8, VectorStorage::F16][storage];
+        let mut cfg = EngineConfig::new(4)
+            .with_metric(metric)
+            .with_index(index)
+            .with_vector_storage(storage)
+            .with_threads(1);
         cfg.exact_below = 0;
         let e = Engine::new(cfg).unwrap();
         for s in steps {

@@ -7,7 +7,7 @@
 
 use arbitrary::Arbitrary;
 use embedrec::ndarray::Array2;
-use embedrec::{Engine, EngineConfig, Filter, IndexKind, ItemAttrs, Metric, ModelSpec, RecommendOptions};
+use embedrec::{Engine, EngineConfig, Filter, IndexKind, ItemAttrs, Metric, ModelSpec, RecommendOptions, VectorStorage};
 use libfuzzer_sys::fuzz_target;
 
 const DIM: usize = 4;
@@ -56,7 +56,12 @@ fuzz_target!(|case: Case| {
     let metric = [Metric::Cosine, Metric::Dot, Metric::L2][case.metric as usize % 3];
     let index = [IndexKind::Native, IndexKind::NativeInt8, IndexKind::Native1Bit, IndexKind::Exact]
         [case.index as usize % 4];
-    let mut cfg = EngineConfig::new(DIM).with_metric(metric).with_index(index).with_threads(1);
+    let storage = [VectorStorage::F32, VectorStorage::Int8, VectorStorage::F16][case.index as usize / 4 % 3];
+    let mut cfg = EngineConfig::new(DIM)
+        .with_metric(metric)
+        .with_index(index)
+        .with_vector_storage(storage)
+        .with_threads(1);
     cfg.exact_below = 0;
     let mut e = Engine::new(cfg).unwrap();
     for op in case.ops.into_iter().take(64) {

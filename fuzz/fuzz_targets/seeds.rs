@@ -18,6 +18,7 @@ fn main() {
             (IndexKind::NativeInt8, VectorStorage::F32),
             (IndexKind::Native1Bit, VectorStorage::F32),
             (IndexKind::Native, VectorStorage::Int8),
+            (IndexKind::Native, VectorStorage::F16),
             (IndexKind::Exact, VectorStorage::F32),
         ] {
             for model in [None, Some("als"), Some("item_knn"), Some("ease"), Some("popularity")] {

@@ -382,9 +382,9 @@ test('native_1bit index reaches full recall and serves read-only', async () => {
 })
 
 test('int8 vector storage: exact scores on stored vectors, recall, memory, round trip', async () => {
-  assert.throws(() => new Engine({ dim: 32, vectorStorage: 'f16' }), {
+  assert.throws(() => new Engine({ dim: 32, vectorStorage: 'f8' }), {
     code: 'INVALID_INPUT',
-    message: /vector_storage.*"f16"/,
+    message: /vector_storage.*"int8"/,
   })
   const c = catalog(3000, 32)
   const f32 = new Engine({ dim: 32, metric: 'l2', index: 'exact', cacheCapacity: 0 })
@@ -417,6 +417,50 @@ test('int8 vector storage: exact scores on stored vectors, recall, memory, round
   assert.deepEqual(l.itemVector('t5'), stored)
   const q = c.v.slice(0, 32)
   assert.deepEqual(l.search(q, 10), i8.search(q, 10))
+})
+
+test('f16 vector storage: recall, half the memory, out-of-range values refused, round trip', async () => {
+  const c = catalog(3000, 32)
+  const f32 = new Engine({ dim: 32, metric: 'cosine', index: 'exact', cacheCapacity: 0 })
+  const f16 = new Engine({ dim: 32, metric: 'cosine', vectorStorage: 'f16', exactBelow: 0, cacheCapacity: 0 })
+  for (const e of [f32, f16]) e.upsertItems(c.ids, c.v)
+  assert.equal(f16.config.vectorStorage, 'f16')
+  // Stored values are the f16 roundings of the input (relative error at most 2^-11).
+  const input = c.v.slice(5 * 32, 6 * 32)
+  const stored = f16.itemVector('t5')
+  stored.forEach((x, i) => assert.ok(Math.abs(x - input[i]) <= Math.abs(input[i]) / 2048 + 3e-8, `${x} vs ${input[i]}`))
+  const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0))
+  let found = 0
+  const queries = []
+  for (let r = 0; r < 30; r++) queries.push(c.v.slice(r * 32, (r + 1) * 32).map((x) => x + 0.3))
+  for (const q of queries) {
+    const hits = f16.search(q, 10)
+    const truth = new Set(ids(f32.search(q, 10)))
+    found += hits.filter((h) => truth.has(h.id)).length
+    for (const h of hits.slice(0, 3)) {
+      const v = f16.itemVector(h.id)
+      const want = v.reduce((s, x, i) => s + x * q[i], 0) / (norm(v) * norm(q))
+      assert.ok(Math.abs(h.score - want) <= 1e-4, `${h.score} vs ${want}`)
+    }
+  }
+  assert.ok(found / 300 >= 0.98, `recall ${found / 300}`)
+  assert.ok(f16.stats().vectorMemoryBytes < 0.55 * f32.stats().vectorMemoryBytes)
+  // Values f16 cannot hold are refused, naming the component; nothing is stored.
+  const bad = new Float32Array(32).fill(0.5)
+  bad[3] = 1e6
+  assert.throws(() => f16.upsertItems(['big'], bad), { code: 'INVALID_INPUT', message: /vectors\[0\]\[3\].*65504/ })
+  assert.throws(() => f16.upsertItems(['tiny'], new Float32Array(32).fill(1e-9)), {
+    code: 'INVALID_INPUT',
+    message: /rounds to zero/,
+  })
+  assert.ok(!f16.has('big') && !f16.has('tiny'))
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'embedrec-half-')), 'half.embedrec')
+  await f16.save(file)
+  for (const other of [await Engine.load(file), Engine.open(file, { readOnly: true })]) {
+    assert.equal(other.config.vectorStorage, 'f16')
+    assert.deepEqual(other.itemVector('t5'), stored)
+    for (const q of queries.slice(0, 5)) assert.deepEqual(other.search(q, 10), f16.search(q, 10))
+  }
 })
 
 test('several engines share one Prometheus exposition (same scenarios as Rust and Python)', () => {

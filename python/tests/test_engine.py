@@ -443,8 +443,8 @@ def test_native_1bit_index_reaches_full_recall_and_serves_read_only(tmp_path):
 
 
 def test_int8_vector_storage_scores_recall_memory_and_round_trip(tmp_path):
-    with pytest.raises(embedrec.InvalidInputError, match=r'vector_storage.*"f16"'):
-        embedrec.Engine(32, vector_storage="f16")
+    with pytest.raises(embedrec.InvalidInputError, match=r'vector_storage.*"int8"'):
+        embedrec.Engine(32, vector_storage="f8")
     ids_, vecs, _, _ = make_catalog(3000, 32)
     queries = vecs[:30] + 0.3
     f32 = embedrec.Engine(32, metric="l2", index="exact", cache_capacity=0)
@@ -472,3 +472,43 @@ def test_int8_vector_storage_scores_recall_memory_and_round_trip(tmp_path):
     assert loaded.config["vector_storage"] == "int8"
     assert np.array_equal(loaded.item_vector("t5"), stored)
     assert loaded.search(queries[0], k=10) == i8.search(queries[0], k=10)
+
+
+def test_f16_vector_storage_keeps_recall_halves_memory_and_refuses_out_of_range(tmp_path):
+    ids_, vecs, _, _ = make_catalog(3000, 32)
+    queries = vecs[:30] + 0.3
+    f32 = embedrec.Engine(32, metric="cosine", index="exact", cache_capacity=0)
+    f16 = embedrec.Engine(32, metric="cosine", vector_storage="f16", exact_below=0, cache_capacity=0)
+    for e in (f32, f16):
+        e.upsert_items(ids_, vecs)
+    assert f16.config["vector_storage"] == "f16"
+    # Stored values are the f16 roundings of the input (relative error at most 2^-11).
+    stored = f16.item_vector("t5")
+    assert np.array_equal(stored, vecs[5].astype(np.float16).astype(np.float32))
+    found = 0
+    for q in queries:
+        hits = f16.search(q, k=10)
+        found += len(set(ids(hits)) & set(ids(f32.search(q, k=10))))
+        for hid, score in hits[:3]:
+            v = f16.item_vector(hid).astype(np.float64)
+            want = float(v @ q / (np.linalg.norm(v) * np.linalg.norm(q)))
+            assert abs(score - want) <= 1e-4
+    assert found / (10 * len(queries)) >= 0.98
+    assert f16.stats()["vector_memory_bytes"] < 0.55 * f32.stats()["vector_memory_bytes"]
+    # Values f16 cannot hold are refused, naming the component; nothing is stored.
+    bad = np.full((1, 32), 0.5, dtype=np.float32)
+    bad[0, 3] = 1e6
+    with pytest.raises(embedrec.InvalidInputError, match=r"vectors\[0\]\[3\].*65504") as err:
+        f16.upsert_items(["big"], bad)
+    assert err.value.code == "INVALID_INPUT"
+    with pytest.raises(embedrec.InvalidInputError, match=r"rounds to zero"):
+        f16.upsert_items(["tiny"], np.full((1, 32), 1e-9, dtype=np.float32))
+    assert "big" not in f16 and "tiny" not in f16
+    f16.save(tmp_path / "half.embedrec")
+    loaded = embedrec.Engine.load(tmp_path / "half.embedrec")
+    served = embedrec.Engine.open(tmp_path / "half.embedrec", read_only=True)
+    for other in (loaded, served):
+        assert other.config["vector_storage"] == "f16"
+        assert np.array_equal(other.item_vector("t5"), stored)
+        for q in queries[:5]:
+            assert other.search(q, k=10) == f16.search(q, k=10)

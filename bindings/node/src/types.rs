@@ -39,9 +39,10 @@ pub struct EngineOptions {
     pub exact_filter_fraction: Option<f64>,
     /// Catalogs of at most this many items are searched exactly (default 2000).
     pub exact_below: Option<u32>,
-    /// "f32" (default) or "int8": vectors kept as int8 codes with a scale each (a quarter of
-    /// the bytes); every score uses the stored vector.
-    #[napi(ts_type = "'f32' | 'int8'")]
+    /// "f32" (default), "f16" (half-precision values, half the bytes; components within
+    /// ±65504) or "int8" (int8 codes with a scale each, a quarter of the bytes); every score
+    /// uses the stored vector.
+    #[napi(ts_type = "'f32' | 'f16' | 'int8'")]
     pub vector_storage: Option<String>,
 }
 

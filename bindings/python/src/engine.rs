@@ -355,8 +355,9 @@ fn f32_or_f64_vec(py: Python<'_>, obj: &Bound<'_, PyAny>, field: &str) -> PyResu
 ///     threads: worker threads of the engine's own pool (0 = all cores).
 ///     recency_half_life: seconds; older interactions weigh less in profiles.
 ///     exact_filter_fraction, exact_below: when the exact path is used instead of the graph.
-///     vector_storage: ``"f32"`` (default) or ``"int8"``: vectors kept as int8 codes with
-///         a scale each (a quarter of the bytes); every score uses the stored vector.
+///     vector_storage: ``"f32"`` (default), ``"f16"`` (half-precision values, half the
+///         bytes; components within ±65504) or ``"int8"`` (int8 codes with a scale each, a
+///         quarter of the bytes); every score uses the stored vector.
 ///
 /// Example:
 ///     >>> import numpy as np, embedrec

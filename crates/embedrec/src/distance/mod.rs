@@ -79,6 +79,14 @@ pub(crate) struct Kernels {
     /// `sum((q[i] - c[i])^2)`; exact while `-128 <= q[i] <= 383` and the length is at most
     /// [`MAX_DIM`](crate::MAX_DIM) (each i32 lane sums at most 4,096 squares of at most 383).
     pub(crate) u8_l2: fn(&[i16], &[u8]) -> i64,
+    /// `sum(q[i] * h[i])` of an f32 query against an f16 row (as bits), accumulated in f32.
+    pub(crate) h_dot: fn(&[f32], &[u16]) -> f32,
+    /// `sum((q[i] - h[i])^2)` of an f32 query against an f16 row.
+    pub(crate) h_l2: fn(&[f32], &[u16]) -> f32,
+    /// `sum(a[i] * b[i])` of two f16 rows, accumulated in f32.
+    pub(crate) hh_dot: fn(&[u16], &[u16]) -> f32,
+    /// `sum((a[i] - b[i])^2)` of two f16 rows.
+    pub(crate) hh_l2: fn(&[u16], &[u16]) -> f32,
 }
 
 static KERNELS: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
@@ -103,18 +111,32 @@ pub(crate) fn available_kernels() -> Vec<Kernels> {
                 u8_dot: x86::u8_dot_avx2,
                 u8_l2: x86::u8_l2_avx2,
                 i8_dot: x86::i8_dot_avx2,
+                h_dot: x86::h_dot_avx512,
+                h_l2: x86::h_l2_avx512,
+                hh_dot: x86::hh_dot_avx512,
+                hh_l2: x86::hh_l2_avx512,
             });
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            v.push(Kernels {
+            let mut k = Kernels {
                 name: "avx2+fma",
                 dot: x86::dot_avx2,
                 l2_sq: x86::l2_avx2,
                 u8_dot: x86::u8_dot_avx2,
                 u8_l2: x86::u8_l2_avx2,
                 i8_dot: x86::i8_dot_avx2,
-            });
+                ..SCALAR
+            };
+            if std::arch::is_x86_feature_detected!("f16c") {
+                (k.h_dot, k.h_l2, k.hh_dot, k.hh_l2) = (
+                    x86::h_dot_avx2,
+                    x86::h_l2_avx2,
+                    x86::hh_dot_avx2,
+                    x86::hh_l2_avx2,
+                );
+            }
+            v.push(k);
         }
     }
     #[cfg(target_arch = "aarch64")]
@@ -127,6 +149,7 @@ pub(crate) fn available_kernels() -> Vec<Kernels> {
                 u8_dot: u8_dot_scalar,
                 u8_l2: u8_l2_scalar,
                 i8_dot: i8_dot_scalar,
+                ..SCALAR
             });
         }
     }
@@ -141,6 +164,10 @@ const SCALAR: Kernels = Kernels {
     u8_dot: u8_dot_scalar,
     u8_l2: u8_l2_scalar,
     i8_dot: i8_dot_scalar,
+    h_dot: half::dot_scalar::<f32, u16>,
+    h_l2: half::l2_scalar::<f32, u16>,
+    hh_dot: half::dot_scalar::<u16, u16>,
+    hh_l2: half::l2_scalar::<u16, u16>,
 };
 
 /// Portable `sum(q[i] * c[i])` of f32s against i8 codes, in fixed-width chunks.
@@ -226,6 +253,7 @@ pub(crate) fn l2_sq_scalar(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+pub(crate) mod half;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -348,6 +376,63 @@ mod tests {
                     assert!(
                         (g - w).abs() as f64 <= tol8,
                         "{} i8_dot unaligned n={n}",
+                        k.name
+                    );
+                }
+            }
+        }
+        for k in &kernels {
+            // f16 kernels: against f64 sums of the widened values, for every length and
+            // alignment, large and tiny (subnormal) values included.
+            for n in (0..70).chain([127, 128, 129, 383, 384, 768, 1000, 1536]) {
+                let q: Vec<f32> = (0..n).map(|_| rng.uniform() * 2.0 - 1.0).collect();
+                let h = |rng: &mut crate::util::rng::SplitMix64, i: usize| {
+                    half::to_f16(match i % 7 {
+                        0 => 60000.0 * (rng.uniform() - 0.5),
+                        1 => 1e-6 * rng.uniform(),
+                        _ => rng.uniform() * 2.0 - 1.0,
+                    })
+                };
+                let a: Vec<u16> = (0..n).map(|i| h(&mut rng, i)).collect();
+                let b: Vec<u16> = (0..n).map(|i| h(&mut rng, i + 3)).collect();
+                let w = |x: &[u16]| x.iter().map(|&v| half::from_f16(v) as f64).collect();
+                let (wa, wb): (Vec<f64>, Vec<f64>) = (w(&a), w(&b));
+                let qd: Vec<f64> = q.iter().map(|&x| x as f64).collect();
+                let dot64 = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>();
+                let l264 = |x: &[f64], y: &[f64]| {
+                    x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum::<f64>()
+                };
+                let cases: [(f32, f64, &str); 4] = [
+                    ((k.h_dot)(&q, &a), dot64(&qd, &wa), "h_dot"),
+                    ((k.h_l2)(&q, &a), l264(&qd, &wa), "h_l2"),
+                    ((k.hh_dot)(&a, &b), dot64(&wa, &wb), "hh_dot"),
+                    ((k.hh_l2)(&a, &b), l264(&wa, &wb), "hh_l2"),
+                ];
+                for (got, want, what) in cases {
+                    let scale = want.abs().max(1.0);
+                    assert!(
+                        (got as f64 - want).abs() <= 1e-5 * scale * (n as f64 + 1.0),
+                        "{} {what} n={n}: {got} vs {want}",
+                        k.name
+                    );
+                }
+                if n > 3 {
+                    let (g, s) = (
+                        (k.hh_l2)(&a[1..], &b[3..]),
+                        (SCALAR.hh_l2)(&a[1..], &b[3..]),
+                    );
+                    assert!(
+                        (g - s).abs() <= 1e-5 * s.abs().max(1.0) * n as f32,
+                        "{}",
+                        k.name
+                    );
+                    let (g, s) = (
+                        (k.h_dot)(&q[3..], &a[1..]),
+                        (SCALAR.h_dot)(&q[3..], &a[1..]),
+                    );
+                    assert!(
+                        (g - s).abs() <= 1e-5 * s.abs().max(1.0) * n as f32,
+                        "{}",
                         k.name
                     );
                 }

@@ -265,3 +265,141 @@ pub(super) fn l2_avx512(a: &[f32], b: &[f32]) -> f32 {
     // SAFETY: as above.
     unsafe { l2_avx512_impl(a, b) }
 }
+
+/// Lanes a kernel reads as f32: f32 loaded as is, f16 bits widened (F16C / AVX-512F).
+trait Wide: super::half::Lane {
+    /// Eight lanes from `p`.
+    unsafe fn load8(p: *const Self) -> __m256;
+    /// Sixteen lanes from `p`.
+    unsafe fn load16(p: *const Self) -> __m512;
+}
+impl Wide for f32 {
+    #[inline(always)]
+    unsafe fn load8(p: *const f32) -> __m256 {
+        unsafe { _mm256_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn load16(p: *const f32) -> __m512 {
+        unsafe { _mm512_loadu_ps(p) }
+    }
+}
+impl Wide for u16 {
+    #[inline(always)]
+    unsafe fn load8(p: *const u16) -> __m256 {
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i)) }
+    }
+    #[inline(always)]
+    unsafe fn load16(p: *const u16) -> __m512 {
+        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i)) }
+    }
+}
+
+/// `sum(a[i] * b[i])` (`L2 = false`) or `sum((a[i] - b[i])^2)` (`L2 = true`) with at least
+/// one side f16, 16 lanes per step in two accumulators.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn mixed_avx2<A: Wide, B: Wide, const L2: bool>(a: &[A], b: &[B]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut i = 0;
+    unsafe {
+        let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        while i + 16 <= n {
+            s0 = step8::<L2>(s0, A::load8(pa.add(i)), B::load8(pb.add(i)));
+            s1 = step8::<L2>(s1, A::load8(pa.add(i + 8)), B::load8(pb.add(i + 8)));
+            i += 16;
+        }
+        if i + 8 <= n {
+            s0 = step8::<L2>(s0, A::load8(pa.add(i)), B::load8(pb.add(i)));
+            i += 8;
+        }
+        hsum256(_mm256_add_ps(s0, s1)) + tail::<A, B, L2>(&a[i..n], &b[i..n])
+    }
+}
+
+/// As [`mixed_avx2`], 32 lanes per step on AVX-512F (which includes the f16 widening).
+#[target_feature(enable = "avx512f")]
+unsafe fn mixed_avx512<A: Wide, B: Wide, const L2: bool>(a: &[A], b: &[B]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut i = 0;
+    unsafe {
+        let (mut s0, mut s1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        while i + 32 <= n {
+            s0 = step16::<L2>(s0, A::load16(pa.add(i)), B::load16(pb.add(i)));
+            s1 = step16::<L2>(s1, A::load16(pa.add(i + 16)), B::load16(pb.add(i + 16)));
+            i += 32;
+        }
+        if i + 16 <= n {
+            s0 = step16::<L2>(s0, A::load16(pa.add(i)), B::load16(pb.add(i)));
+            i += 16;
+        }
+        _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) + tail::<A, B, L2>(&a[i..n], &b[i..n])
+    }
+}
+
+/// `s + x·y`, or `s + (x - y)²` under L2.
+#[inline(always)]
+unsafe fn step8<const L2: bool>(s: __m256, x: __m256, y: __m256) -> __m256 {
+    unsafe {
+        if L2 {
+            let d = _mm256_sub_ps(x, y);
+            _mm256_fmadd_ps(d, d, s)
+        } else {
+            _mm256_fmadd_ps(x, y, s)
+        }
+    }
+}
+
+/// [`step8`] on 16 lanes.
+#[inline(always)]
+unsafe fn step16<const L2: bool>(s: __m512, x: __m512, y: __m512) -> __m512 {
+    unsafe {
+        if L2 {
+            let d = _mm512_sub_ps(x, y);
+            _mm512_fmadd_ps(d, d, s)
+        } else {
+            _mm512_fmadd_ps(x, y, s)
+        }
+    }
+}
+
+/// The last few lanes, one at a time.
+#[inline(always)]
+fn tail<A: Wide, B: Wide, const L2: bool>(a: &[A], b: &[B]) -> f32 {
+    if L2 {
+        super::half::l2_scalar(a, b)
+    } else {
+        super::half::dot_scalar(a, b)
+    }
+}
+
+/// The f16 kernels of one instruction set: f32 × f16 and f16 × f16, dot and squared L2.
+macro_rules! half_kernels {
+    ($imp:ident, $h_dot:ident, $h_l2:ident, $hh_dot:ident, $hh_l2:ident) => {
+        pub(super) fn $h_dot(q: &[f32], h: &[u16]) -> f32 {
+            // SAFETY: installed by `available_kernels` only after the features `$imp`
+            // enables were detected.
+            unsafe { $imp::<f32, u16, false>(q, h) }
+        }
+        pub(super) fn $h_l2(q: &[f32], h: &[u16]) -> f32 {
+            // SAFETY: as above.
+            unsafe { $imp::<f32, u16, true>(q, h) }
+        }
+        pub(super) fn $hh_dot(a: &[u16], b: &[u16]) -> f32 {
+            // SAFETY: as above.
+            unsafe { $imp::<u16, u16, false>(a, b) }
+        }
+        pub(super) fn $hh_l2(a: &[u16], b: &[u16]) -> f32 {
+            // SAFETY: as above.
+            unsafe { $imp::<u16, u16, true>(a, b) }
+        }
+    };
+}
+half_kernels!(mixed_avx2, h_dot_avx2, h_l2_avx2, hh_dot_avx2, hh_l2_avx2);
+half_kernels!(
+    mixed_avx512,
+    h_dot_avx512,
+    h_l2_avx512,
+    hh_dot_avx512,
+    hh_l2_avx512
+);

@@ -113,7 +113,9 @@ impl Engine {
             for (i, id) in checked.into_iter().enumerate() {
                 let vector = rows.as_ref().map(|r| &*r[i]);
                 if let Some(v) = vector {
-                    Catalog::check_vector(dim, metric, &format!("vectors[{i}]"), Some(id), v)?;
+                    let field = format!("vectors[{i}]");
+                    Catalog::check_vector(dim, metric, &field, Some(id), v)?;
+                    self.config.vector_storage.check_vector(metric, &field, v)?;
                 }
                 let a = attrs.map(|a| &a[i]);
                 if let Some(a) = a {

@@ -85,7 +85,8 @@ fn section_name(kind: u32) -> Option<&'static str> {
 /// The section kind and name of the vectors in a storage.
 fn vector_section(storage: VectorStorage) -> (u32, &'static str) {
     match storage {
-        VectorStorage::F32 => (KIND_VECTORS, "item_vectors"),
+        // Version 1 had no f16 storage (its storage is the kind's); named for completeness.
+        VectorStorage::F32 | VectorStorage::F16 => (KIND_VECTORS, "item_vectors"),
         VectorStorage::Int8 => (KIND_CODES, "item_codes"),
     }
 }

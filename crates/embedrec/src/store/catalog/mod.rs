@@ -374,6 +374,15 @@ impl Catalog {
                     Metric::L2 => -(c.sq(x) + c.sq(y) - 2.0 * d).max(0.0),
                 }
             }
+            Rows::F16(h) => {
+                let k = crate::distance::kernels();
+                let (ha, hb) = (h.bits(x), h.bits(y));
+                match self.metric {
+                    Metric::Cosine => (k.hh_dot)(ha, hb) * self.inv_norm[x] * self.inv_norm[y],
+                    Metric::Dot => (k.hh_dot)(ha, hb),
+                    Metric::L2 => -(k.hh_l2)(ha, hb),
+                }
+            }
         }
     }
     /// Exact score of a slot against a prepared query (unit length under cosine); higher is better.
@@ -387,7 +396,7 @@ impl Catalog {
     #[inline]
     pub(crate) fn scorer<'a>(&'a self, query: &'a [f32]) -> impl Fn(u32) -> f32 + 'a {
         let k = crate::distance::kernels();
-        let (dot, l2, i8_dot) = (k.dot, k.l2_sq, k.i8_dot);
+        let (dot, l2, i8_dot, h_dot, h_l2) = (k.dot, k.l2_sq, k.i8_dot, k.h_dot, k.h_l2);
         let metric = self.metric;
         let (vectors, inv_norm) = (&self.vectors, &self.inv_norm[..]);
         // Int8 storage under L2: |q - s·c|² = |q|² - 2 s q·c + |s·c|².
@@ -412,6 +421,14 @@ impl Catalog {
                         Metric::Cosine => d * inv_norm[s],
                         Metric::Dot => d,
                         Metric::L2 => -(qq - 2.0 * d + c.sq(s)).max(0.0),
+                    }
+                }
+                Rows::F16(h) => {
+                    let h = h.bits(s);
+                    match metric {
+                        Metric::Cosine => h_dot(query, h) * inv_norm[s],
+                        Metric::Dot => h_dot(query, h),
+                        Metric::L2 => -h_l2(query, h),
                     }
                 }
             }
@@ -600,7 +617,7 @@ mod tests {
     fn per_slot_columns_follow_the_metric_and_the_tags() {
         let tagged = ItemAttrs::tags(["rock", "live"]);
         for metric in [Metric::Cosine, Metric::Dot, Metric::L2] {
-            for storage in [VectorStorage::F32, VectorStorage::Int8] {
+            for storage in [VectorStorage::F32, VectorStorage::Int8, VectorStorage::F16] {
                 let mut cat = Catalog::new(4, metric, storage, 0);
                 let ids: Vec<String> = (0..100).map(|i| format!("i{i}")).collect();
                 let vecs: Vec<Vec<f32>> = (0..100)

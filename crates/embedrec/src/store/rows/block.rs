@@ -78,10 +78,11 @@ impl Lines {
 /// # Safety
 /// Every bit pattern must be a valid value, and the alignment at most 16 bytes.
 pub(crate) unsafe trait Elem: Copy {}
-// SAFETY: plain numbers, 4- and 1-byte aligned.
+// SAFETY: plain numbers, 4-, 2- and 1-byte aligned.
 unsafe impl Elem for f32 {}
 unsafe impl Elem for i8 {}
 unsafe impl Elem for u8 {}
+unsafe impl Elem for u16 {}
 
 /// Rows of `head` link entries followed by `body` bytes, `stride` bytes apart, in one
 /// block (64-byte aligned when owned, at least 16 when a view).

@@ -12,9 +12,11 @@
 
 mod block;
 mod codes;
+mod half;
 
 pub(crate) use block::RowBlock;
 pub(crate) use codes::CodeStore;
+pub(crate) use half::HalfStore;
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -31,17 +33,25 @@ pub enum VectorStorage {
     /// training run and [`Engine::item_vector`](crate::Engine::item_vector) uses, and scores
     /// are exact for it. docs/benchmarks.md has the recall and memory measured with it.
     Int8,
+    /// IEEE half-precision values (2 bytes per dimension): each component rounded to the
+    /// nearest f16, about three significant digits. Components must lie within ±65504 (the
+    /// f16 range; larger ones are refused, never stored as infinities). Scores are computed
+    /// in f32 on the stored (rounded) vector, which is what every recommendation, training
+    /// run and [`Engine::item_vector`](crate::Engine::item_vector) uses.
+    F16,
 }
 
 impl VectorStorage {
-    /// Parses `"f32"` (also `"float32"`) or `"int8"` (also `"i8"`).
+    /// Parses `"f32"` (also `"float32"`), `"f16"` (also `"float16"`, `"half"`) or `"int8"`
+    /// (also `"i8"`).
     pub fn parse(name: &str) -> Result<Self> {
         match name.to_ascii_lowercase().as_str() {
             "f32" | "float32" => Ok(VectorStorage::F32),
+            "f16" | "float16" | "half" => Ok(VectorStorage::F16),
             "int8" | "i8" => Ok(VectorStorage::Int8),
             _ => Err(Error::invalid(
                 "vector_storage",
-                "\"f32\" or \"int8\"",
+                "one of \"f32\", \"f16\", \"int8\"",
                 format!("{name:?}"),
             )),
         }
@@ -51,7 +61,43 @@ impl VectorStorage {
         match self {
             VectorStorage::F32 => "f32",
             VectorStorage::Int8 => "int8",
+            VectorStorage::F16 => "f16",
         }
+    }
+
+    /// The code a ROWS section records for this storage.
+    fn code(self) -> u32 {
+        match self {
+            VectorStorage::F32 => 0,
+            VectorStorage::Int8 => 1,
+            VectorStorage::F16 => 2,
+        }
+    }
+
+    /// Checks that `v` (already finite and of the right length) can be stored without
+    /// turning into something else: under f16, every component within ±65504 and, under
+    /// cosine, not every component rounding to zero. `field` names the vector in the error.
+    pub(crate) fn check_vector(self, metric: crate::Metric, field: &str, v: &[f32]) -> Result<()> {
+        use crate::distance::half::{F16_MAX, F16_MIN_NONZERO};
+        if self != VectorStorage::F16 {
+            return Ok(());
+        }
+        if let Some(i) = v.iter().position(|x| x.abs() > F16_MAX) {
+            return Err(Error::invalid(
+                format!("{field}[{i}]"),
+                "a value within ±65504 (the range of vector_storage \"f16\")",
+                v[i],
+            ));
+        }
+        if metric == crate::Metric::Cosine && v.iter().all(|x| x.abs() < F16_MIN_NONZERO) {
+            return Err(Error::invalid(
+                field,
+                "a vector with a component of magnitude at least 3e-8 (smaller ones round to \
+                 zero under vector_storage \"f16\", and cosine is undefined for the zero vector)",
+                "a vector that rounds to zero",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -165,6 +211,8 @@ pub(crate) enum Rows {
     F32(VectorStore),
     /// Int8 codes and a scale per vector.
     Int8(CodeStore),
+    /// Half-precision values.
+    F16(HalfStore),
 }
 
 impl std::fmt::Debug for Rows {
@@ -175,6 +223,11 @@ impl std::fmt::Debug for Rows {
                 .debug_struct("CodeStore")
                 .field("dim", &c.dim)
                 .field("rows", &c.block.rows())
+                .finish(),
+            Rows::F16(h) => f
+                .debug_struct("HalfStore")
+                .field("dim", &h.dim)
+                .field("rows", &h.block.rows())
                 .finish(),
         }
     }
@@ -192,6 +245,7 @@ impl Rows {
         match storage {
             VectorStorage::F32 => Rows::F32(VectorStore::new(dim, links)),
             VectorStorage::Int8 => Rows::Int8(CodeStore::new(dim, metric, links)),
+            VectorStorage::F16 => Rows::F16(HalfStore::new(dim, links)),
         }
     }
 
@@ -201,6 +255,7 @@ impl Rows {
         match self {
             Rows::F32(v) => &v.block,
             Rows::Int8(c) => &c.block,
+            Rows::F16(h) => &h.block,
         }
     }
 
@@ -210,6 +265,7 @@ impl Rows {
         match self {
             Rows::F32(v) => std::borrow::Cow::Borrowed(v.row(r)),
             Rows::Int8(c) => std::borrow::Cow::Owned(c.decode(r)),
+            Rows::F16(h) => std::borrow::Cow::Owned(h.decode(r)),
         }
     }
 
@@ -218,6 +274,7 @@ impl Rows {
         match self {
             Rows::F32(v) => crate::distance::norm(v.row(r)),
             Rows::Int8(c) => c.norm(r),
+            Rows::F16(h) => h.norm(r),
         }
     }
 
@@ -226,6 +283,7 @@ impl Rows {
         match self {
             Rows::F32(s) => s.row_mut(r).copy_from_slice(v),
             Rows::Int8(c) => c.set(r, v),
+            Rows::F16(h) => h.set(r, v),
         }
     }
 
@@ -234,6 +292,7 @@ impl Rows {
         match self {
             Rows::F32(s) => s.row_mut(r).fill(0.0),
             Rows::Int8(c) => c.zero(r),
+            Rows::F16(h) => h.zero(r),
         }
     }
 
@@ -242,6 +301,7 @@ impl Rows {
         match self {
             Rows::F32(v) => v.push_zero(),
             Rows::Int8(c) => c.push_zero(),
+            Rows::F16(h) => h.block.push_zero(),
         }
     }
 
@@ -250,6 +310,7 @@ impl Rows {
         match self {
             Rows::F32(v) => v.block.reserve(additional),
             Rows::Int8(c) => c.reserve(additional),
+            Rows::F16(h) => h.block.reserve(additional),
         }
     }
 
@@ -258,6 +319,7 @@ impl Rows {
         let total = match self {
             Rows::F32(v) => v.block.bytes(),
             Rows::Int8(c) => c.bytes(),
+            Rows::F16(h) => h.block.bytes(),
         };
         total - self.link_bytes()
     }
@@ -281,6 +343,7 @@ impl Rows {
         match self {
             Rows::F32(v) => v.dim * 4,
             Rows::Int8(c) => c.dim,
+            Rows::F16(h) => h.dim * 2,
         }
     }
 
@@ -289,6 +352,7 @@ impl Rows {
         match self {
             Rows::F32(v) => v.to_dense(),
             Rows::Int8(c) => (0..c.block.rows()).flat_map(|r| c.decode(r)).collect(),
+            Rows::F16(h) => (0..h.block.rows()).flat_map(|r| h.decode(r)).collect(),
         }
     }
 
@@ -304,12 +368,13 @@ impl Rows {
     pub(crate) fn write_image(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
         let b = self.block();
         let (storage, dim) = match self {
-            Rows::F32(v) => (0u32, v.dim),
-            Rows::Int8(c) => (1u32, c.dim),
+            Rows::F32(v) => (VectorStorage::F32, v.dim),
+            Rows::Int8(c) => (VectorStorage::Int8, c.dim),
+            Rows::F16(h) => (VectorStorage::F16, h.dim),
         };
         let mut head = Vec::with_capacity(IMAGE_PREFIX);
         head.extend_from_slice(IMAGE_MAGIC);
-        head.extend_from_slice(&storage.to_le_bytes());
+        head.extend_from_slice(&storage.code().to_le_bytes());
         for x in [dim, b.rows(), b.head(), b.body_bytes(), b.stride()] {
             head.extend_from_slice(&(x as u64).to_le_bytes());
         }
@@ -333,6 +398,7 @@ impl Rows {
         ) {
             (true, 0) => Ok(VectorStorage::F32),
             (true, 1) => Ok(VectorStorage::Int8),
+            (true, 2) => Ok(VectorStorage::F16),
             (true, x) => Err(format!("unknown vector storage {x}")),
             (false, _) => Err("bad row section magic".into()),
         }
@@ -365,10 +431,7 @@ impl Rows {
             u32::from_le_bytes(p[4..8].try_into().expect("4 bytes")),
             [u64_at(8), u64_at(16), u64_at(24), u64_at(32), u64_at(40)],
         );
-        let code = match storage {
-            VectorStorage::F32 => 0,
-            VectorStorage::Int8 => 1,
-        };
+        let code = storage.code();
         let expected = [dim, rows, want.head(), want.body_bytes(), want.stride()].map(|x| x as u64);
         if got != (&IMAGE_MAGIC[..], code, expected) {
             return Err(format!(
@@ -387,6 +450,7 @@ impl Rows {
         Ok(match storage {
             VectorStorage::F32 => Rows::F32(VectorStore { dim, block }),
             VectorStorage::Int8 => Rows::Int8(CodeStore::with_tail(dim, metric, block, r)?),
+            VectorStorage::F16 => Rows::F16(HalfStore { dim, block }),
         })
     }
 
@@ -395,6 +459,7 @@ impl Rows {
         match storage {
             VectorStorage::F32 => dim as u64 * 4,
             VectorStorage::Int8 => dim as u64 + 4,
+            VectorStorage::F16 => dim as u64 * 2,
         }
     }
 
@@ -411,6 +476,7 @@ impl Rows {
         Ok(match storage {
             VectorStorage::F32 => Rows::F32(VectorStore::read_rows(dim, links, rows, r)?),
             VectorStorage::Int8 => Rows::Int8(CodeStore::read_rows(dim, metric, links, rows, r)?),
+            VectorStorage::F16 => Rows::F16(HalfStore::read_rows(dim, links, rows, r)?),
         })
     }
 }
@@ -459,7 +525,7 @@ mod tests {
     #[test]
     fn headers_and_vectors_are_disjoint() {
         use std::sync::atomic::Ordering;
-        for storage in [VectorStorage::F32, VectorStorage::Int8] {
+        for storage in [VectorStorage::F32, VectorStorage::Int8, VectorStorage::F16] {
             for (dim, links) in [(5, 10), (64, 32), (128, 32), (3, 1)] {
                 let mut rows = Rows::new(dim, storage, crate::Metric::Dot, links);
                 let n = 7;
