@@ -343,10 +343,11 @@ export interface EngineOptions {
   /** Catalogs of at most this many items are searched exactly (default 2000). */
   exactBelow?: number
   /**
-   * "f32" (default) or "int8": vectors kept as int8 codes with a scale each (a quarter of
-   * the bytes); every score uses the stored vector.
+   * "f32" (default), "f16" (half-precision values, half the bytes; components within
+   * ±65504) or "int8" (int8 codes with a scale each, a quarter of the bytes); every score
+   * uses the stored vector.
    */
-  vectorStorage?: 'f32' | 'int8'
+  vectorStorage?: 'f32' | 'f16' | 'int8'
 }
 
 /** Sizes, cache counters and per-operation latencies. */
