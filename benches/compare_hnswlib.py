@@ -335,6 +335,7 @@ EMBEDREC_LIBS = {
     "native_int8": ("native_int8", "f32"),
     "native_1bit": ("native_1bit", "f32"),
     "native_i8store": ("native", "int8"),
+    "native_f16": ("native", "f16"),
     "hnsw_rs": ("hnsw", "f32"),
 }
 
@@ -717,6 +718,7 @@ def lib_label(lib):
         "native_int8": "embedrec native_int8",
         "native_1bit": "embedrec native_1bit",
         "native_i8store": "embedrec native, int8 storage",
+        "native_f16": "embedrec native, f16 storage",
         "hnsw_rs": "embedrec hnsw_rs",
         "faiss": "faiss HNSWFlat",
         "usearch": "usearch",
