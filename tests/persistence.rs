@@ -557,10 +557,26 @@ fn version_1_files_still_load() {
 /// with the codes) and still answers the same.
 #[test]
 fn native_int8_files_with_lists_in_the_rows_still_load() {
-    let data =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/native-int8-v2");
-    let path = data.join("l2.embedrec");
-    let want = std::fs::read_to_string(data.join("l2.answers")).unwrap();
+    fixture_loads_with_its_answers("native-int8-v2", "l2", "native_int8");
+}
+
+/// A `native_1bit` engine saved when its one-bit codes held the signs of the raw residual
+/// (`tests/data/native-1bit-b1c1`, codes part `B1C1`, see `generate.rs` there) loads the same
+/// three ways with the answers it gave, saves again and takes new items.
+#[test]
+fn native_1bit_files_without_a_rotation_still_load() {
+    fixture_loads_with_its_answers("native-1bit-b1c1", "dot", "native_1bit");
+}
+
+/// Loads `tests/data/<dir>/<name>.embedrec` (an index of kind `index` over 8-dimensional
+/// items `i0..i399`) from a file, mapped read-only and from the bytes of a second save, each
+/// giving the answers in `<name>.answers`; then new items link into its graph.
+fn fixture_loads_with_its_answers(dir: &str, name: &str, index: &str) {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data")
+        .join(dir);
+    let path = data.join(format!("{name}.embedrec"));
+    let want = std::fs::read_to_string(data.join(format!("{name}.answers"))).unwrap();
     let answers = |e: &Engine| {
         let q = [0.3, -0.2, 0.1, 0.5, -0.4, 0.2, 0.0, 0.1];
         let show = |h: Vec<Hit>| ids(&h).join(" ");
@@ -576,7 +592,7 @@ fn native_int8_files_with_lists_in_the_rows_still_load() {
         )
     };
     let e = Engine::load(&path).unwrap();
-    assert_eq!(e.stats().index, "native_int8");
+    assert_eq!(e.stats().index, index);
     assert_eq!(answers(&e), want);
     let ro = embedrec::OpenOptions::default().with_read_only(true);
     assert_eq!(
@@ -586,8 +602,15 @@ fn native_int8_files_with_lists_in_the_rows_still_load() {
     );
     let again = Engine::from_bytes(&e.to_bytes().unwrap()).unwrap();
     assert_eq!(answers(&again), want, "saved again");
-    // New items link into the lists taken over from the rows.
-    let v = embedrec::ndarray::Array2::from_shape_fn((50, 8), |(i, j)| (i * 8 + j) as f32 * 0.01);
+    // New items link into the graph taken over from the file: each of norm 10, so under
+    // any metric its own vector finds it first.
+    let mut v = embedrec::ndarray::Array2::from_shape_fn((50, 8), |(i, j)| {
+        ((i * 8 + j) as f32 * 0.37).sin() + 0.1
+    });
+    for mut row in v.rows_mut() {
+        let norm = row.dot(&row).sqrt();
+        row.mapv_inplace(|x| x * 10.0 / norm);
+    }
     let new: Vec<String> = (0..50).map(|i| format!("n{i}")).collect();
     again.upsert_items(&new, v.view(), None).unwrap();
     let hit = again.search(&v.row(20).to_vec(), 1, None).unwrap();

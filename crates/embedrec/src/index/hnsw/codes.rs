@@ -120,13 +120,13 @@ impl Codes {
     }
 
     /// Bytes held (rows and the fitted parameters: int8 keeps three floats per component,
-    /// one bit codes one).
+    /// one bit codes a centre and the rotation's signs).
     pub(crate) fn bytes(&self) -> usize {
         let params = match self {
-            Codes::Int8(_) => 12,
-            Codes::Bits(_) => 4,
+            Codes::Int8(c) => c.dim() * 12,
+            Codes::Bits(c) => c.param_bytes(),
         };
-        self.rows().bytes() + self.dim() * params
+        self.rows().bytes() + params
     }
 
     /// Writes the codes part of a graph section (each kind's magic first).
@@ -145,7 +145,9 @@ impl Codes {
     ) -> std::result::Result<Self, String> {
         match r.peek(4)? {
             m if m == Int8Codes::MAGIC => Ok(Codes::Int8(Int8Codes::read(r, links, slots)?)),
-            m if m == BitCodes::MAGIC => Ok(Codes::Bits(BitCodes::read(r, links, slots)?)),
+            m if m == BitCodes::MAGIC || m == BitCodes::MAGIC_PLAIN => {
+                Ok(Codes::Bits(BitCodes::read(r, links, slots)?))
+            }
             m => Err(format!("unknown codes magic {m:?}")),
         }
     }

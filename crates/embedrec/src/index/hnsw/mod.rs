@@ -26,6 +26,7 @@ mod code_rows;
 mod codes;
 mod format;
 mod int8;
+mod rotation;
 mod walk;
 
 use super::{AnnIndex, sort_hits};
@@ -680,14 +681,34 @@ mod tests {
                 g2.search(&cat, v, 10, 64, None)
             );
         }
-        let at = bytes.windows(4).position(|w| w == b"B1C1").unwrap();
-        let row0 = at + 9 + 4 * dim;
+        // Rotated layout: magic, dim, flag, the rotation seed, the centre, then the rows.
+        let at = bytes.windows(4).position(|w| w == b"B1C2").unwrap();
+        let centre = at + 17;
+        let row0 = centre + 4 * dim;
         let mut bad = bytes.clone();
         bad[row0..row0 + 4].copy_from_slice(&(-1.0f32).to_le_bytes());
         assert!(read(&bad).unwrap_err().contains("code weight"));
         let mut bad = bytes.clone();
-        bad[at + 9..at + 13].copy_from_slice(&f32::INFINITY.to_le_bytes());
+        bad[centre..centre + 4].copy_from_slice(&f32::INFINITY.to_le_bytes());
         assert!(read(&bad).unwrap_err().contains("finite"));
+        // A dimension the section cannot hold is refused before the rotation (sized by it)
+        // is drawn.
+        let huge = damaged_at(&bytes, at + 4, &u32::MAX.to_le_bytes(), &read);
+        assert!(!huge.is_empty());
+        let truncated = read(&bytes[..bytes.len() - 1]).unwrap_err();
+        assert!(!truncated.is_empty());
+    }
+
+    /// `bytes` with `patch` written at `at`, read by `read`: its error.
+    fn damaged_at<T: std::fmt::Debug>(
+        bytes: &[u8],
+        at: usize,
+        patch: &[u8],
+        read: &dyn Fn(&[u8]) -> std::result::Result<T, String>,
+    ) -> String {
+        let mut b = bytes.to_vec();
+        b[at..at + patch.len()].copy_from_slice(patch);
+        read(&b).unwrap_err()
     }
 
     /// Slot hashes spread over a table's buckets (low bits) and tags (top 7 bits): dense
