@@ -307,3 +307,51 @@ fn damage_is_an_error_on_open_or_on_verify_never_a_crash() {
     let err = Engine::open(dir.path(), None, read_only()).unwrap_err();
     assert_eq!(err.code(), "IO", "{err}");
 }
+
+/// Opened read-only, an index that walks codes of its own re-scores only a few f32 rows per
+/// query: the rows' pages are advised as read at random (a fault reads its own pages, not a
+/// window around them, which under memory pressure would push out pages still wanted). The
+/// kernel shows the advice as `rr` among the mapping's flags; the f32 graph, which walks the
+/// rows themselves, keeps the default.
+#[cfg(target_os = "linux")]
+#[test]
+fn rows_re_scored_by_a_code_index_are_advised_as_random_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ids, v, _) = catalog(3_000, 64, 9);
+    for index in [
+        IndexKind::Native,
+        IndexKind::NativeInt8,
+        IndexKind::Native1Bit,
+    ] {
+        let e = Engine::new(EngineConfig::new(64).with_index(index).with_threads(1)).unwrap();
+        e.upsert_items(&ids, v.view(), None).unwrap();
+        let path = dir.path().join(format!("{index:?}.embedrec"));
+        e.save(&path).unwrap();
+        let ro = Engine::open(&path, None, read_only()).unwrap();
+        assert_eq!(
+            ro.search(&v.row(3).to_vec(), 1, None).unwrap()[0].id,
+            "t3".into()
+        );
+        // Each mapping of the file (a range advised differently is a mapping of its own),
+        // with its flags.
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let name = path.canonicalize().unwrap().to_string_lossy().into_owned();
+        let (mut inside, mut flags) = (false, Vec::new());
+        for line in smaps.lines() {
+            let range = line.split_whitespace().next().unwrap_or("");
+            if range.contains('-') && range.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                inside = line.ends_with(&name);
+            } else if inside && let Some(f) = line.strip_prefix("VmFlags:") {
+                flags.push(f.split_whitespace().any(|x| x == "rr"));
+            }
+        }
+        assert!(!flags.is_empty(), "{index:?}: the file is not mapped");
+        let walks_codes = index != IndexKind::Native;
+        assert_eq!(
+            flags.iter().any(|&rr| rr),
+            walks_codes,
+            "{index:?}: {flags:?}"
+        );
+        drop(ro);
+    }
+}

@@ -553,6 +553,10 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
     });
     let cat = cat.map_err(|(section, reason)| corrupt(section, reason))?;
     let users = Users::read(meta.users, &cat).map_err(|reason| corrupt("meta", reason))?;
+    if config.index.codes().is_some() {
+        // The graph walks its own codes: the f32 rows are only read to re-score candidates.
+        cat.advise_random_rows();
+    }
     let graph = graph
         .transpose()
         .and_then(|g| g.map(|g| g.attach(&cat, config.index.codes())).transpose())

@@ -98,6 +98,22 @@ impl Mapping {
         matches!(self.backing, Backing::Host(_))
     }
 
+    /// Tells the kernel that `len` bytes from `ptr` (inside the mapping) are read at random,
+    /// so a fault on them reads that page and not the pages around it (which, under memory
+    /// pressure, would push out pages that are still wanted). Only for a mapped file; errors
+    /// are ignored (it is a hint).
+    pub(crate) fn advise_random(&self, ptr: *const u8, len: usize) {
+        #[cfg(unix)]
+        if let Backing::File(map) = &self.backing {
+            let offset = (ptr as usize).wrapping_sub(self.ptr as usize);
+            if offset.checked_add(len).is_some_and(|end| end <= self.len) {
+                let _ = map.advise_range(memmap2::Advice::Random, offset, len);
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (ptr, len);
+    }
+
     /// The mapped bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
         // SAFETY: `ptr..ptr+len` is owned by `backing`, which lives as long as `self` and
@@ -224,6 +240,13 @@ impl<T> Buf<T> {
         match self {
             Buf::Owned(v) => v,
             Buf::Mapped { .. } => unreachable!("converted above"),
+        }
+    }
+
+    /// For a view: tells the kernel its bytes are read at random ([`Mapping::advise_random`]).
+    pub(crate) fn advise_random(&self) {
+        if let Buf::Mapped { _map, ptr, len } = self {
+            _map.advise_random(ptr.cast(), len * size_of::<T>());
         }
     }
 

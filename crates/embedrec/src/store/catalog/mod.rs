@@ -323,6 +323,12 @@ impl Catalog {
     pub(crate) fn id(&self, slot: u32) -> &str {
         self.ids.get(slot).expect("live slot")
     }
+    /// Hints that the vector rows, when viewed in a mapped file, are read at random (an
+    /// index walking codes of its own only re-scores a few rows per query).
+    pub(crate) fn advise_random_rows(&self) {
+        self.vectors.advise_random();
+    }
+
     /// The vector of a slot as stored (decoded under int8 storage).
     pub fn vector(&self, slot: u32) -> Cow<'_, [f32]> {
         self.vectors.row(slot as usize)

@@ -224,6 +224,13 @@ impl RowBlock {
         matches!(self.lines, Lines::View(_))
     }
 
+    /// For a view of a mapped file: hints that its rows are read at random.
+    pub(super) fn advise_random(&self) {
+        if let Lines::View(b) = &self.lines {
+            b.advise_random();
+        }
+    }
+
     /// Writes the block's image: the lines as they are in memory (little-endian hosts), the
     /// headers read with atomic loads.
     pub(super) fn write_image(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {

@@ -361,6 +361,12 @@ impl Rows {
         self.block().is_mapped()
     }
 
+    /// Rows viewed in a mapped file: hints the kernel that they are read at random (a fault
+    /// reads its own pages, not a window around them). No-op for rows in memory.
+    pub(crate) fn advise_random(&self) {
+        self.block().advise_random();
+    }
+
     /// Writes the ROWS section: a page holding the shape (see `docs/format.md`), the block
     /// exactly as it is in memory (headers with the graph's level-0 links, then the vector
     /// or codes, row after row), then under int8 storage the scales and squared norms.
