@@ -29,9 +29,6 @@ use crate::store::Catalog;
 
 pub(crate) struct BitCodes {
     dim: usize,
-    /// Components the sign bits cover: the rotation's padded length, or `dim` for codes of
-    /// the unrotated layout.
-    coded: usize,
     /// Seed of the rotation; `None` for the unrotated layout (`B1C1`).
     seed: Option<u64>,
     /// Empty until fitted.
@@ -39,7 +36,7 @@ pub(crate) struct BitCodes {
     /// Drawn from `seed` when fitted (its size follows `dim`, which a file's centre bounds).
     rotation: Option<Rotation>,
     /// One row per slot: its level-0 link list, then `w` and `|r|²` (little-endian f32, as
-    /// in the file) and `coded` sign bits (component `d` is bit `d % 8` of byte `d / 8`).
+    /// in the file) and [`BitCodes::coded`] sign bits (component `d` is bit `d % 8` of byte `d / 8`).
     rows: CodeRows,
 }
 
@@ -73,13 +70,9 @@ impl BitCodes {
 
     /// Unfitted codes of either layout: rotated with `seed`, or unrotated (`None`).
     fn with_layout(dim: usize, links: usize, seed: Option<u64>) -> Self {
-        let coded = match seed {
-            Some(_) => Rotation::padded(dim),
-            None => dim,
-        };
+        let coded = Self::coded_len(dim, seed);
         BitCodes {
             dim,
-            coded,
             seed,
             centre: Vec::new(),
             rotation: None,
@@ -91,6 +84,17 @@ impl BitCodes {
     fn set_centre(&mut self, centre: Vec<f32>) {
         self.rotation = self.seed.map(|s| Rotation::new(self.dim, s));
         self.centre = centre;
+    }
+
+    /// Components the sign bits cover: the rotation's padded length, or `dim` for the
+    /// unrotated layout.
+    fn coded_len(dim: usize, seed: Option<u64>) -> usize {
+        seed.map_or(dim, |_| Rotation::padded(dim))
+    }
+
+    /// Components the sign bits of these codes cover.
+    fn coded(&self) -> usize {
+        Self::coded_len(self.dim, self.seed)
     }
 
     /// `v` (`dim` components) in the coded space: rotated, or as it is.
@@ -235,7 +239,7 @@ impl BitCodes {
         };
         let u = self.coded_space(u);
         // Per 4 components, the sums of its 16 subsets (components past `coded` are 0).
-        let groups = self.coded.div_ceil(4);
+        let groups = self.coded().div_ceil(4);
         let mut table = vec![0.0f32; groups * 16];
         for (g, t) in table.chunks_exact_mut(16).enumerate() {
             for (m, out) in t.iter_mut().enumerate() {
