@@ -308,6 +308,26 @@ test('simdLevel names the distance kernels', () => {
   assert.ok(['avx512', 'avx2+fma', 'neon', 'scalar'].includes(require('..').simdLevel()))
 })
 
+test('native_int8 finds an item upserted outside the fitted range', () => {
+  // The codes are fitted on the first batch; the later outlier's codes are clamped, so its
+  // estimate ranks it low, yet its exact score is the best (10 - 0.3 * 7 = 7.9).
+  let seed = 21
+  const uniform = () => {
+    seed ^= seed << 13
+    seed ^= seed >>> 17
+    seed ^= seed << 5
+    return ((seed >>> 0) / 4294967296) * 2 - 1
+  }
+  const e = new Engine({ dim: 8, metric: 'dot', index: 'native_int8', exactBelow: 0 })
+  const names = Array.from({ length: 300 }, (_, i) => `i${i}`)
+  e.upsertItems(names, Float32Array.from({ length: 300 * 8 }, uniform))
+  e.upsertItems(['outlier'], Float32Array.from([10, -1, -1, -1, -1, -1, -1, -1]))
+  e.setEfSearch(600)
+  const hits = e.search([1, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3], 10)
+  assert.equal(hits[0].id, 'outlier')
+  assert.ok(Math.abs(hits[0].score - 7.9) < 1e-4)
+})
+
 test('native_int8 index returns exact scores and round-trips', async () => {
   const c = catalog(4000, 16)
   const e = new Engine({ dim: 16, metric: 'l2', index: 'native_int8', exactBelow: 0, threads: 2 })

@@ -387,6 +387,19 @@ def test_simd_level_names_the_kernels():
     assert embedrec.simd_level() in {"avx512", "avx2+fma", "neon", "scalar"}
 
 
+def test_native_int8_finds_an_item_upserted_outside_the_fitted_range():
+    # The codes are fitted on the first batch; the later outlier's codes are clamped, so its
+    # estimate ranks it low, yet its exact score is the best (10 - 0.3 * 7 = 7.9).
+    rng = np.random.default_rng(21)
+    e = embedrec.Engine(8, metric="dot", index="native_int8", exact_below=0)
+    e.upsert_items([f"i{i}" for i in range(300)], rng.uniform(-1, 1, size=(300, 8)).astype(np.float32))
+    e.upsert_items(["outlier"], np.array([[10.0] + [-1.0] * 7], dtype=np.float32))
+    e.set_ef_search(600)
+    q = np.array([1.0] + [0.3] * 7, dtype=np.float32)
+    hits = e.search(q, k=10)
+    assert hits[0][0] == "outlier" and abs(hits[0][1] - 7.9) < 1e-4
+
+
 def test_native_int8_index_returns_exact_scores_and_round_trips(tmp_path):
     ids_, vecs, _, _ = make_catalog(4000, 16)
     e = embedrec.Engine(16, metric="l2", index="native_int8", exact_below=0)

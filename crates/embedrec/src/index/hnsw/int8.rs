@@ -6,14 +6,21 @@
 //! distances scaled by step²; under inner product / cosine each dimension has its own step.
 //! The query is quantised too — to i16, with finer steps than the codes — and scored with
 //! integer kernels (`madd` on AVX2): 8-bit codes are a quarter of the memory traffic of the
-//! f32 vectors and the arithmetic is exact. The candidates a search keeps are re-scored from
-//! the catalog's f32 vectors, so returned scores are exact.
+//! f32 vectors and the arithmetic is exact. The best of the candidates a search keeps (by
+//! code estimate: see [`Int8Codes::to_rescore`]) are re-scored from the catalog's f32
+//! vectors, so returned scores are exact.
 //! The rows (`CodeRows`) also hold the graph's level-0 lists.
 
+use super::Cand;
 use super::code_rows::{CodeRows, read_floats, read_head, write_head};
 use crate::Metric;
 use crate::distance::kernels;
 use crate::store::Catalog;
+
+/// The range of an L2 query's code coordinates (in steps from the fitted minimum): the
+/// integer kernel's exact range; further out the order barely matters.
+const L2_QUERY_LOW: f32 = -128.0;
+const L2_QUERY_HIGH: f32 = 383.0;
 
 pub(crate) struct Int8Codes {
     dim: usize,
@@ -151,22 +158,68 @@ impl Int8Codes {
         Ok(codes)
     }
 
+    /// A query's L2 coordinates in code steps from the fitted minimum, unrounded and
+    /// unclamped (all zero before a fit).
+    fn l2_query_steps<'a>(&'a self, q: &'a [f32]) -> impl Iterator<Item = f32> + 'a {
+        let step = self.scale.first().copied().unwrap_or(0.0);
+        let inv = if step > 0.0 { 1.0 / step } else { 0.0 };
+        q.iter().zip(&self.min).map(move |(a, m)| (a - m) * inv)
+    }
+
+    /// Of the candidates a walk on these codes kept (`found`, best first by code estimate),
+    /// the ones to re-score exactly for the best `k`: the first `max(3k, k + 16)` — code
+    /// estimates rank within a small error of the exact scores (measured: the same recall@10
+    /// as re-scoring every candidate up to ef 128 on 64- to 768-dimensional data) — plus
+    /// every later one whose row holds a code at either end of the range, whose vector may
+    /// have been clamped (an item upserted after the fit, outside the fitted range: its
+    /// estimate can be far off). Under L2 all of them when the query itself lies beyond the
+    /// range its codes cover.
+    pub(super) fn to_rescore(
+        &self,
+        metric: Metric,
+        q: &[f32],
+        mut found: Vec<Cand>,
+        k: usize,
+    ) -> Vec<Cand> {
+        let keep = k.saturating_mul(3).max(k.saturating_add(16));
+        if found.len() <= keep
+            || (metric == Metric::L2
+                && self
+                    .l2_query_steps(q)
+                    .any(|x| !(L2_QUERY_LOW..=L2_QUERY_HIGH).contains(&x.round())))
+        {
+            return found;
+        }
+        let dim = self.dim;
+        let saturated = |slot: u32| {
+            let c = self.rows.body(slot);
+            // 0 and 255 both map to 254 or more: one vectorisable pass, no early exit.
+            c[..c.len().min(dim)]
+                .iter()
+                .fold(false, |any, &b| any | (b.wrapping_sub(1) >= 254))
+        };
+        let mut i = 0;
+        found.retain(|c| {
+            i += 1;
+            i <= keep || saturated(c.slot)
+        });
+        found
+    }
+
     /// An approximate scorer for one prepared query (higher is better, like the catalog's).
     pub(crate) fn scorer<'a>(&'a self, metric: Metric, q: &[f32]) -> impl Fn(u32) -> f32 + 'a {
         let k = kernels();
         let (u8_dot, u8_l2) = (k.u8_dot, k.u8_l2);
         let l2 = metric == Metric::L2;
         // L2: |q - x|^2 ~ step^2 |qc - c|^2 with qc = (q - min) / step, clamped to
-        // [-128, 383] (the kernel's exact range; further out the order barely matters).
+        // [L2_QUERY_LOW, L2_QUERY_HIGH].
         // Dot/cosine: q.x ~ q.min + sum((q * step) . c), with q * step quantised to
         // +-1023 units of `unit`.
         let (qc, factor, offset): (Vec<i16>, f32, f32) = if l2 {
             let step = self.scale.first().copied().unwrap_or(0.0);
-            let inv = if step > 0.0 { 1.0 / step } else { 0.0 };
-            let qc = q
-                .iter()
-                .zip(&self.min)
-                .map(|(a, m)| ((a - m) * inv).round().clamp(-128.0, 383.0) as i16)
+            let qc = self
+                .l2_query_steps(q)
+                .map(|x| x.round().clamp(L2_QUERY_LOW, L2_QUERY_HIGH) as i16)
                 .collect();
             (qc, -step * step, 0.0)
         } else {

@@ -403,7 +403,9 @@ impl AnnIndex for NativeHnsw {
             cat.row_bytes(),
             cat.scorer(query),
         );
-        // Walks on the codes, then re-scores the kept candidates exactly.
+        // Walks on the codes, then re-scores candidates exactly: int8 estimates rank well
+        // enough to re-score only the best few; one-bit ones (coarse below a few hundred
+        // dimensions) re-score every kept candidate.
         let rescored = |found: Vec<Cand>| {
             let mut hits = Vec::with_capacity(found.len());
             exact.scan(
@@ -416,7 +418,8 @@ impl AnnIndex for NativeHnsw {
         let ef = ef.max(k);
         let mut hits: Vec<(u32, f32)> = match &self.codes {
             Some(c @ Codes::Int8(i8)) => {
-                rescored(self.walk_codes(cat, c, i8.scorer(metric, query), ef, accept))
+                let found = self.walk_codes(cat, c, i8.scorer(metric, query), ef, accept);
+                rescored(i8.to_rescore(metric, query, found, k))
             }
             Some(c @ Codes::Bits(b)) => {
                 rescored(self.walk_codes(cat, c, b.scorer(metric, query), ef, accept))
@@ -592,6 +595,66 @@ mod tests {
     /// catalog's rows need no link entries), saves both in its section and reads them back
     /// to the same answers; damaged codes parts are refused with a reason, never a panic or
     /// an allocation sized by the damage.
+    /// An int8 index re-scores only the best few candidates by code estimate — and every
+    /// candidate whose codes may be clamped: an item upserted after the fit, far outside the
+    /// fitted range, whose estimate ranks it near the bottom, is still the best hit.
+    #[test]
+    fn int8_rescoring_keeps_items_clamped_by_the_codes() {
+        let (n, dim) = (300usize, 8usize);
+        let mut rng = crate::util::rng::SplitMix64(21);
+        let mut vecs: Vec<Vec<f32>> = (0..n)
+            .map(|_| (0..dim).map(|_| rng.uniform() * 2.0 - 1.0).collect())
+            .collect();
+        // True dot with `q` 10 - 0.3 * 7 = 7.9 (the best by far); its codes clamp it to
+        // (1, -1, ..., -1): an estimate of about -1.1, below most items' (up to 3.1).
+        let outlier: Vec<f32> = std::iter::once(10.0)
+            .chain(std::iter::repeat_n(-1.0, dim - 1))
+            .collect();
+        vecs.push(outlier);
+        let ids: Vec<String> = (0..=n).map(|i| i.to_string()).collect();
+        let mut cat = Catalog::new(dim, crate::Metric::Dot, crate::VectorStorage::F32, 0);
+        let items: Vec<_> = ids
+            .iter()
+            .zip(&vecs)
+            .map(|(id, v)| crate::store::PreparedItem {
+                id,
+                vector: Some(v),
+                attrs: None,
+            })
+            .collect();
+        let slots: Vec<u32> = cat.apply(&items).into_iter().map(|(s, _)| s).collect();
+        let mut g = NativeHnsw::new(16, 100, 0.5).with_codes(CodeKind::Int8, dim);
+        // Fitted on the first batch; the outlier comes later.
+        g.upsert(&cat, &slots[..n]).unwrap();
+        g.upsert(&cat, &slots[n..]).unwrap();
+        let q: Vec<f32> = std::iter::once(1.0)
+            .chain(std::iter::repeat_n(0.3, dim - 1))
+            .collect();
+        let Some(Codes::Int8(codes)) = &g.codes else {
+            panic!("int8 codes")
+        };
+        let estimate = codes.scorer(crate::Metric::Dot, &q);
+        let below = slots[..n]
+            .iter()
+            .filter(|&&s| estimate(s) > estimate(slots[n]))
+            .count();
+        assert!(below > 100, "{below} items estimated above the outlier");
+        let hits = g.search(&cat, &q, 1, 2 * n, None);
+        assert_eq!(hits[0].0, slots[n], "{hits:?}");
+        // Fewer candidates than the walk kept were re-scored, in estimate order.
+        let found = g.walk_codes(&cat, g.codes.as_ref().unwrap(), &estimate, 2 * n, None);
+        assert_eq!(found.len(), n + 1);
+        let kept = codes.to_rescore(crate::Metric::Dot, &q, found.clone(), 10);
+        assert!(kept.len() < n / 2, "{} of {} re-scored", kept.len(), n + 1);
+        let slots_of = |c: &[Cand]| c.iter().map(|c| c.slot).collect::<Vec<_>>();
+        assert_eq!(slots_of(&kept[..30]), slots_of(&found[..30]));
+        assert!(kept.iter().any(|c| c.slot == slots[n]));
+        // Under L2, a query beyond the range the codes cover re-scores everything.
+        let far: Vec<f32> = vec![100.0; dim];
+        let all = codes.to_rescore(crate::Metric::L2, &far, found.clone(), 10);
+        assert_eq!(all.len(), found.len());
+    }
+
     #[test]
     fn graphs_on_codes_keep_lists_with_their_codes() {
         let (n, dim) = (2_000usize, 12usize);
