@@ -554,7 +554,7 @@ fn version_1_files_still_load() {
 /// A `native_int8` engine saved when that graph kept its level-0 lists in the catalog's
 /// rows (`tests/data/native-int8-v2`, see `generate.rs` there) loads, read into memory and
 /// mapped read-only, with the answers it gave; saved again it uses the current layout (lists
-/// with the codes) and still answers the same.
+/// with the codes, rows without link entries) and still answers the same.
 #[test]
 fn native_int8_files_with_lists_in_the_rows_still_load() {
     fixture_loads_with_its_answers("native-int8-v2", "l2", "native_int8");
@@ -570,7 +570,8 @@ fn native_1bit_files_without_a_rotation_still_load() {
 
 /// Loads `tests/data/<dir>/<name>.embedrec` (an index of kind `index` over 8-dimensional
 /// items `i0..i399`) from a file, mapped read-only and from the bytes of a second save, each
-/// giving the answers in `<name>.answers`; then new items link into its graph.
+/// giving the answers in `<name>.answers` (the second save's rows hold no link entries);
+/// then new items link into its graph.
 fn fixture_loads_with_its_answers(dir: &str, name: &str, index: &str) {
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/data")
@@ -600,7 +601,17 @@ fn fixture_loads_with_its_answers(dir: &str, name: &str, index: &str) {
         want,
         "mapped"
     );
-    let again = Engine::from_bytes(&e.to_bytes().unwrap()).unwrap();
+    let saved = e.to_bytes().unwrap();
+    // A graph that walks codes keeps its level-0 lists with them: saved again, the rows
+    // hold no link entries (field h of the ROWS shape page), whatever the file had.
+    let (rows, _) = section(&saved, 7).expect("rows section");
+    assert_eq!(&saved[rows..rows + 4], b"ROWS");
+    assert_eq!(
+        u64::from_le_bytes(saved[rows + 24..rows + 32].try_into().unwrap()),
+        0,
+        "link entries per row"
+    );
+    let again = Engine::from_bytes(&saved).unwrap();
     assert_eq!(answers(&again), want, "saved again");
     // New items link into the graph taken over from the file: each of norm 10, so under
     // any metric its own vector finds it first.

@@ -577,6 +577,13 @@ impl Catalog {
         self.vectors.is_mapped()
     }
 
+    /// Drops the rows' link entries: for a graph that keeps its lists elsewhere, in a
+    /// catalog read from a file whose rows still hold them. Copies the rows (a mapped
+    /// catalog's too, so callers keep those as they are).
+    pub(crate) fn drop_links(&mut self) {
+        self.vectors.drop_links();
+    }
+
     /// Link entries per row header.
     pub(crate) fn link_capacity(&self) -> usize {
         self.vectors.block().head()

@@ -193,6 +193,18 @@ impl RowBlock {
         self.lines.make_mut()
     }
 
+    /// The same rows without their headers (bodies copied into an owned block).
+    pub(crate) fn without_head(&self) -> RowBlock {
+        let mut out = RowBlock::new(0, self.body);
+        out.reserve(self.rows);
+        for r in 0..self.rows {
+            out.push_zero();
+            out.body_mut::<u8>(r, self.body)
+                .copy_from_slice(self.body::<u8>(r, self.body));
+        }
+        out
+    }
+
     /// Appends a zero row.
     pub(crate) fn push_zero(&mut self) {
         self.rows += 1;

@@ -259,6 +259,16 @@ impl Rows {
         }
     }
 
+    /// Drops the link entries of every row header (the rows then hold bare vectors).
+    pub(crate) fn drop_links(&mut self) {
+        let block = match self {
+            Rows::F32(v) => &mut v.block,
+            Rows::Int8(c) => &mut c.block,
+            Rows::F16(h) => &mut h.block,
+        };
+        *block = block.without_head();
+    }
+
     /// Row `r` as stored (decoded for int8 storage).
     #[inline]
     pub(crate) fn row(&self, r: usize) -> std::borrow::Cow<'_, [f32]> {
