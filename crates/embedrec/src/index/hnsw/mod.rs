@@ -473,13 +473,14 @@ mod tests {
     /// An L2 catalog of f32 rows with room for the lists of `m = 16`, holding `vecs` (ids
     /// "0", "1", ...), and their slots.
     fn catalog_of(vecs: &[Vec<f32>]) -> (Catalog, Vec<u32>) {
+        catalog_with(vecs, crate::Metric::L2, links_per_row(16))
+    }
+
+    /// A catalog of f32 rows under `metric` with `links` entries per row header, holding
+    /// `vecs` (ids "0", "1", ...), and their slots.
+    fn catalog_with(vecs: &[Vec<f32>], metric: crate::Metric, links: usize) -> (Catalog, Vec<u32>) {
         let ids: Vec<String> = (0..vecs.len()).map(|i| i.to_string()).collect();
-        let mut cat = Catalog::new(
-            vecs[0].len(),
-            crate::Metric::L2,
-            crate::VectorStorage::F32,
-            links_per_row(16),
-        );
+        let mut cat = Catalog::new(vecs[0].len(), metric, crate::VectorStorage::F32, links);
         let items: Vec<_> = ids
             .iter()
             .zip(vecs)
@@ -611,18 +612,7 @@ mod tests {
             .chain(std::iter::repeat_n(-1.0, dim - 1))
             .collect();
         vecs.push(outlier);
-        let ids: Vec<String> = (0..=n).map(|i| i.to_string()).collect();
-        let mut cat = Catalog::new(dim, crate::Metric::Dot, crate::VectorStorage::F32, 0);
-        let items: Vec<_> = ids
-            .iter()
-            .zip(&vecs)
-            .map(|(id, v)| crate::store::PreparedItem {
-                id,
-                vector: Some(v),
-                attrs: None,
-            })
-            .collect();
-        let slots: Vec<u32> = cat.apply(&items).into_iter().map(|(s, _)| s).collect();
+        let (cat, slots) = catalog_with(&vecs, crate::Metric::Dot, 0);
         let mut g = NativeHnsw::new(16, 100, 0.5).with_codes(CodeKind::Int8, dim);
         // Fitted on the first batch; the outlier comes later.
         g.upsert(&cat, &slots[..n]).unwrap();
@@ -662,18 +652,7 @@ mod tests {
         let vecs: Vec<Vec<f32>> = (0..n)
             .map(|_| (0..dim).map(|_| rng.normal()).collect())
             .collect();
-        let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
-        let mut cat = Catalog::new(dim, crate::Metric::L2, crate::VectorStorage::F32, 0);
-        let items: Vec<_> = ids
-            .iter()
-            .zip(&vecs)
-            .map(|(id, v)| crate::store::PreparedItem {
-                id,
-                vector: Some(v),
-                attrs: None,
-            })
-            .collect();
-        let slots: Vec<u32> = cat.apply(&items).into_iter().map(|(s, _)| s).collect();
+        let (cat, slots) = catalog_with(&vecs, crate::Metric::L2, 0);
         assert_eq!(cat.link_capacity(), 0);
         // Without codes the graph needs link entries in the rows.
         assert!(NativeHnsw::new(16, 100, 0.5).upsert(&cat, &slots).is_err());
