@@ -133,6 +133,31 @@ impl Visited<'_> {
         }
     }
 
+    /// Marks the first `most` of `nodes` visited and leaves in `fresh` those that were not,
+    /// in order. No branch per node: each is written at the end of `fresh` and kept
+    /// only when fresh, so the tag loads (random reads over a byte per node) overlap instead
+    /// of each waiting behind the previous node's mispredicted branch (+5–15 % QPS on the
+    /// 1M-node graph, docs/benchmarks.md "Visited marks without a branch").
+    #[inline(always)]
+    pub(super) fn keep_fresh(
+        &mut self,
+        nodes: impl Iterator<Item = u32>,
+        most: usize,
+        fresh: &mut Vec<u32>,
+    ) {
+        fresh.clear();
+        fresh.resize(most, 0);
+        let mut count = 0;
+        for n in nodes.take(most) {
+            let Some(end) = fresh.get_mut(count) else {
+                break;
+            };
+            *end = n;
+            count += usize::from(self.first_visit(n));
+        }
+        fresh.truncate(count);
+    }
+
     /// Marks `s` visited; true when it was not visited before.
     #[inline(always)]
     pub(super) fn first_visit(&mut self, s: u32) -> bool {
@@ -236,15 +261,11 @@ impl NativeHnsw {
                 }
                 // Unvisited neighbours first, then their vectors scored through the probe's
                 // lookahead.
-                fresh.clear();
                 for n in self.links(cat, c.slot, level) {
                     visited.prefetch(n);
                 }
-                for n in self.links(cat, c.slot, level) {
-                    if visited.first_visit(n) {
-                        fresh.push(n);
-                    }
-                }
+                let most = self.list(cat, c.slot, level).len();
+                visited.keep_fresh(self.links(cat, c.slot, level), most, &mut fresh);
                 probe.scan(
                     |i| fresh.get(i).copied(),
                     |n, score| {
@@ -341,6 +362,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `keep_fresh` keeps, in order, the nodes neither visited before nor repeated, and
+    /// marks the first `most` nodes it was given (no others).
+    #[test]
+    fn keep_fresh_keeps_unvisited_nodes_in_order() {
+        with_visited(100, |v| {
+            assert!(v.first_visit(7));
+            let mut fresh = vec![99; 3];
+            v.keep_fresh([3, 7, 5, 3, 9, 0].into_iter(), 6, &mut fresh);
+            assert_eq!(fresh, [3, 5, 9, 0]);
+            v.keep_fresh([9, 11, 12, 13].into_iter(), 2, &mut fresh);
+            assert_eq!(fresh, [11]);
+            assert!(!v.first_visit(9) && !v.first_visit(11) && v.first_visit(12));
+        });
     }
 
     /// Every search starts with nothing visited, across the byte-wide generation's wraps:
