@@ -592,10 +592,6 @@ mod tests {
         assert!(stored.attach(&cat, None).unwrap_err().contains("outside"));
     }
 
-    /// A graph that walks on codes (int8, one bit) keeps its level-0 lists with them (the
-    /// catalog's rows need no link entries), saves both in its section and reads them back
-    /// to the same answers; damaged codes parts are refused with a reason, never a panic or
-    /// an allocation sized by the damage.
     /// An int8 index re-scores only the best few candidates by code estimate — and every
     /// candidate whose codes may be clamped: an item upserted after the fit, far outside the
     /// fitted range, whose estimate ranks it near the bottom, is still the best hit.
@@ -645,6 +641,10 @@ mod tests {
         assert_eq!(all.len(), found.len());
     }
 
+    /// A graph that walks on codes (int8, one bit) keeps its level-0 lists with them (the
+    /// catalog's rows need no link entries), saves both in its section and reads them back
+    /// to the same answers; damaged codes parts are refused with a reason, never a panic or
+    /// an allocation sized by the damage.
     #[test]
     fn graphs_on_codes_keep_lists_with_their_codes() {
         let (n, dim) = (2_000usize, 12usize);

@@ -136,8 +136,8 @@ impl Visited<'_> {
     /// Marks the first `most` of `nodes` visited and leaves in `fresh` those that were not,
     /// in order. No branch per node: each is written at the end of `fresh` and kept
     /// only when fresh, so the tag loads (random reads over a byte per node) overlap instead
-    /// of each waiting behind the previous node's mispredicted branch (+5–15 % QPS on the
-    /// 1M-node graph, docs/benchmarks.md "Visited marks without a branch").
+    /// of each waiting behind the previous node's mispredicted branch (+3–20 % QPS on a
+    /// 1M-node graph: docs/benchmarks.md, "Visited marks without a branch").
     #[inline(always)]
     pub(super) fn keep_fresh(
         &mut self,
