@@ -553,18 +553,19 @@ fn decode(src: &dyn Source, path: &Path) -> Result<Engine> {
     });
     let mut cat = cat.map_err(|(section, reason)| corrupt(section, reason))?;
     let users = Users::read(meta.users, &cat).map_err(|reason| corrupt("meta", reason))?;
-    if config.index.codes().is_some() {
-        // The graph walks its own codes: the f32 rows are only read to re-score candidates.
-        cat.advise_random_rows();
-    }
     let graph = graph
         .transpose()
         .and_then(|g| g.map(|g| g.attach(&cat, config.index.codes())).transpose())
         .map_err(|reason| corrupt("graph", reason))?;
-    if config.index.codes().is_some() && cat.link_capacity() > 0 && !cat.is_mapped() {
-        // Rows of an earlier layout, whose lists the graph has just taken over: read into
-        // memory, they lose the dead entries (and are saved without them).
-        cat.drop_links();
+    if config.index.codes().is_some() {
+        if cat.is_mapped() {
+            // The graph walks its own codes: the f32 rows are only read to re-score.
+            cat.advise_random_rows();
+        } else if cat.link_capacity() > 0 {
+            // Rows of an earlier layout, whose lists the graph has just taken over: read
+            // into memory, they lose the dead entries (and are saved without them).
+            cat.drop_links();
+        }
     }
     let model = model_part
         .map(|part| part.decode(v2, &cat, path))
