@@ -35,6 +35,7 @@ cargo run --release -p embedrec-examples --example index_compare -- 5000 32
 
 echo "== rust: benches, each once"
 EMBEDREC_BENCH_N=20000 cargo bench -p embedrec --bench engine -- --test
+EMBEDREC_BENCH_MB=32 cargo bench -p embedrec --bench memory -- --test
 
 if [ -f node/package.json ]; then
   echo "== node"
