@@ -9,7 +9,8 @@
 //!   offset);
 //! - visited sets are per-thread arrays of generation tags, reset by bumping the generation;
 //! - the search is memory-bound, so it overlaps its loads: when a node is expanded, the
-//!   visited tags of all its neighbours are prefetched, then the vectors of the unvisited
+//!   visited tags of all its neighbours are prefetched (with their vectors into L2 when
+//!   those are at most 8 cache lines), then the vectors of the unvisited
 //!   ones are requested into L1 a few ahead of the one being scored (about 32 cache lines
 //!   in flight) and into L2 further ahead (about 128 lines); the link list of the next
 //!   candidate to expand loads meanwhile, and in the greedy descent the list of each new

@@ -16,6 +16,11 @@ pub(super) const FAR_LINES: usize = 128;
 /// Most vectors requested into L2 ahead (a level-0 list holds `2·m` nodes).
 pub(super) const FAR_MAX: usize = 32;
 
+/// Rows of at most this many cache lines are requested into L2 for every neighbour of an
+/// expanded node as soon as its list is read, before the visited marks say which ones will
+/// be scored (a full level-0 list then asks for at most 256 lines).
+pub(super) const EARLY_MAX_LINES: usize = 8;
+
 /// How many vectors of `bytes` each to request into L1 ahead of the one being scored, so
 /// that about [`AHEAD_LINES`] lines are in flight: enough to overlap the memory latency,
 /// few enough that a prefetch never waits for a free L1 miss buffer while data already there
@@ -39,6 +44,7 @@ pub(super) struct Probe<P, S> {
     prefetch: P,
     ahead: usize,
     far: usize,
+    early: bool,
     pub(super) score: S,
 }
 
@@ -49,7 +55,21 @@ impl<P: Fn(u32, CacheLevel), S: Fn(u32) -> f32> Probe<P, S> {
             prefetch,
             ahead: lookahead(bytes),
             far: far_lookahead(bytes),
+            early: bytes.div_ceil(64) <= EARLY_MAX_LINES,
             score,
+        }
+    }
+
+    /// Requests the vectors of `nodes` into L2 when they are small (at most
+    /// [`EARLY_MAX_LINES`] each), so that their loads overlap the visited checks that decide
+    /// which ones are scored; those found visited were scored recently and mostly hit a
+    /// cache. Larger rows are requested only once known fresh ([`Probe::scan`]): every
+    /// neighbour's 768-d row at once overflowed the miss queues (docs/benchmarks.md,
+    /// "Prefetch depths").
+    #[inline(always)]
+    pub(super) fn prefetch_early(&self, nodes: impl Iterator<Item = u32>) {
+        if self.early {
+            nodes.for_each(|n| (self.prefetch)(n, CacheLevel::L2));
         }
     }
 
@@ -264,6 +284,7 @@ impl NativeHnsw {
                 for n in self.links(cat, c.slot, level) {
                     visited.prefetch(n);
                 }
+                probe.prefetch_early(self.links(cat, c.slot, level));
                 let most = self.list(cat, c.slot, level).len();
                 visited.keep_fresh(self.links(cat, c.slot, level), most, &mut fresh);
                 probe.scan(
@@ -361,6 +382,30 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Small rows are requested into L2 for every node given, large ones not at all (they
+    /// are requested by `scan` once known fresh).
+    #[test]
+    fn small_rows_are_requested_before_the_visited_check() {
+        for (bytes, early) in [(4, true), (64 * EARLY_MAX_LINES, true), (4 * 128, true)]
+            .into_iter()
+            .chain([(64 * EARLY_MAX_LINES + 1, false), (4 * 768, false)])
+        {
+            let log = RefCell::new(Vec::new());
+            let probe = Probe::new(|s, to| log.borrow_mut().push((s, to)), bytes, |_| 0.0);
+            probe.prefetch_early([3, 9, 4].into_iter());
+            let want = if early {
+                vec![
+                    (3, CacheLevel::L2),
+                    (9, CacheLevel::L2),
+                    (4, CacheLevel::L2),
+                ]
+            } else {
+                vec![]
+            };
+            assert_eq!(log.into_inner(), want, "{bytes} bytes");
         }
     }
 
