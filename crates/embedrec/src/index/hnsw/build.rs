@@ -255,5 +255,52 @@ impl NativeHnsw {
         } else {
             slots.iter().for_each(|&s| this.insert(cat, s));
         }
+        if slots.len() * ORPHAN_CHECK_FRACTION >= self.nodes {
+            self.link_orphans(cat);
+        }
+    }
+
+    /// Gives every level-0 node that no other node links to (pruned out of each list that
+    /// held it, which a search then never reaches at level 0) a link from its nearest
+    /// neighbour, the first of its own list: appended when that list has room, else in
+    /// place of the link it scores lowest (which can leave that node without in-links in
+    /// turn: rarer still, left as it is). Only `&self`, under the lists' locks.
+    pub(super) fn link_orphans(&self, cat: &Catalog) {
+        let n = self.levels.len();
+        let mut linked = vec![false; n];
+        for s in 0..n as u32 {
+            if self.levels[s as usize] >= 0 {
+                self.links(cat, s, 0)
+                    .for_each(|x| linked[x as usize] = true);
+            }
+        }
+        let orphans =
+            (0..n as u32).filter(|&s| self.levels[s as usize] >= 0 && !linked[s as usize]);
+        for s in orphans {
+            let Some(best) = self.links(cat, s, 0).next() else {
+                continue;
+            };
+            let _g = self.lock(best);
+            let mut list: Vec<u32> = self.links(cat, best, 0).collect();
+            if list.contains(&s) {
+                continue;
+            }
+            if list.len() >= self.m0 {
+                let weakest = (0..list.len()).min_by(|&a, &b| {
+                    let score = |i: usize| cat.pair_score(best, list[i]);
+                    score(a).total_cmp(&score(b))
+                });
+                if let Some(i) = weakest {
+                    list.swap_remove(i);
+                }
+            }
+            list.push(s);
+            self.set_links(cat, best, 0, &list);
+        }
     }
 }
+
+/// Batches of at least `1 / ORPHAN_CHECK_FRACTION` of the graph's nodes (a build, a rebuild,
+/// a large load) end with [`NativeHnsw::link_orphans`], whose scan of every list then costs
+/// little next to the insertions.
+const ORPHAN_CHECK_FRACTION: usize = 8;

@@ -13,10 +13,13 @@
 //!   those are at most 8 cache lines), then the vectors of the unvisited
 //!   ones are requested into L1 a few ahead of the one being scored (about 32 cache lines
 //!   in flight) and into L2 further ahead (about 128 lines); the link list of the next
-//!   candidate to expand loads meanwhile, and in the greedy descent the list of each new
-//!   best node as soon as it is found;
+//!   candidate to expand loads meanwhile, and that of each scored neighbour better than
+//!   every candidate waiting (in the greedy descent, of each new best node) as soon as it
+//!   is found;
 //! - neighbours are chosen with the paper's heuristic (keep a candidate only if it is closer
-//!   to the new node than to every neighbour already kept);
+//!   to the new node than to every neighbour already kept); a build, a rebuild or a batch of
+//!   at least an eighth of the graph ends by linking back, from its nearest neighbour, any
+//!   node that every list has pruned out (a search could not reach it at level 0);
 //! - filters are applied during traversal: rejected nodes are walked through but never
 //!   returned; removed items are tombstones (the catalog no longer has them) that stay
 //!   navigable, and a recycled slot is re-linked when its new item is inserted.
@@ -535,6 +538,51 @@ mod tests {
             })
             .sum();
         assert!(total <= 2, "{total} unreachable nodes over 3 builds");
+    }
+
+    /// A node every list has dropped gets a link back from its nearest neighbour, in place
+    /// of that neighbour's weakest link when its list is full; nodes already linked keep
+    /// their in-links.
+    #[test]
+    fn nodes_no_list_holds_are_linked_again() {
+        let (n, dim) = (2_000usize, 8usize);
+        let mut rng = crate::util::rng::SplitMix64(3);
+        let vecs: Vec<Vec<f32>> = (0..n)
+            .map(|_| (0..dim).map(|_| rng.normal()).collect())
+            .collect();
+        let (cat, slots) = catalog_of(&vecs);
+        let mut g = NativeHnsw::new(8, 64, 0.5);
+        g.upsert(&cat, &slots).unwrap();
+        assert_eq!(orphans(&g, &cat), 0);
+        // Cut every link to 0, 1 and 2, and fill the list of 0's nearest neighbour.
+        let cut = [0u32, 1, 2];
+        for s in 0..n as u32 {
+            let kept: Vec<u32> = g.links(&cat, s, 0).filter(|x| !cut.contains(x)).collect();
+            g.set_links(&cat, s, 0, &kept);
+        }
+        let best = g.links(&cat, 0, 0).next().unwrap();
+        let mut full: Vec<u32> = g.links(&cat, best, 0).collect();
+        let fill: Vec<u32> = (3..n as u32)
+            .filter(|&x| x != best && !full.contains(&x))
+            .take(g.m0 - full.len())
+            .collect();
+        full.extend(fill);
+        g.set_links(&cat, best, 0, &full);
+        assert_eq!(orphans(&g, &cat), 3);
+        g.link_orphans(&cat);
+        assert_eq!(orphans(&g, &cat), 0);
+        let after: Vec<u32> = g.links(&cat, best, 0).collect();
+        assert_eq!(after.len(), g.m0);
+        assert!(after.contains(&0));
+        // The link given up was the one `best` scores lowest.
+        let weakest = full
+            .iter()
+            .copied()
+            .min_by(|&a, &b| cat.pair_score(best, a).total_cmp(&cat.pair_score(best, b)))
+            .unwrap();
+        assert!(
+            !after.contains(&weakest) && full.iter().filter(|x| !after.contains(x)).count() == 1
+        );
     }
 
     /// The level-0 lists live in the catalog's rows: a rebuild empties the rows of removed

@@ -287,9 +287,17 @@ impl NativeHnsw {
                 probe.prefetch_early(self.links(cat, c.slot, level));
                 let most = self.list(cat, c.slot, level).len();
                 visited.keep_fresh(self.links(cat, c.slot, level), most, &mut fresh);
+                // A neighbour better than every candidate waiting and every neighbour scored
+                // before it is the next one expanded unless a later one beats it: its list
+                // loads while the rest are scored.
+                let mut next_best = candidates.peek().map_or(f32::NEG_INFINITY, |n| n.score);
                 probe.scan(
                     |i| fresh.get(i).copied(),
                     |n, score| {
+                        if score > next_best {
+                            self.prefetch_links(cat, n, level);
+                            next_best = score;
+                        }
                         if results.len() < ef || score > worst {
                             let cand = Cand { score, slot: n };
                             candidates.push(cand);
