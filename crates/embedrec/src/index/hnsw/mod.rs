@@ -480,6 +480,14 @@ mod tests {
         catalog_with(vecs, crate::Metric::L2, links_per_row(16))
     }
 
+    /// `n` vectors of `dim` standard normal components drawn from `seed`.
+    fn normal_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut rng = crate::util::rng::SplitMix64(seed);
+        (0..n)
+            .map(|_| (0..dim).map(|_| rng.normal()).collect())
+            .collect()
+    }
+
     /// A catalog of f32 rows under `metric` with `links` entries per row header, holding
     /// `vecs` (ids "0", "1", ...), and their slots.
     fn catalog_with(vecs: &[Vec<f32>], metric: crate::Metric, links: usize) -> (Catalog, Vec<u32>) {
@@ -546,10 +554,7 @@ mod tests {
     #[test]
     fn nodes_no_list_holds_are_linked_again() {
         let (n, dim) = (2_000usize, 8usize);
-        let mut rng = crate::util::rng::SplitMix64(3);
-        let vecs: Vec<Vec<f32>> = (0..n)
-            .map(|_| (0..dim).map(|_| rng.normal()).collect())
-            .collect();
+        let vecs = normal_vectors(n, dim, 3);
         let (cat, slots) = catalog_of(&vecs);
         let mut g = NativeHnsw::new(8, 64, 0.5);
         g.upsert(&cat, &slots).unwrap();
@@ -591,10 +596,7 @@ mod tests {
     #[test]
     fn level0_lists_live_in_catalog_rows() {
         let (n, dim) = (3_000usize, 8usize);
-        let mut rng = crate::util::rng::SplitMix64(5);
-        let vecs: Vec<Vec<f32>> = (0..n)
-            .map(|_| (0..dim).map(|_| rng.normal()).collect())
-            .collect();
+        let vecs = normal_vectors(n, dim, 5);
         let (mut cat, slots) = catalog_of(&vecs);
         let mut g = NativeHnsw::new(16, 100, 0.5);
         g.upsert(&cat, &slots).unwrap();
@@ -697,10 +699,7 @@ mod tests {
     #[test]
     fn graphs_on_codes_keep_lists_with_their_codes() {
         let (n, dim) = (2_000usize, 12usize);
-        let mut rng = crate::util::rng::SplitMix64(3);
-        let vecs: Vec<Vec<f32>> = (0..n)
-            .map(|_| (0..dim).map(|_| rng.normal()).collect())
-            .collect();
+        let vecs = normal_vectors(n, dim, 3);
         let (cat, slots) = catalog_with(&vecs, crate::Metric::L2, 0);
         assert_eq!(cat.link_capacity(), 0);
         // Without codes the graph needs link entries in the rows.
