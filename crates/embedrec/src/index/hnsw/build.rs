@@ -307,6 +307,6 @@ impl NativeHnsw {
 }
 
 /// Batches of at least `1 / ORPHAN_CHECK_FRACTION` of the graph's nodes (a build, a rebuild,
-/// a large load) end with [`NativeHnsw::link_orphans`], whose scan of every list then costs
-/// little next to the insertions (a few ms per million nodes).
+/// a large load) end with [`NativeHnsw::link_orphans`], whose one pass over every list then
+/// costs little next to the batch's searches (one per inserted node).
 const ORPHAN_CHECK_FRACTION: usize = 8;
