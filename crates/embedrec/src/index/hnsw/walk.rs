@@ -60,16 +60,16 @@ impl<P: Fn(u32, CacheLevel), S: Fn(u32) -> f32> Probe<P, S> {
         }
     }
 
-    /// Requests the vectors of `nodes` into L2 when they are small (at most
-    /// [`EARLY_MAX_LINES`] each), so that their loads overlap the visited checks that decide
-    /// which ones are scored; those found visited were scored recently and mostly hit a
-    /// cache. Larger rows are requested only once known fresh ([`Probe::scan`]): every
+    /// Requests the vector of `node` into L2 when vectors are small (at most
+    /// [`EARLY_MAX_LINES`] each), so that its load overlaps the visited check that decides
+    /// whether it is scored; one found visited was scored recently and mostly hits a cache.
+    /// Larger rows are requested only once known fresh ([`Probe::scan`]): every
     /// neighbour's 768-d row at once overflowed the miss queues (docs/benchmarks.md,
     /// "Prefetch depths").
     #[inline(always)]
-    pub(super) fn prefetch_early(&self, nodes: impl Iterator<Item = u32>) {
+    pub(super) fn prefetch_early(&self, node: u32) {
         if self.early {
-            nodes.for_each(|n| (self.prefetch)(n, CacheLevel::L2));
+            (self.prefetch)(node, CacheLevel::L2);
         }
     }
 
@@ -283,8 +283,8 @@ impl NativeHnsw {
                 // lookahead.
                 for n in self.links(cat, c.slot, level) {
                     visited.prefetch(n);
+                    probe.prefetch_early(n);
                 }
-                probe.prefetch_early(self.links(cat, c.slot, level));
                 let most = self.list(cat, c.slot, level).len();
                 visited.keep_fresh(self.links(cat, c.slot, level), most, &mut fresh);
                 // A neighbour better than every candidate waiting and every neighbour scored
@@ -403,7 +403,7 @@ mod tests {
         {
             let log = RefCell::new(Vec::new());
             let probe = Probe::new(|s, to| log.borrow_mut().push((s, to)), bytes, |_| 0.0);
-            probe.prefetch_early([3, 9, 4].into_iter());
+            [3, 9, 4].into_iter().for_each(|n| probe.prefetch_early(n));
             let want = if early {
                 vec![
                     (3, CacheLevel::L2),
