@@ -27,6 +27,10 @@ echo "== rust: tests (core, shared host layer, doc tests)"
 cargo test
 prune debug
 
+# Release builds from here on link against glibc 2.17 (the packages' floor), all with the
+# same linker so that they share one build.
+. scripts/zig-linker.sh
+
 echo "== rust: quickstart example (main job) and MovieLens examples"
 cargo run --release -p embedrec-examples --example quickstart > /dev/null
 cargo run --release -p embedrec-examples --example movielens -- ../shared/data/movielens-latest-small > /dev/null
@@ -46,6 +50,8 @@ if [ -f python/pyproject.toml ]; then
   bash scripts/test-python.sh
 fi
 prune release
+# The sanitizer builds of the fuzz targets link with the system's toolchain.
+unset CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER
 echo "== fuzz: the loader, sequences of operations, journals and read-only opens, 12 s each"
 bash scripts/fuzz.sh 12
 echo "== disk: $(df -h . | tail -1)"

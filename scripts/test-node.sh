@@ -3,6 +3,8 @@
 # node --test, then packs the npm packages and installs them as a user would.
 set -euo pipefail
 cd "$(dirname "$0")/../node"
+# The binary the npm package ships: linked against glibc 2.17.
+. ../scripts/zig-linker.sh
 npm install --no-save --no-audit --no-fund
 npm run build
 # The committed declarations must equal what the napi CLI generates from the Rust code.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the packages users install and installs them the way users do, with no Rust
 # toolchain on PATH:
-#   python  the wheel (manylinux2014 through maturin's zig linker, stripped) into a fresh
+#   python  the wheel (manylinux2014 through zig's linker, stripped) into a fresh
 #           venv; the sdist's contents are checked (it carries the workspace and LICENSE files);
 #   node    `npm pack` of the main package and of its linux-x64-gnu binary package, installed
 #           into a fresh npm project; require and import both exercised.
@@ -24,9 +24,9 @@ has() { grep -x -- "$1" > /dev/null; }
 case "${1:-}" in
 python-build)
   # The wheel users install: glibc >= 2.17 (manylinux2014), abi3 (one wheel for CPython >= 3.9).
-  "$VENV/bin/pip" install -q "ziglang>=0.13"
+  . scripts/zig-linker.sh
   rm -f "$DIST"/embedrec-*.whl "$DIST"/embedrec-*.tar.gz
-  (cd python && PATH="$ROOT/$VENV/bin:$PATH" maturin build --release --zig \
+  (cd python && PATH="$ROOT/$VENV/bin:$PATH" maturin build --release \
     --compatibility manylinux2014 --strip -o "$DIST" --quiet)
   (cd python && PATH="$ROOT/$VENV/bin:$PATH" maturin sdist -o "$DIST" > /dev/null)
   ;;
@@ -50,9 +50,11 @@ python)
   echo "== python packages: wheel $(size "$wheel") ($(basename "$wheel"); .so $(size "$so"), newest symbol $newest), sdist $(size "$sdist")"
   ;;
 node)
-  # The platform package takes the built binary, stripped of symbols; the main package has
-  # only JavaScript, declarations and the licences.
+  # The platform package takes the binary (built here against glibc 2.17), stripped of
+  # symbols; the main package has only JavaScript, declarations and the licences.
   plat=node/npm/linux-x64-gnu
+  . scripts/zig-linker.sh
+  (cd node && npm run build > /dev/null)
   cp node/embedrec.linux-x64-gnu.node LICENSE-MIT LICENSE-APACHE "$plat/"
   strip --strip-unneeded "$plat/embedrec.linux-x64-gnu.node"
   rm -f "$DIST"/embedrec-*.tgz
@@ -75,7 +77,9 @@ node)
   (cd "$WORK/bare" && npm init -y > /dev/null \
     && npm install --no-audit --no-fund --silent --omit=optional "$main" \
     && node -e "try { require('embedrec'); process.exit(1) } catch (e) { if (!/Prebuilt binaries exist for linux-x64-gnu/.test(e.message)) throw e }")
+  # Like the wheel, the binary needs nothing newer than glibc 2.17.
   newest=$(objdump -T node/embedrec.linux-x64-gnu.node | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -1)
+  [ "$(printf '%s\nGLIBC_2.17\n' "$newest" | sort -V | tail -1)" = GLIBC_2.17 ] || { echo "needs $newest"; exit 1; }
   echo "== node packages: embedrec $(size "$main"), embedrec-linux-x64-gnu $(size "$bin") (newest symbol $newest)"
   ;;
 *)

@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 VENV="${EMBEDREC_VENV:-.venv}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --upgrade "maturin>=1.16,<2" "pytest>=8" "numpy>=1.21" "mypy>=1.10" "tqdm>=4.60"
-# The wheel users install (manylinux2014, built with maturin's zig linker) is the one tested.
+# The wheel users install (manylinux2014, linked by zig against glibc 2.17) is the one tested.
 bash scripts/test-packages.sh python-build
 "$VENV/bin/pip" install -q --force-reinstall --no-deps dist/embedrec-*-manylinux*.whl
 . scripts/prune.sh
