@@ -240,13 +240,16 @@ impl NativeHnsw {
         slots
     }
 
-    /// Links prepared slots ([`NativeHnsw::insert_batch`]), then, after a batch of at
-    /// least `1 / ORPHAN_CHECK_FRACTION` of the graph, any node left without in-links
+    /// Links prepared slots ([`NativeHnsw::insert_batch`]), then, once the nodes inserted
+    /// since the last check (in this batch or in earlier, smaller ones) reach
+    /// `1 / ORPHAN_CHECK_FRACTION` of the graph, any node left without in-links
     /// ([`NativeHnsw::link_orphans`]). Only `&self`: searches may run meanwhile (links are
     /// atomics; a node being linked is reachable once a neighbour lists it).
     pub(super) fn link_prepared(&self, cat: &Catalog, slots: &[u32]) {
         self.insert_batch(cat, slots);
-        if slots.len() * ORPHAN_CHECK_FRACTION >= self.nodes {
+        let unchecked = self.unchecked.fetch_add(slots.len(), AtomicOrd::Relaxed) + slots.len();
+        if unchecked * ORPHAN_CHECK_FRACTION >= self.nodes {
+            self.unchecked.store(0, AtomicOrd::Relaxed);
             self.link_orphans(cat);
         }
     }
@@ -306,7 +309,9 @@ impl NativeHnsw {
     }
 }
 
-/// Batches of at least `1 / ORPHAN_CHECK_FRACTION` of the graph's nodes (a build, a rebuild,
-/// a large load) end with [`NativeHnsw::link_orphans`], whose one pass over every list then
-/// costs little next to the batch's searches (one per inserted node).
-const ORPHAN_CHECK_FRACTION: usize = 8;
+/// Once the nodes inserted since the last check reach `1 / ORPHAN_CHECK_FRACTION` of the
+/// graph's (at the end of a build, a rebuild, a large load, or of the small upserts that add
+/// up to as many), [`NativeHnsw::link_orphans`] runs: its one pass over every list then
+/// costs little next to those inserts' searches (one per inserted node), and a node that
+/// pruning cut off is found again before the graph has grown by another eighth.
+pub(super) const ORPHAN_CHECK_FRACTION: usize = 8;

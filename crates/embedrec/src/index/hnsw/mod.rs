@@ -142,6 +142,9 @@ pub(crate) struct NativeHnsw {
     tombstones: usize,
     /// Slots with a node (level >= 0), tombstones included.
     nodes: usize,
+    /// Nodes inserted since the last [`NativeHnsw::link_orphans`] (not saved: a loaded
+    /// graph starts from 0).
+    unchecked: AtomicUsize,
     /// Tombstone flags, one bit per slot.
     dead: Vec<u64>,
     rebuild_fraction: f64,
@@ -178,6 +181,7 @@ impl NativeHnsw {
             rng: 0x2545F4914F6CDD1D,
             tombstones: 0,
             nodes: 0,
+            unchecked: AtomicUsize::new(0),
             dead: Vec::new(),
             rebuild_fraction,
             codes: None,
@@ -473,6 +477,7 @@ impl AnnIndex for NativeHnsw {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use build::ORPHAN_CHECK_FRACTION;
 
     /// An L2 catalog of f32 rows with room for the lists of `m = 16`, holding `vecs` (ids
     /// "0", "1", ...), and their slots.
@@ -593,6 +598,49 @@ mod tests {
         assert!(
             !after.contains(&weakest) && full.iter().filter(|x| !after.contains(x)).count() == 1
         );
+    }
+
+    /// Small upserts add up: once the nodes inserted since the last check reach an eighth of
+    /// the graph's, the nodes that lost every in-link are linked again, and not before.
+    #[test]
+    fn small_upserts_add_up_to_an_orphan_check() {
+        let (n, extra, dim) = (1_600usize, 400usize, 8usize);
+        let mut vecs = normal_vectors(n, dim, 7);
+        // The later nodes lie far from the first: their inserts do not link 0, 1 or 2.
+        let far = normal_vectors(extra, dim, 8).into_iter();
+        vecs.extend(far.map(|v| v.into_iter().map(|x| x + 50.0).collect::<Vec<f32>>()));
+        let (cat, slots) = catalog_of(&vecs);
+        let mut g = NativeHnsw::new(8, 64, 0.5);
+        g.upsert(&cat, &slots[..n]).unwrap();
+        let cut = [0u32, 1, 2];
+        for s in 0..n as u32 {
+            let kept: Vec<u32> = g.links(&cat, s, 0).filter(|x| !cut.contains(x)).collect();
+            g.set_links(&cat, s, 0, &kept);
+        }
+        let in_links = |g: &NativeHnsw| {
+            (0..g.levels.len() as u32)
+                .flat_map(|s| g.links(&cat, s, 0))
+                .filter(|x| cut.contains(x))
+                .count()
+        };
+        let mut checked = false;
+        for (i, batch) in slots[n..].chunks(10).enumerate() {
+            let due = (i + 1) * 10 * ORPHAN_CHECK_FRACTION >= n + (i + 1) * 10;
+            g.upsert(&cat, batch).unwrap();
+            if due && !checked {
+                assert_eq!(orphans(&g, &cat), 0, "after {} small inserts", (i + 1) * 10);
+                assert!(in_links(&g) >= 3);
+                checked = true;
+            } else if !checked {
+                assert_eq!(
+                    in_links(&g),
+                    0,
+                    "linked before the check ({} inserts)",
+                    (i + 1) * 10
+                );
+            }
+        }
+        assert!(checked);
     }
 
     /// The level-0 lists live in the catalog's rows: a rebuild empties the rows of removed
