@@ -1,7 +1,8 @@
 //! The machine's ceiling for a graph walk over f32 rows: scoring rows read in random order
 //! from an array much larger than the caches, the next rows prefetched while one is scored
 //! (as the native graph's walk does). A walk that scores `r` rows per query cannot answer
-//! more than `1 / (r · time per row)` queries per second on one thread, whatever its code.
+//! more than `1 / (r · time per row)` queries per second on one thread, whatever its code;
+//! the same with two threads scoring at once bounds a 2-thread batch search.
 //!
 //! Rows are sized as the native graph's f32 rows: a level-0 list of 32 links (128 bytes)
 //! before a 64-d or a 768-d vector. The array is 320 MiB (set EMBEDREC_BENCH_MB to change
@@ -46,6 +47,19 @@ fn prefetch(p: *const f32, bytes: usize) {
     let _ = (p, bytes);
 }
 
+/// Scores `READS` rows in the order `order[start..]`, each row's load requested `ahead`
+/// rows before it is scored.
+fn score_rows(data: &[f32], order: &[usize], start: usize, row: usize, query: &[f32]) -> f32 {
+    let (dim, ahead) = (query.len(), ahead(row * 4));
+    let mut sum = 0.0;
+    for i in start..start + READS {
+        prefetch(data[order[i + ahead] * row..].as_ptr(), row * 4);
+        let at = order[i] * row + LINK_BYTES / 4;
+        sum += embedrec::dot(query, &data[at..at + dim]);
+    }
+    sum
+}
+
 fn random_rows(c: &mut Criterion) {
     let mut g = c.benchmark_group("random_rows");
     for dim in [64usize, 768] {
@@ -54,24 +68,34 @@ fn random_rows(c: &mut Criterion) {
         let data: Vec<f32> = (0..rows * row).map(|i| (i % 13) as f32 * 0.1).collect();
         let mut rng = SplitMix64(7);
         let query: Vec<f32> = (0..dim).map(|_| rng.normal()).collect();
-        let ahead = ahead(row * 4);
-        let order: Vec<usize> = (0..ORDER + READS + ahead)
+        let order: Vec<usize> = (0..ORDER + READS + ahead(row * 4))
             .map(|_| rng.next_u64() as usize % rows)
             .collect();
-        let mut start = 0;
-        g.throughput(Throughput::Bytes((READS * row * 4) as u64));
-        g.bench_function(BenchmarkId::new("score", format!("{dim}-d rows")), |b| {
-            b.iter(|| {
-                let mut sum = 0.0;
-                for i in start..start + READS {
-                    prefetch(data[order[i + ahead] * row..].as_ptr(), row * 4);
-                    let at = order[i] * row + LINK_BYTES / 4;
-                    sum += embedrec::dot(&query, &data[at..at + dim]);
-                }
-                start = (start + READS) % ORDER;
-                black_box(sum)
-            })
-        });
+        // One thread, then two at once (as a 2-thread batch search): each scores its own
+        // rows, both share the memory's bandwidth. Each thread walks its own part of the
+        // order, the next `READS` rows per iteration, so none finds earlier rows in cache.
+        for threads in [1usize, 2] {
+            g.throughput(Throughput::Bytes((threads * READS * row * 4) as u64));
+            let id = BenchmarkId::new("score", format!("{dim}-d rows, {threads} thread(s)"));
+            g.bench_function(id, |b| {
+                b.iter_custom(|iters| {
+                    let t = std::time::Instant::now();
+                    std::thread::scope(|s| {
+                        for k in 0..threads {
+                            let (data, order, query) = (&data, &order, &query);
+                            s.spawn(move || {
+                                let mut start = k * ORDER / threads;
+                                for _ in 0..iters {
+                                    black_box(score_rows(data, order, start, row, query));
+                                    start = (start + READS) % ORDER;
+                                }
+                            });
+                        }
+                    });
+                    t.elapsed()
+                })
+            });
+        }
     }
     g.finish();
 }
