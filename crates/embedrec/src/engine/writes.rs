@@ -40,7 +40,8 @@ impl Engine {
     /// Inserts or updates items without touching content vectors: tags and attributes are
     /// replaced (cleared when `attrs` is `None`), an existing item keeps its vector, a new
     /// item has none (it is recommended through models and popularity, never by vector
-    /// search, until it gets a vector from [`Engine::upsert_items`]).
+    /// search, until it gets a vector from [`Engine::upsert_items`]). Existing items keep
+    /// their model factors and their place in every graph: only new items reach the model.
     pub fn upsert_attributes<S: AsRef<str>>(
         &self,
         ids: &[S],
@@ -164,6 +165,9 @@ impl Engine {
             });
         }
         check_tag_room(&st.cat, items.iter().filter_map(|it| it.attrs))?;
+        let known: Vec<bool> = (items.iter())
+            .map(|it| st.cat.slot_of(it.id).is_some())
+            .collect();
         let applied = st.cat.apply(items);
         let slots: Vec<u32> = applied.iter().map(|(s, _)| *s).collect();
         let with_vectors: Vec<u32> = slots
@@ -171,6 +175,13 @@ impl Engine {
             .zip(items)
             .filter(|(_, it)| it.vector.is_some())
             .map(|(s, _)| *s)
+            .collect();
+        // The model and its factor graphs see new items and new vectors only: an existing
+        // item whose tags or attributes alone changed keeps its factors and its links (a
+        // re-link would cost a graph insertion and leave a tombstone each time).
+        let for_model: Vec<u32> = (slots.iter().zip(items).zip(&known))
+            .filter(|((_, it), known)| !**known || it.vector.is_some())
+            .map(|((s, _), _)| *s)
             .collect();
         let to_link = if with_vectors.is_empty() {
             Vec::new()
@@ -186,10 +197,13 @@ impl Engine {
             ..
         } = &mut *st;
         let mut pending = None;
-        if let Some(m) = model {
-            m.on_upsert(cat, &slots);
+        if let Some(m) = model.as_mut().filter(|_| !for_model.is_empty()) {
+            m.on_upsert(cat, &for_model);
             if let Some(fx) = factors {
-                pending = Some(self.pool.install(|| fx.prepare_update(m, cat, &slots))??);
+                pending = Some(
+                    self.pool
+                        .install(|| fx.prepare_update(m, cat, &for_model))??,
+                );
             }
         }
         st = self.link_downgraded(st, &to_link, pending.as_ref())?;
@@ -439,4 +453,58 @@ fn check_tag_room<'a>(cat: &Catalog, attrs: impl Iterator<Item = &'a ItemAttrs>)
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{AlsParams, ModelSpec};
+    use crate::{Engine, EngineConfig, ItemAttrs};
+
+    /// Tags and attributes of existing items change without touching the model: their
+    /// factors and the factor graphs' links stay as they were (no re-insertion), while a
+    /// new item still joins the model.
+    #[test]
+    fn attribute_upserts_of_known_items_leave_the_model_alone() {
+        let mut config = EngineConfig::new(0).with_threads(2);
+        config.exact_below = 10;
+        let e = Engine::new(config).unwrap();
+        let mut rng = crate::util::rng::SplitMix64(5);
+        let (mut users, mut items) = (Vec::new(), Vec::new());
+        for u in 0..300 {
+            for _ in 0..12 {
+                users.push(format!("u{u}"));
+                items.push(format!("i{}", rng.below(100) + (u % 4) * 100));
+            }
+        }
+        e.add_interactions(&users, &items, None, None).unwrap();
+        let spec = ModelSpec::Als(AlsParams {
+            factors: 8,
+            iterations: 3,
+            ..Default::default()
+        });
+        e.fit(&spec, None).unwrap();
+        let state = |e: &Engine| {
+            let st = e.state.read();
+            let fx = st.factors.as_ref().expect("factor graphs after an ALS fit");
+            let (y, _) = st.model.as_ref().unwrap().item_factors().unwrap();
+            (fx.cosine().level0_lists(), y.to_vec())
+        };
+        let before = state(&e);
+        let known: Vec<String> = (0..200).map(|i| format!("i{i}")).collect();
+        let attrs = vec![
+            ItemAttrs {
+                tags: vec!["hot".into()],
+                numbers: vec![("plays".into(), 3.0)],
+            };
+            known.len()
+        ];
+        e.upsert_attributes(&known, Some(&attrs)).unwrap();
+        assert_eq!(state(&e), before);
+        assert_eq!(e.item_attributes(&["i7"]).unwrap()[0].tags, ["hot"]);
+        // A new item joins the model (a cold factor row) and the graphs' slot range.
+        e.upsert_attributes(&["fresh"], None).unwrap();
+        let (lists, y) = state(&e);
+        assert_eq!(y.len(), before.1.len() + 8);
+        assert_eq!(lists.len(), before.0.len() + 1);
+    }
 }

@@ -119,6 +119,12 @@ impl VectorIndex {
         self.graph.prepare(&self.space, &link)
     }
 
+    /// Every slot's level-0 links (for tests that check the graph was left as it was).
+    #[cfg(test)]
+    pub(crate) fn level0_lists(&self) -> Vec<Vec<u32>> {
+        self.graph.level0_lists(&self.space)
+    }
+
     /// Links prepared slots: only `&self`, so searches may run meanwhile.
     pub(crate) fn link_prepared(&self, slots: &[u32]) {
         self.graph.link(&self.space, slots);

@@ -293,6 +293,14 @@ impl NativeHnsw {
             .filter(move |&x| x < n)
     }
 
+    /// Every slot's level-0 links (for tests that check a graph was left as it was).
+    #[cfg(test)]
+    pub(crate) fn level0_lists(&self, cat: &Catalog) -> Vec<Vec<u32>> {
+        (0..self.levels.len() as u32)
+            .map(|s| self.links(cat, s, 0).collect())
+            .collect()
+    }
+
     /// Hints the CPU to load a slot's link list at a level.
     #[inline(always)]
     fn prefetch_links(&self, cat: &Catalog, slot: u32, level: usize) {
