@@ -688,6 +688,15 @@ fn attribute_updates_keep_what_they_do_not_name() {
     let hits = e.with_attributes(e.search(&[1.0, 0.0], 2, None).unwrap());
     assert_eq!(hits[0].1.tags, ["rock", "live"]);
     assert_eq!(hits[1].1.numbers, [("year".to_string(), 1960.0)]);
+    // The same in one call, and the hits alone without metadata; a query's error passes.
+    let query = |e: &Engine| e.search(&[1.0, 0.0], 2, None);
+    assert_eq!(e.answer(true, query).unwrap(), Answer::Described(hits));
+    assert_eq!(
+        e.answer(false, query).unwrap(),
+        Answer::Hits(query(&e).unwrap())
+    );
+    let err = e.answer(true, |e| e.similar("nope", 2, None)).unwrap_err();
+    assert!(matches!(err, Error::UnknownItem { .. }), "{err}");
     // Bad input changes nothing and names the argument.
     let snapshot = e.item_attributes(&["a", "b"]).unwrap();
     let err = e.update_attributes(&["a", "zz"], &update).unwrap_err();

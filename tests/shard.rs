@@ -188,6 +188,18 @@ fn an_als_engine_split_answers_as_the_whole() {
         .unwrap();
     let set = ShardedEngine::split(&whole, 3).unwrap();
     check_all(&whole, &set);
+    // Hits with their items' metadata, read from the shards that hold them.
+    let described = set.answer(true, |s| s.similar("t3", 5, None)).unwrap();
+    let Answer::Described(described) = described else {
+        panic!("{described:?}")
+    };
+    for (h, a) in &described {
+        assert_eq!(*a, whole.item_attributes(&[&*h.id]).unwrap()[0], "{}", h.id);
+    }
+    assert_eq!(
+        set.answer(false, |s| s.similar("t3", 5, None)).unwrap(),
+        Answer::Hits(described.into_iter().map(|(h, _)| h).collect())
+    );
     for id in ["cold0", "cold7"] {
         same(
             &whole.similar(id, 10, None).unwrap(),

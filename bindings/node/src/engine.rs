@@ -4,7 +4,7 @@ use crate::error::{guard, invalid, js_err, run};
 use crate::types::{FlatHits, IdRows, SearchHit, Snapshot};
 use crate::value::{JsId, id, int, js_id, numbers, opt, value};
 use embedrec::ndarray::ArrayView2;
-use embedrec::{Engine as Core, Hit, ItemAttrs};
+use embedrec::{Answer, Engine as Core, Hit};
 use embedrec_host::{FitCall, Options, Style};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -51,24 +51,20 @@ pub(crate) fn hit_options(v: Option<Unknown<'_>>) -> embedrec::Result<bool> {
     embedrec_host::hit_options(options("options", v)?)
 }
 
-/// Hits as JavaScript objects; with `meta`, each with its item's tags and attributes
-/// (`describe` reads them).
-pub(crate) fn answer(
-    h: Vec<Hit>,
-    meta: bool,
-    describe: impl FnOnce(Vec<Hit>) -> Vec<(Hit, ItemAttrs)>,
-) -> Vec<SearchHit> {
-    if !meta {
-        return hits(h);
+/// A query's answer as JavaScript objects: hits, each with its item's tags and attributes
+/// when they were asked for.
+pub(crate) fn answer(a: Answer) -> Vec<SearchHit> {
+    match a {
+        Answer::Hits(h) => hits(h),
+        Answer::Described(h) => (h.into_iter())
+            .map(|(h, a)| SearchHit {
+                id: js_id(&h.id),
+                score: h.score as f64,
+                tags: Some(a.tags),
+                attributes: Some(a.numbers.into_iter().collect()),
+            })
+            .collect(),
     }
-    (describe(h).into_iter())
-        .map(|(h, a)| SearchHit {
-            id: js_id(&h.id),
-            score: h.score as f64,
-            tags: Some(a.tags),
-            attributes: Some(a.numbers.into_iter().collect()),
-        })
-        .collect()
 }
 
 fn flat(rows: Vec<Vec<Hit>>) -> FlatHits {
@@ -444,10 +440,9 @@ impl Engine {
         run(&env, || {
             let q = self::vector("vector", &vector)?;
             let (k, f) = (int("k", &k)?, self::filter(filter)?);
-            let h = self.inner.search(&q, k, f.as_ref())?;
-            Ok(answer(h, hit_options(options)?, |h| {
-                self.inner.with_attributes(h)
-            }))
+            let meta = hit_options(options)?;
+            let a = self.inner.answer(meta, |e| e.search(&q, k, f.as_ref()))?;
+            Ok(answer(a))
         })
     }
 
@@ -466,10 +461,9 @@ impl Engine {
     ) -> Result<Vec<SearchHit>> {
         run(&env, || {
             let (k, f) = (int("k", &k)?, self::filter(filter)?);
-            let h = self.inner.similar(&self::id("id", &id)?, k, f.as_ref())?;
-            Ok(answer(h, hit_options(options)?, |h| {
-                self.inner.with_attributes(h)
-            }))
+            let (id, meta) = (self::id("id", &id)?, hit_options(options)?);
+            let a = self.inner.answer(meta, |e| e.similar(&id, k, f.as_ref()))?;
+            Ok(answer(a))
         })
     }
 
@@ -524,10 +518,9 @@ impl Engine {
     ) -> Result<Vec<SearchHit>> {
         run(&env, || {
             let (k, (o, meta)) = (int("k", &k)?, recommend_options(options)?);
-            let h = self
-                .inner
-                .recommend(&self::id("userId", &user_id)?, k, &o)?;
-            Ok(answer(h, meta, |h| self.inner.with_attributes(h)))
+            let user = self::id("userId", &user_id)?;
+            let a = self.inner.answer(meta, |e| e.recommend(&user, k, &o))?;
+            Ok(answer(a))
         })
     }
 
@@ -568,10 +561,9 @@ impl Engine {
         run(&env, || {
             let (items, w) = (crate::value::ids("items", &items)?, self::weights(weights)?);
             let (k, (o, meta)) = (int("k", &k)?, recommend_options(options)?);
-            let h = self
-                .inner
-                .recommend_for_items(&items, w.as_deref(), k, &o)?;
-            Ok(answer(h, meta, |h| self.inner.with_attributes(h)))
+            let a = (self.inner)
+                .answer(meta, |e| e.recommend_for_items(&items, w.as_deref(), k, &o))?;
+            Ok(answer(a))
         })
     }
 

@@ -125,10 +125,9 @@ impl ShardedEngine {
         run(&env, || {
             let q = self::vector("vector", &vector)?;
             let (k, f) = (int("k", &k)?, self::filter(filter)?);
-            let h = self.inner.search(&q, k, f.as_ref())?;
-            Ok(answer(h, hit_options(options)?, |h| {
-                self.inner.with_attributes(h)
-            }))
+            let meta = hit_options(options)?;
+            let a = self.inner.answer(meta, |e| e.search(&q, k, f.as_ref()))?;
+            Ok(answer(a))
         })
     }
 
@@ -147,10 +146,9 @@ impl ShardedEngine {
     ) -> Result<Vec<SearchHit>> {
         run(&env, || {
             let (k, f) = (int("k", &k)?, self::filter(filter)?);
-            let h = self.inner.similar(&self::id("id", &id)?, k, f.as_ref())?;
-            Ok(answer(h, hit_options(options)?, |h| {
-                self.inner.with_attributes(h)
-            }))
+            let (id, meta) = (self::id("id", &id)?, hit_options(options)?);
+            let a = self.inner.answer(meta, |e| e.similar(&id, k, f.as_ref()))?;
+            Ok(answer(a))
         })
     }
 
@@ -168,10 +166,9 @@ impl ShardedEngine {
     ) -> Result<Vec<SearchHit>> {
         run(&env, || {
             let (k, (o, meta)) = (int("k", &k)?, recommend_options(options)?);
-            let h = self
-                .inner
-                .recommend(&self::id("userId", &user_id)?, k, &o)?;
-            Ok(answer(h, meta, |h| self.inner.with_attributes(h)))
+            let user = self::id("userId", &user_id)?;
+            let a = self.inner.answer(meta, |e| e.recommend(&user, k, &o))?;
+            Ok(answer(a))
         })
     }
 
@@ -191,10 +188,9 @@ impl ShardedEngine {
         run(&env, || {
             let (items, w) = (crate::value::ids("items", &items)?, self::weights(weights)?);
             let (k, (o, meta)) = (int("k", &k)?, recommend_options(options)?);
-            let h = self
-                .inner
-                .recommend_for_items(&items, w.as_deref(), k, &o)?;
-            Ok(answer(h, meta, |h| self.inner.with_attributes(h)))
+            let a = (self.inner)
+                .answer(meta, |e| e.recommend_for_items(&items, w.as_deref(), k, &o))?;
+            Ok(answer(a))
         })
     }
 

@@ -6,7 +6,7 @@ use crate::ids::{column_of, id_of, ids_of, py_id, py_ids};
 use crate::log;
 use crate::value::{Int, Timestamps, Weights, kwargs, to_py as to_py_value, value};
 use embedrec::ndarray::{Array2, ArrayView2};
-use embedrec::{Engine, Filter, Hit, ItemAttrs, RecommendOptions};
+use embedrec::{Answer, Engine, Filter, Hit, ItemAttrs, RecommendOptions};
 use embedrec_host::{Attributes, FitCall, Options, Style};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -67,38 +67,17 @@ fn opened(how: &str, e: &Engine, path: &std::path::Path) -> String {
     format!("{how} {} items{model} from {}", e.len(), path.display())
 }
 
-/// A query's hits, plain or with their items' metadata.
-pub(crate) enum Answer {
-    Plain(Vec<Hit>),
-    Described(Vec<(Hit, ItemAttrs)>),
-}
-
-impl Answer {
-    /// `h` as it is, or with `describe` reading each item's tags and attributes (called
-    /// with the GIL released, inside the query's `run`).
-    pub(crate) fn of(
-        h: Vec<Hit>,
-        meta: bool,
-        describe: impl FnOnce(Vec<Hit>) -> Vec<(Hit, ItemAttrs)>,
-    ) -> Answer {
-        if meta {
-            Answer::Described(describe(h))
-        } else {
-            Answer::Plain(h)
+/// A query's answer as Python: `[(id, score), ...]`, or
+/// `[(id, score, {"tags": [...], "attributes": {...}}), ...]` with metadata.
+pub(crate) fn answer_py(py: Python<'_>, a: Answer) -> PyResult<Bound<'_, PyList>> {
+    match a {
+        Answer::Described(h) => {
+            let rows = h.into_iter().map(|(h, a)| {
+                metadata(py, a).and_then(|m| (py_id(py, &h.id), h.score, m).into_pyobject(py))
+            });
+            PyList::new(py, rows.collect::<PyResult<Vec<_>>>()?)
         }
-    }
-
-    /// `[(id, score), ...]`, or `[(id, score, {"tags": [...], "attributes": {...}}), ...]`.
-    pub(crate) fn into_py(self, py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
-        match self {
-            Answer::Plain(h) => PyList::new(py, hits(py, h)),
-            Answer::Described(h) => {
-                let rows = h.into_iter().map(|(h, a)| {
-                    metadata(py, a).and_then(|m| (py_id(py, &h.id), h.score, m).into_pyobject(py))
-                });
-                PyList::new(py, rows.collect::<PyResult<Vec<_>>>()?)
-            }
-        }
+        Answer::Hits(h) => PyList::new(py, hits(py, h)),
     }
 }
 
@@ -642,13 +621,11 @@ impl PyEngine {
         let k = k.usize(py, "k")?;
         let q = f32_1d(py, vector, "vector")?;
         let f = filter_of(filter, py)?;
-        run(py, || {
-            let h = self.inner.search(&q, k, f.as_ref())?;
-            Ok(Answer::of(h, with_metadata, |h| {
-                self.inner.with_attributes(h)
-            }))
-        })?
-        .into_py(py)
+        let a = run(py, || {
+            self.inner
+                .answer(with_metadata, |e| e.search(&q, k, f.as_ref()))
+        })?;
+        answer_py(py, a)
     }
 
     /// The k items most similar to item ``id`` (never the item itself).
@@ -664,13 +641,11 @@ impl PyEngine {
         let id = id_of(id, "id")?;
         let k = k.usize(py, "k")?;
         let f = filter_of(filter, py)?;
-        run(py, || {
-            let h = self.inner.similar(&id, k, f.as_ref())?;
-            Ok(Answer::of(h, with_metadata, |h| {
-                self.inner.with_attributes(h)
-            }))
-        })?
-        .into_py(py)
+        let a = run(py, || {
+            self.inner
+                .answer(with_metadata, |e| e.similar(&id, k, f.as_ref()))
+        })?;
+        answer_py(py, a)
     }
 
     /// Records interactions (plays, likes...). Weights default to 1 and must be > 0;
@@ -770,13 +745,11 @@ impl PyEngine {
         let user_id = id_of(user_id, "user_id")?;
         let k = k.usize(py, "k")?;
         let o = Self::opts(filter_of(filter, py)?, exclude_seen, diversity);
-        run(py, || {
-            let h = self.inner.recommend(&user_id, k, &o)?;
-            Ok(Answer::of(h, with_metadata, |h| {
-                self.inner.with_attributes(h)
-            }))
-        })?
-        .into_py(py)
+        let a = run(py, || {
+            self.inner
+                .answer(with_metadata, |e| e.recommend(&user_id, k, &o))
+        })?;
+        answer_py(py, a)
     }
 
     /// Why ``item_id`` is recommended to ``user_id``: the ``k`` history items that contribute
@@ -813,13 +786,12 @@ impl PyEngine {
         let k = k.usize(py, "k")?;
         let o = Self::opts(filter_of(filter, py)?, exclude_seen, diversity);
         let weights = weights.as_ref().map(Weights::get);
-        run(py, || {
-            let h = (self.inner).recommend_for_items(&items, weights.as_deref(), k, &o)?;
-            Ok(Answer::of(h, with_metadata, |h| {
-                self.inner.with_attributes(h)
-            }))
-        })?
-        .into_py(py)
+        let a = run(py, || {
+            self.inner.answer(with_metadata, |e| {
+                e.recommend_for_items(&items, weights.as_deref(), k, &o)
+            })
+        })?;
+        answer_py(py, a)
     }
 
     /// ``search`` for every row of ``queries`` (n, dim), in parallel. Returns ``(ids, scores)``:

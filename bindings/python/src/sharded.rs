@@ -1,6 +1,6 @@
 //! `embedrec.ShardedEngine`.
 
-use crate::engine::{Answer, PyEngine, batch_result, f32_1d, filter_of};
+use crate::engine::{PyEngine, answer_py, batch_result, f32_1d, filter_of};
 use crate::error::{invalid, run, to_py};
 use crate::ids::{id_of, ids_of, py_ids};
 use crate::value::{Int, Weights, kwargs};
@@ -111,13 +111,11 @@ impl PyShardedEngine {
         let k = k.usize(py, "k")?;
         let q = f32_1d(py, vector, "vector")?;
         let f = filter_of(filter, py)?;
-        run(py, || {
-            let h = self.inner.search(&q, k, f.as_ref())?;
-            Ok(Answer::of(h, with_metadata, |h| {
-                self.inner.with_attributes(h)
-            }))
-        })?
-        .into_py(py)
+        let a = run(py, || {
+            self.inner
+                .answer(with_metadata, |e| e.search(&q, k, f.as_ref()))
+        })?;
+        answer_py(py, a)
     }
 
     /// The k items most similar to item ``id`` (never the item itself).
@@ -133,13 +131,11 @@ impl PyShardedEngine {
         let id = id_of(id, "id")?;
         let k = k.usize(py, "k")?;
         let f = filter_of(filter, py)?;
-        run(py, || {
-            let h = self.inner.similar(&id, k, f.as_ref())?;
-            Ok(Answer::of(h, with_metadata, |h| {
-                self.inner.with_attributes(h)
-            }))
-        })?
-        .into_py(py)
+        let a = run(py, || {
+            self.inner
+                .answer(with_metadata, |e| e.similar(&id, k, f.as_ref()))
+        })?;
+        answer_py(py, a)
     }
 
     /// Recommendations for a stored user, as ``Engine.recommend`` (diversity is not
@@ -157,13 +153,11 @@ impl PyShardedEngine {
         let user_id = id_of(user_id, "user_id")?;
         let k = k.usize(py, "k")?;
         let o = PyEngine::opts(filter_of(filter, py)?, exclude_seen, 0.0);
-        run(py, || {
-            let h = self.inner.recommend(&user_id, k, &o)?;
-            Ok(Answer::of(h, with_metadata, |h| {
-                self.inner.with_attributes(h)
-            }))
-        })?
-        .into_py(py)
+        let a = run(py, || {
+            self.inner
+                .answer(with_metadata, |e| e.recommend(&user_id, k, &o))
+        })?;
+        answer_py(py, a)
     }
 
     /// Recommendations for a session's items, as ``Engine.recommend_for_items``.
@@ -183,13 +177,12 @@ impl PyShardedEngine {
         let k = k.usize(py, "k")?;
         let o = PyEngine::opts(filter_of(filter, py)?, exclude_seen, 0.0);
         let weights = weights.as_ref().map(Weights::get);
-        run(py, || {
-            let h = (self.inner).recommend_for_items(&items, weights.as_deref(), k, &o)?;
-            Ok(Answer::of(h, with_metadata, |h| {
-                self.inner.with_attributes(h)
-            }))
-        })?
-        .into_py(py)
+        let a = run(py, || {
+            self.inner.answer(with_metadata, |e| {
+                e.recommend_for_items(&items, weights.as_deref(), k, &o)
+            })
+        })?;
+        answer_py(py, a)
     }
 
     /// ``recommend`` for every user, in parallel. Returns ``(ids, scores)`` arrays of

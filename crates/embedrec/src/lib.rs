@@ -97,10 +97,10 @@ mod util;
 pub use codec::{DEFAULT_SYNC_INTERVAL_MS, SyncMode};
 pub use distance::{Metric, dot, l2_sq, simd_level};
 pub use engine::{
-    CacheStats, Engine, EngineConfig, EngineStats, ExpositionOptions, FitReport, Hit, IndexKind,
-    LATENCY_BUCKETS, MAX_DIM, MAX_EF, MAX_FACTOR, MAX_HNSW_M, MAX_K, MAX_THREADS, OpStats,
-    OpenOptions, RecommendOptions, Rows, Trial, TuneOptions, TuneReport, merge_expositions,
-    metrics_text,
+    Answer, CacheStats, Engine, EngineConfig, EngineStats, ExpositionOptions, FitReport, Hit,
+    IndexKind, LATENCY_BUCKETS, MAX_DIM, MAX_EF, MAX_FACTOR, MAX_HNSW_M, MAX_K, MAX_THREADS,
+    OpStats, OpenOptions, RecommendOptions, Rows, Trial, TuneOptions, TuneReport,
+    merge_expositions, metrics_text,
 };
 pub use error::{Error, INT_ID_MARK, Result, ShowId, int_id, parse_int_id};
 pub use index::AnnIndex;

@@ -34,7 +34,7 @@ pub use metrics::OpStats;
 pub(crate) use read_only::ReadOnly;
 pub(crate) use shard::{Part, Probe, Seen, Subject};
 pub use tune::{Trial, TuneOptions, TuneReport};
-pub use types::{EngineStats, FitReport, Hit, RecommendOptions};
+pub use types::{Answer, EngineStats, FitReport, Hit, RecommendOptions};
 pub(crate) use validate::{check_k, check_options, check_weights};
 
 use crate::error::ShowId;
@@ -260,6 +260,21 @@ impl Engine {
                 (h, a)
             })
             .collect()
+    }
+    /// Runs `query` on this engine and, with `with_metadata`, reads each hit's tags and
+    /// numeric attributes ([`Engine::with_attributes`]): a query and its result page's
+    /// metadata in one call, e.g. `e.answer(true, |e| e.similar("a", 10, None))`.
+    pub fn answer(
+        &self,
+        with_metadata: bool,
+        query: impl FnOnce(&Self) -> Result<Vec<Hit>>,
+    ) -> Result<Answer> {
+        let hits = query(self)?;
+        Ok(if with_metadata {
+            Answer::Described(self.with_attributes(hits))
+        } else {
+            Answer::Hits(hits)
+        })
     }
     /// Ids of all live items (in slot order).
     pub fn item_ids(&self) -> Vec<Arc<str>> {

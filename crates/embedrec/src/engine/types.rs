@@ -15,6 +15,17 @@ pub struct Hit {
     pub score: f32,
 }
 
+/// The hits of a query as [`Engine::answer`] returns them: alone, or each with its item's
+/// tags and numeric attributes (what a result page shows next to an id).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    /// The hits, best first.
+    Hits(Vec<Hit>),
+    /// The hits, best first, each with its item's metadata (empty for an item removed
+    /// between the query and the read of its metadata).
+    Described(Vec<(Hit, crate::store::ItemAttrs)>),
+}
+
 /// Options of [`Engine::recommend`] and friends.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecommendOptions {

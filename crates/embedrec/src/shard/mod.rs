@@ -225,6 +225,21 @@ impl ShardedEngine {
             .collect()
     }
 
+    /// Runs `query` on this set and, with `with_metadata`, reads each hit's tags and numeric
+    /// attributes (see [`Engine::answer`]).
+    pub fn answer(
+        &self,
+        with_metadata: bool,
+        query: impl FnOnce(&Self) -> Result<Vec<Hit>>,
+    ) -> Result<crate::Answer> {
+        let hits = query(self)?;
+        Ok(if with_metadata {
+            crate::Answer::Described(self.with_attributes(hits))
+        } else {
+            crate::Answer::Hits(hits)
+        })
+    }
+
     /// Whether no shard has an item.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
