@@ -270,11 +270,7 @@ impl Engine {
         query: impl FnOnce(&Self) -> Result<Vec<Hit>>,
     ) -> Result<Answer> {
         let hits = query(self)?;
-        Ok(if with_metadata {
-            Answer::Described(self.with_attributes(hits))
-        } else {
-            Answer::Hits(hits)
-        })
+        Ok(Answer::of(hits, with_metadata, |h| self.with_attributes(h)))
     }
     /// Ids of all live items (in slot order).
     pub fn item_ids(&self) -> Vec<Arc<str>> {

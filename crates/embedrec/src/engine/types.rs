@@ -26,6 +26,21 @@ pub enum Answer {
     Described(Vec<(Hit, crate::store::ItemAttrs)>),
 }
 
+impl Answer {
+    /// `hits` alone, or with `describe` reading each one's metadata when `with_metadata`.
+    pub(crate) fn of(
+        hits: Vec<Hit>,
+        with_metadata: bool,
+        describe: impl FnOnce(Vec<Hit>) -> Vec<(Hit, crate::store::ItemAttrs)>,
+    ) -> Self {
+        if with_metadata {
+            Answer::Described(describe(hits))
+        } else {
+            Answer::Hits(hits)
+        }
+    }
+}
+
 /// Options of [`Engine::recommend`] and friends.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecommendOptions {

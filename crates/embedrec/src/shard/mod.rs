@@ -233,11 +233,9 @@ impl ShardedEngine {
         query: impl FnOnce(&Self) -> Result<Vec<Hit>>,
     ) -> Result<crate::Answer> {
         let hits = query(self)?;
-        Ok(if with_metadata {
-            crate::Answer::Described(self.with_attributes(hits))
-        } else {
-            crate::Answer::Hits(hits)
-        })
+        Ok(crate::Answer::of(hits, with_metadata, |h| {
+            self.with_attributes(h)
+        }))
     }
 
     /// Whether no shard has an item.
