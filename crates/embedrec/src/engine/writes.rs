@@ -165,9 +165,6 @@ impl Engine {
             });
         }
         check_tag_room(&st.cat, items.iter().filter_map(|it| it.attrs))?;
-        let known: Vec<bool> = (items.iter())
-            .map(|it| st.cat.slot_of(it.id).is_some())
-            .collect();
         let applied = st.cat.apply(items);
         let slots: Vec<u32> = applied.iter().map(|(s, _)| *s).collect();
         let with_vectors: Vec<u32> = slots
@@ -179,8 +176,8 @@ impl Engine {
         // The model and its factor graphs see new items and new vectors only: an existing
         // item whose tags or attributes alone changed keeps its factors and its links (a
         // re-link would cost a graph insertion and leave a tombstone each time).
-        let for_model: Vec<u32> = (slots.iter().zip(items).zip(&known))
-            .filter(|((_, it), known)| !**known || it.vector.is_some())
+        let for_model: Vec<u32> = (applied.iter().zip(items))
+            .filter(|((_, replaced), it)| !replaced || it.vector.is_some())
             .map(|((s, _), _)| *s)
             .collect();
         let to_link = if with_vectors.is_empty() {

@@ -295,11 +295,9 @@ impl NativeHnsw {
                 continue;
             }
             if list.len() >= self.m0 {
-                let weakest = (0..list.len()).min_by(|&a, &b| {
-                    let score = |i: usize| cat.pair_score(best, list[i]);
-                    score(a).total_cmp(&score(b))
-                });
-                if let Some(i) = weakest {
+                let scores = list.iter().map(|&x| cat.pair_score(best, x));
+                let weakest = scores.enumerate().min_by(|a, b| a.1.total_cmp(&b.1));
+                if let Some((i, _)) = weakest {
                     list.swap_remove(i);
                 }
             }
