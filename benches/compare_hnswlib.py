@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import resource
@@ -66,6 +67,10 @@ DATASETS = {
 # Datasets drawn from a LOW_RANK-dimensional mixture mapped into the full dimension.
 LOW_RANK = {"ip-768": 64}
 N_QUERIES = 1_000
+# Paired mode: each timed pass runs the queries as often as it takes to last at least this
+# long, after an untimed warm-up of WARM_QUERIES of them.
+MIN_PASS_S = 0.25
+WARM_QUERIES = 20
 M, EF_CONSTRUCTION = 16, 200
 
 
@@ -491,25 +496,34 @@ def paired(dataset, libs, data_dir, efs, rounds):
         print(f"[{dataset}] paired: {lib} built in {build_s:.1f}s", file=sys.stderr)
         runners[lib] = r
     out = {lib: [] for lib in libs}
+
+    def timed(r, ef, threads, reps):
+        """Seconds per pass over the queries: an untimed warm-up of a few queries first (it
+        also sets the thread count, which may start a pool), then `reps` passes timed as
+        one."""
+        r.query(queries[:WARM_QUERIES], ef, threads=threads)
+        t = time.perf_counter()
+        for _ in range(reps):
+            r.query(queries, ef, threads=threads)
+        return (time.perf_counter() - t) / reps
+
     for ef in efs:
         times = {lib: [] for lib in libs}
         batch = {lib: [] for lib in libs}
-        found = {}
+        found, reps = {}, {}
         for lib, r in runners.items():
+            t = time.perf_counter()
             found[lib] = r.labels(r.query(queries, ef))  # warm-up, and the recall
+            # Passes of at least MIN_PASS_S each: one pass of 1,000 queries can take 30 ms,
+            # short enough for one scheduling hiccup to move its median.
+            reps[lib] = max(1, math.ceil(MIN_PASS_S / (time.perf_counter() - t)))
         for k in range(rounds):
             order = libs[k % len(libs):] + libs[: k % len(libs)]
             for lib in order:
-                r = runners[lib]
-                t = time.perf_counter()
-                r.query(queries, ef)
-                times[lib].append(time.perf_counter() - t)
+                times[lib].append(timed(runners[lib], ef, 1, reps[lib]))
             # The same queries as one batch on 2 threads (each library's own parallel call).
             for lib in order:
-                r = runners[lib]
-                t = time.perf_counter()
-                r.query(queries, ef, threads=2)
-                batch[lib].append(time.perf_counter() - t)
+                batch[lib].append(timed(runners[lib], ef, 2, reps[lib]))
         for lib in libs:
             t, b = np.array(times[lib]), np.array(batch[lib])
             point = {
@@ -517,6 +531,7 @@ def paired(dataset, libs, data_dir, efs, rounds):
                 "recall": recall(found[lib], gt),
                 "qps": len(queries) / float(np.median(t)),
                 "batch2_qps": len(queries) / float(np.median(b)),
+                "passes_timed": reps[lib],
             }
             if lib != "hnswlib" and "hnswlib" in times:
                 point["round_ratios"] = [float(x) for x in np.array(times["hnswlib"]) / t]
@@ -531,9 +546,11 @@ def paired_report(dataset, curves, rounds, out_dir, machine):
         f"# {dataset}: paired passes ({rounds} alternating rounds per ef, one process)",
         "",
         f"Machine: {machine}. Every index built in the same process (2 threads), then "
-        f"{N_QUERIES:,} single-thread queries per pass, the libraries taking turns in rotating "
-        "order. QPS is the median pass; the ratio range is over rounds (hnswlib's pass time / "
-        "embedrec's, within one round).",
+        f"single-thread passes over {N_QUERIES:,} queries, the libraries taking turns in "
+        "rotating order; each timed pass follows an untimed warm-up of "
+        f"{WARM_QUERIES} queries and repeats the queries as often as makes one single-thread "
+        f"pass last at least {MIN_PASS_S} s. QPS is the median pass; the ratio range is over "
+        "rounds (hnswlib's pass time / embedrec's, within one round).",
         "",
         "| ef | " + " | ".join(f"{lib_label(x)} recall / QPS" for x in libs) + " | ratio range per round |",
         "|---|" + "---|" * (len(libs) + 1),
