@@ -6,6 +6,11 @@
 # Every release build (examples, benches, napi, maturin) sees the same linker, so they share
 # one compiled dependency tree.
 ZIG_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Sourced already by the calling shell (a script that calls another): nothing to do.
+if [ "${CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER:-}" = "$ZIG_ROOT/scripts/zig-cc" ] &&
+  [ -x "${EMBEDREC_ZIG_BIN:-}/cargo-zigbuild" ]; then
+  return 0
+fi
 ZIG_VENV="${EMBEDREC_VENV:-.venv}"
 case "$ZIG_VENV" in /*) ;; *) ZIG_VENV="$ZIG_ROOT/$ZIG_VENV" ;; esac
 [ -x "$ZIG_VENV/bin/python" ] || python3 -m venv "$ZIG_VENV"
