@@ -341,6 +341,8 @@ EMBEDREC_LIBS = {
     "native_1bit": ("native_1bit", "f32"),
     "native_i8store": ("native", "int8"),
     "native_f16": ("native", "f16"),
+    # The walk on int8 codes, re-scoring from f16 rows instead of f32.
+    "native_int8_f16": ("native_int8", "f16"),
     "hnsw_rs": ("hnsw", "f32"),
 }
 
@@ -736,6 +738,7 @@ def lib_label(lib):
         "native_1bit": "embedrec native_1bit",
         "native_i8store": "embedrec native, int8 storage",
         "native_f16": "embedrec native, f16 storage",
+        "native_int8_f16": "embedrec native_int8, f16 storage",
         "hnsw_rs": "embedrec hnsw_rs",
         "faiss": "faiss HNSWFlat",
         "usearch": "usearch",

@@ -335,35 +335,42 @@ test('native_int8 finds an item upserted outside the fitted range', () => {
   assert.ok(Math.abs(hits[0].score - 7.9) < 1e-4)
 })
 
-test('native_int8 index returns exact scores and round-trips', async () => {
-  const c = catalog(4000, 16)
-  const e = new Engine({ dim: 16, metric: 'l2', index: 'native_int8', exactBelow: 0, threads: 2 })
-  e.upsertItems(c.ids, c.v)
-  assert.equal(e.stats().index, 'native_int8')
-  const q = c.v.slice(9 * 16, 10 * 16)
-  const hits = e.search(q, 3)
-  assert.equal(hits[0].id, 't9')
-  const v = e.itemVector(hits[1].id)
-  const exact = -v.reduce((s, x, i) => s + (x - q[i]) ** 2, 0)
-  assert.ok(Math.abs(hits[1].score - exact) < 1e-4)
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'embedrec-i8-')), 'i8.embedrec')
-  await e.save(file)
-  const l = await Engine.load(file)
-  assert.equal(l.config.index, 'native_int8')
-  assert.deepEqual(l.search(q, 3), hits)
-  // Served read-only from the mapped file (codes and links from the graph section, f32 rows
-  // mapped for the re-scoring): the same answers, and at a wide search every true top-10.
-  const served = Engine.open(file, { readOnly: true })
-  assert.deepEqual(served.search(q, 3), hits)
-  const flat = new Engine({ dim: 16, metric: 'l2', index: 'exact' })
-  flat.upsertItems(c.ids, c.v)
-  served.setEfSearch(200)
-  for (let i = 0; i < 50; i++) {
-    const p = c.v.slice(i * 16, (i + 1) * 16).map((x) => x + 0.05)
-    const got = served.search(p, 10).map((h) => h.id)
-    assert.deepEqual(got, flat.search(p, 10).map((h) => h.id), `query ${i}`)
-  }
-})
+// The codes re-score candidates on the stored rows, f32 or f16: scores are exact for the
+// stored vectors (those itemVector returns).
+for (const storage of ['f32', 'f16']) {
+  test(`native_int8 index over ${storage} rows returns exact scores and round-trips`, async () => {
+    const c = catalog(4000, 16)
+    const e = new Engine({ dim: 16, metric: 'l2', index: 'native_int8', exactBelow: 0, threads: 2, vectorStorage: storage })
+    e.upsertItems(c.ids, c.v)
+    assert.equal(e.stats().index, 'native_int8')
+    assert.equal(e.config.vectorStorage, storage)
+    const q = c.v.slice(9 * 16, 10 * 16)
+    const hits = e.search(q, 3)
+    assert.equal(hits[0].id, 't9')
+    const v = e.itemVector(hits[1].id)
+    const exact = -v.reduce((s, x, i) => s + (x - q[i]) ** 2, 0)
+    assert.ok(Math.abs(hits[1].score - exact) < 1e-4)
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'embedrec-i8-')), 'i8.embedrec')
+    await e.save(file)
+    const l = await Engine.load(file)
+    assert.equal(l.config.index, 'native_int8')
+    assert.equal(l.config.vectorStorage, storage)
+    assert.deepEqual(l.search(q, 3), hits)
+    // Served read-only from the mapped file (codes and links from the graph section, the
+    // stored rows mapped for the re-scoring): the same answers, and at a wide search every
+    // true top-10.
+    const served = Engine.open(file, { readOnly: true })
+    assert.deepEqual(served.search(q, 3), hits)
+    const flat = new Engine({ dim: 16, metric: 'l2', index: 'exact', vectorStorage: storage })
+    flat.upsertItems(c.ids, c.v)
+    served.setEfSearch(200)
+    for (let i = 0; i < 50; i++) {
+      const p = c.v.slice(i * 16, (i + 1) * 16).map((x) => x + 0.05)
+      const got = served.search(p, 10).map((h) => h.id)
+      assert.deepEqual(got, flat.search(p, 10).map((h) => h.id), `query ${i}`)
+    }
+  })
+}
 
 test('native_1bit index reaches full recall and serves read-only', async () => {
   // Embedding-like data: a 16-dimensional cluster mixture mapped into 384 dimensions.

@@ -407,26 +407,29 @@ def test_native_int8_finds_an_item_upserted_outside_the_fitted_range():
     assert hits[0][0] == "outlier" and abs(hits[0][1] - 7.9) < 1e-4
 
 
-def test_native_int8_index_returns_exact_scores_and_round_trips(tmp_path):
+@pytest.mark.parametrize("storage", ["f32", "f16"])
+def test_native_int8_index_returns_exact_scores_and_round_trips(tmp_path, storage):
+    # The codes re-score candidates on the stored rows, f32 or f16: scores are exact for the
+    # stored vectors (those item_vector returns), which f16 rounds to about 3 digits.
     ids_, vecs, _, _ = make_catalog(4000, 16)
-    e = embedrec.Engine(16, metric="l2", index="native_int8", exact_below=0)
+    e = embedrec.Engine(16, metric="l2", index="native_int8", exact_below=0, vector_storage=storage)
     e.upsert_items(ids_, vecs)
-    assert e.stats()["index"] == "native_int8"
+    assert e.stats()["index"] == "native_int8" and e.config["vector_storage"] == storage
     hits = e.search(vecs[7], k=10)
-    assert hits[0][0] == "t7" and abs(hits[0][1]) < 1e-6
+    assert hits[0][0] == "t7" and abs(hits[0][1]) < (1e-6 if storage == "f32" else 1e-4)
     other = e.search(vecs[9], k=3)
     exact = -float(((e.item_vector(other[1][0]) - vecs[9]) ** 2).sum())
     assert abs(other[1][1] - exact) < 1e-4
     e.save(tmp_path / "i8.embedrec")
     loaded = embedrec.Engine.load(tmp_path / "i8.embedrec")
-    assert loaded.config["index"] == "native_int8"
+    assert loaded.config["index"] == "native_int8" and loaded.config["vector_storage"] == storage
     assert loaded.search(vecs[9], k=3) == other
     # Served read-only from the mapped file (the codes and links are read from the file's
-    # graph section; the f32 rows stay mapped and re-score the candidates): the same answers,
+    # graph section; the stored rows stay mapped and re-score the candidates): the same answers,
     # and at a wide search every true top-10 is found (recall 1.0 against the exact index).
     served = embedrec.Engine.open(tmp_path / "i8.embedrec", read_only=True)
     assert served.search(vecs[9], k=3) == other
-    exact = embedrec.Engine(16, metric="l2", index="exact")
+    exact = embedrec.Engine(16, metric="l2", index="exact", vector_storage=storage)
     exact.upsert_items(ids_, vecs)
     served.set_ef_search(200)
     queries = vecs[:50] + 0.05
