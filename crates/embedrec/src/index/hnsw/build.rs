@@ -137,6 +137,12 @@ impl NativeHnsw {
         for l in (level + 1..=max_level).rev() {
             cur = self.greedy(cat, &probe, cur, l);
         }
+        // Own lists first, every level top-down; the reverse links that make this node
+        // reachable only after all of them are written. A search that reached it at level
+        // `l + 1` before its level-`l` list was written would start its level-`l` search
+        // from a node with no links there, find nothing else, and link its own node to this
+        // one alone (parallel builds showed such nodes as ones a narrow search misses).
+        let mut chosen_at: Vec<Vec<u32>> = Vec::with_capacity(level.min(max_level) + 1);
         for l in (0..=level.min(max_level)).rev() {
             let levels = &self.levels;
             // Stale links (to recycled slots re-inserted lower) can reach nodes without level l.
@@ -146,11 +152,9 @@ impl NativeHnsw {
             let max = if l == 0 { self.m0 } else { self.m };
             let chosen = self.select(cat, &found, self.m);
             {
-                // Once this node is linked at the level above, concurrent inserts can reach
-                // it and add themselves to its list at this level before it is written:
-                // merge those links instead of overwriting them (an overwritten link is a
-                // lost in-link of the other node, which 2-thread builds showed as nodes no
-                // search could reach).
+                // A stale link (held for the slot's previous node) can still lead a
+                // concurrent insert here to add itself to these lists: merge such links
+                // instead of overwriting them (an overwritten link is a lost in-link).
                 let _g = self.lock(slot);
                 let mut own = chosen.clone();
                 for x in self.links(cat, slot, l) {
@@ -158,15 +162,19 @@ impl NativeHnsw {
                 }
                 self.set_links(cat, slot, l, &own);
             }
-            for &n in &chosen {
+            chosen_at.push(chosen);
+            if let Some(best) = found.first() {
+                cur = *best;
+            }
+        }
+        for (l, chosen) in (0..=level.min(max_level)).rev().zip(&chosen_at) {
+            let max = if l == 0 { self.m0 } else { self.m };
+            for &n in chosen {
                 // Reverse link, pruned with the same heuristic when full.
                 let _g = self.lock(n);
                 let mut nl: Vec<u32> = self.links(cat, n, l).collect();
                 self.add_link(cat, n, &mut nl, slot, max);
                 self.set_links(cat, n, l, &nl);
-            }
-            if let Some(best) = found.first() {
-                cur = *best;
             }
         }
         if top_guard.is_some() && level > self.max_level.load(AtomicOrd::Acquire) {
