@@ -501,6 +501,27 @@ mod tests {
             .collect()
     }
 
+    /// `n` vectors of `dim` components around `clusters` standard normal centres (each
+    /// vector's drawn at random), with normal noise of standard deviation `spread`.
+    fn clustered_vectors(
+        n: usize,
+        dim: usize,
+        clusters: usize,
+        spread: f32,
+        seed: u64,
+    ) -> Vec<Vec<f32>> {
+        let mut rng = crate::util::rng::SplitMix64(seed);
+        let centres: Vec<Vec<f32>> = (0..clusters)
+            .map(|_| (0..dim).map(|_| rng.normal()).collect())
+            .collect();
+        (0..n)
+            .map(|_| {
+                let c = &centres[rng.below(clusters)];
+                c.iter().map(|x| x + spread * rng.normal()).collect()
+            })
+            .collect()
+    }
+
     /// A catalog of f32 rows under `metric` with `links` entries per row header, holding
     /// `vecs` (ids "0", "1", ...), and their slots.
     fn catalog_with(vecs: &[Vec<f32>], metric: crate::Metric, links: usize) -> (Catalog, Vec<u32>) {
@@ -530,24 +551,13 @@ mod tests {
             .count()
     }
 
-    /// A 2-thread build links almost every node by itself: concurrent inserts that reach a
-    /// node before its own list is written merge into that list instead of being
-    /// overwritten (before the merge, 5,000 clustered points left about five unreachable
-    /// nodes per build); the few that pruning leaves are then linked back.
+    /// A 2-thread build links almost every node by itself: no concurrent insert reaches a
+    /// node before its own lists are written, so none of its links is overwritten (when
+    /// that could happen, 5,000 clustered points left about five unreachable nodes per
+    /// build); the few that pruning leaves are then linked back.
     #[test]
     fn parallel_build_leaves_no_unreachable_nodes() {
-        let (n, dim) = (5_000usize, 32usize);
-        let mut rng = crate::util::rng::SplitMix64(11);
-        let centres: Vec<Vec<f32>> = (0..50)
-            .map(|_| (0..dim).map(|_| rng.normal()).collect())
-            .collect();
-        let vecs: Vec<Vec<f32>> = (0..n)
-            .map(|_| {
-                let c = &centres[rng.below(50)];
-                c.iter().map(|x| x + 0.5 * rng.normal()).collect()
-            })
-            .collect();
-        let (cat, slots) = catalog_of(&vecs);
+        let (cat, slots) = catalog_of(&clustered_vectors(5_000, 32, 50, 0.5, 11));
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
@@ -582,26 +592,13 @@ mod tests {
     /// A parallel build finds its nodes about as well as a sequential one: a node becomes
     /// reachable only once its lists at every level are written, so no concurrent insert
     /// starts a level's search from a node with no links there (and links its own node to
-    /// that one alone). Before, 10 builds of these 4,000 clustered points left 0-10 nodes
-    /// (2 threads) and 5-28 (8 threads) that a search at ef 32 for their own vector missed;
-    /// now 0 and 0-1 (a stray outlier, whose insert another thread overtook), also with
-    /// both cores busy elsewhere.
+    /// that one alone). Before, the 20 builds here (10 on 2 threads, 10 on 8) left 2-49
+    /// nodes in all that a search at ef 32 for their own vector missed (7 or more in 8 runs
+    /// of 9); now 0 in 36 runs of 37 and 1 in the other, also with both cores busy
+    /// elsewhere.
     #[test]
     fn parallel_build_finds_every_node_like_a_sequential_one() {
-        let (n, dim) = (4_000usize, 16usize);
-        let mut rng = crate::util::rng::SplitMix64(11);
-        let centres: Vec<Vec<f32>> = (0..8)
-            .map(|_| (0..dim).map(|_| rng.normal()).collect())
-            .collect();
-        let vecs: Vec<Vec<f32>> = (0..n)
-            .map(|i| {
-                centres[i % 8]
-                    .iter()
-                    .map(|x| x + 0.6 * rng.normal())
-                    .collect()
-            })
-            .collect();
-        let (cat, slots) = catalog_of(&vecs);
+        let (cat, slots) = catalog_of(&clustered_vectors(4_000, 16, 8, 0.6, 11));
         let misses: Vec<Vec<usize>> = [2usize, 8]
             .map(|threads| {
                 let pool = rayon::ThreadPoolBuilder::new()
