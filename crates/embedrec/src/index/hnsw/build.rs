@@ -149,7 +149,7 @@ impl NativeHnsw {
             let found = self.search_level(cat, &probe, cur, self.ef_construction, l, |n| {
                 n != slot && levels[n as usize] >= l as i8
             });
-            let max = if l == 0 { self.m0 } else { self.m };
+            let max = self.capacity(l);
             let chosen = self.select(cat, &found, self.m);
             {
                 // A stale link (held for the slot's previous node) can still lead a
@@ -168,7 +168,7 @@ impl NativeHnsw {
             }
         }
         for (l, chosen) in (0..=level.min(max_level)).rev().zip(&chosen_at) {
-            let max = if l == 0 { self.m0 } else { self.m };
+            let max = self.capacity(l);
             for &n in chosen {
                 // Reverse link, pruned with the same heuristic when full.
                 let _g = self.lock(n);

@@ -122,7 +122,7 @@ impl NativeHnsw {
             g.alloc_upper(s as u32, level as usize);
             for l in (!inline_level0 as usize)..=level as usize {
                 let count = u32_(r.take(4)?) as usize;
-                let max = if l == 0 { g.m0 } else { m };
+                let max = g.capacity(l);
                 if count > max {
                     return Err(format!("slot {s} level {l}: {count} links, at most {max}"));
                 }

@@ -227,6 +227,12 @@ impl NativeHnsw {
         Ok(())
     }
 
+    /// How many links a list holds at most at `level`: `m0` at level 0, `m` above.
+    #[inline]
+    fn capacity(&self, level: usize) -> usize {
+        if level == 0 { self.m0 } else { self.m }
+    }
+
     /// The lock of a slot's link lists.
     #[inline]
     fn lock(&self, slot: u32) -> parking_lot::MutexGuard<'_, ()> {
@@ -599,22 +605,20 @@ mod tests {
     #[test]
     fn parallel_build_finds_every_node_like_a_sequential_one() {
         let (cat, slots) = catalog_of(&clustered_vectors(4_000, 16, 8, 0.6, 11));
-        let misses: Vec<Vec<usize>> = [2usize, 8]
-            .map(|threads| {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                (0..10)
-                    .map(|_| {
-                        let mut g = NativeHnsw::new(16, 200, 0.5);
-                        let prepared = g.prepare_insert(&cat, &slots);
-                        pool.install(|| g.link_prepared(&cat, &prepared));
-                        self_misses(&g, &cat, 32)
-                    })
-                    .collect()
-            })
-            .to_vec();
+        let misses: [Vec<usize>; 2] = [2usize, 8].map(|threads| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            (0..10)
+                .map(|_| {
+                    let mut g = NativeHnsw::new(16, 200, 0.5);
+                    let prepared = g.prepare_insert(&cat, &slots);
+                    pool.install(|| g.link_prepared(&cat, &prepared));
+                    self_misses(&g, &cat, 32)
+                })
+                .collect()
+        });
         let total: usize = misses.iter().flatten().sum();
         assert!(
             total <= 3,
